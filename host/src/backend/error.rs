@@ -1,0 +1,34 @@
+//! The seeds' MarketplaceError: every failure the user can see, one line each.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum MarketplaceError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("security error: {0}")]
+    Security(String),
+    #[error("{0}")]
+    Unsupported(String),
+    /// A plugin could not be loaded or misbehaved (trap, deadline, memory cap, wrong contract).
+    #[error("{0}")]
+    Plugin(String),
+    #[error("dependency error: {0}")]
+    Dependency(String),
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = MarketplaceError> = std::result::Result<T, E>;
+
+impl MarketplaceError {
+    pub fn storage(context: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
+        Self::Storage(format!("{context}: {e}"))
+    }
+}

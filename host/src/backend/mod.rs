@@ -1,0 +1,14 @@
+//! Backends: the `Registry` interface and its data (seeds §2.2: the backend
+//! layer owns the trait), the WebAssembly plugin runtime that implements it,
+//! archives and locks. Nothing here knows the CLI or the domain.
+
+pub mod archive;
+pub mod error;
+pub mod lock;
+pub mod model;
+pub mod plugin;
+pub mod registry;
+
+pub use error::{MarketplaceError, Result};
+pub use model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
+pub use registry::Registry;

@@ -1,0 +1,18 @@
+//! The WebAssembly plugin runtime (wasmtime, WASI 0.2): one engine per
+//! process, a compiled-component cache, the capability policy, and the
+//! adapters that expose plugins as backends.
+
+mod bindings;
+mod cache;
+pub mod contract;
+mod engine;
+mod host_api;
+pub mod policy;
+mod registry_plugin;
+mod sandbox;
+mod source;
+
+pub use engine::PluginEngine;
+pub use policy::{Limits, Policy};
+pub use registry_plugin::WasmRegistry;
+pub use source::{EmbeddedPlugin, WasmSource, embedded};

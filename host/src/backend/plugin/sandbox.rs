@@ -1,0 +1,176 @@
+//! The per-instance sandbox: a WASI context that inherits nothing and preopens
+//! only what the policy grants, a memory cap, an epoch deadline that traps,
+//! captured output, and turning a plugin's failure into one clear line.
+
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::engine::EPOCH_TICK;
+use super::policy::{Access, Limits, OUTPUT_CAP, Policy};
+use crate::backend::MarketplaceError;
+
+pub struct PluginState {
+    wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    memory: MemoryCap,
+    pub(super) label: String,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    /// Bytes of stdout/stderr already forwarded to the log.
+    forwarded: (usize, usize),
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// StoreLimits, remembering whether the cap was what stopped the plugin.
+struct MemoryCap {
+    limits: StoreLimits,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if !allowed {
+            self.hit = true;
+            return Err(wasmtime::Error::msg("plugin memory cap reached"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+}
+
+/// A store for one plugin instance under `policy`.
+pub fn new_store(engine: &Engine, policy: &Policy, label: &str) -> Result<Store<PluginState>, MarketplaceError> {
+    let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
+    let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    for p in &policy.preopens {
+        std::fs::create_dir_all(&p.host)
+            .map_err(|e| MarketplaceError::storage(format!("cannot create {}", p.host.display()), e))?;
+        let perms = match p.access {
+            Access::ReadOnly => FsPerms::ReadOnly,
+            Access::ReadWrite => FsPerms::ReadWrite,
+        };
+        wasi.preopened_dir(&p.host, p.guest, perms)
+            .map_err(|e| MarketplaceError::storage(format!("cannot open {}", p.host.display()), e))?;
+    }
+    let memory = MemoryCap {
+        limits: StoreLimitsBuilder::new().memory_size(policy.limits.memory_bytes).instances(16).build(),
+        hit: false,
+    };
+    let state = PluginState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        memory,
+        label: label.to_owned(),
+        stdout,
+        stderr,
+        forwarded: (0, 0),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.memory);
+    store.epoch_deadline_trap();
+    Ok(store)
+}
+
+/// Give the next call `limits.deadline` of wall-clock time.
+pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
+    let ticks = limits.deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+}
+
+/// Forward what the plugin printed since the last call to the log.
+pub fn forward_output(store: &mut Store<PluginState>) {
+    let state = store.data_mut();
+    for (pipe, seen, stream) in
+        [(&state.stdout, &mut state.forwarded.0, "stdout"), (&state.stderr, &mut state.forwarded.1, "stderr")]
+    {
+        let bytes = pipe.contents();
+        if bytes.len() > *seen {
+            for line in String::from_utf8_lossy(&bytes[*seen..]).lines().filter(|l| !l.trim().is_empty()) {
+                tracing::info!("{} {stream}: {}", state.label, sanitize(line, 4096));
+            }
+            *seen = bytes.len();
+        }
+    }
+}
+
+/// One line describing why a call into the plugin failed.
+pub fn describe_failure(store: &Store<PluginState>, error: &wasmtime::Error, func: &str, limits: &Limits) -> String {
+    let state = store.data();
+    let label = &state.label;
+    if state.memory.hit {
+        return format!(
+            "{label} exceeded its memory cap of {} MiB in `{func}` and was stopped (raise [marketplace.plugins] memory_mib in config.toml or --plugin-memory)",
+            limits.memory_bytes >> 20
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return format!(
+                "{label} ran past its {} deadline in `{func}` and was stopped (raise [marketplace.plugins] timeout_ms in config.toml or --plugin-timeout)",
+                human(limits.deadline)
+            );
+        }
+        Some(Trap::StackOverflow) => return format!("{label} overflowed its stack in `{func}` and was stopped"),
+        _ => {}
+    }
+    let chain = format!("{error:#}");
+    if chain.contains("write beyond capacity") {
+        return format!("{label} wrote more than {} KiB of output in `{func}` and was stopped", OUTPUT_CAP >> 10);
+    }
+    let stderr = state.stderr.contents();
+    let panic = panic_message(&String::from_utf8_lossy(&stderr));
+    let cause = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    match panic {
+        Some(p) => format!("{label} crashed in `{func}`: {}", sanitize(&p, 300)),
+        None => format!("{label} crashed in `{func}`: {}", sanitize(&cause, 300)),
+    }
+}
+
+/// The message of the last Rust panic in a plugin's stderr.
+fn panic_message(stderr: &str) -> Option<String> {
+    let mut lines = stderr.lines();
+    let mut found = None;
+    while let Some(line) = lines.next() {
+        if line.contains("panicked at") {
+            found = lines.next().map(str::to_owned);
+        }
+    }
+    found.filter(|m| !m.trim().is_empty())
+}
+
+fn human(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+}
+
+/// Text from a plugin made safe for one terminal line: no control characters
+/// (no escape sequences), bounded length.
+pub fn sanitize(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if out.len() > max {
+        let mut end = max;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push('…');
+    }
+    out
+}

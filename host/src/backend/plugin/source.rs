@@ -1,0 +1,59 @@
+//! Where a plugin's bytes come from: built into the binary or a user's file.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::MarketplaceError;
+
+/// A plugin compiled from ../plugins by build.rs and embedded in the binary.
+pub struct EmbeddedPlugin {
+    pub name: &'static str,
+    pub wasm: &'static [u8],
+    /// Hex sha256 of `wasm`, computed at build time.
+    pub sha256: &'static str,
+}
+
+/// The default plugins.
+pub mod embedded {
+    use super::EmbeddedPlugin;
+    include!(concat!(env!("OUT_DIR"), "/embedded_plugins.rs"));
+}
+
+#[derive(Clone)]
+pub struct WasmSource {
+    /// Short name used in messages and cache paths.
+    pub name: String,
+    /// How users know it: `file-registry (built in)` or the file path.
+    pub label: String,
+    pub bytes: Cow<'static, [u8]>,
+    pub sha256: String,
+}
+
+impl WasmSource {
+    pub fn embedded(plugin: &EmbeddedPlugin) -> Self {
+        Self {
+            name: plugin.name.to_owned(),
+            label: format!("plugin {} (built in)", plugin.name),
+            bytes: Cow::Borrowed(plugin.wasm),
+            sha256: plugin.sha256.to_owned(),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, MarketplaceError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            MarketplaceError::Plugin(match e.kind() {
+                std::io::ErrorKind::NotFound => format!("plugin file {} does not exist", path.display()),
+                _ => format!("cannot read plugin file {}: {e}", path.display()),
+            })
+        })?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        Ok(Self {
+            label: format!("plugin {}", path.display()),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            name,
+            bytes: Cow::Owned(bytes),
+        })
+    }
+}

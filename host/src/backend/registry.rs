@@ -1,0 +1,23 @@
+//! The backend interface the domain works against (the seeds' `Registry`
+//! trait). The plugin runtime implements it for any registry-plugin component.
+
+use std::io::Read;
+
+use super::error::Result;
+use super::model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
+
+pub trait Registry {
+    /// Human name of the backend, for messages (e.g. `file-registry (built in)`).
+    fn describe(&self) -> String;
+    fn search(&mut self, query: &Query) -> Result<SearchResults>;
+    fn get_package(&mut self, name: &str) -> Result<Package>;
+    fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion>;
+    fn list_versions(&mut self, name: &str) -> Result<Vec<PackageVersion>>;
+    /// `manifest` is the package.json as published; `tarball` streams the archive.
+    fn publish(&mut self, meta: &PackageVersion, manifest: &str, tarball: Box<dyn Read + Send>, force: bool) -> Result<()>;
+    fn delete(&mut self, name: &str, version: &str) -> Result<()>;
+    fn exists(&mut self, name: &str) -> Result<bool>;
+    fn metadata(&mut self) -> Result<RegistryMetadata>;
+    /// The tarball of a version, streamed in bounded chunks.
+    fn open_tarball<'a>(&'a mut self, name: &str, version: &str) -> Result<Box<dyn Read + 'a>>;
+}

@@ -1,0 +1,106 @@
+//! The command line, declared with clap derive.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ggen::domain::search::DEFAULT_LIMIT;
+
+#[derive(Parser)]
+#[command(name = "ggen", version, about = "ggen marketplace: search, publish and install template packages")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Use this registry backend (a registry-plugin component) instead of the built-in file registry
+    #[arg(long, global = true, value_name = "FILE.wasm")]
+    pub registry_plugin: Option<PathBuf>,
+
+    /// Registry root directory [default: $GGEN_HOME/registry]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+
+    /// Deadline for each plugin call, e.g. 5s or 500ms [default: 5s, or config.toml]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub plugin_timeout: Option<std::time::Duration>,
+
+    /// Memory cap per plugin, in MiB [default: 256, or config.toml]
+    #[arg(long, global = true, value_name = "MIB")]
+    pub plugin_memory: Option<u64>,
+
+    /// More output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Search, publish and inspect marketplace packages
+    Marketplace {
+        #[command(subcommand)]
+        command: MarketplaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MarketplaceCommand {
+    /// Search packages by name, title, description and tags
+    Search(SearchArgs),
+    /// Publish a package directory (with a package.json) to the registry
+    Publish(PublishArgs),
+    /// Show every version of a package with its dependencies and checksum
+    Info(InfoArgs),
+    /// List installed packages
+    List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Search text; every word must match (empty lists everything)
+    pub query: Vec<String>,
+    /// Only packages in this category (repeat to require several)
+    #[arg(long, value_name = "C")]
+    pub category: Vec<String>,
+    /// Only packages with this tag (repeat to require several)
+    #[arg(long, value_name = "T")]
+    pub tag: Vec<String>,
+    /// At most this many results
+    #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// Skip this many results (for paging)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Package directory containing package.json
+    pub dir: PathBuf,
+    /// Validate and pack, but publish nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace the version if it is already published
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// Package name
+    pub name: String,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,61 @@
+//! Command-line interface (seeds §9.1): parsing and dispatch only.
+
+mod args;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command, MarketplaceCommand};
+use ggen::domain::session::{Overrides, Session};
+use ggen::domain::{self, MarketplaceError, Query};
+use ggen::home::GgenHome;
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose);
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), MarketplaceError> {
+    let overrides = Overrides {
+        registry: cli.registry,
+        registry_plugin: cli.registry_plugin,
+        plugin_timeout: cli.plugin_timeout.map(|s| s.into()),
+        plugin_memory_mib: cli.plugin_memory,
+    };
+    let session = Session::new(GgenHome::from_env()?, overrides)?;
+    let Command::Marketplace { command } = cli.command;
+    match command {
+        MarketplaceCommand::Search(a) => {
+            let query = Query { text: a.query.join(" "), categories: a.category, tags: a.tag, limit: a.limit, offset: a.offset };
+            let mut registry = session.open_registry()?;
+            let results = domain::search::search(registry.as_mut(), &query)?;
+            output::search(&query, &results, a.json);
+        }
+        MarketplaceCommand::Publish(a) => {
+            let mut registry = session.open_registry()?;
+            let options = domain::publish::PublishOptions { dry_run: a.dry_run, force: a.force };
+            let report = domain::publish::publish(registry.as_mut(), &a.dir, &options, || session.lock_registry())?;
+            output::publish(&report, a.json);
+        }
+        MarketplaceCommand::Info(a) => {
+            let mut registry = session.open_registry()?;
+            let package = domain::info::info(registry.as_mut(), &a.name)?;
+            output::info(&package, a.json);
+        }
+        MarketplaceCommand::List(a) => {
+            let packages = domain::installed::list(&session.packages_dir)?;
+            output::list(&packages, a.json);
+        }
+    }
+    Ok(())
+}

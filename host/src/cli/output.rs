@@ -1,0 +1,156 @@
+//! Everything the CLI prints: aligned text for people, stable JSON for tools
+//! (the JSON shapes are documented in the README).
+
+use ggen::domain::installed::LockedPackage;
+use ggen::domain::publish::PublishReport;
+use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
+use serde_json::json;
+
+pub fn error(e: &MarketplaceError) {
+    let text = e.to_string().replace(['\n', '\r'], " ");
+    eprintln!("error: {text}");
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+}
+
+/// A package version as JSON (the `version object` of the README).
+fn version_json(v: &PackageVersion) -> serde_json::Value {
+    serde_json::to_value(v).expect("versions serialise")
+}
+
+pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
+    if as_json {
+        print_json(&json!({
+            "query": query,
+            "total": results.total,
+            "offset": query.offset,
+            "limit": query.limit,
+            "results": results.hits.iter().map(version_json).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    if results.hits.is_empty() {
+        if results.total > 0 {
+            println!("No results on this page ({} matches in all; lower --offset).", results.total);
+        } else if query.text.is_empty() {
+            println!("No packages match the filters.");
+        } else {
+            println!("No packages match \"{}\".", query.text);
+        }
+        return;
+    }
+    let rows: Vec<[String; 3]> = results
+        .hits
+        .iter()
+        .map(|v| [v.name.clone(), v.version.clone(), one_line(if v.description.is_empty() { &v.title } else { &v.description }, 70)])
+        .collect();
+    table(["NAME", "VERSION", "DESCRIPTION"], &rows);
+    let first = query.offset as u64 + 1;
+    let last = query.offset as u64 + results.hits.len() as u64;
+    println!("\n{first}-{last} of {} match{}", results.total, if results.total == 1 { "" } else { "es" });
+}
+
+pub fn publish(r: &PublishReport, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("reports serialise"));
+        return;
+    }
+    let verb = match (r.dry_run, r.replaced) {
+        (true, _) => "Would publish",
+        (false, true) => "Republished",
+        (false, false) => "Published",
+    };
+    println!("{verb} {}@{} ({} files, {} bytes)", r.name, r.version, r.files, r.size);
+    println!("checksum {}", r.checksum);
+}
+
+pub fn info(p: &Package, as_json: bool) {
+    if as_json {
+        print_json(&json!({ "name": p.name, "versions": p.versions.iter().map(version_json).collect::<Vec<_>>() }));
+        return;
+    }
+    if let Some(latest) = p.versions.first() {
+        println!("{} {} - {}", latest.name, latest.version, one_line(&latest.title, 100));
+        if !latest.description.is_empty() {
+            println!("{}", one_line(&latest.description, 200));
+        }
+        let mut facts = Vec::new();
+        if let Some(l) = &latest.license {
+            facts.push(format!("license: {l}"));
+        }
+        for (label, list) in [("authors", &latest.authors), ("categories", &latest.categories), ("tags", &latest.tags)] {
+            if !list.is_empty() {
+                facts.push(format!("{label}: {}", list.join(", ")));
+            }
+        }
+        if !facts.is_empty() {
+            println!("{}", facts.join(" | "));
+        }
+        println!();
+    }
+    let rows: Vec<[String; 4]> = p
+        .versions
+        .iter()
+        .map(|v| {
+            let deps = if v.dependencies.is_empty() {
+                "-".to_owned()
+            } else {
+                v.dependencies.iter().map(|(n, r)| format!("{n} {r}")).collect::<Vec<_>>().join(", ")
+            };
+            [v.version.clone(), v.published_at.clone(), v.checksum.clone(), deps]
+        })
+        .collect();
+    table(["VERSION", "PUBLISHED", "CHECKSUM", "DEPENDENCIES"], &rows);
+}
+
+pub fn list(packages: &[LockedPackage], as_json: bool) {
+    if as_json {
+        print_json(&json!({ "packages": packages }));
+        return;
+    }
+    if packages.is_empty() {
+        println!("No packages installed.");
+        return;
+    }
+    let rows: Vec<[String; 4]> =
+        packages.iter().map(|p| [p.name.clone(), p.version.clone(), p.source.clone(), p.integrity.clone()]).collect();
+    table(["NAME", "VERSION", "SOURCE", "INTEGRITY"], &rows);
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header);
+    for row in rows {
+        line(std::array::from_fn(|i| row[i].as_str()));
+    }
+}
+
+/// Collapse whitespace and cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}

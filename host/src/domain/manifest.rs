@@ -1,0 +1,161 @@
+//! package.json: reading and validating a package's manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{MarketplaceError, Result};
+
+pub const MANIFEST_FILE: &str = "package.json";
+const MAX_NAME_LEN: usize = 64;
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+/// A validated manifest, plus the original JSON object (unknown fields such as
+/// `hooks` are kept when it is published).
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub name: String,
+    pub version: semver::Version,
+    pub title: String,
+    pub description: String,
+    pub categories: Vec<String>,
+    pub tags: Vec<String>,
+    pub authors: Vec<String>,
+    pub license: Option<String>,
+    pub dependencies: BTreeMap<String, semver::VersionReq>,
+    pub raw: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Fields {
+    name: Option<String>,
+    version: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    authors: Vec<String>,
+    #[serde(default)]
+    license: Option<String>,
+    #[serde(default)]
+    dependencies: BTreeMap<String, String>,
+}
+
+/// Read `<dir>/package.json` and validate it.
+pub fn load(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let invalid = |what: String| MarketplaceError::Validation(format!("{}: {what}", path.display()));
+    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => MarketplaceError::Validation(format!(
+            "no {MANIFEST_FILE} in {}; create one with at least \"name\" and \"version\"",
+            dir.display()
+        )),
+        _ => MarketplaceError::storage(format!("cannot read {}", path.display()), e),
+    })?;
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(invalid(format!("is {} bytes; the limit is 1 MiB", meta.len())));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("cannot be read as UTF-8 text ({e})")))?;
+    parse(&text).map_err(|e| invalid(e))
+}
+
+/// Parse and validate manifest text; the error names the offending field.
+pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let Value::Object(raw) = value else {
+        return Err("must be a JSON object".into());
+    };
+    let fields: Fields = serde_json::from_value(Value::Object(raw.clone())).map_err(|e| format!("{e}"))?;
+    let name = fields.name.ok_or("missing \"name\"")?;
+    validate_name(&name).map_err(|e| format!("\"name\": {e}"))?;
+    let version_text = fields.version.ok_or("missing \"version\"")?;
+    let version = semver::Version::parse(&version_text)
+        .map_err(|e| format!("\"version\": `{version_text}` is not a semver version like 1.2.3 ({e})"))?;
+    let mut dependencies = BTreeMap::new();
+    for (dep, req) in fields.dependencies {
+        validate_name(&dep).map_err(|e| format!("\"dependencies\": {e}"))?;
+        if dep == name {
+            return Err(format!("\"dependencies\": `{name}` depends on itself"));
+        }
+        let parsed = semver::VersionReq::parse(&req)
+            .map_err(|e| format!("\"dependencies\".{dep}: `{req}` is not a semver requirement such as ^1.2 ({e})"))?;
+        dependencies.insert(dep, parsed);
+    }
+    for (field, list) in [("categories", &fields.categories), ("tags", &fields.tags)] {
+        if let Some(bad) = list.iter().find(|s| s.trim().is_empty() || s.len() > 64 || s.contains(char::is_control)) {
+            return Err(format!("\"{field}\": `{bad}` must be 1-64 printable characters"));
+        }
+    }
+    Ok(Manifest {
+        title: fields.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| name.clone()),
+        name,
+        version,
+        description: fields.description.unwrap_or_default(),
+        categories: fields.categories,
+        tags: fields.tags,
+        authors: fields.authors,
+        license: fields.license,
+        dependencies,
+        raw,
+    })
+}
+
+/// Package names become directory names everywhere: lowercase ASCII letters,
+/// digits, `-`, `_` and `.`, starting with a letter or digit, at most 64 bytes.
+pub fn validate_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("package name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("package name `{name}` is longer than {MAX_NAME_LEN} characters"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err(format!("package name `{name}` must start with a lowercase letter or a digit"));
+    }
+    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))) {
+        return Err(format!(
+            "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_full_manifest_and_keeps_unknown_fields() {
+        let m = parse(r#"{"name":"rust-web","version":"1.2.0","dependencies":{"base":"^1.0"},"hooks":{"post-install":"h.wasm"}}"#)
+            .unwrap();
+        assert_eq!(m.name, "rust-web");
+        assert_eq!(m.title, "rust-web");
+        assert_eq!(m.dependencies["base"].to_string(), "^1.0");
+        assert!(m.raw.contains_key("hooks"));
+    }
+
+    #[test]
+    fn rejects_bad_names_versions_and_requirements() {
+        for (text, needle) in [
+            (r#"{"version":"1.0.0"}"#, "missing \"name\""),
+            (r#"{"name":"Bad","version":"1.0.0"}"#, "must start with"),
+            (r#"{"name":"a/b","version":"1.0.0"}"#, "contains `/`"),
+            (r#"{"name":"..","version":"1.0.0"}"#, "must start with"),
+            (r#"{"name":"ok","version":"1.0"}"#, "not a semver version"),
+            (r#"{"name":"ok","version":"1.0.0","dependencies":{"x":"not a req"}}"#, "not a semver requirement"),
+            (r#"{"name":"ok","version":"1.0.0","tags":"web"}"#, "invalid type"),
+            ("[1]", "JSON object"),
+            ("{", "not valid JSON"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Marketplace logic (search, publish, info, installed packages), independent
+//! of the CLI and of how backends are built: it talks to a `dyn Registry`.
+
+pub mod info;
+pub mod installed;
+pub mod manifest;
+pub mod publish;
+pub mod search;
+pub mod session;
+
+pub use crate::backend::{
+    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result, SearchResults,
+};

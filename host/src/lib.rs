@@ -1,0 +1,10 @@
+//! ggen marketplace host library: the domain (search, publish, info, ...) and
+//! the backends it drives (the WebAssembly plugin runtime, archives, the
+//! on-disk layout). The `ggen` binary's CLI sits on top (src/cli).
+//!
+//! Layers point one way: cli → domain → backend. The domain knows neither
+//! clap nor wasmtime.
+
+pub mod backend;
+pub mod domain;
+pub mod home;

@@ -1,0 +1,134 @@
+//! index.json, the seeds' format:
+//!
+//! ```json
+//! {"version": "1", "updated_at": "...",
+//!  "packages": {"<name>": {"name": "<name>", "versions": [<entry>, ...]}}}
+//! ```
+//!
+//! An entry holds version, title, description, categories, tags, authors,
+//! license, dependencies ({name: requirement}), checksum, tarball (relative to
+//! the root), published_at and size. Missing optional fields default, so an
+//! index written by hand or by another tool is read as is.
+
+use std::collections::BTreeMap;
+
+use ggen_plugin_sdk::{Dependency, Package, PackageVersion};
+use serde::{Deserialize, Serialize};
+
+pub const INDEX_FORMAT_VERSION: &str = "1";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IndexFile {
+    #[serde(default = "format_version")]
+    pub version: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub packages: BTreeMap<String, IndexPackage>,
+}
+
+fn format_version() -> String {
+    INDEX_FORMAT_VERSION.to_owned()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IndexPackage {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub versions: Vec<IndexEntry>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Present in package.json files; in index.json the package key names it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+    #[serde(default)]
+    pub license: Option<String>,
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksum: String,
+    #[serde(default)]
+    pub tarball: String,
+    #[serde(default)]
+    pub published_at: String,
+    #[serde(default)]
+    pub size: u64,
+}
+
+impl IndexEntry {
+    pub fn to_wire(&self, name: &str) -> PackageVersion {
+        PackageVersion {
+            name: name.to_owned(),
+            version: self.version.clone(),
+            title: if self.title.is_empty() { name.to_owned() } else { self.title.clone() },
+            description: self.description.clone(),
+            categories: self.categories.clone(),
+            tags: self.tags.clone(),
+            authors: self.authors.clone(),
+            license: self.license.clone(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|(name, requirement)| Dependency { name: name.clone(), requirement: requirement.clone() })
+                .collect(),
+            checksum: self.checksum.clone(),
+            published_at: self.published_at.clone(),
+            size: self.size,
+        }
+    }
+
+    pub fn from_wire(meta: &PackageVersion, tarball: String) -> Self {
+        IndexEntry {
+            name: String::new(),
+            version: meta.version.clone(),
+            title: meta.title.clone(),
+            description: meta.description.clone(),
+            categories: meta.categories.clone(),
+            tags: meta.tags.clone(),
+            authors: meta.authors.clone(),
+            license: meta.license.clone(),
+            dependencies: meta.dependencies.iter().map(|d| (d.name.clone(), d.requirement.clone())).collect(),
+            checksum: meta.checksum.clone(),
+            tarball,
+            published_at: meta.published_at.clone(),
+            size: meta.size,
+        }
+    }
+}
+
+impl IndexPackage {
+    /// The entry with the highest semver version.
+    pub fn newest(&self) -> Option<&IndexEntry> {
+        self.versions.iter().max_by_key(|e| semver::Version::parse(&e.version).ok())
+    }
+
+    pub fn sort_newest_first(&mut self) {
+        self.versions
+            .sort_by_key(|e| std::cmp::Reverse(semver::Version::parse(&e.version).ok()));
+    }
+
+    pub fn to_wire(&self, name: &str) -> Package {
+        let mut package = self.clone();
+        package.sort_newest_first();
+        Package { name: name.to_owned(), versions: package.versions.iter().map(|e| e.to_wire(name)).collect() }
+    }
+}
+
+/// The relative tarball path a version is stored under.
+pub fn tarball_path(name: &str, version: &str) -> String {
+    format!("{name}/{version}/{name}-{version}.tar.gz")
+}

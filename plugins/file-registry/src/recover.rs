@@ -1,0 +1,105 @@
+//! Rebuilding index.json from the per-version package.json files, after the
+//! index was lost or corrupted.
+
+use std::fs;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ggen_plugin_sdk::Error;
+use sha2::{Digest, Sha256};
+
+use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
+use crate::registry::{FileRegistry, INDEX_FILE};
+use crate::warn;
+
+/// index.json did not parse: keep it as a backup, rebuild, warn.
+pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error> {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let backup = format!("{INDEX_FILE}.corrupt-{secs}");
+    fs::rename(reg.index_path(), reg.root.join(&backup))
+        .map_err(|e| Error::io(format!("{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}")))?;
+    let index = scan(reg)?;
+    reg.save_index(&index)?;
+    let versions: usize = index.packages.values().map(|p| p.versions.len()).sum();
+    warn(&format!(
+        "registry {INDEX_FILE} was corrupt ({why}); kept it as {backup} and rebuilt the index from {versions} package.json file(s)"
+    ));
+    Ok(index)
+}
+
+/// No index.json: rebuild from manifests if any exist, else an empty index
+/// (nothing is written until the first publish).
+pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
+    let index = scan(reg)?;
+    if !index.packages.is_empty() {
+        reg.save_index(&index)?;
+        warn(&format!("registry had no {INDEX_FILE}; rebuilt it from the package.json files"));
+    }
+    Ok(index)
+}
+
+/// Walk `<name>/<version>/package.json`.
+fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
+    let mut index = IndexFile { version: crate::index::INDEX_FORMAT_VERSION.into(), ..Default::default() };
+    let names = match fs::read_dir(&reg.root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(index),
+        Err(e) => return Err(Error::io(format!("cannot list the registry: {e}"))),
+    };
+    for name_dir in names.flatten() {
+        let Ok(name) = name_dir.file_name().into_string() else { continue };
+        if name.starts_with('.') || !name_dir.path().is_dir() {
+            continue;
+        }
+        let Ok(versions) = fs::read_dir(name_dir.path()) else { continue };
+        for version_dir in versions.flatten() {
+            let Ok(version) = version_dir.file_name().into_string() else { continue };
+            let manifest = version_dir.path().join("package.json");
+            let Ok(bytes) = fs::read(&manifest) else { continue };
+            let Ok(mut entry) = serde_json::from_slice::<IndexEntry>(&bytes) else {
+                warn(&format!("skipping unreadable {name}/{version}/package.json"));
+                continue;
+            };
+            if entry.version != version || (!entry.name.is_empty() && entry.name != name) {
+                warn(&format!("skipping {name}/{version}/package.json: it names {}@{}", entry.name, entry.version));
+                continue;
+            }
+            entry.name.clear();
+            entry.tarball = tarball_path(&name, &version);
+            let tarball = reg.root.join(&entry.tarball);
+            let Ok(meta) = fs::metadata(&tarball) else {
+                warn(&format!("skipping {name}@{version}: its tarball is missing"));
+                continue;
+            };
+            entry.size = meta.len();
+            if entry.checksum.is_empty() {
+                entry.checksum = sha256_file(&tarball)?;
+            }
+            if entry.published_at > index.updated_at {
+                index.updated_at = entry.published_at.clone();
+            }
+            index
+                .packages
+                .entry(name.clone())
+                .or_insert_with(|| IndexPackage { name: name.clone(), versions: Vec::new() })
+                .versions
+                .push(entry);
+        }
+    }
+    for package in index.packages.values_mut() {
+        package.sort_newest_first();
+    }
+    Ok(index)
+}
+
+fn sha256_file(path: &std::path::Path) -> Result<String, Error> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(71);
+    hex.push_str("sha256-");
+    for b in digest {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    Ok(hex)
+}

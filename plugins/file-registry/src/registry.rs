@@ -1,0 +1,179 @@
+//! The backend's operations over a registry root and a cache directory.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
+
+use crate::fsutil::{copy_atomic, write_atomic};
+use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
+use crate::{recover, search_index, warn};
+
+pub const INDEX_FILE: &str = "index.json";
+
+/// Tarballs larger than this are refused (the host enforces its own limits too).
+const MAX_TARBALL: u64 = 4 << 30;
+
+pub struct FileRegistry {
+    pub(crate) root: PathBuf,
+    pub(crate) cache: PathBuf,
+}
+
+impl FileRegistry {
+    pub fn new(root: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), cache: cache.into() }
+    }
+
+    pub(crate) fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    /// Read index.json. A missing index is rebuilt from the per-version
+    /// manifests if there are any (else empty); a corrupt one is kept as a
+    /// backup and rebuilt the same way, with a warning: nothing is lost.
+    pub fn load_index(&self) -> Result<IndexFile, Error> {
+        match fs::read(self.index_path()) {
+            Ok(bytes) => match serde_json::from_slice::<IndexFile>(&bytes) {
+                Ok(index) => Ok(index),
+                Err(e) => recover::rebuild_corrupt(self, &e.to_string()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => recover::rebuild_missing(self),
+            Err(e) => Err(Error::io(format!("cannot read {INDEX_FILE}: {e}"))),
+        }
+    }
+
+    /// Write index.json atomically and refresh the derived search index.
+    pub(crate) fn save_index(&self, index: &IndexFile) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(index).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&self.index_path(), &json).map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+        if let Err(e) = search_index::rebuild(self, index) {
+            // The search index is derived data: the next search rebuilds it.
+            warn(&format!("could not refresh the search index: {e}"));
+        }
+        Ok(())
+    }
+
+    pub fn list_packages(&self) -> Result<Vec<Package>, Error> {
+        Ok(self.load_index()?.packages.iter().map(|(name, p)| p.to_wire(name)).collect())
+    }
+
+    pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
+        search_index::search(self, query)
+    }
+
+    pub fn get_package(&self, name: &str) -> Result<Package, Error> {
+        let index = self.load_index()?;
+        let package = index.packages.get(name).ok_or_else(|| not_found(name, None))?;
+        Ok(package.to_wire(name))
+    }
+
+    pub fn get_package_version(&self, name: &str, version: &str) -> Result<PackageVersion, Error> {
+        let index = self.load_index()?;
+        find_entry(&index, name, version).map(|e| e.to_wire(name))
+    }
+
+    pub fn metadata(&self) -> Result<RegistryMetadata, Error> {
+        let index = self.load_index()?;
+        Ok(RegistryMetadata {
+            name: "file registry".into(),
+            description: "index.json with per-version package directories".into(),
+            package_count: index.packages.len() as u64,
+            version_count: index.packages.values().map(|p| p.versions.len() as u64).sum(),
+            writable: true,
+        })
+    }
+
+    pub fn publish(&self, meta: &PackageVersion, manifest: &str, tarball: &mut dyn Read, force: bool) -> Result<(), Error> {
+        check_path_safe(&meta.name, &meta.version)?;
+        let mut index = self.load_index()?;
+        if !force && find_entry(&index, &meta.name, &meta.version).is_ok() {
+            return Err(Error::AlreadyExists(format!(
+                "{}@{} is already published; use --force to replace it",
+                meta.name, meta.version
+            )));
+        }
+
+        let rel = tarball_path(&meta.name, &meta.version);
+        let dir = self.root.join(&meta.name).join(&meta.version);
+        fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
+        let written = copy_atomic(&self.root.join(&rel), tarball, MAX_TARBALL.min(meta.size))
+            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
+        if written != meta.size {
+            return Err(Error::Invalid(format!("tarball is {written} bytes, metadata says {}", meta.size)));
+        }
+        write_atomic(&dir.join("package.json"), manifest.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
+
+        let package = index
+            .packages
+            .entry(meta.name.clone())
+            .or_insert_with(|| IndexPackage { name: meta.name.clone(), versions: Vec::new() });
+        package.versions.retain(|e| e.version != meta.version);
+        package.versions.push(IndexEntry::from_wire(meta, rel));
+        package.sort_newest_first();
+        index.updated_at = meta.published_at.clone();
+        self.save_index(&index)
+    }
+
+    pub fn delete(&self, name: &str, version: &str) -> Result<(), Error> {
+        check_path_safe(name, version)?;
+        let mut index = self.load_index()?;
+        find_entry(&index, name, version)?;
+        let package = index.packages.get_mut(name).expect("found above");
+        package.versions.retain(|e| e.version != version);
+        if package.versions.is_empty() {
+            index.packages.remove(name);
+        }
+        self.save_index(&index)?;
+        // The index no longer points at the files; removing them last means a
+        // crash here leaves garbage, never a dangling index entry.
+        let _ = fs::remove_dir_all(self.root.join(name).join(version));
+        let _ = fs::remove_dir(self.root.join(name));
+        Ok(())
+    }
+
+    pub fn open_tarball(&self, name: &str, version: &str) -> Result<Box<dyn Read>, Error> {
+        let index = self.load_index()?;
+        let entry = find_entry(&index, name, version)?;
+        let rel = if entry.tarball.is_empty() { tarball_path(name, version) } else { entry.tarball.clone() };
+        let path = Path::new(&rel);
+        if !path.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(Error::Security(format!("index.json points {name}@{version} at `{rel}`, outside the registry")));
+        }
+        let file = fs::File::open(self.root.join(path))
+            .map_err(|e| Error::io(format!("cannot open the tarball of {name}@{version} ({rel}): {e}")))?;
+        Ok(Box::new(file))
+    }
+}
+
+fn find_entry<'a>(index: &'a IndexFile, name: &str, version: &str) -> Result<&'a IndexEntry, Error> {
+    index
+        .packages
+        .get(name)
+        .and_then(|p| p.versions.iter().find(|e| e.version == version))
+        .ok_or_else(|| not_found(name, Some(version)))
+}
+
+fn not_found(name: &str, version: Option<&str>) -> Error {
+    match version {
+        Some(v) => Error::NotFound(format!("package `{name}` version {v} is not in this registry")),
+        None => Error::NotFound(format!("package `{name}` is not in this registry")),
+    }
+}
+
+/// Names and versions become directory names: refuse anything that is not a
+/// plain, portable path component.
+fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
+    let ok_name = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+    if !ok_name {
+        return Err(Error::Invalid(format!("invalid package name `{name}`")));
+    }
+    if semver::Version::parse(version).is_err() {
+        return Err(Error::Invalid(format!("invalid version `{version}` for {name}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! Generated bindings for the contract's worlds. Plugin authors normally use
+//! the re-exports at the crate root instead.
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "registry-plugin",
+    pub_export_macro: true,
+    export_macro_name: "__export_registry_world",
+    default_bindings_module: "ggen_plugin_sdk::bindings",
+    additional_derives: [Clone, PartialEq],
+    generate_all,
+});
+
+pub use ggen::marketplace::{host, types};

@@ -1,0 +1,39 @@
+//! Guest-side SDK for ggen marketplace plugins.
+//!
+//! A registry backend is one type implementing [`Registry`] and one line,
+//! `ggen_plugin_sdk::export_registry!(MyBackend);`, built with
+//! `cargo build --target wasm32-wasip2 --release`.
+//!
+//! The WIT contract (`ggen:marketplace@0.1.0`) ships inside this crate (`wit/`);
+//! the export macro stamps the contract version into the component so a host
+//! built for another contract refuses it with a message naming both versions.
+
+pub mod bindings;
+mod error;
+mod io;
+pub mod registry;
+pub mod search;
+
+pub use error::Error;
+pub use io::ByteSourceReader;
+pub use registry::Registry;
+pub use bindings::types::{
+    Dependency, Package, PackageVersion, Query, RegistryMetadata, SearchResults,
+};
+pub use bindings::host::Level;
+
+/// The contract this SDK implements: the WIT package and its version.
+pub const CONTRACT_PACKAGE: &str = "ggen:marketplace";
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Name of the custom section the export macros write; the host reads it before
+/// compiling a plugin.
+pub const CONTRACT_SECTION: &str = "ggen:contract";
+
+/// Stamp of the registry-plugin world: `<package>@<version> <world>`.
+pub const REGISTRY_STAMP: [u8; 38] = *b"ggen:marketplace@0.1.0 registry-plugin";
+
+/// Send a log line to the host (warn and error are shown to the user).
+pub fn log(level: Level, message: &str) {
+    bindings::host::log(level, message);
+}
