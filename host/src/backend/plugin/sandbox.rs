@@ -129,7 +129,9 @@ pub fn describe_failure(store: &Store<PluginState>, error: &wasmtime::Error, fun
         _ => {}
     }
     let chain = format!("{error:#}");
-    if chain.contains("write beyond capacity") {
+    // The pipe refuses writes past the cap; the guest then fails or panics.
+    let flooded = state.stdout.contents().len().max(state.stderr.contents().len()) + (64 << 10) > OUTPUT_CAP;
+    if flooded || chain.contains("write beyond capacity") {
         return format!("{label} wrote more than {} KiB of output in `{func}` and was stopped", OUTPUT_CAP >> 10);
     }
     let stderr = state.stderr.contents();

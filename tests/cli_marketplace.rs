@@ -1,0 +1,192 @@
+//! The `ggen marketplace` commands end to end: the real binary with its
+//! embedded file-registry plugin, in a temporary GGEN_HOME.
+
+mod support;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use support::{Env, check_catalog, manifest, publish_catalog, snapshot};
+
+#[test]
+fn publish_then_search_and_info() {
+    let env = Env::new();
+    publish_catalog(&env, &[]);
+    check_catalog(&env, &[]);
+}
+
+#[test]
+fn human_output_is_aligned_and_readable() {
+    let env = Env::new();
+    publish_catalog(&env, &[]);
+    let out = env.ok(&["marketplace", "search", "rust"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines[0].contains("VERSION") && lines[0].contains("DESCRIPTION"));
+    let col = lines[0].find("VERSION").unwrap();
+    for row in &lines[1..7] {
+        assert_eq!(row.find(|c: char| c.is_ascii_digit()), Some(col), "misaligned row: {row}");
+    }
+    assert!(out.contains("1-6 of 6 matches"), "{out}");
+    let info = env.ok(&["marketplace", "info", "rust-web"]);
+    assert!(info.starts_with("rust-web 1.1.0 - Rust web"), "{info}");
+    assert!(info.contains("rust ^0.9") && info.contains("sha256-"), "{info}");
+    assert!(env.ok(&["marketplace", "search", "zzz"]).contains("No packages match"));
+}
+
+#[test]
+fn published_tarball_is_deterministic_and_matches_its_checksum() {
+    let a = Env::new();
+    let b = Env::new();
+    let files = [("b.txt", "bee"), ("a/nested/file.txt", "deep"), ("a.txt", "ay")];
+    let dir_a = a.package("p", &manifest("same", "1.0.0"), &files);
+    let dir_b = b.package("p", &manifest("same", "1.0.0"), &files);
+    let ra = a.json(&["marketplace", "publish", dir_a.to_str().unwrap(), "--json"]);
+    let rb = b.json(&["marketplace", "publish", dir_b.to_str().unwrap(), "--json"]);
+    assert_eq!(ra["checksum"], rb["checksum"]);
+    assert_eq!(ra["files"], 4);
+
+    let stored = std::fs::read(a.registry().join("same/1.0.0/same-1.0.0.tar.gz")).unwrap();
+    assert_eq!(ra["checksum"], format!("sha256-{}", hex(&Sha256::digest(&stored))));
+    assert_eq!(ra["size"], stored.len());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.registry().join("same/1.0.0/package.json")).unwrap()).unwrap();
+    assert_eq!(manifest["checksum"], ra["checksum"]);
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(a.registry().join("index.json")).unwrap()).unwrap();
+    let entry = &index["packages"]["same"]["versions"][0];
+    assert_eq!(entry["tarball"], "same/1.0.0/same-1.0.0.tar.gz");
+    assert_eq!(entry["checksum"], ra["checksum"]);
+    for key in ["version", "title", "description", "categories", "tags", "authors", "license", "dependencies", "published_at"] {
+        assert!(entry.get(key).is_some(), "index entry lacks {key}: {entry}");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn existing_version_is_refused_unless_forced() {
+    let env = Env::new();
+    let dir = env.package("p", &manifest("dup", "1.0.0"), &[("a.txt", "one")]);
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    std::fs::write(dir.join("a.txt"), "two").unwrap();
+    let before = snapshot(&env.registry());
+    let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+    assert!(err.contains("dup@1.0.0 is already published") && err.contains("--force"), "{err}");
+    assert_eq!(snapshot(&env.registry()), before, "a refused publish changed the registry");
+
+    let out = env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    assert!(out.contains("Republished dup@1.0.0"), "{out}");
+    assert_ne!(snapshot(&env.registry()), before);
+    let info = env.json(&["marketplace", "info", "dup", "--json"]);
+    assert_eq!(info["versions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let env = Env::new();
+    let dir = env.package("p", &manifest("dry", "1.0.0"), &[("a.txt", "x")]);
+    let report = env.json(&["marketplace", "publish", dir.to_str().unwrap(), "--dry-run", "--json"]);
+    assert_eq!(report["dry_run"], true);
+    assert!(report["checksum"].as_str().unwrap().starts_with("sha256-"));
+    assert!(!env.registry().join("index.json").exists());
+    assert!(!env.registry().join("dry").exists());
+    let err = env.fails(&["marketplace", "info", "dry"]);
+    assert!(err.contains("`dry` is not in this registry"), "{err}");
+}
+
+#[test]
+fn bad_packages_fail_with_one_line_and_write_nothing() {
+    let env = Env::new();
+    env.publish(manifest("existing", "1.0.0"));
+    let before = snapshot(env.home());
+    let cases: Vec<(&str, Option<&str>, &str)> = vec![
+        ("missing", None, "no package.json"),
+        ("malformed", Some("{\"name\": \"x\", "), "not valid JSON"),
+        ("not-object", Some("[]"), "must be a JSON object"),
+        ("no-name", Some(r#"{"version":"1.0.0"}"#), "missing \"name\""),
+        ("bad-name", Some(r#"{"name":"Bad Name","version":"1.0.0"}"#), "must start with a lowercase letter"),
+        ("slash-name", Some(r#"{"name":"a/../b","version":"1.0.0"}"#), "contains `/`"),
+        ("bad-version", Some(r#"{"name":"ok","version":"one"}"#), "not a semver version"),
+        ("bad-dep", Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"base":"~>1"}}"#), "not a semver requirement"),
+        ("bad-dep-name", Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"B A D":"1"}}"#), "dependencies"),
+        ("wrong-type", Some(r#"{"name":"ok","version":"1.0.0","tags":"web"}"#), "invalid type"),
+    ];
+    for (dir, content, expected) in cases {
+        let path = env.work.path().join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        if let Some(text) = content {
+            std::fs::write(path.join("package.json"), text).unwrap();
+        }
+        let err = env.fails(&["marketplace", "publish", path.to_str().unwrap()]);
+        assert!(err.contains(expected), "{dir}: expected `{expected}` in: {err}");
+    }
+    let err = env.fails(&["marketplace", "publish", "/definitely/not/here"]);
+    assert!(err.contains("is not a directory"), "{err}");
+    #[cfg(unix)]
+    {
+        let dir = env.package("with-link", &manifest("linky", "1.0.0"), &[]);
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+        let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+    let err = env.fails(&["marketplace", "info", "NOPE"]);
+    assert!(err.contains("must start with a lowercase letter"), "{err}");
+    assert_eq!(snapshot(env.home()), before, "a failed command wrote to GGEN_HOME");
+}
+
+#[test]
+fn list_reads_the_lockfile() {
+    let env = Env::new();
+    assert!(env.ok(&["marketplace", "list"]).contains("No packages installed"));
+    assert_eq!(env.json(&["marketplace", "list", "--json"]), json!({"packages": []}));
+    let packages = env.home().join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    std::fs::write(
+        packages.join("ggen.lock"),
+        json!({"version": 1, "packages": [
+            {"name": "zeta", "version": "1.0.0", "source": "registry+file:///r", "integrity": "sha256-00", "dependencies": {}},
+            {"name": "alpha", "version": "2.1.0", "source": "registry+file:///r", "integrity": "sha256-11", "dependencies": {"zeta": "^1"}}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let listed = env.json(&["marketplace", "list", "--json"]);
+    assert_eq!(listed["packages"][0]["name"], "alpha");
+    assert_eq!(listed["packages"][1]["integrity"], "sha256-00");
+    let text = env.ok(&["marketplace", "list"]);
+    assert!(text.lines().nth(1).unwrap().starts_with("alpha  2.1.0"), "{text}");
+    std::fs::write(packages.join("ggen.lock"), "{oops").unwrap();
+    assert!(env.fails(&["marketplace", "list"]).contains("not a valid lockfile"));
+}
+
+#[test]
+fn registry_flag_and_config_choose_the_root() {
+    let env = Env::new();
+    let elsewhere = env.work.path().join("other-registry");
+    let dir = env.package("p", &manifest("placed", "1.0.0"), &[("a", "a")]);
+    env.ok(&["--registry", elsewhere.to_str().unwrap(), "marketplace", "publish", dir.to_str().unwrap()]);
+    assert!(elsewhere.join("placed/1.0.0/placed-1.0.0.tar.gz").is_file());
+    assert!(!env.registry().join("index.json").exists());
+    assert!(env.ok(&["marketplace", "search", "placed"]).contains("No packages match"));
+    std::fs::write(env.home().join("config.toml"), format!("[marketplace]\nregistry_path = {:?}\n", elsewhere)).unwrap();
+    assert!(env.ok(&["marketplace", "search", "placed"]).contains("placed"));
+    std::fs::write(env.home().join("config.toml"), "[marketplace\n").unwrap();
+    assert!(env.fails(&["marketplace", "search", "x"]).contains("config.toml"));
+}
+
+#[test]
+fn concurrent_publishes_lose_nothing() {
+    let env = Env::new();
+    env.publish(manifest("warmup", "1.0.0")); // compile the plugin once
+    let dirs: Vec<_> =
+        (0..6).map(|i| env.package(&format!("c{i}"), &manifest(&format!("conc-{i}"), "1.0.0"), &[("f", "x")])).collect();
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|d| env.cmd(&["marketplace", "publish", d.to_str().unwrap()]).stdout(std::process::Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let r = env.json(&["marketplace", "search", "conc", "--json"]);
+    assert_eq!(r["total"], 6, "{r}");
+}

@@ -1,0 +1,110 @@
+//! Plugins that misbehave: each is stopped with one clear error line and a
+//! non-zero exit, and nothing escapes the sandbox.
+
+mod support;
+
+use support::{Env, fixture, snapshot};
+
+fn attack(env: &Env, extra: &[&str], what: &str) -> String {
+    let plugin = fixture("hostile");
+    let mut args = vec!["--registry-plugin", plugin.to_str().unwrap()];
+    args.extend(extra);
+    args.extend(["marketplace", "search", what]);
+    env.fails(&args)
+}
+
+#[test]
+fn filesystem_escapes_are_refused() {
+    let env = Env::new();
+    let outside = env.home().join("escaped.txt");
+    for what in ["read-dotdot", "read-absolute", "read-relative", "write-outside"] {
+        let err = attack(&env, &[], what);
+        assert!(err.contains("cannot"), "{what}: {err}");
+        assert!(!err.contains("root:"), "{what} read /etc/passwd: {err}");
+    }
+    assert!(!outside.exists(), "a plugin wrote outside its registry root");
+    assert!(!env.home().parent().unwrap().join("escaped.txt").exists());
+}
+
+#[test]
+fn no_environment_is_inherited() {
+    let env = Env::new();
+    let err = attack(&env, &[], "env");
+    assert!(err.contains("no environment"), "{err}");
+}
+
+#[test]
+fn endless_loop_hits_the_deadline() {
+    let env = Env::new();
+    let err = attack(&env, &["--plugin-timeout", "1s"], "loop");
+    assert!(err.contains("ran past its 1s deadline in `search`"), "{err}");
+    // The deadline also comes from config.toml.
+    std::fs::write(env.home().join("config.toml"), "[marketplace.plugins]\ntimeout_ms = 700\n").unwrap();
+    let err = attack(&env, &[], "loop");
+    assert!(err.contains("ran past its 700ms deadline"), "{err}");
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_cap() {
+    let env = Env::new();
+    let err = attack(&env, &["--plugin-memory", "64"], "alloc");
+    assert!(err.contains("exceeded its memory cap of 64 MiB"), "{err}");
+    std::fs::write(env.home().join("config.toml"), "[marketplace.plugins]\nmemory_mib = 96\n").unwrap();
+    let err = attack(&env, &[], "alloc");
+    assert!(err.contains("memory cap of 96 MiB"), "{err}");
+}
+
+#[test]
+fn panics_and_stack_overflows_are_reported() {
+    let env = Env::new();
+    let err = attack(&env, &[], "trap");
+    assert!(err.contains("crashed in `search`: hostile plugin gave up"), "{err}");
+    let err = attack(&env, &["--plugin-timeout", "20s"], "stack");
+    assert!(err.contains("crashed in `search`") || err.contains("overflowed its stack"), "{err}");
+}
+
+#[test]
+fn output_floods_are_stopped() {
+    let env = Env::new();
+    let err = attack(&env, &[], "print");
+    assert!(err.contains("wrote more than 1024 KiB of output"), "{err}");
+}
+
+#[test]
+fn plugin_text_cannot_inject_terminal_escapes() {
+    let env = Env::new();
+    let out = env.run(&["--registry-plugin", fixture("hostile").to_str().unwrap(), "marketplace", "search", "escape-sequence"]);
+    assert!(!out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07), "{:?}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn other_contract_versions_are_refused_naming_both() {
+    let env = Env::new();
+    let plugin = fixture("future-contract");
+    let err = env.fails(&["--registry-plugin", plugin.to_str().unwrap(), "marketplace", "search", "x"]);
+    assert!(err.contains("ggen:marketplace@0.2.0") && err.contains("ggen:marketplace@0.1.x"), "{err}");
+}
+
+#[test]
+fn files_that_are_not_components_are_refused() {
+    let env = Env::new();
+    let core = env.work.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let text = env.work.path().join("text.wasm");
+    std::fs::write(&text, b"not wasm at all").unwrap();
+    let truncated = env.work.path().join("truncated.wasm");
+    let real = std::fs::read(fixture("memory-registry")).unwrap();
+    std::fs::write(&truncated, &real[..real.len() / 2]).unwrap();
+    let before = snapshot(env.home());
+    for (file, expected) in [
+        (&core, "core WebAssembly module, not a component"),
+        (&text, "not a WebAssembly component"),
+        (&truncated, "not a valid"),
+        (&env.work.path().join("absent.wasm"), "does not exist"),
+    ] {
+        let err = env.fails(&["--registry-plugin", file.to_str().unwrap(), "marketplace", "search", "x"]);
+        assert!(err.contains(expected), "{}: {err}", file.display());
+    }
+    // Nothing but (possibly) empty directories was created.
+    assert_eq!(snapshot(env.home()), before);
+}

@@ -1,0 +1,94 @@
+//! The plugin runtime as a library: tarball streaming, the compiled-component
+//! cache, and a host that survives a plugin's crash.
+
+mod support;
+
+use std::io::Read;
+use std::time::Duration;
+
+use ggen::backend::plugin::{Limits, Policy, PluginEngine, WasmRegistry, WasmSource, embedded};
+use ggen::backend::{MarketplaceError, Query, Registry};
+use ggen::domain::publish::{PublishOptions, publish};
+
+const LIMITS: Limits = Limits { deadline: Duration::from_secs(5), memory_bytes: 256 << 20 };
+
+fn file_registry(home: &std::path::Path) -> WasmRegistry {
+    let engine = PluginEngine::new(home.join("cache")).unwrap();
+    let policy = Policy::registry(home.join("registry"), home.join("cache/data/file"), LIMITS);
+    WasmRegistry::load(&engine, &WasmSource::embedded(&embedded::FILE_REGISTRY), &policy).unwrap()
+}
+
+fn query(text: &str) -> Query {
+    Query { text: text.into(), categories: vec![], tags: vec![], limit: 10, offset: 0 }
+}
+
+#[test]
+fn tarballs_stream_back_byte_for_byte() {
+    let home = tempfile::tempdir().unwrap();
+    let pkg = tempfile::tempdir().unwrap();
+    std::fs::write(pkg.path().join("package.json"), r#"{"name":"big","version":"1.0.0"}"#).unwrap();
+    // Incompressible content well over one chunk.
+    let mut state = 0x1234_5678u32;
+    let noise: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    std::fs::write(pkg.path().join("noise.bin"), &noise).unwrap();
+    let mut registry = file_registry(home.path());
+    let report = publish(&mut registry, pkg.path(), &PublishOptions { dry_run: false, force: false }, || Ok(())).unwrap();
+    assert!(report.size > 2_000_000);
+
+    let mut streamed = Vec::new();
+    registry.open_tarball("big", "1.0.0").unwrap().read_to_end(&mut streamed).unwrap();
+    let stored = std::fs::read(home.path().join("registry/big/1.0.0/big-1.0.0.tar.gz")).unwrap();
+    assert_eq!(streamed.len(), stored.len());
+    assert!(streamed == stored);
+    assert!(matches!(registry.open_tarball("big", "9.9.9"), Err(MarketplaceError::NotFound(_))));
+    assert!(registry.exists("big").unwrap());
+    assert!(!registry.exists("small").unwrap());
+    let meta = registry.metadata().unwrap();
+    assert_eq!((meta.package_count, meta.version_count, meta.writable), (1, 1, true));
+    registry.delete("big", "1.0.0").unwrap();
+    assert!(!registry.exists("big").unwrap());
+    assert!(!home.path().join("registry/big").exists());
+}
+
+#[test]
+fn compiled_components_are_cached_and_damage_is_survived() {
+    let home = tempfile::tempdir().unwrap();
+    file_registry(home.path());
+    let plugins = home.path().join("cache/plugins");
+    let entries: Vec<_> = std::fs::read_dir(&plugins).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(entries.len(), 1);
+    let cached = &entries[0];
+    let stamp = std::fs::metadata(cached).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert_eq!(std::fs::metadata(cached).unwrap().modified().unwrap(), stamp, "a warm load must not recompile");
+    // A damaged cache entry is recompiled, not trusted.
+    std::fs::write(cached, b"garbage").unwrap();
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert!(std::fs::metadata(cached).unwrap().len() > 1000);
+}
+
+#[test]
+fn host_outlives_a_crashing_plugin() {
+    let home = tempfile::tempdir().unwrap();
+    let engine = PluginEngine::new(home.path().join("cache")).unwrap();
+    let hostile = WasmSource::from_file(&support::fixture("hostile")).unwrap();
+    let policy = Policy::registry(home.path().join("r"), home.path().join("c"), LIMITS);
+    let mut plugin = WasmRegistry::load(&engine, &hostile, &policy).unwrap();
+    let err = plugin.search(&query("trap")).unwrap_err();
+    assert!(err.to_string().contains("hostile plugin gave up"), "{err}");
+    // The trapped instance is not entered again...
+    let again = plugin.search(&query("env")).unwrap_err();
+    assert!(again.to_string().contains("was stopped earlier"), "{again}");
+    // ...but the process and engine carry on with fresh instances.
+    let mut fresh = WasmRegistry::load(&engine, &hostile, &policy).unwrap();
+    assert!(fresh.search(&query("env")).unwrap_err().to_string().contains("no environment"));
+    assert_eq!(file_registry(home.path()).search(&query("x")).unwrap().total, 0);
+}

@@ -1,0 +1,136 @@
+//! The file registry's on-disk format: hand-written seeds-format indexes,
+//! edits behind ggen's back, and recovery from a corrupt index.json.
+
+mod support;
+
+use serde_json::json;
+use support::{Env, manifest, snapshot};
+
+fn write_index(env: &Env, index: &serde_json::Value) {
+    std::fs::create_dir_all(env.registry()).unwrap();
+    std::fs::write(env.registry().join("index.json"), serde_json::to_vec_pretty(index).unwrap()).unwrap();
+}
+
+#[test]
+fn hand_written_seeds_index_is_searchable_as_is() {
+    let env = Env::new();
+    // Written the way the seeds describe it, by another tool: some optional fields absent.
+    write_index(
+        &env,
+        &json!({
+            "version": "1.0.0",
+            "updated_at": "2025-11-02T00:00:00Z",
+            "packages": {
+                "io.ggen.rust.cli": {"name": "io.ggen.rust.cli", "versions": [
+                    {"version": "1.0.0", "title": "Rust CLI", "description": "Clap based CLI template",
+                     "categories": ["cli"], "tags": ["rust", "clap"], "authors": ["ggen team"], "license": "MIT",
+                     "dependencies": {}, "checksum": "sha256-aa", "tarball": "io.ggen.rust.cli/1.0.0/io.ggen.rust.cli-1.0.0.tar.gz",
+                     "published_at": "2025-11-01T10:00:00Z"},
+                    {"version": "1.2.0", "title": "Rust CLI", "description": "Clap based CLI template with completions",
+                     "categories": ["cli"], "tags": ["rust", "clap"], "authors": ["ggen team"], "license": "MIT",
+                     "dependencies": {"io.ggen.base": "^0.3"}, "checksum": "sha256-bb",
+                     "tarball": "io.ggen.rust.cli/1.2.0/io.ggen.rust.cli-1.2.0.tar.gz", "published_at": "2025-11-02T10:00:00Z"}
+                ]},
+                "io.ggen.base": {"name": "io.ggen.base", "versions": [
+                    {"version": "0.3.1", "description": "Base templates", "checksum": "sha256-cc",
+                     "tarball": "io.ggen.base/0.3.1/io.ggen.base-0.3.1.tar.gz"}
+                ]}
+            }
+        }),
+    );
+    let before = std::fs::read(env.registry().join("index.json")).unwrap();
+    let r = env.json(&["marketplace", "search", "clap", "--json"]);
+    assert_eq!(r["total"], 1);
+    assert_eq!(r["results"][0]["name"], "io.ggen.rust.cli");
+    assert_eq!(r["results"][0]["version"], "1.2.0", "search shows the newest version");
+    let r = env.json(&["marketplace", "search", "base", "--json"]);
+    assert_eq!(r["results"][0]["name"], "io.ggen.base");
+    assert_eq!(r["results"][0]["title"], "io.ggen.base", "a missing title defaults to the name");
+    let info = env.json(&["marketplace", "info", "io.ggen.rust.cli", "--json"]);
+    assert_eq!(info["versions"][0]["version"], "1.2.0");
+    assert_eq!(info["versions"][0]["dependencies"]["io.ggen.base"], "^0.3");
+    assert_eq!(info["versions"][1]["checksum"], "sha256-aa");
+    assert_eq!(std::fs::read(env.registry().join("index.json")).unwrap(), before, "reading must not rewrite index.json");
+}
+
+#[test]
+fn edits_to_index_json_are_seen_by_the_next_search() {
+    let env = Env::new();
+    env.publish(manifest("first", "1.0.0"));
+    assert_eq!(env.json(&["marketplace", "search", "--json"])["total"], 1);
+    // Another tool adds a package; the derived search index must notice.
+    let path = env.registry().join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["packages"]["second"] =
+        json!({"name": "second", "versions": [{"version": "0.1.0", "description": "added by hand"}]});
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let r = env.json(&["marketplace", "search", "hand", "--json"]);
+    assert_eq!(r["results"][0]["name"], "second");
+}
+
+#[test]
+fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
+    let env = Env::new();
+    for (name, version) in [("alpha", "1.0.0"), ("alpha", "1.1.0"), ("beta", "0.1.0"), ("gamma", "2.0.0")] {
+        env.publish(json!({"name": name, "version": version, "description": format!("{name} package"), "tags": ["t"]}));
+    }
+    let info_before = env.json(&["marketplace", "info", "alpha", "--json"]);
+    let path = env.registry().join("index.json");
+    std::fs::write(&path, b"{\"version\": \"1\", \"packages\": {\"alpha\": [tru").unwrap();
+
+    let out = env.run(&["marketplace", "search", "package", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning:") && stderr.contains("corrupt") && stderr.contains("index.json.corrupt-"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["total"], 3);
+
+    let backups: Vec<_> = std::fs::read_dir(env.registry())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("index.json.corrupt-"))
+        .collect();
+    assert_eq!(backups.len(), 1);
+    assert!(std::fs::read(backups[0].path()).unwrap().ends_with(b"[tru"), "the backup keeps the corrupt bytes");
+    let info_after = env.json(&["marketplace", "info", "alpha", "--json"]);
+    assert_eq!(info_before, info_after, "nothing lost: versions, checksums and dates rebuilt from package.json");
+    // And the next run is quiet.
+    let out = env.run(&["marketplace", "search", "package"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
+
+#[test]
+fn damaged_search_cache_is_rebuilt() {
+    let env = Env::new();
+    env.publish(manifest("cached", "1.0.0"));
+    env.ok(&["marketplace", "search", "cached"]);
+    let data = env.home().join("cache/data");
+    let dir = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let file = dir.join("search-index.bin");
+    assert!(file.is_file());
+    for garbage in [&b"GGSIDX01"[..], b"", &[0xff; 4096][..]] {
+        std::fs::write(&file, garbage).unwrap();
+        let r = env.json(&["marketplace", "search", "cached", "--json"]);
+        assert_eq!(r["results"][0]["name"], "cached");
+    }
+}
+
+#[test]
+fn missing_index_is_rebuilt_from_package_manifests() {
+    let env = Env::new();
+    env.publish(manifest("kept", "1.0.0"));
+    std::fs::remove_file(env.registry().join("index.json")).unwrap();
+    let out = env.run(&["marketplace", "search", "kept", "--json"]);
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["results"][0]["name"], "kept");
+    assert!(env.registry().join("index.json").is_file());
+}
+
+#[test]
+fn empty_registry_searches_without_writing() {
+    let env = Env::new();
+    let r = env.json(&["marketplace", "search", "anything", "--json"]);
+    assert_eq!(r["total"], 0);
+    assert!(snapshot(&env.registry()).is_empty());
+}
