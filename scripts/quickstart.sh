@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build ggen, publish the example packages into a fresh registry and search it.
+# Usage: scripts/quickstart.sh [search words...]   (default: "rust")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
+cargo build --release --quiet
+export GGEN_HOME="${GGEN_HOME:-$PWD/target/quickstart-home}"
+rm -rf "$GGEN_HOME/registry"
+ggen=target/release/ggen
+for dir in examples/packages/*/; do
+  "$ggen" marketplace publish "$dir"
+done
+echo
+echo "\$ ggen marketplace search ${*:-rust}"
+"$ggen" marketplace search "${@:-rust}"
+echo
+echo "\$ ggen marketplace info rust-cli"
+"$ggen" marketplace info rust-cli
+echo
+echo "GGEN_HOME=$GGEN_HOME; try: GGEN_HOME=$GGEN_HOME $ggen marketplace search --category web --json"
