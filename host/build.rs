@@ -15,7 +15,7 @@ const PLUGINS: &[(&str, &str)] = &[("file-registry", "ggen_file_registry")];
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
-    for dir in ["plugins", "sdk/src", "sdk/Cargo.toml", "wit"] {
+    for dir in ["plugins", "plugins/.cargo/config.toml", "sdk/src", "sdk/Cargo.toml", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     // A separate target dir: the outer cargo holds the lock on its own.
@@ -23,6 +23,8 @@ fn main() {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
     let mut cmd = Command::new(cargo);
+    // Run inside plugins/ so its .cargo/config.toml (target features) applies.
+    cmd.current_dir(root.join("plugins"));
     cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(root.join("plugins/Cargo.toml"))
         .arg("--target-dir")

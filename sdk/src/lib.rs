@@ -10,6 +10,7 @@
 
 pub mod bindings;
 mod error;
+pub mod fs;
 mod io;
 pub mod registry;
 pub mod search;

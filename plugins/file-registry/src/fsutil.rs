@@ -17,10 +17,16 @@ pub fn temp_beside(target: &Path) -> PathBuf {
 
 /// Write `bytes` to `target` so readers see either the old or the new file, never a mix.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(target, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content streamed by `fill` through a buffer.
+pub fn write_atomic_with(target: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let tmp = temp_beside(target);
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, target)
     })();

@@ -12,23 +12,54 @@
 
 use std::collections::BTreeMap;
 
-use ggen_plugin_sdk::{Dependency, Package, PackageVersion};
+use ggen_plugin_sdk::{Dependency, Error, Package, PackageVersion};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 pub const INDEX_FORMAT_VERSION: &str = "1";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// index.json with each package kept as raw JSON: an operation parses only the
+/// packages it touches, so memory stays near the file's size even at 100k packages.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct IndexFile {
     #[serde(default = "format_version")]
     pub version: String,
     #[serde(default)]
     pub updated_at: String,
     #[serde(default)]
-    pub packages: BTreeMap<String, IndexPackage>,
+    pub packages: BTreeMap<String, Box<RawValue>>,
+}
+
+impl Default for IndexFile {
+    fn default() -> Self {
+        Self { version: format_version(), updated_at: String::new(), packages: BTreeMap::new() }
+    }
 }
 
 fn format_version() -> String {
     INDEX_FORMAT_VERSION.to_owned()
+}
+
+impl IndexFile {
+    /// One package, parsed.
+    pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
+        self.packages.get(name).map(|raw| parse_package(name, raw)).transpose()
+    }
+
+    /// Every package, parsed one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Result<IndexPackage, Error>)> {
+        self.packages.iter().map(|(name, raw)| (name.as_str(), parse_package(name, raw)))
+    }
+
+    pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
+        let raw = serde_json::value::to_raw_value(package).expect("index packages serialise");
+        self.packages.insert(name.to_owned(), raw);
+    }
+}
+
+fn parse_package(name: &str, raw: &RawValue) -> Result<IndexPackage, Error> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| Error::Invalid(format!("index.json entry for `{name}` is malformed: {e}")))
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
         .map_err(|e| Error::io(format!("{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}")))?;
     let index = scan(reg)?;
     reg.save_index(&index)?;
-    let versions: usize = index.packages.values().map(|p| p.versions.len()).sum();
+    let versions: usize = index.iter().filter_map(|(_, p)| p.ok()).map(|p| p.versions.len()).sum();
     warn(&format!(
         "registry {INDEX_FILE} was corrupt ({why}); kept it as {backup} and rebuilt the index from {versions} package.json file(s)"
     ));
@@ -39,7 +39,8 @@ pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
 
 /// Walk `<name>/<version>/package.json`.
 fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
-    let mut index = IndexFile { version: crate::index::INDEX_FORMAT_VERSION.into(), ..Default::default() };
+    let mut index = IndexFile::default();
+    let mut packages: std::collections::BTreeMap<String, IndexPackage> = Default::default();
     let names = match fs::read_dir(&reg.root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(index),
@@ -77,16 +78,16 @@ fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
             if entry.published_at > index.updated_at {
                 index.updated_at = entry.published_at.clone();
             }
-            index
-                .packages
+            packages
                 .entry(name.clone())
                 .or_insert_with(|| IndexPackage { name: name.clone(), versions: Vec::new() })
                 .versions
                 .push(entry);
         }
     }
-    for package in index.packages.values_mut() {
+    for (name, mut package) in packages {
         package.sort_newest_first();
+        index.set_package(&name, &package);
     }
     Ok(index)
 }

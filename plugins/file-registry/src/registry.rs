@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
-use crate::fsutil::{copy_atomic, write_atomic};
+use crate::fsutil::{copy_atomic, write_atomic, write_atomic_with};
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
 use crate::{recover, search_index, warn};
 
@@ -33,7 +33,7 @@ impl FileRegistry {
     /// manifests if there are any (else empty); a corrupt one is kept as a
     /// backup and rebuilt the same way, with a warning: nothing is lost.
     pub fn load_index(&self) -> Result<IndexFile, Error> {
-        match fs::read(self.index_path()) {
+        match ggen_plugin_sdk::fs::read(&self.index_path()) {
             Ok(bytes) => match serde_json::from_slice::<IndexFile>(&bytes) {
                 Ok(index) => Ok(index),
                 Err(e) => recover::rebuild_corrupt(self, &e.to_string()),
@@ -45,8 +45,8 @@ impl FileRegistry {
 
     /// Write index.json atomically and refresh the derived search index.
     pub(crate) fn save_index(&self, index: &IndexFile) -> Result<(), Error> {
-        let json = serde_json::to_vec_pretty(index).map_err(|e| Error::Internal(e.to_string()))?;
-        write_atomic(&self.index_path(), &json).map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+        write_atomic_with(&self.index_path(), |w| serde_json::to_writer(w, index).map_err(std::io::Error::other))
+            .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
         if let Err(e) = search_index::rebuild(self, index) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
@@ -55,7 +55,7 @@ impl FileRegistry {
     }
 
     pub fn list_packages(&self) -> Result<Vec<Package>, Error> {
-        Ok(self.load_index()?.packages.iter().map(|(name, p)| p.to_wire(name)).collect())
+        self.load_index()?.iter().map(|(name, p)| p.map(|p| p.to_wire(name))).collect()
     }
 
     pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
@@ -64,7 +64,7 @@ impl FileRegistry {
 
     pub fn get_package(&self, name: &str) -> Result<Package, Error> {
         let index = self.load_index()?;
-        let package = index.packages.get(name).ok_or_else(|| not_found(name, None))?;
+        let package = index.package(name)?.ok_or_else(|| not_found(name, None))?;
         Ok(package.to_wire(name))
     }
 
@@ -75,11 +75,15 @@ impl FileRegistry {
 
     pub fn metadata(&self) -> Result<RegistryMetadata, Error> {
         let index = self.load_index()?;
+        let mut version_count = 0;
+        for (_, package) in index.iter() {
+            version_count += package?.versions.len() as u64;
+        }
         Ok(RegistryMetadata {
             name: "file registry".into(),
             description: "index.json with per-version package directories".into(),
             package_count: index.packages.len() as u64,
-            version_count: index.packages.values().map(|p| p.versions.len() as u64).sum(),
+            version_count,
             writable: true,
         })
     }
@@ -105,13 +109,12 @@ impl FileRegistry {
         write_atomic(&dir.join("package.json"), manifest.as_bytes())
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
 
-        let package = index
-            .packages
-            .entry(meta.name.clone())
-            .or_insert_with(|| IndexPackage { name: meta.name.clone(), versions: Vec::new() });
+        let mut package =
+            index.package(&meta.name)?.unwrap_or_else(|| IndexPackage { name: meta.name.clone(), versions: Vec::new() });
         package.versions.retain(|e| e.version != meta.version);
         package.versions.push(IndexEntry::from_wire(meta, rel));
         package.sort_newest_first();
+        index.set_package(&meta.name, &package);
         index.updated_at = meta.published_at.clone();
         self.save_index(&index)
     }
@@ -120,10 +123,12 @@ impl FileRegistry {
         check_path_safe(name, version)?;
         let mut index = self.load_index()?;
         find_entry(&index, name, version)?;
-        let package = index.packages.get_mut(name).expect("found above");
+        let mut package = index.package(name)?.expect("found above");
         package.versions.retain(|e| e.version != version);
         if package.versions.is_empty() {
             index.packages.remove(name);
+        } else {
+            index.set_package(name, &package);
         }
         self.save_index(&index)?;
         // The index no longer points at the files; removing them last means a
@@ -147,11 +152,10 @@ impl FileRegistry {
     }
 }
 
-fn find_entry<'a>(index: &'a IndexFile, name: &str, version: &str) -> Result<&'a IndexEntry, Error> {
+fn find_entry(index: &IndexFile, name: &str, version: &str) -> Result<IndexEntry, Error> {
     index
-        .packages
-        .get(name)
-        .and_then(|p| p.versions.iter().find(|e| e.version == version))
+        .package(name)?
+        .and_then(|p| p.versions.into_iter().find(|e| e.version == version))
         .ok_or_else(|| not_found(name, Some(version)))
 }
 

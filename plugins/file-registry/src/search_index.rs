@@ -15,14 +15,16 @@
 //! Every read is bounds-checked; a damaged file is simply rebuilt.
 
 use std::fs;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+
+use ggen_plugin_sdk::fs as sdk_fs;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use ggen_plugin_sdk::search::{Fields, Matcher, rank_page};
 use ggen_plugin_sdk::{Error, Query, SearchResults};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_with;
 use crate::index::{IndexEntry, IndexFile};
 use crate::registry::FileRegistry;
 
@@ -57,38 +59,45 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
     // Stale, missing or damaged: rebuild from index.json (which may itself be
     // recovered; that path refreshes the search index too).
     let index = reg.load_index()?;
-    let bytes = rebuild(reg, &index).unwrap_or_else(|_| build(&index, None));
-    let (hay, blobs) = split(&bytes).ok_or_else(|| Error::Internal("search index build failed".into()))?;
-    run(hay, query, |off, len| blobs.get(off..off + len).map(<[u8]>::to_vec))
+    let built = match rebuild(reg, &index) {
+        Ok(built) => built,
+        Err(_) => build(&index),
+    };
+    drop(index);
+    run(&built.hay, query, |off, len| built.blobs.get(off..off.checked_add(len)?).map(<[u8]>::to_vec))
         .ok_or_else(|| Error::Internal("search index build failed".into()))
 }
 
-/// Build the search index for `index` and store it; returns its bytes.
-pub fn rebuild(reg: &FileRegistry, index: &IndexFile) -> io::Result<Vec<u8>> {
+/// The two sections of a freshly built search index.
+pub struct Built {
+    count: u32,
+    hay: Vec<u8>,
+    blobs: Vec<u8>,
+}
+
+/// Build the search index for `index` and store it.
+pub fn rebuild(reg: &FileRegistry, index: &IndexFile) -> io::Result<Built> {
     let fp = fingerprint(&reg.index_path()).ok();
-    let bytes = build(index, fp);
+    let built = build(index);
     fs::create_dir_all(&reg.cache)?;
-    write_atomic(&reg.cache.join(FILE), &bytes)?;
-    Ok(bytes)
+    write_atomic_with(&reg.cache.join(FILE), |w| {
+        w.write_all(&header(fp, built.count, built.hay.len() as u64))?;
+        w.write_all(&built.hay)?;
+        w.write_all(&built.blobs)
+    })?;
+    Ok(built)
 }
 
 fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
-    let mut file = fs::File::open(reg.cache.join(FILE)).ok()?;
-    let mut header = [0u8; HEADER_LEN];
-    file.read_exact(&mut header).ok()?;
+    let path = reg.cache.join(FILE);
+    let header: [u8; HEADER_LEN] = sdk_fs::read_range(&path, 0, HEADER_LEN).ok()?.try_into().ok()?;
     let (stored, _count, hay_len) = parse_header(&header)?;
     if stored != Some(fp) {
         return None;
     }
-    let mut hay = vec![0u8; usize::try_from(hay_len).ok()?];
-    file.read_exact(&mut hay).ok()?;
+    let hay = sdk_fs::read_range(&path, HEADER_LEN as u64, usize::try_from(hay_len).ok()?).ok()?;
     let blob_base = (HEADER_LEN as u64).checked_add(hay_len)?;
-    run(&hay, query, |off, len| {
-        let mut blob = vec![0u8; len];
-        file.seek(SeekFrom::Start(blob_base.checked_add(off as u64)?)).ok()?;
-        file.read_exact(&mut blob).ok()?;
-        Some(blob)
-    })
+    run(&hay, query, |off, len| sdk_fs::read_range(&path, blob_base.checked_add(off as u64)?, len).ok())
 }
 
 /// Score every record, page the matches, decode only the page's blobs.
@@ -155,21 +164,34 @@ fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Option<Fingerprint>, u32, u64)>
     Some((Some(fp), count, u64_at(32)))
 }
 
-fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let header: &[u8; HEADER_LEN] = bytes.get(..HEADER_LEN)?.try_into().ok()?;
-    let (_, _, hay_len) = parse_header(header)?;
-    let hay_end = HEADER_LEN.checked_add(usize::try_from(hay_len).ok()?)?;
-    Some((bytes.get(HEADER_LEN..hay_end)?, bytes.get(hay_end..)?))
+fn header(fp: Option<Fingerprint>, count: u32, hay_len: u64) -> [u8; HEADER_LEN] {
+    // A build with no fingerprint can never match, so it is rebuilt next time.
+    let fp = fp.unwrap_or(Fingerprint { len: u64::MAX, secs: 0, nanos: 0 });
+    let mut out = [0u8; HEADER_LEN];
+    out[..8].copy_from_slice(MAGIC);
+    out[8..16].copy_from_slice(&fp.len.to_le_bytes());
+    out[16..24].copy_from_slice(&fp.secs.to_le_bytes());
+    out[24..28].copy_from_slice(&fp.nanos.to_le_bytes());
+    out[28..32].copy_from_slice(&count.to_le_bytes());
+    out[32..40].copy_from_slice(&hay_len.to_le_bytes());
+    out
 }
 
-fn build(index: &IndexFile, fp: Option<Fingerprint>) -> Vec<u8> {
+fn build(index: &IndexFile) -> Built {
     let mut hay = Vec::new();
     let mut blobs = Vec::new();
     let mut count = 0u32;
-    for (name, package) in &index.packages {
+    for (name, package) in index.iter() {
+        let package = match package {
+            Ok(p) => p,
+            Err(e) => {
+                crate::warn(&format!("{e}; it is left out of search results"));
+                continue;
+            }
+        };
         let Some(newest) = package.newest() else { continue };
         let mut entry = newest.clone();
-        entry.name = name.clone();
+        entry.name = name.to_owned();
         let blob = serde_json::to_vec(&entry).expect("index entries serialise");
         let lower = |s: &str| clip(s.to_lowercase().into_bytes(), u16::MAX as usize);
         let join = |v: &[String]| clip(ggen_plugin_sdk::search::join_lower(v).into_bytes(), u16::MAX as usize);
@@ -193,17 +215,7 @@ fn build(index: &IndexFile, fp: Option<Fingerprint>) -> Vec<u8> {
         blobs.extend_from_slice(&blob);
         count += 1;
     }
-    let fp = fp.unwrap_or(Fingerprint { len: u64::MAX, secs: 0, nanos: 0 });
-    let mut out = Vec::with_capacity(HEADER_LEN + hay.len() + blobs.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&fp.len.to_le_bytes());
-    out.extend_from_slice(&fp.secs.to_le_bytes());
-    out.extend_from_slice(&fp.nanos.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&(hay.len() as u64).to_le_bytes());
-    out.extend_from_slice(&hay);
-    out.extend_from_slice(&blobs);
-    out
+    Built { count, hay, blobs }
 }
 
 /// Searchable text beyond a field's length limit is dropped (at a char boundary).

@@ -57,6 +57,9 @@ pub fn new_store(engine: &Engine, policy: &Policy, label: &str) -> Result<Store<
     let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    // Plugins are called synchronously: do file I/O on this thread instead of
+    // hopping to a blocking pool per read (an order of magnitude on big reads).
+    wasi.allow_blocking_current_thread(true);
     for p in &policy.preopens {
         std::fs::create_dir_all(&p.host)
             .map_err(|e| MarketplaceError::storage(format!("cannot create {}", p.host.display()), e))?;

@@ -1,0 +1,196 @@
+//! Search benchmark (issue 2): registries of 1k, 10k and 100k packages.
+//!
+//! * `ggen marketplace search` as a whole process, warm plugin cache: median of many runs;
+//! * plugin load from the compiled cache (deserialize + link + instantiate);
+//! * the same search through the WASM plugin and natively in this process
+//!   (the very same file-registry code compiled for the host), side by side;
+//! * the cold first run: compiling the plugin, and rebuilding the search index.
+//!
+//! Run: `cargo bench -p ggen --bench search` (GGEN_BENCH_SIZES=1000,10000 to
+//! pick sizes, GGEN_BENCH_RUNS to change the sample count).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ggen::backend::plugin::{Limits, Policy, PluginEngine, WasmRegistry, WasmSource, embedded};
+use ggen::backend::{Query, Registry};
+use ggen_file_registry::FileRegistry;
+
+const WORDS: &[&str] = &[
+    "rust", "web", "cli", "api", "http", "service", "template", "react", "vue", "python", "fastapi", "axum", "tokio",
+    "async", "grpc", "graphql", "docker", "kube", "terraform", "ci", "test", "lint", "sql", "postgres", "redis",
+    "cache", "auth", "jwt", "oauth", "crud", "admin", "dashboard", "chart", "ml", "data", "etl", "stream", "kafka",
+    "queue", "worker", "cron", "email", "pdf", "image", "video", "audio", "game", "bevy", "wasm", "embedded", "iot",
+];
+const CATEGORIES: &[&str] = &["web", "cli", "backend", "frontend", "data", "devops"];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// A seeds-format index.json with `n` packages, as another tool would write it.
+fn generate(root: &Path, n: usize) -> String {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut packages = serde_json::Map::new();
+    let mut probe = String::new();
+    for i in 0..n {
+        let (w1, w2) = (rng.pick(WORDS), rng.pick(WORDS));
+        let name = format!("{w1}-{w2}-{i}");
+        if i == n / 2 {
+            probe = name.clone();
+        }
+        let description: Vec<&str> = (0..12).map(|_| rng.pick(WORDS)).collect();
+        let version = format!("1.{}.0", i % 10);
+        packages.insert(
+            name.clone(),
+            serde_json::json!({"name": name, "versions": [{
+                "version": version, "title": format!("{w1} {w2} template {i}"),
+                "description": format!("{} template number {i}", description.join(" ")),
+                "categories": [rng.pick(CATEGORIES), rng.pick(CATEGORIES)],
+                "tags": [rng.pick(WORDS), rng.pick(WORDS), rng.pick(WORDS)],
+                "authors": ["bench"], "license": "MIT", "dependencies": {},
+                "checksum": format!("sha256-{:016x}{:016x}{:016x}{:016x}", rng.next(), rng.next(), rng.next(), rng.next()),
+                "tarball": format!("{name}/{version}/{name}-{version}.tar.gz"),
+                "published_at": "2026-01-01T00:00:00Z", "size": 1000
+            }]}),
+        );
+    }
+    let index = serde_json::json!({"version": "1", "updated_at": "2026-01-01T00:00:00Z", "packages": packages});
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    probe
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn cli(home: &Path, args: &[&str]) -> Duration {
+    let started = Instant::now();
+    let status = Command::new(env!("CARGO_BIN_EXE_ggen"))
+        .args(args)
+        .env("GGEN_HOME", home)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(status.success(), "ggen {args:?} failed");
+    elapsed
+}
+
+fn query(text: &str) -> Query {
+    Query { text: text.into(), categories: vec![], tags: vec![], limit: 20, offset: 0 }
+}
+
+fn sdk_query(text: &str) -> ggen_plugin_sdk::Query {
+    ggen_plugin_sdk::Query { text: text.into(), categories: vec![], tags: vec![], limit: 20, offset: 0 }
+}
+
+const LIMITS: Limits = Limits { deadline: Duration::from_secs(60), memory_bytes: 1 << 30 };
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("GGEN_BENCH_SIZES")
+        .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![1_000, 10_000, 100_000]);
+    let runs: usize = std::env::var("GGEN_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(21);
+
+    // Cold start: an empty GGEN_HOME compiles the embedded plugin once.
+    let cold = tempfile::tempdir().unwrap();
+    let first = cli(cold.path(), &["marketplace", "search", "x"]);
+    let second = median((0..runs).map(|_| cli(cold.path(), &["marketplace", "search", "x"])).collect());
+    println!("## cold start (empty registry)\n");
+    println!("| first run (compiles the plugin) | warm run (median of {runs}) |\n|---|---|\n| {} | {} |\n", ms(first), ms(second));
+
+    println!("## search, {runs} runs per cell (medians)\n");
+    println!("| packages | first search after index change | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for n in sizes {
+        let home = tempfile::tempdir().unwrap();
+        let root = home.path().join("registry");
+        let probe = generate(&root, n);
+        let rebuild = cli(home.path(), &["marketplace", "search", "rust", "web"]);
+        let cli_med = |q: &str| median((0..runs).map(|_| cli(home.path(), &["marketplace", "search", q])).collect());
+        let (multi, common, exact) = (cli_med("rust web"), cli_med("kafka"), cli_med(&probe));
+
+        // In process: the same registry through the plugin and natively.
+        let engine = PluginEngine::new(home.path().join("cache")).unwrap();
+        let source = WasmSource::embedded(&embedded::FILE_REGISTRY);
+        let data = home.path().join("bench-data");
+        let policy = Policy::registry(root.clone(), data.clone(), LIMITS);
+        let load = median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    let r = WasmRegistry::load(&engine, &source, &policy).unwrap();
+                    let e = t.elapsed();
+                    drop(r);
+                    e
+                })
+                .collect(),
+        );
+        let mut wasm = WasmRegistry::load(&engine, &source, &policy).unwrap();
+        let q = query("rust web");
+        let expected = wasm.search(&q).unwrap(); // also builds this data dir's search index
+        let wasm_call = median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    let r = wasm.search(&q).unwrap();
+                    let e = t.elapsed();
+                    assert_eq!(r.total, expected.total);
+                    e
+                })
+                .collect(),
+        );
+        let native = FileRegistry::new(&root, &data);
+        let nq = sdk_query("rust web");
+        let native_call = median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    let r = native.search(&nq).unwrap();
+                    let e = t.elapsed();
+                    assert_eq!(r.total, expected.total);
+                    e
+                })
+                .collect(),
+        );
+        let fresh = median(
+            (0..runs)
+                .map(|_| {
+                    let t = Instant::now();
+                    let mut r = WasmRegistry::load(&engine, &source, &policy).unwrap();
+                    r.search(&q).unwrap();
+                    t.elapsed()
+                })
+                .collect(),
+        );
+        println!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} |",
+            ms(rebuild),
+            ms(multi),
+            ms(common),
+            ms(exact),
+            ms(load),
+            ms(wasm_call),
+            ms(native_call),
+            wasm_call.as_secs_f64() / native_call.as_secs_f64(),
+            ms(fresh)
+        );
+    }
+}
