@@ -134,3 +134,37 @@ fn empty_registry_searches_without_writing() {
     assert_eq!(r["total"], 0);
     assert!(snapshot(&env.registry()).is_empty());
 }
+
+#[test]
+fn search_matches_a_brute_force_scan() {
+    let env = Env::new();
+    let words = ["alpha", "beta", "gamma", "delta", "omega", "sigma"];
+    let mut packages = serde_json::Map::new();
+    let mut fields = Vec::new();
+    for i in 0..400usize {
+        let w = |k: usize| words[(i * 7 + k * 3 + i / 5) % words.len()];
+        let (name, title, desc, tag) = (format!("p{i}-{}", w(0)), format!("{} kit", w(1)), format!("uses {} and {}", w(2), w(3)), w(4));
+        packages.insert(name.clone(), json!({"name": name, "versions": [
+            {"version": "1.0.0", "title": title, "description": desc, "tags": [tag], "categories": [if i % 2 == 0 { "even" } else { "odd" }]}
+        ]}));
+        fields.push((name, format!("{title} {desc} {tag}"), i % 2 == 0));
+    }
+    write_index(&env, &json!({"version": "1", "packages": packages}));
+    for query in ["alpha beta", "omega", "sigma gamma delta", "p12", "kit uses", "nothing"] {
+        let terms: Vec<&str> = query.split_whitespace().collect();
+        let mut expected: Vec<&str> = fields
+            .iter()
+            .filter(|(name, text, _)| terms.iter().all(|t| name.contains(t) || text.contains(t)))
+            .map(|(name, _, _)| name.as_str())
+            .collect();
+        expected.sort();
+        let r = env.json(&["marketplace", "search", query, "--limit", "1000", "--json"]);
+        let mut got: Vec<&str> = r["results"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, expected, "query {query:?}");
+        assert_eq!(r["total"], expected.len());
+        let even = env.json(&["marketplace", "search", query, "--category", "even", "--limit", "1000", "--json"]);
+        let even_expected = fields.iter().filter(|(n, _, e)| *e && expected.contains(&n.as_str())).count();
+        assert_eq!(even["total"], even_expected, "query {query:?} in category even");
+    }
+}

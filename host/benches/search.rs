@@ -76,6 +76,19 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// Median wall time of `runs` calls of `f`.
+fn sample(runs: usize, mut f: impl FnMut()) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -112,7 +125,7 @@ fn main() {
     // Cold start: an empty GGEN_HOME compiles the embedded plugin once.
     let cold = tempfile::tempdir().unwrap();
     let first = cli(cold.path(), &["marketplace", "search", "x"]);
-    let second = median((0..runs).map(|_| cli(cold.path(), &["marketplace", "search", "x"])).collect());
+    let second = sample(runs, || drop(cli(cold.path(), &["marketplace", "search", "x"])));
     println!("## cold start (empty registry)\n");
     println!("| first run (compiles the plugin) | warm run (median of {runs}) |\n|---|---|\n| {} | {} |\n", ms(first), ms(second));
 
@@ -124,7 +137,7 @@ fn main() {
         let root = home.path().join("registry");
         let probe = generate(&root, n);
         let rebuild = cli(home.path(), &["marketplace", "search", "rust", "web"]);
-        let cli_med = |q: &str| median((0..runs).map(|_| cli(home.path(), &["marketplace", "search", q])).collect());
+        let cli_med = |q: &str| sample(runs, || drop(cli(home.path(), &["marketplace", "search", q])));
         let (multi, common, exact) = (cli_med("rust web"), cli_med("kafka"), cli_med(&probe));
 
         // In process: the same registry through the plugin and natively.
@@ -132,54 +145,17 @@ fn main() {
         let source = WasmSource::embedded(&embedded::FILE_REGISTRY);
         let data = home.path().join("bench-data");
         let policy = Policy::registry(root.clone(), data.clone(), LIMITS);
-        let load = median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    let r = WasmRegistry::load(&engine, &source, &policy).unwrap();
-                    let e = t.elapsed();
-                    drop(r);
-                    e
-                })
-                .collect(),
-        );
+        let load = sample(runs, || drop(WasmRegistry::load(&engine, &source, &policy).unwrap()));
         let mut wasm = WasmRegistry::load(&engine, &source, &policy).unwrap();
         let q = query("rust web");
         let expected = wasm.search(&q).unwrap(); // also builds this data dir's search index
-        let wasm_call = median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    let r = wasm.search(&q).unwrap();
-                    let e = t.elapsed();
-                    assert_eq!(r.total, expected.total);
-                    e
-                })
-                .collect(),
-        );
+        let wasm_call = sample(runs, || assert_eq!(wasm.search(&q).unwrap().total, expected.total));
         let native = FileRegistry::new(&root, &data);
         let nq = sdk_query("rust web");
-        let native_call = median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    let r = native.search(&nq).unwrap();
-                    let e = t.elapsed();
-                    assert_eq!(r.total, expected.total);
-                    e
-                })
-                .collect(),
-        );
-        let fresh = median(
-            (0..runs)
-                .map(|_| {
-                    let t = Instant::now();
-                    let mut r = WasmRegistry::load(&engine, &source, &policy).unwrap();
-                    r.search(&q).unwrap();
-                    t.elapsed()
-                })
-                .collect(),
-        );
+        let native_call = sample(runs, || assert_eq!(native.search(&nq).unwrap().total, expected.total));
+        let fresh = sample(runs, || {
+            WasmRegistry::load(&engine, &source, &policy).unwrap().search(&q).unwrap();
+        });
         println!(
             "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} |",
             ms(rebuild),

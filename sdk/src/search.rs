@@ -49,6 +49,12 @@ impl Matcher {
         Self { terms, whole: whole.into_bytes(), categories: lower(&query.categories), tags: lower(&query.tags) }
     }
 
+    /// The longest search term: a package can only match if its fields contain
+    /// it, so a backend may scan its whole data for this one needle first.
+    pub fn prefilter(&self) -> Option<&Finder<'static>> {
+        self.terms.iter().max_by_key(|t| t.needle().len())
+    }
+
     /// `None` when the package does not match; otherwise its relevance.
     pub fn score(&self, f: Fields<'_>) -> Option<u32> {
         if !self.categories.iter().all(|c| in_list(f.categories, c))

@@ -105,9 +105,24 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
 fn run(hay: &[u8], query: &Query, mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>) -> Option<SearchResults> {
     let matcher = Matcher::new(query);
     let mut scored: Vec<(u32, (&[u8], usize, usize))> = Vec::new();
+    // One vectorised pass over the whole haystack for the most selective term
+    // finds the only records worth scoring.
+    let prefilter = matcher.prefilter();
+    let mut next_hit = prefilter.and_then(|f| f.find(hay));
     let mut pos = 0;
     while pos < hay.len() {
+        let start = pos;
         let r = parse_record(hay, &mut pos)?;
+        if let Some(finder) = prefilter {
+            if next_hit.is_some_and(|h| h < start) {
+                next_hit = finder.find(&hay[start..]).map(|i| i + start);
+            }
+            match next_hit {
+                None => break,
+                Some(h) if h >= pos => continue,
+                Some(_) => {}
+            }
+        }
         if let Some(score) = matcher.score(r.fields) {
             scored.push((score, (r.fields.name, r.blob_off, r.blob_len)));
         }

@@ -48,10 +48,13 @@ impl WasmSource {
                 _ => format!("cannot read plugin file {}: {e}", path.display()),
             })
         })?;
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin").to_owned();
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        // The hash keeps a user's `file-registry.wasm` apart from the built-in one.
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+        let name = format!("{stem}-{}", &sha256[..8]);
         Ok(Self {
             label: format!("plugin {}", path.display()),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256,
             name,
             bytes: Cow::Owned(bytes),
         })
