@@ -125,19 +125,19 @@ fn main() {
     // Cold start: an empty GGEN_HOME compiles the embedded plugin once.
     let cold = tempfile::tempdir().unwrap();
     let first = cli(cold.path(), &["marketplace", "search", "x"]);
-    let second = sample(runs, || drop(cli(cold.path(), &["marketplace", "search", "x"])));
+    let second = sample(runs, || _ = cli(cold.path(), &["marketplace", "search", "x"]));
     println!("## cold start (empty registry)\n");
     println!("| first run (compiles the plugin) | warm run (median of {runs}) |\n|---|---|\n| {} | {} |\n", ms(first), ms(second));
 
     println!("## search, {runs} runs per cell (medians)\n");
-    println!("| packages | first search after index change | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |");
+    println!("| packages | first search (compile + index build) | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let home = tempfile::tempdir().unwrap();
         let root = home.path().join("registry");
         let probe = generate(&root, n);
         let rebuild = cli(home.path(), &["marketplace", "search", "rust", "web"]);
-        let cli_med = |q: &str| sample(runs, || drop(cli(home.path(), &["marketplace", "search", q])));
+        let cli_med = |q: &str| sample(runs, || _ = cli(home.path(), &["marketplace", "search", q]));
         let (multi, common, exact) = (cli_med("rust web"), cli_med("kafka"), cli_med(&probe));
 
         // In process: the same registry through the plugin and natively.

@@ -11,16 +11,40 @@ use std::path::Path;
 
 /// The whole file.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    imp::read_range(path, 0, None)
+    let file = RangeFile::open(path)?;
+    let len = usize::try_from(file.len()).map_err(io::Error::other)?;
+    file.read_at(0, len)
 }
 
-/// `len` bytes from `offset`; fails with `UnexpectedEof` if the file is shorter.
-pub fn read_range(path: &Path, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-    let bytes = imp::read_range(path, offset, Some(len))?;
-    if bytes.len() < len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} is shorter than expected", path.display())));
+/// A file opened once for any number of positioned reads.
+pub struct RangeFile {
+    inner: imp::File,
+    len: u64,
+}
+
+impl RangeFile {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let (inner, len) = imp::open(path)?;
+        Ok(Self { inner, len })
     }
-    Ok(bytes)
+
+    /// Size when opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `len` bytes from `offset`; `UnexpectedEof` if the file is shorter.
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let bytes = imp::read_at(&self.inner, offset, len)?;
+        if bytes.len() < len {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file is shorter than expected"));
+        }
+        Ok(bytes)
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,14 +52,19 @@ mod imp {
     use std::io::{self, Read, Seek, SeekFrom};
     use std::path::Path;
 
-    pub fn read_range(path: &Path, offset: u64, len: Option<usize>) -> io::Result<Vec<u8>> {
-        let mut file = std::fs::File::open(path)?;
+    pub type File = std::cell::RefCell<std::fs::File>;
+
+    pub fn open(path: &Path) -> io::Result<(File, u64)> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok((std::cell::RefCell::new(file), len))
+    }
+
+    pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut file = file.borrow_mut();
         file.seek(SeekFrom::Start(offset))?;
-        let mut out = Vec::new();
-        match len {
-            Some(len) => file.take(len as u64).read_to_end(&mut out)?,
-            None => file.read_to_end(&mut out)?,
-        };
+        let mut out = Vec::with_capacity(len);
+        (&mut *file).take(len as u64).read_to_end(&mut out)?;
         Ok(out)
     }
 }
@@ -51,11 +80,17 @@ mod imp {
     /// Bytes asked per call; the host serves at most 64 KiB at a time anyway.
     const CHUNK: u64 = 1 << 20;
 
-    pub fn read_range(path: &Path, offset: u64, len: Option<usize>) -> io::Result<Vec<u8>> {
-        let file = open(path)?;
+    pub type File = Descriptor;
+
+    pub fn open(path: &Path) -> io::Result<(File, u64)> {
+        let file = open_descriptor(path)?;
         let size = file.stat().map_err(error)?.size;
-        let want = len.map(|l| l as u64).unwrap_or(size.saturating_sub(offset));
-        let mut out = Vec::with_capacity(want.min(size) as usize);
+        Ok((file, size))
+    }
+
+    pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let want = len as u64;
+        let mut out = Vec::with_capacity(len);
         let mut at = offset;
         while (out.len() as u64) < want {
             let ask = (want - out.len() as u64).min(CHUNK);
@@ -70,7 +105,7 @@ mod imp {
     }
 
     /// Open `path` (absolute, under one of the preopened directories) for reading.
-    fn open(path: &Path) -> io::Result<Descriptor> {
+    fn open_descriptor(path: &Path) -> io::Result<Descriptor> {
         let mut best: Option<(Descriptor, usize)> = None;
         for (dir, guest) in get_directories() {
             let prefix = Path::new(&guest);

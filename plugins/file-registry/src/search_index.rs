@@ -89,15 +89,15 @@ pub fn rebuild(reg: &FileRegistry, index: &IndexFile) -> io::Result<Built> {
 }
 
 fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
-    let path = reg.cache.join(FILE);
-    let header: [u8; HEADER_LEN] = sdk_fs::read_range(&path, 0, HEADER_LEN).ok()?.try_into().ok()?;
+    let file = sdk_fs::RangeFile::open(&reg.cache.join(FILE)).ok()?;
+    let header: [u8; HEADER_LEN] = file.read_at(0, HEADER_LEN).ok()?.try_into().ok()?;
     let (stored, _count, hay_len) = parse_header(&header)?;
     if stored != Some(fp) {
         return None;
     }
-    let hay = sdk_fs::read_range(&path, HEADER_LEN as u64, usize::try_from(hay_len).ok()?).ok()?;
+    let hay = file.read_at(HEADER_LEN as u64, usize::try_from(hay_len).ok()?).ok()?;
     let blob_base = (HEADER_LEN as u64).checked_add(hay_len)?;
-    run(&hay, query, |off, len| sdk_fs::read_range(&path, blob_base.checked_add(off as u64)?, len).ok())
+    run(&hay, query, |off, len| file.read_at(blob_base.checked_add(off as u64)?, len).ok())
 }
 
 /// Score every record, page the matches, decode only the page's blobs.
