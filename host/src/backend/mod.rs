@@ -8,6 +8,7 @@ pub mod lock;
 pub mod model;
 pub mod plugin;
 pub mod registry;
+pub mod unpack;
 
 pub use error::{MarketplaceError, Result};
 pub use model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
