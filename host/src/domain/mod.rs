@@ -5,6 +5,7 @@ pub mod info;
 pub mod installed;
 pub mod manifest;
 pub mod publish;
+pub mod resolve;
 pub mod search;
 pub mod session;
 

@@ -1,0 +1,312 @@
+//! Dependency resolution (seeds §3.3 step 3): the highest versions that
+//! satisfy every requirement (semver crate semantics), found with PubGrub so
+//! that a conflict is explained in one readable sentence; then cycles are
+//! reported with their whole chain and an install order is derived
+//! (dependencies first).
+//!
+//! Pre-release versions are chosen only for packages where some requirement
+//! names a pre-release (as `=1.0.0-beta.1` or `>=1.0.0-rc.1`).
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use pubgrub::{
+    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges,
+    Reporter,
+};
+use semver::{Comparator, Op, Version, VersionReq};
+
+use super::{MarketplaceError, Result};
+
+/// One installable version and what it requires.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub version: Version,
+    pub dependencies: BTreeMap<String, VersionReq>,
+}
+
+/// Where versions come from (a registry, in practice).
+pub trait VersionSource {
+    /// Every version of `name`; empty when the package does not exist.
+    fn versions(&mut self, name: &str) -> Result<Vec<Candidate>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub version: Version,
+    /// The resolved version of each dependency.
+    pub dependencies: BTreeMap<String, Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub packages: BTreeMap<String, Resolved>,
+    /// Every package once, each after all of its dependencies.
+    pub order: Vec<String>,
+}
+
+/// Resolve `requests` (name → requirement). With `with_dependencies` false,
+/// only the requested packages are chosen (`--no-dependencies`).
+pub fn resolve(
+    source: &mut dyn VersionSource,
+    requests: &BTreeMap<String, VersionReq>,
+    with_dependencies: bool,
+) -> Result<Resolution> {
+    let provider = Provider {
+        source: RefCell::new(source),
+        cache: RefCell::new(HashMap::new()),
+        prerelease_ok: RefCell::new(HashSet::new()),
+        failure: RefCell::new(None),
+        requests: requests.clone(),
+        with_dependencies,
+    };
+    for (name, req) in requests {
+        provider.note_prereleases(name, req);
+    }
+    let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
+        Ok(solution) => solution,
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            tree.collapse_no_versions();
+            // The root is a virtual package; its placeholder version means nothing to users.
+            let report = DefaultStringReporter::report(&tree).replace("your request 0.0.0", "your request");
+            return Err(MarketplaceError::Dependency(format!(
+                "no versions satisfy the requirements: {}",
+                report.split_whitespace().collect::<Vec<_>>().join(" ")
+            )));
+        }
+        Err(_) => {
+            return Err(provider.failure.borrow_mut().take().unwrap_or_else(|| {
+                MarketplaceError::Dependency("dependency resolution failed".into())
+            }));
+        }
+    };
+
+    let solution: HashMap<Pkg, Version> = solution.into_iter().collect();
+    let mut packages = BTreeMap::new();
+    for (pkg, version) in &solution {
+        let Pkg::Named(name) = pkg else { continue };
+        let candidate = provider.candidate(name, version).expect("the solver only picks listed versions");
+        let mut dependencies = BTreeMap::new();
+        if with_dependencies {
+            for (dep, req) in &candidate.dependencies {
+                let chosen = solution.get(&Pkg::Named(dep.clone())).expect("dependencies are part of the solution");
+                debug_assert!(req.matches(chosen) || !chosen.pre.is_empty());
+                dependencies.insert(dep.clone(), chosen.clone());
+            }
+        }
+        packages.insert(name.clone(), Resolved { version: version.clone(), dependencies });
+    }
+    let order = install_order(&packages)?;
+    Ok(Resolution { packages, order })
+}
+
+/// Dependencies first; a cycle is an error naming its whole chain.
+fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit(
+        name: &str,
+        packages: &BTreeMap<String, Resolved>,
+        marks: &mut HashMap<String, Mark>,
+        path: &mut Vec<String>,
+        order: &mut Vec<String>,
+    ) -> Result<()> {
+        match marks.get(name) {
+            Some(Mark::Done) => return Ok(()),
+            Some(Mark::Visiting) => {
+                let start = path.iter().position(|p| p == name).unwrap_or(0);
+                let mut chain: Vec<&str> = path[start..].iter().map(String::as_str).collect();
+                chain.push(name);
+                return Err(MarketplaceError::Dependency(format!("dependency cycle: {}", chain.join(" → "))));
+            }
+            None => {}
+        }
+        marks.insert(name.to_owned(), Mark::Visiting);
+        path.push(name.to_owned());
+        for dep in packages[name].dependencies.keys() {
+            visit(dep, packages, marks, path, order)?;
+        }
+        path.pop();
+        marks.insert(name.to_owned(), Mark::Done);
+        order.push(name.to_owned());
+        Ok(())
+    }
+    let mut marks = HashMap::new();
+    let mut order = Vec::new();
+    for name in packages.keys() {
+        visit(name, packages, &mut marks, &mut Vec::new(), &mut order)?;
+    }
+    Ok(order)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Pkg {
+    /// What the user asked for.
+    Root,
+    Named(String),
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root => write!(f, "your request"),
+            Pkg::Named(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+struct Provider<'a> {
+    source: RefCell<&'a mut dyn VersionSource>,
+    cache: RefCell<HashMap<String, Vec<Candidate>>>,
+    /// (name, major, minor, patch) for which pre-releases were asked for.
+    prerelease_ok: RefCell<HashSet<(String, u64, u64, u64)>>,
+    /// The first error from the source, returned instead of the solver's wrapper.
+    failure: RefCell<Option<MarketplaceError>>,
+    requests: BTreeMap<String, VersionReq>,
+    with_dependencies: bool,
+}
+
+/// Why resolution stopped early (the details are kept in `Provider::failure`).
+#[derive(Debug, thiserror::Error)]
+#[error("resolution aborted")]
+struct Aborted;
+
+impl Provider<'_> {
+    fn candidates(&self, name: &str) -> std::result::Result<Vec<Candidate>, Aborted> {
+        if let Some(c) = self.cache.borrow().get(name) {
+            return Ok(c.clone());
+        }
+        let mut list = self.source.borrow_mut().versions(name).map_err(|e| self.fail(e))?;
+        list.sort_by(|a, b| b.version.cmp(&a.version));
+        self.cache.borrow_mut().insert(name.to_owned(), list.clone());
+        Ok(list)
+    }
+
+    fn candidate(&self, name: &str, version: &Version) -> Option<Candidate> {
+        self.cache.borrow().get(name)?.iter().find(|c| &c.version == version).cloned()
+    }
+
+    fn fail(&self, e: MarketplaceError) -> Aborted {
+        self.failure.borrow_mut().get_or_insert(e);
+        Aborted
+    }
+
+    fn note_prereleases(&self, name: &str, req: &VersionReq) {
+        for c in req.comparators.iter().filter(|c| !c.pre.is_empty()) {
+            let key = (name.to_owned(), c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+            self.prerelease_ok.borrow_mut().insert(key);
+        }
+    }
+
+    fn allowed(&self, name: &str, v: &Version) -> bool {
+        v.pre.is_empty() || self.prerelease_ok.borrow().contains(&(name.to_owned(), v.major, v.minor, v.patch))
+    }
+}
+
+impl DependencyProvider for Provider<'_> {
+    type P = Pkg;
+    type V = Version;
+    type VS = Ranges<Version>;
+    type M = String;
+    type Err = Aborted;
+    type Priority = Reverse<usize>;
+
+    fn prioritize(&self, package: &Pkg, range: &Ranges<Version>, _: &PackageResolutionStatistics) -> Self::Priority {
+        // Decide the most constrained packages first.
+        match package {
+            Pkg::Root => Reverse(0),
+            Pkg::Named(name) => Reverse(
+                self.cache.borrow().get(name).map_or(usize::MAX, |c| c.iter().filter(|c| range.contains(&c.version)).count()),
+            ),
+        }
+    }
+
+    fn choose_version(&self, package: &Pkg, range: &Ranges<Version>) -> std::result::Result<Option<Version>, Aborted> {
+        match package {
+            Pkg::Root => Ok(Some(Version::new(0, 0, 0))),
+            Pkg::Named(name) => Ok(self
+                .candidates(name)?
+                .into_iter()
+                .map(|c| c.version)
+                .find(|v| range.contains(v) && self.allowed(name, v))),
+        }
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
+        let (requirer, deps) = match package {
+            Pkg::Root => ("your request".to_owned(), self.requests.clone()),
+            Pkg::Named(_) if !self.with_dependencies => return Ok(Dependencies::Available(Default::default())),
+            Pkg::Named(name) => {
+                let candidate = self.candidate(name, version).expect("chosen versions are listed");
+                (format!("{name}@{version}"), candidate.dependencies)
+            }
+        };
+        let mut constraints = Vec::new();
+        for (dep, req) in deps {
+            if self.candidates(&dep)?.is_empty() {
+                return Err(self.fail(MarketplaceError::NotFound(format!(
+                    "missing dependency: package `{dep}` (required by {requirer}) is not in the registry"
+                ))));
+            }
+            self.note_prereleases(&dep, &req);
+            constraints.push((Pkg::Named(dep), to_ranges(&req)));
+        }
+        Ok(Dependencies::Available(constraints.into_iter().collect()))
+    }
+}
+
+/// A semver requirement as a set of versions (the comparators intersected).
+pub fn to_ranges(req: &VersionReq) -> Ranges<Version> {
+    req.comparators.iter().fold(Ranges::full(), |acc, c| acc.intersection(&comparator(c)))
+}
+
+fn comparator(c: &Comparator) -> Ranges<Version> {
+    let v = |major, minor, patch| Version::new(major, minor, patch);
+    let lower = Version { major: c.major, minor: c.minor.unwrap_or(0), patch: c.patch.unwrap_or(0), pre: c.pre.clone(), build: Default::default() };
+    // The first version past what a partial version like `1.2` covers.
+    let past = match (c.minor, c.patch) {
+        (Some(mi), Some(p)) => Version { pre: Default::default(), ..v(c.major, mi, p) },
+        (Some(mi), None) => v(c.major, mi + 1, 0),
+        (None, _) => v(c.major + 1, 0, 0),
+    };
+    match c.op {
+        Op::Exact | Op::Wildcard => match (c.minor, c.patch) {
+            (Some(_), Some(_)) => Ranges::singleton(lower),
+            _ => Ranges::between(lower, past),
+        },
+        Op::Greater => match (c.minor, c.patch) {
+            (Some(_), Some(_)) => Ranges::strictly_higher_than(lower),
+            _ => Ranges::higher_than(past),
+        },
+        Op::GreaterEq => Ranges::higher_than(lower),
+        Op::Less => Ranges::strictly_lower_than(lower),
+        Op::LessEq => match (c.minor, c.patch) {
+            (Some(_), Some(_)) => Ranges::lower_than(lower),
+            _ => Ranges::strictly_lower_than(past),
+        },
+        Op::Tilde => match c.minor {
+            Some(mi) => Ranges::between(lower, v(c.major, mi + 1, 0)),
+            None => Ranges::between(lower, v(c.major + 1, 0, 0)),
+        },
+        Op::Caret => match (c.major, c.minor, c.patch) {
+            (0, Some(0), Some(p)) => Ranges::between(lower, v(0, 0, p + 1)),
+            (0, Some(mi), _) => Ranges::between(lower, v(0, mi + 1, 0)),
+            (0, None, _) => Ranges::between(lower, v(1, 0, 0)),
+            (major, _, _) => Ranges::between(lower, v(major + 1, 0, 0)),
+        },
+        _ => Ranges::full(),
+    }
+}
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

@@ -1,0 +1,148 @@
+use std::collections::BTreeMap;
+
+use semver::{Version, VersionReq};
+
+use super::{Candidate, VersionSource, resolve, to_ranges};
+use crate::domain::{MarketplaceError, Result};
+
+/// An in-memory registry: `("a", "1.0.0", &[("b", "^1")])`.
+struct Mem(BTreeMap<String, Vec<Candidate>>);
+
+impl Mem {
+    fn new(entries: &[(&str, &str, &[(&str, &str)])]) -> Self {
+        let mut map: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+        for (name, version, deps) in entries {
+            map.entry(name.to_string()).or_default().push(Candidate {
+                version: Version::parse(version).unwrap(),
+                dependencies: deps.iter().map(|(d, r)| (d.to_string(), VersionReq::parse(r).unwrap())).collect(),
+            });
+        }
+        Self(map)
+    }
+}
+
+impl VersionSource for Mem {
+    fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
+        Ok(self.0.get(name).cloned().unwrap_or_default())
+    }
+}
+
+fn req(pairs: &[(&str, &str)]) -> BTreeMap<String, VersionReq> {
+    pairs.iter().map(|(n, r)| (n.to_string(), VersionReq::parse(r).unwrap())).collect()
+}
+
+fn versions(r: &super::Resolution) -> Vec<(String, String)> {
+    r.packages.iter().map(|(n, p)| (n.clone(), p.version.to_string())).collect()
+}
+
+#[test]
+fn picks_the_highest_versions_satisfying_everything() {
+    // Diamond: app needs left and right, which need different but overlapping base ranges.
+    let mut reg = Mem::new(&[
+        ("app", "1.0.0", &[("left", "^1"), ("right", "^2")]),
+        ("left", "1.0.0", &[("base", ">=1.1, <1.4")]),
+        ("left", "1.2.0", &[("base", ">=1.2, <1.4")]),
+        ("right", "2.0.0", &[("base", "~1.2")]),
+        ("right", "3.0.0", &[("base", "^2")]),
+        ("base", "1.1.0", &[]),
+        ("base", "1.2.5", &[]),
+        ("base", "1.3.0", &[]),
+        ("base", "2.0.0", &[]),
+    ]);
+    let r = resolve(&mut reg, &req(&[("app", "*")]), true).unwrap();
+    assert_eq!(
+        versions(&r),
+        [("app", "1.0.0"), ("base", "1.2.5"), ("left", "1.2.0"), ("right", "2.0.0")].map(|(a, b)| (a.into(), b.into()))
+    );
+    assert_eq!(r.order.last().unwrap(), "app");
+    assert_eq!(r.order[0], "base");
+    assert_eq!(r.packages["app"].dependencies["right"].to_string(), "2.0.0");
+}
+
+#[test]
+fn deep_chains_install_dependencies_first() {
+    let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
+    let deps: Vec<[(&str, &str); 1]> = names.iter().skip(1).map(|n| [(n.as_str(), "^1")]).collect();
+    let mut entries: Vec<(&str, &str, &[(&str, &str)])> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        entries.push((name, "1.0.0", if i + 1 < names.len() { &deps[i] } else { &[] }));
+    }
+    let r = resolve(&mut Mem::new(&entries), &req(&[("p00", "^1")]), true).unwrap();
+    let mut expected = names.clone();
+    expected.reverse();
+    assert_eq!(r.order, expected);
+}
+
+#[test]
+fn no_dependencies_resolves_only_the_request() {
+    let mut reg = Mem::new(&[("a", "1.0.0", &[("b", "^1")]), ("b", "1.0.0", &[])]);
+    let r = resolve(&mut reg, &req(&[("a", "*")]), false).unwrap();
+    assert_eq!(r.order, ["a"]);
+    assert!(r.packages["a"].dependencies.is_empty());
+}
+
+#[test]
+fn cycles_are_reported_with_the_whole_chain() {
+    let mut reg = Mem::new(&[("a", "1.0.0", &[("b", "^1")]), ("b", "1.0.0", &[("c", "^1")]), ("c", "1.0.0", &[("a", "^1")])]);
+    let err = resolve(&mut reg, &req(&[("a", "*")]), true).unwrap_err();
+    assert!(matches!(err, MarketplaceError::Dependency(_)));
+    assert_eq!(err.to_string(), "dependency error: dependency cycle: a → b → c → a");
+}
+
+#[test]
+fn missing_dependencies_name_who_needs_them() {
+    let mut reg = Mem::new(&[("a", "1.0.0", &[("ghost", "^1")])]);
+    let err = resolve(&mut reg, &req(&[("a", "*")]), true).unwrap_err().to_string();
+    assert_eq!(err, "missing dependency: package `ghost` (required by a@1.0.0) is not in the registry");
+    let err = resolve(&mut reg, &req(&[("nope", "*")]), true).unwrap_err().to_string();
+    assert!(err.contains("`nope` (required by your request)"), "{err}");
+}
+
+#[test]
+fn conflicts_are_explained_on_one_line() {
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[("base", "^1")]),
+        ("b", "1.0.0", &[("base", "^2")]),
+        ("base", "1.0.0", &[]),
+        ("base", "2.0.0", &[]),
+    ]);
+    let err = resolve(&mut reg, &req(&[("a", "*"), ("b", "*")]), true).unwrap_err().to_string();
+    assert!(!err.contains('\n'));
+    assert!(err.starts_with("dependency error: no versions satisfy the requirements:"), "{err}");
+    assert!(err.contains("a") && err.contains("b") && err.contains("base"), "{err}");
+    let err = resolve(&mut reg, &req(&[("base", "^3")]), true).unwrap_err().to_string();
+    assert!(err.contains("base"), "{err}");
+}
+
+#[test]
+fn prereleases_only_when_asked_for() {
+    let mut reg = Mem::new(&[("a", "1.0.0", &[]), ("a", "1.1.0-beta.1", &[]), ("a", "2.0.0-rc.1", &[])]);
+    assert_eq!(resolve(&mut reg, &req(&[("a", "^1")]), true).unwrap().packages["a"].version.to_string(), "1.0.0");
+    assert_eq!(resolve(&mut reg, &req(&[("a", "*")]), true).unwrap().packages["a"].version.to_string(), "1.0.0");
+    let r = resolve(&mut reg, &req(&[("a", "=2.0.0-rc.1")]), true).unwrap();
+    assert_eq!(r.packages["a"].version.to_string(), "2.0.0-rc.1");
+}
+
+#[test]
+fn ranges_agree_with_the_semver_crate() {
+    let reqs = [
+        "^1.2.3", "^1.2", "^1", "^0.2.3", "^0.2", "^0.0.3", "^0.0", "^0", "~1.2.3", "~1.2", "~1", "=1.2.3", "=1.2", "=1",
+        ">1.2.3", ">1.2", ">1", ">=1.2.3", ">=1.2", "<1.2.3", "<1.2", "<=1.2.3", "<=1.2", "<=1", "*", "1.*", "1.2.*",
+        ">=1.1, <1.4", "1.2.3", "0.2",
+    ];
+    let mut probes = Vec::new();
+    for major in 0..3 {
+        for minor in 0..4 {
+            for patch in 0..5 {
+                probes.push(Version::new(major, minor, patch));
+            }
+        }
+    }
+    for text in reqs {
+        let req = VersionReq::parse(text).unwrap();
+        let ranges = to_ranges(&req);
+        for v in &probes {
+            assert_eq!(ranges.contains(v), req.matches(v), "{text} vs {v}");
+        }
+    }
+}
