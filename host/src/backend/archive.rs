@@ -6,7 +6,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
-use sha2::{Digest, Sha256};
+
+use super::digest::HashingWriter;
 
 /// What `pack` produced.
 #[derive(Debug, Clone)]
@@ -28,8 +29,7 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
 
-    let hashing = HashingWriter { inner: out, hasher: Sha256::new(), written: 0 };
-    let gz = GzBuilder::new().mtime(0).write(hashing, Compression::default());
+    let gz = GzBuilder::new().mtime(0).write(HashingWriter::new(out), Compression::default());
     let mut tar = tar::Builder::new(gz);
     for (rel, path) in &files {
         let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -47,9 +47,9 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
             .map_err(|e| format!("cannot pack {rel}: {e}"))?;
     }
     let gz = tar.into_inner().map_err(|e| format!("cannot finish the archive: {e}"))?;
-    let hashing = gz.finish().map_err(|e| format!("cannot finish the archive: {e}"))?;
-    hashing.inner.flush().map_err(|e| format!("cannot write the archive: {e}"))?;
-    Ok(Packed { checksum: format!("sha256-{}", hex::encode(hashing.hasher.finalize())), size: hashing.written, files: files.len() })
+    let (out, checksum, size) = gz.finish().map_err(|e| format!("cannot finish the archive: {e}"))?.finish();
+    out.flush().map_err(|e| format!("cannot write the archive: {e}"))?;
+    Ok(Packed { checksum, size, files: files.len() })
 }
 
 fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
@@ -116,24 +116,6 @@ impl<R: io::Read> io::Read for ExactReader<R> {
         }
         self.left -= n as u64;
         Ok(n)
-    }
-}
-
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

@@ -28,17 +28,71 @@ pub struct LockedPackage {
     pub dependencies: BTreeMap<String, String>,
 }
 
+pub const LOCKFILE_VERSION: u32 = 1;
+
 /// The installed packages under `packages_dir` (none if nothing was installed).
 pub fn list(packages_dir: &Path) -> Result<Vec<LockedPackage>> {
+    let mut packages = read(packages_dir)?.packages;
+    packages.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(packages)
+}
+
+/// `<packages_dir>/ggen.lock`, or an empty lockfile if there is none.
+pub fn read(packages_dir: &Path) -> Result<Lockfile> {
     let path = packages_dir.join(LOCKFILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Lockfile { version: LOCKFILE_VERSION, packages: Vec::new() });
+        }
         Err(e) => return Err(MarketplaceError::storage(format!("cannot read {}", path.display()), e)),
     };
-    let lock: Lockfile = serde_json::from_str(&text)
-        .map_err(|e| MarketplaceError::Storage(format!("{} is not a valid lockfile ({e})", path.display())))?;
-    let mut packages = lock.packages;
-    packages.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(packages)
+    serde_json::from_str(&text)
+        .map_err(|e| MarketplaceError::Storage(format!("{} is not a valid lockfile ({e})", path.display())))
+}
+
+/// Replace `<packages_dir>/ggen.lock` atomically: a temporary file beside it
+/// is written and synced, renamed over the old one, and the directory synced,
+/// so a crash leaves either the old or the new lockfile, never a mix.
+pub fn write(packages_dir: &Path, lock: &Lockfile) -> Result<()> {
+    let fail = |e: std::io::Error| MarketplaceError::storage(format!("cannot write {}", packages_dir.join(LOCKFILE).display()), e);
+    let mut sorted = lock.clone();
+    sorted.packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut text = serde_json::to_string_pretty(&sorted).expect("lockfiles serialise");
+    text.push('\n');
+    std::fs::create_dir_all(packages_dir).map_err(fail)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(packages_dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(packages_dir.join(LOCKFILE)).map_err(|e| fail(e.error))?;
+    #[cfg(unix)]
+    std::fs::File::open(packages_dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockfiles_round_trip_sorted_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path()).unwrap().packages.is_empty());
+        let entry = |name: &str| LockedPackage {
+            name: name.into(),
+            version: "1.0.0".into(),
+            source: "registry+file:///r".into(),
+            integrity: "sha256-00".into(),
+            dependencies: BTreeMap::from([("x".to_string(), "1.0.0".to_string())]),
+        };
+        let lock = Lockfile { version: LOCKFILE_VERSION, packages: vec![entry("zeta"), entry("alpha")] };
+        write(dir.path(), &lock).unwrap();
+        let first = std::fs::read(dir.path().join(LOCKFILE)).unwrap();
+        let back = read(dir.path()).unwrap();
+        assert_eq!(back.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["alpha", "zeta"]);
+        // Same content, same bytes; no temporary files left behind.
+        write(dir.path(), &back).unwrap();
+        assert_eq!(std::fs::read(dir.path().join(LOCKFILE)).unwrap(), first);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

@@ -1,6 +1,7 @@
 //! Marketplace logic (search, publish, info, installed packages), independent
 //! of the CLI and of how backends are built: it talks to a `dyn Registry`.
 
+pub mod fetch;
 pub mod info;
 pub mod installed;
 pub mod manifest;

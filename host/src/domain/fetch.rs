@@ -1,0 +1,51 @@
+//! Fetching a tarball out of a registry and verifying it (seeds §3.3 step 4,
+//! §8.3): bytes are streamed into a temporary file while being hashed, and
+//! nothing is handed on unless the sha256 matches the registry's metadata.
+
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::path::Path;
+
+use super::{MarketplaceError, PackageVersion, Registry, Result};
+use crate::backend::digest::{HashingWriter, is_checksum};
+
+/// A verified tarball, rewound, in a temporary file that disappears when dropped.
+#[derive(Debug)]
+pub struct Verified {
+    pub file: File,
+    pub size: u64,
+}
+
+/// Stream `meta`'s tarball from `registry` into `tmp_dir`, verifying its
+/// checksum (and its size when the metadata states one). At most `max_size`
+/// bytes are accepted.
+pub fn fetch_verified(registry: &mut dyn Registry, meta: &PackageVersion, tmp_dir: &Path, max_size: u64) -> Result<Verified> {
+    let id = format!("{}@{}", meta.name, meta.version);
+    if !is_checksum(&meta.checksum) {
+        return Err(MarketplaceError::Security(format!(
+            "the registry's checksum for {id} is malformed (`{}`); refusing to install unverifiable bytes",
+            meta.checksum
+        )));
+    }
+    std::fs::create_dir_all(tmp_dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", tmp_dir.display()), e))?;
+    let file = tempfile::tempfile_in(tmp_dir).map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
+    let mut sink = HashingWriter::new(file);
+    let mut stream = registry.open_tarball(&meta.name, &meta.version)?.take(max_size + 1);
+    io::copy(&mut stream, &mut sink).map_err(|e| MarketplaceError::Storage(format!("fetching {id} failed: {e}")))?;
+    drop(stream);
+    let (mut file, actual, size) = sink.finish();
+    if size > max_size {
+        return Err(MarketplaceError::Security(format!("{id} is larger than the {max_size}-byte limit")));
+    }
+    if actual != meta.checksum {
+        return Err(MarketplaceError::Security(format!(
+            "checksum mismatch for {id}: expected {}, got {actual}; the tarball was altered or corrupted",
+            meta.checksum
+        )));
+    }
+    if meta.size != 0 && size != meta.size {
+        return Err(MarketplaceError::Security(format!("{id} is {size} bytes but the registry says {}", meta.size)));
+    }
+    file.rewind().map_err(|e| MarketplaceError::storage("temporary file", e))?;
+    Ok(Verified { file, size })
+}
