@@ -49,8 +49,32 @@ pub enum MarketplaceCommand {
     Publish(PublishArgs),
     /// Show every version of a package with its dependencies and checksum
     Info(InfoArgs),
+    /// Install packages and their dependencies
+    Install(InstallArgs),
     /// List installed packages
     List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct InstallArgs {
+    /// Packages as NAME, NAME@VERSION, NAME@RANGE (^1.2, ~1.2, ">=1, <2") or NAME@latest
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+    /// Install into DIR/<name> with DIR/ggen.lock [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Reinstall packages that are already installed
+    #[arg(long)]
+    pub force: bool,
+    /// Install only the named packages, not their dependencies
+    #[arg(long)]
+    pub no_dependencies: bool,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

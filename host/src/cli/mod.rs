@@ -52,6 +52,16 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let package = domain::info::info(registry.as_mut(), &a.name)?;
             output::info(&package, a.json);
         }
+        MarketplaceCommand::Install(a) => {
+            let specs = a.packages.iter().map(|p| domain::install::parse_spec(p)).collect::<Result<Vec<_>, _>>()?;
+            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let options = domain::install::InstallOptions { force: a.force, with_dependencies: !a.no_dependencies, dry_run: a.dry_run };
+            let mut registry = session.open_registry()?;
+            let report = domain::install::install(registry.as_mut(), &session.source_id(), &root, &specs, &options, || {
+                session.lock_install_root(&root)
+            })?;
+            output::install(&report, a.json);
+        }
         MarketplaceCommand::List(a) => {
             let packages = domain::installed::list(&session.packages_dir)?;
             output::list(&packages, a.json);

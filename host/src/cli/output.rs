@@ -1,6 +1,7 @@
 //! Everything the CLI prints: aligned text for people, stable JSON for tools
 //! (the JSON shapes are documented in the README).
 
+use ggen::domain::install::InstallReport;
 use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
@@ -103,6 +104,25 @@ pub fn info(p: &Package, as_json: bool) {
         })
         .collect();
     table(["VERSION", "PUBLISHED", "CHECKSUM", "DEPENDENCIES"], &rows);
+}
+
+pub fn install(r: &InstallReport, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("reports serialise"));
+        return;
+    }
+    let changed = r.packages.iter().filter(|p| p.action != "unchanged").count();
+    if r.dry_run {
+        println!("Would install into {}:", r.root.display());
+    }
+    let rows: Vec<[String; 3]> = r.packages.iter().map(|p| [p.action.to_owned(), p.name.clone(), p.version.clone()]).collect();
+    table(["ACTION", "NAME", "VERSION"], &rows);
+    if !r.dry_run {
+        match changed {
+            0 => println!("\nNothing to do: everything requested is installed (use --force to reinstall)."),
+            n => println!("\nInstalled {n} package{} into {}", if n == 1 { "" } else { "s" }, r.root.display()),
+        }
+    }
 }
 
 pub fn list(packages: &[LockedPackage], as_json: bool) {

@@ -3,6 +3,7 @@
 
 pub mod fetch;
 pub mod info;
+pub mod install;
 pub mod installed;
 pub mod manifest;
 pub mod publish;

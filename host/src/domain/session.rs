@@ -30,6 +30,7 @@ pub struct Session {
 }
 
 const REGISTRY_LOCK: &str = ".ggen-registry.lock";
+const INSTALL_LOCK: &str = ".ggen-install.lock";
 
 impl Session {
     pub fn new(home: GgenHome, overrides: Overrides) -> Result<Self> {
@@ -72,6 +73,23 @@ impl Session {
             tracing::warn!("waiting for another ggen process to release the registry at {}", root.display())
         })
         .map_err(|e| MarketplaceError::storage(format!("cannot lock the registry at {}", root.display()), e))
+    }
+}
+
+impl Session {
+    /// How installed packages record where they came from.
+    pub fn source_id(&self) -> String {
+        match &self.registry_plugin {
+            Some(plugin) => format!("plugin+{}#{}", absolute(plugin).display(), self.registry_root.display()),
+            None => format!("registry+file://{}", self.registry_root.display()),
+        }
+    }
+
+    /// Serialise installers of one root across processes.
+    pub fn lock_install_root(&self, root: &Path) -> Result<DirLock> {
+        let shown = root.display().to_string();
+        lock_exclusive(root, INSTALL_LOCK, || tracing::warn!("waiting for another ggen process to finish installing into {shown}"))
+            .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
     }
 }
 

@@ -1,0 +1,225 @@
+//! `ggen marketplace install` end to end: resolution, verification, staging,
+//! atomic commit and rollback, against the real binary and file registry.
+
+mod support;
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+use support::{Env, snapshot};
+
+fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
+    env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
+}
+
+fn lock(env: &Env, root: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(root.join("ggen.lock")).unwrap()).unwrap()
+}
+
+fn locked_versions(lock: &Value) -> Vec<(String, String)> {
+    lock["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into())).collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+#[test]
+fn installs_a_diamond_with_the_highest_compatible_versions() {
+    let env = Env::new();
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "base", "1.4.2", json!({}));
+    pkg(&env, "base", "2.0.0", json!({}));
+    pkg(&env, "left", "1.0.0", json!({"base": "^1.2"}));
+    pkg(&env, "right", "0.3.1", json!({"base": ">=1.0, <1.5"}));
+    pkg(&env, "app", "1.0.0", json!({"left": "^1", "right": "~0.3"}));
+    let report = env.json(&["marketplace", "install", "app", "--json"]);
+    let order: Vec<&str> = report["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(order.last(), Some(&"app"));
+    assert_eq!(order[0], "base");
+
+    let root = env.home().join("packages");
+    let lock = lock(&env, &root);
+    assert_eq!(locked_versions(&lock), pairs(&[("app", "1.0.0"), ("base", "1.4.2"), ("left", "1.0.0"), ("right", "0.3.1")]));
+    let app = lock["packages"].as_array().unwrap().iter().find(|p| p["name"] == "app").unwrap();
+    assert_eq!(app["dependencies"], json!({"left": "1.0.0", "right": "0.3.1"}));
+    assert!(app["source"].as_str().unwrap().starts_with("registry+file://"));
+    let published = env.json(&["marketplace", "info", "app", "--json"]);
+    assert_eq!(app["integrity"], published["versions"][0]["checksum"]);
+    // The files themselves, exactly as published.
+    assert_eq!(std::fs::read_to_string(root.join("base/README.md")).unwrap(), "# base-1.4.2\n");
+    assert!(root.join("app/templates/main.tmpl").is_file());
+    assert!(!root.join(".ggen-staging").exists(), "staging must not outlive the transaction");
+    // `list` shows them.
+    let listed = env.json(&["marketplace", "list", "--json"]);
+    assert_eq!(listed["packages"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn specs_choose_versions() {
+    let env = Env::new();
+    for v in ["1.0.0", "1.1.0", "1.2.0", "2.0.0"] {
+        pkg(&env, "tool", v, json!({}));
+    }
+    let target = env.work.path().join("t");
+    let t = target.to_str().unwrap();
+    let cases = [("tool", "2.0.0"), ("tool@latest", "2.0.0"), ("tool@1.1.0", "1.1.0"), ("tool@^1", "1.2.0"), ("tool@~1.1", "1.1.0"), ("tool@>=1.0, <1.2", "1.1.0")];
+    for (spec, expected) in cases {
+        env.ok(&["marketplace", "install", spec, "--target", t]);
+        assert_eq!(locked_versions(&lock(&env, &target)), pairs(&[("tool", expected)]), "{spec}");
+    }
+    assert!(!env.home().join("packages/ggen.lock").exists(), "--target must not touch the default root");
+    for (spec, expected) in [("tool@9", "no versions satisfy"), ("tool@one", "is not a version"), ("Tool", "must start with"), ("nope", "`nope`")] {
+        let err = env.fails(&["marketplace", "install", spec, "--target", t]);
+        assert!(err.contains(expected), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn dry_run_changes_nothing_and_reinstalling_is_a_no_op_unless_forced() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
+    let plan = env.json(&["marketplace", "install", "top", "--dry-run", "--json"]);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["packages"][1]["action"], "install");
+    assert!(!env.home().join("packages").join("ggen.lock").exists());
+
+    env.ok(&["marketplace", "install", "top"]);
+    let file = env.home().join("packages/top/README.md");
+    std::fs::write(&file, "edited").unwrap();
+    let again = env.json(&["marketplace", "install", "top", "--json"]);
+    assert!(again["packages"].as_array().unwrap().iter().all(|p| p["action"] == "unchanged"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "edited");
+    let forced = env.json(&["marketplace", "install", "top", "--force", "--json"]);
+    assert!(forced["packages"].as_array().unwrap().iter().all(|p| p["action"] == "reinstall"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# top-1.0.0\n");
+}
+
+#[test]
+fn no_dependencies_installs_only_what_was_named() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
+    env.ok(&["marketplace", "install", "top", "--no-dependencies"]);
+    let root = env.home().join("packages");
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("top", "1.0.0")]));
+    assert!(!root.join("dep").exists());
+}
+
+#[test]
+fn unresolvable_requests_fail_cleanly() {
+    let env = Env::new();
+    pkg(&env, "a", "1.0.0", json!({"b": "^1"}));
+    pkg(&env, "b", "1.0.0", json!({"c": "^1"}));
+    pkg(&env, "c", "1.0.0", json!({"a": "^1"}));
+    pkg(&env, "lonely", "1.0.0", json!({"ghost": "^1"}));
+    pkg(&env, "x", "1.0.0", json!({"shared": "^1"}));
+    pkg(&env, "y", "1.0.0", json!({"shared": "^2"}));
+    pkg(&env, "shared", "1.0.0", json!({}));
+    pkg(&env, "shared", "2.0.0", json!({}));
+    pkg(&env, "fine", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "fine"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    for (specs, expected) in [
+        (vec!["a"], "dependency cycle: a → b → c → a"),
+        (vec!["lonely"], "package `ghost` (required by lonely@1.0.0) is not in the registry"),
+        (vec!["x", "y"], "no versions satisfy the requirements"),
+    ] {
+        let mut args = vec!["marketplace", "install"];
+        args.extend(&specs);
+        let err = env.fails(&args);
+        assert!(err.contains(expected), "{specs:?}: {err}");
+        assert_eq!(snapshot(&root), before, "{specs:?} changed the install root");
+    }
+}
+
+/// Replace a published tarball with `bytes`, fixing index.json so that the
+/// registry vouches for them (as a compromised registry would).
+fn plant_tarball(env: &Env, name: &str, version: &str, bytes: &[u8]) {
+    let path = env.registry().join(format!("{name}/{version}/{name}-{version}.tar.gz"));
+    std::fs::write(&path, bytes).unwrap();
+    let index_path = env.registry().join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entry = index["packages"][name]["versions"].as_array_mut().unwrap().iter_mut().find(|v| v["version"] == version).unwrap();
+    entry["checksum"] = json!(format!("sha256-{}", sha256_hex(bytes)));
+    entry["size"] = json!(bytes.len());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn traversal_tarball() -> Vec<u8> {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..12].copy_from_slice(b"../../escape");
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_cksum();
+    let mut raw = h.as_bytes().to_vec();
+    raw.extend_from_slice(b"evil");
+    raw.resize(512 * 2, 0);
+    raw.extend_from_slice(&[0u8; 1024]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
+    let env = Env::new();
+    pkg(&env, "good", "1.0.0", json!({}));
+    pkg(&env, "good", "1.1.0", json!({}));
+    pkg(&env, "tampered", "1.0.0", json!({"good": "^1"}));
+    pkg(&env, "hostile", "1.0.0", json!({"good": "^1"}));
+    env.ok(&["marketplace", "install", "good@1.0.0"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+
+    // Bytes changed behind the registry's back: the checksum catches it.
+    let stored = env.registry().join("tampered/1.0.0/tampered-1.0.0.tar.gz");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&stored, bytes).unwrap();
+    // `good` is upgraded to 1.1.0 first (dependencies first), then `tampered` fails:
+    // the upgrade must be rolled back too.
+    let err = env.fails(&["marketplace", "install", "tampered", "good@^1.1"]);
+    assert!(err.contains("checksum mismatch for tampered@1.0.0"), "{err}");
+    assert_eq!(snapshot(&root), before);
+
+    // A registry that vouches for a hostile archive: unpacking refuses it.
+    plant_tarball(&env, "hostile", "1.0.0", &traversal_tarball());
+    let err = env.fails(&["marketplace", "install", "hostile", "good@^1.1"]);
+    assert!(err.contains("refusing hostile") && err.contains("`..`"), "{err}");
+    assert_eq!(snapshot(&root), before);
+    assert!(!env.home().join("escape").exists() && !root.parent().unwrap().join("escape").exists());
+    assert!(!root.join(".ggen-staging").exists());
+}
+
+#[test]
+fn a_failure_after_any_step_leaves_the_root_byte_identical() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "dep", "1.1.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "^1"}));
+    env.ok(&["marketplace", "install", "dep@1.0.0"]);
+    let root = env.home().join("packages");
+    // Make the installed copy distinguishable from a fresh one.
+    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let before = snapshot(&root);
+    for point in ["fetched", "staged", "moved", "before-lockfile"] {
+        let out = env.cmd(&["marketplace", "install", "top", "dep@^1.1"]).env("GGEN_FAULT", point).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(&format!("injected fault at `{point}`")), "{point}: {stderr}");
+        assert_eq!(snapshot(&root), before, "fault at {point} left changes behind");
+        assert!(!root.join(".ggen-staging").exists(), "fault at {point} left the staging directory");
+    }
+    // And without a fault the same install goes through.
+    env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
+    assert!(!root.join("dep/local-note.txt").exists());
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("top", "1.0.0")]));
+}
