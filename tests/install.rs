@@ -223,3 +223,73 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     assert!(!root.join("dep/local-note.txt").exists());
     assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("top", "1.0.0")]));
 }
+
+#[test]
+fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "dep", "1.1.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "^1"}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
+    let root = env.home().join("packages");
+    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let before = snapshot(&root);
+    for point in ["fetched", "staged", "moved", "before-lockfile", "after-lockfile"] {
+        let out = env.cmd(&["marketplace", "install", "top", "dep@^1.1"]).env("GGEN_CRASH", point).output().unwrap();
+        assert!(!out.status.success(), "{point}: the crash point was not reached");
+        assert!(root.join(".ggen-staging").exists(), "{point}: a crash should leave its transaction behind");
+        // Any later run recovers first; this one changes nothing else.
+        let out = env.run(&["marketplace", "install", "other"]);
+        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(snapshot(&root), before, "{point}: recovery did not restore the root");
+        assert!(!root.join(".ggen-staging").exists());
+    }
+    env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")]));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_during_a_large_extraction_is_recovered() {
+    let env = Env::new();
+    let dir = env.package("big", &support::manifest("big", "1.0.0"), &[]);
+    // Zeros: a small tarball that takes a while to write out.
+    let f = std::fs::File::create(dir.join("zeros.bin")).unwrap();
+    f.set_len(400 << 20).unwrap();
+    drop(f);
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    pkg(&env, "small", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "small"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+
+    let mut child = env.cmd(&["marketplace", "install", "big"]).spawn().unwrap();
+    let staging = root.join(".ggen-staging");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Wait until the payload is being written, then kill.
+    let killed = loop {
+        let writing = std::fs::read_dir(&staging).into_iter().flatten().flatten().any(|t| {
+            std::fs::metadata(t.path().join("new/big/zeros.bin")).is_ok_and(|m| m.len() > 0)
+        });
+        if writing {
+            child.kill().unwrap();
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    child.wait().unwrap();
+    assert!(killed, "the install finished before it could be killed");
+    assert!(staging.exists());
+    assert!(!root.join("big").exists());
+    // The next run cleans up and leaves the root as it was.
+    env.ok(&["marketplace", "install", "small"]);
+    assert_eq!(snapshot(&root), before);
+    assert!(!staging.exists());
+    env.ok(&["marketplace", "install", "big"]);
+    assert_eq!(std::fs::metadata(root.join("big/zeros.bin")).unwrap().len(), 400 << 20);
+}

@@ -19,6 +19,18 @@ use crate::backend::unpack::{UnpackLimits, unpack};
 /// Largest tarball accepted.
 const MAX_TARBALL: u64 = 1 << 30;
 const STAGING: &str = ".ggen-staging";
+/// Written into a transaction before its first move: what to undo after a crash.
+const JOURNAL: &str = "journal.json";
+/// Written last, after ggen.lock: the transaction is complete (like cargo's .cargo-ok).
+const COMMITTED: &str = "committed";
+
+#[derive(Serialize, serde::Deserialize)]
+struct Journal {
+    /// Packages moved into place, in order.
+    moves: Vec<String>,
+    /// ggen.lock before the transaction (None: there was none).
+    lockfile_before: Option<String>,
+}
 
 /// `name`, `name@1.2.3`, `name@^1.2`, `name@>=1, <2` or `name@latest`.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +90,9 @@ pub fn install<L>(
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
     let _guard = if options.dry_run { None } else { Some(lock()?) };
+    if !options.dry_run {
+        recover(root)?;
+    }
     let requests: BTreeMap<_, _> = specs.iter().map(|s| (s.name.clone(), s.req.clone())).collect();
     let resolution = resolve(&mut RegistrySource(registry), &requests, options.with_dependencies)?;
     let mut lockfile = installed::read(root)?;
@@ -120,6 +135,11 @@ fn commit(
         integrity.insert(p.name.clone(), meta.checksum);
     }
 
+    let journal = Journal {
+        moves: plan.iter().filter(|p| p.action != "unchanged").map(|p| p.name.clone()).collect(),
+        lockfile_before: std::fs::read_to_string(root.join(installed::LOCKFILE)).ok(),
+    };
+    write_synced(&txn.join(JOURNAL), serde_json::to_string(&journal).expect("journals serialise").as_bytes())?;
     let mut moves = Moves::new(root, txn);
     for p in plan.iter().filter(|p| p.action != "unchanged") {
         if let Err(e) = moves.put_in_place(&p.name).and_then(|()| fault("moved")) {
@@ -145,15 +165,76 @@ fn commit(
         moves.undo();
         return Err(e);
     }
+    fault("after-lockfile")?;
+    write_synced(&txn.join(COMMITTED), b"")?;
     Ok(())
 }
 
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |e| MarketplaceError::storage(format!("cannot write {}", path.display()), e);
+    let mut f = fs::File::create(path).map_err(fail)?;
+    std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+/// Clean up after installs that died (killed, power loss) in this root: a
+/// committed transaction only needs its leftovers removed; one that was
+/// moving packages is undone from its journal, ggen.lock included; one that
+/// was still staging is just removed. Runs under the install lock, so no live
+/// transaction can be mistaken for a dead one.
+pub fn recover(root: &Path) -> Result<usize> {
+    let staging = root.join(STAGING);
+    let Ok(entries) = fs::read_dir(&staging) else { return Ok(0) };
+    let mut recovered = 0;
+    for entry in entries.flatten() {
+        let txn = entry.path();
+        if !txn.is_dir() {
+            continue;
+        }
+        if !txn.join(COMMITTED).exists() {
+            if let Ok(text) = fs::read_to_string(txn.join(JOURNAL)) {
+                let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+                    MarketplaceError::Storage(format!("interrupted install in {} has an unreadable journal ({e}); remove that directory by hand", txn.display()))
+                })?;
+                for name in journal.moves.iter().rev() {
+                    // Moved in if its staged copy is gone: take it out again.
+                    if !txn.join("new").join(name).exists() {
+                        let _ = fs::remove_dir_all(root.join(name));
+                    }
+                    let old = txn.join("old").join(name);
+                    if old.exists() {
+                        fs::rename(&old, root.join(name))
+                            .map_err(|e| MarketplaceError::storage(format!("cannot restore {name} from an interrupted install"), e))?;
+                    }
+                }
+                match journal.lockfile_before {
+                    Some(before) => write_synced(&root.join(installed::LOCKFILE), before.as_bytes())?,
+                    None => {
+                        let _ = fs::remove_file(root.join(installed::LOCKFILE));
+                    }
+                }
+                tracing::warn!("rolled back an interrupted install in {}", root.display());
+            }
+        }
+        fs::remove_dir_all(&txn).map_err(|e| MarketplaceError::storage(format!("cannot remove {}", txn.display()), e))?;
+        recovered += 1;
+    }
+    let _ = fs::remove_dir(&staging);
+    Ok(recovered)
+}
+
 /// Test-only failure points: with `GGEN_FAULT=<point>` a debug build fails
-/// there, so tests can check that every step rolls back. Release builds
+/// there, with `GGEN_CRASH=<point>` it dies on the spot (abort, like a kill),
+/// so tests can check that every step rolls back or recovers. Release builds
 /// compile this to nothing.
 fn fault(point: &str) -> Result<()> {
-    if cfg!(debug_assertions) && std::env::var("GGEN_FAULT").is_ok_and(|p| p == point) {
-        return Err(MarketplaceError::Storage(format!("injected fault at `{point}`")));
+    if cfg!(debug_assertions) {
+        if std::env::var("GGEN_CRASH").is_ok_and(|p| p == point) {
+            std::process::abort();
+        }
+        if std::env::var("GGEN_FAULT").is_ok_and(|p| p == point) {
+            return Err(MarketplaceError::Storage(format!("injected fault at `{point}`")));
+        }
     }
     Ok(())
 }
