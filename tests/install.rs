@@ -293,3 +293,83 @@ fn sigkill_during_a_large_extraction_is_recovered() {
     env.ok(&["marketplace", "install", "big"]);
     assert_eq!(std::fs::metadata(root.join("big/zeros.bin")).unwrap().len(), 400 << 20);
 }
+
+#[test]
+fn verify_reports_modified_missing_and_extra_files() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
+    env.ok(&["marketplace", "install", "top"]);
+    let clean = env.json(&["marketplace", "verify", "--json"]);
+    assert_eq!(clean["ok"], true);
+    assert!(env.ok(&["marketplace", "verify"]).contains("ok        top@1.0.0"));
+
+    let root = env.home().join("packages");
+    std::fs::write(root.join("top/README.md"), "tampered").unwrap();
+    std::fs::remove_file(root.join("dep/templates/main.tmpl")).unwrap();
+    std::fs::write(root.join("dep/planted.sh"), "rm -rf /").unwrap();
+    let err = env.fails(&["marketplace", "verify"]);
+    assert!(err.contains("2 installed packages differ from ggen.lock"), "{err}");
+    let out = env.run(&["marketplace", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    let dep = &report["packages"][0];
+    assert_eq!((dep["name"].as_str(), &dep["missing"], &dep["extra"]), (Some("dep"), &json!(["templates/main.tmpl"]), &json!(["planted.sh"])));
+    assert_eq!(report["packages"][1]["modified"], json!(["README.md"]));
+    // Reinstalling (dependencies too) repairs it, planted file included.
+    env.ok(&["marketplace", "install", "top", "--force"]);
+    assert!(!root.join("dep/planted.sh").exists());
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn remove_refuses_while_depended_on() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
+    pkg(&env, "other", "1.0.0", json!({"dep": "1"}));
+    env.ok(&["marketplace", "install", "top", "other"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    let err = env.fails(&["marketplace", "remove", "dep"]);
+    assert!(err.contains("cannot remove dep: other@1.0.0, top@1.0.0 depend on it"), "{err}");
+    assert_eq!(snapshot(&root), before);
+    assert!(env.fails(&["marketplace", "remove", "absent"]).contains("`absent` is not installed"));
+
+    // A crash half-way through a remove is undone by the next run.
+    let out = env.cmd(&["marketplace", "remove", "top"]).env("GGEN_CRASH", "moved").output().unwrap();
+    assert!(!out.status.success());
+    env.ok(&["marketplace", "list"]);
+    env.ok(&["marketplace", "install", "other"]); // recovers under the lock
+    assert_eq!(snapshot(&root), before);
+
+    env.ok(&["marketplace", "remove", "top"]);
+    assert!(!root.join("top").exists());
+    let forced = env.json(&["marketplace", "remove", "dep", "--force", "--json"]);
+    assert_eq!(forced["broken_dependents"], json!(["other@1.0.0"]));
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("other", "1.0.0")]));
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn parallel_installers_on_one_root_are_serialised() {
+    let env = Env::new();
+    pkg(&env, "shared", "1.0.0", json!({}));
+    for i in 0..8 {
+        pkg(&env, &format!("p{i}"), "1.0.0", json!({"shared": "1"}));
+    }
+    env.ok(&["marketplace", "search", "p0"]); // compile the plugin once
+    let children: Vec<_> = (0..8)
+        .map(|i| env.cmd(&["marketplace", "install", &format!("p{i}")]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let root = env.home().join("packages");
+    let locked = locked_versions(&lock(&env, &root));
+    assert_eq!(locked.len(), 9, "{locked:?}");
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+    assert!(!root.join(".ggen-staging").exists());
+}

@@ -14,13 +14,15 @@
 //! a staging directory and remove it.
 
 use std::cell::Cell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 
 use cap_std::fs::{Dir, OpenOptions};
 use flate2::read::GzDecoder;
 use tar::EntryType;
+
+use super::digest::HashingWriter;
 
 #[derive(Debug, Clone, Copy)]
 pub struct UnpackLimits {
@@ -54,10 +56,12 @@ pub enum UnpackError {
     Write { path: String, source: io::Error },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Unpacked {
     pub files: u64,
     pub bytes: u64,
+    /// Every file written, path → `sha256-<hex>` of its content.
+    pub digests: BTreeMap<String, String>,
 }
 
 /// Longest path component most filesystems accept.
@@ -81,7 +85,7 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
     };
     let mut seen_files: HashSet<String> = HashSet::new();
     let mut seen_dirs: HashSet<String> = HashSet::new();
-    let mut done = Unpacked { files: 0, bytes: 0 };
+    let mut done = Unpacked::default();
     let mut entries_seen = 0u64;
 
     let entries = tar.entries().map_err(|e| corrupt(e, None))?;
@@ -132,9 +136,10 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
             dest.create_dir_all(parent).map_err(|e| write_error(&path, e))?;
         }
         let executable = entry.header().mode().map(|m| m & 0o111 != 0).unwrap_or(false);
-        let mut file = dest
+        let file = dest
             .open_with(&path, OpenOptions::new().write(true).create_new(true))
             .map_err(|e| write_error(&path, e))?;
+        let mut file = HashingWriter::new(file);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = entry.read(&mut buf).map_err(|e| corrupt(e, Some(&path)))?;
@@ -147,7 +152,9 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
             }
             file.write_all(&buf[..n]).map_err(|e| write_error(&path, e))?;
         }
+        let (file, digest, _) = file.finish();
         set_mode(&file, executable).map_err(|e| write_error(&path, e))?;
+        done.digests.insert(path.clone(), digest);
         done.files += 1;
     }
 

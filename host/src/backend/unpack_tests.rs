@@ -188,7 +188,10 @@ fn archives_from_other_tools_are_accepted() {
         entry(b"top//file", EntryType::Regular, b"t"),
     ]);
     let stage = Stage::new();
-    assert_eq!(stage.unpack(&bytes, &SMALL).unwrap(), Unpacked { files: 2, bytes: 13 });
+    let done = stage.unpack(&bytes, &SMALL).unwrap();
+    assert_eq!((done.files, done.bytes), (2, 13));
+    assert_eq!(done.digests.keys().collect::<Vec<_>>(), ["src/lib.rs", "top/file"]);
+    assert_eq!(done.digests["top/file"], "sha256-e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8");
     assert!(stage.root.path().join("stage/src/lib.rs").is_file());
     assert!(stage.root.path().join("stage/top/file").is_file());
 }

@@ -51,8 +51,37 @@ pub enum MarketplaceCommand {
     Info(InfoArgs),
     /// Install packages and their dependencies
     Install(InstallArgs),
+    /// Remove an installed package
+    Remove(RemoveArgs),
+    /// Re-hash installed packages against ggen.lock (non-zero exit if anything differs)
+    Verify(VerifyArgs),
     /// List installed packages
     List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    /// Package name
+    pub name: String,
+    /// Installation root [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Remove even if installed packages depend on it
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// Installation root [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -124,6 +153,9 @@ pub struct InfoArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
+    /// Installation root [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,

@@ -62,8 +62,27 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             })?;
             output::install(&report, a.json);
         }
+        MarketplaceCommand::Remove(a) => {
+            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let report = domain::remove::remove(&root, &a.name, a.force, || session.lock_install_root(&root))?;
+            output::remove(&report, a.json);
+        }
+        MarketplaceCommand::Verify(a) => {
+            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let report = domain::verify::verify(&root)?;
+            output::verify(&report, a.json);
+            let bad = report.packages.iter().filter(|p| !p.ok()).count();
+            if bad > 0 {
+                return Err(MarketplaceError::Security(format!(
+                    "{bad} installed package{} differ{} from ggen.lock",
+                    if bad == 1 { "" } else { "s" },
+                    if bad == 1 { "s" } else { "" }
+                )));
+            }
+        }
         MarketplaceCommand::List(a) => {
-            let packages = domain::installed::list(&session.packages_dir)?;
+            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let packages = domain::installed::list(&root)?;
             output::list(&packages, a.json);
         }
     }

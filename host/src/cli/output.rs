@@ -3,6 +3,8 @@
 
 use ggen::domain::install::InstallReport;
 use ggen::domain::installed::LockedPackage;
+use ggen::domain::remove::RemoveReport;
+use ggen::domain::verify::VerifyReport;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
 use serde_json::json;
@@ -121,6 +123,39 @@ pub fn install(r: &InstallReport, as_json: bool) {
         match changed {
             0 => println!("\nNothing to do: everything requested is installed (use --force to reinstall)."),
             n => println!("\nInstalled {n} package{} into {}", if n == 1 { "" } else { "s" }, r.root.display()),
+        }
+    }
+}
+
+pub fn remove(r: &RemoveReport, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("reports serialise"));
+        return;
+    }
+    println!("Removed {}@{}", r.name, r.version);
+    if !r.broken_dependents.is_empty() {
+        println!("still depending on it: {}", r.broken_dependents.join(", "));
+    }
+}
+
+pub fn verify(r: &VerifyReport, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("reports serialise"));
+        return;
+    }
+    if r.packages.is_empty() {
+        println!("No packages installed.");
+    }
+    for p in &r.packages {
+        if p.ok() {
+            println!("ok        {}@{}", p.name, p.version);
+            continue;
+        }
+        println!("DIFFERS   {}@{}", p.name, p.version);
+        for (label, files) in [("modified", &p.modified), ("missing", &p.missing), ("extra", &p.extra)] {
+            for f in files {
+                println!("  {label:<9}{f}");
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ pub struct LockedPackage {
     pub integrity: String,
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
+    /// Every installed file, path (relative to the package directory) → `sha256-<hex>`.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
 }
 
 pub const LOCKFILE_VERSION: u32 = 1;
@@ -84,6 +87,7 @@ mod tests {
             source: "registry+file:///r".into(),
             integrity: "sha256-00".into(),
             dependencies: BTreeMap::from([("x".to_string(), "1.0.0".to_string())]),
+            files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
         };
         let lock = Lockfile { version: LOCKFILE_VERSION, packages: vec![entry("zeta"), entry("alpha")] };
         write(dir.path(), &lock).unwrap();

@@ -7,8 +7,11 @@ pub mod install;
 pub mod installed;
 pub mod manifest;
 pub mod publish;
+pub mod remove;
 pub mod resolve;
 pub mod search;
+pub mod transaction;
+pub mod verify;
 pub mod session;
 
 pub use crate::backend::{

@@ -1,0 +1,205 @@
+//! Transactions over an install root: everything a command changes is staged
+//! in `<root>/.ggen-staging/txn-*` (same filesystem, so moves are renames),
+//! moved into place with the replaced copies kept aside, and made permanent
+//! by writing ggen.lock. Dropping an uncommitted transaction undoes its moves.
+//!
+//! Crash safety: a journal (what will move, and ggen.lock as it was) is
+//! written before the first move, and a `committed` marker after ggen.lock
+//! (like cargo's `.cargo-ok`). [`recover`] finishes or undoes whatever a dead
+//! process left; commands call it under the root's lock before they start.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::installed::{self, Lockfile};
+use super::{MarketplaceError, Result};
+
+const STAGING: &str = ".ggen-staging";
+const JOURNAL: &str = "journal.json";
+const COMMITTED: &str = "committed";
+
+#[derive(Serialize, Deserialize)]
+struct Journal {
+    /// Packages whose live directory the transaction replaces or removes.
+    moves: Vec<String>,
+    /// ggen.lock before the transaction (None: there was none).
+    lockfile_before: Option<String>,
+}
+
+pub struct Transaction {
+    root: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    /// (name, whether a previous copy was moved aside), in order.
+    done: Vec<(String, bool)>,
+    committed: bool,
+}
+
+impl Transaction {
+    pub fn begin(root: &Path) -> Result<Self> {
+        let staging = root.join(STAGING);
+        fs::create_dir_all(&staging).map_err(|e| MarketplaceError::storage(format!("cannot create {}", staging.display()), e))?;
+        let dir = tempfile::Builder::new()
+            .prefix("txn-")
+            .tempdir_in(&staging)
+            .map_err(|e| MarketplaceError::storage("cannot create a staging directory", e))?;
+        Ok(Self { root: root.to_path_buf(), dir: Some(dir), done: Vec::new(), committed: false })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().expect("present until dropped").path()
+    }
+
+    /// Where the new copy of `name` is staged before it moves into place.
+    pub fn staged(&self, name: &str) -> PathBuf {
+        self.path().join("new").join(name)
+    }
+
+    fn aside(&self, name: &str) -> PathBuf {
+        self.path().join("old").join(name)
+    }
+
+    /// Record what is about to move; must precede the first move.
+    pub fn write_journal(&self, names: &[String]) -> Result<()> {
+        let journal = Journal {
+            moves: names.to_vec(),
+            lockfile_before: fs::read_to_string(self.root.join(installed::LOCKFILE)).ok(),
+        };
+        write_synced(&self.path().join(JOURNAL), serde_json::to_string(&journal).expect("journals serialise").as_bytes())
+    }
+
+    /// Move the live copy of `name` aside (if any) and its staged copy in.
+    pub fn put_in_place(&mut self, name: &str) -> Result<()> {
+        let had_old = self.move_aside(name)?;
+        if let Err(e) = fs::rename(self.staged(name), self.root.join(name)) {
+            if had_old {
+                let _ = fs::rename(self.aside(name), self.root.join(name));
+            }
+            return Err(MarketplaceError::storage(format!("cannot move {name} into {}", self.root.display()), e));
+        }
+        self.done.push((name.to_owned(), had_old));
+        Ok(())
+    }
+
+    /// Move the live copy of `name` aside, leaving nothing in its place.
+    pub fn take_out(&mut self, name: &str) -> Result<()> {
+        let had_old = self.move_aside(name)?;
+        self.done.push((name.to_owned(), had_old));
+        Ok(())
+    }
+
+    fn move_aside(&self, name: &str) -> Result<bool> {
+        let live = self.root.join(name);
+        if !live.exists() {
+            return Ok(false);
+        }
+        let fail = |e| MarketplaceError::storage(format!("cannot move {} aside", live.display()), e);
+        fs::create_dir_all(self.path().join("old")).map_err(fail)?;
+        fs::rename(&live, self.aside(name)).map_err(fail)?;
+        Ok(true)
+    }
+
+    /// Make it permanent: write ggen.lock, then the marker. On failure
+    /// everything is undone (by the drop).
+    pub fn commit(mut self, lockfile: &Lockfile) -> Result<()> {
+        installed::write(&self.root, lockfile)?;
+        fault("after-lockfile")?;
+        write_synced(&self.path().join(COMMITTED), b"")?;
+        self.committed = true;
+        Ok(())
+    }
+
+    fn undo(&mut self) {
+        while let Some((name, had_old)) = self.done.pop() {
+            let live = self.root.join(&name);
+            let _ = fs::remove_dir_all(&live);
+            if had_old {
+                let _ = fs::rename(self.aside(&name), &live);
+            }
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.undo();
+        }
+        // Staged packages, or the replaced copies of a committed transaction.
+        drop(self.dir.take());
+        let _ = fs::remove_dir(self.root.join(STAGING));
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let fail = |e| MarketplaceError::storage(format!("cannot write {}", path.display()), e);
+    let mut f = fs::File::create(path).map_err(fail)?;
+    std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)
+}
+
+/// Clean up after commands that died (killed, power loss) in this root: a
+/// committed transaction only needs its leftovers removed; one that was
+/// moving packages is undone from its journal, ggen.lock included; one that
+/// was still staging is just removed. Call it under the root's lock, so no
+/// live transaction can be mistaken for a dead one.
+pub fn recover(root: &Path) -> Result<usize> {
+    let staging = root.join(STAGING);
+    let Ok(entries) = fs::read_dir(&staging) else { return Ok(0) };
+    let mut recovered = 0;
+    for entry in entries.flatten() {
+        let txn = entry.path();
+        if !txn.is_dir() {
+            continue;
+        }
+        if !txn.join(COMMITTED).exists() {
+            if let Ok(text) = fs::read_to_string(txn.join(JOURNAL)) {
+                let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+                    MarketplaceError::Storage(format!(
+                        "interrupted transaction {} has an unreadable journal ({e}); remove that directory by hand",
+                        txn.display()
+                    ))
+                })?;
+                for name in journal.moves.iter().rev() {
+                    // Moved in if its staged copy is gone: take it out again.
+                    if !txn.join("new").join(name).exists() {
+                        let _ = fs::remove_dir_all(root.join(name));
+                    }
+                    let old = txn.join("old").join(name);
+                    if old.exists() {
+                        fs::rename(&old, root.join(name))
+                            .map_err(|e| MarketplaceError::storage(format!("cannot restore {name} from an interrupted transaction"), e))?;
+                    }
+                }
+                match journal.lockfile_before {
+                    Some(before) => write_synced(&root.join(installed::LOCKFILE), before.as_bytes())?,
+                    None => {
+                        let _ = fs::remove_file(root.join(installed::LOCKFILE));
+                    }
+                }
+                tracing::warn!("rolled back an interrupted install or remove in {}", root.display());
+            }
+        }
+        fs::remove_dir_all(&txn).map_err(|e| MarketplaceError::storage(format!("cannot remove {}", txn.display()), e))?;
+        recovered += 1;
+    }
+    let _ = fs::remove_dir(&staging);
+    Ok(recovered)
+}
+
+/// Test-only failure points: with `GGEN_FAULT=<point>` a debug build fails
+/// there, with `GGEN_CRASH=<point>` it dies on the spot (abort, like a kill),
+/// so tests can check that every step rolls back or recovers. Release builds
+/// compile this to nothing.
+pub fn fault(point: &str) -> Result<()> {
+    if cfg!(debug_assertions) {
+        if std::env::var("GGEN_CRASH").is_ok_and(|p| p == point) {
+            std::process::abort();
+        }
+        if std::env::var("GGEN_FAULT").is_ok_and(|p| p == point) {
+            return Err(MarketplaceError::Storage(format!("injected fault at `{point}`")));
+        }
+    }
+    Ok(())
+}
