@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::Write;
-
 use serde_json::{Value, json};
 use support::{Env, snapshot};
 
@@ -12,7 +10,7 @@ fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
 }
 
-fn lock(env: &Env, root: &std::path::Path) -> Value {
+fn lock(_env: &Env, root: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("ggen.lock")).unwrap()).unwrap()
 }
 
@@ -153,21 +151,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn traversal_tarball() -> Vec<u8> {
-    let mut h = tar::Header::new_old();
-    h.as_old_mut().name[..12].copy_from_slice(b"../../escape");
-    h.set_size(4);
-    h.set_mode(0o644);
-    h.set_cksum();
-    let mut raw = h.as_bytes().to_vec();
-    raw.extend_from_slice(b"evil");
-    raw.resize(512 * 2, 0);
-    raw.extend_from_slice(&[0u8; 1024]);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
-
 #[test]
 fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     let env = Env::new();
@@ -192,7 +175,8 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     assert_eq!(snapshot(&root), before);
 
     // A registry that vouches for a hostile archive: unpacking refuses it.
-    plant_tarball(&env, "hostile", "1.0.0", &traversal_tarball());
+    let traversal = support::archives::gz(&[support::archives::entry(b"../../escape", tar::EntryType::Regular, b"evil")]);
+    plant_tarball(&env, "hostile", "1.0.0", &traversal);
     let err = env.fails(&["marketplace", "install", "hostile", "good@^1.1"]);
     assert!(err.contains("refusing hostile") && err.contains("`..`"), "{err}");
     assert_eq!(snapshot(&root), before);
@@ -372,4 +356,29 @@ fn parallel_installers_on_one_root_are_serialised() {
     assert_eq!(locked.len(), 9, "{locked:?}");
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
     assert!(!root.join(".ggen-staging").exists());
+}
+
+#[test]
+fn every_hostile_archive_planted_in_the_registry_is_refused() {
+    let env = Env::new();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace.install]\nmax_entries = 10\nmax_unpacked_mib = 1\nmax_path = 200\n",
+    )
+    .unwrap();
+    pkg(&env, "fine", "1.0.0", json!({}));
+    pkg(&env, "victim", "1.0.0", json!({"fine": "1"}));
+    env.ok(&["marketplace", "install", "fine"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    let cases = support::archives::hostile_cases();
+    assert!(cases.len() >= 15);
+    for (what, bytes, expected) in cases {
+        plant_tarball(&env, "victim", "1.0.0", &bytes);
+        let err = env.fails(&["marketplace", "install", "victim"]);
+        assert!(err.contains("refusing victim") && err.contains(expected), "{what}: expected `{expected}` in: {err}");
+        assert_eq!(snapshot(&root), before, "{what} changed the install root");
+        assert!(!root.join(".ggen-staging").exists(), "{what} left the staging directory");
+        assert!(!env.home().join("escape").exists() && !std::path::Path::new("/tmp/evil").exists(), "{what} escaped");
+    }
 }

@@ -70,6 +70,33 @@ pub struct MarketplaceConfig {
     pub registry_path: Option<PathBuf>,
     pub packages_path: Option<PathBuf>,
     pub plugins: PluginConfig,
+    pub install: InstallConfig,
+}
+
+/// Bounds on what unpacking one package may produce.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InstallConfig {
+    pub max_entries: u64,
+    pub max_unpacked_mib: u64,
+    pub max_path: usize,
+}
+
+impl Default for InstallConfig {
+    fn default() -> Self {
+        let d = crate::backend::unpack::UnpackLimits::default();
+        Self { max_entries: d.max_entries, max_unpacked_mib: d.max_bytes >> 20, max_path: d.max_path }
+    }
+}
+
+impl InstallConfig {
+    pub fn limits(&self) -> crate::backend::unpack::UnpackLimits {
+        crate::backend::unpack::UnpackLimits {
+            max_entries: self.max_entries,
+            max_bytes: self.max_unpacked_mib.saturating_mul(1 << 20),
+            max_path: self.max_path,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

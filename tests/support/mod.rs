@@ -2,6 +2,8 @@
 //! temporary GGEN_HOME, write package directories, build fixture plugins.
 #![allow(dead_code)]
 
+pub mod archives;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

@@ -34,10 +34,6 @@ pub struct UnpackLimits {
     pub max_path: usize,
 }
 
-#[cfg(test)]
-#[path = "unpack_tests.rs"]
-mod tests;
-
 impl Default for UnpackLimits {
     fn default() -> Self {
         Self { max_entries: 100_000, max_bytes: 1 << 30, max_path: 1024 }

@@ -55,7 +55,12 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         MarketplaceCommand::Install(a) => {
             let specs = a.packages.iter().map(|p| domain::install::parse_spec(p)).collect::<Result<Vec<_>, _>>()?;
             let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
-            let options = domain::install::InstallOptions { force: a.force, with_dependencies: !a.no_dependencies, dry_run: a.dry_run };
+            let options = domain::install::InstallOptions {
+                force: a.force,
+                with_dependencies: !a.no_dependencies,
+                dry_run: a.dry_run,
+                limits: session.config.marketplace.install.limits(),
+            };
             let mut registry = session.open_registry()?;
             let report = domain::install::install(registry.as_mut(), &session.source_id(), &root, &specs, &options, || {
                 session.lock_install_root(&root)

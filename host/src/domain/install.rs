@@ -47,6 +47,7 @@ pub struct InstallOptions {
     pub force: bool,
     pub with_dependencies: bool,
     pub dry_run: bool,
+    pub limits: UnpackLimits,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -89,7 +90,7 @@ pub fn install<L>(
         return Ok(report);
     }
 
-    commit(registry, source, root, &plan, &mut lockfile)?;
+    commit(registry, source, root, &plan, &options.limits, &mut lockfile)?;
     Ok(report)
 }
 
@@ -100,6 +101,7 @@ fn commit(
     source: &str,
     root: &Path,
     plan: &[PlannedPackage],
+    limits: &UnpackLimits,
     lockfile: &mut installed::Lockfile,
 ) -> Result<()> {
     let changed: Vec<&PlannedPackage> = plan.iter().filter(|p| p.action != "unchanged").collect();
@@ -109,7 +111,7 @@ fn commit(
         let meta = registry.get_package_version(&p.name, &p.version)?;
         let tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL)?;
         fault("fetched")?;
-        let files = stage(&p.name, tarball.file, &tx.staged(&p.name))?;
+        let files = stage(&p.name, tarball.file, &tx.staged(&p.name), limits)?;
         fault("staged")?;
         verified.insert(p.name.clone(), (meta.checksum, files));
     }
@@ -155,11 +157,11 @@ fn plan(resolution: &Resolution, locked: &[LockedPackage], root: &Path, force: b
 }
 
 /// Unpack a verified tarball into `dir`; returns each file's digest.
-fn stage(name: &str, tarball: fs::File, dir: &Path) -> Result<BTreeMap<String, String>> {
+fn stage(name: &str, tarball: fs::File, dir: &Path, limits: &UnpackLimits) -> Result<BTreeMap<String, String>> {
     fs::create_dir_all(&dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", dir.display()), e))?;
     let handle = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority())
         .map_err(|e| MarketplaceError::storage(format!("cannot open {}", dir.display()), e))?;
-    let done = unpack(std::io::BufReader::new(tarball), &handle, &UnpackLimits::default()).map_err(|e| match e {
+    let done = unpack(std::io::BufReader::new(tarball), &handle, limits).map_err(|e| match e {
         crate::backend::unpack::UnpackError::Write { .. } => MarketplaceError::Storage(format!("unpacking {name}: {e}")),
         other => MarketplaceError::Security(format!("refusing {name}: {other}")),
     })?;
