@@ -382,3 +382,35 @@ fn every_hostile_archive_planted_in_the_registry_is_refused() {
         assert!(!env.home().join("escape").exists() && !std::path::Path::new("/tmp/evil").exists(), "{what} escaped");
     }
 }
+
+#[test]
+fn update_moves_only_what_is_named_within_the_requirements() {
+    let env = Env::new();
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"lib": "^1"}));
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "tool", "solo"]);
+    pkg(&env, "lib", "1.1.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.1.0", json!({"lib": "^1"}));
+    pkg(&env, "solo", "3.0.0", json!({}));
+    let root = env.home().join("packages");
+
+    let before = snapshot(&root);
+    let plan = env.json(&["marketplace", "update", "--all", "--dry-run", "--json"]);
+    let planned: Vec<(String, String)> =
+        plan["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into())).collect();
+    assert_eq!(planned.iter().find(|p| p.0 == "lib").unwrap().1, "1.1.0");
+    assert_eq!(snapshot(&root), before, "--dry-run changed the root");
+
+    // Only lib, and only as far as tool's ^1 allows; tool and solo stay.
+    env.ok(&["marketplace", "update", "lib"]);
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("lib", "1.1.0"), ("solo", "1.0.0"), ("tool", "1.0.0")]));
+    // Everything: roots to their newest, lib still within ^1.
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("lib", "1.1.0"), ("solo", "3.0.0"), ("tool", "1.1.0")]));
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+    let again = env.json(&["marketplace", "update", "--all", "--json"]);
+    assert!(again["packages"].as_array().unwrap().iter().all(|p| p["action"] == "unchanged"));
+    assert!(env.fails(&["marketplace", "update", "ghost"]).contains("`ghost` is not installed"));
+}

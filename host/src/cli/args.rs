@@ -51,12 +51,33 @@ pub enum MarketplaceCommand {
     Info(InfoArgs),
     /// Install packages and their dependencies
     Install(InstallArgs),
+    /// Update installed packages to the newest versions their requirements allow
+    Update(UpdateArgs),
     /// Remove an installed package
     Remove(RemoveArgs),
     /// Re-hash installed packages against ggen.lock (non-zero exit if anything differs)
     Verify(VerifyArgs),
     /// List installed packages
     List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// Packages to update (the others stay as they are)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub packages: Vec<String>,
+    /// Update every installed package
+    #[arg(long)]
+    pub all: bool,
+    /// Installation root [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

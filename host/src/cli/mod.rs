@@ -67,6 +67,20 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             })?;
             output::install(&report, a.json);
         }
+        MarketplaceCommand::Update(a) => {
+            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let options = domain::install::InstallOptions {
+                force: false,
+                with_dependencies: true,
+                dry_run: a.dry_run,
+                limits: session.config.marketplace.install.limits(),
+            };
+            let mut registry = session.open_registry()?;
+            let report = domain::update::update(registry.as_mut(), &session.source_id(), &root, &a.packages, &options, || {
+                session.lock_install_root(&root)
+            })?;
+            output::install(&report, a.json);
+        }
         MarketplaceCommand::Remove(a) => {
             let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
             let report = domain::remove::remove(&root, &a.name, a.force, || session.lock_install_root(&root))?;

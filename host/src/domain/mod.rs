@@ -11,6 +11,7 @@ pub mod remove;
 pub mod resolve;
 pub mod search;
 pub mod transaction;
+pub mod update;
 pub mod verify;
 pub mod session;
 
