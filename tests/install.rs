@@ -414,3 +414,23 @@ fn update_moves_only_what_is_named_within_the_requirements() {
     assert!(again["packages"].as_array().unwrap().iter().all(|p| p["action"] == "unchanged"));
     assert!(env.fails(&["marketplace", "update", "ghost"]).contains("`ghost` is not installed"));
 }
+
+#[test]
+fn progress_is_plain_lines_off_a_terminal_and_absent_under_json() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
+    let target = env.work.path().join("a");
+    let out = env.run(&["marketplace", "install", "top", "--target", target.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in ["fetch  dep@1.0.0 (", "unpack dep@1.0.0 (", "fetch  top@1.0.0 (", "unpack top@1.0.0 ("] {
+        assert!(stderr.contains(line), "missing `{line}` in: {stderr}");
+    }
+    assert!(!stderr.contains('\u{1b}'), "no terminal escapes off a terminal: {stderr:?}");
+    let target = env.work.path().join("b");
+    let out = env.run(&["marketplace", "install", "top", "--target", target.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "--json must keep stderr quiet: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is nothing but JSON");
+    assert_eq!(report["packages"].as_array().unwrap().len(), 2);
+}

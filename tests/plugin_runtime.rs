@@ -96,6 +96,7 @@ fn host_outlives_a_crashing_plugin() {
 #[test]
 fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     use ggen::domain::fetch::fetch_verified;
+    use ggen::domain::progress::Silent;
     let home = tempfile::tempdir().unwrap();
     let pkg = tempfile::tempdir().unwrap();
     std::fs::write(pkg.path().join("package.json"), r#"{"name":"checked","version":"1.0.0"}"#).unwrap();
@@ -105,14 +106,14 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     let meta = registry.get_package_version("checked", "1.0.0").unwrap();
     let tmp = home.path().join("tmp");
 
-    let mut ok = fetch_verified(&mut registry, &meta, &tmp, 1 << 30).unwrap();
+    let mut ok = fetch_verified(&mut registry, &meta, &tmp, 1 << 30, &Silent).unwrap();
     let mut bytes = Vec::new();
     ok.file.read_to_end(&mut bytes).unwrap();
     let stored = home.path().join("registry/checked/1.0.0/checked-1.0.0.tar.gz");
     assert_eq!(bytes, std::fs::read(&stored).unwrap());
 
     // Too big for the limit.
-    let err = fetch_verified(&mut registry, &meta, &tmp, 100).unwrap_err().to_string();
+    let err = fetch_verified(&mut registry, &meta, &tmp, 100, &Silent).unwrap_err().to_string();
     assert!(err.contains("larger than the 100-byte limit"), "{err}");
 
     // A tarball altered inside the registry is refused, naming both digests.
@@ -120,7 +121,7 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     let mid = altered.len() / 2;
     altered[mid] ^= 0xff;
     std::fs::write(&stored, &altered).unwrap();
-    let err = fetch_verified(&mut registry, &meta, &tmp, 1 << 30).unwrap_err();
+    let err = fetch_verified(&mut registry, &meta, &tmp, 1 << 30, &Silent).unwrap_err();
     assert!(matches!(err, MarketplaceError::Security(_)));
     let text = err.to_string();
     assert!(text.contains("checksum mismatch for checked@1.0.0") && text.contains(&meta.checksum) && text.matches("sha256-").count() == 2, "{text}");
@@ -128,7 +129,7 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     // Metadata without a usable checksum is not trusted either.
     let mut unverifiable = meta.clone();
     unverifiable.checksum = "sha256-deadbeef".into();
-    assert!(fetch_verified(&mut registry, &unverifiable, &tmp, 1 << 30).unwrap_err().to_string().contains("malformed"));
+    assert!(fetch_verified(&mut registry, &unverifiable, &tmp, 1 << 30, &Silent).unwrap_err().to_string().contains("malformed"));
     // Temporary files never outlive a fetch.
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }

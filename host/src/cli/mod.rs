@@ -3,6 +3,7 @@
 mod args;
 mod logging;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -62,9 +63,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 limits: session.config.marketplace.install.limits(),
             };
             let mut registry = session.open_registry()?;
-            let report = domain::install::install(registry.as_mut(), &session.source_id(), &root, &specs, &options, || {
-                session.lock_install_root(&root)
-            })?;
+            let progress = progress::for_output(a.json);
+            let report =
+                domain::install::install(registry.as_mut(), &session.source_id(), &root, &specs, &options, progress.as_ref(), || {
+                    session.lock_install_root(&root)
+                })?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Update(a) => {
@@ -76,9 +79,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 limits: session.config.marketplace.install.limits(),
             };
             let mut registry = session.open_registry()?;
-            let report = domain::update::update(registry.as_mut(), &session.source_id(), &root, &a.packages, &options, || {
-                session.lock_install_root(&root)
-            })?;
+            let progress = progress::for_output(a.json);
+            let report =
+                domain::update::update(registry.as_mut(), &session.source_id(), &root, &a.packages, &options, progress.as_ref(), || {
+                    session.lock_install_root(&root)
+                })?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::path::Path;
 
+use super::progress::{Progress, Reading};
 use super::{MarketplaceError, PackageVersion, Registry, Result};
 use crate::backend::digest::{HashingWriter, is_checksum};
 
@@ -19,7 +20,13 @@ pub struct Verified {
 /// Stream `meta`'s tarball from `registry` into `tmp_dir`, verifying its
 /// checksum (and its size when the metadata states one). At most `max_size`
 /// bytes are accepted.
-pub fn fetch_verified(registry: &mut dyn Registry, meta: &PackageVersion, tmp_dir: &Path, max_size: u64) -> Result<Verified> {
+pub fn fetch_verified(
+    registry: &mut dyn Registry,
+    meta: &PackageVersion,
+    tmp_dir: &Path,
+    max_size: u64,
+    progress: &dyn Progress,
+) -> Result<Verified> {
     let id = format!("{}@{}", meta.name, meta.version);
     if !is_checksum(&meta.checksum) {
         return Err(MarketplaceError::Security(format!(
@@ -30,9 +37,13 @@ pub fn fetch_verified(registry: &mut dyn Registry, meta: &PackageVersion, tmp_di
     std::fs::create_dir_all(tmp_dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", tmp_dir.display()), e))?;
     let file = tempfile::tempfile_in(tmp_dir).map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
     let mut sink = HashingWriter::new(file);
-    let mut stream = registry.open_tarball(&meta.name, &meta.version)?.take(max_size + 1);
-    io::copy(&mut stream, &mut sink).map_err(|e| MarketplaceError::Storage(format!("fetching {id} failed: {e}")))?;
+    progress.start(&format!("fetch  {id}"), meta.size);
+    let stream = registry.open_tarball(&meta.name, &meta.version)?.take(max_size + 1);
+    let mut stream = Reading { inner: stream, progress };
+    let copied = io::copy(&mut stream, &mut sink);
     drop(stream);
+    progress.finish();
+    copied.map_err(|e| MarketplaceError::Storage(format!("fetching {id} failed: {e}")))?;
     let (mut file, actual, size) = sink.finish();
     if size > max_size {
         return Err(MarketplaceError::Security(format!("{id} is larger than the {max_size}-byte limit")));

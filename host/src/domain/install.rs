@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::fetch::fetch_verified;
 use super::installed::{self, LockedPackage};
+use super::progress::{Progress, Reading};
 use super::resolve::{Candidate, Resolution, VersionSource, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
@@ -75,6 +76,7 @@ pub fn install<L>(
     root: &Path,
     specs: &[Spec],
     options: &InstallOptions,
+    progress: &dyn Progress,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
     let _guard = if options.dry_run { None } else { Some(lock()?) };
@@ -90,7 +92,7 @@ pub fn install<L>(
         return Ok(report);
     }
 
-    commit(registry, source, root, &plan, &options.limits, &mut lockfile)?;
+    commit(registry, source, root, &plan, &options.limits, progress, &mut lockfile)?;
     Ok(report)
 }
 
@@ -102,6 +104,7 @@ fn commit(
     root: &Path,
     plan: &[PlannedPackage],
     limits: &UnpackLimits,
+    progress: &dyn Progress,
     lockfile: &mut installed::Lockfile,
 ) -> Result<()> {
     let changed: Vec<&PlannedPackage> = plan.iter().filter(|p| p.action != "unchanged").collect();
@@ -109,9 +112,12 @@ fn commit(
     let mut verified = BTreeMap::new();
     for p in &changed {
         let meta = registry.get_package_version(&p.name, &p.version)?;
-        let tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL)?;
+        let tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
         fault("fetched")?;
-        let files = stage(&p.name, tarball.file, &tx.staged(&p.name), limits)?;
+        progress.start(&format!("unpack {}@{}", p.name, p.version), tarball.size);
+        let files = stage(&p.name, Reading { inner: tarball.file, progress }, &tx.staged(&p.name), limits);
+        progress.finish();
+        let files = files?;
         fault("staged")?;
         verified.insert(p.name.clone(), (meta.checksum, files));
     }
@@ -157,7 +163,7 @@ fn plan(resolution: &Resolution, locked: &[LockedPackage], root: &Path, force: b
 }
 
 /// Unpack a verified tarball into `dir`; returns each file's digest.
-fn stage(name: &str, tarball: fs::File, dir: &Path, limits: &UnpackLimits) -> Result<BTreeMap<String, String>> {
+fn stage(name: &str, tarball: impl std::io::Read, dir: &Path, limits: &UnpackLimits) -> Result<BTreeMap<String, String>> {
     fs::create_dir_all(&dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", dir.display()), e))?;
     let handle = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority())
         .map_err(|e| MarketplaceError::storage(format!("cannot open {}", dir.display()), e))?;

@@ -6,6 +6,7 @@ pub mod info;
 pub mod install;
 pub mod installed;
 pub mod manifest;
+pub mod progress;
 pub mod publish;
 pub mod remove;
 pub mod resolve;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::install::{InstallOptions, InstallReport, Spec, install};
 use super::installed;
+use super::progress::Progress;
 use super::{MarketplaceError, Registry, Result};
 
 pub fn update<L>(
@@ -19,6 +20,7 @@ pub fn update<L>(
     root: &Path,
     names: &[String],
     options: &InstallOptions,
+    progress: &dyn Progress,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
     let locked = installed::read(root)?.packages;
@@ -44,5 +46,5 @@ pub fn update<L>(
         };
         specs.push(Spec { name: p.name.clone(), req });
     }
-    install(registry, source, root, &specs, &InstallOptions { force: false, ..options.clone() }, lock)
+    install(registry, source, root, &specs, &InstallOptions { force: false, ..options.clone() }, progress, lock)
 }

@@ -1,0 +1,56 @@
+//! Showing progress: indicatif bars on a terminal, one plain line per step
+//! otherwise, nothing at all under --json (stdout must stay pure JSON, and
+//! stderr quiet for scripts).
+
+use std::cell::RefCell;
+use std::io::IsTerminal;
+
+use ggen::domain::progress::{Progress, Silent};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub fn for_output(json: bool) -> Box<dyn Progress> {
+    if json {
+        Box::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(Bars { bar: RefCell::new(None) })
+    } else {
+        Box::new(Lines)
+    }
+}
+
+struct Bars {
+    bar: RefCell<Option<ProgressBar>>,
+}
+
+impl Progress for Bars {
+    fn start(&self, label: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        bar.set_message(label.to_owned());
+        *self.bar.borrow_mut() = Some(bar);
+    }
+    fn advance(&self, bytes: u64) {
+        if let Some(bar) = self.bar.borrow().as_ref() {
+            bar.inc(bytes);
+        }
+    }
+    fn finish(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+struct Lines;
+
+impl Progress for Lines {
+    fn start(&self, label: &str, total: u64) {
+        eprintln!("{label} ({total} bytes)");
+    }
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
