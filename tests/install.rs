@@ -434,3 +434,17 @@ fn progress_is_plain_lines_off_a_terminal_and_absent_under_json() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is nothing but JSON");
     assert_eq!(report["packages"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn installs_a_deep_chain_dependencies_first() {
+    let env = Env::new();
+    for i in (0..8).rev() {
+        let deps = if i == 7 { json!({}) } else { json!({format!("level{}", i + 1): "^1"}) };
+        pkg(&env, &format!("level{i}"), "1.0.0", deps);
+    }
+    let report = env.json(&["marketplace", "install", "level0", "--json"]);
+    let order: Vec<&str> = report["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(order, ["level7", "level6", "level5", "level4", "level3", "level2", "level1", "level0"]);
+    assert_eq!(locked_versions(&lock(&env, &env.home().join("packages"))).len(), 8);
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
