@@ -448,3 +448,21 @@ fn installs_a_deep_chain_dependencies_first() {
     assert_eq!(locked_versions(&lock(&env, &env.home().join("packages"))).len(), 8);
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
+
+#[test]
+fn recovery_killed_half_way_can_run_again() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "dep", "1.1.0", json!({}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
+    let root = env.home().join("packages");
+    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let before = snapshot(&root);
+    // Die after moving dep into place, then die again inside recovery after it
+    // restored the old copy but before it cleared the transaction.
+    assert!(!env.cmd(&["marketplace", "install", "dep@1.1.0"]).env("GGEN_CRASH", "moved").output().unwrap().status.success());
+    assert!(!env.cmd(&["marketplace", "install", "other"]).env("GGEN_CRASH", "recovered").output().unwrap().status.success());
+    env.ok(&["marketplace", "install", "other"]);
+    assert_eq!(snapshot(&root), before, "a second recovery must not undo the first");
+}

@@ -58,14 +58,24 @@ pub fn read(packages_dir: &Path) -> Result<Lockfile> {
 /// is written and synced, renamed over the old one, and the directory synced,
 /// so a crash leaves either the old or the new lockfile, never a mix.
 pub fn write(packages_dir: &Path, lock: &Lockfile) -> Result<()> {
-    let fail = |e: std::io::Error| MarketplaceError::storage(format!("cannot write {}", packages_dir.join(LOCKFILE).display()), e);
+    write_via(packages_dir, lock, packages_dir)
+}
+
+/// [`write`], with the temporary file in `tmp_dir` (same filesystem).
+pub fn write_via(packages_dir: &Path, lock: &Lockfile, tmp_dir: &Path) -> Result<()> {
     let mut sorted = lock.clone();
     sorted.packages.sort_by(|a, b| a.name.cmp(&b.name));
     let mut text = serde_json::to_string_pretty(&sorted).expect("lockfiles serialise");
     text.push('\n');
+    write_raw_via(packages_dir, text.as_bytes(), tmp_dir)
+}
+
+/// Atomically replace ggen.lock with exactly `bytes`.
+pub fn write_raw_via(packages_dir: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| MarketplaceError::storage(format!("cannot write {}", packages_dir.join(LOCKFILE).display()), e);
     std::fs::create_dir_all(packages_dir).map_err(fail)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(packages_dir).map_err(fail)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(fail)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(fail)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
     tmp.persist(packages_dir.join(LOCKFILE)).map_err(|e| fail(e.error))?;
     #[cfg(unix)]

@@ -22,8 +22,9 @@ const COMMITTED: &str = "committed";
 
 #[derive(Serialize, Deserialize)]
 struct Journal {
-    /// Packages whose live directory the transaction replaces or removes.
-    moves: Vec<String>,
+    /// Packages whose live directory the transaction replaces or removes,
+    /// and whether a live copy existed before (then it is kept aside in `old/`).
+    moves: Vec<(String, bool)>,
     /// ggen.lock before the transaction (None: there was none).
     lockfile_before: Option<String>,
 }
@@ -63,7 +64,7 @@ impl Transaction {
     /// Record what is about to move; must precede the first move.
     pub fn write_journal(&self, names: &[String]) -> Result<()> {
         let journal = Journal {
-            moves: names.to_vec(),
+            moves: names.iter().map(|n| (n.clone(), self.root.join(n).exists())).collect(),
             lockfile_before: fs::read_to_string(self.root.join(installed::LOCKFILE)).ok(),
         };
         write_synced(&self.path().join(JOURNAL), serde_json::to_string(&journal).expect("journals serialise").as_bytes())
@@ -103,7 +104,9 @@ impl Transaction {
     /// Make it permanent: write ggen.lock, then the marker. On failure
     /// everything is undone (by the drop).
     pub fn commit(mut self, lockfile: &Lockfile) -> Result<()> {
-        installed::write(&self.root, lockfile)?;
+        // The temporary lockfile lives in the transaction, so a kill mid-write
+        // leaves nothing in the root that recovery would not remove.
+        installed::write_via(&self.root, lockfile, self.path())?;
         fault("after-lockfile")?;
         write_synced(&self.path().join(COMMITTED), b"")?;
         self.committed = true;
@@ -132,11 +135,15 @@ impl Drop for Transaction {
     }
 }
 
+/// Write, sync, then rename into place: a torn journal never exists under its
+/// real name (it would look like moves that never happened).
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = |e| MarketplaceError::storage(format!("cannot write {}", path.display()), e);
-    let mut f = fs::File::create(path).map_err(fail)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(fail)?;
     std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)
+    f.sync_all().map_err(fail)?;
+    fs::rename(&tmp, path).map_err(fail)
 }
 
 /// Clean up after commands that died (killed, power loss) in this root: a
@@ -161,23 +168,28 @@ pub fn recover(root: &Path) -> Result<usize> {
                         txn.display()
                     ))
                 })?;
-                for name in journal.moves.iter().rev() {
-                    // Moved in if its staged copy is gone: take it out again.
-                    if !txn.join("new").join(name).exists() {
-                        let _ = fs::remove_dir_all(root.join(name));
-                    }
+                // Every step is idempotent: recovery itself may be killed and rerun.
+                for (name, existed) in journal.moves.iter().rev() {
+                    let live = root.join(name);
                     let old = txn.join("old").join(name);
-                    if old.exists() {
-                        fs::rename(&old, root.join(name))
-                            .map_err(|e| MarketplaceError::storage(format!("cannot restore {name} from an interrupted transaction"), e))?;
+                    if *existed {
+                        if old.exists() {
+                            let _ = fs::remove_dir_all(&live);
+                            fs::rename(&old, &live).map_err(|e| {
+                                MarketplaceError::storage(format!("cannot restore {name} from an interrupted transaction"), e)
+                            })?;
+                        }
+                    } else {
+                        let _ = fs::remove_dir_all(&live);
                     }
                 }
                 match journal.lockfile_before {
-                    Some(before) => write_synced(&root.join(installed::LOCKFILE), before.as_bytes())?,
+                    Some(before) => installed::write_raw_via(root, before.as_bytes(), &txn)?,
                     None => {
                         let _ = fs::remove_file(root.join(installed::LOCKFILE));
                     }
                 }
+                fault("recovered")?;
                 tracing::warn!("rolled back an interrupted install or remove in {}", root.display());
             }
         }
