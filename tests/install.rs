@@ -195,7 +195,7 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     // Make the installed copy distinguishable from a fresh one.
     std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
     let before = snapshot(&root);
-    for point in ["fetched", "staged", "moved", "before-lockfile"] {
+    for point in ["fetched", "staged", "moved", "before-lockfile", "after-lockfile"] {
         let out = env.cmd(&["marketplace", "install", "top", "dep@^1.1"]).env("GGEN_FAULT", point).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && stderr.contains(&format!("injected fault at `{point}`")), "{point}: {stderr}");
@@ -465,4 +465,38 @@ fn recovery_killed_half_way_can_run_again() {
     assert!(!env.cmd(&["marketplace", "install", "other"]).env("GGEN_CRASH", "recovered").output().unwrap().status.success());
     env.ok(&["marketplace", "install", "other"]);
     assert_eq!(snapshot(&root), before, "a second recovery must not undo the first");
+}
+
+#[test]
+fn a_kill_after_commit_keeps_the_new_state() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "dep", "1.1.0", json!({}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
+    let root = env.home().join("packages");
+    // Killed after the commit marker, while the transaction is being cleared.
+    assert!(!env.cmd(&["marketplace", "install", "dep@1.1.0"]).env("GGEN_CRASH", "committed").output().unwrap().status.success());
+    env.ok(&["marketplace", "install", "other"]);
+    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("other", "1.0.0")]));
+    assert_eq!(std::fs::read_to_string(root.join("dep/README.md")).unwrap(), "# dep-1.1.0\n");
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn registry_names_cannot_reach_outside_the_root() {
+    let env = Env::new();
+    pkg(&env, "evil", "1.0.0", json!({}));
+    // A registry (written by anyone) declaring a dependency that is a path.
+    let index_path = env.registry().join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["packages"]["evil"]["versions"][0]["dependencies"] = json!({"../victim": "*"});
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let victim = env.home().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("precious.txt"), "keep me").unwrap();
+    let err = env.fails(&["marketplace", "install", "evil"]);
+    assert!(err.contains("evil"), "{err}");
+    assert_eq!(std::fs::read_to_string(victim.join("precious.txt")).unwrap(), "keep me");
+    assert!(env.fails(&["marketplace", "install", "ggen.lock"]).contains("reserved"));
 }

@@ -28,6 +28,7 @@ pub fn fetch_verified(
     progress: &dyn Progress,
 ) -> Result<Verified> {
     let id = format!("{}@{}", meta.name, meta.version);
+    super::manifest::validate_name(&meta.name).map_err(MarketplaceError::Security)?;
     if !is_checksum(&meta.checksum) {
         return Err(MarketplaceError::Security(format!(
             "the registry's checksum for {id} is malformed (`{}`); refusing to install unverifiable bytes",

@@ -112,6 +112,12 @@ fn commit(
     let mut verified = BTreeMap::new();
     for p in &changed {
         let meta = registry.get_package_version(&p.name, &p.version)?;
+        if meta.name != p.name || meta.version != p.version {
+            return Err(MarketplaceError::Security(format!(
+                "the registry answered {}@{} when asked for {}@{}",
+                meta.name, meta.version, p.name, p.version
+            )));
+        }
         let tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
         fault("fetched")?;
         progress.start(&format!("unpack {}@{}", p.name, p.version), tarball.size);
@@ -186,6 +192,12 @@ impl VersionSource for RegistrySource<'_> {
         };
         let mut out = Vec::new();
         for v in versions {
+            // Names become directories under the install root: a registry
+            // (an untrusted plugin) must not be able to name `../x`.
+            if v.name != name || v.dependencies.keys().any(|d| super::manifest::validate_name(d).is_err()) {
+                tracing::warn!("ignoring {}@{} from the registry: it carries an invalid package name", name, v.version);
+                continue;
+            }
             let parsed = semver::Version::parse(&v.version).ok().and_then(|version| {
                 let deps: Option<BTreeMap<_, _>> = v
                     .dependencies

@@ -119,6 +119,9 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return Err(format!("package name `{name}` must start with a lowercase letter or a digit"));
     }
+    if name == super::installed::LOCKFILE {
+        return Err(format!("`{name}` is reserved"));
+    }
     if let Some(c) = name.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))) {
         return Err(format!(
             "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"

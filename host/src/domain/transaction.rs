@@ -34,6 +34,10 @@ pub struct Transaction {
     dir: Option<tempfile::TempDir>,
     /// (name, whether a previous copy was moved aside), in order.
     done: Vec<(String, bool)>,
+    /// ggen.lock as it was, once the journal is written.
+    lockfile_before: Option<Option<String>>,
+    /// ggen.lock was replaced (undo must put the old one back).
+    lock_written: bool,
     committed: bool,
 }
 
@@ -45,7 +49,14 @@ impl Transaction {
             .prefix("txn-")
             .tempdir_in(&staging)
             .map_err(|e| MarketplaceError::storage("cannot create a staging directory", e))?;
-        Ok(Self { root: root.to_path_buf(), dir: Some(dir), done: Vec::new(), committed: false })
+        Ok(Self {
+            root: root.to_path_buf(),
+            dir: Some(dir),
+            done: Vec::new(),
+            lockfile_before: None,
+            lock_written: false,
+            committed: false,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -62,11 +73,15 @@ impl Transaction {
     }
 
     /// Record what is about to move; must precede the first move.
-    pub fn write_journal(&self, names: &[String]) -> Result<()> {
-        let journal = Journal {
-            moves: names.iter().map(|n| (n.clone(), self.root.join(n).exists())).collect(),
-            lockfile_before: fs::read_to_string(self.root.join(installed::LOCKFILE)).ok(),
+    pub fn write_journal(&mut self, names: &[String]) -> Result<()> {
+        let path = self.root.join(installed::LOCKFILE);
+        let lockfile_before = match fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(MarketplaceError::storage(format!("cannot read {}", path.display()), e)),
         };
+        self.lockfile_before = Some(lockfile_before.clone());
+        let journal = Journal { moves: names.iter().map(|n| (n.clone(), self.root.join(n).exists())).collect(), lockfile_before };
         write_synced(&self.path().join(JOURNAL), serde_json::to_string(&journal).expect("journals serialise").as_bytes())
     }
 
@@ -106,28 +121,52 @@ impl Transaction {
     pub fn commit(mut self, lockfile: &Lockfile) -> Result<()> {
         // The temporary lockfile lives in the transaction, so a kill mid-write
         // leaves nothing in the root that recovery would not remove.
+        self.lock_written = true;
         installed::write_via(&self.root, lockfile, self.path())?;
         fault("after-lockfile")?;
         write_synced(&self.path().join(COMMITTED), b"")?;
+        // From here on the transaction is done. Drop the journal before
+        // anything else, so that a kill while the directory is being deleted
+        // can never look like an unfinished transaction to `recover`.
+        fs::remove_file(self.path().join(JOURNAL))
+            .map_err(|e| MarketplaceError::storage("cannot finish the transaction", e))?;
         self.committed = true;
+        fault("committed")?;
         Ok(())
     }
 
-    fn undo(&mut self) {
+    /// Put everything back; false if some step failed (then the transaction
+    /// directory is kept for `recover`).
+    fn undo(&mut self) -> bool {
+        let mut ok = true;
         while let Some((name, had_old)) = self.done.pop() {
             let live = self.root.join(&name);
-            let _ = fs::remove_dir_all(&live);
-            if had_old {
-                let _ = fs::rename(self.aside(&name), &live);
+            if live.exists() && fs::remove_dir_all(&live).is_err() {
+                ok = false;
+            }
+            if had_old && fs::rename(self.aside(&name), &live).is_err() {
+                ok = false;
             }
         }
+        if self.lock_written {
+            let restored = match self.lockfile_before.clone().flatten() {
+                Some(before) => installed::write_raw_via(&self.root, before.as_bytes(), self.path()).is_ok(),
+                None => fs::remove_file(self.root.join(installed::LOCKFILE)).is_ok(),
+            };
+            ok &= restored;
+        }
+        ok
     }
 }
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        if !self.committed {
-            self.undo();
+        if !self.committed && !self.undo() {
+            // Leave the journal and the kept-aside copies for `recover`.
+            if let Some(dir) = self.dir.take() {
+                let _ = dir.keep();
+            }
+            return;
         }
         // Staged packages, or the replaced copies of a committed transaction.
         drop(self.dir.take());
@@ -160,8 +199,18 @@ pub fn recover(root: &Path) -> Result<usize> {
         if !txn.is_dir() {
             continue;
         }
-        if !txn.join(COMMITTED).exists() {
-            if let Ok(text) = fs::read_to_string(txn.join(JOURNAL)) {
+        if txn.join(COMMITTED).exists() {
+            // Finished: make sure no journal outlives the marker while the rest goes.
+            let _ = fs::remove_file(txn.join(JOURNAL));
+        } else {
+            let text = match fs::read_to_string(txn.join(JOURNAL)) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(MarketplaceError::storage(format!("cannot read the journal of {}", txn.display()), e));
+                }
+            };
+            if let Some(text) = text {
                 let journal: Journal = serde_json::from_str(&text).map_err(|e| {
                     MarketplaceError::Storage(format!(
                         "interrupted transaction {} has an unreadable journal ({e}); remove that directory by hand",

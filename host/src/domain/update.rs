@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::install::{InstallOptions, InstallReport, Spec, install};
 use super::installed;
+use super::transaction::recover;
 use super::progress::Progress;
 use super::{MarketplaceError, Registry, Result};
 
@@ -23,6 +24,10 @@ pub fn update<L>(
     progress: &dyn Progress,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
+    // Lock and recover before reading ggen.lock: a dead transaction's
+    // lockfile must not decide what gets pinned.
+    let _guard = lock()?;
+    recover(root)?;
     let locked = installed::read(root)?.packages;
     if locked.is_empty() {
         return Err(MarketplaceError::NotFound(format!("nothing is installed in {}", root.display())));
@@ -46,5 +51,6 @@ pub fn update<L>(
         };
         specs.push(Spec { name: p.name.clone(), req });
     }
-    install(registry, source, root, &specs, &InstallOptions { force: false, ..options.clone() }, progress, lock)
+    // Already locked: the lock is not re-entrant, so install must not take it again.
+    install(registry, source, root, &specs, &InstallOptions { force: false, ..options.clone() }, progress, || Ok(()))
 }
