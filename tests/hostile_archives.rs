@@ -116,3 +116,14 @@ fn a_planted_symlink_in_the_stage_cannot_be_followed_out() {
     assert!(matches!(err, UnpackError::Write { .. }), "{err}");
     assert!(!outside.path().join("owned.txt").exists());
 }
+
+#[test]
+fn oversized_metadata_entries_are_refused_before_they_are_buffered() {
+    use ggen::backend::unpack::{MAX_METADATA_ENTRY, check_metadata};
+    let big = gz(&[entry(b"pax", EntryType::XHeader, &vec![b'a'; (MAX_METADATA_ENTRY + 1) as usize])]);
+    let err = check_metadata(&big[..]).unwrap_err().to_string();
+    assert!(err.contains("PAX or long-name entry"), "{err}");
+    // A normal archive, and a long name well under the limit, pass.
+    assert!(check_metadata(&gz(&[entry(b"a.txt", EntryType::Regular, b"x")])[..]).is_ok());
+    assert!(check_metadata(&support::archives::long_path(300)[..]).is_ok());
+}

@@ -63,6 +63,27 @@ pub struct Unpacked {
 /// Longest path component most filesystems accept.
 const MAX_COMPONENT: usize = 255;
 
+/// Largest PAX or GNU long-name entry accepted: the tar crate reads those
+/// into memory whole, so they are checked in a raw pass before unpacking.
+pub const MAX_METADATA_ENTRY: u64 = 64 * 1024;
+
+/// A first, raw pass over the archive (nothing written): refuses metadata
+/// entries (PAX headers, GNU long names and links) larger than
+/// [`MAX_METADATA_ENTRY`] before [`unpack`] would buffer them.
+pub fn check_metadata(archive: impl Read) -> Result<(), UnpackError> {
+    let mut tar = tar::Archive::new(GzDecoder::new(archive));
+    let entries = tar.entries().map_err(|e| corrupt(e, None))?.raw(true);
+    for entry in entries {
+        let entry = entry.map_err(|e| corrupt(e, None))?;
+        let kind = entry.header().entry_type();
+        let metadata = matches!(kind, EntryType::XHeader | EntryType::XGlobalHeader | EntryType::GNULongName | EntryType::GNULongLink);
+        if metadata && entry.header().entry_size().unwrap_or(u64::MAX) > MAX_METADATA_ENTRY {
+            return Err(UnpackError::TooLarge(format!("{MAX_METADATA_ENTRY} bytes in one PAX or long-name entry")));
+        }
+    }
+    Ok(())
+}
+
 /// Unpack the tar.gz read from `archive` into `dest`.
 pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<Unpacked, UnpackError> {
     // Everything tar reads, headers and padding included, counts against one

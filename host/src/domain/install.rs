@@ -16,7 +16,7 @@ use super::progress::{Progress, Reading};
 use super::resolve::{Candidate, Resolution, VersionSource, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
-use crate::backend::unpack::{UnpackLimits, unpack};
+use crate::backend::unpack::{UnpackLimits, check_metadata, unpack};
 
 /// Largest tarball accepted.
 const MAX_TARBALL: u64 = 1 << 30;
@@ -118,8 +118,11 @@ fn commit(
                 meta.name, meta.version, p.name, p.version
             )));
         }
-        let tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
+        let mut tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
         fault("fetched")?;
+        check_metadata(std::io::BufReader::new(&tarball.file))
+            .map_err(|e| MarketplaceError::Security(format!("refusing {}: {e}", p.name)))?;
+        std::io::Seek::rewind(&mut tarball.file).map_err(|e| MarketplaceError::storage("temporary file", e))?;
         progress.start(&format!("unpack {}@{}", p.name, p.version), tarball.size);
         let files = stage(&p.name, Reading { inner: tarball.file, progress }, &tx.staged(&p.name), limits);
         progress.finish();
