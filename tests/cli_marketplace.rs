@@ -20,23 +20,41 @@ fn human_output_is_aligned_and_readable() {
     publish_catalog(&env, &[]);
     let out = env.ok(&["marketplace", "search", "rust"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("NAME") && lines[0].contains("VERSION") && lines[0].contains("DESCRIPTION"));
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[0].contains("VERSION")
+            && lines[0].contains("DESCRIPTION")
+    );
     let col = lines[0].find("VERSION").unwrap();
     for row in &lines[1..7] {
-        assert_eq!(row.find(|c: char| c.is_ascii_digit()), Some(col), "misaligned row: {row}");
+        assert_eq!(
+            row.find(|c: char| c.is_ascii_digit()),
+            Some(col),
+            "misaligned row: {row}"
+        );
     }
     assert!(out.contains("1-6 of 6 matches"), "{out}");
     let info = env.ok(&["marketplace", "info", "rust-web"]);
     assert!(info.starts_with("rust-web 1.1.0 - Rust web"), "{info}");
-    assert!(info.contains("rust ^0.9") && info.contains("sha256-"), "{info}");
-    assert!(env.ok(&["marketplace", "search", "zzz"]).contains("No packages match"));
+    assert!(
+        info.contains("rust ^0.9") && info.contains("sha256-"),
+        "{info}"
+    );
+    assert!(
+        env.ok(&["marketplace", "search", "zzz"])
+            .contains("No packages match")
+    );
 }
 
 #[test]
 fn published_tarball_is_deterministic_and_matches_its_checksum() {
     let a = Env::new();
     let b = Env::new();
-    let files = [("b.txt", "bee"), ("a/nested/file.txt", "deep"), ("a.txt", "ay")];
+    let files = [
+        ("b.txt", "bee"),
+        ("a/nested/file.txt", "deep"),
+        ("a.txt", "ay"),
+    ];
     let dir_a = a.package("p", &manifest("same", "1.0.0"), &files);
     let dir_b = b.package("p", &manifest("same", "1.0.0"), &files);
     let ra = a.json(&["marketplace", "publish", dir_a.to_str().unwrap(), "--json"]);
@@ -45,16 +63,32 @@ fn published_tarball_is_deterministic_and_matches_its_checksum() {
     assert_eq!(ra["files"], 4);
 
     let stored = std::fs::read(a.registry().join("same/1.0.0/same-1.0.0.tar.gz")).unwrap();
-    assert_eq!(ra["checksum"], format!("sha256-{}", hex(&Sha256::digest(&stored))));
+    assert_eq!(
+        ra["checksum"],
+        format!("sha256-{}", hex(&Sha256::digest(&stored)))
+    );
     assert_eq!(ra["size"], stored.len());
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(a.registry().join("same/1.0.0/package.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(a.registry().join("same/1.0.0/package.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["checksum"], ra["checksum"]);
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(a.registry().join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.registry().join("index.json")).unwrap()).unwrap();
     let entry = &index["packages"]["same"]["versions"][0];
     assert_eq!(entry["tarball"], "same/1.0.0/same-1.0.0.tar.gz");
     assert_eq!(entry["checksum"], ra["checksum"]);
-    for key in ["version", "title", "description", "categories", "tags", "authors", "license", "dependencies", "published_at"] {
+    for key in [
+        "version",
+        "title",
+        "description",
+        "categories",
+        "tags",
+        "authors",
+        "license",
+        "dependencies",
+        "published_at",
+    ] {
         assert!(entry.get(key).is_some(), "index entry lacks {key}: {entry}");
     }
 }
@@ -71,8 +105,15 @@ fn existing_version_is_refused_unless_forced() {
     std::fs::write(dir.join("a.txt"), "two").unwrap();
     let before = snapshot(&env.registry());
     let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
-    assert!(err.contains("dup@1.0.0 is already published") && err.contains("--force"), "{err}");
-    assert_eq!(snapshot(&env.registry()), before, "a refused publish changed the registry");
+    assert!(
+        err.contains("dup@1.0.0 is already published") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&env.registry()),
+        before,
+        "a refused publish changed the registry"
+    );
 
     let out = env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
     assert!(out.contains("Republished dup@1.0.0"), "{out}");
@@ -85,7 +126,13 @@ fn existing_version_is_refused_unless_forced() {
 fn dry_run_writes_nothing() {
     let env = Env::new();
     let dir = env.package("p", &manifest("dry", "1.0.0"), &[("a.txt", "x")]);
-    let report = env.json(&["marketplace", "publish", dir.to_str().unwrap(), "--dry-run", "--json"]);
+    let report = env.json(&[
+        "marketplace",
+        "publish",
+        dir.to_str().unwrap(),
+        "--dry-run",
+        "--json",
+    ]);
     assert_eq!(report["dry_run"], true);
     assert!(report["checksum"].as_str().unwrap().starts_with("sha256-"));
     assert!(!env.registry().join("index.json").exists());
@@ -103,13 +150,41 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         ("missing", None, "no package.json"),
         ("malformed", Some("{\"name\": \"x\", "), "not valid JSON"),
         ("not-object", Some("[]"), "must be a JSON object"),
-        ("no-name", Some(r#"{"version":"1.0.0"}"#), "missing \"name\""),
-        ("bad-name", Some(r#"{"name":"Bad Name","version":"1.0.0"}"#), "must start with a lowercase letter"),
-        ("slash-name", Some(r#"{"name":"a/../b","version":"1.0.0"}"#), "contains `/`"),
-        ("bad-version", Some(r#"{"name":"ok","version":"one"}"#), "not a semver version"),
-        ("bad-dep", Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"base":"~>1"}}"#), "not a semver requirement"),
-        ("bad-dep-name", Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"B A D":"1"}}"#), "dependencies"),
-        ("wrong-type", Some(r#"{"name":"ok","version":"1.0.0","tags":"web"}"#), "invalid type"),
+        (
+            "no-name",
+            Some(r#"{"version":"1.0.0"}"#),
+            "missing \"name\"",
+        ),
+        (
+            "bad-name",
+            Some(r#"{"name":"Bad Name","version":"1.0.0"}"#),
+            "must start with a lowercase letter",
+        ),
+        (
+            "slash-name",
+            Some(r#"{"name":"a/../b","version":"1.0.0"}"#),
+            "contains `/`",
+        ),
+        (
+            "bad-version",
+            Some(r#"{"name":"ok","version":"one"}"#),
+            "not a semver version",
+        ),
+        (
+            "bad-dep",
+            Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"base":"~>1"}}"#),
+            "not a semver requirement",
+        ),
+        (
+            "bad-dep-name",
+            Some(r#"{"name":"ok","version":"1.0.0","dependencies":{"B A D":"1"}}"#),
+            "dependencies",
+        ),
+        (
+            "wrong-type",
+            Some(r#"{"name":"ok","version":"1.0.0","tags":"web"}"#),
+            "invalid type",
+        ),
     ];
     for (dir, content, expected) in cases {
         let path = env.work.path().join(dir);
@@ -118,7 +193,10 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
             std::fs::write(path.join("package.json"), text).unwrap();
         }
         let err = env.fails(&["marketplace", "publish", path.to_str().unwrap()]);
-        assert!(err.contains(expected), "{dir}: expected `{expected}` in: {err}");
+        assert!(
+            err.contains(expected),
+            "{dir}: expected `{expected}` in: {err}"
+        );
     }
     let err = env.fails(&["marketplace", "publish", "/definitely/not/here"]);
     assert!(err.contains("is not a directory"), "{err}");
@@ -131,14 +209,24 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
     }
     let err = env.fails(&["marketplace", "info", "NOPE"]);
     assert!(err.contains("must start with a lowercase letter"), "{err}");
-    assert_eq!(snapshot(env.home()), before, "a failed command wrote to GGEN_HOME");
+    assert_eq!(
+        snapshot(env.home()),
+        before,
+        "a failed command wrote to GGEN_HOME"
+    );
 }
 
 #[test]
 fn list_reads_the_lockfile() {
     let env = Env::new();
-    assert!(env.ok(&["marketplace", "list"]).contains("No packages installed"));
-    assert_eq!(env.json(&["marketplace", "list", "--json"]), json!({"packages": []}));
+    assert!(
+        env.ok(&["marketplace", "list"])
+            .contains("No packages installed")
+    );
+    assert_eq!(
+        env.json(&["marketplace", "list", "--json"]),
+        json!({"packages": []})
+    );
     let packages = env.home().join("packages");
     std::fs::create_dir_all(&packages).unwrap();
     std::fs::write(
@@ -154,9 +242,15 @@ fn list_reads_the_lockfile() {
     assert_eq!(listed["packages"][0]["name"], "alpha");
     assert_eq!(listed["packages"][1]["integrity"], "sha256-00");
     let text = env.ok(&["marketplace", "list"]);
-    assert!(text.lines().nth(1).unwrap().starts_with("alpha  2.1.0"), "{text}");
+    assert!(
+        text.lines().nth(1).unwrap().starts_with("alpha  2.1.0"),
+        "{text}"
+    );
     std::fs::write(packages.join("ggen.lock"), "{oops").unwrap();
-    assert!(env.fails(&["marketplace", "list"]).contains("not a valid lockfile"));
+    assert!(
+        env.fails(&["marketplace", "list"])
+            .contains("not a valid lockfile")
+    );
 }
 
 #[test]
@@ -164,25 +258,56 @@ fn registry_flag_and_config_choose_the_root() {
     let env = Env::new();
     let elsewhere = env.work.path().join("other-registry");
     let dir = env.package("p", &manifest("placed", "1.0.0"), &[("a", "a")]);
-    env.ok(&["--registry", elsewhere.to_str().unwrap(), "marketplace", "publish", dir.to_str().unwrap()]);
+    env.ok(&[
+        "--registry",
+        elsewhere.to_str().unwrap(),
+        "marketplace",
+        "publish",
+        dir.to_str().unwrap(),
+    ]);
     assert!(elsewhere.join("placed/1.0.0/placed-1.0.0.tar.gz").is_file());
     assert!(!env.registry().join("index.json").exists());
-    assert!(env.ok(&["marketplace", "search", "placed"]).contains("No packages match"));
-    std::fs::write(env.home().join("config.toml"), format!("[marketplace]\nregistry_path = {:?}\n", elsewhere)).unwrap();
-    assert!(env.ok(&["marketplace", "search", "placed"]).contains("placed"));
+    assert!(
+        env.ok(&["marketplace", "search", "placed"])
+            .contains("No packages match")
+    );
+    std::fs::write(
+        env.home().join("config.toml"),
+        format!("[marketplace]\nregistry_path = {:?}\n", elsewhere),
+    )
+    .unwrap();
+    assert!(
+        env.ok(&["marketplace", "search", "placed"])
+            .contains("placed")
+    );
     std::fs::write(env.home().join("config.toml"), "[marketplace\n").unwrap();
-    assert!(env.fails(&["marketplace", "search", "x"]).contains("config.toml"));
+    assert!(
+        env.fails(&["marketplace", "search", "x"])
+            .contains("config.toml")
+    );
 }
 
 #[test]
 fn concurrent_publishes_lose_nothing() {
     let env = Env::new();
     env.publish(manifest("warmup", "1.0.0")); // compile the plugin once
-    let dirs: Vec<_> =
-        (0..6).map(|i| env.package(&format!("c{i}"), &manifest(&format!("conc-{i}"), "1.0.0"), &[("f", "x")])).collect();
+    let dirs: Vec<_> = (0..6)
+        .map(|i| {
+            env.package(
+                &format!("c{i}"),
+                &manifest(&format!("conc-{i}"), "1.0.0"),
+                &[("f", "x")],
+            )
+        })
+        .collect();
     let children: Vec<_> = dirs
         .iter()
-        .map(|d| env.cmd(&["marketplace", "publish", d.to_str().unwrap()]).stdout(std::process::Stdio::null()).spawn().unwrap())
+        .map(|d| {
+            env.cmd(&["marketplace", "publish", d.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success());

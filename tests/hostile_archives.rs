@@ -9,7 +9,11 @@ use ggen::backend::unpack::{UnpackError, UnpackLimits, Unpacked, unpack};
 use support::archives::{entry, gz, hostile_cases};
 use tar::EntryType;
 
-const SMALL: UnpackLimits = UnpackLimits { max_entries: 10, max_bytes: 1 << 20, max_path: 200 };
+const SMALL: UnpackLimits = UnpackLimits {
+    max_entries: 10,
+    max_bytes: 1 << 20,
+    max_path: 200,
+};
 
 struct Stage {
     root: tempfile::TempDir,
@@ -23,14 +27,22 @@ impl Stage {
     }
 
     fn unpack(&self, bytes: &[u8], limits: &UnpackLimits) -> Result<Unpacked, UnpackError> {
-        let dir = Dir::open_ambient_dir(self.root.path().join("stage"), ambient_authority()).unwrap();
+        let dir =
+            Dir::open_ambient_dir(self.root.path().join("stage"), ambient_authority()).unwrap();
         unpack(bytes, &dir, limits)
     }
 
     /// Nothing but the staging directory exists beside it.
     fn assert_contained(&self) {
-        let names: Vec<_> = std::fs::read_dir(self.root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["stage"], "something was written outside the staging directory");
+        let names: Vec<_> = std::fs::read_dir(self.root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            ["stage"],
+            "something was written outside the staging directory"
+        );
         assert!(!std::path::Path::new("/tmp/evil").exists());
     }
 }
@@ -43,28 +55,50 @@ fn hostile_archives_are_refused() {
         let stage = Stage::new();
         let err = stage.unpack(&bytes, &SMALL).expect_err(what).to_string();
         stage.assert_contained();
-        assert!(err.contains(expected), "{what}: expected `{expected}` in: {err}");
+        assert!(
+            err.contains(expected),
+            "{what}: expected `{expected}` in: {err}"
+        );
     }
 }
 
 #[test]
 fn a_long_component_is_refused_even_under_a_generous_path_limit() {
     let stage = Stage::new();
-    let err = stage.unpack(&support::archives::long_path(600), &UnpackLimits { max_path: 4096, ..SMALL }).unwrap_err();
-    assert!(err.to_string().contains("component longer than 255"), "{err}");
+    let err = stage
+        .unpack(
+            &support::archives::long_path(600),
+            &UnpackLimits {
+                max_path: 4096,
+                ..SMALL
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("component longer than 255"),
+        "{err}"
+    );
 }
 
 #[test]
 fn packed_packages_round_trip() {
     let src = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(src.path().join("templates/deep")).unwrap();
-    std::fs::write(src.path().join("package.json"), r#"{"name":"rt","version":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        src.path().join("package.json"),
+        r#"{"name":"rt","version":"1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(src.path().join("templates/deep/x.tmpl"), "{{x}}").unwrap();
     std::fs::write(src.path().join("run.sh"), "#!/bin/sh\n").unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(src.path().join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            src.path().join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
     }
     let mut tarball = tempfile::tempfile().unwrap();
     ggen::backend::archive::pack(src.path(), &mut tarball).unwrap();
@@ -76,12 +110,29 @@ fn packed_packages_round_trip() {
     let done = unpack(&tarball, &dir, &UnpackLimits::default()).unwrap();
     assert_eq!(done.files, 3);
     let out = stage.root.path().join("stage");
-    assert_eq!(std::fs::read_to_string(out.join("templates/deep/x.tmpl")).unwrap(), "{{x}}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("templates/deep/x.tmpl")).unwrap(),
+        "{{x}}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(out.join("run.sh")).unwrap().permissions().mode() & 0o777, 0o755);
-        assert_eq!(std::fs::metadata(out.join("package.json")).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            std::fs::metadata(out.join("run.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o755
+        );
+        assert_eq!(
+            std::fs::metadata(out.join("package.json"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
     }
 }
 
@@ -97,8 +148,14 @@ fn archives_from_other_tools_are_accepted() {
     let stage = Stage::new();
     let done = stage.unpack(&bytes, &SMALL).unwrap();
     assert_eq!((done.files, done.bytes), (2, 13));
-    assert_eq!(done.digests.keys().collect::<Vec<_>>(), ["src/lib.rs", "top/file"]);
-    assert_eq!(done.digests["top/file"], "sha256-e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8");
+    assert_eq!(
+        done.digests.keys().collect::<Vec<_>>(),
+        ["src/lib.rs", "top/file"]
+    );
+    assert_eq!(
+        done.digests["top/file"],
+        "sha256-e3b98a4da31a127d4bde6e43033f66ba274cab0eb7eb1c70ec41402bf6273dd8"
+    );
     assert!(stage.root.path().join("stage/src/lib.rs").is_file());
     assert!(stage.root.path().join("stage/top/file").is_file());
 }
@@ -120,7 +177,11 @@ fn a_planted_symlink_in_the_stage_cannot_be_followed_out() {
 #[test]
 fn oversized_metadata_entries_are_refused_before_they_are_buffered() {
     use ggen::backend::unpack::{MAX_METADATA_ENTRY, check_metadata};
-    let big = gz(&[entry(b"pax", EntryType::XHeader, &vec![b'a'; (MAX_METADATA_ENTRY + 1) as usize])]);
+    let big = gz(&[entry(
+        b"pax",
+        EntryType::XHeader,
+        &vec![b'a'; (MAX_METADATA_ENTRY + 1) as usize],
+    )]);
     let err = check_metadata(&big[..]).unwrap_err().to_string();
     assert!(err.contains("PAX or long-name entry"), "{err}");
     // A normal archive, and a long name well under the limit, pass.

@@ -17,12 +17,20 @@ fn attack(env: &Env, extra: &[&str], what: &str) -> String {
 fn filesystem_escapes_are_refused() {
     let env = Env::new();
     let outside = env.home().join("escaped.txt");
-    for what in ["read-dotdot", "read-absolute", "read-relative", "write-outside"] {
+    for what in [
+        "read-dotdot",
+        "read-absolute",
+        "read-relative",
+        "write-outside",
+    ] {
         let err = attack(&env, &[], what);
         assert!(err.contains("cannot"), "{what}: {err}");
         assert!(!err.contains("root:"), "{what} read /etc/passwd: {err}");
     }
-    assert!(!outside.exists(), "a plugin wrote outside its registry root");
+    assert!(
+        !outside.exists(),
+        "a plugin wrote outside its registry root"
+    );
     assert!(!env.home().parent().unwrap().join("escaped.txt").exists());
 }
 
@@ -37,9 +45,16 @@ fn no_environment_is_inherited() {
 fn endless_loop_hits_the_deadline() {
     let env = Env::new();
     let err = attack(&env, &["--plugin-timeout", "1s"], "loop");
-    assert!(err.contains("ran past its 1s deadline in `search`"), "{err}");
+    assert!(
+        err.contains("ran past its 1s deadline in `search`"),
+        "{err}"
+    );
     // The deadline also comes from config.toml.
-    std::fs::write(env.home().join("config.toml"), "[marketplace.plugins]\ntimeout_ms = 700\n").unwrap();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace.plugins]\ntimeout_ms = 700\n",
+    )
+    .unwrap();
     let err = attack(&env, &[], "loop");
     assert!(err.contains("ran past its 700ms deadline"), "{err}");
 }
@@ -49,7 +64,11 @@ fn unbounded_allocation_hits_the_memory_cap() {
     let env = Env::new();
     let err = attack(&env, &["--plugin-memory", "64"], "alloc");
     assert!(err.contains("exceeded its memory cap of 64 MiB"), "{err}");
-    std::fs::write(env.home().join("config.toml"), "[marketplace.plugins]\nmemory_mib = 96\n").unwrap();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace.plugins]\nmemory_mib = 96\n",
+    )
+    .unwrap();
     let err = attack(&env, &[], "alloc");
     assert!(err.contains("memory cap of 96 MiB"), "{err}");
 }
@@ -58,9 +77,15 @@ fn unbounded_allocation_hits_the_memory_cap() {
 fn panics_and_stack_overflows_are_reported() {
     let env = Env::new();
     let err = attack(&env, &[], "trap");
-    assert!(err.contains("crashed in `search`: hostile plugin gave up"), "{err}");
+    assert!(
+        err.contains("crashed in `search`: hostile plugin gave up"),
+        "{err}"
+    );
     let err = attack(&env, &["--plugin-timeout", "20s"], "stack");
-    assert!(err.contains("crashed in `search`") || err.contains("overflowed its stack"), "{err}");
+    assert!(
+        err.contains("crashed in `search`") || err.contains("overflowed its stack"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,16 +98,35 @@ fn output_floods_are_stopped() {
 #[test]
 fn plugin_text_cannot_inject_terminal_escapes() {
     let env = Env::new();
-    let out = env.run(&["--registry-plugin", fixture("hostile").to_str().unwrap(), "marketplace", "search", "escape-sequence"]);
-    assert!(!out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07), "{:?}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(&[
+        "--registry-plugin",
+        fixture("hostile").to_str().unwrap(),
+        "marketplace",
+        "search",
+        "escape-sequence",
+    ]);
+    assert!(
+        !out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn other_contract_versions_are_refused_naming_both() {
     let env = Env::new();
     let plugin = fixture("future-contract");
-    let err = env.fails(&["--registry-plugin", plugin.to_str().unwrap(), "marketplace", "search", "x"]);
-    assert!(err.contains("ggen:marketplace@0.2.0") && err.contains("ggen:marketplace@0.1.x"), "{err}");
+    let err = env.fails(&[
+        "--registry-plugin",
+        plugin.to_str().unwrap(),
+        "marketplace",
+        "search",
+        "x",
+    ]);
+    assert!(
+        err.contains("ggen:marketplace@0.2.0") && err.contains("ggen:marketplace@0.1.x"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -102,7 +146,13 @@ fn files_that_are_not_components_are_refused() {
         (&truncated, "not a valid"),
         (&env.work.path().join("absent.wasm"), "does not exist"),
     ] {
-        let err = env.fails(&["--registry-plugin", file.to_str().unwrap(), "marketplace", "search", "x"]);
+        let err = env.fails(&[
+            "--registry-plugin",
+            file.to_str().unwrap(),
+            "marketplace",
+            "search",
+            "x",
+        ]);
         assert!(err.contains(expected), "{}: {err}", file.display());
     }
     // Nothing but (possibly) empty directories was created.

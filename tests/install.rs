@@ -15,11 +15,24 @@ fn lock(_env: &Env, root: &std::path::Path) -> Value {
 }
 
 fn locked_versions(lock: &Value) -> Vec<(String, String)> {
-    lock["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into())).collect()
+    lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["version"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 #[test]
@@ -32,22 +45,54 @@ fn installs_a_diamond_with_the_highest_compatible_versions() {
     pkg(&env, "right", "0.3.1", json!({"base": ">=1.0, <1.5"}));
     pkg(&env, "app", "1.0.0", json!({"left": "^1", "right": "~0.3"}));
     let report = env.json(&["marketplace", "install", "app", "--json"]);
-    let order: Vec<&str> = report["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let order: Vec<&str> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     assert_eq!(order.last(), Some(&"app"));
     assert_eq!(order[0], "base");
 
     let root = env.home().join("packages");
     let lock = lock(&env, &root);
-    assert_eq!(locked_versions(&lock), pairs(&[("app", "1.0.0"), ("base", "1.4.2"), ("left", "1.0.0"), ("right", "0.3.1")]));
-    let app = lock["packages"].as_array().unwrap().iter().find(|p| p["name"] == "app").unwrap();
-    assert_eq!(app["dependencies"], json!({"left": "1.0.0", "right": "0.3.1"}));
-    assert!(app["source"].as_str().unwrap().starts_with("registry+file://"));
+    assert_eq!(
+        locked_versions(&lock),
+        pairs(&[
+            ("app", "1.0.0"),
+            ("base", "1.4.2"),
+            ("left", "1.0.0"),
+            ("right", "0.3.1")
+        ])
+    );
+    let app = lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "app")
+        .unwrap();
+    assert_eq!(
+        app["dependencies"],
+        json!({"left": "1.0.0", "right": "0.3.1"})
+    );
+    assert!(
+        app["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("registry+file://")
+    );
     let published = env.json(&["marketplace", "info", "app", "--json"]);
     assert_eq!(app["integrity"], published["versions"][0]["checksum"]);
     // The files themselves, exactly as published.
-    assert_eq!(std::fs::read_to_string(root.join("base/README.md")).unwrap(), "# base-1.4.2\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("base/README.md")).unwrap(),
+        "# base-1.4.2\n"
+    );
     assert!(root.join("app/templates/main.tmpl").is_file());
-    assert!(!root.join(".ggen-staging").exists(), "staging must not outlive the transaction");
+    assert!(
+        !root.join(".ggen-staging").exists(),
+        "staging must not outlive the transaction"
+    );
     // `list` shows them.
     let listed = env.json(&["marketplace", "list", "--json"]);
     assert_eq!(listed["packages"].as_array().unwrap().len(), 4);
@@ -61,13 +106,32 @@ fn specs_choose_versions() {
     }
     let target = env.work.path().join("t");
     let t = target.to_str().unwrap();
-    let cases = [("tool", "2.0.0"), ("tool@latest", "2.0.0"), ("tool@1.1.0", "1.1.0"), ("tool@^1", "1.2.0"), ("tool@~1.1", "1.1.0"), ("tool@>=1.0, <1.2", "1.1.0")];
+    let cases = [
+        ("tool", "2.0.0"),
+        ("tool@latest", "2.0.0"),
+        ("tool@1.1.0", "1.1.0"),
+        ("tool@^1", "1.2.0"),
+        ("tool@~1.1", "1.1.0"),
+        ("tool@>=1.0, <1.2", "1.1.0"),
+    ];
     for (spec, expected) in cases {
         env.ok(&["marketplace", "install", spec, "--target", t]);
-        assert_eq!(locked_versions(&lock(&env, &target)), pairs(&[("tool", expected)]), "{spec}");
+        assert_eq!(
+            locked_versions(&lock(&env, &target)),
+            pairs(&[("tool", expected)]),
+            "{spec}"
+        );
     }
-    assert!(!env.home().join("packages/ggen.lock").exists(), "--target must not touch the default root");
-    for (spec, expected) in [("tool@9", "no versions satisfy"), ("tool@one", "is not a version"), ("Tool", "must start with"), ("nope", "`nope`")] {
+    assert!(
+        !env.home().join("packages/ggen.lock").exists(),
+        "--target must not touch the default root"
+    );
+    for (spec, expected) in [
+        ("tool@9", "no versions satisfy"),
+        ("tool@one", "is not a version"),
+        ("Tool", "must start with"),
+        ("nope", "`nope`"),
+    ] {
         let err = env.fails(&["marketplace", "install", spec, "--target", t]);
         assert!(err.contains(expected), "{spec}: {err}");
     }
@@ -87,10 +151,22 @@ fn dry_run_changes_nothing_and_reinstalling_is_a_no_op_unless_forced() {
     let file = env.home().join("packages/top/README.md");
     std::fs::write(&file, "edited").unwrap();
     let again = env.json(&["marketplace", "install", "top", "--json"]);
-    assert!(again["packages"].as_array().unwrap().iter().all(|p| p["action"] == "unchanged"));
+    assert!(
+        again["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["action"] == "unchanged")
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "edited");
     let forced = env.json(&["marketplace", "install", "top", "--force", "--json"]);
-    assert!(forced["packages"].as_array().unwrap().iter().all(|p| p["action"] == "reinstall"));
+    assert!(
+        forced["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["action"] == "reinstall")
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "# top-1.0.0\n");
 }
 
@@ -101,7 +177,10 @@ fn no_dependencies_installs_only_what_was_named() {
     pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
     env.ok(&["marketplace", "install", "top", "--no-dependencies"]);
     let root = env.home().join("packages");
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("top", "1.0.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("top", "1.0.0")])
+    );
     assert!(!root.join("dep").exists());
 }
 
@@ -122,25 +201,39 @@ fn unresolvable_requests_fail_cleanly() {
     let before = snapshot(&root);
     for (specs, expected) in [
         (vec!["a"], "dependency cycle: a → b → c → a"),
-        (vec!["lonely"], "package `ghost` (required by lonely@1.0.0) is not in the registry"),
+        (
+            vec!["lonely"],
+            "package `ghost` (required by lonely@1.0.0) is not in the registry",
+        ),
         (vec!["x", "y"], "no versions satisfy the requirements"),
     ] {
         let mut args = vec!["marketplace", "install"];
         args.extend(&specs);
         let err = env.fails(&args);
         assert!(err.contains(expected), "{specs:?}: {err}");
-        assert_eq!(snapshot(&root), before, "{specs:?} changed the install root");
+        assert_eq!(
+            snapshot(&root),
+            before,
+            "{specs:?} changed the install root"
+        );
     }
 }
 
 /// Replace a published tarball with `bytes`, fixing index.json so that the
 /// registry vouches for them (as a compromised registry would).
 fn plant_tarball(env: &Env, name: &str, version: &str, bytes: &[u8]) {
-    let path = env.registry().join(format!("{name}/{version}/{name}-{version}.tar.gz"));
+    let path = env
+        .registry()
+        .join(format!("{name}/{version}/{name}-{version}.tar.gz"));
     std::fs::write(&path, bytes).unwrap();
     let index_path = env.registry().join("index.json");
     let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    let entry = index["packages"][name]["versions"].as_array_mut().unwrap().iter_mut().find(|v| v["version"] == version).unwrap();
+    let entry = index["packages"][name]["versions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|v| v["version"] == version)
+        .unwrap();
     entry["checksum"] = json!(format!("sha256-{}", sha256_hex(bytes)));
     entry["size"] = json!(bytes.len());
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
@@ -148,7 +241,10 @@ fn plant_tarball(env: &Env, name: &str, version: &str, bytes: &[u8]) {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -171,14 +267,24 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     // `good` is upgraded to 1.1.0 first (dependencies first), then `tampered` fails:
     // the upgrade must be rolled back too.
     let err = env.fails(&["marketplace", "install", "tampered", "good@^1.1"]);
-    assert!(err.contains("checksum mismatch for tampered@1.0.0"), "{err}");
+    assert!(
+        err.contains("checksum mismatch for tampered@1.0.0"),
+        "{err}"
+    );
     assert_eq!(snapshot(&root), before);
 
     // A registry that vouches for a hostile archive: unpacking refuses it.
-    let traversal = support::archives::gz(&[support::archives::entry(b"../../escape", tar::EntryType::Regular, b"evil")]);
+    let traversal = support::archives::gz(&[support::archives::entry(
+        b"../../escape",
+        tar::EntryType::Regular,
+        b"evil",
+    )]);
     plant_tarball(&env, "hostile", "1.0.0", &traversal);
     let err = env.fails(&["marketplace", "install", "hostile", "good@^1.1"]);
-    assert!(err.contains("refusing hostile") && err.contains("`..`"), "{err}");
+    assert!(
+        err.contains("refusing hostile") && err.contains("`..`"),
+        "{err}"
+    );
     assert_eq!(snapshot(&root), before);
     assert!(!env.home().join("escape").exists() && !root.parent().unwrap().join("escape").exists());
     assert!(!root.join(".ggen-staging").exists());
@@ -195,17 +301,40 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     // Make the installed copy distinguishable from a fresh one.
     std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
     let before = snapshot(&root);
-    for point in ["fetched", "staged", "moved", "before-lockfile", "after-lockfile"] {
-        let out = env.cmd(&["marketplace", "install", "top", "dep@^1.1"]).env("GGEN_FAULT", point).output().unwrap();
+    for point in [
+        "fetched",
+        "staged",
+        "moved",
+        "before-lockfile",
+        "after-lockfile",
+    ] {
+        let out = env
+            .cmd(&["marketplace", "install", "top", "dep@^1.1"])
+            .env("GGEN_FAULT", point)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(&format!("injected fault at `{point}`")), "{point}: {stderr}");
-        assert_eq!(snapshot(&root), before, "fault at {point} left changes behind");
-        assert!(!root.join(".ggen-staging").exists(), "fault at {point} left the staging directory");
+        assert!(
+            !out.status.success() && stderr.contains(&format!("injected fault at `{point}`")),
+            "{point}: {stderr}"
+        );
+        assert_eq!(
+            snapshot(&root),
+            before,
+            "fault at {point} left changes behind"
+        );
+        assert!(
+            !root.join(".ggen-staging").exists(),
+            "fault at {point} left the staging directory"
+        );
     }
     // And without a fault the same install goes through.
     env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
     assert!(!root.join("dep/local-note.txt").exists());
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("top", "1.0.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("dep", "1.1.0"), ("top", "1.0.0")])
+    );
 }
 
 #[test]
@@ -219,18 +348,45 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     let root = env.home().join("packages");
     std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
     let before = snapshot(&root);
-    for point in ["fetched", "staged", "moved", "before-lockfile", "after-lockfile"] {
-        let out = env.cmd(&["marketplace", "install", "top", "dep@^1.1"]).env("GGEN_CRASH", point).output().unwrap();
-        assert!(!out.status.success(), "{point}: the crash point was not reached");
-        assert!(root.join(".ggen-staging").exists(), "{point}: a crash should leave its transaction behind");
+    for point in [
+        "fetched",
+        "staged",
+        "moved",
+        "before-lockfile",
+        "after-lockfile",
+    ] {
+        let out = env
+            .cmd(&["marketplace", "install", "top", "dep@^1.1"])
+            .env("GGEN_CRASH", point)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{point}: the crash point was not reached"
+        );
+        assert!(
+            root.join(".ggen-staging").exists(),
+            "{point}: a crash should leave its transaction behind"
+        );
         // Any later run recovers first; this one changes nothing else.
         let out = env.run(&["marketplace", "install", "other"]);
-        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(snapshot(&root), before, "{point}: recovery did not restore the root");
+        assert!(
+            out.status.success(),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            snapshot(&root),
+            before,
+            "{point}: recovery did not restore the root"
+        );
         assert!(!root.join(".ggen-staging").exists());
     }
     env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")])
+    );
 }
 
 #[cfg(unix)]
@@ -254,9 +410,13 @@ fn sigkill_during_a_large_extraction_is_recovered() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // Wait until the payload is being written, then kill.
     let killed = loop {
-        let writing = std::fs::read_dir(&staging).into_iter().flatten().flatten().any(|t| {
-            std::fs::metadata(t.path().join("new/big/zeros.bin")).is_ok_and(|m| m.len() > 0)
-        });
+        let writing = std::fs::read_dir(&staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::metadata(t.path().join("new/big/zeros.bin")).is_ok_and(|m| m.len() > 0)
+            });
         if writing {
             child.kill().unwrap();
             break true;
@@ -275,7 +435,10 @@ fn sigkill_during_a_large_extraction_is_recovered() {
     assert_eq!(snapshot(&root), before);
     assert!(!staging.exists());
     env.ok(&["marketplace", "install", "big"]);
-    assert_eq!(std::fs::metadata(root.join("big/zeros.bin")).unwrap().len(), 400 << 20);
+    assert_eq!(
+        std::fs::metadata(root.join("big/zeros.bin")).unwrap().len(),
+        400 << 20
+    );
 }
 
 #[test]
@@ -286,20 +449,33 @@ fn verify_reports_modified_missing_and_extra_files() {
     env.ok(&["marketplace", "install", "top"]);
     let clean = env.json(&["marketplace", "verify", "--json"]);
     assert_eq!(clean["ok"], true);
-    assert!(env.ok(&["marketplace", "verify"]).contains("ok        top@1.0.0"));
+    assert!(
+        env.ok(&["marketplace", "verify"])
+            .contains("ok        top@1.0.0")
+    );
 
     let root = env.home().join("packages");
     std::fs::write(root.join("top/README.md"), "tampered").unwrap();
     std::fs::remove_file(root.join("dep/templates/main.tmpl")).unwrap();
     std::fs::write(root.join("dep/planted.sh"), "rm -rf /").unwrap();
     let err = env.fails(&["marketplace", "verify"]);
-    assert!(err.contains("2 installed packages differ from ggen.lock"), "{err}");
+    assert!(
+        err.contains("2 installed packages differ from ggen.lock"),
+        "{err}"
+    );
     let out = env.run(&["marketplace", "verify", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], false);
     let dep = &report["packages"][0];
-    assert_eq!((dep["name"].as_str(), &dep["missing"], &dep["extra"]), (Some("dep"), &json!(["templates/main.tmpl"]), &json!(["planted.sh"])));
+    assert_eq!(
+        (dep["name"].as_str(), &dep["missing"], &dep["extra"]),
+        (
+            Some("dep"),
+            &json!(["templates/main.tmpl"]),
+            &json!(["planted.sh"])
+        )
+    );
     assert_eq!(report["packages"][1]["modified"], json!(["README.md"]));
     // Reinstalling (dependencies too) repairs it, planted file included.
     env.ok(&["marketplace", "install", "top", "--force"]);
@@ -317,12 +493,22 @@ fn remove_refuses_while_depended_on() {
     let root = env.home().join("packages");
     let before = snapshot(&root);
     let err = env.fails(&["marketplace", "remove", "dep"]);
-    assert!(err.contains("cannot remove dep: other@1.0.0, top@1.0.0 depend on it"), "{err}");
+    assert!(
+        err.contains("cannot remove dep: other@1.0.0, top@1.0.0 depend on it"),
+        "{err}"
+    );
     assert_eq!(snapshot(&root), before);
-    assert!(env.fails(&["marketplace", "remove", "absent"]).contains("`absent` is not installed"));
+    assert!(
+        env.fails(&["marketplace", "remove", "absent"])
+            .contains("`absent` is not installed")
+    );
 
     // A crash half-way through a remove is undone by the next run.
-    let out = env.cmd(&["marketplace", "remove", "top"]).env("GGEN_CRASH", "moved").output().unwrap();
+    let out = env
+        .cmd(&["marketplace", "remove", "top"])
+        .env("GGEN_CRASH", "moved")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     env.ok(&["marketplace", "list"]);
     env.ok(&["marketplace", "install", "other"]); // recovers under the lock
@@ -332,7 +518,10 @@ fn remove_refuses_while_depended_on() {
     assert!(!root.join("top").exists());
     let forced = env.json(&["marketplace", "remove", "dep", "--force", "--json"]);
     assert_eq!(forced["broken_dependents"], json!(["other@1.0.0"]));
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("other", "1.0.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("other", "1.0.0")])
+    );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
@@ -345,11 +534,21 @@ fn parallel_installers_on_one_root_are_serialised() {
     }
     env.ok(&["marketplace", "search", "p0"]); // compile the plugin once
     let children: Vec<_> = (0..8)
-        .map(|i| env.cmd(&["marketplace", "install", &format!("p{i}")]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|i| {
+            env.cmd(&["marketplace", "install", &format!("p{i}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let root = env.home().join("packages");
     let locked = locked_versions(&lock(&env, &root));
@@ -376,10 +575,19 @@ fn every_hostile_archive_planted_in_the_registry_is_refused() {
     for (what, bytes, expected) in cases {
         plant_tarball(&env, "victim", "1.0.0", &bytes);
         let err = env.fails(&["marketplace", "install", "victim"]);
-        assert!(err.contains("refusing victim") && err.contains(expected), "{what}: expected `{expected}` in: {err}");
+        assert!(
+            err.contains("refusing victim") && err.contains(expected),
+            "{what}: expected `{expected}` in: {err}"
+        );
         assert_eq!(snapshot(&root), before, "{what} changed the install root");
-        assert!(!root.join(".ggen-staging").exists(), "{what} left the staging directory");
-        assert!(!env.home().join("escape").exists() && !std::path::Path::new("/tmp/evil").exists(), "{what} escaped");
+        assert!(
+            !root.join(".ggen-staging").exists(),
+            "{what} left the staging directory"
+        );
+        assert!(
+            !env.home().join("escape").exists() && !std::path::Path::new("/tmp/evil").exists(),
+            "{what} escaped"
+        );
     }
 }
 
@@ -398,21 +606,45 @@ fn update_moves_only_what_is_named_within_the_requirements() {
 
     let before = snapshot(&root);
     let plan = env.json(&["marketplace", "update", "--all", "--dry-run", "--json"]);
-    let planned: Vec<(String, String)> =
-        plan["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into())).collect();
+    let planned: Vec<(String, String)> = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().into(),
+                p["version"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
     assert_eq!(planned.iter().find(|p| p.0 == "lib").unwrap().1, "1.1.0");
     assert_eq!(snapshot(&root), before, "--dry-run changed the root");
 
     // Only lib, and only as far as tool's ^1 allows; tool and solo stay.
     env.ok(&["marketplace", "update", "lib"]);
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("lib", "1.1.0"), ("solo", "1.0.0"), ("tool", "1.0.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("lib", "1.1.0"), ("solo", "1.0.0"), ("tool", "1.0.0")])
+    );
     // Everything: roots to their newest, lib still within ^1.
     env.ok(&["marketplace", "update", "--all"]);
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("lib", "1.1.0"), ("solo", "3.0.0"), ("tool", "1.1.0")]));
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("lib", "1.1.0"), ("solo", "3.0.0"), ("tool", "1.1.0")])
+    );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
     let again = env.json(&["marketplace", "update", "--all", "--json"]);
-    assert!(again["packages"].as_array().unwrap().iter().all(|p| p["action"] == "unchanged"));
-    assert!(env.fails(&["marketplace", "update", "ghost"]).contains("`ghost` is not installed"));
+    assert!(
+        again["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["action"] == "unchanged")
+    );
+    assert!(
+        env.fails(&["marketplace", "update", "ghost"])
+            .contains("`ghost` is not installed")
+    );
 }
 
 #[test]
@@ -421,16 +653,41 @@ fn progress_is_plain_lines_off_a_terminal_and_absent_under_json() {
     pkg(&env, "dep", "1.0.0", json!({}));
     pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
     let target = env.work.path().join("a");
-    let out = env.run(&["marketplace", "install", "top", "--target", target.to_str().unwrap()]);
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "top",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for line in ["fetch  dep@1.0.0 (", "unpack dep@1.0.0 (", "fetch  top@1.0.0 (", "unpack top@1.0.0 ("] {
+    for line in [
+        "fetch  dep@1.0.0 (",
+        "unpack dep@1.0.0 (",
+        "fetch  top@1.0.0 (",
+        "unpack top@1.0.0 (",
+    ] {
         assert!(stderr.contains(line), "missing `{line}` in: {stderr}");
     }
-    assert!(!stderr.contains('\u{1b}'), "no terminal escapes off a terminal: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal escapes off a terminal: {stderr:?}"
+    );
     let target = env.work.path().join("b");
-    let out = env.run(&["marketplace", "install", "top", "--target", target.to_str().unwrap(), "--json"]);
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "top",
+        "--target",
+        target.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "--json must keep stderr quiet: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "--json must keep stderr quiet: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("stdout is nothing but JSON");
     assert_eq!(report["packages"].as_array().unwrap().len(), 2);
 }
@@ -439,13 +696,30 @@ fn progress_is_plain_lines_off_a_terminal_and_absent_under_json() {
 fn installs_a_deep_chain_dependencies_first() {
     let env = Env::new();
     for i in (0..8).rev() {
-        let deps = if i == 7 { json!({}) } else { json!({format!("level{}", i + 1): "^1"}) };
+        let deps = if i == 7 {
+            json!({})
+        } else {
+            json!({format!("level{}", i + 1): "^1"})
+        };
         pkg(&env, &format!("level{i}"), "1.0.0", deps);
     }
     let report = env.json(&["marketplace", "install", "level0", "--json"]);
-    let order: Vec<&str> = report["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(order, ["level7", "level6", "level5", "level4", "level3", "level2", "level1", "level0"]);
-    assert_eq!(locked_versions(&lock(&env, &env.home().join("packages"))).len(), 8);
+    let order: Vec<&str> = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "level7", "level6", "level5", "level4", "level3", "level2", "level1", "level0"
+        ]
+    );
+    assert_eq!(
+        locked_versions(&lock(&env, &env.home().join("packages"))).len(),
+        8
+    );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
@@ -461,10 +735,28 @@ fn recovery_killed_half_way_can_run_again() {
     let before = snapshot(&root);
     // Die after moving dep into place, then die again inside recovery after it
     // restored the old copy but before it cleared the transaction.
-    assert!(!env.cmd(&["marketplace", "install", "dep@1.1.0"]).env("GGEN_CRASH", "moved").output().unwrap().status.success());
-    assert!(!env.cmd(&["marketplace", "install", "other"]).env("GGEN_CRASH", "recovered").output().unwrap().status.success());
+    assert!(
+        !env.cmd(&["marketplace", "install", "dep@1.1.0"])
+            .env("GGEN_CRASH", "moved")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        !env.cmd(&["marketplace", "install", "other"])
+            .env("GGEN_CRASH", "recovered")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     env.ok(&["marketplace", "install", "other"]);
-    assert_eq!(snapshot(&root), before, "a second recovery must not undo the first");
+    assert_eq!(
+        snapshot(&root),
+        before,
+        "a second recovery must not undo the first"
+    );
 }
 
 #[test]
@@ -476,10 +768,23 @@ fn a_kill_after_commit_keeps_the_new_state() {
     env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
     let root = env.home().join("packages");
     // Killed after the commit marker, while the transaction is being cleared.
-    assert!(!env.cmd(&["marketplace", "install", "dep@1.1.0"]).env("GGEN_CRASH", "committed").output().unwrap().status.success());
+    assert!(
+        !env.cmd(&["marketplace", "install", "dep@1.1.0"])
+            .env("GGEN_CRASH", "committed")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     env.ok(&["marketplace", "install", "other"]);
-    assert_eq!(locked_versions(&lock(&env, &root)), pairs(&[("dep", "1.1.0"), ("other", "1.0.0")]));
-    assert_eq!(std::fs::read_to_string(root.join("dep/README.md")).unwrap(), "# dep-1.1.0\n");
+    assert_eq!(
+        locked_versions(&lock(&env, &root)),
+        pairs(&[("dep", "1.1.0"), ("other", "1.0.0")])
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("dep/README.md")).unwrap(),
+        "# dep-1.1.0\n"
+    );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
@@ -497,6 +802,12 @@ fn registry_names_cannot_reach_outside_the_root() {
     std::fs::write(victim.join("precious.txt"), "keep me").unwrap();
     let err = env.fails(&["marketplace", "install", "evil"]);
     assert!(err.contains("evil"), "{err}");
-    assert_eq!(std::fs::read_to_string(victim.join("precious.txt")).unwrap(), "keep me");
-    assert!(env.fails(&["marketplace", "install", "ggen.lock"]).contains("reserved"));
+    assert_eq!(
+        std::fs::read_to_string(victim.join("precious.txt")).unwrap(),
+        "keep me"
+    );
+    assert!(
+        env.fails(&["marketplace", "install", "ggen.lock"])
+            .contains("reserved")
+    );
 }

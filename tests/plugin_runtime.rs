@@ -6,27 +6,45 @@ mod support;
 use std::io::Read;
 use std::time::Duration;
 
-use ggen::backend::plugin::{Limits, Policy, PluginEngine, WasmRegistry, WasmSource, embedded};
+use ggen::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use ggen::backend::{MarketplaceError, Query, Registry};
 use ggen::domain::publish::{PublishOptions, publish};
 
-const LIMITS: Limits = Limits { deadline: Duration::from_secs(5), memory_bytes: 256 << 20 };
+const LIMITS: Limits = Limits {
+    deadline: Duration::from_secs(5),
+    memory_bytes: 256 << 20,
+};
 
 fn file_registry(home: &std::path::Path) -> WasmRegistry {
     let engine = PluginEngine::new(home.join("cache")).unwrap();
     let policy = Policy::registry(home.join("registry"), home.join("cache/data/file"), LIMITS);
-    WasmRegistry::load(&engine, &WasmSource::embedded(&embedded::FILE_REGISTRY), &policy).unwrap()
+    WasmRegistry::load(
+        &engine,
+        &WasmSource::embedded(&embedded::FILE_REGISTRY),
+        &policy,
+    )
+    .unwrap()
 }
 
 fn query(text: &str) -> Query {
-    Query { text: text.into(), categories: vec![], tags: vec![], limit: 10, offset: 0 }
+    Query {
+        text: text.into(),
+        categories: vec![],
+        tags: vec![],
+        limit: 10,
+        offset: 0,
+    }
 }
 
 #[test]
 fn tarballs_stream_back_byte_for_byte() {
     let home = tempfile::tempdir().unwrap();
     let pkg = tempfile::tempdir().unwrap();
-    std::fs::write(pkg.path().join("package.json"), r#"{"name":"big","version":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        pkg.path().join("package.json"),
+        r#"{"name":"big","version":"1.0.0"}"#,
+    )
+    .unwrap();
     // Incompressible content well over one chunk.
     let mut state = 0x1234_5678u32;
     let noise: Vec<u8> = (0..3_000_000)
@@ -39,19 +57,38 @@ fn tarballs_stream_back_byte_for_byte() {
         .collect();
     std::fs::write(pkg.path().join("noise.bin"), &noise).unwrap();
     let mut registry = file_registry(home.path());
-    let report = publish(&mut registry, pkg.path(), &PublishOptions { dry_run: false, force: false }, || Ok(())).unwrap();
+    let report = publish(
+        &mut registry,
+        pkg.path(),
+        &PublishOptions {
+            dry_run: false,
+            force: false,
+        },
+        || Ok(()),
+    )
+    .unwrap();
     assert!(report.size > 2_000_000);
 
     let mut streamed = Vec::new();
-    registry.open_tarball("big", "1.0.0").unwrap().read_to_end(&mut streamed).unwrap();
+    registry
+        .open_tarball("big", "1.0.0")
+        .unwrap()
+        .read_to_end(&mut streamed)
+        .unwrap();
     let stored = std::fs::read(home.path().join("registry/big/1.0.0/big-1.0.0.tar.gz")).unwrap();
     assert_eq!(streamed.len(), stored.len());
     assert!(streamed == stored);
-    assert!(matches!(registry.open_tarball("big", "9.9.9"), Err(MarketplaceError::NotFound(_))));
+    assert!(matches!(
+        registry.open_tarball("big", "9.9.9"),
+        Err(MarketplaceError::NotFound(_))
+    ));
     assert!(registry.exists("big").unwrap());
     assert!(!registry.exists("small").unwrap());
     let meta = registry.metadata().unwrap();
-    assert_eq!((meta.package_count, meta.version_count, meta.writable), (1, 1, true));
+    assert_eq!(
+        (meta.package_count, meta.version_count, meta.writable),
+        (1, 1, true)
+    );
     registry.delete("big", "1.0.0").unwrap();
     assert!(!registry.exists("big").unwrap());
     assert!(!home.path().join("registry/big").exists());
@@ -62,13 +99,21 @@ fn compiled_components_are_cached_and_damage_is_survived() {
     let home = tempfile::tempdir().unwrap();
     file_registry(home.path());
     let plugins = home.path().join("cache/plugins");
-    let entries: Vec<_> = std::fs::read_dir(&plugins).unwrap().flatten().map(|e| e.path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(&plugins)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(entries.len(), 1);
     let cached = &entries[0];
     let stamp = std::fs::metadata(cached).unwrap().modified().unwrap();
     std::thread::sleep(Duration::from_millis(20));
     file_registry(home.path()).search(&query("x")).unwrap();
-    assert_eq!(std::fs::metadata(cached).unwrap().modified().unwrap(), stamp, "a warm load must not recompile");
+    assert_eq!(
+        std::fs::metadata(cached).unwrap().modified().unwrap(),
+        stamp,
+        "a warm load must not recompile"
+    );
     // A damaged cache entry is recompiled, not trusted.
     std::fs::write(cached, b"garbage").unwrap();
     file_registry(home.path()).search(&query("x")).unwrap();
@@ -89,8 +134,20 @@ fn host_outlives_a_crashing_plugin() {
     assert!(again.to_string().contains("was stopped earlier"), "{again}");
     // ...but the process and engine carry on with fresh instances.
     let mut fresh = WasmRegistry::load(&engine, &hostile, &policy).unwrap();
-    assert!(fresh.search(&query("env")).unwrap_err().to_string().contains("no environment"));
-    assert_eq!(file_registry(home.path()).search(&query("x")).unwrap().total, 0);
+    assert!(
+        fresh
+            .search(&query("env"))
+            .unwrap_err()
+            .to_string()
+            .contains("no environment")
+    );
+    assert_eq!(
+        file_registry(home.path())
+            .search(&query("x"))
+            .unwrap()
+            .total,
+        0
+    );
 }
 
 #[test]
@@ -99,21 +156,38 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     use ggen::domain::progress::Silent;
     let home = tempfile::tempdir().unwrap();
     let pkg = tempfile::tempdir().unwrap();
-    std::fs::write(pkg.path().join("package.json"), r#"{"name":"checked","version":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        pkg.path().join("package.json"),
+        r#"{"name":"checked","version":"1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(pkg.path().join("data.txt"), "payload ".repeat(10_000)).unwrap();
     let mut registry = file_registry(home.path());
-    publish(&mut registry, pkg.path(), &PublishOptions { dry_run: false, force: false }, || Ok(())).unwrap();
+    publish(
+        &mut registry,
+        pkg.path(),
+        &PublishOptions {
+            dry_run: false,
+            force: false,
+        },
+        || Ok(()),
+    )
+    .unwrap();
     let meta = registry.get_package_version("checked", "1.0.0").unwrap();
     let tmp = home.path().join("tmp");
 
     let mut ok = fetch_verified(&mut registry, &meta, &tmp, 1 << 30, &Silent).unwrap();
     let mut bytes = Vec::new();
     ok.file.read_to_end(&mut bytes).unwrap();
-    let stored = home.path().join("registry/checked/1.0.0/checked-1.0.0.tar.gz");
+    let stored = home
+        .path()
+        .join("registry/checked/1.0.0/checked-1.0.0.tar.gz");
     assert_eq!(bytes, std::fs::read(&stored).unwrap());
 
     // Too big for the limit.
-    let err = fetch_verified(&mut registry, &meta, &tmp, 100, &Silent).unwrap_err().to_string();
+    let err = fetch_verified(&mut registry, &meta, &tmp, 100, &Silent)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("larger than the 100-byte limit"), "{err}");
 
     // A tarball altered inside the registry is refused, naming both digests.
@@ -124,12 +198,22 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     let err = fetch_verified(&mut registry, &meta, &tmp, 1 << 30, &Silent).unwrap_err();
     assert!(matches!(err, MarketplaceError::Security(_)));
     let text = err.to_string();
-    assert!(text.contains("checksum mismatch for checked@1.0.0") && text.contains(&meta.checksum) && text.matches("sha256-").count() == 2, "{text}");
+    assert!(
+        text.contains("checksum mismatch for checked@1.0.0")
+            && text.contains(&meta.checksum)
+            && text.matches("sha256-").count() == 2,
+        "{text}"
+    );
 
     // Metadata without a usable checksum is not trusted either.
     let mut unverifiable = meta.clone();
     unverifiable.checksum = "sha256-deadbeef".into();
-    assert!(fetch_verified(&mut registry, &unverifiable, &tmp, 1 << 30, &Silent).unwrap_err().to_string().contains("malformed"));
+    assert!(
+        fetch_verified(&mut registry, &unverifiable, &tmp, 1 << 30, &Silent)
+            .unwrap_err()
+            .to_string()
+            .contains("malformed")
+    );
     // Temporary files never outlive a fetch.
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }

@@ -8,7 +8,11 @@ use support::{Env, manifest, snapshot};
 
 fn write_index(env: &Env, index: &serde_json::Value) {
     std::fs::create_dir_all(env.registry()).unwrap();
-    std::fs::write(env.registry().join("index.json"), serde_json::to_vec_pretty(index).unwrap()).unwrap();
+    std::fs::write(
+        env.registry().join("index.json"),
+        serde_json::to_vec_pretty(index).unwrap(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -42,15 +46,25 @@ fn hand_written_seeds_index_is_searchable_as_is() {
     let r = env.json(&["marketplace", "search", "clap", "--json"]);
     assert_eq!(r["total"], 1);
     assert_eq!(r["results"][0]["name"], "io.ggen.rust.cli");
-    assert_eq!(r["results"][0]["version"], "1.2.0", "search shows the newest version");
+    assert_eq!(
+        r["results"][0]["version"], "1.2.0",
+        "search shows the newest version"
+    );
     let r = env.json(&["marketplace", "search", "base", "--json"]);
     assert_eq!(r["results"][0]["name"], "io.ggen.base");
-    assert_eq!(r["results"][0]["title"], "io.ggen.base", "a missing title defaults to the name");
+    assert_eq!(
+        r["results"][0]["title"], "io.ggen.base",
+        "a missing title defaults to the name"
+    );
     let info = env.json(&["marketplace", "info", "io.ggen.rust.cli", "--json"]);
     assert_eq!(info["versions"][0]["version"], "1.2.0");
     assert_eq!(info["versions"][0]["dependencies"]["io.ggen.base"], "^0.3");
     assert_eq!(info["versions"][1]["checksum"], "sha256-aa");
-    assert_eq!(std::fs::read(env.registry().join("index.json")).unwrap(), before, "reading must not rewrite index.json");
+    assert_eq!(
+        std::fs::read(env.registry().join("index.json")).unwrap(),
+        before,
+        "reading must not rewrite index.json"
+    );
 }
 
 #[test]
@@ -60,9 +74,9 @@ fn edits_to_index_json_are_seen_by_the_next_search() {
     assert_eq!(env.json(&["marketplace", "search", "--json"])["total"], 1);
     // Another tool adds a package; the derived search index must notice.
     let path = env.registry().join("index.json");
-    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    index["packages"]["second"] =
-        json!({"name": "second", "versions": [{"version": "0.1.0", "description": "added by hand"}]});
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["packages"]["second"] = json!({"name": "second", "versions": [{"version": "0.1.0", "description": "added by hand"}]});
     std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
     let r = env.json(&["marketplace", "search", "hand", "--json"]);
     assert_eq!(r["results"][0]["name"], "second");
@@ -71,29 +85,57 @@ fn edits_to_index_json_are_seen_by_the_next_search() {
 #[test]
 fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
     let env = Env::new();
-    for (name, version) in [("alpha", "1.0.0"), ("alpha", "1.1.0"), ("beta", "0.1.0"), ("gamma", "2.0.0")] {
+    for (name, version) in [
+        ("alpha", "1.0.0"),
+        ("alpha", "1.1.0"),
+        ("beta", "0.1.0"),
+        ("gamma", "2.0.0"),
+    ] {
         env.publish(json!({"name": name, "version": version, "description": format!("{name} package"), "tags": ["t"]}));
     }
     let info_before = env.json(&["marketplace", "info", "alpha", "--json"]);
     let path = env.registry().join("index.json");
-    std::fs::write(&path, b"{\"version\": \"1\", \"packages\": {\"alpha\": [tru").unwrap();
+    std::fs::write(
+        &path,
+        b"{\"version\": \"1\", \"packages\": {\"alpha\": [tru",
+    )
+    .unwrap();
 
     let out = env.run(&["marketplace", "search", "package", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning:") && stderr.contains("corrupt") && stderr.contains("index.json.corrupt-"), "{stderr}");
+    assert!(
+        stderr.contains("warning:")
+            && stderr.contains("corrupt")
+            && stderr.contains("index.json.corrupt-"),
+        "{stderr}"
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["total"], 3);
 
     let backups: Vec<_> = std::fs::read_dir(env.registry())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("index.json.corrupt-"))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("index.json.corrupt-")
+        })
         .collect();
     assert_eq!(backups.len(), 1);
-    assert!(std::fs::read(backups[0].path()).unwrap().ends_with(b"[tru"), "the backup keeps the corrupt bytes");
+    assert!(
+        std::fs::read(backups[0].path()).unwrap().ends_with(b"[tru"),
+        "the backup keeps the corrupt bytes"
+    );
     let info_after = env.json(&["marketplace", "info", "alpha", "--json"]);
-    assert_eq!(info_before, info_after, "nothing lost: versions, checksums and dates rebuilt from package.json");
+    assert_eq!(
+        info_before, info_after,
+        "nothing lost: versions, checksums and dates rebuilt from package.json"
+    );
     // And the next run is quiet.
     let out = env.run(&["marketplace", "search", "package"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
@@ -105,7 +147,12 @@ fn damaged_search_cache_is_rebuilt() {
     env.publish(manifest("cached", "1.0.0"));
     env.ok(&["marketplace", "search", "cached"]);
     let data = env.home().join("cache/data");
-    let dir = std::fs::read_dir(&data).unwrap().next().unwrap().unwrap().path();
+    let dir = std::fs::read_dir(&data)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let file = dir.join("search-index.bin");
     assert!(file.is_file());
     for garbage in [&b"GGSIDX01"[..], b"", &[0xff; 4096][..]] {
@@ -143,14 +190,26 @@ fn search_matches_a_brute_force_scan() {
     let mut fields = Vec::new();
     for i in 0..400usize {
         let w = |k: usize| words[(i * 7 + k * 3 + i / 5) % words.len()];
-        let (name, title, desc, tag) = (format!("p{i}-{}", w(0)), format!("{} kit", w(1)), format!("uses {} and {}", w(2), w(3)), w(4));
+        let (name, title, desc, tag) = (
+            format!("p{i}-{}", w(0)),
+            format!("{} kit", w(1)),
+            format!("uses {} and {}", w(2), w(3)),
+            w(4),
+        );
         packages.insert(name.clone(), json!({"name": name, "versions": [
             {"version": "1.0.0", "title": title, "description": desc, "tags": [tag], "categories": [if i % 2 == 0 { "even" } else { "odd" }]}
         ]}));
         fields.push((name, format!("{title} {desc} {tag}"), i % 2 == 0));
     }
     write_index(&env, &json!({"version": "1", "packages": packages}));
-    for query in ["alpha beta", "omega", "sigma gamma delta", "p12", "kit uses", "nothing"] {
+    for query in [
+        "alpha beta",
+        "omega",
+        "sigma gamma delta",
+        "p12",
+        "kit uses",
+        "nothing",
+    ] {
         let terms: Vec<&str> = query.split_whitespace().collect();
         let mut expected: Vec<&str> = fields
             .iter()
@@ -159,12 +218,32 @@ fn search_matches_a_brute_force_scan() {
             .collect();
         expected.sort();
         let r = env.json(&["marketplace", "search", query, "--limit", "1000", "--json"]);
-        let mut got: Vec<&str> = r["results"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+        let mut got: Vec<&str> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
         got.sort();
         assert_eq!(got, expected, "query {query:?}");
         assert_eq!(r["total"], expected.len());
-        let even = env.json(&["marketplace", "search", query, "--category", "even", "--limit", "1000", "--json"]);
-        let even_expected = fields.iter().filter(|(n, _, e)| *e && expected.contains(&n.as_str())).count();
-        assert_eq!(even["total"], even_expected, "query {query:?} in category even");
+        let even = env.json(&[
+            "marketplace",
+            "search",
+            query,
+            "--category",
+            "even",
+            "--limit",
+            "1000",
+            "--json",
+        ]);
+        let even_expected = fields
+            .iter()
+            .filter(|(n, _, e)| *e && expected.contains(&n.as_str()))
+            .count();
+        assert_eq!(
+            even["total"], even_expected,
+            "query {query:?} in category even"
+        );
     }
 }

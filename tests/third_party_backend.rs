@@ -9,7 +9,12 @@ fn differently_laid_out_backend_passes_the_same_checks() {
     let env = Env::new();
     let plugin = fixture("flat-registry");
     let root = env.work.path().join("flat");
-    let args = ["--registry-plugin", plugin.to_str().unwrap(), "--registry", root.to_str().unwrap()];
+    let args = [
+        "--registry-plugin",
+        plugin.to_str().unwrap(),
+        "--registry",
+        root.to_str().unwrap(),
+    ];
     publish_catalog(&env, &args);
     check_catalog(&env, &args);
     // Its own layout, not the file registry's.
@@ -25,18 +30,46 @@ fn ten_line_readme_backend_works() {
     let env = Env::new();
     let plugin = fixture("memory-registry");
     let p = plugin.to_str().unwrap();
-    let r = env.json(&["--registry-plugin", p, "marketplace", "search", "hello", "--json"]);
+    let r = env.json(&[
+        "--registry-plugin",
+        p,
+        "marketplace",
+        "search",
+        "hello",
+        "--json",
+    ]);
     assert_eq!(r["total"], 1);
     assert_eq!(r["results"][0]["version"], "1.1.0");
-    let r = env.json(&["--registry-plugin", p, "marketplace", "search", "--tag", "memory", "--json"]);
+    let r = env.json(&[
+        "--registry-plugin",
+        p,
+        "marketplace",
+        "search",
+        "--tag",
+        "memory",
+        "--json",
+    ]);
     assert_eq!(r["total"], 2);
-    let info = env.json(&["--registry-plugin", p, "marketplace", "info", "hello", "--json"]);
+    let info = env.json(&[
+        "--registry-plugin",
+        p,
+        "marketplace",
+        "info",
+        "hello",
+        "--json",
+    ]);
     assert_eq!(info["versions"][0]["version"], "1.1.0");
     assert_eq!(info["versions"][1]["version"], "1.0.0");
     let err = env.fails(&["--registry-plugin", p, "marketplace", "info", "nope"]);
     assert!(err.contains("`nope`"), "{err}");
     // Read-only by default: publish is refused with the SDK's message.
     let dir = env.package("p", &support::manifest("x", "1.0.0"), &[("a", "b")]);
-    let err = env.fails(&["--registry-plugin", p, "marketplace", "publish", dir.to_str().unwrap()]);
+    let err = env.fails(&[
+        "--registry-plugin",
+        p,
+        "marketplace",
+        "publish",
+        dir.to_str().unwrap(),
+    ]);
     assert!(err.contains("read-only"), "{err}");
 }

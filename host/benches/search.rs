@@ -13,15 +13,62 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ggen::backend::plugin::{Limits, Policy, PluginEngine, WasmRegistry, WasmSource, embedded};
+use ggen::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use ggen::backend::{Query, Registry};
 use ggen_file_registry::FileRegistry;
 
 const WORDS: &[&str] = &[
-    "rust", "web", "cli", "api", "http", "service", "template", "react", "vue", "python", "fastapi", "axum", "tokio",
-    "async", "grpc", "graphql", "docker", "kube", "terraform", "ci", "test", "lint", "sql", "postgres", "redis",
-    "cache", "auth", "jwt", "oauth", "crud", "admin", "dashboard", "chart", "ml", "data", "etl", "stream", "kafka",
-    "queue", "worker", "cron", "email", "pdf", "image", "video", "audio", "game", "bevy", "wasm", "embedded", "iot",
+    "rust",
+    "web",
+    "cli",
+    "api",
+    "http",
+    "service",
+    "template",
+    "react",
+    "vue",
+    "python",
+    "fastapi",
+    "axum",
+    "tokio",
+    "async",
+    "grpc",
+    "graphql",
+    "docker",
+    "kube",
+    "terraform",
+    "ci",
+    "test",
+    "lint",
+    "sql",
+    "postgres",
+    "redis",
+    "cache",
+    "auth",
+    "jwt",
+    "oauth",
+    "crud",
+    "admin",
+    "dashboard",
+    "chart",
+    "ml",
+    "data",
+    "etl",
+    "stream",
+    "kafka",
+    "queue",
+    "worker",
+    "cron",
+    "email",
+    "pdf",
+    "image",
+    "video",
+    "audio",
+    "game",
+    "bevy",
+    "wasm",
+    "embedded",
+    "iot",
 ];
 const CATEGORIES: &[&str] = &["web", "cli", "backend", "frontend", "data", "devops"];
 
@@ -107,37 +154,64 @@ fn cli(home: &Path, args: &[&str]) -> Duration {
 }
 
 fn query(text: &str) -> Query {
-    Query { text: text.into(), categories: vec![], tags: vec![], limit: 20, offset: 0 }
+    Query {
+        text: text.into(),
+        categories: vec![],
+        tags: vec![],
+        limit: 20,
+        offset: 0,
+    }
 }
 
 fn sdk_query(text: &str) -> ggen_plugin_sdk::Query {
-    ggen_plugin_sdk::Query { text: text.into(), categories: vec![], tags: vec![], limit: 20, offset: 0 }
+    ggen_plugin_sdk::Query {
+        text: text.into(),
+        categories: vec![],
+        tags: vec![],
+        limit: 20,
+        offset: 0,
+    }
 }
 
-const LIMITS: Limits = Limits { deadline: Duration::from_secs(60), memory_bytes: 1 << 30 };
+const LIMITS: Limits = Limits {
+    deadline: Duration::from_secs(60),
+    memory_bytes: 1 << 30,
+};
 
 fn main() {
     let sizes: Vec<usize> = std::env::var("GGEN_BENCH_SIZES")
         .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1_000, 10_000, 100_000]);
-    let runs: usize = std::env::var("GGEN_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(21);
+    let runs: usize = std::env::var("GGEN_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(21);
 
     // Cold start: an empty GGEN_HOME compiles the embedded plugin once.
     let cold = tempfile::tempdir().unwrap();
     let first = cli(cold.path(), &["marketplace", "search", "x"]);
-    let second = sample(runs, || _ = cli(cold.path(), &["marketplace", "search", "x"]));
+    let second = sample(runs, || {
+        _ = cli(cold.path(), &["marketplace", "search", "x"])
+    });
     println!("## cold start (empty registry)\n");
-    println!("| first run (compiles the plugin) | warm run (median of {runs}) |\n|---|---|\n| {} | {} |\n", ms(first), ms(second));
+    println!(
+        "| first run (compiles the plugin) | warm run (median of {runs}) |\n|---|---|\n| {} | {} |\n",
+        ms(first),
+        ms(second)
+    );
 
     println!("## search, {runs} runs per cell (medians)\n");
-    println!("| packages | first search (compile + index build) | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |");
+    println!(
+        "| packages | first search (compile + index build) | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let home = tempfile::tempdir().unwrap();
         let root = home.path().join("registry");
         let probe = generate(&root, n);
         let rebuild = cli(home.path(), &["marketplace", "search", "rust", "web"]);
-        let cli_med = |q: &str| sample(runs, || _ = cli(home.path(), &["marketplace", "search", q]));
+        let cli_med =
+            |q: &str| sample(runs, || _ = cli(home.path(), &["marketplace", "search", q]));
         let (multi, common, exact) = (cli_med("rust web"), cli_med("kafka"), cli_med(&probe));
 
         // In process: the same registry through the plugin and natively.
@@ -145,16 +219,25 @@ fn main() {
         let source = WasmSource::embedded(&embedded::FILE_REGISTRY);
         let data = home.path().join("bench-data");
         let policy = Policy::registry(root.clone(), data.clone(), LIMITS);
-        let load = sample(runs, || drop(WasmRegistry::load(&engine, &source, &policy).unwrap()));
+        let load = sample(runs, || {
+            drop(WasmRegistry::load(&engine, &source, &policy).unwrap())
+        });
         let mut wasm = WasmRegistry::load(&engine, &source, &policy).unwrap();
         let q = query("rust web");
         let expected = wasm.search(&q).unwrap(); // also builds this data dir's search index
-        let wasm_call = sample(runs, || assert_eq!(wasm.search(&q).unwrap().total, expected.total));
+        let wasm_call = sample(runs, || {
+            assert_eq!(wasm.search(&q).unwrap().total, expected.total)
+        });
         let native = FileRegistry::new(&root, &data);
         let nq = sdk_query("rust web");
-        let native_call = sample(runs, || assert_eq!(native.search(&nq).unwrap().total, expected.total));
+        let native_call = sample(runs, || {
+            assert_eq!(native.search(&nq).unwrap().total, expected.total)
+        });
         let fresh = sample(runs, || {
-            WasmRegistry::load(&engine, &source, &policy).unwrap().search(&q).unwrap();
+            WasmRegistry::load(&engine, &source, &policy)
+                .unwrap()
+                .search(&q)
+                .unwrap();
         });
         println!(
             "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} |",

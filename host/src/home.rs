@@ -20,7 +20,9 @@ impl GgenHome {
         }
         std::env::home_dir()
             .map(|h| Self::at(h.join(".ggen")))
-            .ok_or_else(|| MarketplaceError::Config("cannot find a home directory; set GGEN_HOME".into()))
+            .ok_or_else(|| {
+                MarketplaceError::Config("cannot find a home directory; set GGEN_HOME".into())
+            })
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
@@ -52,7 +54,10 @@ impl GgenHome {
                 MarketplaceError::Config(format!("{}: {first}", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(MarketplaceError::storage(format!("cannot read {}", path.display()), e)),
+            Err(e) => Err(MarketplaceError::storage(
+                format!("cannot read {}", path.display()),
+                e,
+            )),
         }
     }
 }
@@ -85,7 +90,11 @@ pub struct InstallConfig {
 impl Default for InstallConfig {
     fn default() -> Self {
         let d = crate::backend::unpack::UnpackLimits::default();
-        Self { max_entries: d.max_entries, max_unpacked_mib: d.max_bytes >> 20, max_path: d.max_path }
+        Self {
+            max_entries: d.max_entries,
+            max_unpacked_mib: d.max_bytes >> 20,
+            max_path: d.max_path,
+        }
     }
 }
 
@@ -110,7 +119,10 @@ pub struct PluginConfig {
 
 impl Default for PluginConfig {
     fn default() -> Self {
-        Self { timeout_ms: 5_000, memory_mib: 256 }
+        Self {
+            timeout_ms: 5_000,
+            memory_mib: 256,
+        }
     }
 }
 

@@ -41,7 +41,10 @@ impl RangeFile {
     pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let bytes = imp::read_at(&self.inner, offset, len)?;
         if bytes.len() < len {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file is shorter than expected"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file is shorter than expected",
+            ));
         }
         Ok(bytes)
     }
@@ -109,19 +112,35 @@ mod imp {
         let mut best: Option<(Descriptor, usize)> = None;
         for (dir, guest) in get_directories() {
             let prefix = Path::new(&guest);
-            if path.starts_with(prefix) && best.as_ref().is_none_or(|(_, n)| prefix.as_os_str().len() > *n) {
+            if path.starts_with(prefix)
+                && best
+                    .as_ref()
+                    .is_none_or(|(_, n)| prefix.as_os_str().len() > *n)
+            {
                 best = Some((dir, prefix.as_os_str().len()));
             }
         }
         let Some((dir, n)) = best else {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} is not under a preopened directory", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is not under a preopened directory", path.display()),
+            ));
         };
         let rel = Path::new(&path.as_os_str().to_str().unwrap_or_default()[n..]);
-        let rel: Vec<&str> = rel.components().filter_map(|c| match c {
-            Component::Normal(s) => s.to_str(),
-            _ => None,
-        }).collect();
-        dir.open_at(PathFlags::SYMLINK_FOLLOW, &rel.join("/"), OpenFlags::empty(), DescriptorFlags::READ).map_err(error)
+        let rel: Vec<&str> = rel
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => s.to_str(),
+                _ => None,
+            })
+            .collect();
+        dir.open_at(
+            PathFlags::SYMLINK_FOLLOW,
+            &rel.join("/"),
+            OpenFlags::empty(),
+            DescriptorFlags::READ,
+        )
+        .map_err(error)
     }
 
     fn error(code: ErrorCode) -> io::Error {

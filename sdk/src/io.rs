@@ -13,7 +13,11 @@ const CHUNK: u32 = 256 * 1024;
 
 impl<'a> ByteSourceReader<'a> {
     pub fn new(source: &'a ByteSource) -> Self {
-        Self { source, buf: Vec::new(), pos: 0 }
+        Self {
+            source,
+            buf: Vec::new(),
+            pos: 0,
+        }
     }
 
     /// Total size announced by the host.

@@ -15,13 +15,13 @@ mod io;
 pub mod registry;
 pub mod search;
 
-pub use error::Error;
-pub use io::ByteSourceReader;
-pub use registry::Registry;
+pub use bindings::host::Level;
 pub use bindings::types::{
     Dependency, Package, PackageVersion, Query, RegistryMetadata, SearchResults,
 };
-pub use bindings::host::Level;
+pub use error::Error;
+pub use io::ByteSourceReader;
+pub use registry::Registry;
 
 /// The contract this SDK implements: the WIT package and its version.
 pub const CONTRACT_PACKAGE: &str = "ggen:marketplace";

@@ -6,7 +6,9 @@ use std::marker::PhantomData;
 
 use crate::bindings::exports::ggen::marketplace::registry as wit;
 use crate::bindings::host::ByteSource;
-use crate::{ByteSourceReader, Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
+use crate::{
+    ByteSourceReader, Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults,
+};
 
 /// A registry backend. Only [`Registry::list_packages`] is required: every
 /// other method has a default built on it (reads) or refuses politely
@@ -20,7 +22,10 @@ pub trait Registry: 'static {
     fn list_packages() -> Result<Vec<Package>, Error>;
 
     fn search(query: Query) -> Result<SearchResults, Error> {
-        Ok(crate::search::search_packages(&query, &Self::list_packages()?))
+        Ok(crate::search::search_packages(
+            &query,
+            &Self::list_packages()?,
+        ))
     }
 
     fn get_package(name: String) -> Result<Package, Error> {
@@ -64,20 +69,31 @@ pub trait Registry: 'static {
     }
 
     /// Store a version; `tarball` streams the archive whose digest is `meta.checksum`.
-    fn publish(meta: PackageVersion, manifest: String, tarball: &mut dyn Read, force: bool) -> Result<(), Error> {
+    fn publish(
+        meta: PackageVersion,
+        manifest: String,
+        tarball: &mut dyn Read,
+        force: bool,
+    ) -> Result<(), Error> {
         let _ = (meta, manifest, tarball, force);
-        Err(Error::Unsupported("this registry is read-only: publish is not supported".into()))
+        Err(Error::Unsupported(
+            "this registry is read-only: publish is not supported".into(),
+        ))
     }
 
     fn delete(name: String, version: String) -> Result<(), Error> {
         let _ = (name, version);
-        Err(Error::Unsupported("this registry is read-only: delete is not supported".into()))
+        Err(Error::Unsupported(
+            "this registry is read-only: delete is not supported".into(),
+        ))
     }
 
     /// The tarball of one version, read in chunks by the host.
     fn open_tarball(name: String, version: String) -> Result<Box<dyn Read>, Error> {
         let _ = (name, version);
-        Err(Error::Unsupported("this registry does not serve tarballs".into()))
+        Err(Error::Unsupported(
+            "this registry does not serve tarballs".into(),
+        ))
     }
 }
 
@@ -121,7 +137,12 @@ impl<T: Registry> wit::Guest for Export<T> {
     fn list_versions(name: String) -> Result<Vec<PackageVersion>, Error> {
         T::list_versions(name)
     }
-    fn publish(meta: PackageVersion, manifest: String, tarball: &ByteSource, force: bool) -> Result<(), Error> {
+    fn publish(
+        meta: PackageVersion,
+        manifest: String,
+        tarball: &ByteSource,
+        force: bool,
+    ) -> Result<(), Error> {
         T::publish(meta, manifest, &mut ByteSourceReader::new(tarball), force)
     }
     fn delete(name: String, version: String) -> Result<(), Error> {
@@ -134,7 +155,9 @@ impl<T: Registry> wit::Guest for Export<T> {
         T::metadata()
     }
     fn open_tarball(name: String, version: String) -> Result<wit::TarballReader, Error> {
-        Ok(wit::TarballReader::new(Reader(RefCell::new(T::open_tarball(name, version)?))))
+        Ok(wit::TarballReader::new(Reader(RefCell::new(
+            T::open_tarball(name, version)?,
+        ))))
     }
 }
 

@@ -44,9 +44,21 @@ pub struct Fields<'a> {
 impl Matcher {
     pub fn new(query: &Query) -> Self {
         let whole = query.text.trim().to_lowercase();
-        let terms = whole.split_whitespace().map(|t| Finder::new(t.as_bytes()).into_owned()).collect();
-        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase().into_bytes()).collect();
-        Self { terms, whole: whole.into_bytes(), categories: lower(&query.categories), tags: lower(&query.tags) }
+        let terms = whole
+            .split_whitespace()
+            .map(|t| Finder::new(t.as_bytes()).into_owned())
+            .collect();
+        let lower = |v: &[String]| {
+            v.iter()
+                .map(|s| s.trim().to_lowercase().into_bytes())
+                .collect()
+        };
+        Self {
+            terms,
+            whole: whole.into_bytes(),
+            categories: lower(&query.categories),
+            tags: lower(&query.tags),
+        }
     }
 
     /// The longest search term: a package can only match if its fields contain
@@ -62,7 +74,11 @@ impl Matcher {
         {
             return None;
         }
-        let mut score = if !self.whole.is_empty() && f.name == self.whole { EXACT_NAME } else { 0 };
+        let mut score = if !self.whole.is_empty() && f.name == self.whole {
+            EXACT_NAME
+        } else {
+            0
+        };
         for term in &self.terms {
             score += if f.name.starts_with(term.needle()) {
                 NAME_PREFIX
@@ -108,14 +124,21 @@ pub fn rank_page<T, K: Ord + ?Sized>(
 ) -> (u64, Vec<T>) {
     let total = scored.len() as u64;
     let cmp = |a: &(u32, T), b: &(u32, T)| b.0.cmp(&a.0).then_with(|| name(&a.1).cmp(name(&b.1)));
-    let end = (offset as usize).saturating_add(limit as usize).min(scored.len());
+    let end = (offset as usize)
+        .saturating_add(limit as usize)
+        .min(scored.len());
     if end < scored.len() && end > 0 {
         // Only the page and what precedes it need a full sort.
         scored.select_nth_unstable_by(end - 1, cmp);
         scored.truncate(end);
     }
     scored.sort_unstable_by(cmp);
-    let page = scored.into_iter().skip(offset as usize).take(limit as usize).map(|(_, t)| t).collect();
+    let page = scored
+        .into_iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|(_, t)| t)
+        .collect();
     (total, page)
 }
 
@@ -134,9 +157,14 @@ pub fn search_packages(query: &Query, packages: &[Package]) -> SearchResults {
     let matcher = Matcher::new(query);
     let mut scored = Vec::new();
     for package in packages {
-        let Some(latest) = newest(package) else { continue };
-        let (name, title, description) =
-            (latest.name.to_lowercase(), latest.title.to_lowercase(), latest.description.to_lowercase());
+        let Some(latest) = newest(package) else {
+            continue;
+        };
+        let (name, title, description) = (
+            latest.name.to_lowercase(),
+            latest.title.to_lowercase(),
+            latest.description.to_lowercase(),
+        );
         let (tags, categories) = (join_lower(&latest.tags), join_lower(&latest.categories));
         let fields = Fields {
             name: name.as_bytes(),
@@ -150,7 +178,10 @@ pub fn search_packages(query: &Query, packages: &[Package]) -> SearchResults {
         }
     }
     let (total, page) = rank_page(scored, |v| v.name.as_str(), query.offset, query.limit);
-    SearchResults { total, hits: page.into_iter().cloned().collect() }
+    SearchResults {
+        total,
+        hits: page.into_iter().cloned().collect(),
+    }
 }
 
 #[cfg(test)]
@@ -168,7 +199,13 @@ mod tests {
     }
 
     fn q(text: &str) -> Query {
-        Query { text: text.into(), categories: vec![], tags: vec![], limit: 10, offset: 0 }
+        Query {
+            text: text.into(),
+            categories: vec![],
+            tags: vec![],
+            limit: 10,
+            offset: 0,
+        }
     }
 
     #[test]
@@ -180,7 +217,9 @@ mod tests {
         let title = m.score(fields("x", "a rust thing", "", "")).unwrap();
         let tags = m.score(fields("x", "", "", "web\u{1f}rust")).unwrap();
         let desc = m.score(fields("x", "", "written in rust", "")).unwrap();
-        assert!(exact > prefix && prefix > contains && contains > title && title > tags && tags > desc);
+        assert!(
+            exact > prefix && prefix > contains && contains > title && title > tags && tags > desc
+        );
         assert_eq!(m.score(fields("python", "", "", "")), None);
     }
 
@@ -191,9 +230,17 @@ mod tests {
         assert!(m.score(fields("rust", "", "", "")).is_none());
         let mut query = q("");
         query.categories = vec!["CLI".into()];
-        assert!(Matcher::new(&query).score(fields("a", "", "", "")).is_some());
+        assert!(
+            Matcher::new(&query)
+                .score(fields("a", "", "", ""))
+                .is_some()
+        );
         query.categories = vec!["cl".into()];
-        assert!(Matcher::new(&query).score(fields("a", "", "", "")).is_none());
+        assert!(
+            Matcher::new(&query)
+                .score(fields("a", "", "", ""))
+                .is_none()
+        );
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub fn long_path(len: usize) -> Vec<u8> {
 /// assumed: at most 10 entries, 1 MiB of content, 200-byte paths.
 pub fn hostile_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     let file = |name: &[u8]| entry(name, EntryType::Regular, b"x");
-    let good = gz(&[entry(b"a.txt", EntryType::Regular, &[7u8; 50_000]), file(b"b.txt")]);
+    let good = gz(&[
+        entry(b"a.txt", EntryType::Regular, &[7u8; 50_000]),
+        file(b"b.txt"),
+    ]);
     // A byte of the CRC trailer: always detected, unlike a flip that may land
     // on bits the decoder ignores.
     let mut flipped = good.clone();
@@ -73,30 +76,105 @@ pub fn hostile_cases() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     flipped[crc] ^= 0x55;
     vec![
         ("traversal", gz(&[file(b"../evil")]), "`..` path component"),
-        ("nested traversal", gz(&[file(b"a/../../evil")]), "`..` path component"),
+        (
+            "nested traversal",
+            gz(&[file(b"a/../../evil")]),
+            "`..` path component",
+        ),
         ("absolute path", gz(&[file(b"/tmp/evil")]), "absolute path"),
         ("backslashes", gz(&[file(b"..\\..\\evil")]), "`\\`"),
-        ("symlink", gz(&[entry(b"link", EntryType::Symlink, b"")]), "symbolic link"),
-        ("hard link", gz(&[entry(b"hard", EntryType::Link, b"")]), "hard link"),
-        ("char device", gz(&[entry(b"dev", EntryType::Char, b"")]), "device file"),
-        ("block device", gz(&[entry(b"blk", EntryType::Block, b"")]), "device file"),
+        (
+            "symlink",
+            gz(&[entry(b"link", EntryType::Symlink, b"")]),
+            "symbolic link",
+        ),
+        (
+            "hard link",
+            gz(&[entry(b"hard", EntryType::Link, b"")]),
+            "hard link",
+        ),
+        (
+            "char device",
+            gz(&[entry(b"dev", EntryType::Char, b"")]),
+            "device file",
+        ),
+        (
+            "block device",
+            gz(&[entry(b"blk", EntryType::Block, b"")]),
+            "device file",
+        ),
         ("fifo", gz(&[entry(b"pipe", EntryType::Fifo, b"")]), "FIFO"),
-        ("sparse file", gz(&[entry(b"sparse", EntryType::GNUSparse, b"")]), "sparse file"),
-        ("duplicate entry", gz(&[file(b"a.txt"), file(b"a.txt")]), "appears twice"),
-        ("duplicate via ./", gz(&[file(b"a.txt"), file(b"./a.txt")]), "appears twice"),
-        ("file under a file", gz(&[file(b"a"), file(b"a/b")]), "which is a file"),
-        ("dir over a file", gz(&[file(b"d"), entry(b"d/", EntryType::Directory, b"")]), "both a file and a directory"),
+        (
+            "sparse file",
+            gz(&[entry(b"sparse", EntryType::GNUSparse, b"")]),
+            "sparse file",
+        ),
+        (
+            "duplicate entry",
+            gz(&[file(b"a.txt"), file(b"a.txt")]),
+            "appears twice",
+        ),
+        (
+            "duplicate via ./",
+            gz(&[file(b"a.txt"), file(b"./a.txt")]),
+            "appears twice",
+        ),
+        (
+            "file under a file",
+            gz(&[file(b"a"), file(b"a/b")]),
+            "which is a file",
+        ),
+        (
+            "dir over a file",
+            gz(&[file(b"d"), entry(b"d/", EntryType::Directory, b"")]),
+            "both a file and a directory",
+        ),
         ("non-UTF-8 name", gz(&[file(b"caf\xe9.txt")]), "not UTF-8"),
-        ("control characters", gz(&[file(b"bell\x07.txt")]), "control characters"),
+        (
+            "control characters",
+            gz(&[file(b"bell\x07.txt")]),
+            "control characters",
+        ),
         ("long path", long_path(300), "longer than 200 bytes"),
-        ("too many entries", gz(&(0..11).map(|i| file(format!("f{i}").as_bytes())).collect::<Vec<_>>()), "limit of 10 entries"),
-        ("content bomb", gz(&[entry(b"zeros", EntryType::Regular, &vec![0u8; 4 << 20])]), "limit of 1048576 bytes"),
+        (
+            "too many entries",
+            gz(&(0..11)
+                .map(|i| file(format!("f{i}").as_bytes()))
+                .collect::<Vec<_>>()),
+            "limit of 10 entries",
+        ),
+        (
+            "content bomb",
+            gz(&[entry(b"zeros", EntryType::Regular, &vec![0u8; 4 << 20])]),
+            "limit of 1048576 bytes",
+        ),
         // unpack alone stops it at its decompression budget; install refuses it
         // earlier, in the raw metadata pass: both say "exceeds the limit of".
-        ("pax header bomb", gz(&[entry(b"pax", EntryType::XHeader, &vec![b'a'; 8 << 20])]), "exceeds the limit of"),
-        ("truncated entry", gz(&[entry_sized(b"short", EntryType::Regular, &[1u8; 1000], 10_000)]), "corrupt or truncated"),
-        ("truncated gzip", good[..good.len() / 3].to_vec(), "corrupt or truncated"),
+        (
+            "pax header bomb",
+            gz(&[entry(b"pax", EntryType::XHeader, &vec![b'a'; 8 << 20])]),
+            "exceeds the limit of",
+        ),
+        (
+            "truncated entry",
+            gz(&[entry_sized(
+                b"short",
+                EntryType::Regular,
+                &[1u8; 1000],
+                10_000,
+            )]),
+            "corrupt or truncated",
+        ),
+        (
+            "truncated gzip",
+            good[..good.len() / 3].to_vec(),
+            "corrupt or truncated",
+        ),
         ("corrupt gzip", flipped, "corrupt"),
-        ("not gzip", b"this is not a gzip stream at all".to_vec(), "corrupt"),
+        (
+            "not gzip",
+            b"this is not a gzip stream at all".to_vec(),
+            "corrupt",
+        ),
     ]
 }

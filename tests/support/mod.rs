@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A scratch GGEN_HOME plus helpers to run ggen in it.
@@ -22,7 +25,10 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self { home: tempfile::tempdir().unwrap(), work: tempfile::tempdir().unwrap() }
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn home(&self) -> &Path {
@@ -35,7 +41,10 @@ impl Env {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ggen"));
-        cmd.args(args).env("GGEN_HOME", self.home.path()).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        cmd.args(args)
+            .env("GGEN_HOME", self.home.path())
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1");
         cmd
     }
 
@@ -61,23 +70,44 @@ impl Env {
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(!out.status.success(), "ggen {args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
-        assert_eq!(out.status.code(), Some(1), "ggen {args:?} exited with {}: {stderr}", out.status);
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(errors.len(), 1, "expected exactly one error line, got: {stderr}");
+        assert!(
+            !out.status.success(),
+            "ggen {args:?} should fail; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "ggen {args:?} exited with {}: {stderr}",
+            out.status
+        );
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected exactly one error line, got: {stderr}"
+        );
         errors[0].to_string()
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ggen {args:?} printed invalid JSON ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("ggen {args:?} printed invalid JSON ({e}): {out}"))
     }
 
     /// Write a package directory under the work dir with this package.json and files.
     pub fn package(&self, dir: &str, manifest: &Value, files: &[(&str, &str)]) -> PathBuf {
         let path = self.work.path().join(dir);
         std::fs::create_dir_all(&path).unwrap();
-        std::fs::write(path.join("package.json"), serde_json::to_string_pretty(manifest).unwrap()).unwrap();
+        std::fs::write(
+            path.join("package.json"),
+            serde_json::to_string_pretty(manifest).unwrap(),
+        )
+        .unwrap();
         for (name, content) in files {
             let file = path.join(name);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
@@ -88,8 +118,19 @@ impl Env {
 
     /// Publish a package described by its manifest; returns the package dir.
     pub fn publish(&self, manifest: Value) -> PathBuf {
-        let name = format!("{}-{}", manifest["name"].as_str().unwrap(), manifest["version"].as_str().unwrap());
-        let dir = self.package(&name, &manifest, &[("README.md", &format!("# {name}\n")), ("templates/main.tmpl", "{{name}}\n")]);
+        let name = format!(
+            "{}-{}",
+            manifest["name"].as_str().unwrap(),
+            manifest["version"].as_str().unwrap()
+        );
+        let dir = self.package(
+            &name,
+            &manifest,
+            &[
+                ("README.md", &format!("# {name}\n")),
+                ("templates/main.tmpl", "{{name}}\n"),
+            ],
+        );
         self.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
         dir
     }
@@ -99,13 +140,18 @@ impl Env {
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.push((p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap_or_default()));
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
             }
         }
     }
@@ -123,7 +169,14 @@ pub fn fixture(name: &str) -> PathBuf {
         let target = root.join("target/wasm-fixtures");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
             .arg(root.join("tests/fixtures/Cargo.toml"))
             .arg("--target-dir")
             .arg(&target)
@@ -157,8 +210,19 @@ pub fn publish_catalog(env: &Env, extra: &[&str]) {
         serde_json::json!({"name": "rust", "version": "0.9.3", "title": "Base", "description": "Shared base templates", "categories": ["base"], "tags": []}),
     ];
     for manifest in catalog {
-        let name = format!("{}-{}", manifest["name"].as_str().unwrap(), manifest["version"].as_str().unwrap());
-        let dir = env.package(&name, &manifest, &[("README.md", &format!("# {name}\n")), ("templates/main.tmpl", "{{name}}\n")]);
+        let name = format!(
+            "{}-{}",
+            manifest["name"].as_str().unwrap(),
+            manifest["version"].as_str().unwrap()
+        );
+        let dir = env.package(
+            &name,
+            &manifest,
+            &[
+                ("README.md", &format!("# {name}\n")),
+                ("templates/main.tmpl", "{{name}}\n"),
+            ],
+        );
         let mut args = extra.to_vec();
         args.extend(["marketplace", "publish", dir.to_str().unwrap()]);
         env.ok(&args);
@@ -166,7 +230,12 @@ pub fn publish_catalog(env: &Env, extra: &[&str]) {
 }
 
 fn names(v: &Value) -> Vec<String> {
-    v["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// The search and info behaviour every backend must show for `publish_catalog`.
@@ -178,32 +247,104 @@ pub fn check_catalog(env: &Env, extra: &[&str]) {
     };
     // Ranking: exact name, name prefix, name contains, title, tags, description.
     let r = run(&["marketplace", "search", "rust", "--json"]);
-    assert_eq!(names(&r), ["rust", "rust-web", "my-rust-tool", "axum-starter", "python-cli", "go-service"]);
+    assert_eq!(
+        names(&r),
+        [
+            "rust",
+            "rust-web",
+            "my-rust-tool",
+            "axum-starter",
+            "python-cli",
+            "go-service"
+        ]
+    );
     assert_eq!(r["total"], 6);
     // Newest version is what search shows.
     assert_eq!(r["results"][1]["version"], "1.1.0");
     assert_eq!(r["results"][1]["dependencies"]["rust"], "^0.9");
     // Case-insensitive, every term must match.
-    assert_eq!(names(&run(&["marketplace", "search", "RUST", "WEB", "--json"])), ["rust-web"]);
-    assert_eq!(names(&run(&["marketplace", "search", "tls", "--json"])), ["rust-web"]);
+    assert_eq!(
+        names(&run(&["marketplace", "search", "RUST", "WEB", "--json"])),
+        ["rust-web"]
+    );
+    assert_eq!(
+        names(&run(&["marketplace", "search", "tls", "--json"])),
+        ["rust-web"]
+    );
     // Filters: category, tags (all required), limit and offset.
-    assert_eq!(names(&run(&["marketplace", "search", "rust", "--category", "web", "--json"])), ["rust-web", "axum-starter"]);
-    assert_eq!(names(&run(&["marketplace", "search", "--category", "CLI", "--json"])), ["my-rust-tool", "python-cli"]);
-    assert_eq!(names(&run(&["marketplace", "search", "--tag", "http", "--tag", "web", "--json"])), ["rust-web"]);
-    let page = run(&["marketplace", "search", "rust", "--limit", "2", "--offset", "1", "--json"]);
+    assert_eq!(
+        names(&run(&[
+            "marketplace",
+            "search",
+            "rust",
+            "--category",
+            "web",
+            "--json"
+        ])),
+        ["rust-web", "axum-starter"]
+    );
+    assert_eq!(
+        names(&run(&[
+            "marketplace",
+            "search",
+            "--category",
+            "CLI",
+            "--json"
+        ])),
+        ["my-rust-tool", "python-cli"]
+    );
+    assert_eq!(
+        names(&run(&[
+            "marketplace",
+            "search",
+            "--tag",
+            "http",
+            "--tag",
+            "web",
+            "--json"
+        ])),
+        ["rust-web"]
+    );
+    let page = run(&[
+        "marketplace",
+        "search",
+        "rust",
+        "--limit",
+        "2",
+        "--offset",
+        "1",
+        "--json",
+    ]);
     assert_eq!(names(&page), ["rust-web", "my-rust-tool"]);
     assert_eq!(page["total"], 6);
-    assert_eq!(names(&run(&["marketplace", "search", "nothing-like-this", "--json"])), Vec::<String>::new());
+    assert_eq!(
+        names(&run(&[
+            "marketplace",
+            "search",
+            "nothing-like-this",
+            "--json"
+        ])),
+        Vec::<String>::new()
+    );
 
     // info: every version, newest first, with dependencies and checksums.
     let info = run(&["marketplace", "info", "rust-web", "--json"]);
     let versions = info["versions"].as_array().unwrap();
-    assert_eq!(versions.iter().map(|v| v["version"].as_str().unwrap()).collect::<Vec<_>>(), ["1.1.0", "1.0.0"]);
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v["version"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["1.1.0", "1.0.0"]
+    );
     assert_eq!(versions[0]["dependencies"]["rust"], "^0.9");
     assert!(versions[1]["dependencies"].as_object().unwrap().is_empty());
     for v in versions {
         let checksum = v["checksum"].as_str().unwrap();
-        assert!(checksum.starts_with("sha256-") && checksum.len() == 71, "{checksum}");
+        assert!(
+            checksum.starts_with("sha256-") && checksum.len() == 71,
+            "{checksum}"
+        );
         assert_eq!(v["license"], "MIT");
         assert!(v["size"].as_u64().unwrap() > 0);
     }

@@ -29,11 +29,15 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
 
-    let gz = GzBuilder::new().mtime(0).write(HashingWriter::new(out), Compression::default());
+    let gz = GzBuilder::new()
+        .mtime(0)
+        .write(HashingWriter::new(out), Compression::default());
     let mut tar = tar::Builder::new(gz);
     for (rel, path) in &files {
         let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_size(meta.len());
@@ -43,38 +47,68 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
         header.set_gid(0);
         header.set_username("").ok();
         header.set_groupname("").ok();
-        tar.append_data(&mut header, rel, io::BufReader::new(file).take_exact(meta.len()))
-            .map_err(|e| format!("cannot pack {rel}: {e}"))?;
+        tar.append_data(
+            &mut header,
+            rel,
+            io::BufReader::new(file).take_exact(meta.len()),
+        )
+        .map_err(|e| format!("cannot pack {rel}: {e}"))?;
     }
-    let gz = tar.into_inner().map_err(|e| format!("cannot finish the archive: {e}"))?;
-    let (out, checksum, size) = gz.finish().map_err(|e| format!("cannot finish the archive: {e}"))?.finish();
-    out.flush().map_err(|e| format!("cannot write the archive: {e}"))?;
-    Ok(Packed { checksum, size, files: files.len() })
+    let gz = tar
+        .into_inner()
+        .map_err(|e| format!("cannot finish the archive: {e}"))?;
+    let (out, checksum, size) = gz
+        .finish()
+        .map_err(|e| format!("cannot finish the archive: {e}"))?
+        .finish();
+    out.flush()
+        .map_err(|e| format!("cannot write the archive: {e}"))?;
+    Ok(Packed {
+        checksum,
+        size,
+        files: files.len(),
+    })
 }
 
 fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
     let dir = root.join(rel);
-    let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
         let name = entry.file_name();
         let Some(name_str) = name.to_str() else {
-            return Err(format!("{} has a file name that is not UTF-8", entry.path().display()));
+            return Err(format!(
+                "{} has a file name that is not UTF-8",
+                entry.path().display()
+            ));
         };
         let child = rel.join(name_str);
-        let kind = entry.file_type().map_err(|e| format!("cannot stat {}: {e}", entry.path().display()))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("cannot stat {}: {e}", entry.path().display()))?;
         if kind.is_symlink() {
-            return Err(format!("{} is a symbolic link; packages may contain only regular files", entry.path().display()));
+            return Err(format!(
+                "{} is a symbolic link; packages may contain only regular files",
+                entry.path().display()
+            ));
         } else if kind.is_dir() {
             if rel.as_os_str().is_empty() && SKIPPED_DIRS.contains(&name_str) {
                 continue;
             }
             collect(root, &child, out)?;
         } else if kind.is_file() {
-            let key = child.components().map(|c| c.as_os_str().to_str().unwrap()).collect::<Vec<_>>().join("/");
+            let key = child
+                .components()
+                .map(|c| c.as_os_str().to_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("/");
             out.push((key, entry.path()));
         } else {
-            return Err(format!("{} is not a regular file; packages may contain only regular files", entry.path().display()));
+            return Err(format!(
+                "{} is not a regular file; packages may contain only regular files",
+                entry.path().display()
+            ));
         }
     }
     Ok(())
@@ -94,7 +128,10 @@ fn is_executable(_: &std::fs::Metadata) -> bool {
 /// Reads exactly `len` bytes, failing if the file changed size while packing.
 trait TakeExact: io::Read + Sized {
     fn take_exact(self, len: u64) -> ExactReader<Self> {
-        ExactReader { inner: self, left: len }
+        ExactReader {
+            inner: self,
+            left: len,
+        }
     }
 }
 impl<R: io::Read> TakeExact for R {}
@@ -112,7 +149,10 @@ impl<R: io::Read> io::Read for ExactReader<R> {
         let max = buf.len().min(self.left as usize);
         let n = self.inner.read(&mut buf[..max])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being packed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being packed",
+            ));
         }
         self.left -= n as u64;
         Ok(n)
@@ -153,8 +193,11 @@ mod tests {
         assert_eq!(pa.size, ba.len() as u64);
 
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&ba[..]));
-        let names: Vec<String> =
-            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         assert_eq!(names, ["a.txt", "src/z.txt"]);
     }
 
@@ -164,6 +207,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
         let mut f = tempfile::tempfile().unwrap();
-        assert!(pack(d.path(), &mut f).unwrap_err().contains("symbolic link"));
+        assert!(
+            pack(d.path(), &mut f)
+                .unwrap_err()
+                .contains("symbolic link")
+        );
     }
 }

@@ -8,8 +8,12 @@ pub const PREFIX: &str = "sha256-";
 
 /// Whether `text` is a well-formed checksum.
 pub fn is_checksum(text: &str) -> bool {
-    text.strip_prefix(PREFIX)
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    text.strip_prefix(PREFIX).is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Passes writes through while hashing and counting them.
@@ -21,12 +25,20 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), written: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            written: 0,
+        }
     }
 
     /// The inner writer, the checksum and the byte count.
     pub fn finish(self) -> (W, String, u64) {
-        (self.inner, format!("{PREFIX}{}", hex::encode(self.hasher.finalize())), self.written)
+        (
+            self.inner,
+            format!("{PREFIX}{}", hex::encode(self.hasher.finalize())),
+            self.written,
+        )
     }
 }
 
@@ -53,11 +65,18 @@ mod tests {
             w.write_all(b"abc").unwrap();
             w.finish()
         };
-        assert_eq!(sum, "sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sum,
+            "sha256-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(n, 3);
         assert!(is_checksum(&sum));
-        assert!(!is_checksum("sha256-BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+        assert!(!is_checksum(
+            "sha256-BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"
+        ));
         assert!(!is_checksum("sha256-abc"));
-        assert!(!is_checksum("md5-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        assert!(!is_checksum(
+            "md5-ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        ));
     }
 }

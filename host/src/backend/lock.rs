@@ -12,7 +12,11 @@ pub struct DirLock {
 /// holds it and we have to wait.
 pub fn lock_exclusive(dir: &Path, name: &str, waiting: impl FnOnce()) -> std::io::Result<DirLock> {
     std::fs::create_dir_all(dir)?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(name))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {

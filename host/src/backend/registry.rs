@@ -14,7 +14,13 @@ pub trait Registry {
     fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion>;
     fn list_versions(&mut self, name: &str) -> Result<Vec<PackageVersion>>;
     /// `manifest` is the package.json as published; `tarball` streams the archive.
-    fn publish(&mut self, meta: &PackageVersion, manifest: &str, tarball: Box<dyn Read + Send>, force: bool) -> Result<()>;
+    fn publish(
+        &mut self,
+        meta: &PackageVersion,
+        manifest: &str,
+        tarball: Box<dyn Read + Send>,
+        force: bool,
+    ) -> Result<()>;
     fn delete(&mut self, name: &str, version: &str) -> Result<()>;
     fn exists(&mut self, name: &str) -> Result<bool>;
     fn metadata(&mut self) -> Result<RegistryMetadata>;

@@ -36,7 +36,11 @@ pub struct UnpackLimits {
 
 impl Default for UnpackLimits {
     fn default() -> Self {
-        Self { max_entries: 100_000, max_bytes: 1 << 30, max_path: 1024 }
+        Self {
+            max_entries: 100_000,
+            max_bytes: 1 << 30,
+            max_path: 1024,
+        }
     }
 }
 
@@ -76,21 +80,40 @@ pub fn check_metadata(archive: impl Read) -> Result<(), UnpackError> {
     for entry in entries {
         let entry = entry.map_err(|e| corrupt(e, None))?;
         let kind = entry.header().entry_type();
-        let metadata = matches!(kind, EntryType::XHeader | EntryType::XGlobalHeader | EntryType::GNULongName | EntryType::GNULongLink);
+        let metadata = matches!(
+            kind,
+            EntryType::XHeader
+                | EntryType::XGlobalHeader
+                | EntryType::GNULongName
+                | EntryType::GNULongLink
+        );
         if metadata && entry.header().entry_size().unwrap_or(u64::MAX) > MAX_METADATA_ENTRY {
-            return Err(UnpackError::TooLarge(format!("{MAX_METADATA_ENTRY} bytes in one PAX or long-name entry")));
+            return Err(UnpackError::TooLarge(format!(
+                "{MAX_METADATA_ENTRY} bytes in one PAX or long-name entry"
+            )));
         }
     }
     Ok(())
 }
 
 /// Unpack the tar.gz read from `archive` into `dest`.
-pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<Unpacked, UnpackError> {
+pub fn unpack(
+    archive: impl Read,
+    dest: &Dir,
+    limits: &UnpackLimits,
+) -> Result<Unpacked, UnpackError> {
     // Everything tar reads, headers and padding included, counts against one
     // budget, which also bounds what the tar crate buffers for PAX headers.
-    let budget = limits.max_bytes.saturating_add(limits.max_entries.saturating_mul(3 * 512)).saturating_add(1 << 20);
+    let budget = limits
+        .max_bytes
+        .saturating_add(limits.max_entries.saturating_mul(3 * 512))
+        .saturating_add(1 << 20);
     let exceeded = Rc::new(Cell::new(false));
-    let decoded = Budget { inner: GzDecoder::new(archive), left: budget, exceeded: exceeded.clone() };
+    let decoded = Budget {
+        inner: GzDecoder::new(archive),
+        left: budget,
+        exceeded: exceeded.clone(),
+    };
     let mut tar = tar::Archive::new(decoded);
     // tar wraps reader errors, so the budget reports through this flag.
     let corrupt = |e: io::Error, path: Option<&str>| {
@@ -110,17 +133,26 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
         let mut entry = entry.map_err(|e| corrupt(e, None))?;
         entries_seen += 1;
         if entries_seen > limits.max_entries {
-            return Err(UnpackError::TooLarge(format!("{} entries", limits.max_entries)));
+            return Err(UnpackError::TooLarge(format!(
+                "{} entries",
+                limits.max_entries
+            )));
         }
         let path = checked_path(&entry.path_bytes(), limits)?;
-        let hostile = |reason: &str| UnpackError::Hostile { path: path.clone(), reason: reason.to_owned() };
+        let hostile = |reason: &str| UnpackError::Hostile {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        };
         let kind = entry.header().entry_type();
         if path.is_empty() {
             // The archive's own root (`./`): nothing to create.
             if kind == EntryType::Directory {
                 continue;
             }
-            return Err(UnpackError::Hostile { path: ".".into(), reason: "is a file without a name".into() });
+            return Err(UnpackError::Hostile {
+                path: ".".into(),
+                reason: "is a file without a name".into(),
+            });
         }
         match kind {
             EntryType::Regular | EntryType::Continuous => {}
@@ -128,14 +160,24 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
                 if seen_files.contains(&path) {
                     return Err(hostile("is both a file and a directory"));
                 }
-                ancestors_are_not_files(&path, &seen_files).map_err(|a| hostile(&format!("is inside `{a}`, which is a file")))?;
+                ancestors_are_not_files(&path, &seen_files)
+                    .map_err(|a| hostile(&format!("is inside `{a}`, which is a file")))?;
                 seen_dirs.insert(path.clone());
-                dest.create_dir_all(&path).map_err(|e| write_error(&path, e))?;
+                dest.create_dir_all(&path)
+                    .map_err(|e| write_error(&path, e))?;
                 continue;
             }
             EntryType::XGlobalHeader => continue,
-            EntryType::Symlink => return Err(hostile("is a symbolic link; packages may contain only files and directories")),
-            EntryType::Link => return Err(hostile("is a hard link; packages may contain only files and directories")),
+            EntryType::Symlink => {
+                return Err(hostile(
+                    "is a symbolic link; packages may contain only files and directories",
+                ));
+            }
+            EntryType::Link => {
+                return Err(hostile(
+                    "is a hard link; packages may contain only files and directories",
+                ));
+            }
             EntryType::Char | EntryType::Block => return Err(hostile("is a device file")),
             EntryType::Fifo => return Err(hostile("is a FIFO")),
             EntryType::GNUSparse => return Err(hostile("is a sparse file")),
@@ -147,12 +189,18 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
         if seen_dirs.contains(&path) {
             return Err(hostile("is both a file and a directory"));
         }
-        ancestors_are_not_files(&path, &seen_files).map_err(|a| hostile(&format!("is inside `{a}`, which is a file")))?;
+        ancestors_are_not_files(&path, &seen_files)
+            .map_err(|a| hostile(&format!("is inside `{a}`, which is a file")))?;
 
         if let Some((parent, _)) = path.rsplit_once('/') {
-            dest.create_dir_all(parent).map_err(|e| write_error(&path, e))?;
+            dest.create_dir_all(parent)
+                .map_err(|e| write_error(&path, e))?;
         }
-        let executable = entry.header().mode().map(|m| m & 0o111 != 0).unwrap_or(false);
+        let executable = entry
+            .header()
+            .mode()
+            .map(|m| m & 0o111 != 0)
+            .unwrap_or(false);
         let file = dest
             .open_with(&path, OpenOptions::new().write(true).create_new(true))
             .map_err(|e| write_error(&path, e))?;
@@ -165,9 +213,13 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
             }
             done.bytes += n as u64;
             if done.bytes > limits.max_bytes {
-                return Err(UnpackError::TooLarge(format!("{} bytes of content", limits.max_bytes)));
+                return Err(UnpackError::TooLarge(format!(
+                    "{} bytes of content",
+                    limits.max_bytes
+                )));
             }
-            file.write_all(&buf[..n]).map_err(|e| write_error(&path, e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| write_error(&path, e))?;
         }
         let (file, digest, _) = file.finish();
         set_mode(&file, executable).map_err(|e| write_error(&path, e))?;
@@ -185,10 +237,16 @@ pub fn unpack(archive: impl Read, dest: &Dir, limits: &UnpackLimits) -> Result<U
 /// A path as written to disk: relative, `/`-separated, normal components only.
 fn checked_path(raw: &[u8], limits: &UnpackLimits) -> Result<String, UnpackError> {
     let shown = String::from_utf8_lossy(raw).into_owned();
-    let hostile = |reason: &str| UnpackError::Hostile { path: shown.clone(), reason: reason.to_owned() };
+    let hostile = |reason: &str| UnpackError::Hostile {
+        path: shown.clone(),
+        reason: reason.to_owned(),
+    };
     let text = std::str::from_utf8(raw).map_err(|_| hostile("has a name that is not UTF-8"))?;
     if text.len() > limits.max_path {
-        return Err(hostile(&format!("has a path longer than {} bytes", limits.max_path)));
+        return Err(hostile(&format!(
+            "has a path longer than {} bytes",
+            limits.max_path
+        )));
     }
     if text.starts_with('/') {
         return Err(hostile("has an absolute path"));
@@ -202,8 +260,14 @@ fn checked_path(raw: &[u8], limits: &UnpackLimits) -> Result<String, UnpackError
             // `./a` and `a//b` are how other tools write `a` and `a/b`.
             "" | "." => continue,
             ".." => return Err(hostile("has a `..` path component")),
-            p if p.len() > MAX_COMPONENT => return Err(hostile(&format!("has a path component longer than {MAX_COMPONENT} bytes"))),
-            p if p.chars().any(char::is_control) => return Err(hostile("has control characters in its path")),
+            p if p.len() > MAX_COMPONENT => {
+                return Err(hostile(&format!(
+                    "has a path component longer than {MAX_COMPONENT} bytes"
+                )));
+            }
+            p if p.chars().any(char::is_control) => {
+                return Err(hostile("has control characters in its path"));
+            }
             p => parts.push(p),
         }
     }
@@ -225,7 +289,11 @@ fn ancestors_are_not_files(path: &str, files: &HashSet<String>) -> Result<(), St
 #[cfg(unix)]
 fn set_mode(file: &cap_std::fs::File, executable: bool) -> io::Result<()> {
     use cap_std::fs::PermissionsExt;
-    file.set_permissions(cap_std::fs::Permissions::from_mode(if executable { 0o755 } else { 0o644 }))
+    file.set_permissions(cap_std::fs::Permissions::from_mode(if executable {
+        0o755
+    } else {
+        0o644
+    }))
 }
 
 #[cfg(not(unix))]
@@ -241,7 +309,10 @@ fn corrupt(e: io::Error, path: Option<&str>) -> UnpackError {
 }
 
 fn write_error(path: &str, source: io::Error) -> UnpackError {
-    UnpackError::Write { path: path.to_owned(), source }
+    UnpackError::Write {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Counts decompressed bytes; past the budget it reports end of data and

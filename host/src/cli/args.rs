@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use ggen::domain::search::DEFAULT_LIMIT;
 
 #[derive(Parser)]
-#[command(name = "ggen", version, about = "ggen marketplace: search, publish and install template packages")]
+#[command(
+    name = "ggen",
+    version,
+    about = "ggen marketplace: search, publish and install template packages"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

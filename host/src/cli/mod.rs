@@ -37,15 +37,26 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     let Command::Marketplace { command } = cli.command;
     match command {
         MarketplaceCommand::Search(a) => {
-            let query = Query { text: a.query.join(" "), categories: a.category, tags: a.tag, limit: a.limit, offset: a.offset };
+            let query = Query {
+                text: a.query.join(" "),
+                categories: a.category,
+                tags: a.tag,
+                limit: a.limit,
+                offset: a.offset,
+            };
             let mut registry = session.open_registry()?;
             let results = domain::search::search(registry.as_mut(), &query)?;
             output::search(&query, &results, a.json);
         }
         MarketplaceCommand::Publish(a) => {
             let mut registry = session.open_registry()?;
-            let options = domain::publish::PublishOptions { dry_run: a.dry_run, force: a.force };
-            let report = domain::publish::publish(registry.as_mut(), &a.dir, &options, || session.lock_registry())?;
+            let options = domain::publish::PublishOptions {
+                dry_run: a.dry_run,
+                force: a.force,
+            };
+            let report = domain::publish::publish(registry.as_mut(), &a.dir, &options, || {
+                session.lock_registry()
+            })?;
             output::publish(&report, a.json);
         }
         MarketplaceCommand::Info(a) => {
@@ -54,8 +65,15 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::info(&package, a.json);
         }
         MarketplaceCommand::Install(a) => {
-            let specs = a.packages.iter().map(|p| domain::install::parse_spec(p)).collect::<Result<Vec<_>, _>>()?;
-            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let specs = a
+                .packages
+                .iter()
+                .map(|p| domain::install::parse_spec(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
             let options = domain::install::InstallOptions {
                 force: a.force,
                 with_dependencies: !a.no_dependencies,
@@ -64,14 +82,22 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             };
             let mut registry = session.open_registry()?;
             let progress = progress::for_output(a.json);
-            let report =
-                domain::install::install(registry.as_mut(), &session.source_id(), &root, &specs, &options, progress.as_ref(), || {
-                    session.lock_install_root(&root)
-                })?;
+            let report = domain::install::install(
+                registry.as_mut(),
+                &session.source_id(),
+                &root,
+                &specs,
+                &options,
+                progress.as_ref(),
+                || session.lock_install_root(&root),
+            )?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Update(a) => {
-            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
             let options = domain::install::InstallOptions {
                 force: false,
                 with_dependencies: true,
@@ -80,19 +106,32 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             };
             let mut registry = session.open_registry()?;
             let progress = progress::for_output(a.json);
-            let report =
-                domain::update::update(registry.as_mut(), &session.source_id(), &root, &a.packages, &options, progress.as_ref(), || {
-                    session.lock_install_root(&root)
-                })?;
+            let report = domain::update::update(
+                registry.as_mut(),
+                &session.source_id(),
+                &root,
+                &a.packages,
+                &options,
+                progress.as_ref(),
+                || session.lock_install_root(&root),
+            )?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {
-            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
-            let report = domain::remove::remove(&root, &a.name, a.force, || session.lock_install_root(&root))?;
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
+            let report = domain::remove::remove(&root, &a.name, a.force, || {
+                session.lock_install_root(&root)
+            })?;
             output::remove(&report, a.json);
         }
         MarketplaceCommand::Verify(a) => {
-            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
             let report = domain::verify::verify(&root)?;
             output::verify(&report, a.json);
             let bad = report.packages.iter().filter(|p| !p.ok()).count();
@@ -105,7 +144,10 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
         }
         MarketplaceCommand::List(a) => {
-            let root = a.target.clone().unwrap_or_else(|| session.packages_dir.clone());
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
             let packages = domain::installed::list(&root)?;
             output::list(&packages, a.json);
         }

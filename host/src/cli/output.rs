@@ -3,9 +3,9 @@
 
 use ggen::domain::install::InstallReport;
 use ggen::domain::installed::LockedPackage;
+use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
 use ggen::domain::verify::VerifyReport;
-use ggen::domain::publish::PublishReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
 use serde_json::json;
 
@@ -15,7 +15,10 @@ pub fn error(e: &MarketplaceError) {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
 }
 
 /// A package version as JSON (the `version object` of the README).
@@ -36,7 +39,10 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
     }
     if results.hits.is_empty() {
         if results.total > 0 {
-            println!("No results on this page ({} matches in all; lower --offset).", results.total);
+            println!(
+                "No results on this page ({} matches in all; lower --offset).",
+                results.total
+            );
         } else if query.text.is_empty() {
             println!("No packages match the filters.");
         } else {
@@ -47,12 +53,29 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
     let rows: Vec<[String; 3]> = results
         .hits
         .iter()
-        .map(|v| [v.name.clone(), v.version.clone(), one_line(if v.description.is_empty() { &v.title } else { &v.description }, 70)])
+        .map(|v| {
+            [
+                v.name.clone(),
+                v.version.clone(),
+                one_line(
+                    if v.description.is_empty() {
+                        &v.title
+                    } else {
+                        &v.description
+                    },
+                    70,
+                ),
+            ]
+        })
         .collect();
     table(["NAME", "VERSION", "DESCRIPTION"], &rows);
     let first = query.offset as u64 + 1;
     let last = query.offset as u64 + results.hits.len() as u64;
-    println!("\n{first}-{last} of {} match{}", results.total, if results.total == 1 { "" } else { "es" });
+    println!(
+        "\n{first}-{last} of {} match{}",
+        results.total,
+        if results.total == 1 { "" } else { "es" }
+    );
 }
 
 pub fn publish(r: &PublishReport, as_json: bool) {
@@ -65,17 +88,27 @@ pub fn publish(r: &PublishReport, as_json: bool) {
         (false, true) => "Republished",
         (false, false) => "Published",
     };
-    println!("{verb} {}@{} ({} files, {} bytes)", r.name, r.version, r.files, r.size);
+    println!(
+        "{verb} {}@{} ({} files, {} bytes)",
+        r.name, r.version, r.files, r.size
+    );
     println!("checksum {}", r.checksum);
 }
 
 pub fn info(p: &Package, as_json: bool) {
     if as_json {
-        print_json(&json!({ "name": p.name, "versions": p.versions.iter().map(version_json).collect::<Vec<_>>() }));
+        print_json(
+            &json!({ "name": p.name, "versions": p.versions.iter().map(version_json).collect::<Vec<_>>() }),
+        );
         return;
     }
     if let Some(latest) = p.versions.first() {
-        println!("{} {} - {}", latest.name, latest.version, one_line(&latest.title, 100));
+        println!(
+            "{} {} - {}",
+            latest.name,
+            latest.version,
+            one_line(&latest.title, 100)
+        );
         if !latest.description.is_empty() {
             println!("{}", one_line(&latest.description, 200));
         }
@@ -83,7 +116,11 @@ pub fn info(p: &Package, as_json: bool) {
         if let Some(l) = &latest.license {
             facts.push(format!("license: {l}"));
         }
-        for (label, list) in [("authors", &latest.authors), ("categories", &latest.categories), ("tags", &latest.tags)] {
+        for (label, list) in [
+            ("authors", &latest.authors),
+            ("categories", &latest.categories),
+            ("tags", &latest.tags),
+        ] {
             if !list.is_empty() {
                 facts.push(format!("{label}: {}", list.join(", ")));
             }
@@ -100,9 +137,18 @@ pub fn info(p: &Package, as_json: bool) {
             let deps = if v.dependencies.is_empty() {
                 "-".to_owned()
             } else {
-                v.dependencies.iter().map(|(n, r)| format!("{n} {r}")).collect::<Vec<_>>().join(", ")
+                v.dependencies
+                    .iter()
+                    .map(|(n, r)| format!("{n} {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
-            [v.version.clone(), v.published_at.clone(), v.checksum.clone(), deps]
+            [
+                v.version.clone(),
+                v.published_at.clone(),
+                v.checksum.clone(),
+                deps,
+            ]
         })
         .collect();
     table(["VERSION", "PUBLISHED", "CHECKSUM", "DEPENDENCIES"], &rows);
@@ -113,16 +159,30 @@ pub fn install(r: &InstallReport, as_json: bool) {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
     }
-    let changed = r.packages.iter().filter(|p| p.action != "unchanged").count();
+    let changed = r
+        .packages
+        .iter()
+        .filter(|p| p.action != "unchanged")
+        .count();
     if r.dry_run {
         println!("Would install into {}:", r.root.display());
     }
-    let rows: Vec<[String; 3]> = r.packages.iter().map(|p| [p.action.to_owned(), p.name.clone(), p.version.clone()]).collect();
+    let rows: Vec<[String; 3]> = r
+        .packages
+        .iter()
+        .map(|p| [p.action.to_owned(), p.name.clone(), p.version.clone()])
+        .collect();
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
         match changed {
-            0 => println!("\nNothing to do: everything requested is installed (use --force to reinstall)."),
-            n => println!("\nInstalled {n} package{} into {}", if n == 1 { "" } else { "s" }, r.root.display()),
+            0 => println!(
+                "\nNothing to do: everything requested is installed (use --force to reinstall)."
+            ),
+            n => println!(
+                "\nInstalled {n} package{} into {}",
+                if n == 1 { "" } else { "s" },
+                r.root.display()
+            ),
         }
     }
 }
@@ -152,7 +212,11 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
             continue;
         }
         println!("DIFFERS   {}@{}", p.name, p.version);
-        for (label, files) in [("modified", &p.modified), ("missing", &p.missing), ("extra", &p.extra)] {
+        for (label, files) in [
+            ("modified", &p.modified),
+            ("missing", &p.missing),
+            ("extra", &p.extra),
+        ] {
             for f in files {
                 println!("  {label:<9}{f}");
             }
@@ -169,8 +233,17 @@ pub fn list(packages: &[LockedPackage], as_json: bool) {
         println!("No packages installed.");
         return;
     }
-    let rows: Vec<[String; 4]> =
-        packages.iter().map(|p| [p.name.clone(), p.version.clone(), p.source.clone(), p.integrity.clone()]).collect();
+    let rows: Vec<[String; 4]> = packages
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.version.clone(),
+                p.source.clone(),
+                p.integrity.clone(),
+            ]
+        })
+        .collect();
     table(["NAME", "VERSION", "SOURCE", "INTEGRITY"], &rows);
 }
 

@@ -12,7 +12,9 @@ pub fn for_output(json: bool) -> Box<dyn Progress> {
     if json {
         Box::new(Silent)
     } else if std::io::stderr().is_terminal() {
-        Box::new(Bars { bar: RefCell::new(None) })
+        Box::new(Bars {
+            bar: RefCell::new(None),
+        })
     } else {
         Box::new(Lines)
     }
@@ -26,9 +28,11 @@ impl Progress for Bars {
     fn start(&self, label: &str, total: u64) {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .expect("the template is valid")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
         );
         bar.set_message(label.to_owned());
         *self.bar.borrow_mut() = Some(bar);

@@ -35,19 +35,29 @@ pub fn fetch_verified(
             meta.checksum
         )));
     }
-    std::fs::create_dir_all(tmp_dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", tmp_dir.display()), e))?;
-    let file = tempfile::tempfile_in(tmp_dir).map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
+    std::fs::create_dir_all(tmp_dir).map_err(|e| {
+        MarketplaceError::storage(format!("cannot create {}", tmp_dir.display()), e)
+    })?;
+    let file = tempfile::tempfile_in(tmp_dir)
+        .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
     let mut sink = HashingWriter::new(file);
     progress.start(&format!("fetch  {id}"), meta.size);
-    let stream = registry.open_tarball(&meta.name, &meta.version)?.take(max_size + 1);
-    let mut stream = Reading { inner: stream, progress };
+    let stream = registry
+        .open_tarball(&meta.name, &meta.version)?
+        .take(max_size + 1);
+    let mut stream = Reading {
+        inner: stream,
+        progress,
+    };
     let copied = io::copy(&mut stream, &mut sink);
     drop(stream);
     progress.finish();
     copied.map_err(|e| MarketplaceError::Storage(format!("fetching {id} failed: {e}")))?;
     let (mut file, actual, size) = sink.finish();
     if size > max_size {
-        return Err(MarketplaceError::Security(format!("{id} is larger than the {max_size}-byte limit")));
+        return Err(MarketplaceError::Security(format!(
+            "{id} is larger than the {max_size}-byte limit"
+        )));
     }
     if actual != meta.checksum {
         return Err(MarketplaceError::Security(format!(
@@ -56,8 +66,12 @@ pub fn fetch_verified(
         )));
     }
     if meta.size != 0 && size != meta.size {
-        return Err(MarketplaceError::Security(format!("{id} is {size} bytes but the registry says {}", meta.size)));
+        return Err(MarketplaceError::Security(format!(
+            "{id} is {size} bytes but the registry says {}",
+            meta.size
+        )));
     }
-    file.rewind().map_err(|e| MarketplaceError::storage("temporary file", e))?;
+    file.rewind()
+        .map_err(|e| MarketplaceError::storage("temporary file", e))?;
     Ok(Verified { file, size })
 }

@@ -35,12 +35,19 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
     super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
     let req = match req {
         "latest" | "*" | "" => semver::VersionReq::STAR,
-        exact if semver::Version::parse(exact).is_ok() => semver::VersionReq::parse(&format!("={exact}")).expect("exact versions parse"),
+        exact if semver::Version::parse(exact).is_ok() => {
+            semver::VersionReq::parse(&format!("={exact}")).expect("exact versions parse")
+        }
         other => semver::VersionReq::parse(other).map_err(|e| {
-            MarketplaceError::Validation(format!("`{text}`: `{other}` is not a version, a semver range or `latest` ({e})"))
+            MarketplaceError::Validation(format!(
+                "`{text}`: `{other}` is not a version, a semver range or `latest` ({e})"
+            ))
         })?,
     };
-    Ok(Spec { name: name.to_owned(), req })
+    Ok(Spec {
+        name: name.to_owned(),
+        req,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -83,16 +90,35 @@ pub fn install<L>(
     if !options.dry_run {
         recover(root)?;
     }
-    let requests: BTreeMap<_, _> = specs.iter().map(|s| (s.name.clone(), s.req.clone())).collect();
-    let resolution = resolve(&mut RegistrySource(registry), &requests, options.with_dependencies)?;
+    let requests: BTreeMap<_, _> = specs
+        .iter()
+        .map(|s| (s.name.clone(), s.req.clone()))
+        .collect();
+    let resolution = resolve(
+        &mut RegistrySource(registry),
+        &requests,
+        options.with_dependencies,
+    )?;
     let mut lockfile = installed::read(root)?;
     let plan = plan(&resolution, &lockfile.packages, root, options.force);
-    let report = InstallReport { root: root.to_path_buf(), dry_run: options.dry_run, packages: plan.clone() };
+    let report = InstallReport {
+        root: root.to_path_buf(),
+        dry_run: options.dry_run,
+        packages: plan.clone(),
+    };
     if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
         return Ok(report);
     }
 
-    commit(registry, source, root, &plan, &options.limits, progress, &mut lockfile)?;
+    commit(
+        registry,
+        source,
+        root,
+        &plan,
+        &options.limits,
+        progress,
+        &mut lockfile,
+    )?;
     Ok(report)
 }
 
@@ -122,9 +148,18 @@ fn commit(
         fault("fetched")?;
         check_metadata(std::io::BufReader::new(&tarball.file))
             .map_err(|e| MarketplaceError::Security(format!("refusing {}: {e}", p.name)))?;
-        std::io::Seek::rewind(&mut tarball.file).map_err(|e| MarketplaceError::storage("temporary file", e))?;
+        std::io::Seek::rewind(&mut tarball.file)
+            .map_err(|e| MarketplaceError::storage("temporary file", e))?;
         progress.start(&format!("unpack {}@{}", p.name, p.version), tarball.size);
-        let files = stage(&p.name, Reading { inner: tarball.file, progress }, &tx.staged(&p.name), limits);
+        let files = stage(
+            &p.name,
+            Reading {
+                inner: tarball.file,
+                progress,
+            },
+            &tx.staged(&p.name),
+            limits,
+        );
         progress.finish();
         let files = files?;
         fault("staged")?;
@@ -136,7 +171,9 @@ fn commit(
         fault("moved")?;
     }
     fault("before-lockfile")?;
-    lockfile.packages.retain(|l| !verified.contains_key(&l.name));
+    lockfile
+        .packages
+        .retain(|l| !verified.contains_key(&l.name));
     for p in changed {
         let (integrity, files) = verified.remove(&p.name).expect("staged above");
         lockfile.packages.push(LockedPackage {
@@ -151,7 +188,12 @@ fn commit(
     tx.commit(lockfile)
 }
 
-fn plan(resolution: &Resolution, locked: &[LockedPackage], root: &Path, force: bool) -> Vec<PlannedPackage> {
+fn plan(
+    resolution: &Resolution,
+    locked: &[LockedPackage],
+    root: &Path,
+    force: bool,
+) -> Vec<PlannedPackage> {
     resolution
         .order
         .iter()
@@ -160,24 +202,43 @@ fn plan(resolution: &Resolution, locked: &[LockedPackage], root: &Path, force: b
             let version = resolved.version.to_string();
             let current = locked.iter().find(|l| &l.name == name);
             let action = match current {
-                Some(l) if l.version == version && !force && root.join(name).is_dir() => "unchanged",
+                Some(l) if l.version == version && !force && root.join(name).is_dir() => {
+                    "unchanged"
+                }
                 Some(_) => "reinstall",
                 None if root.join(name).exists() => "reinstall",
                 None => "install",
             };
-            let dependencies = resolved.dependencies.iter().map(|(d, v)| (d.clone(), v.to_string())).collect();
-            PlannedPackage { name: name.clone(), version, action, dependencies }
+            let dependencies = resolved
+                .dependencies
+                .iter()
+                .map(|(d, v)| (d.clone(), v.to_string()))
+                .collect();
+            PlannedPackage {
+                name: name.clone(),
+                version,
+                action,
+                dependencies,
+            }
         })
         .collect()
 }
 
 /// Unpack a verified tarball into `dir`; returns each file's digest.
-fn stage(name: &str, tarball: impl std::io::Read, dir: &Path, limits: &UnpackLimits) -> Result<BTreeMap<String, String>> {
-    fs::create_dir_all(&dir).map_err(|e| MarketplaceError::storage(format!("cannot create {}", dir.display()), e))?;
+fn stage(
+    name: &str,
+    tarball: impl std::io::Read,
+    dir: &Path,
+    limits: &UnpackLimits,
+) -> Result<BTreeMap<String, String>> {
+    fs::create_dir_all(&dir)
+        .map_err(|e| MarketplaceError::storage(format!("cannot create {}", dir.display()), e))?;
     let handle = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority())
         .map_err(|e| MarketplaceError::storage(format!("cannot open {}", dir.display()), e))?;
     let done = unpack(std::io::BufReader::new(tarball), &handle, limits).map_err(|e| match e {
-        crate::backend::unpack::UnpackError::Write { .. } => MarketplaceError::Storage(format!("unpacking {name}: {e}")),
+        crate::backend::unpack::UnpackError::Write { .. } => {
+            MarketplaceError::Storage(format!("unpacking {name}: {e}"))
+        }
         other => MarketplaceError::Security(format!("refusing {name}: {other}")),
     })?;
     Ok(done.digests)
@@ -197,8 +258,16 @@ impl VersionSource for RegistrySource<'_> {
         for v in versions {
             // Names become directories under the install root: a registry
             // (an untrusted plugin) must not be able to name `../x`.
-            if v.name != name || v.dependencies.keys().any(|d| super::manifest::validate_name(d).is_err()) {
-                tracing::warn!("ignoring {}@{} from the registry: it carries an invalid package name", name, v.version);
+            if v.name != name
+                || v.dependencies
+                    .keys()
+                    .any(|d| super::manifest::validate_name(d).is_err())
+            {
+                tracing::warn!(
+                    "ignoring {}@{} from the registry: it carries an invalid package name",
+                    name,
+                    v.version
+                );
                 continue;
             }
             let parsed = semver::Version::parse(&v.version).ok().and_then(|version| {
@@ -207,11 +276,18 @@ impl VersionSource for RegistrySource<'_> {
                     .iter()
                     .map(|(d, r)| semver::VersionReq::parse(r).ok().map(|r| (d.clone(), r)))
                     .collect();
-                deps.map(|dependencies| Candidate { version, dependencies })
+                deps.map(|dependencies| Candidate {
+                    version,
+                    dependencies,
+                })
             });
             match parsed {
                 Some(c) => out.push(c),
-                None => tracing::warn!("ignoring {}@{}: its version or dependency requirements do not parse", v.name, v.version),
+                None => tracing::warn!(
+                    "ignoring {}@{}: its version or dependency requirements do not parse",
+                    v.name,
+                    v.version
+                ),
             }
         }
         Ok(out)

@@ -46,12 +46,21 @@ pub fn read(packages_dir: &Path) -> Result<Lockfile> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Lockfile { version: LOCKFILE_VERSION, packages: Vec::new() });
+            return Ok(Lockfile {
+                version: LOCKFILE_VERSION,
+                packages: Vec::new(),
+            });
         }
-        Err(e) => return Err(MarketplaceError::storage(format!("cannot read {}", path.display()), e)),
+        Err(e) => {
+            return Err(MarketplaceError::storage(
+                format!("cannot read {}", path.display()),
+                e,
+            ));
+        }
     };
-    serde_json::from_str(&text)
-        .map_err(|e| MarketplaceError::Storage(format!("{} is not a valid lockfile ({e})", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        MarketplaceError::Storage(format!("{} is not a valid lockfile ({e})", path.display()))
+    })
 }
 
 /// Replace `<packages_dir>/ggen.lock` atomically: a temporary file beside it
@@ -72,14 +81,22 @@ pub fn write_via(packages_dir: &Path, lock: &Lockfile, tmp_dir: &Path) -> Result
 
 /// Atomically replace ggen.lock with exactly `bytes`.
 pub fn write_raw_via(packages_dir: &Path, bytes: &[u8], tmp_dir: &Path) -> Result<()> {
-    let fail = |e: std::io::Error| MarketplaceError::storage(format!("cannot write {}", packages_dir.join(LOCKFILE).display()), e);
+    let fail = |e: std::io::Error| {
+        MarketplaceError::storage(
+            format!("cannot write {}", packages_dir.join(LOCKFILE).display()),
+            e,
+        )
+    };
     std::fs::create_dir_all(packages_dir).map_err(fail)?;
     let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(fail)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(packages_dir.join(LOCKFILE)).map_err(|e| fail(e.error))?;
+    tmp.persist(packages_dir.join(LOCKFILE))
+        .map_err(|e| fail(e.error))?;
     #[cfg(unix)]
-    std::fs::File::open(packages_dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    std::fs::File::open(packages_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)?;
     Ok(())
 }
 
@@ -99,11 +116,20 @@ mod tests {
             dependencies: BTreeMap::from([("x".to_string(), "1.0.0".to_string())]),
             files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
         };
-        let lock = Lockfile { version: LOCKFILE_VERSION, packages: vec![entry("zeta"), entry("alpha")] };
+        let lock = Lockfile {
+            version: LOCKFILE_VERSION,
+            packages: vec![entry("zeta"), entry("alpha")],
+        };
         write(dir.path(), &lock).unwrap();
         let first = std::fs::read(dir.path().join(LOCKFILE)).unwrap();
         let back = read(dir.path()).unwrap();
-        assert_eq!(back.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["alpha", "zeta"]);
+        assert_eq!(
+            back.packages
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["alpha", "zeta"]
+        );
         // Same content, same bytes; no temporary files left behind.
         write(dir.path(), &back).unwrap();
         assert_eq!(std::fs::read(dir.path().join(LOCKFILE)).unwrap(), first);

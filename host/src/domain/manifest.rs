@@ -51,7 +51,8 @@ struct Fields {
 /// Read `<dir>/package.json` and validate it.
 pub fn load(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
-    let invalid = |what: String| MarketplaceError::Validation(format!("{}: {what}", path.display()));
+    let invalid =
+        |what: String| MarketplaceError::Validation(format!("{}: {what}", path.display()));
     let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => MarketplaceError::Validation(format!(
             "no {MANIFEST_FILE} in {}; create one with at least \"name\" and \"version\"",
@@ -60,9 +61,13 @@ pub fn load(dir: &Path) -> Result<Manifest> {
         _ => MarketplaceError::storage(format!("cannot read {}", path.display()), e),
     })?;
     if meta.len() > MAX_MANIFEST_BYTES {
-        return Err(invalid(format!("is {} bytes; the limit is 1 MiB", meta.len())));
+        return Err(invalid(format!(
+            "is {} bytes; the limit is 1 MiB",
+            meta.len()
+        )));
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("cannot be read as UTF-8 text ({e})")))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| invalid(format!("cannot be read as UTF-8 text ({e})")))?;
     parse(&text).map_err(|e| invalid(e))
 }
 
@@ -72,29 +77,42 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     let Value::Object(raw) = value else {
         return Err("must be a JSON object".into());
     };
-    let fields: Fields = serde_json::from_value(Value::Object(raw.clone())).map_err(|e| format!("{e}"))?;
+    let fields: Fields =
+        serde_json::from_value(Value::Object(raw.clone())).map_err(|e| format!("{e}"))?;
     let name = fields.name.ok_or("missing \"name\"")?;
     validate_name(&name).map_err(|e| format!("\"name\": {e}"))?;
     let version_text = fields.version.ok_or("missing \"version\"")?;
-    let version = semver::Version::parse(&version_text)
-        .map_err(|e| format!("\"version\": `{version_text}` is not a semver version like 1.2.3 ({e})"))?;
+    let version = semver::Version::parse(&version_text).map_err(|e| {
+        format!("\"version\": `{version_text}` is not a semver version like 1.2.3 ({e})")
+    })?;
     let mut dependencies = BTreeMap::new();
     for (dep, req) in fields.dependencies {
         validate_name(&dep).map_err(|e| format!("\"dependencies\": {e}"))?;
         if dep == name {
             return Err(format!("\"dependencies\": `{name}` depends on itself"));
         }
-        let parsed = semver::VersionReq::parse(&req)
-            .map_err(|e| format!("\"dependencies\".{dep}: `{req}` is not a semver requirement such as ^1.2 ({e})"))?;
+        let parsed = semver::VersionReq::parse(&req).map_err(|e| {
+            format!(
+                "\"dependencies\".{dep}: `{req}` is not a semver requirement such as ^1.2 ({e})"
+            )
+        })?;
         dependencies.insert(dep, parsed);
     }
     for (field, list) in [("categories", &fields.categories), ("tags", &fields.tags)] {
-        if let Some(bad) = list.iter().find(|s| s.trim().is_empty() || s.len() > 64 || s.contains(char::is_control)) {
-            return Err(format!("\"{field}\": `{bad}` must be 1-64 printable characters"));
+        if let Some(bad) = list
+            .iter()
+            .find(|s| s.trim().is_empty() || s.len() > 64 || s.contains(char::is_control))
+        {
+            return Err(format!(
+                "\"{field}\": `{bad}` must be 1-64 printable characters"
+            ));
         }
     }
     Ok(Manifest {
-        title: fields.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| name.clone()),
+        title: fields
+            .title
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| name.clone()),
         name,
         version,
         description: fields.description.unwrap_or_default(),
@@ -114,15 +132,22 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
         return Err("package name is empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("package name `{name}` is longer than {MAX_NAME_LEN} characters"));
+        return Err(format!(
+            "package name `{name}` is longer than {MAX_NAME_LEN} characters"
+        ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(format!("package name `{name}` must start with a lowercase letter or a digit"));
+        return Err(format!(
+            "package name `{name}` must start with a lowercase letter or a digit"
+        ));
     }
     if name == super::installed::LOCKFILE {
         return Err(format!("`{name}` is reserved"));
     }
-    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
         return Err(format!(
             "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"
         ));
@@ -152,8 +177,14 @@ mod tests {
             (r#"{"name":"a/b","version":"1.0.0"}"#, "contains `/`"),
             (r#"{"name":"..","version":"1.0.0"}"#, "must start with"),
             (r#"{"name":"ok","version":"1.0"}"#, "not a semver version"),
-            (r#"{"name":"ok","version":"1.0.0","dependencies":{"x":"not a req"}}"#, "not a semver requirement"),
-            (r#"{"name":"ok","version":"1.0.0","tags":"web"}"#, "invalid type"),
+            (
+                r#"{"name":"ok","version":"1.0.0","dependencies":{"x":"not a req"}}"#,
+                "not a semver requirement",
+            ),
+            (
+                r#"{"name":"ok","version":"1.0.0","tags":"web"}"#,
+                "invalid type",
+            ),
             ("[1]", "JSON object"),
             ("{", "not valid JSON"),
         ] {

@@ -11,11 +11,12 @@ pub mod publish;
 pub mod remove;
 pub mod resolve;
 pub mod search;
+pub mod session;
 pub mod transaction;
 pub mod update;
 pub mod verify;
-pub mod session;
 
 pub use crate::backend::{
-    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result, SearchResults,
+    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
+    SearchResults,
 };

@@ -37,12 +37,18 @@ pub fn publish<L>(
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<PublishReport> {
     if !dir.is_dir() {
-        return Err(MarketplaceError::Validation(format!("{} is not a directory", dir.display())));
+        return Err(MarketplaceError::Validation(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     let manifest = manifest::load(dir)?;
-    let mut tarball = tempfile::tempfile().map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
+    let mut tarball = tempfile::tempfile()
+        .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
     let packed = archive::pack(dir, &mut tarball).map_err(MarketplaceError::Validation)?;
-    tarball.rewind().map_err(|e| MarketplaceError::storage("temporary file", e))?;
+    tarball
+        .rewind()
+        .map_err(|e| MarketplaceError::storage("temporary file", e))?;
 
     let meta = version_record(&manifest, &packed.checksum, packed.size, &now_rfc3339());
     let published_manifest = published_manifest(&manifest, &meta);
@@ -83,7 +89,11 @@ fn version_record(m: &Manifest, checksum: &str, size: u64, published_at: &str) -
         tags: m.tags.clone(),
         authors: m.authors.clone(),
         license: m.license.clone(),
-        dependencies: m.dependencies.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
+        dependencies: m
+            .dependencies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
         checksum: checksum.to_owned(),
         published_at: published_at.to_owned(),
         size,
@@ -96,7 +106,10 @@ fn published_manifest(m: &Manifest, meta: &PackageVersion) -> String {
     let mut raw = m.raw.clone();
     raw.insert("title".into(), Value::String(meta.title.clone()));
     raw.insert("checksum".into(), Value::String(meta.checksum.clone()));
-    raw.insert("published_at".into(), Value::String(meta.published_at.clone()));
+    raw.insert(
+        "published_at".into(),
+        Value::String(meta.published_at.clone()),
+    );
     raw.insert("size".into(), Value::from(meta.size));
     serde_json::to_string_pretty(&Value::Object(raw)).expect("JSON values serialise")
 }
@@ -105,6 +118,9 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

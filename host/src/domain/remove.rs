@@ -17,13 +17,21 @@ pub struct RemoveReport {
     pub broken_dependents: Vec<String>,
 }
 
-pub fn remove<L>(root: &Path, name: &str, force: bool, lock: impl FnOnce() -> Result<L>) -> Result<RemoveReport> {
+pub fn remove<L>(
+    root: &Path,
+    name: &str,
+    force: bool,
+    lock: impl FnOnce() -> Result<L>,
+) -> Result<RemoveReport> {
     super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
     let _guard = lock()?;
     recover(root)?;
     let mut lockfile = installed::read(root)?;
     let Some(entry) = lockfile.packages.iter().find(|p| p.name == name).cloned() else {
-        return Err(MarketplaceError::NotFound(format!("`{name}` is not installed in {}", root.display())));
+        return Err(MarketplaceError::NotFound(format!(
+            "`{name}` is not installed in {}",
+            root.display()
+        )));
     };
     let dependents: Vec<String> = lockfile
         .packages
@@ -45,5 +53,9 @@ pub fn remove<L>(root: &Path, name: &str, force: bool, lock: impl FnOnce() -> Re
     fault("moved")?;
     lockfile.packages.retain(|p| p.name != name);
     tx.commit(&lockfile)?;
-    Ok(RemoveReport { name: entry.name, version: entry.version, broken_dependents: dependents })
+    Ok(RemoveReport {
+        name: entry.name,
+        version: entry.version,
+        broken_dependents: dependents,
+    })
 }

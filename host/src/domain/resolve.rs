@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics, PubGrubError, Ranges,
-    Reporter,
+    DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
+    PubGrubError, Ranges, Reporter,
 };
 use semver::{Comparator, Op, Version, VersionReq};
 
@@ -70,7 +70,8 @@ pub fn resolve(
         Err(PubGrubError::NoSolution(mut tree)) => {
             tree.collapse_no_versions();
             // The root is a virtual package; its placeholder version means nothing to users.
-            let report = DefaultStringReporter::report(&tree).replace("your request 0.0.0", "your request");
+            let report =
+                DefaultStringReporter::report(&tree).replace("your request 0.0.0", "your request");
             return Err(MarketplaceError::Dependency(format!(
                 "no versions satisfy the requirements: {}",
                 report.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -87,16 +88,26 @@ pub fn resolve(
     let mut packages = BTreeMap::new();
     for (pkg, version) in &solution {
         let Pkg::Named(name) = pkg else { continue };
-        let candidate = provider.candidate(name, version).expect("the solver only picks listed versions");
+        let candidate = provider
+            .candidate(name, version)
+            .expect("the solver only picks listed versions");
         let mut dependencies = BTreeMap::new();
         if with_dependencies {
             for (dep, req) in &candidate.dependencies {
-                let chosen = solution.get(&Pkg::Named(dep.clone())).expect("dependencies are part of the solution");
+                let chosen = solution
+                    .get(&Pkg::Named(dep.clone()))
+                    .expect("dependencies are part of the solution");
                 debug_assert!(req.matches(chosen) || !chosen.pre.is_empty());
                 dependencies.insert(dep.clone(), chosen.clone());
             }
         }
-        packages.insert(name.clone(), Resolved { version: version.clone(), dependencies });
+        packages.insert(
+            name.clone(),
+            Resolved {
+                version: version.clone(),
+                dependencies,
+            },
+        );
     }
     let order = install_order(&packages)?;
     Ok(Resolution { packages, order })
@@ -122,7 +133,10 @@ fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
                 let start = path.iter().position(|p| p == name).unwrap_or(0);
                 let mut chain: Vec<&str> = path[start..].iter().map(String::as_str).collect();
                 chain.push(name);
-                return Err(MarketplaceError::Dependency(format!("dependency cycle: {}", chain.join(" → "))));
+                return Err(MarketplaceError::Dependency(format!(
+                    "dependency cycle: {}",
+                    chain.join(" → ")
+                )));
             }
             None => {}
         }
@@ -181,14 +195,25 @@ impl Provider<'_> {
         if let Some(c) = self.cache.borrow().get(name) {
             return Ok(c.clone());
         }
-        let mut list = self.source.borrow_mut().versions(name).map_err(|e| self.fail(e))?;
+        let mut list = self
+            .source
+            .borrow_mut()
+            .versions(name)
+            .map_err(|e| self.fail(e))?;
         list.sort_by(|a, b| b.version.cmp(&a.version));
-        self.cache.borrow_mut().insert(name.to_owned(), list.clone());
+        self.cache
+            .borrow_mut()
+            .insert(name.to_owned(), list.clone());
         Ok(list)
     }
 
     fn candidate(&self, name: &str, version: &Version) -> Option<Candidate> {
-        self.cache.borrow().get(name)?.iter().find(|c| &c.version == version).cloned()
+        self.cache
+            .borrow()
+            .get(name)?
+            .iter()
+            .find(|c| &c.version == version)
+            .cloned()
     }
 
     fn fail(&self, e: MarketplaceError) -> Aborted {
@@ -198,13 +223,22 @@ impl Provider<'_> {
 
     fn note_prereleases(&self, name: &str, req: &VersionReq) {
         for c in req.comparators.iter().filter(|c| !c.pre.is_empty()) {
-            let key = (name.to_owned(), c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+            let key = (
+                name.to_owned(),
+                c.major,
+                c.minor.unwrap_or(0),
+                c.patch.unwrap_or(0),
+            );
             self.prerelease_ok.borrow_mut().insert(key);
         }
     }
 
     fn allowed(&self, name: &str, v: &Version) -> bool {
-        v.pre.is_empty() || self.prerelease_ok.borrow().contains(&(name.to_owned(), v.major, v.minor, v.patch))
+        v.pre.is_empty()
+            || self
+                .prerelease_ok
+                .borrow()
+                .contains(&(name.to_owned(), v.major, v.minor, v.patch))
     }
 }
 
@@ -216,17 +250,26 @@ impl DependencyProvider for Provider<'_> {
     type Err = Aborted;
     type Priority = Reverse<usize>;
 
-    fn prioritize(&self, package: &Pkg, range: &Ranges<Version>, _: &PackageResolutionStatistics) -> Self::Priority {
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+        _: &PackageResolutionStatistics,
+    ) -> Self::Priority {
         // Decide the most constrained packages first.
         match package {
             Pkg::Root => Reverse(0),
-            Pkg::Named(name) => Reverse(
-                self.cache.borrow().get(name).map_or(usize::MAX, |c| c.iter().filter(|c| range.contains(&c.version)).count()),
-            ),
+            Pkg::Named(name) => Reverse(self.cache.borrow().get(name).map_or(usize::MAX, |c| {
+                c.iter().filter(|c| range.contains(&c.version)).count()
+            })),
         }
     }
 
-    fn choose_version(&self, package: &Pkg, range: &Ranges<Version>) -> std::result::Result<Option<Version>, Aborted> {
+    fn choose_version(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+    ) -> std::result::Result<Option<Version>, Aborted> {
         match package {
             Pkg::Root => Ok(Some(Version::new(0, 0, 0))),
             Pkg::Named(name) => Ok(self
@@ -244,9 +287,13 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
         let (requirer, deps) = match package {
             Pkg::Root => ("your request".to_owned(), self.requests.clone()),
-            Pkg::Named(_) if !self.with_dependencies => return Ok(Dependencies::Available(Default::default())),
+            Pkg::Named(_) if !self.with_dependencies => {
+                return Ok(Dependencies::Available(Default::default()));
+            }
             Pkg::Named(name) => {
-                let candidate = self.candidate(name, version).expect("chosen versions are listed");
+                let candidate = self
+                    .candidate(name, version)
+                    .expect("chosen versions are listed");
                 (format!("{name}@{version}"), candidate.dependencies)
             }
         };
@@ -266,15 +313,26 @@ impl DependencyProvider for Provider<'_> {
 
 /// A semver requirement as a set of versions (the comparators intersected).
 pub fn to_ranges(req: &VersionReq) -> Ranges<Version> {
-    req.comparators.iter().fold(Ranges::full(), |acc, c| acc.intersection(&comparator(c)))
+    req.comparators
+        .iter()
+        .fold(Ranges::full(), |acc, c| acc.intersection(&comparator(c)))
 }
 
 fn comparator(c: &Comparator) -> Ranges<Version> {
     let v = |major, minor, patch| Version::new(major, minor, patch);
-    let lower = Version { major: c.major, minor: c.minor.unwrap_or(0), patch: c.patch.unwrap_or(0), pre: c.pre.clone(), build: Default::default() };
+    let lower = Version {
+        major: c.major,
+        minor: c.minor.unwrap_or(0),
+        patch: c.patch.unwrap_or(0),
+        pre: c.pre.clone(),
+        build: Default::default(),
+    };
     // The first version past what a partial version like `1.2` covers.
     let past = match (c.minor, c.patch) {
-        (Some(mi), Some(p)) => Version { pre: Default::default(), ..v(c.major, mi, p) },
+        (Some(mi), Some(p)) => Version {
+            pre: Default::default(),
+            ..v(c.major, mi, p)
+        },
         (Some(mi), None) => v(c.major, mi + 1, 0),
         (None, _) => v(c.major + 1, 0, 0),
     };

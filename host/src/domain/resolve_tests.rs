@@ -14,7 +14,10 @@ impl Mem {
         for (name, version, deps) in entries {
             map.entry(name.to_string()).or_default().push(Candidate {
                 version: Version::parse(version).unwrap(),
-                dependencies: deps.iter().map(|(d, r)| (d.to_string(), VersionReq::parse(r).unwrap())).collect(),
+                dependencies: deps
+                    .iter()
+                    .map(|(d, r)| (d.to_string(), VersionReq::parse(r).unwrap()))
+                    .collect(),
             });
         }
         Self(map)
@@ -28,11 +31,17 @@ impl VersionSource for Mem {
 }
 
 fn req(pairs: &[(&str, &str)]) -> BTreeMap<String, VersionReq> {
-    pairs.iter().map(|(n, r)| (n.to_string(), VersionReq::parse(r).unwrap())).collect()
+    pairs
+        .iter()
+        .map(|(n, r)| (n.to_string(), VersionReq::parse(r).unwrap()))
+        .collect()
 }
 
 fn versions(r: &super::Resolution) -> Vec<(String, String)> {
-    r.packages.iter().map(|(n, p)| (n.clone(), p.version.to_string())).collect()
+    r.packages
+        .iter()
+        .map(|(n, p)| (n.clone(), p.version.to_string()))
+        .collect()
 }
 
 #[test]
@@ -52,7 +61,13 @@ fn picks_the_highest_versions_satisfying_everything() {
     let r = resolve(&mut reg, &req(&[("app", "*")]), true).unwrap();
     assert_eq!(
         versions(&r),
-        [("app", "1.0.0"), ("base", "1.2.5"), ("left", "1.2.0"), ("right", "2.0.0")].map(|(a, b)| (a.into(), b.into()))
+        [
+            ("app", "1.0.0"),
+            ("base", "1.2.5"),
+            ("left", "1.2.0"),
+            ("right", "2.0.0")
+        ]
+        .map(|(a, b)| (a.into(), b.into()))
     );
     assert_eq!(r.order.last().unwrap(), "app");
     assert_eq!(r.order[0], "base");
@@ -65,7 +80,11 @@ fn deep_chains_install_dependencies_first() {
     let deps: Vec<[(&str, &str); 1]> = names.iter().skip(1).map(|n| [(n.as_str(), "^1")]).collect();
     let mut entries: Vec<(&str, &str, &[(&str, &str)])> = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        entries.push((name, "1.0.0", if i + 1 < names.len() { &deps[i] } else { &[] }));
+        entries.push((
+            name,
+            "1.0.0",
+            if i + 1 < names.len() { &deps[i] } else { &[] },
+        ));
     }
     let r = resolve(&mut Mem::new(&entries), &req(&[("p00", "^1")]), true).unwrap();
     let mut expected = names.clone();
@@ -83,18 +102,32 @@ fn no_dependencies_resolves_only_the_request() {
 
 #[test]
 fn cycles_are_reported_with_the_whole_chain() {
-    let mut reg = Mem::new(&[("a", "1.0.0", &[("b", "^1")]), ("b", "1.0.0", &[("c", "^1")]), ("c", "1.0.0", &[("a", "^1")])]);
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[("b", "^1")]),
+        ("b", "1.0.0", &[("c", "^1")]),
+        ("c", "1.0.0", &[("a", "^1")]),
+    ]);
     let err = resolve(&mut reg, &req(&[("a", "*")]), true).unwrap_err();
     assert!(matches!(err, MarketplaceError::Dependency(_)));
-    assert_eq!(err.to_string(), "dependency error: dependency cycle: a → b → c → a");
+    assert_eq!(
+        err.to_string(),
+        "dependency error: dependency cycle: a → b → c → a"
+    );
 }
 
 #[test]
 fn missing_dependencies_name_who_needs_them() {
     let mut reg = Mem::new(&[("a", "1.0.0", &[("ghost", "^1")])]);
-    let err = resolve(&mut reg, &req(&[("a", "*")]), true).unwrap_err().to_string();
-    assert_eq!(err, "missing dependency: package `ghost` (required by a@1.0.0) is not in the registry");
-    let err = resolve(&mut reg, &req(&[("nope", "*")]), true).unwrap_err().to_string();
+    let err = resolve(&mut reg, &req(&[("a", "*")]), true)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "missing dependency: package `ghost` (required by a@1.0.0) is not in the registry"
+    );
+    let err = resolve(&mut reg, &req(&[("nope", "*")]), true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`nope` (required by your request)"), "{err}");
 }
 
@@ -106,19 +139,47 @@ fn conflicts_are_explained_on_one_line() {
         ("base", "1.0.0", &[]),
         ("base", "2.0.0", &[]),
     ]);
-    let err = resolve(&mut reg, &req(&[("a", "*"), ("b", "*")]), true).unwrap_err().to_string();
+    let err = resolve(&mut reg, &req(&[("a", "*"), ("b", "*")]), true)
+        .unwrap_err()
+        .to_string();
     assert!(!err.contains('\n'));
-    assert!(err.starts_with("dependency error: no versions satisfy the requirements:"), "{err}");
-    assert!(err.contains("a") && err.contains("b") && err.contains("base"), "{err}");
-    let err = resolve(&mut reg, &req(&[("base", "^3")]), true).unwrap_err().to_string();
+    assert!(
+        err.starts_with("dependency error: no versions satisfy the requirements:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a") && err.contains("b") && err.contains("base"),
+        "{err}"
+    );
+    let err = resolve(&mut reg, &req(&[("base", "^3")]), true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("base"), "{err}");
 }
 
 #[test]
 fn prereleases_only_when_asked_for() {
-    let mut reg = Mem::new(&[("a", "1.0.0", &[]), ("a", "1.1.0-beta.1", &[]), ("a", "2.0.0-rc.1", &[])]);
-    assert_eq!(resolve(&mut reg, &req(&[("a", "^1")]), true).unwrap().packages["a"].version.to_string(), "1.0.0");
-    assert_eq!(resolve(&mut reg, &req(&[("a", "*")]), true).unwrap().packages["a"].version.to_string(), "1.0.0");
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[]),
+        ("a", "1.1.0-beta.1", &[]),
+        ("a", "2.0.0-rc.1", &[]),
+    ]);
+    assert_eq!(
+        resolve(&mut reg, &req(&[("a", "^1")]), true)
+            .unwrap()
+            .packages["a"]
+            .version
+            .to_string(),
+        "1.0.0"
+    );
+    assert_eq!(
+        resolve(&mut reg, &req(&[("a", "*")]), true)
+            .unwrap()
+            .packages["a"]
+            .version
+            .to_string(),
+        "1.0.0"
+    );
     let r = resolve(&mut reg, &req(&[("a", "=2.0.0-rc.1")]), true).unwrap();
     assert_eq!(r.packages["a"].version.to_string(), "2.0.0-rc.1");
 }
@@ -126,9 +187,36 @@ fn prereleases_only_when_asked_for() {
 #[test]
 fn ranges_agree_with_the_semver_crate() {
     let reqs = [
-        "^1.2.3", "^1.2", "^1", "^0.2.3", "^0.2", "^0.0.3", "^0.0", "^0", "~1.2.3", "~1.2", "~1", "=1.2.3", "=1.2", "=1",
-        ">1.2.3", ">1.2", ">1", ">=1.2.3", ">=1.2", "<1.2.3", "<1.2", "<=1.2.3", "<=1.2", "<=1", "*", "1.*", "1.2.*",
-        ">=1.1, <1.4", "1.2.3", "0.2",
+        "^1.2.3",
+        "^1.2",
+        "^1",
+        "^0.2.3",
+        "^0.2",
+        "^0.0.3",
+        "^0.0",
+        "^0",
+        "~1.2.3",
+        "~1.2",
+        "~1",
+        "=1.2.3",
+        "=1.2",
+        "=1",
+        ">1.2.3",
+        ">1.2",
+        ">1",
+        ">=1.2.3",
+        ">=1.2",
+        "<1.2.3",
+        "<1.2",
+        "<=1.2.3",
+        "<=1.2",
+        "<=1",
+        "*",
+        "1.*",
+        "1.2.*",
+        ">=1.1, <1.4",
+        "1.2.3",
+        "0.2",
     ];
     let mut probes = Vec::new();
     for major in 0..3 {

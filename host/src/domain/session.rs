@@ -7,7 +7,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::backend::lock::{DirLock, lock_exclusive};
-use crate::backend::plugin::{Limits, Policy, PluginEngine, WasmRegistry, WasmSource, embedded};
+use crate::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use crate::backend::{MarketplaceError, Registry, Result};
 use crate::home::{Config, GgenHome, expand_tilde};
 
@@ -37,19 +37,43 @@ impl Session {
         let config = home.config()?;
         let registry_root = overrides
             .registry
-            .or_else(|| config.marketplace.registry_path.as_deref().map(expand_tilde))
+            .or_else(|| {
+                config
+                    .marketplace
+                    .registry_path
+                    .as_deref()
+                    .map(expand_tilde)
+            })
             .unwrap_or_else(|| home.registry());
-        let packages_dir =
-            config.marketplace.packages_path.as_deref().map(expand_tilde).unwrap_or_else(|| home.packages());
+        let packages_dir = config
+            .marketplace
+            .packages_path
+            .as_deref()
+            .map(expand_tilde)
+            .unwrap_or_else(|| home.packages());
         let plugins = &config.marketplace.plugins;
         let limits = Limits {
-            deadline: overrides.plugin_timeout.unwrap_or_else(|| plugins.timeout()),
-            memory_bytes: overrides.plugin_memory_mib.map(|m| (m as usize) << 20).unwrap_or_else(|| plugins.memory_bytes()),
+            deadline: overrides
+                .plugin_timeout
+                .unwrap_or_else(|| plugins.timeout()),
+            memory_bytes: overrides
+                .plugin_memory_mib
+                .map(|m| (m as usize) << 20)
+                .unwrap_or_else(|| plugins.memory_bytes()),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
-            return Err(MarketplaceError::Config("plugin timeout and memory cap must be greater than zero".into()));
+            return Err(MarketplaceError::Config(
+                "plugin timeout and memory cap must be greater than zero".into(),
+            ));
         }
-        Ok(Self { home, config, registry_root: absolute(&registry_root), packages_dir, registry_plugin: overrides.registry_plugin, limits })
+        Ok(Self {
+            home,
+            config,
+            registry_root: absolute(&registry_root),
+            packages_dir,
+            registry_plugin: overrides.registry_plugin,
+            limits,
+        })
     }
 
     /// The registry backend: the built-in file registry, or `--registry-plugin`,
@@ -60,8 +84,13 @@ impl Session {
             None => WasmSource::embedded(&embedded::FILE_REGISTRY),
         };
         let engine = PluginEngine::new(self.home.cache())?;
-        let root_key = hex::encode(&Sha256::digest(self.registry_root.as_os_str().as_encoded_bytes())[..8]);
-        let data = self.home.cache().join("data").join(format!("{}-{root_key}", source.name));
+        let root_key =
+            hex::encode(&Sha256::digest(self.registry_root.as_os_str().as_encoded_bytes())[..8]);
+        let data = self
+            .home
+            .cache()
+            .join("data")
+            .join(format!("{}-{root_key}", source.name));
         let policy = Policy::registry(self.registry_root.clone(), data, self.limits);
         Ok(Box::new(WasmRegistry::load(&engine, &source, &policy)?))
     }
@@ -70,9 +99,14 @@ impl Session {
     pub fn lock_registry(&self) -> Result<DirLock> {
         let root = self.registry_root.clone();
         lock_exclusive(&root, REGISTRY_LOCK, || {
-            tracing::warn!("waiting for another ggen process to release the registry at {}", root.display())
+            tracing::warn!(
+                "waiting for another ggen process to release the registry at {}",
+                root.display()
+            )
         })
-        .map_err(|e| MarketplaceError::storage(format!("cannot lock the registry at {}", root.display()), e))
+        .map_err(|e| {
+            MarketplaceError::storage(format!("cannot lock the registry at {}", root.display()), e)
+        })
     }
 }
 
@@ -80,7 +114,11 @@ impl Session {
     /// How installed packages record where they came from.
     pub fn source_id(&self) -> String {
         match &self.registry_plugin {
-            Some(plugin) => format!("plugin+{}#{}", absolute(plugin).display(), self.registry_root.display()),
+            Some(plugin) => format!(
+                "plugin+{}#{}",
+                absolute(plugin).display(),
+                self.registry_root.display()
+            ),
             None => format!("registry+file://{}", self.registry_root.display()),
         }
     }
@@ -88,8 +126,10 @@ impl Session {
     /// Serialise installers of one root across processes.
     pub fn lock_install_root(&self, root: &Path) -> Result<DirLock> {
         let shown = root.display().to_string();
-        lock_exclusive(root, INSTALL_LOCK, || tracing::warn!("waiting for another ggen process to finish installing into {shown}"))
-            .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
+        lock_exclusive(root, INSTALL_LOCK, || {
+            tracing::warn!("waiting for another ggen process to finish installing into {shown}")
+        })
+        .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
     }
 }
 

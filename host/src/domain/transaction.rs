@@ -44,7 +44,9 @@ pub struct Transaction {
 impl Transaction {
     pub fn begin(root: &Path) -> Result<Self> {
         let staging = root.join(STAGING);
-        fs::create_dir_all(&staging).map_err(|e| MarketplaceError::storage(format!("cannot create {}", staging.display()), e))?;
+        fs::create_dir_all(&staging).map_err(|e| {
+            MarketplaceError::storage(format!("cannot create {}", staging.display()), e)
+        })?;
         let dir = tempfile::Builder::new()
             .prefix("txn-")
             .tempdir_in(&staging)
@@ -78,11 +80,27 @@ impl Transaction {
         let lockfile_before = match fs::read_to_string(&path) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(MarketplaceError::storage(format!("cannot read {}", path.display()), e)),
+            Err(e) => {
+                return Err(MarketplaceError::storage(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
         };
         self.lockfile_before = Some(lockfile_before.clone());
-        let journal = Journal { moves: names.iter().map(|n| (n.clone(), self.root.join(n).exists())).collect(), lockfile_before };
-        write_synced(&self.path().join(JOURNAL), serde_json::to_string(&journal).expect("journals serialise").as_bytes())
+        let journal = Journal {
+            moves: names
+                .iter()
+                .map(|n| (n.clone(), self.root.join(n).exists()))
+                .collect(),
+            lockfile_before,
+        };
+        write_synced(
+            &self.path().join(JOURNAL),
+            serde_json::to_string(&journal)
+                .expect("journals serialise")
+                .as_bytes(),
+        )
     }
 
     /// Move the live copy of `name` aside (if any) and its staged copy in.
@@ -92,7 +110,10 @@ impl Transaction {
             if had_old {
                 let _ = fs::rename(self.aside(name), self.root.join(name));
             }
-            return Err(MarketplaceError::storage(format!("cannot move {name} into {}", self.root.display()), e));
+            return Err(MarketplaceError::storage(
+                format!("cannot move {name} into {}", self.root.display()),
+                e,
+            ));
         }
         self.done.push((name.to_owned(), had_old));
         Ok(())
@@ -110,7 +131,8 @@ impl Transaction {
         if !live.exists() {
             return Ok(false);
         }
-        let fail = |e| MarketplaceError::storage(format!("cannot move {} aside", live.display()), e);
+        let fail =
+            |e| MarketplaceError::storage(format!("cannot move {} aside", live.display()), e);
         fs::create_dir_all(self.path().join("old")).map_err(fail)?;
         fs::rename(&live, self.aside(name)).map_err(fail)?;
         Ok(true)
@@ -150,7 +172,9 @@ impl Transaction {
         }
         if self.lock_written {
             let restored = match self.lockfile_before.clone().flatten() {
-                Some(before) => installed::write_raw_via(&self.root, before.as_bytes(), self.path()).is_ok(),
+                Some(before) => {
+                    installed::write_raw_via(&self.root, before.as_bytes(), self.path()).is_ok()
+                }
                 None => fs::remove_file(self.root.join(installed::LOCKFILE)).is_ok(),
             };
             ok &= restored;
@@ -192,7 +216,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 /// live transaction can be mistaken for a dead one.
 pub fn recover(root: &Path) -> Result<usize> {
     let staging = root.join(STAGING);
-    let Ok(entries) = fs::read_dir(&staging) else { return Ok(0) };
+    let Ok(entries) = fs::read_dir(&staging) else {
+        return Ok(0);
+    };
     let mut recovered = 0;
     for entry in entries.flatten() {
         let txn = entry.path();
@@ -207,7 +233,10 @@ pub fn recover(root: &Path) -> Result<usize> {
                 Ok(text) => Some(text),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => {
-                    return Err(MarketplaceError::storage(format!("cannot read the journal of {}", txn.display()), e));
+                    return Err(MarketplaceError::storage(
+                        format!("cannot read the journal of {}", txn.display()),
+                        e,
+                    ));
                 }
             };
             if let Some(text) = text {
@@ -225,7 +254,12 @@ pub fn recover(root: &Path) -> Result<usize> {
                         if old.exists() {
                             let _ = fs::remove_dir_all(&live);
                             fs::rename(&old, &live).map_err(|e| {
-                                MarketplaceError::storage(format!("cannot restore {name} from an interrupted transaction"), e)
+                                MarketplaceError::storage(
+                                    format!(
+                                        "cannot restore {name} from an interrupted transaction"
+                                    ),
+                                    e,
+                                )
                             })?;
                         }
                     } else {
@@ -239,10 +273,15 @@ pub fn recover(root: &Path) -> Result<usize> {
                     }
                 }
                 fault("recovered")?;
-                tracing::warn!("rolled back an interrupted install or remove in {}", root.display());
+                tracing::warn!(
+                    "rolled back an interrupted install or remove in {}",
+                    root.display()
+                );
             }
         }
-        fs::remove_dir_all(&txn).map_err(|e| MarketplaceError::storage(format!("cannot remove {}", txn.display()), e))?;
+        fs::remove_dir_all(&txn).map_err(|e| {
+            MarketplaceError::storage(format!("cannot remove {}", txn.display()), e)
+        })?;
         recovered += 1;
     }
     let _ = fs::remove_dir(&staging);
@@ -259,7 +298,9 @@ pub fn fault(point: &str) -> Result<()> {
             std::process::abort();
         }
         if std::env::var("GGEN_FAULT").is_ok_and(|p| p == point) {
-            return Err(MarketplaceError::Storage(format!("injected fault at `{point}`")));
+            return Err(MarketplaceError::Storage(format!(
+                "injected fault at `{point}`"
+            )));
         }
     }
     Ok(())

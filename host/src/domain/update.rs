@@ -11,8 +11,8 @@ use std::path::Path;
 
 use super::install::{InstallOptions, InstallReport, Spec, install};
 use super::installed;
-use super::transaction::recover;
 use super::progress::Progress;
+use super::transaction::recover;
 use super::{MarketplaceError, Registry, Result};
 
 pub fn update<L>(
@@ -30,15 +30,24 @@ pub fn update<L>(
     recover(root)?;
     let locked = installed::read(root)?.packages;
     if locked.is_empty() {
-        return Err(MarketplaceError::NotFound(format!("nothing is installed in {}", root.display())));
+        return Err(MarketplaceError::NotFound(format!(
+            "nothing is installed in {}",
+            root.display()
+        )));
     }
     for name in names {
         if !locked.iter().any(|p| &p.name == name) {
-            return Err(MarketplaceError::NotFound(format!("`{name}` is not installed in {}; install it first", root.display())));
+            return Err(MarketplaceError::NotFound(format!(
+                "`{name}` is not installed in {}; install it first",
+                root.display()
+            )));
         }
     }
     let selected = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
-    let depended_on: BTreeSet<&str> = locked.iter().flat_map(|p| p.dependencies.keys().map(String::as_str)).collect();
+    let depended_on: BTreeSet<&str> = locked
+        .iter()
+        .flat_map(|p| p.dependencies.keys().map(String::as_str))
+        .collect();
     let mut specs = Vec::new();
     for p in &locked {
         let is_root = !depended_on.contains(p.name.as_str());
@@ -46,11 +55,29 @@ pub fn update<L>(
             (true, true) => semver::VersionReq::STAR,
             // Left to its dependents' requirements.
             (true, false) => continue,
-            (false, _) => semver::VersionReq::parse(&format!("={}", p.version))
-                .map_err(|e| MarketplaceError::Storage(format!("ggen.lock has an invalid version for {}: {e}", p.name)))?,
+            (false, _) => semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
+                MarketplaceError::Storage(format!(
+                    "ggen.lock has an invalid version for {}: {e}",
+                    p.name
+                ))
+            })?,
         };
-        specs.push(Spec { name: p.name.clone(), req });
+        specs.push(Spec {
+            name: p.name.clone(),
+            req,
+        });
     }
     // Already locked: the lock is not re-entrant, so install must not take it again.
-    install(registry, source, root, &specs, &InstallOptions { force: false, ..options.clone() }, progress, || Ok(()))
+    install(
+        registry,
+        source,
+        root,
+        &specs,
+        &InstallOptions {
+            force: false,
+            ..options.clone()
+        },
+        progress,
+        || Ok(()),
+    )
 }

@@ -63,24 +63,37 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         packages.push(check);
     }
     packages.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(VerifyReport { ok: packages.iter().all(PackageCheck::ok), packages })
+    Ok(VerifyReport {
+        ok: packages.iter().all(PackageCheck::ok),
+        packages,
+    })
 }
 
 /// path → digest for every file under `dir`; symlinks and special files count
 /// with a digest no real file can have, so they show up as modified or extra.
 fn hash_tree(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) -> Result<()> {
-    let read = fs::read_dir(dir).map_err(|e| MarketplaceError::storage(format!("cannot list {}", dir.display()), e))?;
+    let read = fs::read_dir(dir)
+        .map_err(|e| MarketplaceError::storage(format!("cannot list {}", dir.display()), e))?;
     for entry in read {
-        let entry = entry.map_err(|e| MarketplaceError::storage(format!("cannot list {}", dir.display()), e))?;
+        let entry = entry
+            .map_err(|e| MarketplaceError::storage(format!("cannot list {}", dir.display()), e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let kind = entry.file_type().map_err(|e| MarketplaceError::storage(format!("cannot stat {rel}"), e))?;
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let kind = entry
+            .file_type()
+            .map_err(|e| MarketplaceError::storage(format!("cannot stat {rel}"), e))?;
         if kind.is_dir() {
             hash_tree(&entry.path(), &rel, out)?;
         } else if kind.is_file() {
-            let mut file = fs::File::open(entry.path()).map_err(|e| MarketplaceError::storage(format!("cannot read {rel}"), e))?;
+            let mut file = fs::File::open(entry.path())
+                .map_err(|e| MarketplaceError::storage(format!("cannot read {rel}"), e))?;
             let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut file, &mut hasher).map_err(|e| MarketplaceError::storage(format!("cannot read {rel}"), e))?;
+            io::copy(&mut file, &mut hasher)
+                .map_err(|e| MarketplaceError::storage(format!("cannot read {rel}"), e))?;
             out.insert(rel, hasher.finish().1);
         } else {
             out.insert(rel, "not-a-regular-file".into());

@@ -9,9 +9,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// A temp path beside `target`, unique across processes (clock) and calls (counter).
 pub fn temp_beside(target: &Path) -> PathBuf {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("file");
     target.with_file_name(format!(".{name}.tmp-{nanos}-{n}"))
 }
 
@@ -21,7 +27,10 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Like [`write_atomic`], with the content streamed by `fill` through a buffer.
-pub fn write_atomic_with(target: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic_with(
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = temp_beside(target);
     let result = (|| {
         let mut w = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
@@ -43,7 +52,10 @@ pub fn copy_atomic(target: &Path, reader: &mut dyn Read, max: u64) -> io::Result
         let mut f = fs::File::create(&tmp)?;
         let n = io::copy(&mut Read::take(&mut *reader, max + 1), &mut f)?;
         if n > max {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("stream is longer than the announced {max} bytes")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("stream is longer than the announced {max} bytes"),
+            ));
         }
         f.sync_all()?;
         fs::rename(&tmp, target)?;

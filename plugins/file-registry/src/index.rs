@@ -32,7 +32,11 @@ pub struct IndexFile {
 
 impl Default for IndexFile {
     fn default() -> Self {
-        Self { version: format_version(), updated_at: String::new(), packages: BTreeMap::new() }
+        Self {
+            version: format_version(),
+            updated_at: String::new(),
+            packages: BTreeMap::new(),
+        }
     }
 }
 
@@ -43,12 +47,17 @@ fn format_version() -> String {
 impl IndexFile {
     /// One package, parsed.
     pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
-        self.packages.get(name).map(|raw| parse_package(name, raw)).transpose()
+        self.packages
+            .get(name)
+            .map(|raw| parse_package(name, raw))
+            .transpose()
     }
 
     /// Every package, parsed one at a time.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Result<IndexPackage, Error>)> {
-        self.packages.iter().map(|(name, raw)| (name.as_str(), parse_package(name, raw)))
+        self.packages
+            .iter()
+            .map(|(name, raw)| (name.as_str(), parse_package(name, raw)))
     }
 
     pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
@@ -105,7 +114,11 @@ impl IndexEntry {
         PackageVersion {
             name: name.to_owned(),
             version: self.version.clone(),
-            title: if self.title.is_empty() { name.to_owned() } else { self.title.clone() },
+            title: if self.title.is_empty() {
+                name.to_owned()
+            } else {
+                self.title.clone()
+            },
             description: self.description.clone(),
             categories: self.categories.clone(),
             tags: self.tags.clone(),
@@ -114,7 +127,10 @@ impl IndexEntry {
             dependencies: self
                 .dependencies
                 .iter()
-                .map(|(name, requirement)| Dependency { name: name.clone(), requirement: requirement.clone() })
+                .map(|(name, requirement)| Dependency {
+                    name: name.clone(),
+                    requirement: requirement.clone(),
+                })
                 .collect(),
             checksum: self.checksum.clone(),
             published_at: self.published_at.clone(),
@@ -132,7 +148,11 @@ impl IndexEntry {
             tags: meta.tags.clone(),
             authors: meta.authors.clone(),
             license: meta.license.clone(),
-            dependencies: meta.dependencies.iter().map(|d| (d.name.clone(), d.requirement.clone())).collect(),
+            dependencies: meta
+                .dependencies
+                .iter()
+                .map(|d| (d.name.clone(), d.requirement.clone()))
+                .collect(),
             checksum: meta.checksum.clone(),
             tarball,
             published_at: meta.published_at.clone(),
@@ -144,7 +164,9 @@ impl IndexEntry {
 impl IndexPackage {
     /// The entry with the highest semver version.
     pub fn newest(&self) -> Option<&IndexEntry> {
-        self.versions.iter().max_by_key(|e| semver::Version::parse(&e.version).ok())
+        self.versions
+            .iter()
+            .max_by_key(|e| semver::Version::parse(&e.version).ok())
     }
 
     pub fn sort_newest_first(&mut self) {
@@ -155,7 +177,10 @@ impl IndexPackage {
     pub fn to_wire(&self, name: &str) -> Package {
         let mut package = self.clone();
         package.sort_newest_first();
-        Package { name: name.to_owned(), versions: package.versions.iter().map(|e| e.to_wire(name)).collect() }
+        Package {
+            name: name.to_owned(),
+            versions: package.versions.iter().map(|e| e.to_wire(name)).collect(),
+        }
     }
 }
 

@@ -27,7 +27,12 @@ impl ggen_plugin_sdk::Registry for Plugin {
     fn get_package_version(name: String, version: String) -> Result<PackageVersion, Error> {
         registry().get_package_version(&name, &version)
     }
-    fn publish(meta: PackageVersion, manifest: String, tarball: &mut dyn Read, force: bool) -> Result<(), Error> {
+    fn publish(
+        meta: PackageVersion,
+        manifest: String,
+        tarball: &mut dyn Read,
+        force: bool,
+    ) -> Result<(), Error> {
         registry().publish(&meta, &manifest, tarball, force)
     }
     fn delete(name: String, version: String) -> Result<(), Error> {

@@ -13,13 +13,23 @@ use crate::warn;
 
 /// index.json did not parse: keep it as a backup, rebuild, warn.
 pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error> {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let backup = format!("{INDEX_FILE}.corrupt-{secs}");
-    fs::rename(reg.index_path(), reg.root.join(&backup))
-        .map_err(|e| Error::io(format!("{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}")))?;
+    fs::rename(reg.index_path(), reg.root.join(&backup)).map_err(|e| {
+        Error::io(format!(
+            "{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}"
+        ))
+    })?;
     let index = scan(reg)?;
     reg.save_index(&index)?;
-    let versions: usize = index.iter().filter_map(|(_, p)| p.ok()).map(|p| p.versions.len()).sum();
+    let versions: usize = index
+        .iter()
+        .filter_map(|(_, p)| p.ok())
+        .map(|p| p.versions.len())
+        .sum();
     warn(&format!(
         "registry {INDEX_FILE} was corrupt ({why}); kept it as {backup} and rebuilt the index from {versions} package.json file(s)"
     ));
@@ -32,7 +42,9 @@ pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
     let index = scan(reg)?;
     if !index.packages.is_empty() {
         reg.save_index(&index)?;
-        warn(&format!("registry had no {INDEX_FILE}; rebuilt it from the package.json files"));
+        warn(&format!(
+            "registry had no {INDEX_FILE}; rebuilt it from the package.json files"
+        ));
     }
     Ok(index)
 }
@@ -47,28 +59,43 @@ fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
         Err(e) => return Err(Error::io(format!("cannot list the registry: {e}"))),
     };
     for name_dir in names.flatten() {
-        let Ok(name) = name_dir.file_name().into_string() else { continue };
+        let Ok(name) = name_dir.file_name().into_string() else {
+            continue;
+        };
         if name.starts_with('.') || !name_dir.path().is_dir() {
             continue;
         }
-        let Ok(versions) = fs::read_dir(name_dir.path()) else { continue };
+        let Ok(versions) = fs::read_dir(name_dir.path()) else {
+            continue;
+        };
         for version_dir in versions.flatten() {
-            let Ok(version) = version_dir.file_name().into_string() else { continue };
+            let Ok(version) = version_dir.file_name().into_string() else {
+                continue;
+            };
             let manifest = version_dir.path().join("package.json");
-            let Ok(bytes) = fs::read(&manifest) else { continue };
+            let Ok(bytes) = fs::read(&manifest) else {
+                continue;
+            };
             let Ok(mut entry) = serde_json::from_slice::<IndexEntry>(&bytes) else {
-                warn(&format!("skipping unreadable {name}/{version}/package.json"));
+                warn(&format!(
+                    "skipping unreadable {name}/{version}/package.json"
+                ));
                 continue;
             };
             if entry.version != version || (!entry.name.is_empty() && entry.name != name) {
-                warn(&format!("skipping {name}/{version}/package.json: it names {}@{}", entry.name, entry.version));
+                warn(&format!(
+                    "skipping {name}/{version}/package.json: it names {}@{}",
+                    entry.name, entry.version
+                ));
                 continue;
             }
             entry.name.clear();
             entry.tarball = tarball_path(&name, &version);
             let tarball = reg.root.join(&entry.tarball);
             let Ok(meta) = fs::metadata(&tarball) else {
-                warn(&format!("skipping {name}@{version}: its tarball is missing"));
+                warn(&format!(
+                    "skipping {name}@{version}: its tarball is missing"
+                ));
                 continue;
             };
             entry.size = meta.len();
@@ -80,7 +107,10 @@ fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
             }
             packages
                 .entry(name.clone())
-                .or_insert_with(|| IndexPackage { name: name.clone(), versions: Vec::new() })
+                .or_insert_with(|| IndexPackage {
+                    name: name.clone(),
+                    versions: Vec::new(),
+                })
                 .versions
                 .push(entry);
         }

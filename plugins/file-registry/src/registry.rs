@@ -22,7 +22,10 @@ pub struct FileRegistry {
 
 impl FileRegistry {
     pub fn new(root: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), cache: cache.into() }
+        Self {
+            root: root.into(),
+            cache: cache.into(),
+        }
     }
 
     pub(crate) fn index_path(&self) -> PathBuf {
@@ -45,8 +48,10 @@ impl FileRegistry {
 
     /// Write index.json atomically and refresh the derived search index.
     pub(crate) fn save_index(&self, index: &IndexFile) -> Result<(), Error> {
-        write_atomic_with(&self.index_path(), |w| serde_json::to_writer(w, index).map_err(std::io::Error::other))
-            .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+        write_atomic_with(&self.index_path(), |w| {
+            serde_json::to_writer(w, index).map_err(std::io::Error::other)
+        })
+        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
         if let Err(e) = search_index::rebuild(self, index) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
@@ -55,7 +60,10 @@ impl FileRegistry {
     }
 
     pub fn list_packages(&self) -> Result<Vec<Package>, Error> {
-        self.load_index()?.iter().map(|(name, p)| p.map(|p| p.to_wire(name))).collect()
+        self.load_index()?
+            .iter()
+            .map(|(name, p)| p.map(|p| p.to_wire(name)))
+            .collect()
     }
 
     pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
@@ -88,7 +96,13 @@ impl FileRegistry {
         })
     }
 
-    pub fn publish(&self, meta: &PackageVersion, manifest: &str, tarball: &mut dyn Read, force: bool) -> Result<(), Error> {
+    pub fn publish(
+        &self,
+        meta: &PackageVersion,
+        manifest: &str,
+        tarball: &mut dyn Read,
+        force: bool,
+    ) -> Result<(), Error> {
         check_path_safe(&meta.name, &meta.version)?;
         let mut index = self.load_index()?;
         if !force && find_entry(&index, &meta.name, &meta.version).is_ok() {
@@ -100,17 +114,23 @@ impl FileRegistry {
 
         let rel = tarball_path(&meta.name, &meta.version);
         let dir = self.root.join(&meta.name).join(&meta.version);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
         let written = copy_atomic(&self.root.join(&rel), tarball, MAX_TARBALL.min(meta.size))
             .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
         if written != meta.size {
-            return Err(Error::Invalid(format!("tarball is {written} bytes, metadata says {}", meta.size)));
+            return Err(Error::Invalid(format!(
+                "tarball is {written} bytes, metadata says {}",
+                meta.size
+            )));
         }
         write_atomic(&dir.join("package.json"), manifest.as_bytes())
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
 
-        let mut package =
-            index.package(&meta.name)?.unwrap_or_else(|| IndexPackage { name: meta.name.clone(), versions: Vec::new() });
+        let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
+            name: meta.name.clone(),
+            versions: Vec::new(),
+        });
         package.versions.retain(|e| e.version != meta.version);
         package.versions.push(IndexEntry::from_wire(meta, rel));
         package.sort_newest_first();
@@ -141,13 +161,22 @@ impl FileRegistry {
     pub fn open_tarball(&self, name: &str, version: &str) -> Result<Box<dyn Read>, Error> {
         let index = self.load_index()?;
         let entry = find_entry(&index, name, version)?;
-        let rel = if entry.tarball.is_empty() { tarball_path(name, version) } else { entry.tarball.clone() };
+        let rel = if entry.tarball.is_empty() {
+            tarball_path(name, version)
+        } else {
+            entry.tarball.clone()
+        };
         let path = Path::new(&rel);
         if !path.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(Error::Security(format!("index.json points {name}@{version} at `{rel}`, outside the registry")));
+            return Err(Error::Security(format!(
+                "index.json points {name}@{version} at `{rel}`, outside the registry"
+            )));
         }
-        let file = fs::File::open(self.root.join(path))
-            .map_err(|e| Error::io(format!("cannot open the tarball of {name}@{version} ({rel}): {e}")))?;
+        let file = fs::File::open(self.root.join(path)).map_err(|e| {
+            Error::io(format!(
+                "cannot open the tarball of {name}@{version} ({rel}): {e}"
+            ))
+        })?;
         Ok(Box::new(file))
     }
 }
@@ -161,7 +190,9 @@ fn find_entry(index: &IndexFile, name: &str, version: &str) -> Result<IndexEntry
 
 fn not_found(name: &str, version: Option<&str>) -> Error {
     match version {
-        Some(v) => Error::NotFound(format!("package `{name}` version {v} is not in this registry")),
+        Some(v) => Error::NotFound(format!(
+            "package `{name}` version {v} is not in this registry"
+        )),
         None => Error::NotFound(format!("package `{name}` is not in this registry")),
     }
 }
@@ -172,12 +203,16 @@ fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
     let ok_name = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
     if !ok_name {
         return Err(Error::Invalid(format!("invalid package name `{name}`")));
     }
     if semver::Version::parse(version).is_err() {
-        return Err(Error::Invalid(format!("invalid version `{version}` for {name}")));
+        return Err(Error::Invalid(format!(
+            "invalid version `{version}` for {name}"
+        )));
     }
     Ok(())
 }

@@ -45,9 +45,16 @@ fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
     let meta = fs::metadata(path)?;
     let (secs, nanos) = match meta.modified()?.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-        Err(e) => (-(e.duration().as_secs() as i64), e.duration().subsec_nanos()),
+        Err(e) => (
+            -(e.duration().as_secs() as i64),
+            e.duration().subsec_nanos(),
+        ),
     };
-    Ok(Fingerprint { len: meta.len(), secs, nanos })
+    Ok(Fingerprint {
+        len: meta.len(),
+        secs,
+        nanos,
+    })
 }
 
 pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error> {
@@ -64,8 +71,13 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
         Err(_) => build(&index),
     };
     drop(index);
-    run(&built.hay, query, |off, len| built.blobs.get(off..off.checked_add(len)?).map(<[u8]>::to_vec))
-        .ok_or_else(|| Error::Internal("search index build failed".into()))
+    run(&built.hay, query, |off, len| {
+        built
+            .blobs
+            .get(off..off.checked_add(len)?)
+            .map(<[u8]>::to_vec)
+    })
+    .ok_or_else(|| Error::Internal("search index build failed".into()))
 }
 
 /// The two sections of a freshly built search index.
@@ -95,14 +107,22 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
     if stored != Some(fp) {
         return None;
     }
-    let hay = file.read_at(HEADER_LEN as u64, usize::try_from(hay_len).ok()?).ok()?;
+    let hay = file
+        .read_at(HEADER_LEN as u64, usize::try_from(hay_len).ok()?)
+        .ok()?;
     let blob_base = (HEADER_LEN as u64).checked_add(hay_len)?;
-    run(&hay, query, |off, len| file.read_at(blob_base.checked_add(off as u64)?, len).ok())
+    run(&hay, query, |off, len| {
+        file.read_at(blob_base.checked_add(off as u64)?, len).ok()
+    })
 }
 
 /// Score every record, page the matches, decode only the page's blobs.
 /// `None` means the index is damaged.
-fn run(hay: &[u8], query: &Query, mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>) -> Option<SearchResults> {
+fn run(
+    hay: &[u8],
+    query: &Query,
+    mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
+) -> Option<SearchResults> {
     let matcher = Matcher::new(query);
     let mut scored: Vec<(u32, (&[u8], usize, usize))> = Vec::new();
     // One vectorised pass over the whole haystack for the most selective term
@@ -162,7 +182,11 @@ fn parse_record<'a>(hay: &'a [u8], pos: &mut usize) -> Option<Record<'a>> {
         tags: field(lens[3])?,
         categories: field(lens[4])?,
     };
-    Some(Record { blob_off, blob_len, fields })
+    Some(Record {
+        blob_off,
+        blob_len,
+        fields,
+    })
 }
 
 fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Option<Fingerprint>, u32, u64)> {
@@ -181,7 +205,11 @@ fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Option<Fingerprint>, u32, u64)>
 
 fn header(fp: Option<Fingerprint>, count: u32, hay_len: u64) -> [u8; HEADER_LEN] {
     // A build with no fingerprint can never match, so it is rebuilt next time.
-    let fp = fp.unwrap_or(Fingerprint { len: u64::MAX, secs: 0, nanos: 0 });
+    let fp = fp.unwrap_or(Fingerprint {
+        len: u64::MAX,
+        secs: 0,
+        nanos: 0,
+    });
     let mut out = [0u8; HEADER_LEN];
     out[..8].copy_from_slice(MAGIC);
     out[8..16].copy_from_slice(&fp.len.to_le_bytes());
@@ -204,16 +232,30 @@ fn build(index: &IndexFile) -> Built {
                 continue;
             }
         };
-        let Some(newest) = package.newest() else { continue };
+        let Some(newest) = package.newest() else {
+            continue;
+        };
         let mut entry = newest.clone();
         entry.name = name.to_owned();
         let blob = serde_json::to_vec(&entry).expect("index entries serialise");
         let lower = |s: &str| clip(s.to_lowercase().into_bytes(), u16::MAX as usize);
-        let join = |v: &[String]| clip(ggen_plugin_sdk::search::join_lower(v).into_bytes(), u16::MAX as usize);
+        let join = |v: &[String]| {
+            clip(
+                ggen_plugin_sdk::search::join_lower(v).into_bytes(),
+                u16::MAX as usize,
+            )
+        };
         let fields = [
             lower(name),
-            lower(if entry.title.is_empty() { name } else { &entry.title }),
-            clip(entry.description.to_lowercase().into_bytes(), u32::MAX as usize),
+            lower(if entry.title.is_empty() {
+                name
+            } else {
+                &entry.title
+            }),
+            clip(
+                entry.description.to_lowercase().into_bytes(),
+                u32::MAX as usize,
+            ),
             join(&entry.tags),
             join(&entry.categories),
         ];

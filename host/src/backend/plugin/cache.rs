@@ -12,7 +12,11 @@ use wasmtime::component::Component;
 pub fn entry(cache_dir: &Path, engine: &Engine, sha256: &str) -> PathBuf {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    cache_dir.join("plugins").join(format!("{}-{:016x}.cwasm", &sha256[..32.min(sha256.len())], h.finish()))
+    cache_dir.join("plugins").join(format!(
+        "{}-{:016x}.cwasm",
+        &sha256[..32.min(sha256.len())],
+        h.finish()
+    ))
 }
 
 /// Load a cached compilation, if present and loadable.

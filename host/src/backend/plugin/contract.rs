@@ -69,12 +69,16 @@ pub fn compatible(v: &semver::Version) -> bool {
 pub fn check(bytes: &[u8], world: World, label: &str) -> Result<Option<Stamp>, String> {
     if !wasmparser::Parser::is_component(bytes) {
         return Err(if wasmparser::Parser::is_core_wasm(bytes) {
-            format!("{label} is a core WebAssembly module, not a component; build it with `cargo build --target wasm32-wasip2`")
+            format!(
+                "{label} is a core WebAssembly module, not a component; build it with `cargo build --target wasm32-wasip2`"
+            )
         } else {
             format!("{label} is not a WebAssembly component (bad magic bytes)")
         });
     }
-    let Some(stamp) = read_stamp(bytes).map_err(|e| format!("{label} is not a valid WebAssembly component ({e})"))? else {
+    let Some(stamp) = read_stamp(bytes)
+        .map_err(|e| format!("{label} is not a valid WebAssembly component ({e})"))?
+    else {
         return Ok(None);
     };
     if !compatible(&stamp.version) {
@@ -85,7 +89,11 @@ pub fn check(bytes: &[u8], world: World, label: &str) -> Result<Option<Stamp>, S
         ));
     }
     if stamp.world != world.wit_name() {
-        return Err(format!("{label} is a {} plugin, not a {}", stamp.world, world.wit_name()));
+        return Err(format!(
+            "{label} is a {} plugin, not a {}",
+            stamp.world,
+            world.wit_name()
+        ));
     }
     Ok(Some(stamp))
 }
@@ -105,17 +113,27 @@ fn read_stamp(bytes: &[u8]) -> Result<Option<Stamp>, String> {
 fn parse_stamp(data: &[u8]) -> Result<Stamp, String> {
     let text = std::str::from_utf8(data).map_err(|_| "contract stamp is not UTF-8".to_string())?;
     let (package_at_version, world) = text.split_once(' ').ok_or("malformed contract stamp")?;
-    let (package, version) = package_at_version.split_once('@').ok_or("malformed contract stamp")?;
+    let (package, version) = package_at_version
+        .split_once('@')
+        .ok_or("malformed contract stamp")?;
     if package != PACKAGE {
         return Err(format!("stamped for unknown contract `{package}`"));
     }
-    let version = semver::Version::parse(version).map_err(|e| format!("bad contract version in stamp: {e}"))?;
-    Ok(Stamp { version, world: world.to_owned() })
+    let version = semver::Version::parse(version)
+        .map_err(|e| format!("bad contract version in stamp: {e}"))?;
+    Ok(Stamp {
+        version,
+        world: world.to_owned(),
+    })
 }
 
 /// After compilation: the component must export this world's interface at a
 /// compatible version. Catches components built without the SDK's stamp.
-pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>, world: World, label: &str) -> Result<(), String> {
+pub fn check_exports<'a>(
+    exports: impl Iterator<Item = &'a str>,
+    world: World,
+    label: &str,
+) -> Result<(), String> {
     let prefix = format!("{PACKAGE}/{}@", world.export_interface());
     let mut found = Vec::new();
     for name in exports {
@@ -131,7 +149,11 @@ pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>, world: World, l
             "{label} was built for contract {PACKAGE}@{v}, but this ggen supports {}; rebuild it with a matching ggen-plugin-sdk",
             supported()
         ),
-        None => format!("{label} does not export {PACKAGE}/{}; it is not a {}", world.export_interface(), world.wit_name()),
+        None => format!(
+            "{label} does not export {PACKAGE}/{}; it is not a {}",
+            world.export_interface(),
+            world.wit_name()
+        ),
     })
 }
 
@@ -157,7 +179,15 @@ mod tests {
 
     #[test]
     fn non_components_are_named() {
-        assert!(check(b"\0asm\x01\0\0\0", World::Registry, "x.wasm").unwrap_err().contains("core WebAssembly module"));
-        assert!(check(b"hello", World::Registry, "x.wasm").unwrap_err().contains("not a WebAssembly component"));
+        assert!(
+            check(b"\0asm\x01\0\0\0", World::Registry, "x.wasm")
+                .unwrap_err()
+                .contains("core WebAssembly module")
+        );
+        assert!(
+            check(b"hello", World::Registry, "x.wasm")
+                .unwrap_err()
+                .contains("not a WebAssembly component")
+        );
     }
 }

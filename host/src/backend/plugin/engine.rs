@@ -27,7 +27,8 @@ fn process_engine() -> Result<&'static Engine, MarketplaceError> {
             let mut config = Config::new();
             config.wasm_component_model(true);
             config.epoch_interruption(true);
-            let engine = Engine::new(&config).map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
+            let engine = Engine::new(&config)
+                .map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
             let ticker = engine.weak();
             std::thread::Builder::new()
                 .name("ggen-epoch".into())
@@ -50,7 +51,10 @@ fn process_engine() -> Result<&'static Engine, MarketplaceError> {
 impl PluginEngine {
     /// `cache_dir` holds compiled components (`$GGEN_HOME/cache`).
     pub fn new(cache_dir: PathBuf) -> Result<Self, MarketplaceError> {
-        Ok(Self { engine: process_engine()?.clone(), cache_dir })
+        Ok(Self {
+            engine: process_engine()?.clone(),
+            cache_dir,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -68,10 +72,15 @@ impl PluginEngine {
         let component = match cache::load(&self.engine, &entry) {
             Some(c) => c,
             None => {
-                contract::check(&source.bytes, world, &source.label).map_err(MarketplaceError::Plugin)?;
+                contract::check(&source.bytes, world, &source.label)
+                    .map_err(MarketplaceError::Plugin)?;
                 let started = std::time::Instant::now();
                 let c = Component::from_binary(&self.engine, &source.bytes).map_err(|e| {
-                    MarketplaceError::Plugin(format!("{} is not a valid component: {}", source.label, e.root_cause()))
+                    MarketplaceError::Plugin(format!(
+                        "{} is not a valid component: {}",
+                        source.label,
+                        e.root_cause()
+                    ))
                 })?;
                 tracing::debug!("compiled {} in {:?}", source.label, started.elapsed());
                 cache::store(&entry, &c);
@@ -79,8 +88,12 @@ impl PluginEngine {
             }
         };
         let ty = component.component_type();
-        contract::check_exports(ty.exports(&self.engine).map(|(name, _)| name), world, &source.label)
-            .map_err(MarketplaceError::Plugin)?;
+        contract::check_exports(
+            ty.exports(&self.engine).map(|(name, _)| name),
+            world,
+            &source.label,
+        )
+        .map_err(MarketplaceError::Plugin)?;
         Ok(component)
     }
 }

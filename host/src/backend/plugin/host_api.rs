@@ -47,7 +47,11 @@ impl host::HostByteSource for PluginState {
                     return Ok(buf);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(wasmtime::Error::msg(format!("host failed to read the stream: {e}"))),
+                Err(e) => {
+                    return Err(wasmtime::Error::msg(format!(
+                        "host failed to read the stream: {e}"
+                    )));
+                }
             }
         }
     }

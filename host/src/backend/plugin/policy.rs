@@ -50,8 +50,16 @@ impl Policy {
     pub fn registry(root: PathBuf, cache: PathBuf, limits: Limits) -> Self {
         Self {
             preopens: vec![
-                Preopen { host: root, guest: "/registry", access: Access::ReadWrite },
-                Preopen { host: cache, guest: "/cache", access: Access::ReadWrite },
+                Preopen {
+                    host: root,
+                    guest: "/registry",
+                    access: Access::ReadWrite,
+                },
+                Preopen {
+                    host: cache,
+                    guest: "/cache",
+                    access: Access::ReadWrite,
+                },
             ],
             limits,
         }
@@ -59,11 +67,21 @@ impl Policy {
 
     /// A P2P policy sees no files at all.
     pub fn p2p_policy(limits: Limits) -> Self {
-        Self { preopens: Vec::new(), limits }
+        Self {
+            preopens: Vec::new(),
+            limits,
+        }
     }
 
     /// A post-install hook sees the staged package and nothing else.
     pub fn hook(package_dir: PathBuf, limits: Limits) -> Self {
-        Self { preopens: vec![Preopen { host: package_dir, guest: "/package", access: Access::ReadWrite }], limits }
+        Self {
+            preopens: vec![Preopen {
+                host: package_dir,
+                guest: "/package",
+                access: Access::ReadWrite,
+            }],
+            limits,
+        }
     }
 }

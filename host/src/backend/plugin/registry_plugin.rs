@@ -11,9 +11,10 @@ use super::bindings::{RegistryPlugin, RegistryPluginPre};
 use super::contract::World;
 use super::host_api::ByteSource;
 use super::sandbox::{self, PluginState};
-use super::{Limits, Policy, PluginEngine, WasmSource};
+use super::{Limits, PluginEngine, Policy, WasmSource};
 use crate::backend::{
-    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result, SearchResults,
+    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
+    SearchResults,
 };
 
 /// Bytes asked of the plugin per tarball read.
@@ -34,8 +35,12 @@ impl WasmRegistry {
         let component = engine.load(source, World::Registry)?;
         let mut linker: Linker<PluginState> = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s))
-            .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
+            .and_then(|()| {
+                RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
+            })
+            .map_err(|e| {
+                MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}"))
+            })?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(RegistryPluginPre::new)
@@ -49,17 +54,29 @@ impl WasmRegistry {
                 return Err(MarketplaceError::Plugin(message));
             }
         };
-        Ok(Self { store, plugin, label: source.label.clone(), limits: policy.limits, stopped: None })
+        Ok(Self {
+            store,
+            plugin,
+            label: source.label.clone(),
+            limits: policy.limits,
+            stopped: None,
+        })
     }
 
     /// Run one export call under the deadline; traps become one clear error.
     fn call<T>(
         &mut self,
         func: &str,
-        f: impl FnOnce(&Guest, &mut Store<PluginState>) -> wasmtime::Result<Result<T, wit::RegistryError>>,
+        f: impl FnOnce(
+            &Guest,
+            &mut Store<PluginState>,
+        ) -> wasmtime::Result<Result<T, wit::RegistryError>>,
     ) -> Result<T> {
         if let Some(why) = &self.stopped {
-            return Err(MarketplaceError::Plugin(format!("{} was stopped earlier: {why}", self.label)));
+            return Err(MarketplaceError::Plugin(format!(
+                "{} was stopped earlier: {why}",
+                self.label
+            )));
         }
         sandbox::arm_deadline(&mut self.store, &self.limits);
         let result = f(self.plugin.ggen_marketplace_registry(), &mut self.store);
@@ -81,7 +98,10 @@ fn link_error(label: &str, e: &wasmtime::Error) -> String {
     if let Some(import) = text.split('`').nth(1).filter(|_| text.contains("import")) {
         format!("{label} imports `{import}`, which ggen does not provide to plugins")
     } else {
-        format!("{label} cannot be linked: {}", sandbox::sanitize(&text, 300))
+        format!(
+            "{label} cannot be linked: {}",
+            sandbox::sanitize(&text, 300)
+        )
     }
 }
 
@@ -99,16 +119,25 @@ impl Registry for WasmRegistry {
             offset: query.offset,
         };
         let r = self.call("search", |g, s| g.call_search(s, &q))?;
-        Ok(SearchResults { total: r.total, hits: r.hits.into_iter().map(from_wit_version).collect() })
+        Ok(SearchResults {
+            total: r.total,
+            hits: r.hits.into_iter().map(from_wit_version).collect(),
+        })
     }
 
     fn get_package(&mut self, name: &str) -> Result<Package> {
         let p = self.call("get-package", |g, s| g.call_get_package(s, name))?;
-        Ok(Package { name: p.name, versions: p.versions.into_iter().map(from_wit_version).collect() })
+        Ok(Package {
+            name: p.name,
+            versions: p.versions.into_iter().map(from_wit_version).collect(),
+        })
     }
 
     fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion> {
-        self.call("get-package-version", |g, s| g.call_get_package_version(s, name, version)).map(from_wit_version)
+        self.call("get-package-version", |g, s| {
+            g.call_get_package_version(s, name, version)
+        })
+        .map(from_wit_version)
     }
 
     fn list_versions(&mut self, name: &str) -> Result<Vec<PackageVersion>> {
@@ -116,18 +145,30 @@ impl Registry for WasmRegistry {
         Ok(v.into_iter().map(from_wit_version).collect())
     }
 
-    fn publish(&mut self, meta: &PackageVersion, manifest: &str, tarball: Box<dyn Read + Send>, force: bool) -> Result<()> {
-        let source = ByteSource { reader: tarball, size: meta.size };
-        let handle = self
+    fn publish(
+        &mut self,
+        meta: &PackageVersion,
+        manifest: &str,
+        tarball: Box<dyn Read + Send>,
+        force: bool,
+    ) -> Result<()> {
+        let source = ByteSource {
+            reader: tarball,
+            size: meta.size,
+        };
+        let handle = self.store.data_mut().table.push(source).map_err(|e| {
+            MarketplaceError::Plugin(format!("cannot hand the tarball to {}: {e}", self.label))
+        })?;
+        let rep = handle.rep();
+        let meta = to_wit_version(meta);
+        let result = self.call("publish", |g, s| {
+            g.call_publish(s, &meta, manifest, handle, force)
+        });
+        let _ = self
             .store
             .data_mut()
             .table
-            .push(source)
-            .map_err(|e| MarketplaceError::Plugin(format!("cannot hand the tarball to {}: {e}", self.label)))?;
-        let rep = handle.rep();
-        let meta = to_wit_version(meta);
-        let result = self.call("publish", |g, s| g.call_publish(s, &meta, manifest, handle, force));
-        let _ = self.store.data_mut().table.delete(wasmtime::component::Resource::<ByteSource>::new_own(rep));
+            .delete(wasmtime::component::Resource::<ByteSource>::new_own(rep));
         result
     }
 
@@ -152,7 +193,12 @@ impl Registry for WasmRegistry {
 
     fn open_tarball<'a>(&'a mut self, name: &str, version: &str) -> Result<Box<dyn Read + 'a>> {
         let handle = self.call("open-tarball", |g, s| g.call_open_tarball(s, name, version))?;
-        Ok(Box::new(TarballStream { registry: self, handle: Some(handle), buf: Vec::new(), pos: 0 }))
+        Ok(Box::new(TarballStream {
+            registry: self,
+            handle: Some(handle),
+            buf: Vec::new(),
+            pos: 0,
+        }))
     }
 }
 
@@ -167,13 +213,20 @@ struct TarballStream<'a> {
 impl Read for TarballStream<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if self.pos == self.buf.len() {
-            let Some(handle) = self.handle else { return Ok(0) };
+            let Some(handle) = self.handle else {
+                return Ok(0);
+            };
             let chunk = self
                 .registry
-                .call("tarball-reader.read", |g, s| g.tarball_reader().call_read(s, handle, TARBALL_CHUNK))
+                .call("tarball-reader.read", |g, s| {
+                    g.tarball_reader().call_read(s, handle, TARBALL_CHUNK)
+                })
                 .map_err(std::io::Error::other)?;
             if chunk.len() > TARBALL_CHUNK as usize {
-                return Err(std::io::Error::other(format!("{} returned an oversized chunk", self.registry.label)));
+                return Err(std::io::Error::other(format!(
+                    "{} returned an oversized chunk",
+                    self.registry.label
+                )));
             }
             if chunk.is_empty() {
                 self.close();
@@ -227,7 +280,11 @@ fn from_wit_version(v: wit::PackageVersion) -> PackageVersion {
         tags: v.tags,
         authors: v.authors,
         license: v.license,
-        dependencies: v.dependencies.into_iter().map(|d| (d.name, d.requirement)).collect(),
+        dependencies: v
+            .dependencies
+            .into_iter()
+            .map(|d| (d.name, d.requirement))
+            .collect(),
         checksum: v.checksum,
         published_at: v.published_at,
         size: v.size,
@@ -247,7 +304,10 @@ fn to_wit_version(v: &PackageVersion) -> wit::PackageVersion {
         dependencies: v
             .dependencies
             .iter()
-            .map(|(name, requirement)| wit::Dependency { name: name.clone(), requirement: requirement.clone() })
+            .map(|(name, requirement)| wit::Dependency {
+                name: name.clone(),
+                requirement: requirement.clone(),
+            })
             .collect(),
         checksum: v.checksum.clone(),
         published_at: v.published_at.clone(),

@@ -26,7 +26,10 @@ pub struct PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -37,7 +40,12 @@ struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = self.limits.memory_growing(current, desired, maximum)?;
         if !allowed {
             self.hit = true;
@@ -46,32 +54,50 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.limits.table_growing(current, desired, maximum)
     }
 }
 
 /// A store for one plugin instance under `policy`.
-pub fn new_store(engine: &Engine, policy: &Policy, label: &str) -> Result<Store<PluginState>, MarketplaceError> {
+pub fn new_store(
+    engine: &Engine,
+    policy: &Policy,
+    label: &str,
+) -> Result<Store<PluginState>, MarketplaceError> {
     let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
     let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone()).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    wasi.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     // Plugins are called synchronously: do file I/O on this thread instead of
     // hopping to a blocking pool per read (an order of magnitude on big reads).
     wasi.allow_blocking_current_thread(true);
     for p in &policy.preopens {
-        std::fs::create_dir_all(&p.host)
-            .map_err(|e| MarketplaceError::storage(format!("cannot create {}", p.host.display()), e))?;
+        std::fs::create_dir_all(&p.host).map_err(|e| {
+            MarketplaceError::storage(format!("cannot create {}", p.host.display()), e)
+        })?;
         let perms = match p.access {
             Access::ReadOnly => FsPerms::ReadOnly,
             Access::ReadWrite => FsPerms::ReadWrite,
         };
-        wasi.preopened_dir(&p.host, p.guest, perms)
-            .map_err(|e| MarketplaceError::storage(format!("cannot open {}", p.host.display()), e))?;
+        wasi.preopened_dir(&p.host, p.guest, perms).map_err(|e| {
+            MarketplaceError::storage(format!("cannot open {}", p.host.display()), e)
+        })?;
     }
     let memory = MemoryCap {
-        limits: StoreLimitsBuilder::new().memory_size(policy.limits.memory_bytes).instances(16).build(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(policy.limits.memory_bytes)
+            .instances(16)
+            .build(),
         hit: false,
     };
     let state = PluginState {
@@ -91,19 +117,27 @@ pub fn new_store(engine: &Engine, policy: &Policy, label: &str) -> Result<Store<
 
 /// Give the next call `limits.deadline` of wall-clock time.
 pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
-    let ticks = limits.deadline.as_millis().div_ceil(EPOCH_TICK.as_millis()).max(1) as u64;
+    let ticks = limits
+        .deadline
+        .as_millis()
+        .div_ceil(EPOCH_TICK.as_millis())
+        .max(1) as u64;
     store.set_epoch_deadline(ticks);
 }
 
 /// Forward what the plugin printed since the last call to the log.
 pub fn forward_output(store: &mut Store<PluginState>) {
     let state = store.data_mut();
-    for (pipe, seen, stream) in
-        [(&state.stdout, &mut state.forwarded.0, "stdout"), (&state.stderr, &mut state.forwarded.1, "stderr")]
-    {
+    for (pipe, seen, stream) in [
+        (&state.stdout, &mut state.forwarded.0, "stdout"),
+        (&state.stderr, &mut state.forwarded.1, "stderr"),
+    ] {
         let bytes = pipe.contents();
         if bytes.len() > *seen {
-            for line in String::from_utf8_lossy(&bytes[*seen..]).lines().filter(|l| !l.trim().is_empty()) {
+            for line in String::from_utf8_lossy(&bytes[*seen..])
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
                 tracing::info!("{} {stream}: {}", state.label, sanitize(line, 4096));
             }
             *seen = bytes.len();
@@ -112,7 +146,12 @@ pub fn forward_output(store: &mut Store<PluginState>) {
 }
 
 /// One line describing why a call into the plugin failed.
-pub fn describe_failure(store: &Store<PluginState>, error: &wasmtime::Error, func: &str, limits: &Limits) -> String {
+pub fn describe_failure(
+    store: &Store<PluginState>,
+    error: &wasmtime::Error,
+    func: &str,
+    limits: &Limits,
+) -> String {
     let state = store.data();
     let label = &state.label;
     if state.memory.hit {
@@ -128,14 +167,25 @@ pub fn describe_failure(store: &Store<PluginState>, error: &wasmtime::Error, fun
                 human(limits.deadline)
             );
         }
-        Some(Trap::StackOverflow) => return format!("{label} overflowed its stack in `{func}` and was stopped"),
+        Some(Trap::StackOverflow) => {
+            return format!("{label} overflowed its stack in `{func}` and was stopped");
+        }
         _ => {}
     }
     let chain = format!("{error:#}");
     // The pipe refuses writes past the cap; the guest then fails or panics.
-    let flooded = state.stdout.contents().len().max(state.stderr.contents().len()) + (64 << 10) > OUTPUT_CAP;
+    let flooded = state
+        .stdout
+        .contents()
+        .len()
+        .max(state.stderr.contents().len())
+        + (64 << 10)
+        > OUTPUT_CAP;
     if flooded || chain.contains("write beyond capacity") {
-        return format!("{label} wrote more than {} KiB of output in `{func}` and was stopped", OUTPUT_CAP >> 10);
+        return format!(
+            "{label} wrote more than {} KiB of output in `{func}` and was stopped",
+            OUTPUT_CAP >> 10
+        );
     }
     let stderr = state.stderr.contents();
     let panic = panic_message(&String::from_utf8_lossy(&stderr));
@@ -162,13 +212,20 @@ fn panic_message(stderr: &str) -> Option<String> {
 }
 
 fn human(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_millis() % 1000 == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Text from a plugin made safe for one terminal line: no control characters
 /// (no escape sequences), bounded length.
 pub fn sanitize(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if out.len() > max {
         let mut end = max;
         while !out.is_char_boundary(end) {

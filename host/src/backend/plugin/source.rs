@@ -44,13 +44,18 @@ impl WasmSource {
     pub fn from_file(path: &Path) -> Result<Self, MarketplaceError> {
         let bytes = std::fs::read(path).map_err(|e| {
             MarketplaceError::Plugin(match e.kind() {
-                std::io::ErrorKind::NotFound => format!("plugin file {} does not exist", path.display()),
+                std::io::ErrorKind::NotFound => {
+                    format!("plugin file {} does not exist", path.display())
+                }
                 _ => format!("cannot read plugin file {}: {e}", path.display()),
             })
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         // The hash keeps a user's `file-registry.wasm` apart from the built-in one.
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin");
         let name = format!("{stem}-{}", &sha256[..8]);
         Ok(Self {
             label: format!("plugin {}", path.display()),
