@@ -10,7 +10,7 @@ fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
 }
 
-fn lock(_env: &Env, root: &std::path::Path) -> Value {
+fn lock(root: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("ggen.lock")).unwrap()).unwrap()
 }
 
@@ -35,6 +35,30 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The scene of the fault and crash tests: dep 1.0.0 (with a local edit, so
+/// the installed copy is distinguishable from a fresh one) and other 1.0.0
+/// installed; dep 1.1.0 and top (needing dep ^1) published. Returns the root.
+fn upgrade_scene(env: &Env) -> std::path::PathBuf {
+    pkg(env, "dep", "1.0.0", json!({}));
+    pkg(env, "dep", "1.1.0", json!({}));
+    pkg(env, "top", "1.0.0", json!({"dep": "^1"}));
+    pkg(env, "other", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
+    let root = env.home().join("packages");
+    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    root
+}
+
+/// Run ggen with a debug-only fault or crash point armed; true if it failed.
+fn fails_at(env: &Env, var: &str, point: &str, args: &[&str]) -> bool {
+    !env.cmd(args)
+        .env(var, point)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 #[test]
 fn installs_a_diamond_with_the_highest_compatible_versions() {
     let env = Env::new();
@@ -55,7 +79,7 @@ fn installs_a_diamond_with_the_highest_compatible_versions() {
     assert_eq!(order[0], "base");
 
     let root = env.home().join("packages");
-    let lock = lock(&env, &root);
+    let lock = lock(&root);
     assert_eq!(
         locked_versions(&lock),
         pairs(&[
@@ -117,7 +141,7 @@ fn specs_choose_versions() {
     for (spec, expected) in cases {
         env.ok(&["marketplace", "install", spec, "--target", t]);
         assert_eq!(
-            locked_versions(&lock(&env, &target)),
+            locked_versions(&lock(&target)),
             pairs(&[("tool", expected)]),
             "{spec}"
         );
@@ -177,10 +201,7 @@ fn no_dependencies_installs_only_what_was_named() {
     pkg(&env, "top", "1.0.0", json!({"dep": "1"}));
     env.ok(&["marketplace", "install", "top", "--no-dependencies"]);
     let root = env.home().join("packages");
-    assert_eq!(
-        locked_versions(&lock(&env, &root)),
-        pairs(&[("top", "1.0.0")])
-    );
+    assert_eq!(locked_versions(&lock(&root)), pairs(&[("top", "1.0.0")]));
     assert!(!root.join("dep").exists());
 }
 
@@ -293,13 +314,7 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
 #[test]
 fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     let env = Env::new();
-    pkg(&env, "dep", "1.0.0", json!({}));
-    pkg(&env, "dep", "1.1.0", json!({}));
-    pkg(&env, "top", "1.0.0", json!({"dep": "^1"}));
-    env.ok(&["marketplace", "install", "dep@1.0.0"]);
-    let root = env.home().join("packages");
-    // Make the installed copy distinguishable from a fresh one.
-    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let root = upgrade_scene(&env);
     let before = snapshot(&root);
     for point in [
         "fetched",
@@ -332,21 +347,15 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
     assert!(!root.join("dep/local-note.txt").exists());
     assert_eq!(
-        locked_versions(&lock(&env, &root)),
-        pairs(&[("dep", "1.1.0"), ("top", "1.0.0")])
+        locked_versions(&lock(&root)),
+        pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")])
     );
 }
 
 #[test]
 fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     let env = Env::new();
-    pkg(&env, "dep", "1.0.0", json!({}));
-    pkg(&env, "dep", "1.1.0", json!({}));
-    pkg(&env, "top", "1.0.0", json!({"dep": "^1"}));
-    pkg(&env, "other", "1.0.0", json!({}));
-    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
-    let root = env.home().join("packages");
-    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let root = upgrade_scene(&env);
     let before = snapshot(&root);
     for point in [
         "fetched",
@@ -384,7 +393,7 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     }
     env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
     assert_eq!(
-        locked_versions(&lock(&env, &root)),
+        locked_versions(&lock(&root)),
         pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")])
     );
 }
@@ -504,13 +513,16 @@ fn remove_refuses_while_depended_on() {
     );
 
     // A crash half-way through a remove is undone by the next run.
-    let out = env
-        .cmd(&["marketplace", "remove", "top"])
-        .env("GGEN_CRASH", "moved")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    env.ok(&["marketplace", "list"]);
+    assert!(fails_at(
+        &env,
+        "GGEN_CRASH",
+        "moved",
+        &["marketplace", "remove", "top"]
+    ));
+    assert!(
+        root.join(".ggen-staging").exists(),
+        "the crash should leave its transaction"
+    );
     env.ok(&["marketplace", "install", "other"]); // recovers under the lock
     assert_eq!(snapshot(&root), before);
 
@@ -518,10 +530,7 @@ fn remove_refuses_while_depended_on() {
     assert!(!root.join("top").exists());
     let forced = env.json(&["marketplace", "remove", "dep", "--force", "--json"]);
     assert_eq!(forced["broken_dependents"], json!(["other@1.0.0"]));
-    assert_eq!(
-        locked_versions(&lock(&env, &root)),
-        pairs(&[("other", "1.0.0")])
-    );
+    assert_eq!(locked_versions(&lock(&root)), pairs(&[("other", "1.0.0")]));
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
@@ -551,7 +560,7 @@ fn parallel_installers_on_one_root_are_serialised() {
         );
     }
     let root = env.home().join("packages");
-    let locked = locked_versions(&lock(&env, &root));
+    let locked = locked_versions(&lock(&root));
     assert_eq!(locked.len(), 9, "{locked:?}");
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
     assert!(!root.join(".ggen-staging").exists());
@@ -623,13 +632,13 @@ fn update_moves_only_what_is_named_within_the_requirements() {
     // Only lib, and only as far as tool's ^1 allows; tool and solo stay.
     env.ok(&["marketplace", "update", "lib"]);
     assert_eq!(
-        locked_versions(&lock(&env, &root)),
+        locked_versions(&lock(&root)),
         pairs(&[("lib", "1.1.0"), ("solo", "1.0.0"), ("tool", "1.0.0")])
     );
     // Everything: roots to their newest, lib still within ^1.
     env.ok(&["marketplace", "update", "--all"]);
     assert_eq!(
-        locked_versions(&lock(&env, &root)),
+        locked_versions(&lock(&root)),
         pairs(&[("lib", "1.1.0"), ("solo", "3.0.0"), ("tool", "1.1.0")])
     );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
@@ -717,7 +726,7 @@ fn installs_a_deep_chain_dependencies_first() {
         ]
     );
     assert_eq!(
-        locked_versions(&lock(&env, &env.home().join("packages"))).len(),
+        locked_versions(&lock(&env.home().join("packages"))).len(),
         8
     );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
@@ -726,31 +735,22 @@ fn installs_a_deep_chain_dependencies_first() {
 #[test]
 fn recovery_killed_half_way_can_run_again() {
     let env = Env::new();
-    pkg(&env, "dep", "1.0.0", json!({}));
-    pkg(&env, "dep", "1.1.0", json!({}));
-    pkg(&env, "other", "1.0.0", json!({}));
-    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
-    let root = env.home().join("packages");
-    std::fs::write(root.join("dep/local-note.txt"), "mine").unwrap();
+    let root = upgrade_scene(&env);
     let before = snapshot(&root);
     // Die after moving dep into place, then die again inside recovery after it
     // restored the old copy but before it cleared the transaction.
-    assert!(
-        !env.cmd(&["marketplace", "install", "dep@1.1.0"])
-            .env("GGEN_CRASH", "moved")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    assert!(
-        !env.cmd(&["marketplace", "install", "other"])
-            .env("GGEN_CRASH", "recovered")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(fails_at(
+        &env,
+        "GGEN_CRASH",
+        "moved",
+        &["marketplace", "install", "dep@1.1.0"]
+    ));
+    assert!(fails_at(
+        &env,
+        "GGEN_CRASH",
+        "recovered",
+        &["marketplace", "install", "other"]
+    ));
     env.ok(&["marketplace", "install", "other"]);
     assert_eq!(
         snapshot(&root),
@@ -762,23 +762,17 @@ fn recovery_killed_half_way_can_run_again() {
 #[test]
 fn a_kill_after_commit_keeps_the_new_state() {
     let env = Env::new();
-    pkg(&env, "dep", "1.0.0", json!({}));
-    pkg(&env, "dep", "1.1.0", json!({}));
-    pkg(&env, "other", "1.0.0", json!({}));
-    env.ok(&["marketplace", "install", "dep@1.0.0", "other"]);
-    let root = env.home().join("packages");
+    let root = upgrade_scene(&env);
     // Killed after the commit marker, while the transaction is being cleared.
-    assert!(
-        !env.cmd(&["marketplace", "install", "dep@1.1.0"])
-            .env("GGEN_CRASH", "committed")
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    assert!(fails_at(
+        &env,
+        "GGEN_CRASH",
+        "committed",
+        &["marketplace", "install", "dep@1.1.0"]
+    ));
     env.ok(&["marketplace", "install", "other"]);
     assert_eq!(
-        locked_versions(&lock(&env, &root)),
+        locked_versions(&lock(&root)),
         pairs(&[("dep", "1.1.0"), ("other", "1.0.0")])
     );
     assert_eq!(

@@ -3,6 +3,7 @@
 //! archives and locks. Nothing here knows the CLI or the domain.
 
 pub mod archive;
+pub mod atomic;
 pub mod digest;
 pub mod error;
 pub mod lock;

@@ -88,11 +88,8 @@ pub fn write_raw_via(packages_dir: &Path, bytes: &[u8], tmp_dir: &Path) -> Resul
         )
     };
     std::fs::create_dir_all(packages_dir).map_err(fail)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir).map_err(fail)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(fail)?;
-    tmp.as_file().sync_all().map_err(fail)?;
-    tmp.persist(packages_dir.join(LOCKFILE))
-        .map_err(|e| fail(e.error))?;
+    crate::backend::atomic::write_file(&packages_dir.join(LOCKFILE), bytes, tmp_dir)
+        .map_err(fail)?;
     #[cfg(unix)]
     std::fs::File::open(packages_dir)
         .and_then(|d| d.sync_all())

@@ -201,12 +201,11 @@ impl Drop for Transaction {
 /// Write, sync, then rename into place: a torn journal never exists under its
 /// real name (it would look like moves that never happened).
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let fail = |e| MarketplaceError::storage(format!("cannot write {}", path.display()), e);
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(fail)?;
-    std::io::Write::write_all(&mut f, bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    fs::rename(&tmp, path).map_err(fail)
+    let dir = path
+        .parent()
+        .expect("transaction files live in the transaction directory");
+    crate::backend::atomic::write_file(path, bytes, dir)
+        .map_err(|e| MarketplaceError::storage(format!("cannot write {}", path.display()), e))
 }
 
 /// Clean up after commands that died (killed, power loss) in this root: a

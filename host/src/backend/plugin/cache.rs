@@ -42,10 +42,7 @@ pub fn store(path: &Path, component: &Component) {
         let dir = path.parent().expect("cache entries live in a directory");
         std::fs::create_dir_all(dir)?;
         let bytes = component.serialize().map_err(std::io::Error::other)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, &bytes)?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::backend::atomic::write_file(path, &bytes, dir)
     })();
     if let Err(e) = result {
         tracing::debug!("could not cache compiled plugin at {}: {e}", path.display());
