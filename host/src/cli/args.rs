@@ -38,7 +38,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Search, publish and inspect marketplace packages
+    /// Search, publish, install, update, remove and verify marketplace packages
     Marketplace {
         #[command(subcommand)]
         command: MarketplaceCommand,
