@@ -10,7 +10,11 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 /// (plugin name, crate artifact name)
-const PLUGINS: &[(&str, &str)] = &[("file-registry", "ggen_file_registry")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("file-registry", "ggen_file_registry"),
+    ("render-templates", "ggen_hook_render_templates"),
+    ("file-manifest", "ggen_hook_file_manifest"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());

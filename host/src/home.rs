@@ -62,11 +62,83 @@ impl GgenHome {
     }
 }
 
+impl GgenHome {
+    /// Add `names` to `[hooks] allow` in config.toml, keeping everything else
+    /// in the file (comments included) as it was. Written atomically.
+    pub fn approve_hooks(&self, names: &[String]) -> Result<()> {
+        let path = self.config_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(MarketplaceError::storage(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
+        };
+        let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+            let first = e.to_string().lines().next().unwrap_or_default().to_owned();
+            MarketplaceError::Config(format!("{}: {first}", path.display()))
+        })?;
+        let bad = || {
+            MarketplaceError::Config(format!(
+                "{}: `hooks.allow` must be an array of package names",
+                path.display()
+            ))
+        };
+        let hooks = doc
+            .entry("hooks")
+            .or_insert_with(toml_edit::table)
+            .as_table_like_mut()
+            .ok_or_else(bad)?;
+        let allow = hooks
+            .entry("allow")
+            .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
+            .as_array_mut()
+            .ok_or_else(bad)?;
+        for name in names {
+            if !allow.iter().any(|v| v.as_str() == Some(name)) {
+                allow.push(name.as_str());
+            }
+        }
+        std::fs::create_dir_all(&self.root).map_err(|e| {
+            MarketplaceError::storage(format!("cannot create {}", self.root.display()), e)
+        })?;
+        crate::backend::atomic::write_file(&path, doc.to_string().as_bytes(), &self.root)
+            .map_err(|e| MarketplaceError::storage(format!("cannot write {}", path.display()), e))
+    }
+}
+
 /// config.toml (seeds §13.2). Unknown keys are ignored so newer files still load.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub marketplace: MarketplaceConfig,
+    pub hooks: HooksConfig,
+}
+
+/// `[hooks]`: which packages' post-install hooks may run, and their limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HooksConfig {
+    /// Package names whose hooks are approved (`approve-hooks` adds to it).
+    pub allow: Vec<String>,
+    /// Deadline for one hook run, in milliseconds.
+    pub timeout_ms: u64,
+    /// Memory cap per hook, in MiB.
+    pub memory_mib: u64,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        let d = crate::backend::plugin::policy::HOOK_LIMITS;
+        Self {
+            allow: Vec::new(),
+            timeout_ms: d.deadline.as_millis() as u64,
+            memory_mib: (d.memory_bytes >> 20) as u64,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -119,9 +191,10 @@ pub struct PluginConfig {
 
 impl Default for PluginConfig {
     fn default() -> Self {
+        let d = crate::backend::plugin::policy::PLUGIN_LIMITS;
         Self {
-            timeout_ms: 5_000,
-            memory_mib: 256,
+            timeout_ms: d.deadline.as_millis() as u64,
+            memory_mib: (d.memory_bytes >> 20) as u64,
         }
     }
 }

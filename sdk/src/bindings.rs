@@ -12,3 +12,19 @@ wit_bindgen::generate!({
 });
 
 pub use ggen::marketplace::{host, types};
+
+/// The `post-install-hook` world, sharing the types and host imports above.
+pub mod hook {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "post-install-hook",
+        pub_export_macro: true,
+        export_macro_name: "__export_hook_world",
+        default_bindings_module: "ggen_plugin_sdk::bindings::hook",
+        additional_derives: [Clone, PartialEq],
+        with: {
+            "ggen:marketplace/types@0.1.0": crate::bindings::types,
+            "ggen:marketplace/host@0.1.0": crate::bindings::host,
+        },
+    });
+}

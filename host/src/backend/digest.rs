@@ -1,6 +1,8 @@
 //! sha256 checksums in the marketplace's `sha256-<64 lowercase hex>` form.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -52,6 +54,51 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// What stands in for the digest of a symlink or special file: no real
+/// file hashes to it, so such entries always show up as changed.
+pub const NOT_A_REGULAR_FILE: &str = "not-a-regular-file";
+
+/// Every file under a directory: relative path (`/`-separated) → checksum.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub files: BTreeMap<String, String>,
+    /// Total size of the regular files.
+    pub bytes: u64,
+}
+
+/// Hash every file under `dir`, never following symlinks.
+pub fn tree(dir: &Path) -> io::Result<Tree> {
+    let mut out = Tree::default();
+    walk(dir, "", &mut out)?;
+    Ok(out)
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Tree) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            walk(&entry.path(), &rel, out)?;
+        } else if kind.is_file() {
+            let mut file = std::fs::File::open(entry.path())?;
+            let mut hasher = HashingWriter::new(io::sink());
+            io::copy(&mut file, &mut hasher)?;
+            let (_, digest, size) = hasher.finish();
+            out.bytes += size;
+            out.files.insert(rel, digest);
+        } else {
+            out.files.insert(rel, NOT_A_REGULAR_FILE.into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

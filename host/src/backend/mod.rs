@@ -6,6 +6,7 @@ pub mod archive;
 pub mod atomic;
 pub mod digest;
 pub mod error;
+pub mod hook;
 pub mod lock;
 pub mod model;
 pub mod plugin;

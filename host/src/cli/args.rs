@@ -63,6 +63,62 @@ pub enum MarketplaceCommand {
     Verify(VerifyArgs),
     /// List installed packages
     List(ListArgs),
+    /// List post-install hooks that were skipped for want of approval, approve them and run them
+    ApproveHooks(ApproveHooksArgs),
+    /// Work with plugin components
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Show a component's world, contract version, imports, exports, size, sha256 and sandbox grants
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The component file
+    pub file: PathBuf,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Consent and input for post-install hooks (install, update).
+#[derive(Args)]
+pub struct HookArgs {
+    /// Run the post-install hooks of these packages (repeat or separate with commas)
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub allow_hooks: Vec<String>,
+    /// Run every package's post-install hooks
+    #[arg(long)]
+    pub allow_all_hooks: bool,
+    /// A variable for post-install hooks, e.g. --var project_name=demo (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    ggen::domain::hooks::parse_var(text)
+}
+
+#[derive(Args)]
+pub struct ApproveHooksArgs {
+    /// Approve without asking
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Installation root [default: $GGEN_HOME/packages]
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// A variable for the hooks, e.g. --var project_name=demo (repeatable)
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -79,6 +135,8 @@ pub struct UpdateArgs {
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub hooks: HookArgs,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,
@@ -126,6 +184,8 @@ pub struct InstallArgs {
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub hooks: HookArgs,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! Command-line interface (seeds §9.1): parsing and dispatch only.
 
 mod args;
+mod confirm;
 mod logging;
 mod output;
 mod progress;
@@ -9,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command, MarketplaceCommand};
+use args::{Cli, Command, MarketplaceCommand, PluginCommand};
+use ggen::domain::install::Backends;
 use ggen::domain::session::{Overrides, Session};
 use ggen::domain::{self, MarketplaceError, Query};
 use ggen::home::GgenHome;
@@ -30,7 +32,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     let overrides = Overrides {
         registry: cli.registry,
         registry_plugin: cli.registry_plugin,
-        plugin_timeout: cli.plugin_timeout.map(|s| s.into()),
+        plugin_timeout: cli.plugin_timeout,
         plugin_memory_mib: cli.plugin_memory,
     };
     let session = Session::new(GgenHome::from_env()?, overrides)?;
@@ -79,16 +81,25 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 with_dependencies: !a.no_dependencies,
                 dry_run: a.dry_run,
                 limits: session.config.marketplace.install.limits(),
+                hooks: session.hook_options(
+                    &a.hooks.allow_hooks,
+                    a.hooks.allow_all_hooks,
+                    a.hooks.vars,
+                ),
             };
             let mut registry = session.open_registry()?;
+            let mut hooks = session.hook_runner()?;
             let progress = progress::for_output(a.json);
             let report = domain::install::install(
-                registry.as_mut(),
-                &session.source_id(),
+                Backends {
+                    registry: registry.as_mut(),
+                    source: &session.source_id(),
+                    hooks: &mut hooks,
+                    progress: progress.as_ref(),
+                },
                 &root,
                 &specs,
                 &options,
-                progress.as_ref(),
                 || session.lock_install_root(&root),
             )?;
             output::install(&report, a.json);
@@ -103,16 +114,25 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 with_dependencies: true,
                 dry_run: a.dry_run,
                 limits: session.config.marketplace.install.limits(),
+                hooks: session.hook_options(
+                    &a.hooks.allow_hooks,
+                    a.hooks.allow_all_hooks,
+                    a.hooks.vars,
+                ),
             };
             let mut registry = session.open_registry()?;
+            let mut hooks = session.hook_runner()?;
             let progress = progress::for_output(a.json);
             let report = domain::update::update(
-                registry.as_mut(),
-                &session.source_id(),
+                Backends {
+                    registry: registry.as_mut(),
+                    source: &session.source_id(),
+                    hooks: &mut hooks,
+                    progress: progress.as_ref(),
+                },
                 &root,
                 &a.packages,
                 &options,
-                progress.as_ref(),
                 || session.lock_install_root(&root),
             )?;
             output::install(&report, a.json);
@@ -142,6 +162,56 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     if bad == 1 { "s" } else { "" }
                 )));
             }
+        }
+        MarketplaceCommand::ApproveHooks(a) => {
+            let root = a
+                .target
+                .clone()
+                .unwrap_or_else(|| session.packages_dir.clone());
+            let pending = domain::approve::pending(&root)?;
+            if pending.is_empty() {
+                output::no_pending_hooks(a.json);
+                return Ok(());
+            }
+            if !a.json {
+                output::pending_hooks(&pending);
+            }
+            if !a.yes && !confirm::ask("Approve these hooks and run them now?")? {
+                return Err(MarketplaceError::Validation(
+                    "nothing approved; pass --yes to approve without a prompt".into(),
+                ));
+            }
+            let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
+            session.home.approve_hooks(&names)?;
+            let options = domain::install::InstallOptions {
+                force: true,
+                with_dependencies: false,
+                dry_run: false,
+                limits: session.config.marketplace.install.limits(),
+                hooks: session.hook_options(&names, false, a.vars),
+            };
+            let mut registry = session.open_registry()?;
+            let mut hooks = session.hook_runner()?;
+            let progress = progress::for_output(a.json);
+            let report = domain::approve::run_approved(
+                Backends {
+                    registry: registry.as_mut(),
+                    source: &session.source_id(),
+                    hooks: &mut hooks,
+                    progress: progress.as_ref(),
+                },
+                &root,
+                &pending,
+                &options,
+                || session.lock_install_root(&root),
+            )?;
+            output::install(&report, a.json);
+        }
+        MarketplaceCommand::Plugin {
+            command: PluginCommand::Inspect(a),
+        } => {
+            let inspection = domain::inspect::inspect(&a.file)?;
+            output::inspect(&a.file, &inspection, a.json);
         }
         MarketplaceCommand::List(a) => {
             let root = a

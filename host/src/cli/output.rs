@@ -1,7 +1,12 @@
 //! Everything the CLI prints: aligned text for people, stable JSON for tools
 //! (the JSON shapes are documented in the README).
 
+use std::path::Path;
+
+use ggen::domain::approve::PendingHooks;
+use ggen::domain::inspect::Inspection;
 use ggen::domain::install::InstallReport;
+use ggen::domain::installed::HookOutcome;
 use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
@@ -185,6 +190,26 @@ pub fn install(r: &InstallReport, as_json: bool) {
             ),
         }
     }
+    let skipped: Vec<String> = r
+        .hooks
+        .iter()
+        .filter(|h| h.outcome == HookOutcome::Skipped)
+        .map(|h| format!("{}@{} ({})", h.package, h.version, h.hook))
+        .collect();
+    if !skipped.is_empty() {
+        let mut names: Vec<&str> = r
+            .hooks
+            .iter()
+            .filter(|h| h.outcome == HookOutcome::Skipped)
+            .map(|h| h.package.as_str())
+            .collect();
+        names.dedup();
+        println!(
+            "\nSkipped post-install hooks (not approved): {}\nTo run them: ggen marketplace approve-hooks, or install with --allow-hooks {} (or add them to [hooks] allow in config.toml)",
+            skipped.join(", "),
+            names.join(",")
+        );
+    }
 }
 
 pub fn remove(r: &RemoveReport, as_json: bool) {
@@ -208,10 +233,21 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     }
     for p in &r.packages {
         if p.ok() {
-            println!("ok        {}@{}", p.name, p.version);
+            match p.changed_by_hooks.len() {
+                0 => println!("ok        {}@{}", p.name, p.version),
+                n => println!(
+                    "ok        {}@{} ({n} file{} as its approved post-install hooks left them)",
+                    p.name,
+                    p.version,
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
             continue;
         }
         println!("DIFFERS   {}@{}", p.name, p.version);
+        for f in &p.changed_by_hooks {
+            println!("  {:<9}{f}", "by hook");
+        }
         for (label, files) in [
             ("modified", &p.modified),
             ("missing", &p.missing),
@@ -280,5 +316,86 @@ fn one_line(text: &str, max: usize) -> String {
     } else {
         let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
         format!("{cut}…")
+    }
+}
+
+pub fn no_pending_hooks(as_json: bool) {
+    if as_json {
+        print_json(&json!({ "pending": [], "packages": [] }));
+    } else {
+        println!("No post-install hooks are waiting for approval.");
+    }
+}
+
+pub fn pending_hooks(pending: &[PendingHooks]) {
+    println!("Post-install hooks waiting for approval:");
+    let rows: Vec<[String; 3]> = pending
+        .iter()
+        .map(|p| [p.name.clone(), p.version.clone(), p.hooks.join(", ")])
+        .collect();
+    table(["NAME", "VERSION", "HOOKS"], &rows);
+    println!();
+}
+
+pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(i).expect("inspections serialise"));
+        return;
+    }
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    println!("file       {}", file.display());
+    println!("size       {} bytes", i.size);
+    println!("sha256     {}", i.sha256);
+    println!("world      {}", or_unknown(&i.world));
+    println!(
+        "contract   {}{}",
+        or_unknown(&i.contract),
+        if i.stamped { "" } else { " (no SDK stamp)" }
+    );
+    println!(
+        "loadable   {}",
+        if i.loadable {
+            "yes"
+        } else {
+            "no (unknown world, other contract version, or imports ggen does not provide)"
+        }
+    );
+    println!("imports");
+    for import in &i.imports {
+        let note = if import.provided {
+            ""
+        } else {
+            "   NOT PROVIDED by ggen"
+        };
+        println!("  {}{note}", import.name);
+    }
+    println!("exports");
+    for export in &i.exports {
+        println!("  {export}");
+    }
+    if let Some(c) = &i.capabilities {
+        println!("sandbox");
+        if c.preopens.is_empty() {
+            println!("  files    none");
+        }
+        for p in &c.preopens {
+            println!(
+                "  files    {} = {} ({})",
+                p.guest,
+                p.what,
+                if p.writable {
+                    "read-write"
+                } else {
+                    "read-only"
+                }
+            );
+        }
+        println!(
+            "  limits   {} ms per call, {} MiB memory ({})",
+            c.deadline_ms, c.memory_mib, c.configured_in
+        );
+        for (prefix, what) in &c.imports {
+            println!("  {prefix:<28}{what}");
+        }
     }
 }

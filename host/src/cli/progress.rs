@@ -47,6 +47,12 @@ impl Progress for Bars {
             bar.finish_and_clear();
         }
     }
+    fn note(&self, line: &str) {
+        match self.bar.borrow().as_ref() {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }
 
 struct Lines;
@@ -57,4 +63,7 @@ impl Progress for Lines {
     }
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
 }

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::fetch::fetch_verified;
+use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
 use super::resolve::{Candidate, Resolution, VersionSource, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
+use crate::backend::hook::{HookContext, HookRunner};
 use crate::backend::unpack::{UnpackLimits, check_metadata, unpack};
 
 /// Largest tarball accepted.
@@ -56,6 +58,16 @@ pub struct InstallOptions {
     pub with_dependencies: bool,
     pub dry_run: bool,
     pub limits: UnpackLimits,
+    pub hooks: HookOptions,
+}
+
+/// The backends an install works with, and where it reports progress.
+pub struct Backends<'a> {
+    pub registry: &'a mut dyn Registry,
+    /// Recorded in ggen.lock as each package's source.
+    pub source: &'a str,
+    pub hooks: &'a mut dyn HookRunner,
+    pub progress: &'a dyn Progress,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,17 +85,17 @@ pub struct InstallReport {
     pub dry_run: bool,
     /// In install order (dependencies first).
     pub packages: Vec<PlannedPackage>,
+    /// Post-install hooks that ran or were skipped (not approved).
+    pub hooks: Vec<HookReport>,
 }
 
-/// Install `specs` into `root` (`root/<name>`, `root/ggen.lock`). `source` is
-/// recorded in the lockfile; `lock` serialises installers of one root.
+/// Install `specs` into `root` (`root/<name>`, `root/ggen.lock`); `lock`
+/// serialises installers of one root.
 pub fn install<L>(
-    registry: &mut dyn Registry,
-    source: &str,
+    backends: Backends<'_>,
     root: &Path,
     specs: &[Spec],
     options: &InstallOptions,
-    progress: &dyn Progress,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
     let _guard = if options.dry_run { None } else { Some(lock()?) };
@@ -95,47 +107,46 @@ pub fn install<L>(
         .map(|s| (s.name.clone(), s.req.clone()))
         .collect();
     let resolution = resolve(
-        &mut RegistrySource(registry),
+        &mut RegistrySource(backends.registry),
         &requests,
         options.with_dependencies,
     )?;
     let mut lockfile = installed::read(root)?;
     let plan = plan(&resolution, &lockfile.packages, root, options.force);
-    let report = InstallReport {
+    let mut report = InstallReport {
         root: root.to_path_buf(),
         dry_run: options.dry_run,
         packages: plan.clone(),
+        hooks: Vec::new(),
     };
     if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
         return Ok(report);
     }
-
-    commit(
-        registry,
-        source,
-        root,
-        &plan,
-        &options.limits,
-        progress,
-        &mut lockfile,
-    )?;
+    report.hooks = commit(backends, root, &plan, options, &mut lockfile)?;
     Ok(report)
 }
 
-/// Stage every package, move them into place, write the lockfile. Returning
-/// early drops the transaction, which undoes whatever it moved.
+/// Stage every package, run its hooks, move them into place, write the
+/// lockfile. Returning early drops the transaction, which undoes whatever it
+/// moved.
 fn commit(
-    registry: &mut dyn Registry,
-    source: &str,
+    backends: Backends<'_>,
     root: &Path,
     plan: &[PlannedPackage],
-    limits: &UnpackLimits,
-    progress: &dyn Progress,
+    options: &InstallOptions,
     lockfile: &mut installed::Lockfile,
-) -> Result<()> {
+) -> Result<Vec<HookReport>> {
+    let Backends {
+        registry,
+        source,
+        hooks: runner,
+        progress,
+    } = backends;
+    let limits = &options.limits;
     let changed: Vec<&PlannedPackage> = plan.iter().filter(|p| p.action != "unchanged").collect();
     let mut tx = Transaction::begin(root)?;
     let mut verified = BTreeMap::new();
+    let mut reports = Vec::new();
     for p in &changed {
         let meta = registry.get_package_version(&p.name, &p.version)?;
         if meta.name != p.name || meta.version != p.version {
@@ -165,6 +176,31 @@ fn commit(
         fault("staged")?;
         verified.insert(p.name.clone(), (meta.checksum, files));
     }
+    // Hooks run once everything is staged (dependencies first), before
+    // anything moves: a failing hook leaves the root untouched.
+    let mut hooked = BTreeMap::new();
+    for p in &changed {
+        let (_, files) = verified.get_mut(&p.name).expect("staged above");
+        let context = HookContext {
+            package: p.name.clone(),
+            version: p.version.clone(),
+            dependencies: p.dependencies.clone(),
+            variables: options.hooks.variables.clone(),
+        };
+        let result = hooks::run_for_package(
+            runner,
+            &tx.staged(&p.name),
+            &context,
+            std::mem::take(files),
+            &options.hooks,
+            limits,
+            progress,
+        )?;
+        *files = result.files;
+        reports.extend(result.reports);
+        hooked.insert(p.name.clone(), (result.records, result.changes));
+        fault("hooks-ran")?;
+    }
     tx.write_journal(&changed.iter().map(|p| p.name.clone()).collect::<Vec<_>>())?;
     for p in &changed {
         tx.put_in_place(&p.name)?;
@@ -176,6 +212,7 @@ fn commit(
         .retain(|l| !verified.contains_key(&l.name));
     for p in changed {
         let (integrity, files) = verified.remove(&p.name).expect("staged above");
+        let (hooks, hook_changes) = hooked.remove(&p.name).expect("hooks ran above");
         lockfile.packages.push(LockedPackage {
             name: p.name.clone(),
             version: p.version.clone(),
@@ -183,9 +220,12 @@ fn commit(
             integrity,
             dependencies: p.dependencies.clone(),
             files,
+            hooks,
+            hook_changes,
         });
     }
-    tx.commit(lockfile)
+    tx.commit(lockfile)?;
+    Ok(reports)
 }
 
 fn plan(
@@ -209,11 +249,18 @@ fn plan(
                 None if root.join(name).exists() => "reinstall",
                 None => "install",
             };
-            let dependencies = resolved
-                .dependencies
-                .iter()
-                .map(|(d, v)| (d.clone(), v.to_string()))
-                .collect();
+            // Without dependency resolution (--no-dependencies) a reinstall of
+            // the same version keeps the dependency versions ggen.lock knows.
+            let dependencies = match current {
+                Some(l) if resolved.dependencies.is_empty() && l.version == version => {
+                    l.dependencies.clone()
+                }
+                _ => resolved
+                    .dependencies
+                    .iter()
+                    .map(|(d, v)| (d.clone(), v.to_string()))
+                    .collect(),
+            };
             PlannedPackage {
                 name: name.clone(),
                 version,
@@ -231,9 +278,9 @@ fn stage(
     dir: &Path,
     limits: &UnpackLimits,
 ) -> Result<BTreeMap<String, String>> {
-    fs::create_dir_all(&dir)
+    fs::create_dir_all(dir)
         .map_err(|e| MarketplaceError::storage(format!("cannot create {}", dir.display()), e))?;
-    let handle = cap_std::fs::Dir::open_ambient_dir(&dir, cap_std::ambient_authority())
+    let handle = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
         .map_err(|e| MarketplaceError::storage(format!("cannot open {}", dir.display()), e))?;
     let done = unpack(std::io::BufReader::new(tarball), &handle, limits).map_err(|e| match e {
         crate::backend::unpack::UnpackError::Write { .. } => {

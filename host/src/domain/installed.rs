@@ -26,9 +26,43 @@ pub struct LockedPackage {
     pub integrity: String,
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
-    /// Every installed file, path (relative to the package directory) → `sha256-<hex>`.
+    /// Every installed file, path (relative to the package directory) →
+    /// `sha256-<hex>`, as it was when the install committed (after hooks).
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The package's post-install hooks, in the order they were declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRecord>,
+    /// Files the approved hooks created, modified or removed (relative to
+    /// what the tarball held): `verify` tells these apart from later tampering.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hook_changes: BTreeMap<String, FileChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRecord {
+    /// As declared in package.json: `builtin:<name>` or a path in the package.
+    pub hook: String,
+    /// `sha256-<hex>` of the hook component.
+    pub digest: String,
+    pub outcome: HookOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookOutcome {
+    /// Ran and succeeded.
+    Ran,
+    /// Not approved, so not run (`approve-hooks` runs it later).
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileChange {
+    Created,
+    Modified,
+    Removed,
 }
 
 pub const LOCKFILE_VERSION: u32 = 1;
@@ -112,6 +146,8 @@ mod tests {
             integrity: "sha256-00".into(),
             dependencies: BTreeMap::from([("x".to_string(), "1.0.0".to_string())]),
             files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
+            hooks: Vec::new(),
+            hook_changes: BTreeMap::new(),
         };
         let lock = Lockfile {
             version: LOCKFILE_VERSION,

@@ -68,7 +68,7 @@ pub fn load(dir: &Path) -> Result<Manifest> {
     }
     let text = std::fs::read_to_string(&path)
         .map_err(|e| invalid(format!("cannot be read as UTF-8 text ({e})")))?;
-    parse(&text).map_err(|e| invalid(e))
+    parse(&text).map_err(invalid)
 }
 
 /// Parse and validate manifest text; the error names the offending field.

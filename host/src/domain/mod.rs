@@ -1,8 +1,11 @@
 //! Marketplace logic (search, publish, info, installed packages), independent
 //! of the CLI and of how backends are built: it talks to a `dyn Registry`.
 
+pub mod approve;
 pub mod fetch;
+pub mod hooks;
 pub mod info;
+pub mod inspect;
 pub mod install;
 pub mod installed;
 pub mod manifest;

@@ -1,4 +1,4 @@
-//! Progress of long steps (fetching, unpacking), reported to whoever shows it.
+//! Progress of long steps (fetching, unpacking, hooks), reported to whoever shows it.
 //! The CLI draws bars on a terminal and plain lines elsewhere.
 
 use std::io::Read;
@@ -8,6 +8,8 @@ pub trait Progress {
     fn start(&self, label: &str, total: u64);
     fn advance(&self, bytes: u64);
     fn finish(&self);
+    /// A line for the user between steps (what a post-install hook printed).
+    fn note(&self, line: &str);
 }
 
 /// Shows nothing (for --json and library callers).
@@ -17,6 +19,7 @@ impl Progress for Silent {
     fn start(&self, _: &str, _: u64) {}
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
+    fn note(&self, _: &str) {}
 }
 
 /// Reports every read to a [`Progress`].

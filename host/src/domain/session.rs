@@ -7,8 +7,11 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::backend::lock::{DirLock, lock_exclusive};
-use crate::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
+use crate::backend::plugin::{
+    Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded,
+};
 use crate::backend::{MarketplaceError, Registry, Result};
+use crate::domain::hooks::HookOptions;
 use crate::home::{Config, GgenHome, expand_tilde};
 
 /// What the user asked for on the command line; `None` falls back to config.
@@ -111,6 +114,43 @@ impl Session {
 }
 
 impl Session {
+    /// Runs post-install hooks with the `[hooks]` limits of config.toml.
+    pub fn hook_runner(&self) -> Result<WasmHookRunner> {
+        let hooks = &self.config.hooks;
+        let limits = Limits {
+            deadline: Duration::from_millis(hooks.timeout_ms),
+            memory_bytes: (hooks.memory_mib as usize).saturating_mul(1 << 20),
+        };
+        if limits.deadline.is_zero() || limits.memory_bytes == 0 {
+            return Err(MarketplaceError::Config(
+                "[hooks] timeout_ms and memory_mib must be greater than zero".into(),
+            ));
+        }
+        Ok(WasmHookRunner::new(
+            PluginEngine::new(self.home.cache())?,
+            limits,
+        ))
+    }
+
+    /// Hook consent: the command's `--allow-hooks`/`--allow-all-hooks` plus
+    /// `[hooks] allow` from config.toml, and the `--var` values.
+    pub fn hook_options(
+        &self,
+        allow: &[String],
+        allow_all: bool,
+        variables: Vec<(String, String)>,
+    ) -> HookOptions {
+        HookOptions {
+            allow_all,
+            allowed: allow
+                .iter()
+                .chain(&self.config.hooks.allow)
+                .cloned()
+                .collect(),
+            variables,
+        }
+    }
+
     /// How installed packages record where they came from.
     pub fn source_id(&self) -> String {
         match &self.registry_plugin {

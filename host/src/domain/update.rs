@@ -9,19 +9,16 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::install::{InstallOptions, InstallReport, Spec, install};
+use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
 use super::installed;
-use super::progress::Progress;
 use super::transaction::recover;
-use super::{MarketplaceError, Registry, Result};
+use super::{MarketplaceError, Result};
 
 pub fn update<L>(
-    registry: &mut dyn Registry,
-    source: &str,
+    backends: Backends<'_>,
     root: &Path,
     names: &[String],
     options: &InstallOptions,
-    progress: &dyn Progress,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<InstallReport> {
     // Lock and recover before reading ggen.lock: a dead transaction's
@@ -69,15 +66,13 @@ pub fn update<L>(
     }
     // Already locked: the lock is not re-entrant, so install must not take it again.
     install(
-        registry,
-        source,
+        backends,
         root,
         &specs,
         &InstallOptions {
             force: false,
             ..options.clone()
         },
-        progress,
         || Ok(()),
     )
 }

@@ -1,4 +1,5 @@
-//! Host-side bindings of the WIT contract (../wit).
+//! Host-side bindings of the WIT contract (../wit), one module per world;
+//! every world shares the `types` and `host` interfaces generated here.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -8,3 +9,15 @@ wasmtime::component::bindgen!({
         "ggen:marketplace/host.byte-source": super::host_api::ByteSource,
     },
 });
+
+pub mod hook {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "post-install-hook",
+        imports: { default: trappable },
+        with: {
+            "ggen:marketplace/types": crate::backend::plugin::bindings::ggen::marketplace::types,
+            "ggen:marketplace/host": crate::backend::plugin::bindings::ggen::marketplace::host,
+        },
+    });
+}

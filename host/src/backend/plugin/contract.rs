@@ -6,7 +6,7 @@
 /// The contract this host implements.
 pub const PACKAGE: &str = "ggen:marketplace";
 pub const VERSION: semver::Version = semver::Version::new(0, 1, 0);
-const SECTION: &str = "ggen:contract";
+pub const SECTION: &str = "ggen:contract";
 
 /// The plugin kinds, one WIT world each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,16 +101,16 @@ pub fn check(bytes: &[u8], world: World, label: &str) -> Result<Option<Stamp>, S
 fn read_stamp(bytes: &[u8]) -> Result<Option<Stamp>, String> {
     for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| e.to_string())?;
-        if let wasmparser::Payload::CustomSection(section) = payload {
-            if section.name() == SECTION {
-                return parse_stamp(section.data()).map(Some);
-            }
+        if let wasmparser::Payload::CustomSection(section) = payload
+            && section.name() == SECTION
+        {
+            return parse_stamp(section.data()).map(Some);
         }
     }
     Ok(None)
 }
 
-fn parse_stamp(data: &[u8]) -> Result<Stamp, String> {
+pub fn parse_stamp(data: &[u8]) -> Result<Stamp, String> {
     let text = std::str::from_utf8(data).map_err(|_| "contract stamp is not UTF-8".to_string())?;
     let (package_at_version, world) = text.split_once(' ').ok_or("malformed contract stamp")?;
     let (package, version) = package_at_version

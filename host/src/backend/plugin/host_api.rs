@@ -23,6 +23,18 @@ impl types::Host for PluginState {}
 impl host::Host for PluginState {
     fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
         let message = super::sandbox::sanitize(&message, MAX_LOG_LINE);
+        if let Some(transcript) = &mut self.transcript {
+            let line = match level {
+                host::Level::Error => Some(format!("error: {message}")),
+                host::Level::Warn => Some(format!("warning: {message}")),
+                host::Level::Info => Some(message.clone()),
+                host::Level::Debug | host::Level::Trace => None,
+            };
+            if let Some(line) = line {
+                transcript.push(line);
+                return Ok(());
+            }
+        }
         let label = &self.label;
         match level {
             host::Level::Error => tracing::error!("{label}: {message}"),

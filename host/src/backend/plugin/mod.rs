@@ -6,13 +6,16 @@ mod bindings;
 mod cache;
 pub mod contract;
 mod engine;
+mod hook_plugin;
 mod host_api;
+pub mod inspect;
 pub mod policy;
 mod registry_plugin;
 mod sandbox;
 mod source;
 
 pub use engine::PluginEngine;
+pub use hook_plugin::WasmHookRunner;
 pub use policy::{Limits, Policy};
 pub use registry_plugin::WasmRegistry;
 pub use source::{EmbeddedPlugin, WasmSource, embedded};

@@ -1,22 +1,51 @@
 //! The capability policy: what each plugin role may touch. This is the one
-//! place that decides it; the sandbox only enforces what is written here.
+//! place that decides it; the sandbox only enforces what is written here and
+//! `plugin inspect` prints it.
 //!
-//! | role        | preopened directories                                   | limits (default)       |
-//! |-------------|---------------------------------------------------------|------------------------|
-//! | registry    | `/registry` = registry root (rw), `/cache` = its private cache (rw) | 5 s per call, 256 MiB |
-//! | p2p policy  | none                                                    | 5 s per call, 256 MiB  |
-//! | hook        | `/package` = the staged package directory (rw)         | 10 s, 128 MiB          |
+//! | role (world)        | preopened directories                                        | limits (default)      |
+//! |---------------------|--------------------------------------------------------------|-----------------------|
+//! | `registry-plugin`   | `/registry` = registry root (rw), `/cache` = its private cache (rw) | 5 s per call, 256 MiB |
+//! | `p2p-policy-plugin` | none                                                         | 5 s per call, 256 MiB |
+//! | `post-install-hook` | `/package` = the staged package directory (rw)              | 10 s, 128 MiB         |
 //!
-//! Every role imports only `ggen:marketplace/host` (log, byte-source) and WASI
-//! with: no environment variables, no arguments, stdin closed, stdout/stderr
-//! captured (bounded) and shown through the log, clocks and random allowed,
-//! sockets and name lookup denied, and no filesystem beyond the preopens.
+//! Every role imports only [`IMPORTS`]: `ggen:marketplace/host` (log,
+//! byte-source) and WASI with no environment variables, no arguments, stdin
+//! closed, stdout/stderr captured (bounded), clocks and random allowed,
+//! sockets and name lookup linked but denied, and no filesystem beyond the
+//! preopens. Anything else fails to link.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::contract::World;
+
 /// Bytes of stdout+stderr kept per plugin instance; a plugin writing more is stopped.
 pub const OUTPUT_CAP: usize = 1 << 20;
+
+/// Interfaces (by prefix) the host links for every role, with what each allows.
+pub const IMPORTS: &[(&str, &str)] = &[
+    (
+        "ggen:marketplace/host@0.1",
+        "log lines, byte streams from the host",
+    ),
+    ("ggen:marketplace/types@0.1", "shared types"),
+    ("wasi:filesystem/", "only the role's preopened directories"),
+    (
+        "wasi:cli/",
+        "no environment or arguments; stdin closed; stdout/stderr captured (1 MiB)",
+    ),
+    ("wasi:io/", "streams and polling"),
+    ("wasi:clocks/", "wall and monotonic clocks"),
+    ("wasi:random/", "random bytes"),
+    ("wasi:sockets/", "linked, every operation denied"),
+];
+
+/// Whether an import of a component is one the host provides.
+pub fn provides(import: &str) -> bool {
+    IMPORTS.iter().any(|(prefix, _)| {
+        import.starts_with(prefix) && (!prefix.starts_with("wasi:") || import.contains("@0.2."))
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -39,6 +68,56 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
+/// A role's grants, as users read them (`plugin inspect`).
+pub struct RoleGrants {
+    /// (guest path, what it is, access)
+    pub preopens: &'static [(&'static str, &'static str, Access)],
+    pub default_limits: Limits,
+    /// Where users change the limits.
+    pub configured_in: &'static str,
+}
+
+pub const PLUGIN_LIMITS: Limits = Limits {
+    deadline: Duration::from_secs(5),
+    memory_bytes: 256 << 20,
+};
+
+pub const HOOK_LIMITS: Limits = Limits {
+    deadline: Duration::from_secs(10),
+    memory_bytes: 128 << 20,
+};
+
+pub fn grants(world: World) -> RoleGrants {
+    match world {
+        World::Registry => RoleGrants {
+            preopens: &[
+                ("/registry", "the registry root", Access::ReadWrite),
+                (
+                    "/cache",
+                    "a cache directory private to this plugin and root",
+                    Access::ReadWrite,
+                ),
+            ],
+            default_limits: PLUGIN_LIMITS,
+            configured_in: "[marketplace.plugins] timeout_ms, memory_mib; --plugin-timeout, --plugin-memory",
+        },
+        World::P2pPolicy => RoleGrants {
+            preopens: &[],
+            default_limits: PLUGIN_LIMITS,
+            configured_in: "[marketplace.plugins] timeout_ms, memory_mib; --plugin-timeout, --plugin-memory",
+        },
+        World::PostInstallHook => RoleGrants {
+            preopens: &[(
+                "/package",
+                "the staged package directory",
+                Access::ReadWrite,
+            )],
+            default_limits: HOOK_LIMITS,
+            configured_in: "[hooks] timeout_ms, memory_mib",
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub preopens: Vec<Preopen>,
@@ -46,42 +125,41 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// A registry backend sees its registry root and a cache directory of its own.
-    pub fn registry(root: PathBuf, cache: PathBuf, limits: Limits) -> Self {
+    /// Bind a role's preopens (in [`grants`] order) to host directories.
+    fn for_role(world: World, hosts: Vec<PathBuf>, limits: Limits) -> Self {
+        let grants = grants(world);
+        assert_eq!(
+            grants.preopens.len(),
+            hosts.len(),
+            "one host directory per preopen"
+        );
         Self {
-            preopens: vec![
-                Preopen {
-                    host: root,
-                    guest: "/registry",
-                    access: Access::ReadWrite,
-                },
-                Preopen {
-                    host: cache,
-                    guest: "/cache",
-                    access: Access::ReadWrite,
-                },
-            ],
+            preopens: grants
+                .preopens
+                .iter()
+                .zip(hosts)
+                .map(|(&(guest, _, access), host)| Preopen {
+                    host,
+                    guest,
+                    access,
+                })
+                .collect(),
             limits,
         }
+    }
+
+    /// A registry backend sees its registry root and a cache directory of its own.
+    pub fn registry(root: PathBuf, cache: PathBuf, limits: Limits) -> Self {
+        Self::for_role(World::Registry, vec![root, cache], limits)
     }
 
     /// A P2P policy sees no files at all.
     pub fn p2p_policy(limits: Limits) -> Self {
-        Self {
-            preopens: Vec::new(),
-            limits,
-        }
+        Self::for_role(World::P2pPolicy, Vec::new(), limits)
     }
 
     /// A post-install hook sees the staged package and nothing else.
     pub fn hook(package_dir: PathBuf, limits: Limits) -> Self {
-        Self {
-            preopens: vec![Preopen {
-                host: package_dir,
-                guest: "/package",
-                access: Access::ReadWrite,
-            }],
-            limits,
-        }
+        Self::for_role(World::PostInstallHook, vec![package_dir], limits)
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use wasmtime::Store;
-use wasmtime::component::{HasSelf, Linker, ResourceAny};
+use wasmtime::component::{HasSelf, ResourceAny};
 
 use super::bindings::exports::ggen::marketplace::registry::Guest;
 use super::bindings::ggen::marketplace::types as wit;
@@ -33,18 +33,13 @@ impl WasmRegistry {
     /// Compile (or load from cache), link and instantiate `source` in a sandbox built from `policy`.
     pub fn load(engine: &PluginEngine, source: &WasmSource, policy: &Policy) -> Result<Self> {
         let component = engine.load(source, World::Registry)?;
-        let mut linker: Linker<PluginState> = Linker::new(engine.engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .and_then(|()| {
-                RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)
-            })
-            .map_err(|e| {
-                MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}"))
-            })?;
+        let linker = sandbox::linker(engine, |l| {
+            RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s)
+        })?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(RegistryPluginPre::new)
-            .map_err(|e| MarketplaceError::Plugin(link_error(&source.label, &e)))?;
+            .map_err(|e| MarketplaceError::Plugin(sandbox::link_error(&source.label, &e)))?;
         let mut store = sandbox::new_store(engine.engine(), policy, &source.label)?;
         sandbox::arm_deadline(&mut store, &policy.limits);
         let plugin = match pre.instantiate(&mut store) {
@@ -90,18 +85,6 @@ impl WasmRegistry {
                 Err(MarketplaceError::Plugin(message))
             }
         }
-    }
-}
-
-fn link_error(label: &str, e: &wasmtime::Error) -> String {
-    let text = format!("{e:#}");
-    if let Some(import) = text.split('`').nth(1).filter(|_| text.contains("import")) {
-        format!("{label} imports `{import}`, which ggen does not provide to plugins")
-    } else {
-        format!(
-            "{label} cannot be linked: {}",
-            sandbox::sanitize(&text, 300)
-        )
     }
 }
 

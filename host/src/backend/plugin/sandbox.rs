@@ -4,14 +4,15 @@
 
 use std::time::Duration;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::engine::EPOCH_TICK;
+use super::engine::{EPOCH_TICK, PluginEngine};
 use super::policy::{Access, Limits, OUTPUT_CAP, Policy};
 use crate::backend::MarketplaceError;
+use crate::backend::hook::MAX_OUTPUT_LINES;
 
 pub struct PluginState {
     wasi: WasiCtx,
@@ -22,6 +23,36 @@ pub struct PluginState {
     stderr: MemoryOutputPipe,
     /// Bytes of stdout/stderr already forwarded to the log.
     forwarded: (usize, usize),
+    /// For plugins the user watches (hooks): their log calls and output,
+    /// kept for the user instead of going to the log.
+    pub(super) transcript: Option<Transcript>,
+}
+
+/// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`].
+#[derive(Debug, Default)]
+pub struct Transcript {
+    pub lines: Vec<String>,
+    /// Lines past the bound, counted but not kept.
+    pub dropped: usize,
+}
+
+impl Transcript {
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() < MAX_OUTPUT_LINES {
+            self.lines.push(line);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The kept lines, plus one saying how many were left out.
+    pub fn into_lines(mut self) -> Vec<String> {
+        if self.dropped > 0 {
+            self.lines
+                .push(format!("… {} more lines not shown", self.dropped));
+        }
+        self.lines
+    }
 }
 
 impl WasiView for PluginState {
@@ -108,11 +139,35 @@ pub fn new_store(
         stdout,
         stderr,
         forwarded: (0, 0),
+        transcript: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_trap();
     Ok(store)
+}
+
+/// A linker with WASI (as the policy restricts it through the context) and
+/// whatever `add` links for the plugin's world.
+pub fn linker(
+    engine: &PluginEngine,
+    add: impl FnOnce(&mut Linker<PluginState>) -> wasmtime::Result<()>,
+) -> Result<Linker<PluginState>, MarketplaceError> {
+    let mut linker: Linker<PluginState> = Linker::new(engine.engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| add(&mut linker))
+        .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
+    Ok(linker)
+}
+
+/// One line for a component the linker refused, naming the missing import.
+pub fn link_error(label: &str, e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    if let Some(import) = text.split('`').nth(1).filter(|_| text.contains("import")) {
+        format!("{label} imports `{import}`, which ggen does not provide to plugins")
+    } else {
+        format!("{label} cannot be linked: {}", sanitize(&text, 300))
+    }
 }
 
 /// Give the next call `limits.deadline` of wall-clock time.
@@ -138,7 +193,11 @@ pub fn forward_output(store: &mut Store<PluginState>) {
                 .lines()
                 .filter(|l| !l.trim().is_empty())
             {
-                tracing::info!("{} {stream}: {}", state.label, sanitize(line, 4096));
+                let line = sanitize(line, 4096);
+                match &mut state.transcript {
+                    Some(t) => t.push(line),
+                    None => tracing::info!("{} {stream}: {line}", state.label),
+                }
             }
             *seen = bytes.len();
         }
@@ -212,7 +271,7 @@ fn panic_message(stderr: &str) -> Option<String> {
 }
 
 fn human(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())

@@ -1,0 +1,150 @@
+//! `plugin inspect`: what a component is, read from its bytes without
+//! compiling it: contract stamp, world, imports, exports, and the
+//! capabilities its role would get.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::contract::{self, World};
+use super::policy::{self, Access};
+
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    pub size: u64,
+    pub sha256: String,
+    /// The world it was built for (from the SDK's stamp, else its exports).
+    pub world: Option<String>,
+    /// `ggen:marketplace@<version>` it was built for.
+    pub contract: Option<String>,
+    /// Whether the SDK's contract stamp is present.
+    pub stamped: bool,
+    /// Whether this ggen can load it: a known world, a compatible contract
+    /// and only imports the host provides.
+    pub loadable: bool,
+    pub imports: Vec<Import>,
+    pub exports: Vec<String>,
+    /// What the role grants, from the capability policy.
+    pub capabilities: Option<Capabilities>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Import {
+    pub name: String,
+    pub provided: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Capabilities {
+    pub preopens: Vec<PreopenView>,
+    pub deadline_ms: u64,
+    pub memory_mib: u64,
+    pub configured_in: &'static str,
+    /// Interfaces every role may import, with what each allows.
+    pub imports: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PreopenView {
+    pub guest: &'static str,
+    pub what: &'static str,
+    pub writable: bool,
+}
+
+const WORLDS: [World; 3] = [World::Registry, World::P2pPolicy, World::PostInstallHook];
+
+pub fn inspect(bytes: &[u8], label: &str) -> Result<Inspection, String> {
+    if !wasmparser::Parser::is_component(bytes) {
+        // The contract check words this for core modules and other files.
+        return Err(contract::check(bytes, World::Registry, label)
+            .err()
+            .unwrap_or_else(|| format!("{label} is not a WebAssembly component")));
+    }
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut stamp = None;
+    // Nested modules and components have their own sections; only the outer
+    // component's imports and exports are its interface.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| format!("{label} is not a valid component ({e})"))?;
+        match payload {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    let import =
+                        import.map_err(|e| format!("{label}: bad import section ({e})"))?;
+                    imports.push(Import {
+                        name: import.name.name.to_owned(),
+                        provided: policy::provides(import.name.name),
+                    });
+                }
+            }
+            wasmparser::Payload::ComponentExportSection(section) if depth == 1 => {
+                for export in section {
+                    let export =
+                        export.map_err(|e| format!("{label}: bad export section ({e})"))?;
+                    exports.push(export.name.name.to_owned());
+                }
+            }
+            wasmparser::Payload::CustomSection(section)
+                if depth == 1 && section.name() == contract::SECTION =>
+            {
+                stamp = Some(contract::parse_stamp(section.data())?);
+            }
+            _ => {}
+        }
+    }
+    let from_exports = WORLDS.iter().find_map(|&w| {
+        let prefix = format!("{}/{}@", contract::PACKAGE, w.export_interface());
+        exports
+            .iter()
+            .find_map(|e| e.strip_prefix(&prefix))
+            .map(|v| (w, v.to_owned()))
+    });
+    let (world, version) = match (&stamp, &from_exports) {
+        (Some(s), _) => (
+            WORLDS.iter().copied().find(|w| w.wit_name() == s.world),
+            Some(s.version.to_string()),
+        ),
+        (None, Some((w, v))) => (Some(*w), Some(v.clone())),
+        (None, None) => (None, None),
+    };
+    let compatible = version
+        .as_deref()
+        .and_then(|v| semver::Version::parse(v).ok())
+        .is_some_and(|v| contract::compatible(&v));
+    Ok(Inspection {
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        world: stamp
+            .as_ref()
+            .map(|s| s.world.clone())
+            .or_else(|| world.map(|w| w.wit_name().to_owned())),
+        contract: version.map(|v| format!("{}@{v}", contract::PACKAGE)),
+        stamped: stamp.is_some(),
+        loadable: world.is_some() && compatible && imports.iter().all(|i| i.provided),
+        imports,
+        exports,
+        capabilities: world.map(capabilities),
+    })
+}
+
+fn capabilities(world: World) -> Capabilities {
+    let grants = policy::grants(world);
+    Capabilities {
+        preopens: grants
+            .preopens
+            .iter()
+            .map(|&(guest, what, access)| PreopenView {
+                guest,
+                what,
+                writable: access == Access::ReadWrite,
+            })
+            .collect(),
+        deadline_ms: grants.default_limits.deadline.as_millis() as u64,
+        memory_mib: (grants.default_limits.memory_bytes >> 20) as u64,
+        configured_in: grants.configured_in,
+        imports: policy::IMPORTS.to_vec(),
+    }
+}

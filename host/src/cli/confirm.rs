@@ -1,0 +1,22 @@
+//! Yes/no questions, asked only on a terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use ggen::domain::MarketplaceError;
+
+/// Ask on the terminal; without one, refuse (scripts pass --yes).
+pub fn ask(question: &str) -> Result<bool, MarketplaceError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(MarketplaceError::Validation(
+            "not approving without a terminal to ask on; pass --yes to approve".into(),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| MarketplaceError::storage("cannot read the answer", e))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}

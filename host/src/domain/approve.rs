@@ -1,0 +1,72 @@
+//! `approve-hooks`: which installed packages had post-install hooks skipped
+//! for want of approval, and running them once approved (a reinstall of the
+//! locked version, so the hooks see exactly what a first install would).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
+use super::installed::{self, HookOutcome};
+use super::{MarketplaceError, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingHooks {
+    pub name: String,
+    pub version: String,
+    pub hooks: Vec<String>,
+}
+
+/// Installed packages with skipped hooks, by name.
+pub fn pending(root: &Path) -> Result<Vec<PendingHooks>> {
+    Ok(installed::list(root)?
+        .into_iter()
+        .filter_map(|p| {
+            let hooks: Vec<String> = p
+                .hooks
+                .iter()
+                .filter(|h| h.outcome == HookOutcome::Skipped)
+                .map(|h| h.hook.clone())
+                .collect();
+            (!hooks.is_empty()).then_some(PendingHooks {
+                name: p.name,
+                version: p.version,
+                hooks,
+            })
+        })
+        .collect())
+}
+
+/// Reinstall the `approved` packages at their locked versions with their
+/// hooks allowed. Everything else stays as it is.
+pub fn run_approved<L>(
+    backends: Backends<'_>,
+    root: &Path,
+    approved: &[PendingHooks],
+    options: &InstallOptions,
+    lock: impl FnOnce() -> Result<L>,
+) -> Result<InstallReport> {
+    let specs = approved
+        .iter()
+        .map(|p| {
+            let req = semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
+                MarketplaceError::Storage(format!(
+                    "ggen.lock has an invalid version for {}: {e}",
+                    p.name
+                ))
+            })?;
+            Ok(Spec {
+                name: p.name.clone(),
+                req,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut options = options.clone();
+    options.force = true;
+    options.with_dependencies = false;
+    options
+        .hooks
+        .allowed
+        .extend(approved.iter().map(|p| p.name.clone()));
+    install(backends, root, &specs, &options, lock)
+}
