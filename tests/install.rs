@@ -319,6 +319,7 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     for point in [
         "fetched",
         "staged",
+        "hooks-ran",
         "moved",
         "before-lockfile",
         "after-lockfile",
@@ -360,6 +361,7 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     for point in [
         "fetched",
         "staged",
+        "hooks-ran",
         "moved",
         "before-lockfile",
         "after-lockfile",

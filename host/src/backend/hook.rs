@@ -30,12 +30,15 @@ pub struct HookRun {
     /// `Ok(summary)`, or `Err(one line saying why it failed)`: an error the
     /// hook returned, a trap, its deadline, its memory cap, a link error.
     pub result: Result<String, String>,
-    /// Its log calls and output lines, bounded (see [`MAX_OUTPUT_LINES`]).
+    /// Its log calls and output lines, bounded (see [`MAX_OUTPUT_LINES`], [`MAX_OUTPUT_BYTES`]).
     pub output: Vec<String>,
 }
 
-/// Lines of hook output kept for the user; the rest is counted, not shown.
-pub const MAX_OUTPUT_LINES: usize = 200;
+/// Lines and bytes of hook output kept for the user; the rest is counted,
+/// not shown. Each line is cut at [`MAX_OUTPUT_LINE`] bytes.
+pub const MAX_OUTPUT_LINES: usize = 100;
+pub const MAX_OUTPUT_BYTES: usize = 16 << 10;
+pub const MAX_OUTPUT_LINE: usize = 400;
 
 pub trait HookRunner {
     /// A hook shipped with ggen, by the name after `builtin:`.

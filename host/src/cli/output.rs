@@ -190,23 +190,22 @@ pub fn install(r: &InstallReport, as_json: bool) {
             ),
         }
     }
-    let skipped: Vec<String> = r
-        .hooks
-        .iter()
-        .filter(|h| h.outcome == HookOutcome::Skipped)
-        .map(|h| format!("{}@{} ({})", h.package, h.version, h.hook))
-        .collect();
+    // Skipped hooks, grouped by package in install order.
+    let mut skipped: Vec<(&str, String, Vec<&str>)> = Vec::new();
+    for h in r.hooks.iter().filter(|h| h.outcome == HookOutcome::Skipped) {
+        match skipped.iter_mut().find(|(name, ..)| *name == h.package) {
+            Some((_, _, hooks)) => hooks.push(&h.hook),
+            None => skipped.push((&h.package, h.version.clone(), vec![&h.hook])),
+        }
+    }
     if !skipped.is_empty() {
-        let mut names: Vec<&str> = r
-            .hooks
-            .iter()
-            .filter(|h| h.outcome == HookOutcome::Skipped)
-            .map(|h| h.package.as_str())
-            .collect();
-        names.dedup();
+        println!("\nSkipped post-install hooks (not approved):");
+        for (name, version, hooks) in &skipped {
+            println!("  {name}@{version}: {}", hooks.join(", "));
+        }
+        let names: Vec<&str> = skipped.iter().map(|(n, ..)| *n).collect();
         println!(
-            "\nSkipped post-install hooks (not approved): {}\nTo run them: ggen marketplace approve-hooks, or install with --allow-hooks {} (or add them to [hooks] allow in config.toml)",
-            skipped.join(", "),
+            "Run them with `ggen marketplace approve-hooks`, or install with --allow-hooks {} (or list them in [hooks] allow in config.toml).",
             names.join(",")
         );
     }

@@ -25,6 +25,8 @@ pub struct Manifest {
     pub authors: Vec<String>,
     pub license: Option<String>,
     pub dependencies: BTreeMap<String, semver::VersionReq>,
+    /// Post-install hooks, as declared (`builtin:<name>` or a path in the package).
+    pub hooks: Vec<String>,
     pub raw: Map<String, Value>,
 }
 
@@ -108,7 +110,9 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
             ));
         }
     }
+    let hooks = super::hooks::declared(&raw)?;
     Ok(Manifest {
+        hooks,
         title: fields
             .title
             .filter(|t| !t.trim().is_empty())

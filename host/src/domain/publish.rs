@@ -43,6 +43,14 @@ pub fn publish<L>(
         )));
     }
     let manifest = manifest::load(dir)?;
+    for hook in &manifest.hooks {
+        if !hook.starts_with(super::hooks::BUILTIN_PREFIX) && !dir.join(hook).is_file() {
+            return Err(MarketplaceError::Validation(format!(
+                "{}: post-install hook `{hook}` is not a file in the package; build it (cargo build --target wasm32-wasip2 --release) and copy it there",
+                dir.join(manifest::MANIFEST_FILE).display()
+            )));
+        }
+    }
     let mut tarball = tempfile::tempfile()
         .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
     let packed = archive::pack(dir, &mut tarball).map_err(MarketplaceError::Validation)?;

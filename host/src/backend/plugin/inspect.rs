@@ -87,9 +87,8 @@ pub fn inspect(bytes: &[u8], label: &str) -> Result<Inspection, String> {
                     exports.push(export.name.name.to_owned());
                 }
             }
-            wasmparser::Payload::CustomSection(section)
-                if depth == 1 && section.name() == contract::SECTION =>
-            {
+            // The SDK's stamp sits in the core module inside the component.
+            wasmparser::Payload::CustomSection(section) if section.name() == contract::SECTION => {
                 stamp = Some(contract::parse_stamp(section.data())?);
             }
             _ => {}

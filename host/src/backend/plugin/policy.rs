@@ -87,6 +87,8 @@ pub const HOOK_LIMITS: Limits = Limits {
     memory_bytes: 128 << 20,
 };
 
+const PLUGIN_SETTINGS: &str = "[marketplace.plugins] timeout_ms / memory_mib in config.toml, or --plugin-timeout / --plugin-memory";
+
 pub fn grants(world: World) -> RoleGrants {
     match world {
         World::Registry => RoleGrants {
@@ -99,12 +101,12 @@ pub fn grants(world: World) -> RoleGrants {
                 ),
             ],
             default_limits: PLUGIN_LIMITS,
-            configured_in: "[marketplace.plugins] timeout_ms, memory_mib; --plugin-timeout, --plugin-memory",
+            configured_in: PLUGIN_SETTINGS,
         },
         World::P2pPolicy => RoleGrants {
             preopens: &[],
             default_limits: PLUGIN_LIMITS,
-            configured_in: "[marketplace.plugins] timeout_ms, memory_mib; --plugin-timeout, --plugin-memory",
+            configured_in: PLUGIN_SETTINGS,
         },
         World::PostInstallHook => RoleGrants {
             preopens: &[(
@@ -113,7 +115,7 @@ pub fn grants(world: World) -> RoleGrants {
                 Access::ReadWrite,
             )],
             default_limits: HOOK_LIMITS,
-            configured_in: "[hooks] timeout_ms, memory_mib",
+            configured_in: "[hooks] timeout_ms / memory_mib in config.toml",
         },
     }
 }
@@ -122,6 +124,8 @@ pub fn grants(world: World) -> RoleGrants {
 pub struct Policy {
     pub preopens: Vec<Preopen>,
     pub limits: Limits,
+    /// Where users raise the limits (for error messages).
+    pub configured_in: &'static str,
 }
 
 impl Policy {
@@ -145,6 +149,7 @@ impl Policy {
                 })
                 .collect(),
             limits,
+            configured_in: grants.configured_in,
         }
     }
 

@@ -12,13 +12,15 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::engine::{EPOCH_TICK, PluginEngine};
 use super::policy::{Access, Limits, OUTPUT_CAP, Policy};
 use crate::backend::MarketplaceError;
-use crate::backend::hook::MAX_OUTPUT_LINES;
+use crate::backend::hook::{MAX_OUTPUT_BYTES, MAX_OUTPUT_LINE, MAX_OUTPUT_LINES};
 
 pub struct PluginState {
     wasi: WasiCtx,
     pub(super) table: ResourceTable,
     memory: MemoryCap,
     pub(super) label: String,
+    /// Where users raise the limits, for messages about hitting them.
+    raise_hint: &'static str,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     /// Bytes of stdout/stderr already forwarded to the log.
@@ -28,17 +30,21 @@ pub struct PluginState {
     pub(super) transcript: Option<Transcript>,
 }
 
-/// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`].
+/// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`] lines and
+/// [`MAX_OUTPUT_BYTES`] bytes.
 #[derive(Debug, Default)]
 pub struct Transcript {
     pub lines: Vec<String>,
+    bytes: usize,
     /// Lines past the bound, counted but not kept.
     pub dropped: usize,
 }
 
 impl Transcript {
     pub fn push(&mut self, line: String) {
-        if self.lines.len() < MAX_OUTPUT_LINES {
+        let line = sanitize(&line, MAX_OUTPUT_LINE);
+        if self.lines.len() < MAX_OUTPUT_LINES && self.bytes + line.len() <= MAX_OUTPUT_BYTES {
+            self.bytes += line.len();
             self.lines.push(line);
         } else {
             self.dropped += 1;
@@ -136,6 +142,7 @@ pub fn new_store(
         table: ResourceTable::new(),
         memory,
         label: label.to_owned(),
+        raise_hint: policy.configured_in,
         stdout,
         stderr,
         forwarded: (0, 0),
@@ -215,19 +222,28 @@ pub fn describe_failure(
     let label = &state.label;
     if state.memory.hit {
         return format!(
-            "{label} exceeded its memory cap of {} MiB in `{func}` and was stopped (raise [marketplace.plugins] memory_mib in config.toml or --plugin-memory)",
-            limits.memory_bytes >> 20
+            "{label} exceeded its memory cap of {} MiB in `{func}` and was stopped (raise it with {})",
+            limits.memory_bytes >> 20,
+            state.raise_hint
         );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
             return format!(
-                "{label} ran past its {} deadline in `{func}` and was stopped (raise [marketplace.plugins] timeout_ms in config.toml or --plugin-timeout)",
-                human(limits.deadline)
+                "{label} ran past its {} deadline in `{func}` and was stopped (raise it with {})",
+                human(limits.deadline),
+                state.raise_hint
             );
         }
         Some(Trap::StackOverflow) => {
             return format!("{label} overflowed its stack in `{func}` and was stopped");
+        }
+        // How a Rust guest's stack overflow shows: its shadow stack runs off
+        // the start of linear memory.
+        Some(Trap::MemoryOutOfBounds) => {
+            return format!(
+                "{label} crashed in `{func}`: out of bounds memory access (a stack overflow or memory bug in the plugin)"
+            );
         }
         _ => {}
     }

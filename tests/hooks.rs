@@ -1,0 +1,585 @@
+//! Post-install hooks end to end: the shipped hooks through `install`,
+//! consent (flags, config.toml, approve-hooks), ggen.lock records and
+//! `verify`, hostile hooks against the sandbox, and `plugin inspect`.
+
+mod support;
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use support::{Env, fixture, snapshot};
+
+fn lock(env: &Env) -> Value {
+    let text = std::fs::read(env.home().join("packages/ggen.lock")).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+fn installed(env: &Env, name: &str) -> PathBuf {
+    env.home().join("packages").join(name)
+}
+
+/// A template package rendered and catalogued by the shipped hooks.
+fn publish_template(env: &Env) {
+    let dir = env.package(
+        "web-1.0.0",
+        &json!({
+            "name": "web",
+            "version": "1.0.0",
+            "variables": {"project_name": "demo-app", "port": "8080"},
+            "hooks": {"post-install": ["builtin:render-templates", "builtin:file-manifest"]}
+        }),
+        &[
+            (
+                "templates/main.rs.tmpl",
+                "// {{ project_name }} ({{package}} {{version}})\nconst PORT: u16 = {{port}};\nconst RAW: &str = \"\\{{kept}}\";\n",
+            ),
+            ("static/logo.txt", "{{ not a template: no .tmpl suffix }}\n"),
+        ],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+}
+
+/// A package whose post-install hook is the `hostile-hook` fixture.
+fn publish_hostile(env: &Env, name: &str, version: &str, deps: Value) {
+    let dir = env.package(
+        &format!("{name}-{version}"),
+        &json!({
+            "name": name,
+            "version": version,
+            "dependencies": deps,
+            "hooks": {"post-install": "hooks/setup.wasm"}
+        }),
+        &[("README.md", "hostile\n")],
+    );
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    std::fs::copy(fixture("hostile-hook"), dir.join("hooks/setup.wasm")).unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+}
+
+fn config(env: &Env, text: &str) {
+    std::fs::write(env.home().join("config.toml"), text).unwrap();
+}
+
+#[test]
+fn shipped_hooks_render_templates_and_list_files() {
+    let env = Env::new();
+    publish_template(&env);
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "web",
+        "--allow-hooks",
+        "web",
+        "--var",
+        "project_name=shiny",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[web] builtin:render-templates: rendered 1 template"),
+        "{stderr}"
+    );
+
+    let dir = installed(&env, "web");
+    let rendered = std::fs::read_to_string(dir.join("templates/main.rs")).unwrap();
+    assert_eq!(
+        rendered,
+        "// shiny (web 1.0.0)\nconst PORT: u16 = 8080;\nconst RAW: &str = \"{{kept}}\";\n"
+    );
+    assert!(!dir.join("templates/main.rs.tmpl").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("static/logo.txt")).unwrap(),
+        "{{ not a template: no .tmpl suffix }}\n"
+    );
+
+    // The manifest lists every other file with its real digest.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("ggen-manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["package"], "web");
+    let files = manifest["files"].as_array().unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["package.json", "static/logo.txt", "templates/main.rs"]
+    );
+    for f in files {
+        let bytes = std::fs::read(dir.join(f["path"].as_str().unwrap())).unwrap();
+        assert_eq!(f["size"], bytes.len());
+        assert_eq!(f["sha256"], sha256_hex(&bytes));
+    }
+
+    // ggen.lock: each hook's digest and outcome, what they changed, and the
+    // files as the hooks left them.
+    let lock = lock(&env);
+    let entry = &lock["packages"][0];
+    let hooks = entry["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(hooks[0]["hook"], "builtin:render-templates");
+    assert_eq!(hooks[0]["outcome"], "ran");
+    assert!(hooks[0]["digest"].as_str().unwrap().starts_with("sha256-"));
+    assert_eq!(
+        entry["hook_changes"],
+        json!({"ggen-manifest.json": "created", "templates/main.rs": "created", "templates/main.rs.tmpl": "removed"})
+    );
+    assert_eq!(
+        entry["files"]["templates/main.rs"],
+        format!("sha256-{}", sha256_hex(rendered.as_bytes()))
+    );
+    assert!(entry["files"].get("templates/main.rs.tmpl").is_none());
+}
+
+#[test]
+fn verify_tells_hook_edits_from_later_tampering() {
+    let env = Env::new();
+    publish_template(&env);
+    env.ok(&["marketplace", "install", "web", "--allow-all-hooks"]);
+    let report = env.json(&["marketplace", "verify", "--json"]);
+    assert_eq!(report["ok"], true);
+    assert_eq!(
+        report["packages"][0]["changed_by_hooks"],
+        json!(["ggen-manifest.json", "templates/main.rs"])
+    );
+    let human = env.ok(&["marketplace", "verify"]);
+    assert!(
+        human.contains("as its approved post-install hooks left them"),
+        "{human}"
+    );
+
+    std::fs::write(
+        installed(&env, "web").join("templates/main.rs"),
+        "tampered\n",
+    )
+    .unwrap();
+    let out = env.run(&["marketplace", "verify", "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &report["packages"][0];
+    assert_eq!(p["modified"], json!(["templates/main.rs"]));
+    assert_eq!(p["changed_by_hooks"], json!(["ggen-manifest.json"]));
+}
+
+#[test]
+fn unapproved_hooks_are_skipped_and_reported() {
+    let env = Env::new();
+    publish_template(&env);
+    let out = env.ok(&["marketplace", "install", "web"]);
+    assert!(
+        out.contains("Skipped post-install hooks (not approved)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("web@1.0.0: builtin:render-templates, builtin:file-manifest"),
+        "{out}"
+    );
+    assert!(out.contains("ggen marketplace approve-hooks"), "{out}");
+    assert!(out.contains("--allow-hooks web"), "{out}");
+    let dir = installed(&env, "web");
+    assert!(dir.join("templates/main.rs.tmpl").is_file());
+    assert!(!dir.join("ggen-manifest.json").exists());
+    let lock = lock(&env);
+    let outcomes: Vec<&str> = lock["packages"][0]["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["skipped", "skipped"]);
+    assert!(lock["packages"][0].get("hook_changes").is_none());
+
+    // Approving some other package changes nothing for this one.
+    let report = env.json(&[
+        "marketplace",
+        "install",
+        "web",
+        "--force",
+        "--allow-hooks",
+        "other",
+        "--json",
+    ]);
+    assert_eq!(report["hooks"][0]["outcome"], "skipped");
+    assert!(
+        installed(&env, "web")
+            .join("templates/main.rs.tmpl")
+            .is_file()
+    );
+}
+
+#[test]
+fn config_toml_approval_and_limits_are_honoured() {
+    let env = Env::new();
+    publish_template(&env);
+    config(&env, "[hooks]\nallow = [\"web\"]\n");
+    let report = env.json(&["marketplace", "install", "web", "--json"]);
+    assert_eq!(report["hooks"][0]["outcome"], "ran");
+    assert_eq!(report["hooks"][0]["summary"], "rendered 1 template");
+    assert!(installed(&env, "web").join("templates/main.rs").is_file());
+
+    // The deadline comes from [hooks] timeout_ms.
+    publish_hostile(&env, "slow", "1.0.0", json!({}));
+    config(&env, "[hooks]\nallow = [\"slow\"]\ntimeout_ms = 300\n");
+    let err = env.fails(&["marketplace", "install", "slow", "--var", "attack=loop"]);
+    assert!(err.contains("ran past its 300ms deadline"), "{err}");
+    assert!(err.contains("[hooks] timeout_ms"), "{err}");
+}
+
+#[test]
+fn approve_hooks_lists_approves_and_runs_them() {
+    let env = Env::new();
+    publish_template(&env);
+    env.ok(&["marketplace", "install", "web"]);
+    config(
+        &env,
+        "# my settings\n[marketplace.plugins]\ntimeout_ms = 4000\n",
+    );
+
+    // Without a terminal and without --yes nothing is approved.
+    let before = snapshot(&env.home().join("packages"));
+    let err = env.fails(&["marketplace", "approve-hooks"]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(snapshot(&env.home().join("packages")), before);
+
+    let out = env.ok(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--var",
+        "project_name=later",
+    ]);
+    assert!(out.contains("web"), "{out}");
+    assert!(
+        out.contains("builtin:render-templates, builtin:file-manifest"),
+        "{out}"
+    );
+    let rendered =
+        std::fs::read_to_string(installed(&env, "web").join("templates/main.rs")).unwrap();
+    assert!(rendered.starts_with("// later (web 1.0.0)"), "{rendered}");
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(config.contains("# my settings"), "{config}");
+    assert!(config.contains("timeout_ms = 4000"), "{config}");
+    assert!(config.contains("allow = [\"web\"]"), "{config}");
+    assert_eq!(lock(&env)["packages"][0]["hooks"][0]["outcome"], "ran");
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+
+    let out = env.ok(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(out.contains("No post-install hooks are waiting"), "{out}");
+    // Approved for good: a reinstall runs them without flags.
+    let report = env.json(&["marketplace", "install", "web", "--force", "--json"]);
+    assert_eq!(report["hooks"][0]["outcome"], "ran");
+}
+
+#[test]
+fn a_package_hook_gets_its_install_context_and_output_is_shown() {
+    let env = Env::new();
+    env.publish(json!({"name": "base", "version": "1.2.3"}));
+    publish_hostile(&env, "app", "2.0.0", json!({"base": "^1"}));
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "app",
+        "--allow-hooks",
+        "app",
+        "--var",
+        "attack=context",
+        "--var",
+        "greeting=hi there",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for line in [
+        "[app] hello from the hook's stdout",
+        "[app] and from its stderr",
+        "[app] warning: a warning through the host log",
+        "[app] hooks/setup.wasm: wrote context.txt",
+    ] {
+        assert!(stderr.contains(line), "missing {line:?} in {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(installed(&env, "app").join("context.txt")).unwrap(),
+        "package=app\nversion=2.0.0\ndeps=base=1.2.3\nvars=attack=context,greeting=hi there\n"
+    );
+    // The digest recorded is the component's.
+    let lock = lock(&env);
+    let app = lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "app")
+        .unwrap();
+    let wasm = std::fs::read(fixture("hostile-hook")).unwrap();
+    assert_eq!(
+        app["hooks"][0]["digest"],
+        format!("sha256-{}", sha256_hex(&wasm))
+    );
+}
+
+#[test]
+fn hook_output_shown_to_the_user_is_bounded() {
+    let env = Env::new();
+    publish_hostile(&env, "chatty", "1.0.0", json!({}));
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "chatty",
+        "--allow-hooks",
+        "chatty",
+        "--var",
+        "attack=chatty",
+    ]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let shown = stderr
+        .lines()
+        .filter(|l| l.starts_with("[chatty] line "))
+        .count();
+    assert_eq!(shown, 100, "{stderr}");
+    assert!(
+        stderr.contains("[chatty] … 900 more lines not shown"),
+        "{stderr}"
+    );
+}
+
+/// Each attack fails the install with a clear line, leaves the install root
+/// exactly as it was, and the next command works.
+#[test]
+fn hostile_hooks_are_contained_and_roll_back() {
+    let env = Env::new();
+    config(&env, "[hooks]\ntimeout_ms = 2000\nmemory_mib = 64\n");
+    env.publish(json!({"name": "keep", "version": "1.0.0"}));
+    env.ok(&["marketplace", "install", "keep"]);
+    publish_hostile(&env, "evil", "1.0.0", json!({}));
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    let outside = env.home().join("escaped.txt");
+    for (attack, expected) in [
+        ("read-dotdot", "cannot read /package/../../../../etc/passwd"),
+        ("read-absolute", "cannot read /etc/passwd"),
+        ("write-outside", "cannot write outside"),
+        ("symlink-etc", "/etc"),
+        ("symlink-up", "up-link"),
+        (
+            "plant-symlink",
+            "left a symlink or special file at `planted`",
+        ),
+        ("loop", "ran past its 2s deadline"),
+        ("alloc", "exceeded its memory cap of 64 MiB"),
+        ("stack", "crashed in `run`"),
+        ("print", "wrote more than 1024 KiB of output"),
+        ("fail", "the hook refused: missing licence key"),
+    ] {
+        let err = env.fails(&[
+            "marketplace",
+            "install",
+            "evil",
+            "--allow-hooks",
+            "evil",
+            "--var",
+            &format!("attack={attack}"),
+        ]);
+        assert!(err.contains(expected), "{attack}: {err}");
+        assert!(err.contains("evil@1.0.0"), "{attack}: {err}");
+        assert!(!err.contains("root:"), "{attack} leaked /etc/passwd: {err}");
+        assert_eq!(snapshot(&root), before, "{attack} changed the install root");
+        assert!(!outside.exists(), "{attack} wrote outside the package");
+        assert!(
+            !root.join(".ggen-staging").exists(),
+            "{attack} left staging behind"
+        );
+    }
+    // The host is fine and the same package installs when it behaves.
+    env.ok(&["marketplace", "install", "evil", "--allow-hooks", "evil"]);
+    assert!(installed(&env, "evil").join("context.txt").is_file());
+}
+
+#[test]
+fn a_failing_hook_rolls_back_an_upgrade_completely() {
+    let env = Env::new();
+    env.publish(json!({"name": "lib", "version": "1.0.0"}));
+    publish_hostile(&env, "lib", "1.1.0", json!({}));
+    env.ok(&["marketplace", "install", "lib@1.0.0"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "lib@1.1.0",
+        "--allow-all-hooks",
+        "--var",
+        "attack=fail",
+    ]);
+    assert!(err.contains("nothing was installed"), "{err}");
+    assert_eq!(snapshot(&root), before);
+    assert_eq!(lock(&env)["packages"][0]["version"], "1.0.0");
+}
+
+#[test]
+fn hooks_importing_what_ggen_does_not_provide_are_refused() {
+    let env = Env::new();
+    let dir = env.package(
+        "alien-1.0.0",
+        &json!({"name": "alien", "version": "1.0.0", "hooks": {"post-install": "h.wasm"}}),
+        &[],
+    );
+    std::fs::copy(fixture("alien-import-hook"), dir.join("h.wasm")).unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let err = env.fails(&["marketplace", "install", "alien", "--allow-hooks", "alien"]);
+    assert!(err.contains("imports `wasi:http/"), "{err}");
+    assert!(err.contains("which ggen does not provide"), "{err}");
+    assert!(!installed(&env, "alien").exists());
+
+    let inspection = env.json(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        fixture("alien-import-hook").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(inspection["loadable"], false);
+    let missing: Vec<&str> = inspection["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["provided"] == false)
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !missing.is_empty() && missing.iter().all(|m| m.starts_with("wasi:http/")),
+        "{missing:?}"
+    );
+}
+
+#[test]
+fn bad_hook_declarations_are_refused_at_publish_and_install() {
+    let env = Env::new();
+    for (hooks, needle) in [
+        (
+            json!({"post-install": "../outside.wasm"}),
+            "must be a path inside the package",
+        ),
+        (
+            json!({"post-install": "missing.wasm"}),
+            "is not a file in the package",
+        ),
+        (json!({"pre-install": "x.wasm"}), "unknown hook kind"),
+    ] {
+        let dir = env.package(
+            "bad",
+            &json!({"name": "bad", "version": "1.0.0", "hooks": hooks}),
+            &[],
+        );
+        let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+        assert!(err.contains(needle), "{err}");
+    }
+    // A builtin that does not exist is named at install time.
+    let dir = env.package(
+        "nobuiltin",
+        &json!({"name": "nobuiltin", "version": "1.0.0", "hooks": {"post-install": "builtin:nope"}}),
+        &[],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let err = env.fails(&["marketplace", "install", "nobuiltin", "--allow-all-hooks"]);
+    assert!(
+        err.contains("unknown post-install hook `builtin:nope`"),
+        "{err}"
+    );
+    assert!(err.contains("builtin:render-templates"), "{err}");
+}
+
+#[test]
+fn plugin_inspect_describes_components() {
+    let env = Env::new();
+    let path = fixture("hostile-hook");
+    let bytes = std::fs::read(&path).unwrap();
+    let i = env.json(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(i["world"], "post-install-hook");
+    assert_eq!(i["contract"], "ggen:marketplace@0.1.0");
+    assert_eq!(i["stamped"], true);
+    assert_eq!(i["loadable"], true);
+    assert_eq!(i["size"], bytes.len());
+    assert_eq!(i["sha256"], sha256_hex(&bytes));
+    assert!(exports(&i).contains(&"ggen:marketplace/post-install@0.1.0".to_string()));
+    assert_eq!(i["capabilities"]["preopens"][0]["guest"], "/package");
+    assert_eq!(i["capabilities"]["deadline_ms"], 10_000);
+    assert_eq!(i["capabilities"]["memory_mib"], 128);
+    assert!(
+        i["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["provided"] == true),
+        "{i}"
+    );
+
+    let registry = fixture("memory-registry");
+    let i = env.json(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        registry.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(i["world"], "registry-plugin");
+    assert!(exports(&i).contains(&"ggen:marketplace/registry@0.1.0".to_string()));
+    let guests: Vec<&str> = i["capabilities"]["preopens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["guest"].as_str().unwrap())
+        .collect();
+    assert_eq!(guests, ["/registry", "/cache"]);
+
+    let future = fixture("future-contract");
+    let i = env.json(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        future.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(i["contract"], "ggen:marketplace@0.2.0");
+    assert_eq!(i["loadable"], false);
+
+    let human = env.ok(&["marketplace", "plugin", "inspect", path.to_str().unwrap()]);
+    assert!(human.contains("world      post-install-hook"), "{human}");
+    assert!(
+        human.contains("/package = the staged package directory (read-write)"),
+        "{human}"
+    );
+
+    let not_wasm = env.work.path().join("notes.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let err = env.fails(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        not_wasm.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not a WebAssembly component"), "{err}");
+}
+
+fn exports(i: &Value) -> Vec<String> {
+    i["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
