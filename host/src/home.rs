@@ -44,6 +44,9 @@ impl GgenHome {
     pub fn config_file(&self) -> PathBuf {
         self.root.join("config.toml")
     }
+    pub fn p2p(&self) -> PathBuf {
+        self.root.join("p2p")
+    }
 
     /// config.toml, or the defaults when there is none.
     pub fn config(&self) -> Result<Config> {
@@ -148,6 +151,90 @@ pub struct MarketplaceConfig {
     pub packages_path: Option<PathBuf>,
     pub plugins: PluginConfig,
     pub install: InstallConfig,
+    pub p2p: P2pConfig,
+}
+
+/// `[marketplace.p2p]` (seeds §13.2); command-line flags override it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct P2pConfig {
+    pub enabled: bool,
+    pub listen_address: String,
+    pub dht_server_mode: bool,
+    pub bootstrap_nodes: Vec<BootstrapNode>,
+    /// Longest wait for a first bootstrap peer.
+    pub bootstrap_timeout_secs: u64,
+    /// Longest wait for one DHT query.
+    pub query_timeout_secs: u64,
+    /// Discovered packages a node keeps in memory.
+    pub cache_capacity: usize,
+    pub reputation: ReputationConfig,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen_address: "/ip4/0.0.0.0/tcp/0".into(),
+            dht_server_mode: true,
+            bootstrap_nodes: Vec::new(),
+            bootstrap_timeout_secs: 30,
+            query_timeout_secs: 10,
+            cache_capacity: 10_000,
+            reputation: ReputationConfig::default(),
+        }
+    }
+}
+
+impl P2pConfig {
+    /// Bootstrap addresses, by priority (lowest first).
+    pub fn bootstrap_addresses(&self) -> Vec<String> {
+        let mut nodes: Vec<(u32, &str)> = self
+            .bootstrap_nodes
+            .iter()
+            .map(|n| match n {
+                BootstrapNode::Address(a) => (u32::MAX, a.as_str()),
+                BootstrapNode::Entry { address, priority } => (*priority, address.as_str()),
+            })
+            .collect();
+        nodes.sort_by_key(|(p, _)| *p);
+        nodes.into_iter().map(|(_, a)| a.to_owned()).collect()
+    }
+}
+
+/// `"/ip4/.../p2p/..."` or `{ address = "...", priority = 1 }` as in the seeds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BootstrapNode {
+    Address(String),
+    Entry {
+        address: String,
+        #[serde(default = "lowest_priority")]
+        priority: u32,
+    },
+}
+
+fn lowest_priority() -> u32 {
+    u32::MAX
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReputationConfig {
+    /// Results and providers from peers below this are left out.
+    pub min_reputation: f64,
+    pub prune_threshold: f64,
+    pub prune_after_days: u64,
+}
+
+impl Default for ReputationConfig {
+    fn default() -> Self {
+        Self {
+            min_reputation: 0.5,
+            prune_threshold: 0.2,
+            prune_after_days: 7,
+        }
+    }
 }
 
 /// Bounds on what unpacking one package may produce.

@@ -9,6 +9,9 @@ pub mod error;
 pub mod hook;
 pub mod lock;
 pub mod model;
+pub mod network;
+#[cfg(feature = "p2p")]
+pub mod p2p;
 pub mod plugin;
 pub mod registry;
 pub mod unpack;

@@ -30,7 +30,7 @@ pub struct Package {
     pub versions: Vec<PackageVersion>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Query {
     pub text: String,
     pub categories: Vec<String>,
@@ -53,4 +53,38 @@ pub struct RegistryMetadata {
     pub package_count: u64,
     pub version_count: u64,
     pub writable: bool,
+}
+
+const MAX_NAME_LEN: usize = 64;
+
+/// Package names become directory names everywhere (and arrive from
+/// registries and peers): lowercase ASCII letters, digits, `-`, `_` and `.`,
+/// starting with a letter or digit, at most 64 bytes.
+pub fn validate_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err("package name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "package name `{name}` is longer than {MAX_NAME_LEN} characters"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return Err(format!(
+            "package name `{name}` must start with a lowercase letter or a digit"
+        ));
+    }
+    // The lockfile shares the install root with package directories.
+    if name == "ggen.lock" {
+        return Err(format!("`{name}` is reserved"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"
+        ));
+    }
+    Ok(())
 }

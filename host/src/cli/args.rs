@@ -70,6 +70,142 @@ pub enum MarketplaceCommand {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// The peer-to-peer network: run a node, publish and search across peers
+    P2p {
+        #[command(subcommand)]
+        command: P2pCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum P2pCommand {
+    /// Run a node: persistent identity, DHT records for the local registry, announcements
+    Start(P2pStartArgs),
+    /// Stop the node running for this GGEN_HOME
+    Stop,
+    /// Publish a package to the local registry, the DHT and the announcement topic
+    Publish(P2pPublishArgs),
+    /// Search local packages, packages announced on the network and the DHT
+    Search(P2pSearchArgs),
+    /// Peers this node knows, best reputation first
+    PeerList(P2pPeerListArgs),
+    /// Everything this node knows about one peer
+    PeerInfo(P2pPeerInfoArgs),
+    /// Connect to more peers
+    Bootstrap(P2pBootstrapArgs),
+    /// The node's identity, addresses, peers, records and metrics
+    Status(P2pStatusArgs),
+}
+
+/// Peers to start from when no node is running (overrides config.toml).
+#[derive(Args, Clone)]
+pub struct NetArgs {
+    /// A bootstrap peer, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo... (repeatable)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct P2pStartArgs {
+    /// Listen address [default: [marketplace.p2p] listen_address, else /ip4/0.0.0.0/tcp/0] (repeatable)
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Serve the DHT (Kademlia server mode; also [marketplace.p2p] dht_server_mode)
+    #[arg(long)]
+    pub dht_server: bool,
+    /// Run in the background (output in $GGEN_HOME/p2p/node.log)
+    #[arg(long)]
+    pub daemon: bool,
+    /// Stop by itself after this long, e.g. 10m
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub exit_after: Option<std::time::Duration>,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pPublishArgs {
+    /// Package directory containing package.json
+    pub dir: PathBuf,
+    /// Replace the version if it is already published locally
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pSearchArgs {
+    /// Search text; every word must match
+    pub query: Vec<String>,
+    /// Only packages in this category (repeat to require several)
+    #[arg(long, value_name = "C")]
+    pub category: Vec<String>,
+    /// Only packages with this tag (repeat to require several)
+    #[arg(long, value_name = "T")]
+    pub tag: Vec<String>,
+    /// At most this many results
+    #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// Skip this many results
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    /// Leave out packages from peers below this reputation (0.0-1.0) [default: config, 0.5]
+    #[arg(long, value_name = "R")]
+    pub min_reputation: Option<f64>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pPeerListArgs {
+    /// Only peers at or above this reputation (0.0-1.0)
+    #[arg(long, value_name = "R")]
+    pub min_reputation: Option<f64>,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pPeerInfoArgs {
+    /// The peer's id
+    pub peer_id: String,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pBootstrapArgs {
+    /// Peers to connect to
+    #[arg(required = true, value_name = "MULTIADDR")]
+    pub addresses: Vec<String>,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct P2pStatusArgs {
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]

@@ -9,9 +9,11 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 pub fn init(verbose: u8) {
+    // libp2p's own warnings (e.g. "no known peers" from periodic DHT
+    // bootstrap) are noise to a user; -vv shows them.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,libp2p_kad=error,libp2p_gossipsub=error,libp2p_swarm=error,libp2p_tcp=error",
+        1 => "info,libp2p_kad=warn,libp2p_gossipsub=warn,libp2p_swarm=warn",
         2 => "debug",
         _ => "trace",
     };

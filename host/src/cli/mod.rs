@@ -4,6 +4,8 @@ mod args;
 mod confirm;
 mod logging;
 mod output;
+mod p2p;
+mod p2p_output;
 mod progress;
 
 use std::process::ExitCode;
@@ -213,6 +215,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let inspection = domain::inspect::inspect(&a.file)?;
             output::inspect(&a.file, &inspection, a.json);
         }
+        MarketplaceCommand::P2p { command } => p2p::run(&session, command)?,
         MarketplaceCommand::List(a) => {
             let root = a
                 .target

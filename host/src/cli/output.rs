@@ -19,7 +19,7 @@ pub fn error(e: &MarketplaceError) {
     eprintln!("error: {text}");
 }
 
-fn print_json(value: &serde_json::Value) {
+pub(super) fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialise")
@@ -283,7 +283,7 @@ pub fn list(packages: &[LockedPackage], as_json: bool) {
 }
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 use super::{MarketplaceError, Result};
 
 pub const MANIFEST_FILE: &str = "package.json";
-const MAX_NAME_LEN: usize = 64;
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
 /// A validated manifest, plus the original JSON object (unknown fields such as
@@ -129,35 +128,7 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     })
 }
 
-/// Package names become directory names everywhere: lowercase ASCII letters,
-/// digits, `-`, `_` and `.`, starting with a letter or digit, at most 64 bytes.
-pub fn validate_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("package name is empty".into());
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "package name `{name}` is longer than {MAX_NAME_LEN} characters"
-        ));
-    }
-    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(format!(
-            "package name `{name}` must start with a lowercase letter or a digit"
-        ));
-    }
-    if name == super::installed::LOCKFILE {
-        return Err(format!("`{name}` is reserved"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"
-        ));
-    }
-    Ok(())
-}
+pub use crate::backend::model::validate_name;
 
 #[cfg(test)]
 mod tests {

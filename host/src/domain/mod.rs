@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod install;
 pub mod installed;
 pub mod manifest;
+pub mod p2p;
 pub mod progress;
 pub mod publish;
 pub mod remove;

@@ -176,3 +176,125 @@ impl Session {
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
+
+/// P2P flags that override `[marketplace.p2p]`.
+#[derive(Debug, Clone, Default)]
+pub struct P2pOverrides {
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub dht_server: bool,
+}
+
+/// Why P2P commands cannot run in a build without the `p2p` feature (seeds §6.4).
+pub fn p2p_not_compiled() -> MarketplaceError {
+    MarketplaceError::Unsupported(
+        "this ggen was built without P2P support; rebuild it with the `p2p` feature (on by default): cargo build --release -p ggen --features p2p".into(),
+    )
+}
+
+impl Session {
+    pub fn control_socket(&self) -> PathBuf {
+        self.home.p2p().join("control.sock")
+    }
+
+    #[cfg(feature = "p2p")]
+    fn node_config(
+        &self,
+        overrides: &P2pOverrides,
+        server: bool,
+    ) -> crate::backend::p2p::NodeConfig {
+        let p2p = &self.config.marketplace.p2p;
+        crate::backend::p2p::NodeConfig {
+            keypair: self.home.p2p().join("keypair"),
+            listen: if !overrides.listen.is_empty() {
+                overrides.listen.clone()
+            } else if server {
+                vec![p2p.listen_address.clone()]
+            } else {
+                Vec::new()
+            },
+            bootstrap: if overrides.bootstrap.is_empty() {
+                p2p.bootstrap_addresses()
+            } else {
+                overrides.bootstrap.clone()
+            },
+            dht_server: server && (overrides.dht_server || p2p.dht_server_mode),
+            bootstrap_timeout: Duration::from_secs(p2p.bootstrap_timeout_secs),
+            query_timeout: Duration::from_secs(p2p.query_timeout_secs),
+            cache_capacity: p2p.cache_capacity,
+        }
+    }
+
+    /// The running node (through its control socket), else a short-lived
+    /// client node bootstrapped from the configured (or given) peers.
+    #[cfg(feature = "p2p")]
+    pub fn open_network(
+        &self,
+        overrides: &P2pOverrides,
+    ) -> Result<Box<dyn crate::backend::network::Network>> {
+        let config = self.node_config(overrides, false);
+        let answer_within = config.query_timeout * 3 + config.bootstrap_timeout;
+        if let Some(node) =
+            crate::backend::p2p::ControlClient::connect(&self.control_socket(), answer_within)
+        {
+            return Ok(Box::new(node));
+        }
+        Ok(Box::new(crate::backend::p2p::LocalNode::start(&config)?))
+    }
+
+    #[cfg(not(feature = "p2p"))]
+    pub fn open_network(
+        &self,
+        _: &P2pOverrides,
+    ) -> Result<Box<dyn crate::backend::network::Network>> {
+        Err(p2p_not_compiled())
+    }
+
+    /// Run a node in this process until it is stopped (`p2p start`).
+    #[cfg(feature = "p2p")]
+    pub fn run_node(
+        &self,
+        overrides: &P2pOverrides,
+        local_packages: Vec<crate::backend::PackageVersion>,
+        exit_after: Option<Duration>,
+        ready: impl FnOnce(&crate::backend::p2p::Started),
+    ) -> Result<()> {
+        let config = self.node_config(overrides, true);
+        crate::backend::p2p::run(
+            &config,
+            self.control_socket(),
+            local_packages,
+            exit_after,
+            ready,
+        )
+    }
+
+    /// Start `args` (this command without --daemon) in the background and
+    /// wait for its control socket; its output goes to `$GGEN_HOME/p2p/node.log`.
+    #[cfg(feature = "p2p")]
+    pub fn spawn_node_daemon(
+        &self,
+        args: Vec<std::ffi::OsString>,
+    ) -> Result<crate::backend::network::NodeStatus> {
+        use crate::backend::network::Network;
+        let mut node = crate::backend::p2p::daemon::spawn(
+            args,
+            &self.home.p2p().join("node.log"),
+            &self.control_socket(),
+            Duration::from_secs(self.config.marketplace.p2p.bootstrap_timeout_secs + 10),
+        )?;
+        node.status()
+    }
+
+    /// Ask the running node to stop; false if none is running.
+    #[cfg(feature = "p2p")]
+    pub fn stop_node(&self) -> Result<bool> {
+        match crate::backend::p2p::ControlClient::connect(
+            &self.control_socket(),
+            Duration::from_secs(5),
+        ) {
+            Some(node) => node.stop().map(|()| true),
+            None => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The P2P network as the domain sees it: plain data and one trait, no
+//! libp2p types. `backend::p2p` implements it (feature `p2p`) for a node
+//! running in another process (through its control socket) and for a
+//! short-lived node inside this one.
+
+use serde::{Deserialize, Serialize};
+
+use super::{PackageVersion, Query, Result};
+
+/// A package learned from the network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkPackage {
+    pub package: PackageVersion,
+    /// PeerId of the node that published it.
+    pub publisher: String,
+    /// `gossip` (an announcement this node received) or `dht` (a record lookup).
+    pub via: String,
+    /// The publisher's reputation as this node sees it (0.0 ..= 1.0).
+    pub reputation: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetworkSearch {
+    pub hits: Vec<NetworkPackage>,
+    /// Names looked up in the DHT.
+    pub dht_lookups: Vec<String>,
+    /// Lookups that timed out.
+    pub dht_timeouts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub addresses: Vec<String>,
+    pub connected: bool,
+    pub successes: u32,
+    pub failures: u32,
+    /// Messages dropped by the flood limit.
+    pub rate_limited: u32,
+    /// Mean latency of answered requests, milliseconds.
+    pub avg_latency_ms: u32,
+    /// Unix seconds.
+    pub last_seen: u64,
+    pub reputation: f64,
+    /// The agent string it announced through identify.
+    pub agent: Option<String>,
+}
+
+/// The seeds §11.2 metrics a node keeps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    pub peer_count: usize,
+    pub dht_queries: u64,
+    pub dht_query_failures: u64,
+    pub peer_reputation_avg: f64,
+    pub cache_size: usize,
+    pub cache_capacity: usize,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_hit_rate: f64,
+    pub announcements_received: u64,
+    pub announcements_sent: u64,
+    pub messages_rejected: u64,
+    pub messages_rate_limited: u64,
+    pub records_rejected: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub peer_id: String,
+    pub listen_addresses: Vec<String>,
+    pub connected_peers: Vec<String>,
+    pub known_peers: usize,
+    /// DHT records this node stores.
+    pub records_held: usize,
+    pub dht_server: bool,
+    pub uptime_secs: u64,
+    /// `running node` (reached through the control socket) or `client node` (short-lived).
+    pub mode: String,
+    /// Bootstrap dials still in progress.
+    #[serde(default)]
+    pub dials_in_flight: usize,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnnounceReport {
+    /// Peers subscribed to the announcement topic when it was sent.
+    pub gossip_peers: usize,
+    /// Peers that stored the DHT record (besides this node).
+    pub dht_peers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BootstrapReport {
+    pub dialed: Vec<String>,
+    pub connected_peers: usize,
+}
+
+pub trait Network {
+    /// Why the network is unusable right now (then commands work offline).
+    fn offline(&self) -> Option<String>;
+    fn status(&mut self) -> Result<NodeStatus>;
+    fn peers(&mut self) -> Result<Vec<PeerView>>;
+    fn peer(&mut self, peer_id: &str) -> Result<PeerView>;
+    fn bootstrap(&mut self, addresses: &[String]) -> Result<BootstrapReport>;
+    /// Put the package's record in the DHT and announce it on Gossipsub.
+    fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport>;
+    /// Discovered packages matching `query`, plus DHT lookups of `names`.
+    fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch>;
+}

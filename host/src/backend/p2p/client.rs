@@ -1,0 +1,170 @@
+//! The handle to a node's event loop: async methods that send a command and
+//! await its answer, each bounded by the configured timeouts.
+
+use std::time::{Duration, Instant};
+
+use libp2p::futures::future::join_all;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::event_loop::Command;
+use crate::backend::network::{
+    AnnounceReport, BootstrapReport, NetworkSearch, NodeStatus, PeerView,
+};
+use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
+
+#[derive(Clone)]
+pub struct Client {
+    tx: mpsc::Sender<Command>,
+    pub bootstrap_timeout: Duration,
+    pub query_timeout: Duration,
+}
+
+/// How long an announcement waits for a first topic peer when connected.
+const TOPIC_WAIT: Duration = Duration::from_secs(3);
+const POLL: Duration = Duration::from_millis(25);
+
+impl Client {
+    pub fn new(
+        tx: mpsc::Sender<Command>,
+        bootstrap_timeout: Duration,
+        query_timeout: Duration,
+    ) -> Self {
+        Self {
+            tx,
+            bootstrap_timeout,
+            query_timeout,
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let stopped = || MarketplaceError::Unsupported("the P2P node has stopped".into());
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Command::Shutdown).await;
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus> {
+        self.ask(Command::Status).await
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>> {
+        self.ask(Command::Peers).await
+    }
+
+    pub async fn peer(&self, peer_id: &str) -> Result<PeerView> {
+        let id: PeerId = peer_id.parse().map_err(|e| {
+            MarketplaceError::Validation(format!("`{peer_id}` is not a peer id ({e})"))
+        })?;
+        self.ask(|tx| Command::Peer(id, tx)).await?.ok_or_else(|| {
+            MarketplaceError::NotFound(format!("this node has not met peer {peer_id}"))
+        })
+    }
+
+    /// Dial `addresses` and wait (at most the bootstrap timeout) until a peer
+    /// is connected or every dial has failed.
+    pub async fn bootstrap(&self, addresses: &[String]) -> Result<BootstrapReport> {
+        let addrs = addresses
+            .iter()
+            .map(|a| parse_multiaddr(a))
+            .collect::<Result<Vec<_>>>()?;
+        let errors = self.ask(|tx| Command::Dial(addrs, tx)).await?;
+        for e in &errors {
+            tracing::warn!("cannot dial {e}");
+        }
+        let deadline = Instant::now() + self.bootstrap_timeout;
+        loop {
+            let status = self.status().await?;
+            if !status.connected_peers.is_empty()
+                || status.dials_in_flight == 0
+                || Instant::now() >= deadline
+            {
+                return Ok(BootstrapReport {
+                    dialed: addresses.to_vec(),
+                    connected_peers: status.connected_peers.len(),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Store the package's record in the DHT; how many peers took it.
+    pub async fn put_record(&self, package: &PackageVersion) -> Result<usize> {
+        tokio::time::timeout(
+            self.query_timeout + Duration::from_secs(1),
+            self.ask(|tx| Command::Put(package.clone(), tx)),
+        )
+        .await
+        .map_err(|_| {
+            MarketplaceError::Unsupported(format!(
+                "storing the DHT record timed out after {}s",
+                self.query_timeout.as_secs()
+            ))
+        })??
+        .map_err(MarketplaceError::Unsupported)
+    }
+
+    /// Store the record in the DHT and announce it on Gossipsub.
+    pub async fn announce(&self, package: &PackageVersion) -> Result<AnnounceReport> {
+        let connected = !self.status().await?.connected_peers.is_empty();
+        let put = self.put_record(package).await?;
+        // Subscriptions arrive just after a connection opens; give them a moment.
+        if connected {
+            let deadline = Instant::now() + TOPIC_WAIT.min(self.bootstrap_timeout);
+            while self.ask(Command::TopicPeers).await? == 0 && Instant::now() < deadline {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        let gossip = self
+            .ask(|tx| Command::Announce(package.clone(), tx))
+            .await?
+            .map_err(MarketplaceError::Unsupported)?;
+        Ok(AnnounceReport {
+            gossip_peers: gossip,
+            dht_peers: put,
+        })
+    }
+
+    /// Discovered packages matching `query`, and DHT lookups of `names` (in parallel).
+    pub async fn search(&self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
+        let mut result = NetworkSearch {
+            hits: self
+                .ask(|tx| Command::CacheSearch(query.clone(), tx))
+                .await?,
+            dht_lookups: names.to_vec(),
+            dht_timeouts: Vec::new(),
+        };
+        let lookups = names.iter().map(|name| async move {
+            let asked = self.ask(|tx| Command::Get(name.clone(), tx));
+            match tokio::time::timeout(self.query_timeout + Duration::from_secs(1), asked).await {
+                Ok(Ok(Ok(found))) => (name, Ok(found)),
+                Ok(Ok(Err(why))) => (name, Err(why)),
+                Ok(Err(e)) => (name, Err(e.to_string())),
+                Err(_) => (name, Err(format!("the DHT lookup of {name} timed out"))),
+            }
+        });
+        for (name, answer) in join_all(lookups).await {
+            match answer {
+                Ok(Some(hit)) => result.hits.push(hit),
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    result.dht_timeouts.push(name.clone());
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+pub fn parse_multiaddr(text: &str) -> Result<Multiaddr> {
+    text.parse().map_err(|e| {
+        MarketplaceError::Validation(format!(
+            "`{text}` is not a multiaddr like /ip4/127.0.0.1/tcp/4001/p2p/<peer id> ({e})"
+        ))
+    })
+}

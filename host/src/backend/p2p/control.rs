@@ -1,0 +1,191 @@
+//! The control socket (`$GGEN_HOME/p2p/control.sock`): other ggen processes
+//! use a running node through it. One JSON request per connection, one JSON
+//! answer back; only the owner of GGEN_HOME can open it (mode 0600).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::Notify;
+
+use super::client::Client;
+use crate::backend::network::{
+    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
+};
+use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
+
+/// Longest request accepted.
+const MAX_REQUEST: u64 = 1 << 20;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Request {
+    Status,
+    Peers,
+    Peer { peer_id: String },
+    Bootstrap { addresses: Vec<String> },
+    Announce { package: PackageVersion },
+    Search { query: Query, names: Vec<String> },
+    Stop,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Response {
+    Ok(Value),
+    Error(String),
+}
+
+/// Serve `socket` until the returned task is aborted.
+pub fn serve(
+    socket: &Path,
+    client: Client,
+    stop: Arc<Notify>,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let fail = |e| {
+        MarketplaceError::storage(
+            format!("cannot open the control socket {}", socket.display()),
+            e,
+        )
+    };
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    // A socket file left by a node that died: nobody answers on it (checked by the caller).
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket).map_err(fail)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    }
+    Ok(tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let client = client.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
+                if reader.read_line(&mut line).await.is_err() {
+                    return;
+                }
+                let response = match serde_json::from_str::<Request>(&line) {
+                    Ok(Request::Stop) => {
+                        stop.notify_one();
+                        Response::Ok(Value::Null)
+                    }
+                    Ok(request) => match answer(&client, request).await {
+                        Ok(v) => Response::Ok(v),
+                        Err(e) => Response::Error(e.to_string()),
+                    },
+                    Err(e) => Response::Error(format!("bad control request: {e}")),
+                };
+                let mut text = serde_json::to_string(&response).expect("responses serialise");
+                text.push('\n');
+                let _ = write.write_all(text.as_bytes()).await;
+            });
+        }
+    }))
+}
+
+fn json<T: Serialize>(v: Result<T>) -> Result<Value> {
+    v.map(|v| serde_json::to_value(v).expect("answers serialise"))
+}
+
+async fn answer(client: &Client, request: Request) -> Result<Value> {
+    match request {
+        Request::Status => json(client.status().await),
+        Request::Peers => json(client.peers().await),
+        Request::Peer { peer_id } => json(client.peer(&peer_id).await),
+        Request::Bootstrap { addresses } => json(client.bootstrap(&addresses).await),
+        Request::Announce { package } => json(client.announce(&package).await),
+        Request::Search { query, names } => json(client.search(&query, &names).await),
+        Request::Stop => Ok(Value::Null),
+    }
+}
+
+/// A running node, reached through its control socket.
+pub struct ControlClient {
+    socket: std::path::PathBuf,
+    timeout: Duration,
+}
+
+impl ControlClient {
+    /// Some when a node answers on `socket`.
+    pub fn connect(socket: &Path, timeout: Duration) -> Option<Self> {
+        let client = Self {
+            socket: socket.to_path_buf(),
+            timeout,
+        };
+        client
+            .call(&Request::Status)
+            .ok()
+            .map(|_: NodeStatus| client)
+    }
+
+    fn call<T: serde::de::DeserializeOwned>(&self, request: &Request) -> Result<T> {
+        let fail = |e: std::io::Error| {
+            MarketplaceError::Unsupported(format!(
+                "the running P2P node (control socket {}) did not answer: {e}",
+                self.socket.display()
+            ))
+        };
+        let mut stream = UnixStream::connect(&self.socket).map_err(fail)?;
+        stream.set_read_timeout(Some(self.timeout)).map_err(fail)?;
+        let mut text = serde_json::to_string(request).expect("requests serialise");
+        text.push('\n');
+        stream.write_all(text.as_bytes()).map_err(fail)?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).map_err(fail)?;
+        let bad = |e: serde_json::Error| {
+            MarketplaceError::Unsupported(format!("the running P2P node sent a bad answer: {e}"))
+        };
+        match serde_json::from_str::<Response>(&line).map_err(bad)? {
+            Response::Ok(v) => serde_json::from_value(v).map_err(bad),
+            Response::Error(e) => Err(MarketplaceError::Unsupported(e)),
+        }
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        self.call::<Value>(&Request::Stop).map(|_| ())
+    }
+}
+
+impl Network for ControlClient {
+    fn offline(&self) -> Option<String> {
+        None
+    }
+    fn status(&mut self) -> Result<NodeStatus> {
+        self.call(&Request::Status)
+    }
+    fn peers(&mut self) -> Result<Vec<PeerView>> {
+        self.call(&Request::Peers)
+    }
+    fn peer(&mut self, peer_id: &str) -> Result<PeerView> {
+        self.call(&Request::Peer {
+            peer_id: peer_id.to_owned(),
+        })
+    }
+    fn bootstrap(&mut self, addresses: &[String]) -> Result<BootstrapReport> {
+        self.call(&Request::Bootstrap {
+            addresses: addresses.to_vec(),
+        })
+    }
+    fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport> {
+        self.call(&Request::Announce {
+            package: package.clone(),
+        })
+    }
+    fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
+        self.call(&Request::Search {
+            query: query.clone(),
+            names: names.to_vec(),
+        })
+    }
+}

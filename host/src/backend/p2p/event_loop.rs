@@ -1,0 +1,551 @@
+//! The one task that owns the swarm: it answers [`Command`]s from client
+//! handles and reacts to network events (validating every record and
+//! announcement before use, counting bad ones against their sender).
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use ggen_plugin_sdk::search::{Fields, Matcher, join_lower};
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use lru::LruCache;
+use tokio::sync::{mpsc, oneshot};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::peers::Peers;
+use super::record;
+use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
+use crate::backend::{PackageVersion, Query};
+
+pub enum Command {
+    Status(oneshot::Sender<NodeStatus>),
+    Peers(oneshot::Sender<Vec<PeerView>>),
+    Peer(PeerId, oneshot::Sender<Option<PeerView>>),
+    /// Dial these addresses and start a DHT bootstrap; replies with dial errors.
+    Dial(Vec<Multiaddr>, oneshot::Sender<Vec<String>>),
+    /// The package's record, from the cache or a DHT lookup (None: not found).
+    Get(
+        String,
+        oneshot::Sender<Result<Option<NetworkPackage>, String>>,
+    ),
+    /// Store the package's record in the DHT; replies with how many peers took it.
+    Put(PackageVersion, oneshot::Sender<Result<usize, String>>),
+    /// Announce on Gossipsub; replies with the topic's peer count.
+    Announce(PackageVersion, oneshot::Sender<Result<usize, String>>),
+    /// Peers currently subscribed to the announcement topic.
+    TopicPeers(oneshot::Sender<usize>),
+    /// Discovered packages matching a query.
+    CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
+    Shutdown,
+}
+
+pub struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    topic: IdentTopic,
+    peers: Peers,
+    cache: LruCache<String, NetworkPackage>,
+    #[allow(clippy::type_complexity)]
+    pending_get: HashMap<
+        QueryId,
+        (
+            String,
+            Instant,
+            oneshot::Sender<Result<Option<NetworkPackage>, String>>,
+        ),
+    >,
+    pending_put: HashMap<QueryId, oneshot::Sender<Result<usize, String>>>,
+    listen: Vec<Multiaddr>,
+    /// Dials started by `Dial` that have neither connected nor failed yet.
+    dials_in_flight: usize,
+    metrics: Metrics,
+    started: Instant,
+    dht_server: bool,
+    mode: &'static str,
+}
+
+impl EventLoop {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        commands: mpsc::Receiver<Command>,
+        cache_capacity: usize,
+        dht_server: bool,
+        mode: &'static str,
+    ) -> Self {
+        let cache_capacity = NonZeroUsize::new(cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            swarm,
+            commands,
+            topic: IdentTopic::new(record::TOPIC),
+            peers: Peers::default(),
+            cache: LruCache::new(cache_capacity),
+            pending_get: HashMap::new(),
+            pending_put: HashMap::new(),
+            listen: Vec::new(),
+            dials_in_flight: 0,
+            metrics: Metrics {
+                cache_capacity: cache_capacity.get(),
+                ..Metrics::default()
+            },
+            started: Instant::now(),
+            dht_server,
+            mode,
+        }
+    }
+
+    pub async fn run(mut self) {
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&self.topic) {
+            tracing::warn!("cannot subscribe to {}: {e}", record::TOPIC);
+        }
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_event(event),
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Shutdown) => break,
+                    Some(command) => self.on_command(command),
+                },
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.views());
+            }
+            Command::Peer(id, reply) => {
+                let _ = reply.send(self.peers.view(&id));
+            }
+            Command::Dial(addrs, reply) => {
+                let mut errors = Vec::new();
+                for addr in addrs {
+                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                        self.swarm
+                            .behaviour_mut()
+                            .kademlia
+                            .add_address(&peer, addr.clone());
+                        self.peers.add_address(peer, addr.clone());
+                    }
+                    match self.swarm.dial(addr.clone()) {
+                        Ok(()) => self.dials_in_flight += 1,
+                        Err(e) => errors.push(format!("{addr}: {e}")),
+                    }
+                }
+                let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
+                let _ = reply.send(errors);
+            }
+            Command::Get(name, reply) => {
+                if let Some(hit) = self.cache.get(&name) {
+                    self.metrics.cache_hits += 1;
+                    let _ = reply.send(Ok(Some(hit.clone())));
+                    return;
+                }
+                self.metrics.cache_misses += 1;
+                self.metrics.dht_queries += 1;
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kademlia
+                    .get_record(record::key(&name));
+                self.pending_get.insert(id, (name, Instant::now(), reply));
+            }
+            Command::Put(package, reply) => {
+                let record = Record {
+                    key: record::key(&package.name),
+                    value: record::encode(&package),
+                    publisher: Some(*self.swarm.local_peer_id()),
+                    expires: None,
+                };
+                self.metrics.dht_queries += 1;
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .kademlia
+                    .put_record(record, Quorum::One)
+                {
+                    Ok(id) => {
+                        self.pending_put.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(format!("cannot store the record: {e:?}")));
+                    }
+                }
+            }
+            Command::Announce(package, reply) => {
+                let peers = self.topic_peers();
+                let result = match self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topic.clone(), record::encode(&package))
+                {
+                    Ok(_) => {
+                        self.metrics.announcements_sent += 1;
+                        Ok(peers)
+                    }
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(0),
+                    Err(e) => Err(format!("cannot announce: {e}")),
+                };
+                let _ = reply.send(result);
+            }
+            Command::TopicPeers(reply) => {
+                let _ = reply.send(self.topic_peers());
+            }
+            Command::CacheSearch(query, reply) => {
+                let hits = self.cache_search(&query);
+                if hits.is_empty() {
+                    self.metrics.cache_misses += 1;
+                } else {
+                    self.metrics.cache_hits += 1;
+                }
+                let _ = reply.send(hits);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn topic_peers(&self) -> usize {
+        let hash = self.topic.hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .count()
+    }
+
+    fn cache_search(&mut self, query: &Query) -> Vec<NetworkPackage> {
+        let matcher = Matcher::new(&ggen_plugin_sdk::Query {
+            text: query.text.clone(),
+            categories: query.categories.clone(),
+            tags: query.tags.clone(),
+            limit: query.limit,
+            offset: query.offset,
+        });
+        let mut hits = Vec::new();
+        for (_, hit) in self.cache.iter() {
+            let p = &hit.package;
+            let (name, title, description) = (
+                p.name.to_lowercase(),
+                p.title.to_lowercase(),
+                p.description.to_lowercase(),
+            );
+            let (tags, categories) = (join_lower(&p.tags), join_lower(&p.categories));
+            let fields = Fields {
+                name: name.as_bytes(),
+                title: title.as_bytes(),
+                description: description.as_bytes(),
+                tags: tags.as_bytes(),
+                categories: categories.as_bytes(),
+            };
+            if matcher.score(fields).is_some() {
+                let mut hit = hit.clone();
+                hit.reputation = self.reputation_of(&hit.publisher);
+                hits.push(hit);
+            }
+        }
+        hits
+    }
+
+    fn reputation_of(&self, peer: &str) -> f64 {
+        if peer == self.swarm.local_peer_id().to_string() {
+            return 1.0;
+        }
+        peer.parse::<PeerId>()
+            .map(|p| self.peers.reputation(&p))
+            .unwrap_or(0.0)
+    }
+
+    /// Keep the newer version when a package is learned twice.
+    fn remember(&mut self, hit: NetworkPackage) {
+        let newer = match self.cache.peek(&hit.package.name) {
+            Some(old) => version_of(&hit.package) >= version_of(&old.package),
+            None => true,
+        };
+        if newer {
+            self.cache.put(hit.package.name.clone(), hit);
+        }
+        self.metrics.cache_size = self.cache.len();
+    }
+
+    fn status(&mut self) -> NodeStatus {
+        let records_held = self.records_held();
+        let connected: Vec<String> = self
+            .swarm
+            .connected_peers()
+            .map(|p| p.to_string())
+            .collect();
+        let mut metrics = self.metrics.clone();
+        metrics.peer_count = connected.len();
+        metrics.peer_reputation_avg = self.peers.average_reputation();
+        metrics.cache_size = self.cache.len();
+        let lookups = metrics.cache_hits + metrics.cache_misses;
+        metrics.cache_hit_rate = if lookups == 0 {
+            0.0
+        } else {
+            metrics.cache_hits as f64 / lookups as f64
+        };
+        let local = *self.swarm.local_peer_id();
+        let mut listen: Vec<String> = self
+            .listen
+            .iter()
+            .map(|a| a.clone().with(Protocol::P2p(local)).to_string())
+            .collect();
+        listen.sort();
+        NodeStatus {
+            peer_id: local.to_string(),
+            listen_addresses: listen,
+            connected_peers: connected,
+            known_peers: self.peers.len(),
+            records_held,
+            dht_server: self.dht_server,
+            uptime_secs: self.started.elapsed().as_secs(),
+            mode: self.mode.to_owned(),
+            dials_in_flight: self.dials_in_flight,
+            metrics,
+        }
+    }
+
+    fn records_held(&mut self) -> usize {
+        self.swarm
+            .behaviour_mut()
+            .kademlia
+            .store_mut()
+            .records()
+            .count()
+    }
+
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::debug!("listening on {address}");
+                self.listen.push(address);
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen.retain(|a| a != &address);
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                tracing::debug!("dial failed: {error}");
+                self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                let peer = self.peers.entry(peer_id);
+                peer.connected = true;
+                if endpoint.is_dialer() {
+                    self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
+                    let addr = endpoint.get_remote_address().clone();
+                    self.peers.add_address(peer_id, addr.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                self.peers.entry(peer_id).connected = false;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                self.peers.entry(peer_id).agent = Some(info.agent_version.clone());
+                for addr in info.listen_addrs {
+                    self.peers.add_address(peer_id, addr.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .add_address(&peer_id, addr);
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_announcement(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Kademlia(event)) => self.on_kad(event),
+            _ => {}
+        }
+    }
+
+    fn on_announcement(
+        &mut self,
+        from: PeerId,
+        id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let acceptance = if !self.peers.admit(from) {
+            self.metrics.messages_rate_limited += 1;
+            // A sustained flood counts against the sender too.
+            if self
+                .peers
+                .get(&from)
+                .is_some_and(|p| p.rate_limited % 100 == 0)
+            {
+                self.peers.failure(from);
+            }
+            MessageAcceptance::Ignore
+        } else {
+            match record::decode(&message.data) {
+                Ok(package) => {
+                    self.metrics.announcements_received += 1;
+                    self.peers.success(from);
+                    let publisher = message.source.unwrap_or(from).to_string();
+                    self.remember(NetworkPackage {
+                        package,
+                        publisher,
+                        via: "gossip".into(),
+                        reputation: 0.0,
+                    });
+                    MessageAcceptance::Accept
+                }
+                Err(why) => {
+                    tracing::info!("rejected an announcement from {from}: {why}");
+                    self.metrics.messages_rejected += 1;
+                    self.peers.failure(from);
+                    if let Some(author) = message.source.filter(|a| *a != from) {
+                        self.peers.failure(author);
+                    }
+                    MessageAcceptance::Reject
+                }
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &from, acceptance);
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => match record::decode_record(&record.key, &record.value) {
+                Ok(package) => {
+                    let store = self.swarm.behaviour_mut().kademlia.store_mut();
+                    let keep_old = store
+                        .get(&record.key)
+                        .and_then(|old| record::decode(&old.value).ok())
+                        .is_some_and(|old| version_of(&old) > version_of(&package));
+                    if !keep_old && let Err(e) = store.put(record) {
+                        tracing::debug!("not storing a record from {source}: {e:?}");
+                    }
+                    self.peers.success(source);
+                }
+                Err(why) => {
+                    tracing::info!("rejected a DHT record from {source}: {why}");
+                    self.metrics.records_rejected += 1;
+                    self.peers.failure(source);
+                }
+            },
+            kad::Event::OutboundQueryProgressed {
+                id, result, stats, ..
+            } => match result {
+                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
+                    let from = found.peer.or(found.record.publisher);
+                    match record::decode_record(&found.record.key, &found.record.value) {
+                        Ok(package) => {
+                            if let Some(p) = from {
+                                self.peers.success(p);
+                                if let Some((_, asked, _)) = self.pending_get.get(&id) {
+                                    self.peers.latency(p, asked.elapsed().as_millis() as u64);
+                                }
+                            }
+                            let hit = NetworkPackage {
+                                publisher: found
+                                    .record
+                                    .publisher
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default(),
+                                reputation: 0.0,
+                                via: "dht".into(),
+                                package,
+                            };
+                            let mut answered = hit.clone();
+                            answered.reputation = self.reputation_of(&answered.publisher);
+                            self.remember(hit);
+                            if let Some((_, _, reply)) = self.pending_get.remove(&id) {
+                                let _ = reply.send(Ok(Some(answered)));
+                            }
+                            if let Some(mut q) = self.swarm.behaviour_mut().kademlia.query_mut(&id)
+                            {
+                                q.finish();
+                            }
+                        }
+                        Err(why) => {
+                            self.metrics.records_rejected += 1;
+                            if let Some(p) = from {
+                                tracing::info!("rejected a DHT record from {p}: {why}");
+                                self.peers.failure(p);
+                            }
+                        }
+                    }
+                }
+                QueryResult::GetRecord(Ok(GetRecordOk::FinishedWithNoAdditionalRecord {
+                    ..
+                })) => {
+                    if let Some((_, _, reply)) = self.pending_get.remove(&id) {
+                        let _ = reply.send(Ok(None));
+                    }
+                }
+                QueryResult::GetRecord(Err(e)) => {
+                    if let Some((name, _, reply)) = self.pending_get.remove(&id) {
+                        let answer = match e {
+                            kad::GetRecordError::Timeout { .. } => {
+                                self.metrics.dht_query_failures += 1;
+                                Err(format!("the DHT lookup of {name} timed out"))
+                            }
+                            _ => Ok(None),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+                QueryResult::PutRecord(result) => {
+                    if let Some(reply) = self.pending_put.remove(&id) {
+                        let stored = match result {
+                            Ok(_) => stats.num_successes() as usize,
+                            Err(kad::PutRecordError::QuorumFailed { success, .. }) => success.len(),
+                            Err(kad::PutRecordError::Timeout { success, .. }) => {
+                                self.metrics.dht_query_failures += 1;
+                                success.len()
+                            }
+                        };
+                        let _ = reply.send(Ok(stored));
+                    }
+                }
+                _ => {}
+            },
+            kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            } => {
+                for addr in addresses.iter() {
+                    self.peers.add_address(peer, addr.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn version_of(p: &PackageVersion) -> Option<semver::Version> {
+    semver::Version::parse(&p.version).ok()
+}

@@ -1,0 +1,20 @@
+//! The libp2p node (seeds §3.1, §4.3; DESIGN.md "P2P node"): Kademlia
+//! records for package metadata, Gossipsub announcements on
+//! `/ggen/packages/v1`, identify, a persistent Ed25519 identity. A
+//! [`client::Client`] handle talks to one event-loop task that owns the
+//! swarm, as in rust-libp2p's file-sharing example; other processes reach a
+//! running node through its control socket. The domain sees only
+//! [`crate::backend::network::Network`].
+
+mod behaviour;
+mod client;
+mod control;
+pub mod daemon;
+mod event_loop;
+mod identity;
+mod node;
+mod peers;
+mod record;
+
+pub use control::ControlClient;
+pub use node::{LocalNode, NodeConfig, Started, run};

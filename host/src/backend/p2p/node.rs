@@ -1,0 +1,236 @@
+//! Starting nodes: the swarm and its event loop on a tokio runtime, either
+//! long-running (`p2p start`, serving the control socket) or short-lived
+//! (a client node for one command when no node is running).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::{noise, tcp, yamux};
+use tokio::runtime::Runtime;
+use tokio::sync::{Notify, mpsc};
+
+use super::behaviour::Behaviour;
+use super::client::{Client, parse_multiaddr};
+use super::control;
+use super::event_loop::EventLoop;
+use super::identity;
+use crate::backend::network::{
+    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
+};
+use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
+
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// `$GGEN_HOME/p2p/keypair`.
+    pub keypair: PathBuf,
+    pub listen: Vec<String>,
+    pub bootstrap: Vec<String>,
+    pub dht_server: bool,
+    pub bootstrap_timeout: Duration,
+    pub query_timeout: Duration,
+    /// Discovered packages kept in memory.
+    pub cache_capacity: usize,
+}
+
+fn runtime() -> Result<Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| MarketplaceError::storage("cannot start the P2P runtime", e))
+}
+
+/// Build the swarm, listen, and spawn its event loop on the current runtime.
+async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
+    let key = identity::load_or_create(&config.keypair)?;
+    let fail = |e: String| MarketplaceError::Config(format!("cannot start the P2P node: {e}"));
+    let behaviour = Behaviour::new(&key, config.dht_server, config.query_timeout).map_err(fail)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| fail(e.to_string()))?
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| fail(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build();
+    for addr in &config.listen {
+        swarm
+            .listen_on(parse_multiaddr(addr)?)
+            .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
+    }
+    let (tx, rx) = mpsc::channel(256);
+    tokio::spawn(EventLoop::new(swarm, rx, config.cache_capacity, config.dht_server, mode).run());
+    let client = Client::new(tx, config.bootstrap_timeout, config.query_timeout);
+    // Listening is asynchronous: wait until the addresses are known.
+    if !config.listen.is_empty() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while client.status().await?.listen_addresses.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    Ok(client)
+}
+
+/// A node living for one command (seeds §13.1 tier 3).
+pub struct LocalNode {
+    runtime: Option<Runtime>,
+    client: Client,
+    offline: Option<String>,
+}
+
+impl LocalNode {
+    pub fn start(config: &NodeConfig) -> Result<Self> {
+        let runtime = runtime()?;
+        let client = runtime.block_on(spawn(config, "client node"))?;
+        let offline = if config.bootstrap.is_empty() {
+            Some("no bootstrap nodes are configured ([marketplace.p2p] bootstrap_nodes in config.toml, or --bootstrap)".to_owned())
+        } else {
+            let report = runtime.block_on(client.bootstrap(&config.bootstrap))?;
+            (report.connected_peers == 0).then(|| {
+                format!(
+                    "none of the {} bootstrap nodes answered within {}s",
+                    config.bootstrap.len(),
+                    config.bootstrap_timeout.as_secs()
+                )
+            })
+        };
+        Ok(Self {
+            runtime: Some(runtime),
+            client,
+            offline,
+        })
+    }
+
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.runtime
+            .as_ref()
+            .expect("present until dropped")
+            .block_on(f)
+    }
+}
+
+impl Drop for LocalNode {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.block_on(self.client.shutdown());
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Network for LocalNode {
+    fn offline(&self) -> Option<String> {
+        self.offline.clone()
+    }
+    fn status(&mut self) -> Result<NodeStatus> {
+        self.block_on(self.client.status())
+    }
+    fn peers(&mut self) -> Result<Vec<PeerView>> {
+        self.block_on(self.client.peers())
+    }
+    fn peer(&mut self, peer_id: &str) -> Result<PeerView> {
+        self.block_on(self.client.peer(peer_id))
+    }
+    fn bootstrap(&mut self, addresses: &[String]) -> Result<BootstrapReport> {
+        let report = self.block_on(self.client.bootstrap(addresses))?;
+        if report.connected_peers > 0 {
+            self.offline = None;
+        }
+        Ok(report)
+    }
+    fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport> {
+        self.block_on(self.client.announce(package))
+    }
+    fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
+        self.block_on(self.client.search(query, names))
+    }
+}
+
+/// What a long-running node did while starting.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub status: NodeStatus,
+    pub bootstrap: Option<BootstrapReport>,
+    /// Local packages whose records are being put in the DHT (in the background).
+    pub records_to_publish: usize,
+}
+
+/// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: bootstrap,
+/// put a record for every local package, serve `socket`, then call `ready`.
+pub fn run(
+    config: &NodeConfig,
+    socket: PathBuf,
+    local_packages: Vec<PackageVersion>,
+    exit_after: Option<Duration>,
+    ready: impl FnOnce(&Started),
+) -> Result<()> {
+    if control::ControlClient::connect(&socket, config.query_timeout).is_some() {
+        return Err(MarketplaceError::AlreadyExists(format!(
+            "a P2P node is already running for this GGEN_HOME (control socket {}); stop it with `ggen marketplace p2p stop`",
+            socket.display()
+        )));
+    }
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let client = spawn(config, "running node").await?;
+        let bootstrap = if config.bootstrap.is_empty() {
+            None
+        } else {
+            Some(client.bootstrap(&config.bootstrap).await?)
+        };
+        let records_to_publish = local_packages.len();
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            for package in &local_packages {
+                if let Err(e) = publisher.put_record(package).await {
+                    tracing::warn!("cannot put the DHT record of {}: {e}", package.name);
+                }
+            }
+        });
+        let stop = Arc::new(Notify::new());
+        let server = control::serve(&socket, client.clone(), stop.clone())?;
+        ready(&Started {
+            status: client.status().await?,
+            bootstrap,
+            records_to_publish,
+        });
+        let expire = async {
+            match exit_after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated() => {}
+            _ = stop.notified() => {}
+            _ = expire => {}
+        }
+        server.abort();
+        let _ = std::fs::remove_file(&socket);
+        client.shutdown().await;
+        Ok::<_, MarketplaceError>(())
+    })?;
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminated() {
+    std::future::pending().await
+}

@@ -1,0 +1,185 @@
+//! What this node knows about other peers: addresses, successes, failures
+//! (invalid records and messages count against the sender), flood limits.
+//! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use libp2p::{Multiaddr, PeerId};
+
+use crate::backend::network::PeerView;
+
+pub const MAX_PEERS: usize = 10_000;
+const MAX_ADDRESSES: usize = 8;
+/// Flood limit per peer: a bucket of this many messages, refilled per second.
+const BURST: f64 = 200.0;
+const PER_SECOND: f64 = 100.0;
+
+#[derive(Debug)]
+pub struct Peer {
+    pub addresses: Vec<Multiaddr>,
+    pub connected: bool,
+    pub successes: u32,
+    pub failures: u32,
+    pub rate_limited: u32,
+    latency_total_ms: u64,
+    latency_samples: u32,
+    pub last_seen: u64,
+    pub agent: Option<String>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Peer {
+    fn new() -> Self {
+        Self {
+            addresses: Vec::new(),
+            connected: false,
+            successes: 0,
+            failures: 0,
+            rate_limited: 0,
+            latency_total_ms: 0,
+            latency_samples: 0,
+            last_seen: now(),
+            agent: None,
+            tokens: BURST,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Laplace-smoothed success ratio: an unknown peer starts at 0.5.
+    pub fn reputation(&self) -> f64 {
+        (self.successes as f64 + 1.0) / (self.successes as f64 + self.failures as f64 + 2.0)
+    }
+}
+
+#[derive(Default)]
+pub struct Peers {
+    map: HashMap<PeerId, Peer>,
+}
+
+impl Peers {
+    pub fn entry(&mut self, id: PeerId) -> &mut Peer {
+        if !self.map.contains_key(&id)
+            && self.map.len() >= MAX_PEERS
+            && let Some(oldest) = self
+                .map
+                .iter()
+                .filter(|(_, p)| !p.connected)
+                .min_by_key(|(_, p)| p.last_seen)
+                .map(|(id, _)| *id)
+        {
+            self.map.remove(&oldest);
+        }
+        let peer = self.map.entry(id).or_insert_with(Peer::new);
+        peer.last_seen = now();
+        peer
+    }
+
+    pub fn get(&self, id: &PeerId) -> Option<&Peer> {
+        self.map.get(id)
+    }
+
+    pub fn add_address(&mut self, id: PeerId, addr: Multiaddr) {
+        let peer = self.entry(id);
+        if !peer.addresses.contains(&addr) && peer.addresses.len() < MAX_ADDRESSES {
+            peer.addresses.push(addr);
+        }
+    }
+
+    pub fn success(&mut self, id: PeerId) {
+        self.entry(id).successes += 1;
+    }
+
+    pub fn failure(&mut self, id: PeerId) {
+        self.entry(id).failures += 1;
+    }
+
+    pub fn latency(&mut self, id: PeerId, ms: u64) {
+        let p = self.entry(id);
+        p.latency_total_ms += ms;
+        p.latency_samples += 1;
+    }
+
+    /// Take one message from the peer's flood bucket; false when it is empty.
+    pub fn admit(&mut self, id: PeerId) -> bool {
+        let p = self.entry(id);
+        let elapsed = p.refilled.elapsed().as_secs_f64();
+        p.refilled = Instant::now();
+        p.tokens = (p.tokens + elapsed * PER_SECOND).min(BURST);
+        if p.tokens >= 1.0 {
+            p.tokens -= 1.0;
+            true
+        } else {
+            p.rate_limited += 1;
+            false
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn reputation(&self, id: &PeerId) -> f64 {
+        self.map.get(id).map(Peer::reputation).unwrap_or(0.5)
+    }
+
+    pub fn average_reputation(&self) -> f64 {
+        if self.map.is_empty() {
+            return 0.0;
+        }
+        self.map.values().map(Peer::reputation).sum::<f64>() / self.map.len() as f64
+    }
+
+    pub fn view(&self, id: &PeerId) -> Option<PeerView> {
+        self.map.get(id).map(|p| PeerView {
+            peer_id: id.to_string(),
+            addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+            connected: p.connected,
+            successes: p.successes,
+            failures: p.failures,
+            rate_limited: p.rate_limited,
+            avg_latency_ms: p
+                .latency_total_ms
+                .checked_div(p.latency_samples as u64)
+                .unwrap_or(0) as u32,
+            last_seen: p.last_seen,
+            reputation: p.reputation(),
+            agent: p.agent.clone(),
+        })
+    }
+
+    pub fn views(&self) -> Vec<PeerView> {
+        let mut v: Vec<PeerView> = self.map.keys().filter_map(|id| self.view(id)).collect();
+        v.sort_by(|a, b| {
+            b.reputation
+                .total_cmp(&a.reputation)
+                .then(a.peer_id.cmp(&b.peer_id))
+        });
+        v
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floods_are_limited_and_failures_lower_reputation() {
+        let mut peers = Peers::default();
+        let id = PeerId::random();
+        let admitted = (0..1000).filter(|_| peers.admit(id)).count();
+        assert!((200..=260).contains(&admitted), "{admitted}");
+        assert!(peers.get(&id).unwrap().rate_limited >= 700);
+        assert_eq!(peers.reputation(&id), 0.5);
+        peers.failure(id);
+        assert!(peers.reputation(&id) < 0.5);
+    }
+}

@@ -1,0 +1,157 @@
+//! Dispatch of `ggen marketplace p2p ...`.
+
+use ggen::domain::session::{P2pOverrides, Session};
+use ggen::domain::{self, MarketplaceError, Query};
+
+use super::args::{NetArgs, P2pCommand};
+use super::p2p_output as output;
+
+fn overrides(net: &NetArgs) -> P2pOverrides {
+    P2pOverrides {
+        bootstrap: net.bootstrap.clone(),
+        ..P2pOverrides::default()
+    }
+}
+
+/// Say so when the network is unreachable; the command goes on with local data.
+fn warn_offline(network: &dyn ggen::backend::network::Network) {
+    if let Some(why) = network.offline() {
+        tracing::warn!("Operating in offline mode: {why}; answering from local data");
+    }
+}
+
+pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceError> {
+    match command {
+        P2pCommand::Start(a) => start(session, a),
+        P2pCommand::Stop => stop(session),
+        P2pCommand::Publish(a) => {
+            let mut registry = session.open_registry()?;
+            let mut network = session.open_network(&overrides(&a.net))?;
+            warn_offline(network.as_ref());
+            let options = domain::publish::PublishOptions {
+                dry_run: false,
+                force: a.force,
+            };
+            let report = domain::p2p::publish(
+                registry.as_mut(),
+                network.as_mut(),
+                &a.dir,
+                &options,
+                || session.lock_registry(),
+            )?;
+            output::publish(&report, a.json);
+            Ok(())
+        }
+        P2pCommand::Search(a) => {
+            let query = Query {
+                text: a.query.join(" "),
+                categories: a.category,
+                tags: a.tag,
+                limit: a.limit,
+                offset: a.offset,
+            };
+            let min = a
+                .min_reputation
+                .unwrap_or(session.config.marketplace.p2p.reputation.min_reputation);
+            check_reputation(min)?;
+            let mut registry = session.open_registry()?;
+            let mut network = session.open_network(&overrides(&a.net))?;
+            warn_offline(network.as_ref());
+            let report = domain::p2p::search(registry.as_mut(), network.as_mut(), &query, min)?;
+            output::search(&report, a.json);
+            Ok(())
+        }
+        P2pCommand::PeerList(a) => {
+            let min = a.min_reputation.unwrap_or(0.0);
+            check_reputation(min)?;
+            let mut network = session.open_network(&overrides(&a.net))?;
+            warn_offline(network.as_ref());
+            let mut peers = network.peers()?;
+            peers.retain(|p| p.reputation >= min);
+            output::peers(&peers, a.json);
+            Ok(())
+        }
+        P2pCommand::PeerInfo(a) => {
+            let mut network = session.open_network(&overrides(&a.net))?;
+            let peer = network.peer(&a.peer_id)?;
+            output::peer(&peer, a.json);
+            Ok(())
+        }
+        P2pCommand::Bootstrap(a) => {
+            let mut network = session.open_network(&P2pOverrides::default())?;
+            let report = network.bootstrap(&a.addresses)?;
+            if report.connected_peers == 0 {
+                return Err(MarketplaceError::Unsupported(format!(
+                    "none of {} answered; check the addresses and that the peers are running",
+                    a.addresses.join(", ")
+                )));
+            }
+            output::bootstrap(&report, a.json);
+            Ok(())
+        }
+        P2pCommand::Status(a) => {
+            let mut network = session.open_network(&overrides(&a.net))?;
+            warn_offline(network.as_ref());
+            let status = network.status()?;
+            output::status(&status, a.json);
+            Ok(())
+        }
+    }
+}
+
+fn check_reputation(r: f64) -> Result<(), MarketplaceError> {
+    if (0.0..=1.0).contains(&r) {
+        Ok(())
+    } else {
+        Err(MarketplaceError::Validation(format!(
+            "--min-reputation {r} is outside 0.0-1.0"
+        )))
+    }
+}
+
+#[cfg(feature = "p2p")]
+fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), MarketplaceError> {
+    let overrides = P2pOverrides {
+        listen: a.listen.clone(),
+        bootstrap: a.net.bootstrap.clone(),
+        dht_server: a.dht_server,
+    };
+    if a.daemon {
+        let args: Vec<std::ffi::OsString> = std::env::args_os()
+            .skip(1)
+            .filter(|arg| arg != "--daemon")
+            .collect();
+        let status = session.spawn_node_daemon(args)?;
+        output::daemon_started(&status, a.json);
+        return Ok(());
+    }
+    let mut registry = session.open_registry()?;
+    let local = domain::p2p::local_packages(registry.as_mut())?;
+    drop(registry);
+    let json = a.json;
+    session.run_node(&overrides, local, a.exit_after, |started| {
+        output::started(started, json)
+    })
+}
+
+#[cfg(not(feature = "p2p"))]
+fn start(_: &Session, _: super::args::P2pStartArgs) -> Result<(), MarketplaceError> {
+    Err(ggen::domain::session::p2p_not_compiled())
+}
+
+#[cfg(feature = "p2p")]
+fn stop(session: &Session) -> Result<(), MarketplaceError> {
+    if session.stop_node()? {
+        println!("Stopped the P2P node.");
+        Ok(())
+    } else {
+        Err(MarketplaceError::NotFound(
+            "no P2P node is running for this GGEN_HOME".into(),
+        ))
+    }
+}
+
+#[cfg(not(feature = "p2p"))]
+fn stop(_: &Session) -> Result<(), MarketplaceError> {
+    Err(ggen::domain::session::p2p_not_compiled())
+}

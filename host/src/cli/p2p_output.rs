@@ -1,0 +1,207 @@
+//! What the p2p commands print: aligned text, or JSON (formats in the README).
+
+use std::io::Write;
+
+use ggen::backend::network::{BootstrapReport, NodeStatus, PeerView};
+use ggen::domain::p2p::{P2pPublishReport, P2pSearchReport};
+
+use super::output::{print_json, table};
+
+fn json<T: serde::Serialize>(value: &T) {
+    print_json(&serde_json::to_value(value).expect("reports serialise"));
+}
+
+pub fn publish(r: &P2pPublishReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    let p = &r.published;
+    println!(
+        "Published {}@{} to the local registry ({})",
+        p.name, p.version, p.checksum
+    );
+    match &r.announced {
+        Some(a) => println!(
+            "Announced to {} peer{} on /ggen/packages/v1; DHT record stored on {} peer{}",
+            a.gossip_peers,
+            if a.gossip_peers == 1 { "" } else { "s" },
+            a.dht_peers,
+            if a.dht_peers == 1 { "" } else { "s" }
+        ),
+        None => println!("Not announced: offline (it is in the local registry only)"),
+    }
+}
+
+pub fn search(r: &P2pSearchReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    if r.results.is_empty() {
+        println!("No packages found for \"{}\".", r.query.text);
+        return;
+    }
+    let rows: Vec<[String; 5]> = r
+        .results
+        .iter()
+        .map(|h| {
+            let source = if h.source == "local" {
+                "local".to_owned()
+            } else {
+                format!("{} {}", h.via, short(&h.source))
+            };
+            [
+                h.package.name.clone(),
+                h.package.version.clone(),
+                source,
+                format!("{:.2}", h.reputation),
+                h.package.description.clone(),
+            ]
+        })
+        .collect();
+    table(["NAME", "VERSION", "SOURCE", "REP", "DESCRIPTION"], &rows);
+    println!("\n{} of {} result(s)", r.results.len(), r.total);
+}
+
+/// The end of a PeerId (the start is the same for every Ed25519 key).
+fn short(peer: &str) -> String {
+    let tail: String = peer
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+pub fn peers(peers: &[PeerView], as_json: bool) {
+    if as_json {
+        return print_json(&serde_json::json!({ "peers": peers }));
+    }
+    if peers.is_empty() {
+        println!("No known peers.");
+        return;
+    }
+    let rows: Vec<[String; 5]> = peers
+        .iter()
+        .map(|p| {
+            [
+                p.peer_id.clone(),
+                format!("{:.2}", p.reputation),
+                format!("{}/{}", p.successes, p.failures),
+                if p.connected { "yes" } else { "no" }.to_owned(),
+                p.addresses.first().cloned().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(["PEER", "REP", "OK/FAIL", "CONNECTED", "ADDRESS"], &rows);
+}
+
+pub fn peer(p: &PeerView, as_json: bool) {
+    if as_json {
+        return json(p);
+    }
+    println!("peer         {}", p.peer_id);
+    println!("reputation   {:.2}", p.reputation);
+    println!("successes    {}", p.successes);
+    println!("failures     {}", p.failures);
+    println!("rate limited {}", p.rate_limited);
+    println!("latency      {} ms", p.avg_latency_ms);
+    println!("connected    {}", if p.connected { "yes" } else { "no" });
+    println!("last seen    {}", p.last_seen);
+    if let Some(agent) = &p.agent {
+        println!("agent        {agent}");
+    }
+    for a in &p.addresses {
+        println!("address      {a}");
+    }
+}
+
+pub fn bootstrap(r: &BootstrapReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    println!("Connected to {} peer(s).", r.connected_peers);
+}
+
+pub fn status(s: &NodeStatus, as_json: bool) {
+    if as_json {
+        return json(s);
+    }
+    let m = &s.metrics;
+    println!("peer id          {}", s.peer_id);
+    println!(
+        "node             {}{}",
+        s.mode,
+        if s.dht_server { " (DHT server)" } else { "" }
+    );
+    for a in &s.listen_addresses {
+        println!("listening on     {a}");
+    }
+    println!("connected peers  {}", s.connected_peers.len());
+    println!("known peers      {}", s.known_peers);
+    println!("records held     {}", s.records_held);
+    println!("uptime           {}s", s.uptime_secs);
+    println!(
+        "dht queries      {} ({} failed)",
+        m.dht_queries, m.dht_query_failures
+    );
+    println!("reputation avg   {:.2}", m.peer_reputation_avg);
+    println!(
+        "cache            {}/{} packages, hit rate {:.2}",
+        m.cache_size, m.cache_capacity, m.cache_hit_rate
+    );
+    println!(
+        "announcements    {} received, {} sent, {} rejected, {} rate-limited",
+        m.announcements_received,
+        m.announcements_sent,
+        m.messages_rejected,
+        m.messages_rate_limited
+    );
+    println!("records rejected {}", m.records_rejected);
+}
+
+#[cfg(feature = "p2p")]
+pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::json!({
+            "peer_id": s.status.peer_id,
+            "listen_addresses": s.status.listen_addresses,
+            "connected_peers": s.status.connected_peers.len(),
+            "records_to_publish": s.records_to_publish,
+        }));
+    } else {
+        println!("PeerId: {}", s.status.peer_id);
+        for a in &s.status.listen_addresses {
+            println!("listening on {a}");
+        }
+        match &s.bootstrap {
+            Some(b) if b.connected_peers == 0 => {
+                tracing::warn!(
+                    "Operating in offline mode: no bootstrap node answered; waiting for peers"
+                )
+            }
+            Some(b) => println!("bootstrapped: connected to {} peer(s)", b.connected_peers),
+            None => println!("no bootstrap nodes: waiting for peers to connect"),
+        }
+        println!(
+            "putting DHT records for {} local package(s)",
+            s.records_to_publish
+        );
+        println!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
+    }
+    // Tests and scripts read these lines while the node runs.
+    let _ = std::io::stdout().flush();
+}
+
+pub fn daemon_started(s: &NodeStatus, as_json: bool) {
+    if as_json {
+        return json(s);
+    }
+    println!("P2P node running in the background");
+    println!("PeerId: {}", s.peer_id);
+    for a in &s.listen_addresses {
+        println!("listening on {a}");
+    }
+}

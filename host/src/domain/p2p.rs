@@ -1,0 +1,215 @@
+//! The p2p commands (seeds §9.1 P2PCommand, flows.md P2P flows): publishing
+//! to the network, searching local data, discovered packages and the DHT
+//! (phases 1–3, merged by package name), peers and status. The network is a
+//! `dyn Network`; without a reachable peer everything answers from local data.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ggen_plugin_sdk::search::{Fields, Matcher, join_lower, rank_page};
+use serde::Serialize;
+
+use super::publish::{self, PublishOptions, PublishReport};
+use super::{PackageVersion, Query, Registry, Result};
+use crate::backend::network::{AnnounceReport, Network};
+
+/// Names looked up in the DHT per search.
+const MAX_LOOKUPS: usize = 8;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct P2pHit {
+    #[serde(flatten)]
+    pub package: PackageVersion,
+    /// `local` or the publishing peer's id.
+    pub source: String,
+    /// `local`, `gossip` or `dht`.
+    pub via: String,
+    pub reputation: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct P2pSearchReport {
+    pub query: Query,
+    pub total: u64,
+    pub results: Vec<P2pHit>,
+    /// Why the network was not asked (offline mode), if it was not.
+    pub offline: Option<String>,
+    pub dht_lookups: Vec<String>,
+    pub dht_timeouts: Vec<String>,
+}
+
+/// Every package of the local registry (newest versions): what a node puts in the DHT.
+pub fn local_packages(registry: &mut dyn Registry) -> Result<Vec<PackageVersion>> {
+    let all = Query {
+        text: String::new(),
+        categories: Vec::new(),
+        tags: Vec::new(),
+        limit: u32::MAX,
+        offset: 0,
+    };
+    Ok(registry.search(&all)?.hits)
+}
+
+/// The words of a query that could be package names, for DHT lookups.
+fn lookup_names(query: &Query) -> Vec<String> {
+    let whole = query.text.trim().to_lowercase();
+    let mut names = vec![whole.clone()];
+    names.extend(whole.split_whitespace().map(str::to_owned));
+    names.retain(|n| super::manifest::validate_name(n).is_ok());
+    names.dedup();
+    names.truncate(MAX_LOOKUPS);
+    names
+}
+
+pub fn search(
+    registry: &mut dyn Registry,
+    network: &mut dyn Network,
+    query: &Query,
+    min_reputation: f64,
+) -> Result<P2pSearchReport> {
+    // Phase 1: local packages (all matches; paging happens after merging).
+    let everything = Query {
+        limit: u32::MAX,
+        offset: 0,
+        ..query.clone()
+    };
+    let mut merged: BTreeMap<String, P2pHit> = BTreeMap::new();
+    for package in registry.search(&everything)?.hits {
+        merged.insert(
+            package.name.clone(),
+            P2pHit {
+                package,
+                source: "local".into(),
+                via: "local".into(),
+                reputation: 1.0,
+            },
+        );
+    }
+    // Phase 2: discovered packages and DHT lookups.
+    let offline = network.offline();
+    let mut report_lookups = (Vec::new(), Vec::new());
+    if offline.is_none() {
+        let found = network.search(&everything, &lookup_names(query))?;
+        report_lookups = (found.dht_lookups, found.dht_timeouts);
+        let matcher = matcher(query);
+        for hit in found.hits {
+            if hit.reputation < min_reputation || score(&matcher, &hit.package).is_none() {
+                continue;
+            }
+            let candidate = P2pHit {
+                source: hit.publisher,
+                via: hit.via,
+                reputation: hit.reputation,
+                package: hit.package,
+            };
+            // Phase 3: one entry per package, the newest version (local wins a tie).
+            match merged.get(&candidate.package.name) {
+                Some(existing) if version(&existing.package) >= version(&candidate.package) => {}
+                _ => {
+                    merged.insert(candidate.package.name.clone(), candidate);
+                }
+            }
+        }
+    }
+    let matcher = matcher(query);
+    let scored: Vec<(u32, P2pHit)> = merged
+        .into_values()
+        .filter_map(|h| score(&matcher, &h.package).map(|s| (s, h)))
+        .collect();
+    let (total, results) = rank_page(
+        scored,
+        |h| h.package.name.as_str(),
+        query.offset,
+        query.limit,
+    );
+    Ok(P2pSearchReport {
+        query: query.clone(),
+        total,
+        results,
+        offline,
+        dht_lookups: report_lookups.0,
+        dht_timeouts: report_lookups.1,
+    })
+}
+
+fn matcher(query: &Query) -> Matcher {
+    Matcher::new(&ggen_plugin_sdk::Query {
+        text: query.text.clone(),
+        categories: query.categories.clone(),
+        tags: query.tags.clone(),
+        limit: query.limit,
+        offset: query.offset,
+    })
+}
+
+fn score(matcher: &Matcher, p: &PackageVersion) -> Option<u32> {
+    let (name, title, description) = (
+        p.name.to_lowercase(),
+        p.title.to_lowercase(),
+        p.description.to_lowercase(),
+    );
+    let (tags, categories) = (join_lower(&p.tags), join_lower(&p.categories));
+    matcher.score(Fields {
+        name: name.as_bytes(),
+        title: title.as_bytes(),
+        description: description.as_bytes(),
+        tags: tags.as_bytes(),
+        categories: categories.as_bytes(),
+    })
+}
+
+fn version(p: &PackageVersion) -> Option<semver::Version> {
+    semver::Version::parse(&p.version).ok()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct P2pPublishReport {
+    #[serde(flatten)]
+    pub published: PublishReport,
+    /// None when offline (then only the local registry has it).
+    pub announced: Option<AnnounceReport>,
+    pub offline: Option<String>,
+}
+
+/// Publish into the local registry, then put the record in the DHT and
+/// announce it (seeds §4.2 "P2P Publish").
+pub fn publish<L>(
+    registry: &mut dyn Registry,
+    network: &mut dyn Network,
+    dir: &Path,
+    options: &PublishOptions,
+    lock: impl FnOnce() -> Result<L>,
+) -> Result<P2pPublishReport> {
+    let published = publish::publish(registry, dir, options, lock)?;
+    let offline = network.offline();
+    let announced = if offline.is_none() && !options.dry_run {
+        let meta = registry.get_package_version(&published.name, &published.version)?;
+        Some(network.announce(&meta)?)
+    } else {
+        None
+    };
+    Ok(P2pPublishReport {
+        published,
+        announced,
+        offline,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_names_are_valid_package_names() {
+        let q = |t: &str| Query {
+            text: t.into(),
+            categories: vec![],
+            tags: vec![],
+            limit: 10,
+            offset: 0,
+        };
+        assert_eq!(lookup_names(&q("rust-web")), ["rust-web"]);
+        assert_eq!(lookup_names(&q("Rust Web")), ["rust", "web"]);
+        assert!(lookup_names(&q("../x !!")).is_empty());
+    }
+}
