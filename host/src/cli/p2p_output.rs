@@ -1,7 +1,5 @@
 //! What the p2p commands print: aligned text, or JSON (formats in the README).
 
-use std::io::Write;
-
 use ggen::backend::network::{BootstrapReport, NodeStatus, PeerView};
 use ggen::domain::p2p::{P2pPublishReport, P2pSearchReport};
 
@@ -192,9 +190,10 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
         println!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
     }
     // Tests and scripts read these lines while the node runs.
-    let _ = std::io::stdout().flush();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 
+#[cfg(feature = "p2p")]
 pub fn daemon_started(s: &NodeStatus, as_json: bool) {
     if as_json {
         return json(s);

@@ -401,9 +401,10 @@ impl EventLoop {
             MessageAcceptance::Ignore
         } else {
             match record::decode(&message.data) {
+                // Only answers to our own requests earn credit: accepting
+                // unsolicited messages must not let a peer farm reputation.
                 Ok(package) => {
                     self.metrics.announcements_received += 1;
-                    self.peers.success(from);
                     let publisher = message.source.unwrap_or(from).to_string();
                     self.remember(NetworkPackage {
                         package,
@@ -449,7 +450,6 @@ impl EventLoop {
                     if !keep_old && let Err(e) = store.put(record) {
                         tracing::debug!("not storing a record from {source}: {e:?}");
                     }
-                    self.peers.success(source);
                 }
                 Err(why) => {
                     tracing::info!("rejected a DHT record from {source}: {why}");

@@ -1,0 +1,392 @@
+//! The P2P node end to end: real `ggen` node processes on 127.0.0.1 (no
+//! mock of libp2p), the commands through a running node's control socket and
+//! through short-lived client nodes, and a hostile peer built with libp2p in
+//! this test sending malformed records, announcements and a flood.
+#![cfg(feature = "p2p")]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::Env;
+use support::nodes::{Node, eventually, p2p_publish};
+
+fn search(env: &Env, args: &[&str]) -> Value {
+    let mut full = vec!["marketplace", "p2p", "search"];
+    full.extend(args);
+    full.push("--json");
+    env.json(&full)
+}
+
+fn hit<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+}
+
+fn status(env: &Env) -> Value {
+    env.json(&["marketplace", "p2p", "status", "--json"])
+}
+
+#[test]
+fn three_nodes_publish_on_one_and_find_on_another() {
+    let node1 = Node::start(&[]);
+    let node2 = Node::start(&[&node1.addr]);
+    let node3 = Node::start(&[&node2.addr]);
+
+    let report = p2p_publish(
+        &node1.env,
+        "fresh-tool",
+        "2.0.0",
+        "a freshly announced tool",
+    );
+    assert_eq!(report["name"], "fresh-tool");
+    assert!(
+        report["announced"]["gossip_peers"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert!(
+        report["announced"]["dht_peers"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+
+    // node3 (bootstrapped only through node2) heard the announcement.
+    let found = eventually(Duration::from_secs(10), || {
+        let r = search(&node3.env, &["freshly"]);
+        (hit(&r, "fresh-tool").is_some(), r)
+    });
+    let h = hit(&found, "fresh-tool").unwrap_or_else(|| panic!("not found: {found}"));
+    assert_eq!(h["source"], node1.peer_id);
+    assert_eq!(h["via"], "gossip");
+    assert_eq!(h["version"], "2.0.0");
+    assert!(found["offline"].is_null());
+
+    // A client with no node of its own, bootstrapped from node2, finds it in the DHT.
+    let client = Env::new();
+    let r = search(&client, &["fresh-tool", "--bootstrap", &node2.addr]);
+    let h = hit(&r, "fresh-tool").unwrap_or_else(|| panic!("not in the DHT: {r}"));
+    assert_eq!(h["via"], "dht");
+    assert_eq!(h["source"], node1.peer_id);
+    assert_eq!(r["dht_lookups"], serde_json::json!(["fresh-tool"]));
+
+    // Local packages and network results merge by name: node1 sees its own as local.
+    let r = search(&node1.env, &["fresh"]);
+    assert_eq!(hit(&r, "fresh-tool").unwrap()["source"], "local");
+    assert_eq!(r["total"], 1);
+
+    // Status through the control socket and from a client node.
+    let s = status(&node3.env);
+    assert_eq!(s["mode"], "running node");
+    assert_eq!(s["peer_id"], node3.peer_id);
+    assert!(
+        s["metrics"]["announcements_received"].as_u64().unwrap() >= 1,
+        "{s}"
+    );
+    assert!(!s["connected_peers"].as_array().unwrap().is_empty());
+    let s = client.json(&[
+        "marketplace",
+        "p2p",
+        "status",
+        "--bootstrap",
+        &node2.addr,
+        "--json",
+    ]);
+    assert_eq!(s["mode"], "client node");
+
+    // Peers through the control socket.
+    let peers = node3
+        .env
+        .json(&["marketplace", "p2p", "peer-list", "--json"]);
+    let ids: Vec<&str> = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["peer_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&node2.peer_id.as_str()), "{peers}");
+    let info = node3
+        .env
+        .json(&["marketplace", "p2p", "peer-info", &node2.peer_id, "--json"]);
+    assert_eq!(info["connected"], true);
+    assert!(
+        info["agent"].as_str().unwrap().starts_with("ggen/"),
+        "{info}"
+    );
+    let err = node3
+        .env
+        .fails(&["marketplace", "p2p", "peer-info", "not-a-peer"]);
+    assert!(err.contains("is not a peer id"), "{err}");
+}
+
+#[test]
+fn records_of_the_local_registry_are_put_at_start() {
+    let env = Env::new();
+    env.publish(serde_json::json!({"name": "old-pkg", "version": "1.0.0", "description": "published before the node"}));
+    let node1 = Node::start_in(env, &[]);
+    let node2 = Node::start(&[&node1.addr]);
+    let client = Env::new();
+    // The record reaches node2 in the background after node1 starts.
+    let r = eventually(Duration::from_secs(10), || {
+        let r = search(&client, &["old-pkg", "--bootstrap", &node2.addr]);
+        (hit(&r, "old-pkg").is_some(), r)
+    });
+    assert_eq!(hit(&r, "old-pkg").unwrap()["via"], "dht", "{r}");
+}
+
+#[test]
+fn a_restarted_node_keeps_its_peer_id() {
+    let node = Node::start(&[]);
+    let first = node.peer_id.clone();
+    let key = node.home().join("p2p/keypair");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key is private");
+    }
+    let env = node.stop();
+    let node = Node::start_in(env, &[]);
+    assert_eq!(node.peer_id, first);
+}
+
+#[test]
+fn offline_mode_answers_from_local_data() {
+    let env = Env::new();
+    env.publish(
+        serde_json::json!({"name": "local-only", "version": "1.0.0", "description": "offline"}),
+    );
+    for extra in [
+        vec![],
+        vec![
+            "--bootstrap",
+            "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR",
+        ],
+    ] {
+        let mut args = vec!["marketplace", "p2p", "search", "local", "--json"];
+        args.extend(&extra);
+        let out = env.run(&args);
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("Operating in offline mode"), "{stderr}");
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(hit(&r, "local-only").unwrap()["source"], "local");
+        assert!(r["offline"].is_string());
+    }
+    // Publishing offline still publishes locally, and says it was not announced.
+    let dir = env.package(
+        "p",
+        &serde_json::json!({"name": "later", "version": "1.0.0"}),
+        &[],
+    );
+    let out = env.ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+    assert!(out.contains("Not announced: offline"), "{out}");
+    let err = env.fails(&["marketplace", "p2p", "stop"]);
+    assert!(err.contains("no P2P node is running"), "{err}");
+    let err = env.fails(&[
+        "marketplace",
+        "p2p",
+        "search",
+        "x",
+        "--bootstrap",
+        "nonsense",
+    ]);
+    assert!(err.contains("is not a multiaddr"), "{err}");
+}
+
+#[test]
+fn bootstrap_and_stop_through_the_control_socket() {
+    let node1 = Node::start(&[]);
+    let lonely = Node::start(&[]);
+    let r = lonely
+        .env
+        .json(&["marketplace", "p2p", "bootstrap", &node1.addr, "--json"]);
+    assert!(r["connected_peers"].as_u64().unwrap() >= 1, "{r}");
+    let peers = lonely
+        .env
+        .json(&["marketplace", "p2p", "peer-list", "--json"]);
+    assert!(peers.to_string().contains(&node1.peer_id), "{peers}");
+    // A second node for the same home is refused while one runs.
+    let err = lonely.env.fails(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]);
+    assert!(err.contains("already running"), "{err}");
+    lonely.env.ok(&["marketplace", "p2p", "stop"]);
+    let gone = eventually(Duration::from_secs(5), || {
+        let out = lonely.env.run(&["marketplace", "p2p", "stop"]);
+        (!out.status.success(), ())
+    });
+    let _ = gone;
+    assert!(!lonely.home().join("p2p/control.sock").exists());
+}
+
+#[test]
+fn twenty_nodes_all_learn_of_an_announcement() {
+    let hub = Node::start(&[]);
+    let others: Vec<Node> = (0..19).map(|_| Node::start(&[&hub.addr])).collect();
+    p2p_publish(&hub.env, "crowd-pkg", "1.0.0", "heard by everyone");
+    for (i, node) in others.iter().enumerate() {
+        let r = eventually(Duration::from_secs(15), || {
+            let r = search(&node.env, &["everyone"]);
+            (hit(&r, "crowd-pkg").is_some(), r)
+        });
+        let h = hit(&r, "crowd-pkg").unwrap_or_else(|| panic!("node {i} never heard: {r}"));
+        assert_eq!(h["via"], "gossip");
+    }
+}
+
+/// A peer built here with libp2p (the same protocols as ggen) that sends a
+/// malformed announcement, a malformed DHT record and then a flood.
+mod hostile {
+    use std::time::{Duration, Instant};
+
+    use libp2p::futures::StreamExt;
+    use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+    use libp2p::{Multiaddr, PeerId, StreamProtocol, gossipsub, identify, kad, noise, tcp, yamux};
+
+    #[derive(NetworkBehaviour)]
+    struct Behaviour {
+        kad: kad::Behaviour<kad::store::MemoryStore>,
+        gossipsub: gossipsub::Behaviour,
+        identify: identify::Behaviour,
+    }
+
+    pub struct Attack {
+        pub peer_id: String,
+    }
+
+    pub fn run(target: &str, flood: usize) -> Attack {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+                .with_tokio()
+                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+                .unwrap()
+                .with_behaviour(|key| {
+                    let id = key.public().to_peer_id();
+                    let mut kad = kad::Behaviour::with_config(
+                        id,
+                        kad::store::MemoryStore::new(id),
+                        kad::Config::new(StreamProtocol::new("/ggen/kad/1.0.0")),
+                    );
+                    kad.set_mode(Some(kad::Mode::Server));
+                    let gossipsub = gossipsub::Behaviour::new(
+                        gossipsub::MessageAuthenticity::Signed(key.clone()),
+                        gossipsub::ConfigBuilder::default()
+                            .heartbeat_interval(Duration::from_millis(200))
+                            .build()
+                            .unwrap(),
+                    )
+                    .unwrap();
+                    let identify = identify::Behaviour::new(identify::Config::new(
+                        "/ggen/id/1.0.0".into(),
+                        key.public(),
+                    ));
+                    Behaviour {
+                        kad,
+                        gossipsub,
+                        identify,
+                    }
+                })
+                .unwrap()
+                .build();
+            let me = swarm.local_peer_id().to_string();
+            let target: Multiaddr = target.parse().unwrap();
+            let Some(libp2p::multiaddr::Protocol::P2p(target_id)) = target.iter().last() else {
+                panic!("target address has no /p2p/");
+            };
+            let topic = gossipsub::IdentTopic::new("/ggen/packages/v1");
+            swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+            swarm.behaviour_mut().kad.add_address(&target_id, target.clone());
+            swarm.dial(target).unwrap();
+            // Wait until the target has subscribed us to the topic.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !subscribed(&swarm, &target_id, &topic) {
+                assert!(Instant::now() < deadline, "the target never subscribed");
+                drive(&mut swarm, Duration::from_millis(50)).await;
+            }
+            let gs = &mut swarm.behaviour_mut().gossipsub;
+            gs.publish(topic.clone(), b"{this is not an announcement".to_vec()).unwrap();
+            let bad_name = br#"{"package":{"name":"../etc","version":"1.0.0","title":"","description":"","categories":[],"tags":[],"authors":[],"license":null,"dependencies":{},"checksum":"sha256-00","published_at":"","size":0}}"#;
+            gs.publish(topic.clone(), bad_name.to_vec()).unwrap();
+            let record = kad::Record::new(
+                kad::RecordKey::new(&"/ggen/packages/v1/evil"),
+                b"garbage".to_vec(),
+            );
+            swarm
+                .behaviour_mut()
+                .kad
+                .put_record_to(record, std::iter::once(target_id), kad::Quorum::One);
+            drive(&mut swarm, Duration::from_millis(500)).await;
+            for i in 0..flood {
+                let text = format!(
+                    r#"{{"package":{{"name":"flood-{i}","version":"1.0.0","title":"f","description":"","categories":[],"tags":[],"authors":[],"license":null,"dependencies":{{}},"checksum":"sha256-{}","published_at":"","size":0}}}}"#,
+                    "a".repeat(64)
+                );
+                let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), text.into_bytes());
+            }
+            drive(&mut swarm, Duration::from_secs(2)).await;
+            Attack { peer_id: me }
+        })
+    }
+
+    fn subscribed(
+        swarm: &libp2p::Swarm<Behaviour>,
+        peer: &PeerId,
+        topic: &gossipsub::IdentTopic,
+    ) -> bool {
+        let hash = topic.hash();
+        swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .any(|(p, topics)| p == peer && topics.contains(&&hash))
+    }
+
+    async fn drive(swarm: &mut libp2p::Swarm<Behaviour>, time: Duration) {
+        let _ = tokio::time::timeout(time, async {
+            loop {
+                if let SwarmEvent::ConnectionClosed { .. } = swarm.select_next_some().await {}
+            }
+        })
+        .await;
+    }
+}
+
+#[test]
+fn malformed_records_and_announcements_count_against_the_sender_and_floods_are_limited() {
+    let node = Node::start(&[]);
+    let attack = hostile::run(&node.addr, 600);
+    let s = eventually(Duration::from_secs(10), || {
+        let s = status(&node.env);
+        let m = &s["metrics"];
+        let done = m["messages_rejected"].as_u64().unwrap() >= 2
+            && m["records_rejected"].as_u64().unwrap() >= 1
+            && m["messages_rate_limited"].as_u64().unwrap() >= 1;
+        (done, s)
+    });
+    let m = &s["metrics"];
+    assert!(m["messages_rejected"].as_u64().unwrap() >= 2, "{s}");
+    assert!(m["records_rejected"].as_u64().unwrap() >= 1, "{s}");
+    assert!(m["messages_rate_limited"].as_u64().unwrap() >= 1, "{s}");
+    let info = node
+        .env
+        .json(&["marketplace", "p2p", "peer-info", &attack.peer_id, "--json"]);
+    assert!(info["failures"].as_u64().unwrap() >= 3, "{info}");
+    assert!(info["rate_limited"].as_u64().unwrap() >= 1, "{info}");
+    assert!(info["reputation"].as_f64().unwrap() < 0.5, "{info}");
+    // Below the default minimum reputation, so its packages are left out.
+    let r = search(&node.env, &["flood"]);
+    assert!(r["results"].as_array().unwrap().is_empty(), "{r}");
+    let r = search(&node.env, &["flood", "--min-reputation", "0"]);
+    assert!(!r["results"].as_array().unwrap().is_empty(), "{r}");
+}
