@@ -72,6 +72,28 @@ fn three_nodes_publish_on_one_and_find_on_another() {
     assert_eq!(h["source"], node1.peer_id);
     assert_eq!(r["dht_lookups"], serde_json::json!(["fresh-tool"]));
 
+    // A client node (no node running in its home) publishes through node2.
+    let dir = client.package(
+        "client-pkg",
+        &serde_json::json!({"name": "client-pkg", "version": "0.1.0", "description": "from a client node"}),
+        &[],
+    );
+    let r = client.json(&[
+        "marketplace",
+        "p2p",
+        "publish",
+        dir.to_str().unwrap(),
+        "--bootstrap",
+        &node2.addr,
+        "--json",
+    ]);
+    assert!(r["announced"]["gossip_peers"].as_u64().unwrap() >= 1, "{r}");
+    let found = eventually(Duration::from_secs(10), || {
+        let r = search(&node3.env, &["client"]);
+        (hit(&r, "client-pkg").is_some(), r)
+    });
+    assert!(hit(&found, "client-pkg").is_some(), "{found}");
+
     // Local packages and network results merge by name: node1 sees its own as local.
     let r = search(&node1.env, &["fresh"]);
     assert_eq!(hit(&r, "fresh-tool").unwrap()["source"], "local");

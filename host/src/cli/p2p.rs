@@ -125,9 +125,11 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
         output::daemon_started(&status, a.json);
         return Ok(());
     }
-    let mut registry = session.open_registry()?;
-    let local = domain::p2p::local_packages(registry.as_mut())?;
-    drop(registry);
+    let reader = session.clone();
+    let local = move || {
+        let mut registry = reader.open_registry()?;
+        domain::p2p::local_packages(registry.as_mut())
+    };
     let json = a.json;
     session.run_node(&overrides, local, a.exit_after, |started| {
         output::started(started, json)

@@ -167,7 +167,6 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             "peer_id": s.status.peer_id,
             "listen_addresses": s.status.listen_addresses,
             "connected_peers": s.status.connected_peers.len(),
-            "records_to_publish": s.records_to_publish,
         }));
     } else {
         println!("PeerId: {}", s.status.peer_id);
@@ -183,10 +182,7 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             Some(b) => println!("bootstrapped: connected to {} peer(s)", b.connected_peers),
             None => println!("no bootstrap nodes: waiting for peers to connect"),
         }
-        println!(
-            "putting DHT records for {} local package(s)",
-            s.records_to_publish
-        );
+        println!("putting DHT records for the local registry's packages");
         println!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
     }
     // Tests and scripts read these lines while the node runs.

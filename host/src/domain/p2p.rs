@@ -85,12 +85,12 @@ pub fn search(
             },
         );
     }
-    // Phase 2: discovered packages and DHT lookups.
+    // Phase 2: discovered packages and DHT lookups (offline, these answer
+    // from what the node already knows).
     let offline = network.offline();
-    let mut report_lookups = (Vec::new(), Vec::new());
-    if offline.is_none() {
-        let found = network.search(&everything, &lookup_names(query))?;
-        report_lookups = (found.dht_lookups, found.dht_timeouts);
+    let found = network.search(&everything, &lookup_names(query))?;
+    let report_lookups = (found.dht_lookups, found.dht_timeouts);
+    {
         let matcher = matcher(query);
         for hit in found.hits {
             if hit.reputation < min_reputation || score(&matcher, &hit.package).is_none() {

@@ -23,6 +23,7 @@ pub struct Overrides {
     pub plugin_memory_mib: Option<u64>,
 }
 
+#[derive(Clone)]
 pub struct Session {
     pub home: GgenHome,
     pub config: Config,
@@ -251,11 +252,12 @@ impl Session {
     }
 
     /// Run a node in this process until it is stopped (`p2p start`).
+    /// `local_packages` runs once the node is up; their records are put then.
     #[cfg(feature = "p2p")]
     pub fn run_node(
         &self,
         overrides: &P2pOverrides,
-        local_packages: Vec<crate::backend::PackageVersion>,
+        local_packages: impl FnOnce() -> Result<Vec<crate::backend::PackageVersion>> + Send + 'static,
         exit_after: Option<Duration>,
         ready: impl FnOnce(&crate::backend::p2p::Started),
     ) -> Result<()> {

@@ -72,7 +72,9 @@ pub fn serve(
                 let (read, mut write) = stream.into_split();
                 let mut line = String::new();
                 let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
-                if reader.read_line(&mut line).await.is_err() {
+                let read =
+                    tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line));
+                if !matches!(read.await, Ok(Ok(_))) {
                     return;
                 }
                 let response = match serde_json::from_str::<Request>(&line) {
@@ -114,19 +116,23 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
 pub struct ControlClient {
     socket: std::path::PathBuf,
     timeout: Duration,
+    /// Set when the node had no connected peer as we connected.
+    offline: Option<String>,
 }
 
 impl ControlClient {
     /// Some when a node answers on `socket`.
     pub fn connect(socket: &Path, timeout: Duration) -> Option<Self> {
-        let client = Self {
+        let mut client = Self {
             socket: socket.to_path_buf(),
             timeout,
+            offline: None,
         };
-        client
-            .call(&Request::Status)
-            .ok()
-            .map(|_: NodeStatus| client)
+        let status: NodeStatus = client.call(&Request::Status).ok()?;
+        if status.connected_peers.is_empty() {
+            client.offline = Some("the running P2P node has no connected peers".into());
+        }
+        Some(client)
     }
 
     fn call<T: serde::de::DeserializeOwned>(&self, request: &Request) -> Result<T> {
@@ -159,7 +165,7 @@ impl ControlClient {
 
 impl Network for ControlClient {
     fn offline(&self) -> Option<String> {
-        None
+        self.offline.clone()
     }
     fn status(&mut self) -> Result<NodeStatus> {
         self.call(&Request::Status)

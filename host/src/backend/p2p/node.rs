@@ -144,7 +144,11 @@ impl Network for LocalNode {
         Ok(report)
     }
     fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport> {
-        self.block_on(self.client.announce(package))
+        let report = self.block_on(self.client.announce(package))?;
+        // This node stops with the command: give the announcement time to
+        // leave before the connections close.
+        self.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+        Ok(report)
     }
     fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
         self.block_on(self.client.search(query, names))
@@ -156,16 +160,16 @@ impl Network for LocalNode {
 pub struct Started {
     pub status: NodeStatus,
     pub bootstrap: Option<BootstrapReport>,
-    /// Local packages whose records are being put in the DHT (in the background).
-    pub records_to_publish: usize,
 }
 
-/// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: bootstrap,
-/// put a record for every local package, serve `socket`, then call `ready`.
+/// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: listen,
+/// bootstrap, serve `socket`, call `ready`; then read `local_packages` (the
+/// registry plugin may need compiling: the node does not wait for it) and
+/// put a DHT record for each.
 pub fn run(
     config: &NodeConfig,
     socket: PathBuf,
-    local_packages: Vec<PackageVersion>,
+    local_packages: impl FnOnce() -> Result<Vec<PackageVersion>> + Send + 'static,
     exit_after: Option<Duration>,
     ready: impl FnOnce(&Started),
 ) -> Result<()> {
@@ -183,21 +187,35 @@ pub fn run(
         } else {
             Some(client.bootstrap(&config.bootstrap).await?)
         };
-        let records_to_publish = local_packages.len();
-        let publisher = client.clone();
-        tokio::spawn(async move {
-            for package in &local_packages {
-                if let Err(e) = publisher.put_record(package).await {
-                    tracing::warn!("cannot put the DHT record of {}: {e}", package.name);
-                }
-            }
-        });
         let stop = Arc::new(Notify::new());
         let server = control::serve(&socket, client.clone(), stop.clone())?;
         ready(&Started {
             status: client.status().await?,
             bootstrap,
-            records_to_publish,
+        });
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            let packages = match tokio::task::spawn_blocking(local_packages).await {
+                Ok(Ok(packages)) => packages,
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        "cannot list the local registry, so no DHT records were put: {e}"
+                    );
+                    return;
+                }
+                Err(_) => return,
+            };
+            let mut stored = 0;
+            for package in &packages {
+                match publisher.put_record(package).await {
+                    Ok(_) => stored += 1,
+                    Err(e) => tracing::warn!("cannot put the DHT record of {}: {e}", package.name),
+                }
+            }
+            tracing::info!(
+                "put DHT records for {stored} of {} local packages",
+                packages.len()
+            );
         });
         let expire = async {
             match exit_after {

@@ -1,0 +1,272 @@
+//! P2P benchmark (issue 5), real `ggen` node processes on 127.0.0.1, release
+//! build. In one run, next to the cost of starting the `ggen` process at all
+//! (`ggen --version`, the floor of every command):
+//!
+//! * node start → listening and bootstrapped (the `ready` line);
+//! * `p2p publish` on node 1 → found by `p2p search` on node 3 (node 3
+//!   bootstrapped only through node 2);
+//! * 50 nodes as separate processes: one announcement → every node has it
+//!   (polled through the control sockets);
+//! * `p2p search` over the 50 nodes from a short-lived client node, and
+//!   through a running node.
+//!
+//! Run: `cargo bench -p ggen --bench p2p` (GGEN_BENCH_NODES to change 50).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GGEN: &str = env!("CARGO_BIN_EXE_ggen");
+
+struct Node {
+    home: tempfile::TempDir,
+    addr: String,
+    child: Child,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(bootstrap: Option<&str>) -> (Node, Duration) {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(GGEN);
+    cmd.args([
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--dht-server",
+        "--exit-after",
+        "600s",
+    ])
+    .env("GGEN_HOME", home.path())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    if let Some(b) = bootstrap {
+        cmd.args(["--bootstrap", b]);
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    let mut addr = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("listening on ") {
+            addr = a.to_owned();
+        }
+        if line.starts_with("ready") {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    // Keep draining stdout so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Node { home, addr, child }, elapsed)
+}
+
+fn run(home: &Path, args: &[&str]) -> (Duration, String) {
+    let started = Instant::now();
+    let out = Command::new(GGEN)
+        .args(args)
+        .env("GGEN_HOME", home)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "ggen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (elapsed, String::from_utf8(out.stdout).unwrap())
+}
+
+/// One request on a node's control socket (what `ggen` itself sends).
+fn control(home: &Path, request: &str) -> serde_json::Value {
+    let mut s = UnixStream::connect(home.join("p2p/control.sock")).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.write_all(b"\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+fn package(dir: &Path, name: &str, description: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(
+        p.join("package.json"),
+        serde_json::json!({"name": name, "version": "1.0.0", "description": description})
+            .to_string(),
+    )
+    .unwrap();
+    p
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let nodes: usize = std::env::var("GGEN_BENCH_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let work = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+
+    let floor = median(
+        (0..9)
+            .map(|_| run(scratch.path(), &["--version"]).0)
+            .collect(),
+    );
+    println!("process floor (ggen --version): {}", ms(floor));
+
+    // Start-up: 9 nodes each bootstrapping from a hub.
+    let (hub, hub_start) = start(None);
+    let mut startups = vec![hub_start];
+    let mut extra = Vec::new();
+    for _ in 0..8 {
+        let (n, t) = start(Some(&hub.addr));
+        startups.push(t);
+        extra.push(n);
+    }
+    drop(extra);
+    println!(
+        "node start → listening + bootstrapped: median {}",
+        ms(median(startups))
+    );
+
+    // Publish on node 1 → found on node 3 (through node 2).
+    let (n2, _) = start(Some(&hub.addr));
+    let (n3, _) = start(Some(&n2.addr));
+    let mut found_times = Vec::new();
+    let mut local_times = Vec::new();
+    let local = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let name = format!("bench-pkg-{i}");
+        let dir = package(work.path(), &name, "measured");
+        let started = Instant::now();
+        run(
+            hub.home.path(),
+            &["marketplace", "p2p", "publish", dir.to_str().unwrap()],
+        );
+        loop {
+            let r = control(
+                n3.home.path(),
+                &format!(
+                    r#"{{"op":"search","query":{{"text":"{name}","categories":[],"tags":[],"limit":10,"offset":0}},"names":[]}}"#
+                ),
+            );
+            if r.to_string().contains(&name) {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never found");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        found_times.push(started.elapsed());
+        // The same package through the local registry only, for comparison.
+        let t = Instant::now();
+        run(
+            local.path(),
+            &["marketplace", "publish", dir.to_str().unwrap()],
+        );
+        run(local.path(), &["marketplace", "search", &name]);
+        local_times.push(t.elapsed());
+    }
+    println!(
+        "publish on node 1 → found on node 3: median {} (local publish + search: {})",
+        ms(median(found_times)),
+        ms(median(local_times))
+    );
+    drop((n2, n3));
+
+    // N nodes, each bootstrapped from a random earlier one.
+    let mut crowd = vec![hub];
+    let mut seed = 0x2545_f491_u64;
+    let started = Instant::now();
+    while crowd.len() < nodes {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let via = crowd[(seed as usize) % crowd.len()].addr.clone();
+        crowd.push(start(Some(&via)).0);
+    }
+    println!(
+        "{nodes} nodes started in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(2)); // let meshes form
+    let dir = package(work.path(), "crowd-news", "spreading");
+    let started = Instant::now();
+    run(
+        crowd[nodes / 2].home.path(),
+        &["marketplace", "p2p", "publish", dir.to_str().unwrap()],
+    );
+    let mut pending: Vec<usize> = (0..nodes).filter(|&i| i != nodes / 2).collect();
+    while !pending.is_empty() {
+        pending.retain(|&i| {
+            let s = control(crowd[i].home.path(), r#"{"op":"status"}"#);
+            s["ok"]["metrics"]["announcements_received"]
+                .as_u64()
+                .unwrap_or(0)
+                == 0
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} nodes never heard",
+            pending.len()
+        );
+    }
+    println!(
+        "announcement reached all {} other nodes in {} (including the publish process)",
+        nodes - 1,
+        ms(started.elapsed())
+    );
+
+    let client = tempfile::tempdir().unwrap();
+    let client_search: Vec<Duration> = (0..5)
+        .map(|_| {
+            let (t, out) = run(
+                client.path(),
+                &[
+                    "marketplace",
+                    "p2p",
+                    "search",
+                    "crowd-news",
+                    "--bootstrap",
+                    &crowd[nodes - 1].addr,
+                    "--json",
+                ],
+            );
+            assert!(out.contains("crowd-news"), "{out}");
+            t
+        })
+        .collect();
+    let node_search: Vec<Duration> = (0..5)
+        .map(|_| {
+            let (t, out) = run(
+                crowd[1].home.path(),
+                &["marketplace", "p2p", "search", "spreading", "--json"],
+            );
+            assert!(out.contains("crowd-news"), "{out}");
+            t
+        })
+        .collect();
+    println!(
+        "p2p search over {nodes} nodes: short-lived client node {}, through a running node {}",
+        ms(median(client_search)),
+        ms(median(node_search))
+    );
+}
