@@ -33,8 +33,37 @@ impl Drop for Node {
     }
 }
 
+/// A GGEN_HOME whose compiled-plugin cache is warm, as any user's is after
+/// the first command: nodes start from a copy, so 50 of them do not all
+/// compile the registry plugin at once on two cores.
+fn warm_cache() -> &'static Path {
+    static WARM: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    WARM.get_or_init(|| {
+        let home = tempfile::tempdir().unwrap();
+        run(home.path(), &["marketplace", "search", "warm-up"]);
+        home
+    })
+    .path()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 fn start(bootstrap: Option<&str>) -> (Node, Duration) {
     let home = tempfile::tempdir().unwrap();
+    copy_dir(
+        &warm_cache().join("cache/plugins"),
+        &home.path().join("cache/plugins"),
+    );
     let mut cmd = Command::new(GGEN);
     cmd.args([
         "marketplace",
@@ -154,6 +183,10 @@ fn main() {
     let mut found_times = Vec::new();
     let mut local_times = Vec::new();
     let local = tempfile::tempdir().unwrap();
+    copy_dir(
+        &warm_cache().join("cache/plugins"),
+        &local.path().join("cache/plugins"),
+    );
     for i in 0..5 {
         let name = format!("bench-pkg-{i}");
         let dir = package(work.path(), &name, "measured");
@@ -207,7 +240,7 @@ fn main() {
         "{nodes} nodes started in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    std::thread::sleep(Duration::from_secs(2)); // let meshes form
+    std::thread::sleep(Duration::from_secs(5)); // let meshes form
     let dir = package(work.path(), "crowd-news", "spreading");
     let started = Instant::now();
     run(
@@ -215,19 +248,30 @@ fn main() {
         &["marketplace", "p2p", "publish", dir.to_str().unwrap()],
     );
     let mut pending: Vec<usize> = (0..nodes).filter(|&i| i != nodes / 2).collect();
+    let mut arrivals = Vec::new();
     while !pending.is_empty() {
         pending.retain(|&i| {
             let s = control(crowd[i].home.path(), r#"{"op":"status"}"#);
-            s["ok"]["metrics"]["announcements_received"]
+            let heard = s["ok"]["metrics"]["announcements_received"]
                 .as_u64()
                 .unwrap_or(0)
-                == 0
+                > 0;
+            if heard {
+                let peers = s["ok"]["connected_peers"].as_array().map_or(0, |a| a.len());
+                arrivals.push((started.elapsed(), i, peers));
+            }
+            !heard
         });
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "{} nodes never heard",
             pending.len()
         );
+    }
+    if std::env::var_os("GGEN_BENCH_VERBOSE").is_some() {
+        for (t, i, peers) in &arrivals {
+            println!("  node {i:2} ({peers:2} peers) heard after {}", ms(*t));
+        }
     }
     println!(
         "announcement reached all {} other nodes in {} (including the publish process)",
@@ -236,6 +280,10 @@ fn main() {
     );
 
     let client = tempfile::tempdir().unwrap();
+    copy_dir(
+        &warm_cache().join("cache/plugins"),
+        &client.path().join("cache/plugins"),
+    );
     let client_search: Vec<Duration> = (0..5)
         .map(|_| {
             let (t, out) = run(

@@ -46,7 +46,7 @@ impl Behaviour {
         }));
 
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .heartbeat_interval(Duration::from_millis(500))
+            .heartbeat_interval(Duration::from_millis(250))
             .validation_mode(gossipsub::ValidationMode::Strict)
             // Messages are forwarded only after the event loop accepted them.
             .validate_messages()
