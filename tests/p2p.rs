@@ -242,9 +242,10 @@ fn bootstrap_and_stop_through_the_control_socket() {
     lonely.env.ok(&["marketplace", "p2p", "stop"]);
     let gone = eventually(Duration::from_secs(5), || {
         let out = lonely.env.run(&["marketplace", "p2p", "stop"]);
-        (!out.status.success(), ())
+        let gone = !out.status.success();
+        (gone, gone)
     });
-    let _ = gone;
+    assert!(gone, "the node is still answering after p2p stop");
     assert!(!lonely.home().join("p2p/control.sock").exists());
 }
 

@@ -22,6 +22,8 @@ pub fn workspace_root() -> PathBuf {
 pub struct Env {
     pub home: tempfile::TempDir,
     pub work: tempfile::TempDir,
+    /// Variables every command of this env gets (e.g. a test fault).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Env {
@@ -29,6 +31,7 @@ impl Env {
         Self {
             home: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
+            extra_env: Vec::new(),
         }
     }
 
@@ -45,7 +48,8 @@ impl Env {
         cmd.args(args)
             .env("GGEN_HOME", self.home.path())
             .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -23,6 +23,9 @@ pub enum MarketplaceError {
     Dependency(String),
     #[error("configuration error: {0}")]
     Config(String),
+    /// The P2P network could not deliver (no providers, every provider failed, timeouts).
+    #[error("P2P: {0}")]
+    Network(String),
 }
 
 pub type Result<T, E = MarketplaceError> = std::result::Result<T, E>;

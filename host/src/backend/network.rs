@@ -3,6 +3,8 @@
 //! running in another process (through its control socket) and for a
 //! short-lived node inside this one.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::{PackageVersion, Query, Result};
@@ -108,4 +110,7 @@ pub trait Network {
     fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport>;
     /// Discovered packages matching `query`, plus DHT lookups of `names`.
     fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch>;
+    /// Download a package's tarball from its providers into `dest` (verified);
+    /// returns the PeerId that delivered it.
+    fn fetch(&mut self, package: &PackageVersion, dest: &Path) -> Result<String>;
 }

@@ -26,4 +26,10 @@ pub trait Registry {
     fn metadata(&mut self) -> Result<RegistryMetadata>;
     /// The tarball of a version, streamed in bounded chunks.
     fn open_tarball<'a>(&'a mut self, name: &str, version: &str) -> Result<Box<dyn Read + 'a>>;
+    /// Where a package fetched through this backend really came from, when
+    /// that differs per package (the P2P network: the peer); recorded in ggen.lock.
+    fn resolved_source(&self, name: &str) -> Option<String> {
+        let _ = name;
+        None
+    }
 }

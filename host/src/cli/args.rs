@@ -317,6 +317,11 @@ pub struct InstallArgs {
     /// Install only the named packages, not their dependencies
     #[arg(long)]
     pub no_dependencies: bool,
+    /// Fetch from peers (metadata from the DHT, tarballs from providers), falling back to the registry [also P2P_ENABLED=1 or [marketplace.p2p] enabled]
+    #[arg(long)]
+    pub p2p: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,

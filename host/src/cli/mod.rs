@@ -14,7 +14,7 @@ use clap::Parser;
 
 use args::{Cli, Command, MarketplaceCommand, PluginCommand};
 use ggen::domain::install::Backends;
-use ggen::domain::session::{Overrides, Session};
+use ggen::domain::session::{Overrides, P2pOverrides, Session};
 use ggen::domain::{self, MarketplaceError, Query};
 use ggen::home::GgenHome;
 
@@ -92,18 +92,40 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let mut registry = session.open_registry()?;
             let mut hooks = session.hook_runner()?;
             let progress = progress::for_output(a.json);
-            let report = domain::install::install(
-                Backends {
-                    registry: registry.as_mut(),
-                    source: &session.source_id(),
-                    hooks: &mut hooks,
-                    progress: progress.as_ref(),
-                },
-                &root,
-                &specs,
-                &options,
-                || session.lock_install_root(&root),
-            )?;
+            let p2p = a.p2p
+                || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
+                || session.config.marketplace.p2p.enabled;
+            let report = if p2p && !a.dry_run {
+                let mut network = session.open_network(&P2pOverrides {
+                    bootstrap: a.net.bootstrap.clone(),
+                    ..P2pOverrides::default()
+                })?;
+                domain::p2p_install::install_p2p(
+                    network.as_mut(),
+                    registry.as_mut(),
+                    &session.source_id(),
+                    &mut hooks,
+                    progress.as_ref(),
+                    &session.home.p2p().join("downloads"),
+                    &root,
+                    &specs,
+                    &options,
+                    || session.lock_install_root(&root),
+                )?
+            } else {
+                domain::install::install(
+                    Backends {
+                        registry: registry.as_mut(),
+                        source: &session.source_id(),
+                        hooks: &mut hooks,
+                        progress: progress.as_ref(),
+                    },
+                    &root,
+                    &specs,
+                    &options,
+                    || session.lock_install_root(&root),
+                )?
+            };
             output::install(&report, a.json);
         }
         MarketplaceCommand::Update(a) => {

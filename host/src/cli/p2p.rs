@@ -36,6 +36,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
                 registry.as_mut(),
                 network.as_mut(),
                 &a.dir,
+                &session.serve_dir(),
                 &options,
                 || session.lock_registry(),
             )?;
@@ -128,7 +129,7 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
     let reader = session.clone();
     let local = move || {
         let mut registry = reader.open_registry()?;
-        domain::p2p::local_packages(registry.as_mut())
+        domain::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
     };
     let json = a.json;
     session.run_node(&overrides, local, a.exit_after, |started| {

@@ -40,6 +40,18 @@ pub fn fetch_verified(
     })?;
     let file = tempfile::tempfile_in(tmp_dir)
         .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
+    verify_into(registry, meta, file, max_size, progress)
+}
+
+/// [`fetch_verified`] into a file the caller provides.
+pub fn verify_into(
+    registry: &mut dyn Registry,
+    meta: &PackageVersion,
+    file: File,
+    max_size: u64,
+    progress: &dyn Progress,
+) -> Result<Verified> {
+    let id = format!("{}@{}", meta.name, meta.version);
     let mut sink = HashingWriter::new(file);
     progress.start(&format!("fetch  {id}"), meta.size);
     let stream = registry

@@ -216,7 +216,9 @@ fn commit(
         lockfile.packages.push(LockedPackage {
             name: p.name.clone(),
             version: p.version.clone(),
-            source: source.to_owned(),
+            source: registry
+                .resolved_source(&p.name)
+                .unwrap_or_else(|| source.to_owned()),
             integrity,
             dependencies: p.dependencies.clone(),
             files,

@@ -10,6 +10,7 @@ pub mod install;
 pub mod installed;
 pub mod manifest;
 pub mod p2p;
+pub mod p2p_install;
 pub mod progress;
 pub mod publish;
 pub mod remove;

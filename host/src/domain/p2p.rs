@@ -38,8 +38,12 @@ pub struct P2pSearchReport {
     pub dht_timeouts: Vec<String>,
 }
 
-/// Every package of the local registry (newest versions): what a node puts in the DHT.
-pub fn local_packages(registry: &mut dyn Registry) -> Result<Vec<PackageVersion>> {
+/// Every package of the local registry (newest versions): what a node puts
+/// in the DHT and serves, each tarball copied (verified) into `serve_dir`.
+pub fn local_packages(
+    registry: &mut dyn Registry,
+    serve_dir: &Path,
+) -> Result<Vec<PackageVersion>> {
     let all = Query {
         text: String::new(),
         categories: Vec::new(),
@@ -47,7 +51,13 @@ pub fn local_packages(registry: &mut dyn Registry) -> Result<Vec<PackageVersion>
         limit: u32::MAX,
         offset: 0,
     };
-    Ok(registry.search(&all)?.hits)
+    let packages = registry.search(&all)?.hits;
+    for p in &packages {
+        if let Err(e) = super::p2p_install::export_tarball(registry, p, serve_dir) {
+            tracing::warn!("not serving {}@{}: {e}", p.name, p.version);
+        }
+    }
+    Ok(packages)
 }
 
 /// The words of a query that could be package names, for DHT lookups.
@@ -171,12 +181,14 @@ pub struct P2pPublishReport {
     pub offline: Option<String>,
 }
 
-/// Publish into the local registry, then put the record in the DHT and
+/// Publish into the local registry, copy the tarball where the node serves
+/// it from, then put the record in the DHT, the provider record, and
 /// announce it (seeds §4.2 "P2P Publish").
 pub fn publish<L>(
     registry: &mut dyn Registry,
     network: &mut dyn Network,
     dir: &Path,
+    serve_dir: &Path,
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<P2pPublishReport> {
@@ -184,6 +196,7 @@ pub fn publish<L>(
     let offline = network.offline();
     let announced = if offline.is_none() && !options.dry_run {
         let meta = registry.get_package_version(&published.name, &published.version)?;
+        super::p2p_install::export_tarball(registry, &meta, serve_dir)?;
         Some(network.announce(&meta)?)
     } else {
         None

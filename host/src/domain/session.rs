@@ -194,6 +194,11 @@ pub fn p2p_not_compiled() -> MarketplaceError {
 }
 
 impl Session {
+    /// Verified tarballs a node serves to peers.
+    pub fn serve_dir(&self) -> PathBuf {
+        self.home.p2p().join("serve")
+    }
+
     pub fn control_socket(&self) -> PathBuf {
         self.home.p2p().join("control.sock")
     }
@@ -223,6 +228,12 @@ impl Session {
             bootstrap_timeout: Duration::from_secs(p2p.bootstrap_timeout_secs),
             query_timeout: Duration::from_secs(p2p.query_timeout_secs),
             cache_capacity: p2p.cache_capacity,
+            serve_dir: self.serve_dir(),
+            peers_file: self.home.p2p().join("peers.json"),
+            prune: crate::backend::p2p::Prune {
+                threshold: p2p.reputation.prune_threshold,
+                after_days: p2p.reputation.prune_after_days,
+            },
         }
     }
 

@@ -8,6 +8,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::event_loop::Command;
+use super::transfer::{ChunkRequest, ChunkResponse, MAX_CHUNK, digest_bytes};
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, NetworkSearch, NodeStatus, PeerView,
 };
@@ -46,6 +47,11 @@ impl Client {
 
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown).await;
+    }
+
+    /// Resolves once the event loop has stopped (at most 2 s).
+    pub async fn closed(&self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.tx.closed()).await;
     }
 
     pub async fn status(&self) -> Result<NodeStatus> {
@@ -108,8 +114,120 @@ impl Client {
         .map_err(MarketplaceError::Unsupported)
     }
 
+    /// Serve the package's tarball if its verified copy is in the serve directory.
+    pub async fn provide(&self, package: &PackageVersion) -> Result<bool> {
+        match digest_bytes(&package.checksum) {
+            Some(sha) => self.ask(|tx| Command::Provide(sha, tx)).await,
+            None => Ok(false),
+        }
+    }
+
+    /// Download `package`'s tarball into `dest` from the peers providing it,
+    /// best reputation first, verifying its sha256; a provider that fails
+    /// (wrong bytes, short stream, silence, missing) is penalised and the next
+    /// one tried. Returns the PeerId it came from.
+    pub async fn fetch(&self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
+        let who = format!("{}@{}", package.name, package.version);
+        let sha = digest_bytes(&package.checksum)
+            .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
+        let providers = tokio::time::timeout(
+            self.query_timeout + Duration::from_secs(1),
+            self.ask(|tx| Command::Providers(sha, tx)),
+        )
+        .await
+        .map_err(|_| {
+            MarketplaceError::Network(format!("looking up providers of {who} timed out"))
+        })??;
+        if providers.is_empty() {
+            return Err(MarketplaceError::Network(format!("no peer provides {who}")));
+        }
+        let mut failures = Vec::new();
+        for peer in providers {
+            let started = Instant::now();
+            match self.download(peer, &sha, package.size, dest).await {
+                Ok(()) => {
+                    let ms = started.elapsed().as_millis() as u64;
+                    let _ = self.tx.send(Command::Outcome(peer, Some(ms))).await;
+                    return Ok(peer.to_string());
+                }
+                Err(why) => {
+                    tracing::warn!(
+                        "peer {peer} failed to deliver {who}: {why}; trying the next provider"
+                    );
+                    let _ = self.tx.send(Command::Outcome(peer, None)).await;
+                    failures.push(format!("{peer}: {why}"));
+                }
+            }
+        }
+        Err(MarketplaceError::Network(format!(
+            "every provider of {who} failed ({})",
+            failures.join("; ")
+        )))
+    }
+
+    /// One provider, four chunks in flight, hashed as written.
+    async fn download(
+        &self,
+        peer: PeerId,
+        sha: &[u8; 32],
+        size: u64,
+        dest: &std::path::Path,
+    ) -> std::result::Result<(), String> {
+        use sha2::Digest;
+        use std::io::Write;
+        const WINDOW: u64 = 4;
+        let mut file = std::fs::File::create(dest)
+            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let chunk = MAX_CHUNK as u64;
+        let mut offset = 0u64;
+        while offset < size {
+            let requests = (0..WINDOW)
+                .map(|i| offset + i * chunk)
+                .filter(|&o| o < size)
+                .map(|o| {
+                    let request = ChunkRequest {
+                        sha256: *sha,
+                        offset: o,
+                        len: (size - o).min(chunk) as u32,
+                    };
+                    async move {
+                        let answer = self.ask(|tx| Command::Chunk(peer, request, tx)).await;
+                        (request, answer)
+                    }
+                });
+            for (request, answer) in join_all(requests).await {
+                let answer = answer.map_err(|e| e.to_string())?;
+                match answer? {
+                    ChunkResponse::Missing => return Err("does not have it".into()),
+                    ChunkResponse::Chunk { total, bytes } => {
+                        if total != size {
+                            return Err(format!("claims {total} bytes, the record says {size}"));
+                        }
+                        if bytes.len() != request.len as usize {
+                            return Err(format!(
+                                "sent {} bytes at offset {} instead of {}",
+                                bytes.len(),
+                                request.offset,
+                                request.len
+                            ));
+                        }
+                        hasher.update(&bytes);
+                        file.write_all(&bytes).map_err(|e| e.to_string())?;
+                        offset += bytes.len() as u64;
+                    }
+                }
+            }
+        }
+        if hasher.finalize().as_slice() != sha {
+            return Err("sent bytes that do not match the checksum".into());
+        }
+        file.sync_all().map_err(|e| e.to_string())
+    }
+
     /// Store the record in the DHT and announce it on Gossipsub.
     pub async fn announce(&self, package: &PackageVersion) -> Result<AnnounceReport> {
+        self.provide(package).await?;
         let connected = !self.status().await?.connected_peers.is_empty();
         let put = self.put_record(package).await?;
         // Subscriptions arrive just after a connection opens; give them a moment.

@@ -28,10 +28,23 @@ const MAX_REQUEST: u64 = 1 << 20;
 enum Request {
     Status,
     Peers,
-    Peer { peer_id: String },
-    Bootstrap { addresses: Vec<String> },
-    Announce { package: PackageVersion },
-    Search { query: Query, names: Vec<String> },
+    Peer {
+        peer_id: String,
+    },
+    Bootstrap {
+        addresses: Vec<String>,
+    },
+    Announce {
+        package: PackageVersion,
+    },
+    Search {
+        query: Query,
+        names: Vec<String>,
+    },
+    Fetch {
+        package: PackageVersion,
+        dest: std::path::PathBuf,
+    },
     Stop,
 }
 
@@ -108,6 +121,7 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
         Request::Bootstrap { addresses } => json(client.bootstrap(&addresses).await),
         Request::Announce { package } => json(client.announce(&package).await),
         Request::Search { query, names } => json(client.search(&query, &names).await),
+        Request::Fetch { package, dest } => json(client.fetch(&package, &dest).await),
         Request::Stop => Ok(Value::Null),
     }
 }
@@ -154,7 +168,11 @@ impl ControlClient {
         };
         match serde_json::from_str::<Response>(&line).map_err(bad)? {
             Response::Ok(v) => serde_json::from_value(v).map_err(bad),
-            Response::Error(e) => Err(MarketplaceError::Unsupported(e)),
+            // The node's network failures keep their kind (install falls back on them).
+            Response::Error(e) => Err(match e.strip_prefix("P2P: ") {
+                Some(why) => MarketplaceError::Network(why.to_owned()),
+                None => MarketplaceError::Unsupported(e),
+            }),
         }
     }
 
@@ -192,6 +210,12 @@ impl Network for ControlClient {
         self.call(&Request::Search {
             query: query.clone(),
             names: names.to_vec(),
+        })
+    }
+    fn fetch(&mut self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
+        self.call(&Request::Fetch {
+            package: package.clone(),
+            dest: dest.to_path_buf(),
         })
     }
 }

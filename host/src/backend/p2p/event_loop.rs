@@ -2,15 +2,19 @@
 //! handles and reacts to network events (validating every record and
 //! announcement before use, counting bad ones against their sender).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ggen_plugin_sdk::search::{Fields, Matcher, join_lower};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
-use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore};
+use libp2p::kad::{
+    self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore,
+};
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use lru::LruCache;
@@ -19,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::peers::Peers;
 use super::record;
+use super::transfer::{ChunkRequest, ChunkResponse, provider_key};
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
 use crate::backend::{PackageVersion, Query};
 
@@ -41,7 +46,31 @@ pub enum Command {
     TopicPeers(oneshot::Sender<usize>),
     /// Discovered packages matching a query.
     CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
+    /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
+    /// false when that file is not there.
+    Provide([u8; 32], oneshot::Sender<bool>),
+    /// Peers providing a tarball, best reputation first.
+    Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
+    /// Ask a peer for one chunk of a tarball.
+    Chunk(
+        PeerId,
+        ChunkRequest,
+        oneshot::Sender<Result<ChunkResponse, String>>,
+    ),
+    /// How a download from a peer went (latency in ms when it succeeded).
+    Outcome(PeerId, Option<u64>),
     Shutdown,
+}
+
+/// Debug builds only: `GGEN_P2P_FAULT=corrupt|truncate|silent` makes this
+/// node serve wrong bytes, short chunks, or nothing, so tests can check that
+/// downloaders detect and penalise it. Release builds never misbehave.
+fn serving_fault() -> Option<String> {
+    if cfg!(debug_assertions) {
+        std::env::var("GGEN_P2P_FAULT").ok()
+    } else {
+        None
+    }
 }
 
 pub struct EventLoop {
@@ -60,6 +89,15 @@ pub struct EventLoop {
         ),
     >,
     pending_put: HashMap<QueryId, oneshot::Sender<Result<usize, String>>>,
+    peers_file: Option<PathBuf>,
+    /// Verified tarballs this node serves: sha256 → file.
+    serve_dir: PathBuf,
+    served: HashMap<[u8; 32], PathBuf>,
+    #[allow(clippy::type_complexity)]
+    pending_providers: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
+    pending_chunks: HashMap<OutboundRequestId, oneshot::Sender<Result<ChunkResponse, String>>>,
+    /// Requests a faulty (test) node never answers.
+    withheld: Vec<ResponseChannel<ChunkResponse>>,
     listen: Vec<Multiaddr>,
     /// Dials started by `Dial` that have neither connected nor failed yet.
     dials_in_flight: usize,
@@ -73,6 +111,7 @@ impl EventLoop {
     pub fn new(
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
+        serve_dir: PathBuf,
         cache_capacity: usize,
         dht_server: bool,
         mode: &'static str,
@@ -86,6 +125,12 @@ impl EventLoop {
             cache: LruCache::new(cache_capacity),
             pending_get: HashMap::new(),
             pending_put: HashMap::new(),
+            peers_file: None,
+            serve_dir,
+            served: HashMap::new(),
+            pending_providers: HashMap::new(),
+            pending_chunks: HashMap::new(),
+            withheld: Vec::new(),
             listen: Vec::new(),
             dials_in_flight: 0,
             metrics: Metrics {
@@ -98,6 +143,13 @@ impl EventLoop {
         }
     }
 
+    /// Use statistics saved by an earlier run (peers.json); saved again on shutdown.
+    pub fn with_peers(mut self, peers: Peers, file: PathBuf) -> Self {
+        self.peers = peers;
+        self.peers_file = Some(file);
+        self
+    }
+
     pub async fn run(mut self) {
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&self.topic) {
             tracing::warn!("cannot subscribe to {}: {e}", record::TOPIC);
@@ -106,7 +158,14 @@ impl EventLoop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 command = self.commands.recv() => match command {
-                    None | Some(Command::Shutdown) => break,
+                    None | Some(Command::Shutdown) => {
+                        if let Some(file) = &self.peers_file
+                            && let Err(e) = self.peers.save(file)
+                        {
+                            tracing::warn!("cannot save peer statistics to {}: {e}", file.display());
+                        }
+                        break;
+                    }
                     Some(command) => self.on_command(command),
                 },
             }
@@ -208,8 +267,92 @@ impl EventLoop {
                 }
                 let _ = reply.send(hits);
             }
+            Command::Provide(sha, reply) => {
+                let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
+                let present = path.is_file();
+                if present {
+                    self.served.insert(sha, path);
+                    if let Err(e) = self
+                        .swarm
+                        .behaviour_mut()
+                        .kademlia
+                        .start_providing(provider_key(&sha))
+                    {
+                        tracing::warn!("cannot announce a provider record: {e:?}");
+                    }
+                }
+                let _ = reply.send(present);
+            }
+            Command::Providers(sha, reply) => {
+                self.metrics.dht_queries += 1;
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kademlia
+                    .get_providers(provider_key(&sha));
+                self.pending_providers.insert(id, (HashSet::new(), reply));
+            }
+            Command::Chunk(peer, request, reply) => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .tarballs
+                    .send_request(&peer, request);
+                self.pending_chunks.insert(id, reply);
+            }
+            Command::Outcome(peer, latency) => match latency {
+                Some(ms) => {
+                    self.peers.success(peer);
+                    self.peers.latency(peer, ms);
+                }
+                None => self.peers.failure(peer),
+            },
             Command::Shutdown => {}
         }
+    }
+
+    fn ranked(&self, peers: HashSet<PeerId>) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = peers
+            .into_iter()
+            .filter(|p| p != self.swarm.local_peer_id())
+            .collect();
+        peers.sort_by(|a, b| {
+            self.peers
+                .reputation(b)
+                .total_cmp(&self.peers.reputation(a))
+                .then_with(|| a.to_string().cmp(&b.to_string()))
+        });
+        peers
+    }
+
+    fn serve(&mut self, request: ChunkRequest, channel: ResponseChannel<ChunkResponse>) {
+        let fault = serving_fault();
+        if fault.as_deref() == Some("silent") {
+            self.withheld.push(channel);
+            return;
+        }
+        let response = match self.served.get(&request.sha256) {
+            None => ChunkResponse::Missing,
+            Some(path) => match read_chunk(path, request.offset, request.len) {
+                Ok((total, mut bytes)) => {
+                    match fault.as_deref() {
+                        Some("corrupt") => bytes.iter_mut().for_each(|b| *b ^= 0x5a),
+                        Some("truncate") => bytes.truncate(bytes.len() / 2),
+                        _ => {}
+                    }
+                    ChunkResponse::Chunk { total, bytes }
+                }
+                Err(e) => {
+                    tracing::warn!("cannot serve {}: {e}", path.display());
+                    ChunkResponse::Missing
+                }
+            },
+        };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .tarballs
+            .send_response(channel, response);
     }
 
     fn topic_peers(&self) -> usize {
@@ -378,6 +521,29 @@ impl EventLoop {
                 message,
             })) => self.on_announcement(propagation_source, message_id, message),
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Tarballs(event)) => match event {
+                request_response::Event::Message { message, .. } => match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.serve(request, channel),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.pending_chunks.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
+                    }
+                },
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                } => {
+                    if let Some(reply) = self.pending_chunks.remove(&request_id) {
+                        let _ = reply.send(Err(error.to_string()));
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -458,17 +624,21 @@ impl EventLoop {
                 }
             },
             kad::Event::OutboundQueryProgressed {
-                id, result, stats, ..
+                id,
+                result,
+                stats,
+                step,
             } => match result {
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
                     let from = found.peer.or(found.record.publisher);
                     match record::decode_record(&found.record.key, &found.record.value) {
                         Ok(package) => {
-                            if let Some(p) = from {
-                                self.peers.success(p);
-                                if let Some((_, asked, _)) = self.pending_get.get(&id) {
-                                    self.peers.latency(p, asked.elapsed().as_millis() as u64);
-                                }
+                            // Latency only: reputation is earned by delivering
+                            // tarballs (ADR-004), not by answering lookups.
+                            if let Some(p) = from
+                                && let Some((_, asked, _)) = self.pending_get.get(&id)
+                            {
+                                self.peers.latency(p, asked.elapsed().as_millis() as u64);
                             }
                             let hit = NetworkPackage {
                                 publisher: found
@@ -519,6 +689,25 @@ impl EventLoop {
                         let _ = reply.send(answer);
                     }
                 }
+                QueryResult::GetProviders(result) => {
+                    let last = step.last;
+                    let finished = match result {
+                        Ok(GetProvidersOk::FoundProviders { providers, .. }) => {
+                            if let Some((found, _)) = self.pending_providers.get_mut(&id) {
+                                found.extend(providers);
+                            }
+                            last
+                        }
+                        Ok(GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => true,
+                        Err(_) => {
+                            self.metrics.dht_query_failures += 1;
+                            true
+                        }
+                    };
+                    if finished && let Some((found, reply)) = self.pending_providers.remove(&id) {
+                        let _ = reply.send(self.ranked(found));
+                    }
+                }
                 QueryResult::PutRecord(result) => {
                     if let Some(reply) = self.pending_put.remove(&id) {
                         let stored = match result {
@@ -548,4 +737,15 @@ impl EventLoop {
 
 fn version_of(p: &PackageVersion) -> Option<semver::Version> {
     semver::Version::parse(&p.version).ok()
+}
+
+/// Up to `len` bytes at `offset`, and the file's size.
+fn read_chunk(path: &std::path::Path, offset: u64, len: u32) -> std::io::Result<(u64, Vec<u8>)> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let total = file.metadata()?.len();
+    let end = total.min(offset.saturating_add(len as u64));
+    let mut bytes = vec![0u8; end.saturating_sub(offset) as usize];
+    file.read_exact_at(&mut bytes, offset)?;
+    Ok((total, bytes))
 }

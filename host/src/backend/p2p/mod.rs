@@ -15,6 +15,8 @@ mod identity;
 mod node;
 mod peers;
 mod record;
+mod transfer;
 
 pub use control::ControlClient;
 pub use node::{LocalNode, NodeConfig, Started, run};
+pub use peers::Prune;

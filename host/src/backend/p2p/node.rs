@@ -31,6 +31,11 @@ pub struct NodeConfig {
     pub query_timeout: Duration,
     /// Discovered packages kept in memory.
     pub cache_capacity: usize,
+    /// Verified tarballs this node serves (`$GGEN_HOME/p2p/serve`).
+    pub serve_dir: PathBuf,
+    /// Peer statistics kept across runs (`$GGEN_HOME/p2p/peers.json`).
+    pub peers_file: PathBuf,
+    pub prune: super::peers::Prune,
 }
 
 fn runtime() -> Result<Runtime> {
@@ -64,7 +69,21 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
             .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
     }
     let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(EventLoop::new(swarm, rx, config.cache_capacity, config.dht_server, mode).run());
+    tokio::spawn(
+        EventLoop::new(
+            swarm,
+            rx,
+            config.serve_dir.clone(),
+            config.cache_capacity,
+            config.dht_server,
+            mode,
+        )
+        .with_peers(
+            super::peers::Peers::load(&config.peers_file, config.prune),
+            config.peers_file.clone(),
+        )
+        .run(),
+    );
     let client = Client::new(tx, config.bootstrap_timeout, config.query_timeout);
     // Listening is asynchronous: wait until the addresses are known.
     if !config.listen.is_empty() {
@@ -117,7 +136,11 @@ impl LocalNode {
 impl Drop for LocalNode {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
-            runtime.block_on(self.client.shutdown());
+            runtime.block_on(async {
+                self.client.shutdown().await;
+                // The loop saves peer statistics as it stops; wait for it.
+                self.client.closed().await;
+            });
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
     }
@@ -152,6 +175,9 @@ impl Network for LocalNode {
     }
     fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
         self.block_on(self.client.search(query, names))
+    }
+    fn fetch(&mut self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
+        self.block_on(self.client.fetch(package, dest))
     }
 }
 
@@ -207,6 +233,9 @@ pub fn run(
             };
             let mut stored = 0;
             for package in &packages {
+                if let Err(e) = publisher.provide(package).await {
+                    tracing::warn!("cannot serve {}: {e}", package.name);
+                }
                 match publisher.put_record(package).await {
                     Ok(_) => stored += 1,
                     Err(e) => tracing::warn!("cannot put the DHT record of {}: {e}", package.name),
@@ -232,6 +261,7 @@ pub fn run(
         server.abort();
         let _ = std::fs::remove_file(&socket);
         client.shutdown().await;
+        client.closed().await;
         Ok::<_, MarketplaceError>(())
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -3,9 +3,11 @@
 //! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
 
 use crate::backend::network::PeerView;
 
@@ -56,6 +58,105 @@ impl Peer {
 #[derive(Default)]
 pub struct Peers {
     map: HashMap<PeerId, Peer>,
+}
+
+/// What `$GGEN_HOME/p2p/peers.json` keeps of a peer across restarts.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    peer_id: String,
+    addresses: Vec<String>,
+    successes: u32,
+    failures: u32,
+    rate_limited: u32,
+    latency_total_ms: u64,
+    latency_samples: u32,
+    last_seen: u64,
+    agent: Option<String>,
+}
+
+/// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
+#[derive(Debug, Clone, Copy)]
+pub struct Prune {
+    pub threshold: f64,
+    pub after_days: u64,
+}
+
+impl Peers {
+    /// Peers saved by an earlier run, minus those to prune: not seen for
+    /// `after_days`, or below the threshold and not seen for a day (a bad
+    /// peer is remembered long enough to be avoided, not forever). A missing
+    /// or unreadable file starts afresh (it only holds statistics).
+    pub fn load(path: &Path, prune: Prune) -> Self {
+        let mut peers = Self::default();
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return peers;
+        };
+        let saved: Vec<Saved> = match serde_json::from_str(&text) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::warn!(
+                    "ignoring {} ({e}); peer statistics start afresh",
+                    path.display()
+                );
+                return peers;
+            }
+        };
+        let cutoff = now().saturating_sub(prune.after_days * 86_400);
+        let bad_cutoff = now().saturating_sub(86_400);
+        for s in saved.into_iter().take(MAX_PEERS) {
+            let Ok(id) = s.peer_id.parse::<PeerId>() else {
+                continue;
+            };
+            let peer = Peer {
+                addresses: s
+                    .addresses
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .take(MAX_ADDRESSES)
+                    .collect(),
+                connected: false,
+                successes: s.successes,
+                failures: s.failures,
+                rate_limited: s.rate_limited,
+                latency_total_ms: s.latency_total_ms,
+                latency_samples: s.latency_samples,
+                last_seen: s.last_seen,
+                agent: s.agent,
+                tokens: BURST,
+                refilled: Instant::now(),
+            };
+            if peer.last_seen < cutoff
+                || (peer.reputation() < prune.threshold && peer.last_seen < bad_cutoff)
+            {
+                continue;
+            }
+            peers.map.insert(id, peer);
+        }
+        peers
+    }
+
+    /// Write the statistics atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let saved: Vec<Saved> = self
+            .map
+            .iter()
+            .map(|(id, p)| Saved {
+                peer_id: id.to_string(),
+                addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+                successes: p.successes,
+                failures: p.failures,
+                rate_limited: p.rate_limited,
+                latency_total_ms: p.latency_total_ms,
+                latency_samples: p.latency_samples,
+                last_seen: p.last_seen,
+                agent: p.agent.clone(),
+            })
+            .collect();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let text = serde_json::to_vec(&saved).expect("peer statistics serialise");
+        crate::backend::atomic::write_file(path, &text, dir)
+    }
 }
 
 impl Peers {

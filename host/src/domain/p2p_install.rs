@@ -1,0 +1,217 @@
+//! Installing from peers (seeds §14.1 "P2P Package Download", flows.md
+//! "Error Handling and Fallback Flow"): the network, seen as a read-only
+//! `Registry` (metadata from DHT records, tarballs from providers, verified
+//! while streaming), drives the unchanged install transaction. Any P2P
+//! failure falls back to the file registry with a warning.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
+use super::progress::{Progress, Silent};
+use super::{
+    MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
+    SearchResults,
+};
+use crate::backend::hook::HookRunner;
+use crate::backend::network::Network;
+
+/// The P2P network as an install source.
+pub struct P2pSource<'a> {
+    network: &'a mut dyn Network,
+    downloads: tempfile::TempDir,
+    known: HashMap<String, PackageVersion>,
+    delivered_by: HashMap<String, String>,
+}
+
+impl<'a> P2pSource<'a> {
+    pub fn new(network: &'a mut dyn Network, downloads_in: &Path) -> Result<Self> {
+        std::fs::create_dir_all(downloads_in).map_err(|e| {
+            MarketplaceError::storage(format!("cannot create {}", downloads_in.display()), e)
+        })?;
+        Ok(Self {
+            network,
+            downloads: tempfile::tempdir_in(downloads_in)
+                .map_err(|e| MarketplaceError::storage("cannot create a download directory", e))?,
+            known: HashMap::new(),
+            delivered_by: HashMap::new(),
+        })
+    }
+
+    fn lookup(&mut self, name: &str) -> Result<Option<PackageVersion>> {
+        if let Some(p) = self.known.get(name) {
+            return Ok(Some(p.clone()));
+        }
+        let query = Query {
+            text: name.to_owned(),
+            categories: Vec::new(),
+            tags: Vec::new(),
+            limit: 10,
+            offset: 0,
+        };
+        let found = self.network.search(&query, &[name.to_owned()])?;
+        let best = found
+            .hits
+            .into_iter()
+            .filter(|h| h.package.name == name)
+            .max_by_key(|h| semver::Version::parse(&h.package.version).ok())
+            .map(|h| h.package);
+        if let Some(p) = &best {
+            self.known.insert(name.to_owned(), p.clone());
+        }
+        Ok(best)
+    }
+}
+
+fn read_only(what: &str) -> MarketplaceError {
+    MarketplaceError::Unsupported(format!("the P2P network cannot {what} here"))
+}
+
+impl Registry for P2pSource<'_> {
+    fn describe(&self) -> String {
+        "the P2P network".into()
+    }
+    fn search(&mut self, _: &Query) -> Result<SearchResults> {
+        Err(read_only("search through the install source"))
+    }
+    fn get_package(&mut self, name: &str) -> Result<Package> {
+        Ok(Package {
+            name: name.to_owned(),
+            versions: self.list_versions(name)?,
+        })
+    }
+    fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion> {
+        match self.lookup(name)? {
+            Some(p) if p.version == version => Ok(p),
+            _ => Err(MarketplaceError::NotFound(format!(
+                "{name}@{version} is not on the P2P network"
+            ))),
+        }
+    }
+    /// Peers publish one record per package: its newest version.
+    fn list_versions(&mut self, name: &str) -> Result<Vec<PackageVersion>> {
+        Ok(self.lookup(name)?.into_iter().collect())
+    }
+    fn publish(
+        &mut self,
+        _: &PackageVersion,
+        _: &str,
+        _: Box<dyn Read + Send>,
+        _: bool,
+    ) -> Result<()> {
+        Err(read_only("publish"))
+    }
+    fn delete(&mut self, _: &str, _: &str) -> Result<()> {
+        Err(read_only("delete"))
+    }
+    fn exists(&mut self, name: &str) -> Result<bool> {
+        Ok(self.lookup(name)?.is_some())
+    }
+    fn metadata(&mut self) -> Result<RegistryMetadata> {
+        Err(read_only("describe itself"))
+    }
+    fn open_tarball<'b>(&'b mut self, name: &str, version: &str) -> Result<Box<dyn Read + 'b>> {
+        let meta = self.get_package_version(name, version)?;
+        let dest = self
+            .downloads
+            .path()
+            .join(format!("{name}-{version}.tar.gz"));
+        let peer = self.network.fetch(&meta, &dest)?;
+        self.delivered_by.insert(name.to_owned(), peer);
+        let file = std::fs::File::open(&dest)
+            .map_err(|e| MarketplaceError::storage("cannot read the downloaded tarball", e))?;
+        Ok(Box::new(file))
+    }
+    fn resolved_source(&self, name: &str) -> Option<String> {
+        self.delivered_by
+            .get(name)
+            .map(|peer| format!("p2p+{peer}"))
+    }
+}
+
+/// Install from peers; on any P2P failure warn and install from `registry`.
+#[allow(clippy::too_many_arguments)]
+pub fn install_p2p<L>(
+    network: &mut dyn Network,
+    registry: &mut dyn Registry,
+    registry_source: &str,
+    hooks: &mut dyn HookRunner,
+    progress: &dyn Progress,
+    downloads: &Path,
+    root: &Path,
+    specs: &[Spec],
+    options: &InstallOptions,
+    lock: impl Fn() -> Result<L>,
+) -> Result<InstallReport> {
+    let why = match network.offline() {
+        Some(why) => MarketplaceError::Network(why),
+        None => {
+            let mut source = P2pSource::new(network, downloads)?;
+            let attempt = install(
+                Backends {
+                    registry: &mut source,
+                    source: "p2p",
+                    hooks: &mut *hooks,
+                    progress,
+                },
+                root,
+                specs,
+                options,
+                &lock,
+            );
+            match attempt {
+                Err(e @ (MarketplaceError::Network(_) | MarketplaceError::NotFound(_))) => e,
+                other => return other,
+            }
+        }
+    };
+    tracing::warn!("P2P failed, using local registry ({why})");
+    let fallback = install(
+        Backends {
+            registry,
+            source: registry_source,
+            hooks,
+            progress,
+        },
+        root,
+        specs,
+        options,
+        &lock,
+    );
+    match fallback {
+        Err(MarketplaceError::NotFound(local)) => Err(MarketplaceError::NotFound(format!(
+            "not on the P2P network ({why}) and not in the local registry ({local})"
+        ))),
+        other => other,
+    }
+}
+
+/// Put a verified copy of `meta`'s tarball where the node serves it from
+/// (`<serve_dir>/<sha256 hex>.tar.gz`), unless it is there already.
+pub fn export_tarball(
+    registry: &mut dyn Registry,
+    meta: &PackageVersion,
+    serve_dir: &Path,
+) -> Result<PathBuf> {
+    let hex = meta
+        .checksum
+        .strip_prefix(crate::backend::digest::PREFIX)
+        .filter(|_| crate::backend::digest::is_checksum(&meta.checksum))
+        .ok_or_else(|| {
+            MarketplaceError::Security(format!("{} has a malformed checksum", meta.name))
+        })?;
+    let path = serve_dir.join(format!("{hex}.tar.gz"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    let fail = |e: std::io::Error| {
+        MarketplaceError::storage(format!("cannot write {}", path.display()), e)
+    };
+    std::fs::create_dir_all(serve_dir).map_err(fail)?;
+    let tmp = tempfile::NamedTempFile::new_in(serve_dir).map_err(fail)?;
+    let handle = tmp.as_file().try_clone().map_err(fail)?;
+    super::fetch::verify_into(registry, meta, handle, 1 << 30, &Silent)?;
+    tmp.persist(&path).map_err(|e| fail(e.error))?;
+    Ok(path)
+}

@@ -1,0 +1,214 @@
+//! Installing from peers end to end, with real node processes on 127.0.0.1:
+//! tarballs by content hash from providers, verified; lying, truncating and
+//! silent providers detected, penalised (persistently) and skipped; fallback
+//! to the file registry. Faulty providers are debug builds of ggen started
+//! with `GGEN_P2P_FAULT` (release builds ignore it).
+#![cfg(feature = "p2p")]
+
+mod support;
+
+use serde_json::{Value, json};
+use support::nodes::{Node, p2p_publish};
+use support::{Env, snapshot};
+
+fn lock(env: &Env) -> Value {
+    serde_json::from_slice(&std::fs::read(env.home().join("packages/ggen.lock")).unwrap()).unwrap()
+}
+
+/// A package with a 2.5 MB payload (several chunks), published into `env`'s registry.
+fn publish_big(env: &Env) {
+    let dir = env.work.path().join("big-1.0.0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        json!({"name": "big", "version": "1.0.0", "description": "several chunks"}).to_string(),
+    )
+    .unwrap();
+    let mut state = 7u64;
+    let payload: Vec<u8> = (0..2_500_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(dir.join("payload.bin"), payload).unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+}
+
+fn install_p2p(env: &Env, name: &str, bootstrap: &[&str]) -> std::process::Output {
+    let mut args = vec!["marketplace", "install", name, "--p2p"];
+    for b in bootstrap {
+        args.extend(["--bootstrap", b]);
+    }
+    env.run(&args)
+}
+
+#[test]
+fn three_nodes_install_through_the_network() {
+    let node1 = Node::start(&[]);
+    let node2 = Node::start(&[&node1.addr]);
+    let node3 = Node::start(&[&node2.addr]);
+    p2p_publish(&node1.env, "shared", "1.0.0", "shared through peers");
+    let published = node1.env.json(&["marketplace", "info", "shared", "--json"]);
+
+    // node3's home has no registry copy: everything comes through its running node.
+    let out = node3
+        .env
+        .run(&["marketplace", "install", "shared", "--p2p"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("P2P failed"));
+    let installed = node3.home().join("packages/shared");
+    let source = node1.env.work.path().join("shared-1.0.0");
+    assert_eq!(
+        std::fs::read(installed.join("README.md")).unwrap(),
+        std::fs::read(source.join("README.md")).unwrap()
+    );
+    let entry = &lock(&node3.env)["packages"][0];
+    assert_eq!(entry["source"], format!("p2p+{}", node1.peer_id));
+    assert_eq!(entry["integrity"], published["versions"][0]["checksum"]);
+    assert_eq!(
+        node3.env.json(&["marketplace", "verify", "--json"])["ok"],
+        true
+    );
+
+    // A client with no node of its own, bootstrapped through node2, and a
+    // multi-chunk package served by node1 since its start.
+    drop(node3);
+    let client = Env::new();
+    let out = install_p2p(&client, "shared", &[&node2.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let big_home = Env::new();
+    publish_big(&big_home);
+    let big = Node::start_in(big_home, &[&node2.addr]);
+    let out = install_p2p(&client, "big", &[&node2.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(client.home().join("packages/big/payload.bin")).unwrap(),
+        std::fs::read(big.env.work.path().join("big-1.0.0/payload.bin")).unwrap()
+    );
+}
+
+#[test]
+fn bad_providers_are_detected_penalised_and_skipped() {
+    let client = Env::new();
+    // Short per-chunk deadline, so the silent provider costs 2 s, not 10.
+    std::fs::write(
+        client.home().join("config.toml"),
+        "[marketplace.p2p]\nquery_timeout_secs = 2\n",
+    )
+    .unwrap();
+    let mut bad = Vec::new();
+    for (fault, expected) in [
+        ("corrupt", "do not match the checksum"),
+        ("truncate", "bytes at offset"),
+        ("silent", "imeout"),
+    ] {
+        let env = Env::new();
+        publish_big(&env);
+        let mut cmd_env = env;
+        let node = start_faulty(&mut cmd_env, fault);
+        let root = client.home().join("packages");
+        // The install lock file may appear (it is how installers queue); nothing else may.
+        let files = |root: &std::path::Path| {
+            let mut s = snapshot(root);
+            s.retain(|(path, _)| path != ".ggen-install.lock");
+            s
+        };
+        let before = files(&root);
+        let out = install_p2p(&client, "big", &[&node.addr]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{fault}: {stderr}");
+        assert!(
+            stderr.contains("P2P failed, using local registry"),
+            "{fault}: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{fault}: {stderr}");
+        assert!(
+            stderr.contains("not on the P2P network"),
+            "{fault}: {stderr}"
+        );
+        assert_eq!(files(&root), before, "{fault} left files behind");
+        bad.push(node);
+    }
+    // The client remembers them (peers.json), below the default minimum.
+    for node in &bad {
+        let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+        assert!(info["failures"].as_u64().unwrap() >= 1, "{info}");
+        assert!(info["reputation"].as_f64().unwrap() < 0.5, "{info}");
+    }
+    // With an honest provider among them, the install succeeds from it.
+    let honest_env = Env::new();
+    publish_big(&honest_env);
+    let honest = Node::start_in(honest_env, &[]);
+    let mut bootstrap: Vec<&str> = bad.iter().map(|n| n.addr.as_str()).collect();
+    bootstrap.push(&honest.addr);
+    let out = install_p2p(&client, "big", &bootstrap);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lock(&client)["packages"][0]["source"],
+        format!("p2p+{}", honest.peer_id)
+    );
+}
+
+/// A provider node whose serving misbehaves as `fault` says.
+fn start_faulty(env: &mut Env, fault: &str) -> Node {
+    // The node process inherits the variable through Env::cmd.
+    env.extra_env.push(("GGEN_P2P_FAULT".into(), fault.into()));
+    Node::start_in(std::mem::replace(env, Env::new()), &[])
+}
+
+#[test]
+fn without_reachable_peers_install_falls_back_to_the_file_registry() {
+    let env = Env::new();
+    env.publish(json!({"name": "local-pkg", "version": "1.0.0"}));
+    let out = install_p2p(
+        &env,
+        "local-pkg",
+        &["/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: P2P failed, using local registry")
+    );
+    assert!(
+        lock(&env)["packages"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("registry+file://")
+    );
+    // P2P_ENABLED=1 turns it on too; found nowhere is a clear not-found.
+    let out = env
+        .cmd(&["marketplace", "install", "nowhere"])
+        .env("P2P_ENABLED", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("P2P failed"), "{stderr}");
+    assert!(
+        stderr.contains("not on the P2P network") && stderr.contains("not in the local registry"),
+        "{stderr}"
+    );
+}
