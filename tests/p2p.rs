@@ -413,3 +413,65 @@ fn malformed_records_and_announcements_count_against_the_sender_and_floods_are_l
     let r = search(&node.env, &["flood", "--min-reputation", "0"]);
     assert!(!r["results"].as_array().unwrap().is_empty(), "{r}");
 }
+
+#[test]
+fn hybrid_search_merges_local_and_network_preferring_newer_versions() {
+    let node = Node::start(&[]);
+    p2p_publish(&node.env, "merge-me", "2.0.0", "hybrid merge newer");
+    p2p_publish(&node.env, "only-remote", "1.0.0", "hybrid merge remote");
+    let client = Env::new();
+    client.publish(serde_json::json!({"name": "merge-me", "version": "1.0.0", "description": "hybrid merge older"}));
+    client.publish(serde_json::json!({"name": "only-local", "version": "3.0.0", "description": "hybrid merge local"}));
+    // Plain search stays local.
+    let local = client.json(&["marketplace", "search", "merge-me", "--json"]);
+    assert_eq!(local["results"][0]["version"], "1.0.0");
+    let r = client.json(&[
+        "marketplace",
+        "search",
+        "merge-me",
+        "only-remote",
+        "--hybrid",
+        "--bootstrap",
+        &node.addr,
+        "--json",
+    ]);
+    // Every word must match: nothing matches both names.
+    assert_eq!(r["total"], 0, "{r}");
+    let r = client.json(&[
+        "marketplace",
+        "search",
+        "merge-me",
+        "--hybrid",
+        "--bootstrap",
+        &node.addr,
+        "--json",
+    ]);
+    let h = hit(&r, "merge-me").unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(
+        h["version"], "2.0.0",
+        "the network's newer version wins: {r}"
+    );
+    assert_eq!(h["source"], node.peer_id);
+    assert_eq!(r["total"], 1);
+    let r = client.json(&[
+        "marketplace",
+        "search",
+        "hybrid",
+        "--hybrid",
+        "--bootstrap",
+        &node.addr,
+        "--json",
+    ]);
+    // "hybrid" is not a package name, so only what this client knows: its own packages.
+    assert_eq!(hit(&r, "only-local").unwrap()["source"], "local");
+    assert_eq!(hit(&r, "merge-me").unwrap()["version"], "1.0.0");
+    let human = client.ok(&[
+        "marketplace",
+        "search",
+        "merge-me",
+        "--hybrid",
+        "--bootstrap",
+        &node.addr,
+    ]);
+    assert!(human.contains("SOURCE") && human.contains("dht"), "{human}");
+}

@@ -99,7 +99,9 @@ pub struct BootstrapReport {
     pub connected_peers: usize,
 }
 
-pub trait Network {
+/// `Send`: a search asks the network on a thread of its own while the
+/// registry answers on the caller's.
+pub trait Network: Send {
     /// Why the network is unusable right now (then commands work offline).
     fn offline(&self) -> Option<String>;
     fn status(&mut self) -> Result<NodeStatus>;

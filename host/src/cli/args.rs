@@ -348,6 +348,11 @@ pub struct SearchArgs {
     /// Skip this many results (for paging)
     #[arg(long, default_value_t = 0)]
     pub offset: u32,
+    /// Also ask the P2P network (in parallel), merge by package, newest version wins, show each result's source
+    #[arg(long)]
+    pub hybrid: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,

@@ -49,6 +49,9 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 offset: a.offset,
             };
             let mut registry = session.open_registry()?;
+            if a.hybrid {
+                return p2p::hybrid_search(&session, registry.as_mut(), &query, &a.net, a.json);
+            }
             let results = domain::search::search(registry.as_mut(), &query)?;
             output::search(&query, &results, a.json);
         }

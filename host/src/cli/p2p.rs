@@ -100,6 +100,23 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
     }
 }
 
+/// `search --hybrid` (seeds §3.2): the file registry and the network in
+/// parallel, merged by package, with each result's source.
+pub fn hybrid_search(
+    session: &Session,
+    registry: &mut dyn ggen::domain::Registry,
+    query: &Query,
+    net: &NetArgs,
+    json: bool,
+) -> Result<(), MarketplaceError> {
+    let min = session.config.marketplace.p2p.reputation.min_reputation;
+    let mut network = session.open_network(&overrides(net))?;
+    warn_offline(network.as_ref());
+    let report = domain::p2p::search(registry, network.as_mut(), query, min)?;
+    output::search(&report, json);
+    Ok(())
+}
+
 fn check_reputation(r: f64) -> Result<(), MarketplaceError> {
     if (0.0..=1.0).contains(&r) {
         Ok(())

@@ -77,14 +77,27 @@ pub fn search(
     query: &Query,
     min_reputation: f64,
 ) -> Result<P2pSearchReport> {
-    // Phase 1: local packages (all matches; paging happens after merging).
+    // Phase 1 (the local registry) on this thread while phase 2 (discovered
+    // packages and DHT lookups) runs on another; offline, the network side
+    // answers from what the node already knows.
     let everything = Query {
         limit: u32::MAX,
         offset: 0,
         ..query.clone()
     };
+    let offline = network.offline();
+    let names = lookup_names(query);
+    let (local, found) = std::thread::scope(|scope| {
+        let remote = scope.spawn(|| network.search(&everything, &names));
+        let local = registry.search(&everything);
+        (
+            local,
+            remote.join().expect("the network search does not panic"),
+        )
+    });
+    let (local, found) = (local?, found?);
     let mut merged: BTreeMap<String, P2pHit> = BTreeMap::new();
-    for package in registry.search(&everything)?.hits {
+    for package in local.hits {
         merged.insert(
             package.name.clone(),
             P2pHit {
@@ -95,33 +108,25 @@ pub fn search(
             },
         );
     }
-    // Phase 2: discovered packages and DHT lookups (offline, these answer
-    // from what the node already knows).
-    let offline = network.offline();
-    let found = network.search(&everything, &lookup_names(query))?;
-    let report_lookups = (found.dht_lookups, found.dht_timeouts);
-    {
-        let matcher = matcher(query);
-        for hit in found.hits {
-            if hit.reputation < min_reputation || score(&matcher, &hit.package).is_none() {
-                continue;
-            }
-            let candidate = P2pHit {
-                source: hit.publisher,
-                via: hit.via,
-                reputation: hit.reputation,
-                package: hit.package,
-            };
-            // Phase 3: one entry per package, the newest version (local wins a tie).
-            match merged.get(&candidate.package.name) {
-                Some(existing) if version(&existing.package) >= version(&candidate.package) => {}
-                _ => {
-                    merged.insert(candidate.package.name.clone(), candidate);
-                }
+    let matcher = matcher(query);
+    for hit in found.hits {
+        if hit.reputation < min_reputation || score(&matcher, &hit.package).is_none() {
+            continue;
+        }
+        let candidate = P2pHit {
+            source: hit.publisher,
+            via: hit.via,
+            reputation: hit.reputation,
+            package: hit.package,
+        };
+        // Phase 3: one entry per package, the newest version (local wins a tie).
+        match merged.get(&candidate.package.name) {
+            Some(existing) if version(&existing.package) >= version(&candidate.package) => {}
+            _ => {
+                merged.insert(candidate.package.name.clone(), candidate);
             }
         }
     }
-    let matcher = matcher(query);
     let scored: Vec<(u32, P2pHit)> = merged
         .into_values()
         .filter_map(|h| score(&matcher, &h.package).map(|s| (s, h)))
@@ -137,8 +142,8 @@ pub fn search(
         total,
         results,
         offline,
-        dht_lookups: report_lookups.0,
-        dht_timeouts: report_lookups.1,
+        dht_lookups: found.dht_lookups,
+        dht_timeouts: found.dht_timeouts,
     })
 }
 
