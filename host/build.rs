@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 /// (plugin name, crate artifact name)
 const PLUGINS: &[(&str, &str)] = &[
     ("file-registry", "ggen_file_registry"),
+    ("p2p-policy", "ggen_p2p_policy"),
     ("render-templates", "ggen_hook_render_templates"),
     ("file-manifest", "ggen_hook_file_manifest"),
 ];

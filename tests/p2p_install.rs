@@ -212,3 +212,71 @@ fn without_reachable_peers_install_falls_back_to_the_file_registry() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_custom_p2p_policy_decides_the_provider_order() {
+    // Two honest providers of the very same tarball (deterministic packing).
+    let a_env = Env::new();
+    publish_big(&a_env);
+    let a = Node::start_in(a_env, &[]);
+    let b_env = Env::new();
+    publish_big(&b_env);
+    let b = Node::start_in(b_env, &[&a.addr]);
+    let (first, last) = if a.peer_id < b.peer_id {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+
+    // The default policy: equal reputations, so ascending peer id.
+    let client = Env::new();
+    let out = install_p2p(&client, "big", &[&a.addr, &b.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lock(&client)["packages"][0]["source"],
+        format!("p2p+{}", first.peer_id)
+    );
+
+    // The reversed policy picks the other one.
+    let client = Env::new();
+    let policy = support::fixture("reverse-policy");
+    let out = client.run(&[
+        "--p2p-policy-plugin",
+        policy.to_str().unwrap(),
+        "marketplace",
+        "install",
+        "big",
+        "--p2p",
+        "--bootstrap",
+        &a.addr,
+        "--bootstrap",
+        &b.addr,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        lock(&client)["packages"][0]["source"],
+        format!("p2p+{}", last.peer_id)
+    );
+
+    // A policy plugin that is not one is refused with a clear line.
+    let registry_plugin = support::fixture("memory-registry");
+    let err = client.fails(&[
+        "--p2p-policy-plugin",
+        registry_plugin.to_str().unwrap(),
+        "marketplace",
+        "p2p",
+        "peer-list",
+    ]);
+    assert!(
+        err.contains("registry-plugin plugin, not a p2p-policy-plugin"),
+        "{err}"
+    );
+}

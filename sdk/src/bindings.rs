@@ -28,3 +28,19 @@ pub mod hook {
         },
     });
 }
+
+/// The `p2p-policy-plugin` world, sharing the types and host imports above.
+pub mod policy {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "p2p-policy-plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_policy_world",
+        default_bindings_module: "ggen_plugin_sdk::bindings::policy",
+        additional_derives: [Clone, PartialEq],
+        with: {
+            "ggen:marketplace/types@0.1.0": crate::bindings::types,
+            "ggen:marketplace/host@0.1.0": crate::bindings::host,
+        },
+    });
+}

@@ -14,6 +14,7 @@ mod error;
 pub mod fs;
 pub mod hook;
 mod io;
+pub mod policy;
 pub mod registry;
 pub mod search;
 
@@ -24,6 +25,7 @@ pub use bindings::types::{
 pub use error::Error;
 pub use hook::{InstallContext, PostInstallHook};
 pub use io::ByteSourceReader;
+pub use policy::{P2pPolicy, PeerStats};
 pub use registry::Registry;
 
 /// The contract this SDK implements: the WIT package and its version.
@@ -36,6 +38,9 @@ pub const CONTRACT_SECTION: &str = "ggen:contract";
 
 /// Stamp of the registry-plugin world: `<package>@<version> <world>`.
 pub const REGISTRY_STAMP: [u8; 38] = *b"ggen:marketplace@0.1.0 registry-plugin";
+
+/// Stamp of the p2p-policy-plugin world.
+pub const POLICY_STAMP: [u8; 40] = *b"ggen:marketplace@0.1.0 p2p-policy-plugin";
 
 /// Stamp of the post-install-hook world.
 pub const HOOK_STAMP: [u8; 40] = *b"ggen:marketplace@0.1.0 post-install-hook";

@@ -12,6 +12,7 @@ pub mod model;
 pub mod network;
 #[cfg(feature = "p2p")]
 pub mod p2p;
+pub mod p2p_policy;
 pub mod plugin;
 pub mod registry;
 pub mod unpack;

@@ -24,6 +24,9 @@ pub struct NetworkPackage {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkSearch {
     pub hits: Vec<NetworkPackage>,
+    /// What this node knows of each publisher among the hits.
+    #[serde(default)]
+    pub publishers: Vec<PeerView>,
     /// Names looked up in the DHT.
     pub dht_lookups: Vec<String>,
     /// Lookups that timed out.
@@ -46,6 +49,24 @@ pub struct PeerView {
     pub reputation: f64,
     /// The agent string it announced through identify.
     pub agent: Option<String>,
+}
+
+impl PeerView {
+    /// A peer this node has no statistics for.
+    pub fn unknown(peer_id: String) -> Self {
+        Self {
+            peer_id,
+            addresses: Vec::new(),
+            connected: false,
+            successes: 0,
+            failures: 0,
+            rate_limited: 0,
+            avg_latency_ms: 0,
+            last_seen: 0,
+            reputation: 0.5,
+            agent: None,
+        }
+    }
 }
 
 /// The seeds §11.2 metrics a node keeps.
@@ -112,7 +133,9 @@ pub trait Network: Send {
     fn announce(&mut self, package: &PackageVersion) -> Result<AnnounceReport>;
     /// Discovered packages matching `query`, plus DHT lookups of `names`.
     fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch>;
-    /// Download a package's tarball from its providers into `dest` (verified);
-    /// returns the PeerId that delivered it.
-    fn fetch(&mut self, package: &PackageVersion, dest: &Path) -> Result<String>;
+    /// The peers providing a package's tarball, with what this node knows of them.
+    fn providers(&mut self, package: &PackageVersion) -> Result<Vec<PeerView>>;
+    /// Download a package's tarball into `dest` (verified), trying the peers
+    /// in `order` until one delivers; returns its PeerId.
+    fn fetch(&mut self, package: &PackageVersion, order: &[String], dest: &Path) -> Result<String>;
 }

@@ -19,6 +19,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE.wasm")]
     pub registry_plugin: Option<PathBuf>,
 
+    /// Use this P2P policy (a p2p-policy-plugin component) instead of the built-in one
+    #[arg(long, global = true, value_name = "FILE.wasm")]
+    pub p2p_policy_plugin: Option<PathBuf>,
+
     /// Registry root directory [default: $GGEN_HOME/registry]
     #[arg(long, global = true, value_name = "DIR")]
     pub registry: Option<PathBuf>,

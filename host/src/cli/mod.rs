@@ -36,6 +36,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         registry_plugin: cli.registry_plugin,
         plugin_timeout: cli.plugin_timeout,
         plugin_memory_mib: cli.plugin_memory,
+        p2p_policy_plugin: cli.p2p_policy_plugin,
     };
     let session = Session::new(GgenHome::from_env()?, overrides)?;
     let Command::Marketplace { command } = cli.command;
@@ -103,8 +104,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     bootstrap: a.net.bootstrap.clone(),
                     ..P2pOverrides::default()
                 })?;
+                let mut policy = session.open_policy()?;
                 domain::p2p_install::install_p2p(
                     network.as_mut(),
+                    policy.as_mut(),
+                    session.config.marketplace.p2p.reputation.min_reputation,
                     registry.as_mut(),
                     &session.source_id(),
                     &mut hooks,

@@ -58,7 +58,14 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let mut registry = session.open_registry()?;
             let mut network = session.open_network(&overrides(&a.net))?;
             warn_offline(network.as_ref());
-            let report = domain::p2p::search(registry.as_mut(), network.as_mut(), &query, min)?;
+            let mut policy = session.open_policy()?;
+            let report = domain::p2p::search(
+                registry.as_mut(),
+                network.as_mut(),
+                policy.as_mut(),
+                &query,
+                min,
+            )?;
             output::search(&report, a.json);
             Ok(())
         }
@@ -67,14 +74,15 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             check_reputation(min)?;
             let mut network = session.open_network(&overrides(&a.net))?;
             warn_offline(network.as_ref());
-            let mut peers = network.peers()?;
-            peers.retain(|p| p.reputation >= min);
+            let mut policy = session.open_policy()?;
+            let peers = domain::p2p::peers(network.as_mut(), policy.as_mut(), min)?;
             output::peers(&peers, a.json);
             Ok(())
         }
         P2pCommand::PeerInfo(a) => {
             let mut network = session.open_network(&overrides(&a.net))?;
-            let peer = network.peer(&a.peer_id)?;
+            let mut policy = session.open_policy()?;
+            let peer = domain::p2p::peer(network.as_mut(), policy.as_mut(), &a.peer_id)?;
             output::peer(&peer, a.json);
             Ok(())
         }
@@ -112,7 +120,8 @@ pub fn hybrid_search(
     let min = session.config.marketplace.p2p.reputation.min_reputation;
     let mut network = session.open_network(&overrides(net))?;
     warn_offline(network.as_ref());
-    let report = domain::p2p::search(registry, network.as_mut(), query, min)?;
+    let mut policy = session.open_policy()?;
+    let report = domain::p2p::search(registry, network.as_mut(), policy.as_mut(), query, min)?;
     output::search(&report, json);
     Ok(())
 }

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::publish::{self, PublishOptions, PublishReport};
 use super::{PackageVersion, Query, Registry, Result};
-use crate::backend::network::{AnnounceReport, Network};
+use crate::backend::network::{AnnounceReport, Network, NetworkPackage, PeerView};
+use crate::backend::p2p_policy::P2pPolicy;
 
 /// Names looked up in the DHT per search.
 const MAX_LOOKUPS: usize = 8;
@@ -74,6 +75,7 @@ fn lookup_names(query: &Query) -> Vec<String> {
 pub fn search(
     registry: &mut dyn Registry,
     network: &mut dyn Network,
+    policy: &mut dyn P2pPolicy,
     query: &Query,
     min_reputation: f64,
 ) -> Result<P2pSearchReport> {
@@ -96,39 +98,51 @@ pub fn search(
         )
     });
     let (local, found) = (local?, found?);
-    let mut merged: BTreeMap<String, P2pHit> = BTreeMap::new();
-    for package in local.hits {
-        merged.insert(
-            package.name.clone(),
-            P2pHit {
-                package,
-                source: "local".into(),
-                via: "local".into(),
-                reputation: 1.0,
-            },
-        );
+    // The policy judges publishers and merges (phase 3: one entry per package).
+    let now = now();
+    let mut reputation = BTreeMap::new();
+    for peer in &found.publishers {
+        reputation.insert(peer.peer_id.clone(), policy.reputation(peer, now)?);
     }
     let matcher = matcher(query);
-    for hit in found.hits {
-        if hit.reputation < min_reputation || score(&matcher, &hit.package).is_none() {
-            continue;
-        }
-        let candidate = P2pHit {
-            source: hit.publisher,
-            via: hit.via,
-            reputation: hit.reputation,
-            package: hit.package,
-        };
-        // Phase 3: one entry per package, the newest version (local wins a tie).
-        match merged.get(&candidate.package.name) {
-            Some(existing) if version(&existing.package) >= version(&candidate.package) => {}
-            _ => {
-                merged.insert(candidate.package.name.clone(), candidate);
+    let remote: Vec<NetworkPackage> = found
+        .hits
+        .into_iter()
+        .filter(|h| reputation.get(&h.publisher).copied().unwrap_or(0.0) >= min_reputation)
+        .filter(|h| score(&matcher, &h.package).is_some())
+        .collect();
+    let merged = policy.merge_results(
+        vec![
+            local.hits.clone(),
+            remote.iter().map(|h| h.package.clone()).collect(),
+        ],
+        u32::MAX,
+    )?;
+    let merged: Vec<P2pHit> = merged
+        .into_iter()
+        .map(|package| {
+            if local.hits.contains(&package) {
+                return P2pHit {
+                    package,
+                    source: "local".into(),
+                    via: "local".into(),
+                    reputation: 1.0,
+                };
             }
-        }
-    }
+            let from = remote
+                .iter()
+                .find(|h| h.package == package)
+                .expect("merged versions come from the sources");
+            P2pHit {
+                source: from.publisher.clone(),
+                via: from.via.clone(),
+                reputation: reputation.get(&from.publisher).copied().unwrap_or(0.0),
+                package,
+            }
+        })
+        .collect();
     let scored: Vec<(u32, P2pHit)> = merged
-        .into_values()
+        .into_iter()
         .filter_map(|h| score(&matcher, &h.package).map(|s| (s, h)))
         .collect();
     let (total, results) = rank_page(
@@ -173,8 +187,41 @@ fn score(matcher: &Matcher, p: &PackageVersion) -> Option<u32> {
     })
 }
 
-fn version(p: &PackageVersion) -> Option<semver::Version> {
-    semver::Version::parse(&p.version).ok()
+/// Unix seconds, for the policy's notion of age.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Known peers with the policy's reputation, those under `min` left out.
+pub fn peers(
+    network: &mut dyn Network,
+    policy: &mut dyn P2pPolicy,
+    min: f64,
+) -> Result<Vec<PeerView>> {
+    let now = now();
+    let mut peers = Vec::new();
+    for mut peer in network.peers()? {
+        peer.reputation = policy.reputation(&peer, now)?;
+        if peer.reputation >= min {
+            peers.push(peer);
+        }
+    }
+    peers.sort_by(|a, b| {
+        b.reputation
+            .total_cmp(&a.reputation)
+            .then(a.peer_id.cmp(&b.peer_id))
+    });
+    Ok(peers)
+}
+
+/// One peer with the policy's reputation.
+pub fn peer(network: &mut dyn Network, policy: &mut dyn P2pPolicy, id: &str) -> Result<PeerView> {
+    let mut peer = network.peer(id)?;
+    peer.reputation = policy.reputation(&peer, now())?;
+    Ok(peer)
 }
 
 #[derive(Debug, Clone, Serialize)]

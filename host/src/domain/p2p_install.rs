@@ -16,22 +16,32 @@ use super::{
 };
 use crate::backend::hook::HookRunner;
 use crate::backend::network::Network;
+use crate::backend::p2p_policy::P2pPolicy;
 
 /// The P2P network as an install source.
 pub struct P2pSource<'a> {
     network: &'a mut dyn Network,
+    policy: &'a mut dyn P2pPolicy,
+    min_reputation: f64,
     downloads: tempfile::TempDir,
     known: HashMap<String, PackageVersion>,
     delivered_by: HashMap<String, String>,
 }
 
 impl<'a> P2pSource<'a> {
-    pub fn new(network: &'a mut dyn Network, downloads_in: &Path) -> Result<Self> {
+    pub fn new(
+        network: &'a mut dyn Network,
+        policy: &'a mut dyn P2pPolicy,
+        min_reputation: f64,
+        downloads_in: &Path,
+    ) -> Result<Self> {
         std::fs::create_dir_all(downloads_in).map_err(|e| {
             MarketplaceError::storage(format!("cannot create {}", downloads_in.display()), e)
         })?;
         Ok(Self {
             network,
+            policy,
+            min_reputation,
             downloads: tempfile::tempdir_in(downloads_in)
                 .map_err(|e| MarketplaceError::storage("cannot create a download directory", e))?,
             known: HashMap::new(),
@@ -117,7 +127,11 @@ impl Registry for P2pSource<'_> {
             .downloads
             .path()
             .join(format!("{name}-{version}.tar.gz"));
-        let peer = self.network.fetch(&meta, &dest)?;
+        let providers = self.network.providers(&meta)?;
+        let order =
+            self.policy
+                .rank_providers(&providers, self.min_reputation, super::p2p::now())?;
+        let peer = self.network.fetch(&meta, &order, &dest)?;
         self.delivered_by.insert(name.to_owned(), peer);
         let file = std::fs::File::open(&dest)
             .map_err(|e| MarketplaceError::storage("cannot read the downloaded tarball", e))?;
@@ -134,6 +148,8 @@ impl Registry for P2pSource<'_> {
 #[allow(clippy::too_many_arguments)]
 pub fn install_p2p<L>(
     network: &mut dyn Network,
+    policy: &mut dyn P2pPolicy,
+    min_reputation: f64,
     registry: &mut dyn Registry,
     registry_source: &str,
     hooks: &mut dyn HookRunner,
@@ -147,7 +163,7 @@ pub fn install_p2p<L>(
     let why = match network.offline() {
         Some(why) => MarketplaceError::Network(why),
         None => {
-            let mut source = P2pSource::new(network, downloads)?;
+            let mut source = P2pSource::new(network, policy, min_reputation, downloads)?;
             let attempt = install(
                 Backends {
                     registry: &mut source,

@@ -21,6 +21,7 @@ pub struct Overrides {
     pub registry_plugin: Option<PathBuf>,
     pub plugin_timeout: Option<Duration>,
     pub plugin_memory_mib: Option<u64>,
+    pub p2p_policy_plugin: Option<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -30,6 +31,7 @@ pub struct Session {
     pub registry_root: PathBuf,
     pub packages_dir: PathBuf,
     registry_plugin: Option<PathBuf>,
+    p2p_policy_plugin: Option<PathBuf>,
     limits: Limits,
 }
 
@@ -76,6 +78,7 @@ impl Session {
             registry_root: absolute(&registry_root),
             packages_dir,
             registry_plugin: overrides.registry_plugin,
+            p2p_policy_plugin: overrides.p2p_policy_plugin,
             limits,
         })
     }
@@ -97,6 +100,21 @@ impl Session {
             .join(format!("{}-{root_key}", source.name));
         let policy = Policy::registry(self.registry_root.clone(), data, self.limits);
         Ok(Box::new(WasmRegistry::load(&engine, &source, &policy)?))
+    }
+
+    /// The P2P policy: the built-in one, or `--p2p-policy-plugin`, sandboxed
+    /// with no files at all.
+    pub fn open_policy(&self) -> Result<Box<dyn crate::backend::p2p_policy::P2pPolicy>> {
+        let source = match &self.p2p_policy_plugin {
+            Some(path) => WasmSource::from_file(path)?,
+            None => WasmSource::embedded(&embedded::P2P_POLICY),
+        };
+        let engine = PluginEngine::new(self.home.cache())?;
+        Ok(Box::new(crate::backend::plugin::WasmP2pPolicy::load(
+            &engine,
+            &source,
+            self.limits,
+        )?))
     }
 
     /// Serialise writers of the registry across processes.

@@ -122,15 +122,12 @@ impl Client {
         }
     }
 
-    /// Download `package`'s tarball into `dest` from the peers providing it,
-    /// best reputation first, verifying its sha256; a provider that fails
-    /// (wrong bytes, short stream, silence, missing) is penalised and the next
-    /// one tried. Returns the PeerId it came from.
-    pub async fn fetch(&self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
+    /// The peers providing `package`'s tarball, with this node's statistics.
+    pub async fn providers(&self, package: &PackageVersion) -> Result<Vec<PeerView>> {
         let who = format!("{}@{}", package.name, package.version);
         let sha = digest_bytes(&package.checksum)
             .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
-        let providers = tokio::time::timeout(
+        let ids = tokio::time::timeout(
             self.query_timeout + Duration::from_secs(1),
             self.ask(|tx| Command::Providers(sha, tx)),
         )
@@ -138,11 +135,37 @@ impl Client {
         .map_err(|_| {
             MarketplaceError::Network(format!("looking up providers of {who} timed out"))
         })??;
-        if providers.is_empty() {
-            return Err(MarketplaceError::Network(format!("no peer provides {who}")));
+        let mut views = Vec::new();
+        for id in ids {
+            let view = self.ask(|tx| Command::Peer(id, tx)).await?;
+            views.push(view.unwrap_or_else(|| PeerView::unknown(id.to_string())));
+        }
+        Ok(views)
+    }
+
+    /// Download `package`'s tarball into `dest`, trying the peers in `order`
+    /// (the policy's ranking) and verifying its sha256; a provider that fails
+    /// (wrong bytes, short stream, silence, missing) is penalised and the next
+    /// one tried. Returns the PeerId it came from.
+    pub async fn fetch(
+        &self,
+        package: &PackageVersion,
+        order: &[String],
+        dest: &std::path::Path,
+    ) -> Result<String> {
+        let who = format!("{}@{}", package.name, package.version);
+        let sha = digest_bytes(&package.checksum)
+            .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
+        if order.is_empty() {
+            return Err(MarketplaceError::Network(format!(
+                "no usable peer provides {who}"
+            )));
         }
         let mut failures = Vec::new();
-        for peer in providers {
+        for id in order {
+            let peer: PeerId = id.parse().map_err(|e| {
+                MarketplaceError::Validation(format!("`{id}` is not a peer id ({e})"))
+            })?;
             let started = Instant::now();
             match self.download(peer, &sha, package.size, dest).await {
                 Ok(()) => {
@@ -253,6 +276,7 @@ impl Client {
             hits: self
                 .ask(|tx| Command::CacheSearch(query.clone(), tx))
                 .await?,
+            publishers: Vec::new(),
             dht_lookups: names.to_vec(),
             dht_timeouts: Vec::new(),
         };
@@ -274,6 +298,19 @@ impl Client {
                     result.dht_timeouts.push(name.clone());
                 }
             }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for hit in &result.hits {
+            if !seen.insert(hit.publisher.clone()) {
+                continue;
+            }
+            let view = match hit.publisher.parse::<PeerId>() {
+                Ok(id) => self.ask(|tx| Command::Peer(id, tx)).await?,
+                Err(_) => None,
+            };
+            result
+                .publishers
+                .push(view.unwrap_or_else(|| PeerView::unknown(hit.publisher.clone())));
         }
         Ok(result)
     }

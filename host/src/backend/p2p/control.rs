@@ -41,8 +41,12 @@ enum Request {
         query: Query,
         names: Vec<String>,
     },
+    Providers {
+        package: PackageVersion,
+    },
     Fetch {
         package: PackageVersion,
+        order: Vec<String>,
         dest: std::path::PathBuf,
     },
     Stop,
@@ -121,7 +125,12 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
         Request::Bootstrap { addresses } => json(client.bootstrap(&addresses).await),
         Request::Announce { package } => json(client.announce(&package).await),
         Request::Search { query, names } => json(client.search(&query, &names).await),
-        Request::Fetch { package, dest } => json(client.fetch(&package, &dest).await),
+        Request::Providers { package } => json(client.providers(&package).await),
+        Request::Fetch {
+            package,
+            order,
+            dest,
+        } => json(client.fetch(&package, &order, &dest).await),
         Request::Stop => Ok(Value::Null),
     }
 }
@@ -130,22 +139,18 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
 pub struct ControlClient {
     socket: std::path::PathBuf,
     timeout: Duration,
-    /// Set when the node had no connected peer as we connected.
-    offline: Option<String>,
 }
 
 impl ControlClient {
     /// Some when a node answers on `socket`.
     pub fn connect(socket: &Path, timeout: Duration) -> Option<Self> {
-        let mut client = Self {
+        let client = Self {
             socket: socket.to_path_buf(),
             timeout,
-            offline: None,
         };
-        let status: NodeStatus = client.call(&Request::Status).ok()?;
-        if status.connected_peers.is_empty() {
-            client.offline = Some("the running P2P node has no connected peers".into());
-        }
+        // A running node without peers still stores and serves what is
+        // published through it, so it is never "offline" to its commands.
+        let _: NodeStatus = client.call(&Request::Status).ok()?;
         Some(client)
     }
 
@@ -183,7 +188,7 @@ impl ControlClient {
 
 impl Network for ControlClient {
     fn offline(&self) -> Option<String> {
-        self.offline.clone()
+        None
     }
     fn status(&mut self) -> Result<NodeStatus> {
         self.call(&Request::Status)
@@ -212,9 +217,20 @@ impl Network for ControlClient {
             names: names.to_vec(),
         })
     }
-    fn fetch(&mut self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
+    fn providers(&mut self, package: &PackageVersion) -> Result<Vec<PeerView>> {
+        self.call(&Request::Providers {
+            package: package.clone(),
+        })
+    }
+    fn fetch(
+        &mut self,
+        package: &PackageVersion,
+        order: &[String],
+        dest: &std::path::Path,
+    ) -> Result<String> {
         self.call(&Request::Fetch {
             package: package.clone(),
+            order: order.to_vec(),
             dest: dest.to_path_buf(),
         })
     }

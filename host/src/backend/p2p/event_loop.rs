@@ -49,7 +49,7 @@ pub enum Command {
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
     /// false when that file is not there.
     Provide([u8; 32], oneshot::Sender<bool>),
-    /// Peers providing a tarball, best reputation first.
+    /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
     /// Ask a peer for one chunk of a tarball.
     Chunk(
@@ -311,17 +311,13 @@ impl EventLoop {
         }
     }
 
-    fn ranked(&self, peers: HashSet<PeerId>) -> Vec<PeerId> {
+    /// Providers other than this node (the P2P policy orders them).
+    fn others(&self, peers: HashSet<PeerId>) -> Vec<PeerId> {
         let mut peers: Vec<PeerId> = peers
             .into_iter()
             .filter(|p| p != self.swarm.local_peer_id())
             .collect();
-        peers.sort_by(|a, b| {
-            self.peers
-                .reputation(b)
-                .total_cmp(&self.peers.reputation(a))
-                .then_with(|| a.to_string().cmp(&b.to_string()))
-        });
+        peers.sort();
         peers
     }
 
@@ -705,7 +701,7 @@ impl EventLoop {
                         }
                     };
                     if finished && let Some((found, reply)) = self.pending_providers.remove(&id) {
-                        let _ = reply.send(self.ranked(found));
+                        let _ = reply.send(self.others(found));
                     }
                 }
                 QueryResult::PutRecord(result) => {

@@ -176,8 +176,16 @@ impl Network for LocalNode {
     fn search(&mut self, query: &Query, names: &[String]) -> Result<NetworkSearch> {
         self.block_on(self.client.search(query, names))
     }
-    fn fetch(&mut self, package: &PackageVersion, dest: &std::path::Path) -> Result<String> {
-        self.block_on(self.client.fetch(package, dest))
+    fn providers(&mut self, package: &PackageVersion) -> Result<Vec<PeerView>> {
+        self.block_on(self.client.providers(package))
+    }
+    fn fetch(
+        &mut self,
+        package: &PackageVersion,
+        order: &[String],
+        dest: &std::path::Path,
+    ) -> Result<String> {
+        self.block_on(self.client.fetch(package, order, dest))
     }
 }
 

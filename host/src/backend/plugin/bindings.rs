@@ -21,3 +21,15 @@ pub mod hook {
         },
     });
 }
+
+pub mod policy {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "p2p-policy-plugin",
+        imports: { default: trappable },
+        with: {
+            "ggen:marketplace/types": crate::backend::plugin::bindings::ggen::marketplace::types,
+            "ggen:marketplace/host": crate::backend::plugin::bindings::ggen::marketplace::host,
+        },
+    });
+}

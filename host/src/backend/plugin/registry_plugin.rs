@@ -253,7 +253,7 @@ fn from_wit_error(label: &str, e: wit::RegistryError) -> MarketplaceError {
     }
 }
 
-fn from_wit_version(v: wit::PackageVersion) -> PackageVersion {
+pub(super) fn from_wit_version(v: wit::PackageVersion) -> PackageVersion {
     PackageVersion {
         name: v.name,
         version: v.version,
@@ -274,7 +274,7 @@ fn from_wit_version(v: wit::PackageVersion) -> PackageVersion {
     }
 }
 
-fn to_wit_version(v: &PackageVersion) -> wit::PackageVersion {
+pub(super) fn to_wit_version(v: &PackageVersion) -> wit::PackageVersion {
     wit::PackageVersion {
         name: v.name.clone(),
         version: v.version.clone(),
