@@ -196,56 +196,62 @@ impl Client {
         size: u64,
         dest: &std::path::Path,
     ) -> std::result::Result<(), String> {
+        use libp2p::futures::StreamExt;
+        use libp2p::futures::stream::FuturesOrdered;
         use sha2::Digest;
         use std::io::Write;
-        const WINDOW: u64 = 4;
+        // A sliding window: a new request leaves as soon as the oldest chunk
+        // is written, so the connection never idles between batches.
+        const WINDOW: usize = 16;
         let mut file = std::fs::File::create(dest)
             .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
         let mut hasher = sha2::Sha256::new();
         let chunk = MAX_CHUNK as u64;
-        let mut offset = 0u64;
-        while offset < size {
-            let requests = (0..WINDOW)
-                .map(|i| offset + i * chunk)
-                .filter(|&o| o < size)
-                .map(|o| {
-                    let request = ChunkRequest {
-                        sha256: *sha,
-                        offset: o,
-                        len: (size - o).min(chunk) as u32,
-                    };
-                    async move {
-                        let answer = self.ask(|tx| Command::Chunk(peer, request, tx)).await;
-                        (request, answer)
-                    }
+        let mut next = 0u64;
+        let mut in_flight = FuturesOrdered::new();
+        let request_at = |o: u64| ChunkRequest {
+            sha256: *sha,
+            offset: o,
+            len: (size - o).min(chunk) as u32,
+        };
+        loop {
+            while in_flight.len() < WINDOW && next < size {
+                let request = request_at(next);
+                next += request.len as u64;
+                in_flight.push_back(async move {
+                    let answer = self.ask(|tx| Command::Chunk(peer, request, tx)).await;
+                    (request, answer)
                 });
-            for (request, answer) in join_all(requests).await {
-                let answer = answer.map_err(|e| e.to_string())?;
-                match answer? {
-                    ChunkResponse::Missing => return Err("does not have it".into()),
-                    ChunkResponse::Chunk { total, bytes } => {
-                        if total != size {
-                            return Err(format!("claims {total} bytes, the record says {size}"));
-                        }
-                        if bytes.len() != request.len as usize {
-                            return Err(format!(
-                                "sent {} bytes at offset {} instead of {}",
-                                bytes.len(),
-                                request.offset,
-                                request.len
-                            ));
-                        }
-                        hasher.update(&bytes);
-                        file.write_all(&bytes).map_err(|e| e.to_string())?;
-                        offset += bytes.len() as u64;
+            }
+            let Some((request, answer)) = in_flight.next().await else {
+                break;
+            };
+            let answer = answer.map_err(|e| e.to_string())?;
+            match answer? {
+                ChunkResponse::Missing => return Err("does not have it".into()),
+                ChunkResponse::Chunk { total, bytes } => {
+                    if total != size {
+                        return Err(format!("claims {total} bytes, the record says {size}"));
                     }
+                    if bytes.len() != request.len as usize {
+                        return Err(format!(
+                            "sent {} bytes at offset {} instead of {}",
+                            bytes.len(),
+                            request.offset,
+                            request.len
+                        ));
+                    }
+                    hasher.update(&bytes);
+                    file.write_all(&bytes).map_err(|e| e.to_string())?;
                 }
             }
         }
         if hasher.finalize().as_slice() != sha {
             return Err("sent bytes that do not match the checksum".into());
         }
-        file.sync_all().map_err(|e| e.to_string())
+        // No fsync: the download is a temporary file the install copies
+        // (and verifies again) before anything is committed.
+        file.flush().map_err(|e| e.to_string())
     }
 
     /// Store the record in the DHT and announce it on Gossipsub.
