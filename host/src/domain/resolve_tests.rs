@@ -5,11 +5,14 @@ use semver::{Version, VersionReq};
 use super::{Candidate, VersionSource, resolve, to_ranges};
 use crate::domain::{MarketplaceError, Result};
 
+/// One version: name, version, dependencies (name, requirement).
+type Entry<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
 /// An in-memory registry: `("a", "1.0.0", &[("b", "^1")])`.
 struct Mem(BTreeMap<String, Vec<Candidate>>);
 
 impl Mem {
-    fn new(entries: &[(&str, &str, &[(&str, &str)])]) -> Self {
+    fn new(entries: &[Entry<'_>]) -> Self {
         let mut map: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
         for (name, version, deps) in entries {
             map.entry(name.to_string()).or_default().push(Candidate {
@@ -78,7 +81,7 @@ fn picks_the_highest_versions_satisfying_everything() {
 fn deep_chains_install_dependencies_first() {
     let names: Vec<String> = (0..30).map(|i| format!("p{i:02}")).collect();
     let deps: Vec<[(&str, &str); 1]> = names.iter().skip(1).map(|n| [(n.as_str(), "^1")]).collect();
-    let mut entries: Vec<(&str, &str, &[(&str, &str)])> = Vec::new();
+    let mut entries: Vec<Entry<'_>> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         entries.push((
             name,
