@@ -280,3 +280,74 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
         "{err}"
     );
 }
+
+#[test]
+fn large_tarballs_come_from_several_providers_at_once() {
+    let publish_12mb = |env: &Env| {
+        let dir = env.work.path().join("large-1.0.0");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("package.json"),
+            json!({"name": "large", "version": "1.0.0"}).to_string(),
+        )
+        .unwrap();
+        let mut state = 11u64;
+        let payload: Vec<u8> = (0..12_000_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        std::fs::write(dir.join("payload.bin"), payload).unwrap();
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    };
+    let a_env = Env::new();
+    publish_12mb(&a_env);
+    let a = Node::start_in(a_env, &[]);
+    let b_env = Env::new();
+    publish_12mb(&b_env);
+    let b = Node::start_in(b_env, &[&a.addr]);
+    let client = Env::new();
+    let out = install_p2p(&client, "large", &[&a.addr, &b.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = lock(&client)["packages"][0]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        source.contains(&a.peer_id) && source.contains(&b.peer_id),
+        "{source}"
+    );
+    assert_eq!(
+        client.json(&["marketplace", "verify", "--json"])["ok"],
+        true
+    );
+    for node in [&a, &b] {
+        let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+        assert!(info["successes"].as_u64().unwrap() >= 1, "{info}");
+    }
+
+    // A liar among them spoils the shared download; one provider at a time
+    // then finds the honest copy.
+    let mut liar_env = Env::new();
+    publish_12mb(&liar_env);
+    liar_env
+        .extra_env
+        .push(("GGEN_P2P_FAULT".into(), "corrupt".into()));
+    let liar = Node::start_in(liar_env, &[&a.addr]);
+    let client = Env::new();
+    let out = install_p2p(&client, "large", &[&liar.addr, &a.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("P2P failed"), "{stderr}");
+    assert_eq!(
+        client.json(&["marketplace", "verify", "--json"])["ok"],
+        true
+    );
+}

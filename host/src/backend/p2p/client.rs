@@ -21,6 +21,12 @@ pub struct Client {
     pub query_timeout: Duration,
 }
 
+/// Chunk requests in flight per download.
+const WINDOW: usize = 16;
+/// Tarballs from this size on come from several providers at once.
+const PARALLEL_FROM: u64 = 8 << 20;
+const PARALLEL_PEERS: usize = 3;
+
 /// How long an announcement waits for a first topic peer when connected.
 const TOPIC_WAIT: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(25);
@@ -144,9 +150,13 @@ impl Client {
     }
 
     /// Download `package`'s tarball into `dest`, trying the peers in `order`
-    /// (the policy's ranking) and verifying its sha256; a provider that fails
-    /// (wrong bytes, short stream, silence, missing) is penalised and the next
-    /// one tried. Returns the PeerId it came from.
+    /// (the policy's ranking) and verifying its sha256. A large tarball is
+    /// first fetched from the top [`PARALLEL_PEERS`] providers at once, chunk
+    /// by chunk in turn; a chunk a peer fails to deliver counts against that
+    /// peer. A whole-file mismatch cannot be pinned on one of them, so then,
+    /// as for small tarballs, the providers are tried one at a time: a
+    /// provider that fails (wrong bytes, short stream, silence, missing) is
+    /// penalised and the next one tried. Returns who delivered it.
     pub async fn fetch(
         &self,
         package: &PackageVersion,
@@ -156,24 +166,56 @@ impl Client {
         let who = format!("{}@{}", package.name, package.version);
         let sha = digest_bytes(&package.checksum)
             .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
-        if order.is_empty() {
+        let mut peers = Vec::new();
+        for id in order {
+            peers.push(id.parse::<PeerId>().map_err(|e| {
+                MarketplaceError::Validation(format!("`{id}` is not a peer id ({e})"))
+            })?);
+        }
+        if peers.is_empty() {
             return Err(MarketplaceError::Network(format!(
                 "no usable peer provides {who}"
             )));
         }
         let mut failures = Vec::new();
-        for id in order {
-            let peer: PeerId = id.parse().map_err(|e| {
-                MarketplaceError::Validation(format!("`{id}` is not a peer id ({e})"))
-            })?;
+        if package.size >= PARALLEL_FROM && peers.len() > 1 {
+            let group: Vec<PeerId> = peers.iter().take(PARALLEL_PEERS).copied().collect();
             let started = Instant::now();
-            match self.download(peer, &sha, package.size, dest).await {
+            match self.download(&group, &sha, package.size, dest).await {
+                Ok(()) => {
+                    let ms = started.elapsed().as_millis() as u64;
+                    for p in &group {
+                        let _ = self.tx.send(Command::Outcome(*p, Some(ms))).await;
+                    }
+                    return Ok(group
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","));
+                }
+                Err((Some(peer), why)) => {
+                    tracing::warn!("peer {peer} failed to deliver part of {who}: {why}");
+                    let _ = self.tx.send(Command::Outcome(peer, None)).await;
+                    failures.push(format!("{peer}: {why}"));
+                    peers.retain(|p| *p != peer);
+                }
+                Err((None, why)) => {
+                    tracing::warn!(
+                        "{why} (from {} peers at once); trying one provider at a time",
+                        group.len()
+                    );
+                }
+            }
+        }
+        for peer in peers {
+            let started = Instant::now();
+            match self.download(&[peer], &sha, package.size, dest).await {
                 Ok(()) => {
                     let ms = started.elapsed().as_millis() as u64;
                     let _ = self.tx.send(Command::Outcome(peer, Some(ms))).await;
                     return Ok(peer.to_string());
                 }
-                Err(why) => {
+                Err((_, why)) => {
                     tracing::warn!(
                         "peer {peer} failed to deliver {who}: {why}; trying the next provider"
                     );
@@ -188,70 +230,75 @@ impl Client {
         )))
     }
 
-    /// One provider, four chunks in flight, hashed as written.
+    /// Chunks from `peers` in turn (chunk i from peer i mod n), up to
+    /// [`WINDOW`] in flight, hashed and written in order. A failed chunk
+    /// names its peer; a whole-file mismatch names one only if there was one.
     async fn download(
         &self,
-        peer: PeerId,
+        peers: &[PeerId],
         sha: &[u8; 32],
         size: u64,
         dest: &std::path::Path,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), (Option<PeerId>, String)> {
         use libp2p::futures::StreamExt;
         use libp2p::futures::stream::FuturesOrdered;
         use sha2::Digest;
         use std::io::Write;
-        // A sliding window: a new request leaves as soon as the oldest chunk
-        // is written, so the connection never idles between batches.
-        const WINDOW: usize = 16;
         let mut file = std::fs::File::create(dest)
-            .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+            .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
         let mut hasher = sha2::Sha256::new();
         let chunk = MAX_CHUNK as u64;
-        let mut next = 0u64;
+        let (mut next, mut index) = (0u64, 0usize);
         let mut in_flight = FuturesOrdered::new();
-        let request_at = |o: u64| ChunkRequest {
-            sha256: *sha,
-            offset: o,
-            len: (size - o).min(chunk) as u32,
-        };
         loop {
+            // A sliding window: a new request leaves as soon as the oldest
+            // chunk is written, so the connections never idle between batches.
             while in_flight.len() < WINDOW && next < size {
-                let request = request_at(next);
+                let peer = peers[index % peers.len()];
+                let request = ChunkRequest {
+                    sha256: *sha,
+                    offset: next,
+                    len: (size - next).min(chunk) as u32,
+                };
                 next += request.len as u64;
+                index += 1;
                 in_flight.push_back(async move {
                     let answer = self.ask(|tx| Command::Chunk(peer, request, tx)).await;
-                    (request, answer)
+                    (peer, request, answer)
                 });
             }
-            let Some((request, answer)) = in_flight.next().await else {
+            let Some((peer, request, answer)) = in_flight.next().await else {
                 break;
             };
-            let answer = answer.map_err(|e| e.to_string())?;
-            match answer? {
-                ChunkResponse::Missing => return Err("does not have it".into()),
+            let blame = |why: String| (Some(peer), why);
+            match answer.map_err(|e| blame(e.to_string()))?.map_err(blame)? {
+                ChunkResponse::Missing => return Err(blame("does not have it".into())),
                 ChunkResponse::Chunk { total, bytes } => {
                     if total != size {
-                        return Err(format!("claims {total} bytes, the record says {size}"));
+                        return Err(blame(format!(
+                            "claims {total} bytes, the record says {size}"
+                        )));
                     }
                     if bytes.len() != request.len as usize {
-                        return Err(format!(
+                        return Err(blame(format!(
                             "sent {} bytes at offset {} instead of {}",
                             bytes.len(),
                             request.offset,
                             request.len
-                        ));
+                        )));
                     }
                     hasher.update(&bytes);
-                    file.write_all(&bytes).map_err(|e| e.to_string())?;
+                    file.write_all(&bytes).map_err(|e| (None, e.to_string()))?;
                 }
             }
         }
         if hasher.finalize().as_slice() != sha {
-            return Err("sent bytes that do not match the checksum".into());
+            let culprit = (peers.len() == 1).then(|| peers[0]);
+            return Err((culprit, "sent bytes that do not match the checksum".into()));
         }
         // No fsync: the download is a temporary file the install copies
         // (and verifies again) before anything is committed.
-        file.flush().map_err(|e| e.to_string())
+        file.flush().map_err(|e| (None, e.to_string()))
     }
 
     /// Store the record in the DHT and announce it on Gossipsub.
