@@ -222,13 +222,9 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
     let b_env = Env::new();
     publish_big(&b_env);
     let b = Node::start_in(b_env, &[&a.addr]);
-    let (first, last) = if a.peer_id < b.peer_id {
-        (&a, &b)
-    } else {
-        (&b, &a)
-    };
+    let last = if a.peer_id > b.peer_id { &a } else { &b };
 
-    // The default policy: equal reputations, so ascending peer id.
+    // The default policy (reputation, then measured latency, then peer id).
     let client = Env::new();
     let out = install_p2p(&client, "big", &[&a.addr, &b.addr]);
     assert!(
@@ -236,35 +232,34 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        lock(&client)["packages"][0]["source"],
-        format!("p2p+{}", first.peer_id)
-    );
 
-    // The reversed policy picks the other one.
-    let client = Env::new();
+    // A policy ordering by descending peer id, twice with fresh clients: always that peer.
     let policy = support::fixture("reverse-policy");
-    let out = client.run(&[
-        "--p2p-policy-plugin",
-        policy.to_str().unwrap(),
-        "marketplace",
-        "install",
-        "big",
-        "--p2p",
-        "--bootstrap",
-        &a.addr,
-        "--bootstrap",
-        &b.addr,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        lock(&client)["packages"][0]["source"],
-        format!("p2p+{}", last.peer_id)
-    );
+    let client = Env::new();
+    for client in [Env::new(), client] {
+        let out = client.run(&[
+            "--p2p-policy-plugin",
+            policy.to_str().unwrap(),
+            "marketplace",
+            "install",
+            "big",
+            "--p2p",
+            "--bootstrap",
+            &a.addr,
+            "--bootstrap",
+            &b.addr,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            lock(&client)["packages"][0]["source"],
+            format!("p2p+{}", last.peer_id)
+        );
+    }
+    let client = Env::new();
 
     // A policy plugin that is not one is refused with a clear line.
     let registry_plugin = support::fixture("memory-registry");
