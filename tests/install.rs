@@ -311,19 +311,22 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     assert!(!root.join(".ggen-staging").exists());
 }
 
+/// The install steps with debug fault/crash points, in order.
+const STEPS: [&str; 6] = [
+    "fetched",
+    "staged",
+    "hooks-ran",
+    "moved",
+    "before-lockfile",
+    "after-lockfile",
+];
+
 #[test]
 fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     let env = Env::new();
     let root = upgrade_scene(&env);
     let before = snapshot(&root);
-    for point in [
-        "fetched",
-        "staged",
-        "hooks-ran",
-        "moved",
-        "before-lockfile",
-        "after-lockfile",
-    ] {
+    for point in STEPS {
         let out = env
             .cmd(&["marketplace", "install", "top", "dep@^1.1"])
             .env("GGEN_FAULT", point)
@@ -358,14 +361,7 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     let env = Env::new();
     let root = upgrade_scene(&env);
     let before = snapshot(&root);
-    for point in [
-        "fetched",
-        "staged",
-        "hooks-ran",
-        "moved",
-        "before-lockfile",
-        "after-lockfile",
-    ] {
+    for point in STEPS {
         let out = env
             .cmd(&["marketplace", "install", "top", "dep@^1.1"])
             .env("GGEN_CRASH", point)

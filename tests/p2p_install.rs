@@ -15,26 +15,23 @@ fn lock(env: &Env) -> Value {
     serde_json::from_slice(&std::fs::read(env.home().join("packages/ggen.lock")).unwrap()).unwrap()
 }
 
-/// A package with a 2.5 MB payload (several chunks), published into `env`'s registry.
-fn publish_big(env: &Env) {
-    let dir = env.work.path().join("big-1.0.0");
+/// `name`@1.0.0 with `size` incompressible bytes (the same bytes in every
+/// env, so every publisher has the same tarball), published into `env`'s registry.
+fn publish_payload(env: &Env, name: &str, size: usize) {
+    let dir = env.work.path().join(format!("{name}-1.0.0"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("package.json"),
-        json!({"name": "big", "version": "1.0.0", "description": "several chunks"}).to_string(),
+        json!({"name": name, "version": "1.0.0", "description": "several chunks"}).to_string(),
     )
     .unwrap();
-    let mut state = 7u64;
-    let payload: Vec<u8> = (0..2_500_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    std::fs::write(dir.join("payload.bin"), payload).unwrap();
+    std::fs::write(dir.join("payload.bin"), support::noise(size, 7)).unwrap();
     env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+}
+
+/// 2.5 MB: several chunks, below the multi-provider threshold.
+fn publish_big(env: &Env) {
+    publish_payload(env, "big", 2_500_000);
 }
 
 fn install_p2p(env: &Env, name: &str, bootstrap: &[&str]) -> std::process::Output {
@@ -278,26 +275,8 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
 
 #[test]
 fn large_tarballs_come_from_several_providers_at_once() {
-    let publish_12mb = |env: &Env| {
-        let dir = env.work.path().join("large-1.0.0");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("package.json"),
-            json!({"name": "large", "version": "1.0.0"}).to_string(),
-        )
-        .unwrap();
-        let mut state = 11u64;
-        let payload: Vec<u8> = (0..12_000_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        std::fs::write(dir.join("payload.bin"), payload).unwrap();
-        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
-    };
+    // 12 MB: over the 8 MiB threshold for several providers at once.
+    let publish_12mb = |env: &Env| publish_payload(env, "large", 12_000_000);
     let a_env = Env::new();
     publish_12mb(&a_env);
     let a = Node::start_in(a_env, &[]);

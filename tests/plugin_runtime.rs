@@ -46,15 +46,7 @@ fn tarballs_stream_back_byte_for_byte() {
     )
     .unwrap();
     // Incompressible content well over one chunk.
-    let mut state = 0x1234_5678u32;
-    let noise: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect();
+    let noise = support::noise(3_000_000, 0x1234_5678);
     std::fs::write(pkg.path().join("noise.bin"), &noise).unwrap();
     let mut registry = file_registry(home.path());
     let report = publish(

@@ -7,6 +7,9 @@
 //!
 //! Run: `cargo bench -p ggen --bench install` (GGEN_BENCH_RUNS to change the sample count).
 
+mod common;
+
+use common::noise;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,19 +29,6 @@ fn ggen(home: &Path, args: &[&str]) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     elapsed
-}
-
-/// Incompressible bytes, so a 1 MB file makes a 1 MB tarball.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 fn publish(home: &Path, work: &Path, name: &str, deps: serde_json::Value, size: usize, seed: u64) {

@@ -9,6 +9,9 @@
 //!
 //! Run: `cargo bench -p ggen --bench p2p_transfer`.
 
+mod common;
+
+use common::noise;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -82,18 +85,6 @@ fn control(home: &Path, request: &serde_json::Value) -> serde_json::Value {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert!(v.get("ok").is_some(), "{v}");
     v["ok"].clone()
-}
-
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 /// Publish a package with `size` incompressible bytes; its record.

@@ -11,10 +11,10 @@ pub use wit::PeerStats;
 /// default ggen ships (`plugins/p2p-policy` only exports these), so a custom
 /// policy overrides what it wants to change.
 pub trait P2pPolicy: 'static {
-    /// Laplace-smoothed success ratio: an unknown peer is 0.5.
+    /// [`default_reputation`].
     fn reputation(stats: PeerStats, now: u64) -> f64 {
         let _ = now;
-        (stats.successes as f64 + 1.0) / (stats.successes as f64 + stats.failures as f64 + 2.0)
+        default_reputation(stats.successes, stats.failures)
     }
 
     /// Best reputation first, then lower latency, then peer id; peers under
@@ -48,6 +48,12 @@ pub trait P2pPolicy: 'static {
         }
         merged.into_values().take(limit as usize).collect()
     }
+}
+
+/// Laplace-smoothed success ratio: an unknown peer is 0.5. (The host also
+/// uses it natively to prune its peer table.)
+pub fn default_reputation(successes: u32, failures: u32) -> f64 {
+    (successes as f64 + 1.0) / (successes as f64 + failures as f64 + 2.0)
 }
 
 /// Unknown latency (0) sorts after every measured one.

@@ -198,6 +198,19 @@ pub fn fixture(name: &str) -> PathBuf {
     path
 }
 
+/// Incompressible bytes (xorshift), so a file of `len` bytes packs to about as much.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
 pub fn manifest(name: &str, version: &str) -> Value {
     serde_json::json!({ "name": name, "version": version })
 }

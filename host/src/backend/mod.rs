@@ -14,6 +14,7 @@ pub mod network;
 pub mod p2p;
 pub mod p2p_policy;
 pub mod plugin;
+pub mod ranking;
 pub mod registry;
 pub mod unpack;
 

@@ -17,8 +17,6 @@ pub struct NetworkPackage {
     pub publisher: String,
     /// `gossip` (an announcement this node received) or `dht` (a record lookup).
     pub via: String,
-    /// The publisher's reputation as this node sees it (0.0 ..= 1.0).
-    pub reputation: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -118,6 +116,14 @@ pub struct AnnounceReport {
 pub struct BootstrapReport {
     pub dialed: Vec<String>,
     pub connected_peers: usize,
+}
+
+/// Unix seconds now (peer statistics and the P2P policy measure age in them).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// `Send`: a search asks the network on a thread of its own while the

@@ -146,20 +146,8 @@ pub struct P2pPublishArgs {
 
 #[derive(Args)]
 pub struct P2pSearchArgs {
-    /// Search text; every word must match
-    pub query: Vec<String>,
-    /// Only packages in this category (repeat to require several)
-    #[arg(long, value_name = "C")]
-    pub category: Vec<String>,
-    /// Only packages with this tag (repeat to require several)
-    #[arg(long, value_name = "T")]
-    pub tag: Vec<String>,
-    /// At most this many results
-    #[arg(long, default_value_t = DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub limit: u32,
-    /// Skip this many results
-    #[arg(long, default_value_t = 0)]
-    pub offset: u32,
+    #[command(flatten)]
+    pub query: QueryArgs,
     /// Leave out packages from peers below this reputation (0.0-1.0) [default: config, 0.5]
     #[arg(long, value_name = "R")]
     pub min_reputation: Option<f64>,
@@ -336,8 +324,9 @@ pub struct InstallArgs {
     pub json: bool,
 }
 
+/// What to search for (search, p2p search).
 #[derive(Args)]
-pub struct SearchArgs {
+pub struct QueryArgs {
     /// Search text; every word must match (empty lists everything)
     pub query: Vec<String>,
     /// Only packages in this category (repeat to require several)
@@ -352,6 +341,24 @@ pub struct SearchArgs {
     /// Skip this many results (for paging)
     #[arg(long, default_value_t = 0)]
     pub offset: u32,
+}
+
+impl QueryArgs {
+    pub fn into_query(self) -> ggen::domain::Query {
+        ggen::domain::Query {
+            text: self.query.join(" "),
+            categories: self.category,
+            tags: self.tag,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub query: QueryArgs,
     /// Also ask the P2P network (in parallel), merge by package, newest version wins, show each result's source
     #[arg(long)]
     pub hybrid: bool,

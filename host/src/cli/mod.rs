@@ -15,7 +15,7 @@ use clap::Parser;
 use args::{Cli, Command, MarketplaceCommand, PluginCommand};
 use ggen::domain::install::Backends;
 use ggen::domain::session::{Overrides, P2pOverrides, Session};
-use ggen::domain::{self, MarketplaceError, Query};
+use ggen::domain::{self, MarketplaceError};
 use ggen::home::GgenHome;
 
 pub fn run() -> ExitCode {
@@ -42,13 +42,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     let Command::Marketplace { command } = cli.command;
     match command {
         MarketplaceCommand::Search(a) => {
-            let query = Query {
-                text: a.query.join(" "),
-                categories: a.category,
-                tags: a.tag,
-                limit: a.limit,
-                offset: a.offset,
-            };
+            let query = a.query.into_query();
             let mut registry = session.open_registry()?;
             if a.hybrid {
                 return p2p::hybrid_search(&session, registry.as_mut(), &query, &a.net, a.json);
@@ -82,20 +76,9 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .target
                 .clone()
                 .unwrap_or_else(|| session.packages_dir.clone());
-            let options = domain::install::InstallOptions {
-                force: a.force,
-                with_dependencies: !a.no_dependencies,
-                dry_run: a.dry_run,
-                limits: session.config.marketplace.install.limits(),
-                hooks: session.hook_options(
-                    &a.hooks.allow_hooks,
-                    a.hooks.allow_all_hooks,
-                    a.hooks.vars,
-                ),
-            };
-            let mut registry = session.open_registry()?;
-            let mut hooks = session.hook_runner()?;
-            let progress = progress::for_output(a.json);
+            let options =
+                install_options(&session, a.force, !a.no_dependencies, a.dry_run, &a.hooks);
+            let mut env = InstallEnv::open(&session, a.json)?;
             let p2p = a.p2p
                 || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
                 || session.config.marketplace.p2p.enabled;
@@ -106,32 +89,22 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 })?;
                 let mut policy = session.open_policy()?;
                 domain::p2p_install::install_p2p(
-                    network.as_mut(),
-                    policy.as_mut(),
-                    session.config.marketplace.p2p.reputation.min_reputation,
-                    registry.as_mut(),
-                    &session.source_id(),
-                    &mut hooks,
-                    progress.as_ref(),
-                    &session.home.p2p().join("downloads"),
+                    domain::p2p_install::Peers {
+                        network: network.as_mut(),
+                        policy: policy.as_mut(),
+                        min_reputation: session.config.marketplace.p2p.reputation.min_reputation,
+                        downloads: &session.home.p2p().join("downloads"),
+                    },
+                    env.backends(),
                     &root,
                     &specs,
                     &options,
                     || session.lock_install_root(&root),
                 )?
             } else {
-                domain::install::install(
-                    Backends {
-                        registry: registry.as_mut(),
-                        source: &session.source_id(),
-                        hooks: &mut hooks,
-                        progress: progress.as_ref(),
-                    },
-                    &root,
-                    &specs,
-                    &options,
-                    || session.lock_install_root(&root),
-                )?
+                domain::install::install(env.backends(), &root, &specs, &options, || {
+                    session.lock_install_root(&root)
+                })?
             };
             output::install(&report, a.json);
         }
@@ -140,32 +113,12 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .target
                 .clone()
                 .unwrap_or_else(|| session.packages_dir.clone());
-            let options = domain::install::InstallOptions {
-                force: false,
-                with_dependencies: true,
-                dry_run: a.dry_run,
-                limits: session.config.marketplace.install.limits(),
-                hooks: session.hook_options(
-                    &a.hooks.allow_hooks,
-                    a.hooks.allow_all_hooks,
-                    a.hooks.vars,
-                ),
-            };
-            let mut registry = session.open_registry()?;
-            let mut hooks = session.hook_runner()?;
-            let progress = progress::for_output(a.json);
-            let report = domain::update::update(
-                Backends {
-                    registry: registry.as_mut(),
-                    source: &session.source_id(),
-                    hooks: &mut hooks,
-                    progress: progress.as_ref(),
-                },
-                &root,
-                &a.packages,
-                &options,
-                || session.lock_install_root(&root),
-            )?;
+            let options = install_options(&session, false, true, a.dry_run, &a.hooks);
+            let mut env = InstallEnv::open(&session, a.json)?;
+            let report =
+                domain::update::update(env.backends(), &root, &a.packages, &options, || {
+                    session.lock_install_root(&root)
+                })?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {
@@ -214,6 +167,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
             let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
             session.home.approve_hooks(&names)?;
+            // run_approved reinstalls the locked versions with these names allowed.
             let options = domain::install::InstallOptions {
                 force: true,
                 with_dependencies: false,
@@ -221,21 +175,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 limits: session.config.marketplace.install.limits(),
                 hooks: session.hook_options(&names, false, a.vars),
             };
-            let mut registry = session.open_registry()?;
-            let mut hooks = session.hook_runner()?;
-            let progress = progress::for_output(a.json);
-            let report = domain::approve::run_approved(
-                Backends {
-                    registry: registry.as_mut(),
-                    source: &session.source_id(),
-                    hooks: &mut hooks,
-                    progress: progress.as_ref(),
-                },
-                &root,
-                &pending,
-                &options,
-                || session.lock_install_root(&root),
-            )?;
+            let mut env = InstallEnv::open(&session, a.json)?;
+            let report =
+                domain::approve::run_approved(env.backends(), &root, &pending, &options, || {
+                    session.lock_install_root(&root)
+                })?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Plugin {
@@ -255,4 +199,52 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
     }
     Ok(())
+}
+
+/// What install, update and approve-hooks work with.
+struct InstallEnv {
+    registry: Box<dyn ggen::domain::Registry>,
+    source: String,
+    hooks: ggen::backend::plugin::WasmHookRunner,
+    progress: Box<dyn ggen::domain::progress::Progress>,
+}
+
+impl InstallEnv {
+    fn open(session: &Session, json: bool) -> Result<Self, MarketplaceError> {
+        Ok(Self {
+            registry: session.open_registry()?,
+            source: session.source_id(),
+            hooks: session.hook_runner()?,
+            progress: progress::for_output(json),
+        })
+    }
+
+    fn backends(&mut self) -> Backends<'_> {
+        Backends {
+            registry: self.registry.as_mut(),
+            source: &self.source,
+            hooks: &mut self.hooks,
+            progress: self.progress.as_ref(),
+        }
+    }
+}
+
+fn install_options(
+    session: &Session,
+    force: bool,
+    with_dependencies: bool,
+    dry_run: bool,
+    hooks: &args::HookArgs,
+) -> domain::install::InstallOptions {
+    domain::install::InstallOptions {
+        force,
+        with_dependencies,
+        dry_run,
+        limits: session.config.marketplace.install.limits(),
+        hooks: session.hook_options(
+            &hooks.allow_hooks,
+            hooks.allow_all_hooks,
+            hooks.vars.clone(),
+        ),
+    }
 }

@@ -44,13 +44,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             Ok(())
         }
         P2pCommand::Search(a) => {
-            let query = Query {
-                text: a.query.join(" "),
-                categories: a.category,
-                tags: a.tag,
-                limit: a.limit,
-                offset: a.offset,
-            };
+            let query = a.query.into_query();
             let min = a
                 .min_reputation
                 .unwrap_or(session.config.marketplace.p2p.reputation.min_reputation);

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ggen_plugin_sdk::search::{Fields, Matcher, join_lower, rank_page};
+use ggen_plugin_sdk::search::rank_page;
 use serde::Serialize;
 
 use super::publish::{self, PublishOptions, PublishReport};
 use super::{PackageVersion, Query, Registry, Result};
 use crate::backend::network::{AnnounceReport, Network, NetworkPackage, PeerView};
 use crate::backend::p2p_policy::P2pPolicy;
+use crate::backend::ranking::QueryMatcher;
 
 /// Names looked up in the DHT per search.
 const MAX_LOOKUPS: usize = 8;
@@ -104,12 +105,12 @@ pub fn search(
     for peer in &found.publishers {
         reputation.insert(peer.peer_id.clone(), policy.reputation(peer, now)?);
     }
-    let matcher = matcher(query);
+    let matcher = QueryMatcher::new(query);
     let remote: Vec<NetworkPackage> = found
         .hits
         .into_iter()
         .filter(|h| reputation.get(&h.publisher).copied().unwrap_or(0.0) >= min_reputation)
-        .filter(|h| score(&matcher, &h.package).is_some())
+        .filter(|h| matcher.score(&h.package).is_some())
         .collect();
     let merged = policy.merge_results(
         vec![
@@ -143,7 +144,7 @@ pub fn search(
         .collect();
     let scored: Vec<(u32, P2pHit)> = merged
         .into_iter()
-        .filter_map(|h| score(&matcher, &h.package).map(|s| (s, h)))
+        .filter_map(|h| matcher.score(&h.package).map(|s| (s, h)))
         .collect();
     let (total, results) = rank_page(
         scored,
@@ -161,39 +162,8 @@ pub fn search(
     })
 }
 
-fn matcher(query: &Query) -> Matcher {
-    Matcher::new(&ggen_plugin_sdk::Query {
-        text: query.text.clone(),
-        categories: query.categories.clone(),
-        tags: query.tags.clone(),
-        limit: query.limit,
-        offset: query.offset,
-    })
-}
-
-fn score(matcher: &Matcher, p: &PackageVersion) -> Option<u32> {
-    let (name, title, description) = (
-        p.name.to_lowercase(),
-        p.title.to_lowercase(),
-        p.description.to_lowercase(),
-    );
-    let (tags, categories) = (join_lower(&p.tags), join_lower(&p.categories));
-    matcher.score(Fields {
-        name: name.as_bytes(),
-        title: title.as_bytes(),
-        description: description.as_bytes(),
-        tags: tags.as_bytes(),
-        categories: categories.as_bytes(),
-    })
-}
-
 /// Unix seconds, for the policy's notion of age.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::backend::network::unix_now as now;
 
 /// Known peers with the policy's reputation, those under `min` left out.
 pub fn peers(

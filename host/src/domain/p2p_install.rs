@@ -9,12 +9,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
-use super::progress::{Progress, Silent};
+use super::progress::Silent;
 use super::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
     SearchResults,
 };
-use crate::backend::hook::HookRunner;
 use crate::backend::network::Network;
 use crate::backend::p2p_policy::P2pPolicy;
 
@@ -144,22 +143,37 @@ impl Registry for P2pSource<'_> {
     }
 }
 
-/// Install from peers; on any P2P failure warn and install from `registry`.
-#[allow(clippy::too_many_arguments)]
+/// The network and how to judge it, for [`install_p2p`].
+pub struct Peers<'a> {
+    pub network: &'a mut dyn Network,
+    pub policy: &'a mut dyn P2pPolicy,
+    pub min_reputation: f64,
+    /// Where downloads go while they are verified.
+    pub downloads: &'a Path,
+}
+
+/// Install from peers; on any P2P failure warn and install with `fallback`
+/// (the file registry), whose hooks and progress both attempts use.
 pub fn install_p2p<L>(
-    network: &mut dyn Network,
-    policy: &mut dyn P2pPolicy,
-    min_reputation: f64,
-    registry: &mut dyn Registry,
-    registry_source: &str,
-    hooks: &mut dyn HookRunner,
-    progress: &dyn Progress,
-    downloads: &Path,
+    peers: Peers<'_>,
+    fallback: Backends<'_>,
     root: &Path,
     specs: &[Spec],
     options: &InstallOptions,
     lock: impl Fn() -> Result<L>,
 ) -> Result<InstallReport> {
+    let Peers {
+        network,
+        policy,
+        min_reputation,
+        downloads,
+    } = peers;
+    let Backends {
+        registry,
+        source: registry_source,
+        hooks,
+        progress,
+    } = fallback;
     let why = match network.offline() {
         Some(why) => MarketplaceError::Network(why),
         None => {

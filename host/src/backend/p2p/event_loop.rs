@@ -7,7 +7,6 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ggen_plugin_sdk::search::{Fields, Matcher, join_lower};
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::kad::{
@@ -25,6 +24,7 @@ use super::peers::Peers;
 use super::record;
 use super::transfer::{ChunkRequest, ChunkResponse, provider_key};
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
+use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
 
 pub enum Command {
@@ -362,45 +362,12 @@ impl EventLoop {
     }
 
     fn cache_search(&mut self, query: &Query) -> Vec<NetworkPackage> {
-        let matcher = Matcher::new(&ggen_plugin_sdk::Query {
-            text: query.text.clone(),
-            categories: query.categories.clone(),
-            tags: query.tags.clone(),
-            limit: query.limit,
-            offset: query.offset,
-        });
-        let mut hits = Vec::new();
-        for (_, hit) in self.cache.iter() {
-            let p = &hit.package;
-            let (name, title, description) = (
-                p.name.to_lowercase(),
-                p.title.to_lowercase(),
-                p.description.to_lowercase(),
-            );
-            let (tags, categories) = (join_lower(&p.tags), join_lower(&p.categories));
-            let fields = Fields {
-                name: name.as_bytes(),
-                title: title.as_bytes(),
-                description: description.as_bytes(),
-                tags: tags.as_bytes(),
-                categories: categories.as_bytes(),
-            };
-            if matcher.score(fields).is_some() {
-                let mut hit = hit.clone();
-                hit.reputation = self.reputation_of(&hit.publisher);
-                hits.push(hit);
-            }
-        }
-        hits
-    }
-
-    fn reputation_of(&self, peer: &str) -> f64 {
-        if peer == self.swarm.local_peer_id().to_string() {
-            return 1.0;
-        }
-        peer.parse::<PeerId>()
-            .map(|p| self.peers.reputation(&p))
-            .unwrap_or(0.0)
+        let matcher = QueryMatcher::new(query);
+        self.cache
+            .iter()
+            .filter(|(_, hit)| matcher.score(&hit.package).is_some())
+            .map(|(_, hit)| hit.clone())
+            .collect()
     }
 
     /// Keep the newer version when a package is learned twice.
@@ -572,7 +539,6 @@ impl EventLoop {
                         package,
                         publisher,
                         via: "gossip".into(),
-                        reputation: 0.0,
                     });
                     MessageAcceptance::Accept
                 }
@@ -642,12 +608,10 @@ impl EventLoop {
                                     .publisher
                                     .map(|p| p.to_string())
                                     .unwrap_or_default(),
-                                reputation: 0.0,
                                 via: "dht".into(),
                                 package,
                             };
-                            let mut answered = hit.clone();
-                            answered.reputation = self.reputation_of(&answered.publisher);
+                            let answered = hit.clone();
                             self.remember(hit);
                             if let Some((_, _, reply)) = self.pending_get.remove(&id) {
                                 let _ = reply.send(Ok(Some(answered)));

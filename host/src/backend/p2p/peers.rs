@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::network::PeerView;
+use crate::backend::network::{PeerView, unix_now as now};
 
 pub const MAX_PEERS: usize = 10_000;
 const MAX_ADDRESSES: usize = 8;
@@ -49,9 +49,10 @@ impl Peer {
         }
     }
 
-    /// Laplace-smoothed success ratio: an unknown peer starts at 0.5.
+    /// The default policy's reputation, for what the node decides alone
+    /// (pruning, `status`); commands ask the configured policy.
     pub fn reputation(&self) -> f64 {
-        (self.successes as f64 + 1.0) / (self.successes as f64 + self.failures as f64 + 2.0)
+        ggen_plugin_sdk::policy::default_reputation(self.successes, self.failures)
     }
 }
 
@@ -221,10 +222,6 @@ impl Peers {
         self.map.len()
     }
 
-    pub fn reputation(&self, id: &PeerId) -> f64 {
-        self.map.get(id).map(Peer::reputation).unwrap_or(0.5)
-    }
-
     pub fn average_reputation(&self) -> f64 {
         if self.map.is_empty() {
             return 0.0;
@@ -261,13 +258,6 @@ impl Peers {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,8 +269,8 @@ mod tests {
         let admitted = (0..1000).filter(|_| peers.admit(id)).count();
         assert!((200..=260).contains(&admitted), "{admitted}");
         assert!(peers.get(&id).unwrap().rate_limited >= 700);
-        assert_eq!(peers.reputation(&id), 0.5);
+        assert_eq!(peers.get(&id).unwrap().reputation(), 0.5);
         peers.failure(id);
-        assert!(peers.reputation(&id) < 0.5);
+        assert!(peers.get(&id).unwrap().reputation() < 0.5);
     }
 }

@@ -17,9 +17,7 @@ use crate::backend::{MarketplaceError, PackageVersion, Result};
 pub struct WasmP2pPolicy {
     store: Store<PluginState>,
     plugin: P2pPolicyPlugin,
-    label: String,
-    limits: Limits,
-    stopped: Option<String>,
+    calls: sandbox::Calls,
 }
 
 impl WasmP2pPolicy {
@@ -46,9 +44,7 @@ impl WasmP2pPolicy {
         Ok(Self {
             store,
             plugin,
-            label: source.label.clone(),
-            limits,
-            stopped: None,
+            calls: sandbox::Calls::new(&source.label, limits),
         })
     }
 
@@ -57,19 +53,9 @@ impl WasmP2pPolicy {
         func: &str,
         f: impl FnOnce(&Guest, &mut Store<PluginState>) -> wasmtime::Result<T>,
     ) -> Result<T> {
-        if let Some(why) = &self.stopped {
-            return Err(MarketplaceError::Plugin(format!(
-                "{} was stopped earlier: {why}",
-                self.label
-            )));
-        }
-        sandbox::arm_deadline(&mut self.store, &self.limits);
-        let result = f(self.plugin.ggen_marketplace_p2p_policy(), &mut self.store);
-        sandbox::forward_output(&mut self.store);
-        result.map_err(|trap| {
-            let message = sandbox::describe_failure(&self.store, &trap, func, &self.limits);
-            self.stopped = Some(message.clone());
-            MarketplaceError::Plugin(message)
+        let plugin = &self.plugin;
+        self.calls.run(&mut self.store, func, |store| {
+            f(plugin.ggen_marketplace_p2p_policy(), store)
         })
     }
 }
@@ -91,7 +77,7 @@ impl P2pPolicy for WasmP2pPolicy {
         if !(0.0..=1.0).contains(&r) {
             return Err(MarketplaceError::Plugin(format!(
                 "{} returned reputation {r}, outside 0.0-1.0",
-                self.label
+                self.calls.label
             )));
         }
         Ok(r)

@@ -11,7 +11,7 @@ use super::bindings::{RegistryPlugin, RegistryPluginPre};
 use super::contract::World;
 use super::host_api::ByteSource;
 use super::sandbox::{self, PluginState};
-use super::{Limits, PluginEngine, Policy, WasmSource};
+use super::{PluginEngine, Policy, WasmSource};
 use crate::backend::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
     SearchResults,
@@ -23,10 +23,7 @@ const TARBALL_CHUNK: u32 = 256 * 1024;
 pub struct WasmRegistry {
     store: Store<PluginState>,
     plugin: RegistryPlugin,
-    label: String,
-    limits: Limits,
-    /// Set once a call trapped: the instance may be inconsistent, so no more calls.
-    stopped: Option<String>,
+    calls: sandbox::Calls,
 }
 
 impl WasmRegistry {
@@ -52,9 +49,7 @@ impl WasmRegistry {
         Ok(Self {
             store,
             plugin,
-            label: source.label.clone(),
-            limits: policy.limits,
-            stopped: None,
+            calls: sandbox::Calls::new(&source.label, policy.limits),
         })
     }
 
@@ -67,30 +62,18 @@ impl WasmRegistry {
             &mut Store<PluginState>,
         ) -> wasmtime::Result<Result<T, wit::RegistryError>>,
     ) -> Result<T> {
-        if let Some(why) = &self.stopped {
-            return Err(MarketplaceError::Plugin(format!(
-                "{} was stopped earlier: {why}",
-                self.label
-            )));
-        }
-        sandbox::arm_deadline(&mut self.store, &self.limits);
-        let result = f(self.plugin.ggen_marketplace_registry(), &mut self.store);
-        sandbox::forward_output(&mut self.store);
-        match result {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(from_wit_error(&self.label, e)),
-            Err(trap) => {
-                let message = sandbox::describe_failure(&self.store, &trap, func, &self.limits);
-                self.stopped = Some(message.clone());
-                Err(MarketplaceError::Plugin(message))
-            }
-        }
+        let plugin = &self.plugin;
+        self.calls
+            .run(&mut self.store, func, |store| {
+                f(plugin.ggen_marketplace_registry(), store)
+            })?
+            .map_err(|e| from_wit_error(&self.calls.label, e))
     }
 }
 
 impl Registry for WasmRegistry {
     fn describe(&self) -> String {
-        self.label.clone()
+        self.calls.label.clone()
     }
 
     fn search(&mut self, query: &Query) -> Result<SearchResults> {
@@ -140,7 +123,10 @@ impl Registry for WasmRegistry {
             size: meta.size,
         };
         let handle = self.store.data_mut().table.push(source).map_err(|e| {
-            MarketplaceError::Plugin(format!("cannot hand the tarball to {}: {e}", self.label))
+            MarketplaceError::Plugin(format!(
+                "cannot hand the tarball to {}: {e}",
+                self.calls.label
+            ))
         })?;
         let rep = handle.rep();
         let meta = to_wit_version(meta);
@@ -208,7 +194,7 @@ impl Read for TarballStream<'_> {
             if chunk.len() > TARBALL_CHUNK as usize {
                 return Err(std::io::Error::other(format!(
                     "{} returned an oversized chunk",
-                    self.registry.label
+                    self.registry.calls.label
                 )));
             }
             if chunk.is_empty() {

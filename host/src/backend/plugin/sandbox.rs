@@ -177,6 +177,48 @@ pub fn link_error(label: &str, e: &wasmtime::Error) -> String {
     }
 }
 
+/// The calls into one long-lived instance: each under the deadline with its
+/// output forwarded; after a trap no further call is made (the instance may
+/// be inconsistent).
+pub struct Calls {
+    pub label: String,
+    pub limits: Limits,
+    stopped: Option<String>,
+}
+
+impl Calls {
+    pub fn new(label: &str, limits: Limits) -> Self {
+        Self {
+            label: label.to_owned(),
+            limits,
+            stopped: None,
+        }
+    }
+
+    /// Run `f` (one export call); a trap becomes one clear error.
+    pub fn run<T>(
+        &mut self,
+        store: &mut Store<PluginState>,
+        func: &str,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
+    ) -> Result<T, MarketplaceError> {
+        if let Some(why) = &self.stopped {
+            return Err(MarketplaceError::Plugin(format!(
+                "{} was stopped earlier: {why}",
+                self.label
+            )));
+        }
+        arm_deadline(store, &self.limits);
+        let result = f(store);
+        forward_output(store);
+        result.map_err(|trap| {
+            let message = describe_failure(store, &trap, func, &self.limits);
+            self.stopped = Some(message.clone());
+            MarketplaceError::Plugin(message)
+        })
+    }
+}
+
 /// Give the next call `limits.deadline` of wall-clock time.
 pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
     let ticks = limits
