@@ -102,7 +102,7 @@ fn three_nodes_install_through_the_network() {
 #[test]
 fn bad_providers_are_detected_penalised_and_skipped() {
     let client = Env::new();
-    // Short per-chunk deadline, so the silent provider costs 2 s, not 10.
+    // Short per-segment deadline, so the silent provider costs 2 s, not 10.
     std::fs::write(
         client.home().join("config.toml"),
         "[marketplace.p2p]\nquery_timeout_secs = 2\n",
@@ -112,7 +112,7 @@ fn bad_providers_are_detected_penalised_and_skipped() {
     for (fault, expected) in [
         ("corrupt", "do not match the checksum"),
         ("truncate", "bytes at offset"),
-        ("silent", "imeout"),
+        ("silent", "timed out after 2s"),
     ] {
         let env = Env::new();
         publish_big(&env);

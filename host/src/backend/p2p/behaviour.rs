@@ -1,15 +1,15 @@
 //! The swarm's protocols: Kademlia (package records), Gossipsub
-//! (announcements on `/ggen/packages/v1`), identify (addresses, agents).
+//! (announcements on `/ggen/packages/v1`), identify (addresses, agents),
+//! plain streams (tarballs, see transfer.rs).
 
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{StreamProtocol, gossipsub, identify, kad, request_response};
+use libp2p::{StreamProtocol, gossipsub, identify, kad};
 
 use super::record::MAX_RECORD_BYTES;
-use super::transfer::{PROTOCOL as TARBALL_PROTOCOL, TarballCodec};
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ggen/kad/1.0.0");
 const IDENTIFY_PROTOCOL: &str = "/ggen/id/1.0.0";
@@ -21,7 +21,7 @@ pub struct Behaviour {
     pub kademlia: kad::Behaviour<MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub identify: identify::Behaviour,
-    pub tarballs: request_response::Behaviour<TarballCodec>,
+    pub streams: libp2p_stream::Behaviour,
 }
 
 impl Behaviour {
@@ -65,20 +65,11 @@ impl Behaviour {
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                 .with_agent_version(format!("ggen/{}", env!("CARGO_PKG_VERSION"))),
         );
-        // Each request carries one chunk, so the per-request deadline is the
-        // DHT query timeout, not a whole download's.
-        let tarballs = request_response::Behaviour::with_codec(
-            TarballCodec,
-            [(TARBALL_PROTOCOL, request_response::ProtocolSupport::Full)],
-            request_response::Config::default()
-                .with_request_timeout(query_timeout)
-                .with_max_concurrent_streams(64),
-        );
         Ok(Self {
             kademlia,
             gossipsub,
             identify,
-            tarballs,
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

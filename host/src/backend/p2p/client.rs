@@ -7,8 +7,9 @@ use libp2p::futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
+use super::download::download;
 use super::event_loop::Command;
-use super::transfer::{ChunkRequest, ChunkResponse, MAX_CHUNK, digest_bytes};
+use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, NetworkSearch, NodeStatus, PeerView,
 };
@@ -17,12 +18,12 @@ use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 #[derive(Clone)]
 pub struct Client {
     tx: mpsc::Sender<Command>,
+    /// Opens tarball streams directly, without the event loop.
+    streams: libp2p_stream::Control,
     pub bootstrap_timeout: Duration,
     pub query_timeout: Duration,
 }
 
-/// Chunk requests in flight per download.
-const WINDOW: usize = 16;
 /// Tarballs from this size on come from several providers at once.
 const PARALLEL_FROM: u64 = 8 << 20;
 const PARALLEL_PEERS: usize = 3;
@@ -34,11 +35,13 @@ const POLL: Duration = Duration::from_millis(25);
 impl Client {
     pub fn new(
         tx: mpsc::Sender<Command>,
+        streams: libp2p_stream::Control,
         bootstrap_timeout: Duration,
         query_timeout: Duration,
     ) -> Self {
         Self {
             tx,
+            streams,
             bootstrap_timeout,
             query_timeout,
         }
@@ -151,9 +154,9 @@ impl Client {
 
     /// Download `package`'s tarball into `dest`, trying the peers in `order`
     /// (the policy's ranking) and verifying its sha256. A large tarball is
-    /// first fetched from the top [`PARALLEL_PEERS`] providers at once, chunk
-    /// by chunk in turn; a chunk a peer fails to deliver counts against that
-    /// peer. A whole-file mismatch cannot be pinned on one of them, so then,
+    /// first fetched from the top [`PARALLEL_PEERS`] providers at once,
+    /// segment by segment; a segment a peer fails to deliver counts against
+    /// that peer. A whole-file mismatch cannot be pinned on one of them, so then,
     /// as for small tarballs, the providers are tried one at a time: a
     /// provider that fails (wrong bytes, short stream, silence, missing) is
     /// penalised and the next one tried. Returns who delivered it.
@@ -181,7 +184,16 @@ impl Client {
         if package.size >= PARALLEL_FROM && peers.len() > 1 {
             let group: Vec<PeerId> = peers.iter().take(PARALLEL_PEERS).copied().collect();
             let started = Instant::now();
-            match self.download(&group, &sha, package.size, dest).await {
+            match download(
+                &self.streams,
+                &group,
+                &sha,
+                package.size,
+                dest,
+                self.query_timeout,
+            )
+            .await
+            {
                 Ok(()) => {
                     let ms = started.elapsed().as_millis() as u64;
                     for p in &group {
@@ -209,7 +221,16 @@ impl Client {
         }
         for peer in peers {
             let started = Instant::now();
-            match self.download(&[peer], &sha, package.size, dest).await {
+            match download(
+                &self.streams,
+                &[peer],
+                &sha,
+                package.size,
+                dest,
+                self.query_timeout,
+            )
+            .await
+            {
                 Ok(()) => {
                     let ms = started.elapsed().as_millis() as u64;
                     let _ = self.tx.send(Command::Outcome(peer, Some(ms))).await;
@@ -228,77 +249,6 @@ impl Client {
             "every provider of {who} failed ({})",
             failures.join("; ")
         )))
-    }
-
-    /// Chunks from `peers` in turn (chunk i from peer i mod n), up to
-    /// [`WINDOW`] in flight, hashed and written in order. A failed chunk
-    /// names its peer; a whole-file mismatch names one only if there was one.
-    async fn download(
-        &self,
-        peers: &[PeerId],
-        sha: &[u8; 32],
-        size: u64,
-        dest: &std::path::Path,
-    ) -> std::result::Result<(), (Option<PeerId>, String)> {
-        use libp2p::futures::StreamExt;
-        use libp2p::futures::stream::FuturesOrdered;
-        use sha2::Digest;
-        use std::io::Write;
-        let mut file = std::fs::File::create(dest)
-            .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
-        let mut hasher = sha2::Sha256::new();
-        let chunk = MAX_CHUNK as u64;
-        let (mut next, mut index) = (0u64, 0usize);
-        let mut in_flight = FuturesOrdered::new();
-        loop {
-            // A sliding window: a new request leaves as soon as the oldest
-            // chunk is written, so the connections never idle between batches.
-            while in_flight.len() < WINDOW && next < size {
-                let peer = peers[index % peers.len()];
-                let request = ChunkRequest {
-                    sha256: *sha,
-                    offset: next,
-                    len: (size - next).min(chunk) as u32,
-                };
-                next += request.len as u64;
-                index += 1;
-                in_flight.push_back(async move {
-                    let answer = self.ask(|tx| Command::Chunk(peer, request, tx)).await;
-                    (peer, request, answer)
-                });
-            }
-            let Some((peer, request, answer)) = in_flight.next().await else {
-                break;
-            };
-            let blame = |why: String| (Some(peer), why);
-            match answer.map_err(|e| blame(e.to_string()))?.map_err(blame)? {
-                ChunkResponse::Missing => return Err(blame("does not have it".into())),
-                ChunkResponse::Chunk { total, bytes } => {
-                    if total != size {
-                        return Err(blame(format!(
-                            "claims {total} bytes, the record says {size}"
-                        )));
-                    }
-                    if bytes.len() != request.len as usize {
-                        return Err(blame(format!(
-                            "sent {} bytes at offset {} instead of {}",
-                            bytes.len(),
-                            request.offset,
-                            request.len
-                        )));
-                    }
-                    hasher.update(&bytes);
-                    file.write_all(&bytes).map_err(|e| (None, e.to_string()))?;
-                }
-            }
-        }
-        if hasher.finalize().as_slice() != sha {
-            let culprit = (peers.len() == 1).then(|| peers[0]);
-            return Err((culprit, "sent bytes that do not match the checksum".into()));
-        }
-        // No fsync: the download is a temporary file the install copies
-        // (and verifies again) before anything is committed.
-        file.flush().map_err(|e| (None, e.to_string()))
     }
 
     /// Store the record in the DHT and announce it on Gossipsub.

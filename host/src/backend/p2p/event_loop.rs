@@ -13,7 +13,6 @@ use libp2p::kad::{
     self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore,
 };
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use lru::LruCache;
@@ -22,7 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::peers::Peers;
 use super::record;
-use super::transfer::{ChunkRequest, ChunkResponse, provider_key};
+use super::serve::Served;
+use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
 use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
@@ -51,26 +51,9 @@ pub enum Command {
     Provide([u8; 32], oneshot::Sender<bool>),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
-    /// Ask a peer for one chunk of a tarball.
-    Chunk(
-        PeerId,
-        ChunkRequest,
-        oneshot::Sender<Result<ChunkResponse, String>>,
-    ),
     /// How a download from a peer went (latency in ms when it succeeded).
     Outcome(PeerId, Option<u64>),
     Shutdown,
-}
-
-/// Debug builds only: `GGEN_P2P_FAULT=corrupt|truncate|silent` makes this
-/// node serve wrong bytes, short chunks, or nothing, so tests can check that
-/// downloaders detect and penalise it. Release builds never misbehave.
-fn serving_fault() -> Option<String> {
-    if cfg!(debug_assertions) {
-        std::env::var("GGEN_P2P_FAULT").ok()
-    } else {
-        None
-    }
 }
 
 pub struct EventLoop {
@@ -90,14 +73,11 @@ pub struct EventLoop {
     >,
     pending_put: HashMap<QueryId, oneshot::Sender<Result<usize, String>>>,
     peers_file: Option<PathBuf>,
-    /// Verified tarballs this node serves: sha256 → file.
+    /// Verified tarballs this node serves (read by the serving tasks).
     serve_dir: PathBuf,
-    served: HashMap<[u8; 32], PathBuf>,
+    served: Served,
     #[allow(clippy::type_complexity)]
     pending_providers: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
-    pending_chunks: HashMap<OutboundRequestId, oneshot::Sender<Result<ChunkResponse, String>>>,
-    /// Requests a faulty (test) node never answers.
-    withheld: Vec<ResponseChannel<ChunkResponse>>,
     listen: Vec<Multiaddr>,
     /// Dials started by `Dial` that have neither connected nor failed yet.
     dials_in_flight: usize,
@@ -112,6 +92,7 @@ impl EventLoop {
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
         serve_dir: PathBuf,
+        served: Served,
         cache_capacity: usize,
         dht_server: bool,
         mode: &'static str,
@@ -127,10 +108,8 @@ impl EventLoop {
             pending_put: HashMap::new(),
             peers_file: None,
             serve_dir,
-            served: HashMap::new(),
+            served,
             pending_providers: HashMap::new(),
-            pending_chunks: HashMap::new(),
-            withheld: Vec::new(),
             listen: Vec::new(),
             dials_in_flight: 0,
             metrics: Metrics {
@@ -292,14 +271,6 @@ impl EventLoop {
                     .get_providers(provider_key(&sha));
                 self.pending_providers.insert(id, (HashSet::new(), reply));
             }
-            Command::Chunk(peer, request, reply) => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .tarballs
-                    .send_request(&peer, request);
-                self.pending_chunks.insert(id, reply);
-            }
             Command::Outcome(peer, latency) => match latency {
                 Some(ms) => {
                     self.peers.success(peer);
@@ -319,36 +290,6 @@ impl EventLoop {
             .collect();
         peers.sort();
         peers
-    }
-
-    fn serve(&mut self, request: ChunkRequest, channel: ResponseChannel<ChunkResponse>) {
-        let fault = serving_fault();
-        if fault.as_deref() == Some("silent") {
-            self.withheld.push(channel);
-            return;
-        }
-        let response = match self.served.get(&request.sha256) {
-            None => ChunkResponse::Missing,
-            Some(path) => match read_chunk(path, request.offset, request.len) {
-                Ok((total, mut bytes)) => {
-                    match fault.as_deref() {
-                        Some("corrupt") => bytes.iter_mut().for_each(|b| *b ^= 0x5a),
-                        Some("truncate") => bytes.truncate(bytes.len() / 2),
-                        _ => {}
-                    }
-                    ChunkResponse::Chunk { total, bytes }
-                }
-                Err(e) => {
-                    tracing::warn!("cannot serve {}: {e}", path.display());
-                    ChunkResponse::Missing
-                }
-            },
-        };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .tarballs
-            .send_response(channel, response);
     }
 
     fn topic_peers(&self) -> usize {
@@ -484,29 +425,6 @@ impl EventLoop {
                 message,
             })) => self.on_announcement(propagation_source, message_id, message),
             SwarmEvent::Behaviour(BehaviourEvent::Kademlia(event)) => self.on_kad(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Tarballs(event)) => match event {
-                request_response::Event::Message { message, .. } => match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => self.serve(request, channel),
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(reply) = self.pending_chunks.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                },
-                request_response::Event::OutboundFailure {
-                    request_id, error, ..
-                } => {
-                    if let Some(reply) = self.pending_chunks.remove(&request_id) {
-                        let _ = reply.send(Err(error.to_string()));
-                    }
-                }
-                _ => {}
-            },
             _ => {}
         }
     }
@@ -697,15 +615,4 @@ impl EventLoop {
 
 fn version_of(p: &PackageVersion) -> Option<semver::Version> {
     semver::Version::parse(&p.version).ok()
-}
-
-/// Up to `len` bytes at `offset`, and the file's size.
-fn read_chunk(path: &std::path::Path, offset: u64, len: u32) -> std::io::Result<(u64, Vec<u8>)> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::File::open(path)?;
-    let total = file.metadata()?.len();
-    let end = total.min(offset.saturating_add(len as u64));
-    let mut bytes = vec![0u8; end.saturating_sub(offset) as usize];
-    file.read_exact_at(&mut bytes, offset)?;
-    Ok((total, bytes))
 }

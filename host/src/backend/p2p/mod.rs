@@ -10,11 +10,13 @@ mod behaviour;
 mod client;
 mod control;
 pub mod daemon;
+mod download;
 mod event_loop;
 mod identity;
 mod node;
 mod peers;
 mod record;
+mod serve;
 mod transfer;
 
 pub use control::ControlClient;

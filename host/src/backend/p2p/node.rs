@@ -15,6 +15,7 @@ use super::client::{Client, parse_multiaddr};
 use super::control;
 use super::event_loop::EventLoop;
 use super::identity;
+use super::serve::{Served, serve_all};
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
 };
@@ -68,12 +69,16 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
             .listen_on(parse_multiaddr(addr)?)
             .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
     }
+    let served = Served::default();
+    let streams = swarm.behaviour().streams.new_control();
+    tokio::spawn(serve_all(streams.clone(), served.clone()));
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(
         EventLoop::new(
             swarm,
             rx,
             config.serve_dir.clone(),
+            served,
             config.cache_capacity,
             config.dht_server,
             mode,
@@ -84,7 +89,7 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         )
         .run(),
     );
-    let client = Client::new(tx, config.bootstrap_timeout, config.query_timeout);
+    let client = Client::new(tx, streams, config.bootstrap_timeout, config.query_timeout);
     // Listening is asynchronous: wait until the addresses are known.
     if !config.listen.is_empty() {
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -1,0 +1,194 @@
+//! Downloading one tarball over `/ggen/tarball/1.0.0`: 1 MiB segments
+//! requested over a few long-lived streams (several segments in flight hide
+//! the per-stream flow-control ramp-up), put back in order, then hashed and
+//! written on a blocking thread while the next segments arrive. At most
+//! [`AHEAD`] + [`QUEUED`] segments are in memory, whatever the file's size.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::futures::stream::FuturesUnordered;
+use libp2p::futures::{AsyncReadExt, FutureExt, StreamExt};
+use libp2p::{PeerId, Stream};
+use sha2::Digest;
+use tokio::sync::mpsc;
+
+use super::transfer::{PROTOCOL, Request, read_header};
+
+const SEGMENT: u64 = 1 << 20;
+/// Streams per download (spread over the providers, at least one each).
+const STREAMS: usize = 4;
+/// Segments requested or waiting for an earlier one, at most.
+const AHEAD: usize = 8;
+/// Segments queued for the hashing writer, at most.
+const QUEUED: usize = 4;
+/// New streams closed before answering that are retried, per segment.
+const OPEN_RETRIES: u32 = 3;
+
+/// Why a download failed, and the peer to blame when there is one.
+pub type Failure = (Option<PeerId>, String);
+
+/// Fetch `size` bytes with sha256 `sha` into `dest` from `peers` (stream
+/// `i` asks `peers[i % n]`). A segment a peer fails to deliver within
+/// `deadline` names that peer; a whole-file mismatch names one only if there
+/// was one.
+pub async fn download(
+    control: &libp2p_stream::Control,
+    peers: &[PeerId],
+    sha: &[u8; 32],
+    size: u64,
+    dest: &Path,
+    deadline: Duration,
+) -> Result<(), Failure> {
+    let file = std::fs::File::create(dest)
+        .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
+    let (to_writer, mut queue) = mpsc::channel::<Vec<u8>>(QUEUED);
+    let (recycle, mut spare) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut hasher = sha2::Sha256::new();
+        while let Some(segment) = queue.blocking_recv() {
+            hasher.update(&segment);
+            file.write_all(&segment)?;
+            let _ = recycle.send(segment);
+        }
+        // No fsync: the download is a temporary file the install copies
+        // (and verifies again) before anything is committed.
+        file.flush()?;
+        Ok::<[u8; 32], std::io::Error>(hasher.finalize().into())
+    });
+
+    let segments = size.div_ceil(SEGMENT);
+    let slots = STREAMS
+        .max(peers.len())
+        .min(usize::try_from(segments).unwrap_or(usize::MAX))
+        .max(1);
+    let mut streams: Vec<Option<Stream>> = (0..slots).map(|_| None).collect();
+    let mut idle: Vec<usize> = (0..slots).rev().collect();
+    let (mut next, mut wanted) = (0u64, 0u64);
+    let mut ready = BTreeMap::new();
+    let mut in_flight = FuturesUnordered::new();
+    let peer_of = |slot: usize| peers[slot % peers.len()];
+    'fetch: loop {
+        while next < segments && in_flight.len() + ready.len() < AHEAD {
+            let Some(slot) = idle.pop() else { break };
+            let offset = next * SEGMENT;
+            let request = Request {
+                sha256: *sha,
+                offset,
+                len: SEGMENT.min(size - offset),
+            };
+            let buf = spare.try_recv().unwrap_or_default();
+            let stream = streams[slot].take();
+            let fetch = segment(control, peer_of(slot), stream, request, size, buf);
+            let index = next;
+            in_flight.push(tokio::time::timeout(deadline, fetch).map(move |r| (slot, index, r)));
+            next += 1;
+        }
+        let Some((slot, index, result)) = in_flight.next().await else {
+            break;
+        };
+        let blame = |why: String| (Some(peer_of(slot)), why);
+        let (stream, bytes) = result
+            .map_err(|_| blame(format!("timed out after {}s", deadline.as_secs())))?
+            .map_err(blame)?;
+        streams[slot] = Some(stream);
+        idle.push(slot);
+        ready.insert(index, bytes);
+        while let Some(bytes) = ready.remove(&wanted) {
+            if to_writer.send(bytes).await.is_err() {
+                break 'fetch; // the writer failed; its error is below
+            }
+            wanted += 1;
+        }
+    }
+    drop(to_writer);
+    let digest = writer
+        .await
+        .map_err(|e| (None, e.to_string()))?
+        .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
+    if wanted < segments {
+        return Err((None, format!("cannot write {}", dest.display())));
+    }
+    if &digest != sha {
+        let culprit = (peers.len() == 1).then(|| peers[0]);
+        return Err((culprit, "sent bytes that do not match the checksum".into()));
+    }
+    Ok(())
+}
+
+/// One segment over `stream` (opened first when there is none yet); the
+/// stream comes back for the next one.
+async fn segment(
+    control: &libp2p_stream::Control,
+    peer: PeerId,
+    stream: Option<Stream>,
+    request: Request,
+    size: u64,
+    mut buf: Vec<u8>,
+) -> Result<(Stream, Vec<u8>), String> {
+    let (mut stream, header) = match stream {
+        Some(mut stream) => {
+            let header = ask(&mut stream, &request)
+                .await
+                .map_err(|e| e.to_string())?;
+            (stream, header)
+        }
+        None => open_and_ask(control, peer, &request).await?,
+    };
+    let total = header?;
+    if total != size {
+        return Err(format!("claims {total} bytes, the record says {size}"));
+    }
+    if buf.capacity() == 0 {
+        // calloc: fresh pages come zeroed from the kernel, no memset.
+        buf = vec![0u8; request.len as usize];
+    } else {
+        buf.resize(request.len as usize, 0);
+    }
+    stream.read_exact(&mut buf).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format!(
+                "sent fewer than {} bytes at offset {}",
+                request.len, request.offset
+            )
+        } else {
+            e.to_string()
+        }
+    })?;
+    Ok((stream, buf))
+}
+
+/// A new stream with the request sent and the answer's header read. A node
+/// drops new streams that arrive faster than it takes them (libp2p-stream
+/// queues one at a time), so a stream closed before any answer is retried
+/// a few times before the peer is blamed.
+async fn open_and_ask(
+    control: &libp2p_stream::Control,
+    peer: PeerId,
+    request: &Request,
+) -> Result<(Stream, Result<u64, String>), String> {
+    let mut attempt = 0;
+    loop {
+        let mut stream = control
+            .clone()
+            .open_stream(peer, PROTOCOL)
+            .await
+            .map_err(|e| format!("cannot open a stream: {e}"))?;
+        match ask(&mut stream, request).await {
+            Ok(header) => return Ok((stream, header)),
+            Err(e) if attempt == OPEN_RETRIES => return Err(e.to_string()),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+        }
+    }
+}
+
+async fn ask(stream: &mut Stream, request: &Request) -> std::io::Result<Result<u64, String>> {
+    request.write(stream).await?;
+    read_header(stream).await
+}
