@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Component;
@@ -30,22 +31,47 @@ fn process_engine() -> Result<&'static Engine, MarketplaceError> {
             let engine = Engine::new(&config)
                 .map_err(|e| format!("cannot start the WebAssembly engine: {e}"))?;
             let ticker = engine.weak();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name("ggen-epoch".into())
                 .spawn(move || {
                     while let Some(engine) = ticker.upgrade() {
                         drop(engine);
+                        if EPOCH.load(Ordering::Acquire) >= TICK_UNTIL.load(Ordering::Acquire) {
+                            // Every armed deadline has passed: sleep until the next
+                            // is armed, so an idle node does not wake 100 times a second.
+                            std::thread::park();
+                            continue;
+                        }
                         std::thread::sleep(EPOCH_TICK);
                         if let Some(engine) = ticker.upgrade() {
+                            // Counted before the engine's epoch moves, so an armed
+                            // target is never below the store's deadline.
+                            EPOCH.fetch_add(1, Ordering::AcqRel);
                             engine.increment_epoch();
                         }
                     }
                 })
                 .map_err(|e| format!("cannot start the deadline timer: {e}"))?;
+            let _ = TICKER.set(thread.thread().clone());
             Ok(engine)
         })
         .as_ref()
         .map_err(|e| MarketplaceError::Plugin(e.clone()))
+}
+
+static TICKER: OnceLock<std::thread::Thread> = OnceLock::new();
+/// Epochs the ticker has counted (it is the only one to move the epoch).
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// The ticker runs until [`EPOCH`] reaches this.
+static TICK_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// Keep the epoch moving until a deadline of `ticks` armed now has passed.
+pub fn tick_for(ticks: u64) {
+    let until = EPOCH.load(Ordering::Acquire).saturating_add(ticks + 1);
+    TICK_UNTIL.fetch_max(until, Ordering::AcqRel);
+    if let Some(ticker) = TICKER.get() {
+        ticker.unpark();
+    }
 }
 
 impl PluginEngine {

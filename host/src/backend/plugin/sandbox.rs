@@ -227,6 +227,7 @@ pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
         .div_ceil(EPOCH_TICK.as_millis())
         .max(1) as u64;
     store.set_epoch_deadline(ticks);
+    super::engine::tick_for(ticks);
 }
 
 /// Forward what the plugin printed since the last call to the log.
