@@ -22,24 +22,48 @@ fn publish_payload(env: &Env, name: &str, size: usize) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("package.json"),
-        json!({"name": name, "version": "1.0.0", "description": "several chunks"}).to_string(),
+        json!({"name": name, "version": "1.0.0", "description": "several segments"}).to_string(),
     )
     .unwrap();
     std::fs::write(dir.join("payload.bin"), support::noise(size, 7)).unwrap();
     env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
 }
 
-/// 2.5 MB: several chunks, below the multi-provider threshold.
+/// 2.5 MB: several segments, below the multi-provider threshold.
 fn publish_big(env: &Env) {
     publish_payload(env, "big", 2_500_000);
 }
 
 fn install_p2p(env: &Env, name: &str, bootstrap: &[&str]) -> std::process::Output {
-    let mut args = vec!["marketplace", "install", name, "--p2p"];
+    install_p2p_with(env, &[], name, bootstrap)
+}
+
+/// `install --p2p` after the global arguments `global`.
+fn install_p2p_with(
+    env: &Env,
+    global: &[&str],
+    name: &str,
+    bootstrap: &[&str],
+) -> std::process::Output {
+    let mut args = global.to_vec();
+    args.extend(["marketplace", "install", name, "--p2p"]);
     for b in bootstrap {
         args.extend(["--bootstrap", b]);
     }
     env.run(&args)
+}
+
+/// The install succeeded; the lockfile's source for its (only) package.
+fn installed_source(env: &Env, out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lock(env)["packages"][0]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[test]
@@ -75,7 +99,7 @@ fn three_nodes_install_through_the_network() {
     );
 
     // A client with no node of its own, bootstrapped through node2, and a
-    // multi-chunk package served by node1 since its start.
+    // multi-segment package served by node1 since its start.
     drop(node3);
     let client = Env::new();
     let out = install_p2p(&client, "shared", &[&node2.addr]);
@@ -117,7 +141,7 @@ fn bad_providers_are_detected_penalised_and_skipped() {
         let env = Env::new();
         publish_big(&env);
         let mut cmd_env = env;
-        let node = start_faulty(&mut cmd_env, fault);
+        let node = start_faulty(&mut cmd_env, fault, &[]);
         let root = client.home().join("packages");
         // The install lock file may appear (it is how installers queue); nothing else may.
         let files = |root: &std::path::Path| {
@@ -154,22 +178,17 @@ fn bad_providers_are_detected_penalised_and_skipped() {
     let mut bootstrap: Vec<&str> = bad.iter().map(|n| n.addr.as_str()).collect();
     bootstrap.push(&honest.addr);
     let out = install_p2p(&client, "big", &bootstrap);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        lock(&client)["packages"][0]["source"],
+        installed_source(&client, &out),
         format!("p2p+{}", honest.peer_id)
     );
 }
 
 /// A provider node whose serving misbehaves as `fault` says.
-fn start_faulty(env: &mut Env, fault: &str) -> Node {
+fn start_faulty(env: &mut Env, fault: &str, bootstrap: &[&str]) -> Node {
     // The node process inherits the variable through Env::cmd.
     env.extra_env.push(("GGEN_P2P_FAULT".into(), fault.into()));
-    Node::start_in(std::mem::replace(env, Env::new()), &[])
+    Node::start_in(std::mem::replace(env, Env::new()), bootstrap)
 }
 
 #[test]
@@ -181,19 +200,9 @@ fn without_reachable_peers_install_falls_back_to_the_file_registry() {
         "local-pkg",
         &["/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(installed_source(&env, &out).starts_with("registry+file://"));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("warning: P2P failed, using local registry")
-    );
-    assert!(
-        lock(&env)["packages"][0]["source"]
-            .as_str()
-            .unwrap()
-            .starts_with("registry+file://")
     );
     // P2P_ENABLED=1 turns it on too; found nowhere is a clear not-found.
     let out = env
@@ -232,31 +241,18 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
 
     // A policy ordering by descending peer id, twice with fresh clients: always that peer.
     let policy = support::fixture("reverse-policy");
-    let client = Env::new();
-    for client in [Env::new(), client] {
-        let out = client.run(&[
-            "--p2p-policy-plugin",
-            policy.to_str().unwrap(),
-            "marketplace",
-            "install",
+    for client in [Env::new(), Env::new()] {
+        let out = install_p2p_with(
+            &client,
+            &["--p2p-policy-plugin", policy.to_str().unwrap()],
             "big",
-            "--p2p",
-            "--bootstrap",
-            &a.addr,
-            "--bootstrap",
-            &b.addr,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            &[&a.addr, &b.addr],
         );
         assert_eq!(
-            lock(&client)["packages"][0]["source"],
+            installed_source(&client, &out),
             format!("p2p+{}", last.peer_id)
         );
     }
-    let client = Env::new();
 
     // A policy plugin that is not one is refused with a clear line.
     let registry_plugin = support::fixture("memory-registry");
@@ -285,15 +281,7 @@ fn large_tarballs_come_from_several_providers_at_once() {
     let b = Node::start_in(b_env, &[&a.addr]);
     let client = Env::new();
     let out = install_p2p(&client, "large", &[&a.addr, &b.addr]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let source = lock(&client)["packages"][0]["source"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = installed_source(&client, &out);
     assert!(
         source.contains(&a.peer_id) && source.contains(&b.peer_id),
         "{source}"
@@ -311,10 +299,7 @@ fn large_tarballs_come_from_several_providers_at_once() {
     // then finds the honest copy.
     let mut liar_env = Env::new();
     publish_12mb(&liar_env);
-    liar_env
-        .extra_env
-        .push(("GGEN_P2P_FAULT".into(), "corrupt".into()));
-    let liar = Node::start_in(liar_env, &[&a.addr]);
+    let liar = start_faulty(&mut liar_env, "corrupt", &[&a.addr]);
     let client = Env::new();
     let out = install_p2p(&client, "large", &[&liar.addr, &a.addr]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -9,26 +9,13 @@
 
 mod common;
 
-use common::noise;
+use common::{ms, noise, run};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn ggen(home: &Path, args: &[&str]) -> Duration {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_ggen"))
-        .args(args)
-        .env("GGEN_HOME", home)
-        .stdout(Stdio::null())
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    assert!(
-        out.status.success(),
-        "ggen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
+    run(home, args).0
 }
 
 fn publish(home: &Path, work: &Path, name: &str, deps: serde_json::Value, size: usize, seed: u64) {
@@ -46,10 +33,6 @@ fn publish(home: &Path, work: &Path, name: &str, deps: serde_json::Value, size: 
 fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
     (v[0], v[v.len() / 2])
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn main() {

@@ -12,25 +12,18 @@
 //!
 //! Run: `cargo bench -p ggen --bench p2p` (GGEN_BENCH_NODES to change 50).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+mod common;
+
+use common::{Proc, control, median, ms, run, start_node};
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const GGEN: &str = env!("CARGO_BIN_EXE_ggen");
-
 struct Node {
+    // Declared first so the process stops before its home is removed.
+    _process: Proc,
     home: tempfile::TempDir,
     addr: String,
-    child: Child,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A GGEN_HOME whose compiled-plugin cache is warm, as any user's is after
@@ -64,66 +57,19 @@ fn start(bootstrap: Option<&str>) -> (Node, Duration) {
         &warm_cache().join("cache/plugins"),
         &home.path().join("cache/plugins"),
     );
-    let mut cmd = Command::new(GGEN);
-    cmd.args([
-        "marketplace",
-        "p2p",
-        "start",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--dht-server",
-        "--exit-after",
-        "600s",
-    ])
-    .env("GGEN_HOME", home.path())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    let mut extra = vec!["--dht-server"];
     if let Some(b) = bootstrap {
-        cmd.args(["--bootstrap", b]);
+        extra.extend(["--bootstrap", b]);
     }
-    let started = Instant::now();
-    let mut child = cmd.spawn().unwrap();
-    let mut addr = String::new();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = a.to_owned();
-        }
-        if line.starts_with("ready") {
-            break;
-        }
-    }
-    let elapsed = started.elapsed();
-    // Keep draining stdout so the node never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Node { home, addr, child }, elapsed)
-}
-
-fn run(home: &Path, args: &[&str]) -> (Duration, String) {
-    let started = Instant::now();
-    let out = Command::new(GGEN)
-        .args(args)
-        .env("GGEN_HOME", home)
-        .output()
-        .unwrap();
-    let elapsed = started.elapsed();
-    assert!(
-        out.status.success(),
-        "ggen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (elapsed, String::from_utf8(out.stdout).unwrap())
-}
-
-/// One request on a node's control socket (what `ggen` itself sends).
-fn control(home: &Path, request: &str) -> serde_json::Value {
-    let mut s = UnixStream::connect(home.join("p2p/control.sock")).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    s.write_all(b"\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    serde_json::from_str(&line).unwrap()
+    let (process, addr, elapsed) = start_node(home.path(), &extra);
+    (
+        Node {
+            _process: process,
+            home,
+            addr,
+        },
+        elapsed,
+    )
 }
 
 fn package(dir: &Path, name: &str, description: &str) -> PathBuf {
@@ -136,15 +82,6 @@ fn package(dir: &Path, name: &str, description: &str) -> PathBuf {
     )
     .unwrap();
     p
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn main() {
@@ -198,9 +135,11 @@ fn main() {
         loop {
             let r = control(
                 n3.home.path(),
-                &format!(
-                    r#"{{"op":"search","query":{{"text":"{name}","categories":[],"tags":[],"limit":10,"offset":0}},"names":[]}}"#
-                ),
+                &json!({
+                    "op": "search",
+                    "query": {"text": name, "categories": [], "tags": [], "limit": 10, "offset": 0},
+                    "names": [],
+                }),
             );
             if r.to_string().contains(&name) {
                 break;
@@ -251,7 +190,7 @@ fn main() {
     let mut arrivals = Vec::new();
     while !pending.is_empty() {
         pending.retain(|&i| {
-            let s = control(crowd[i].home.path(), r#"{"op":"status"}"#);
+            let s = control(crowd[i].home.path(), &json!({"op": "status"}));
             let heard = s["ok"]["metrics"]["announcements_received"]
                 .as_u64()
                 .unwrap_or(0)

@@ -11,78 +11,14 @@
 
 mod common;
 
-use common::noise;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use common::{Proc, median, noise, run, start_node};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const GGEN: &str = env!("CARGO_BIN_EXE_ggen");
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ggen(home: &Path, args: &[&str]) -> String {
-    let out = Command::new(GGEN)
-        .args(args)
-        .env("GGEN_HOME", home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ggen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn start(home: &Path, bootstrap: Option<&str>) -> (Proc, String) {
-    let mut cmd = Command::new(GGEN);
-    cmd.args([
-        "marketplace",
-        "p2p",
-        "start",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--exit-after",
-        "600s",
-    ])
-    .env("GGEN_HOME", home)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    if let Some(b) = bootstrap {
-        cmd.args(["--bootstrap", b]);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(a) = line.strip_prefix("listening on ") {
-            addr = a.to_owned();
-        }
-        if line.starts_with("ready") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addr)
-}
-
+/// A control request that must succeed; its answer.
 fn control(home: &Path, request: &serde_json::Value) -> serde_json::Value {
-    let mut s = UnixStream::connect(home.join("p2p/control.sock")).unwrap();
-    s.write_all(request.to_string().as_bytes()).unwrap();
-    s.write_all(b"\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let v = common::control(home, request);
     assert!(v.get("ok").is_some(), "{v}");
     v["ok"].clone()
 }
@@ -97,12 +33,12 @@ fn publish(home: &Path, work: &Path, name: &str, size: usize) -> serde_json::Val
     )
     .unwrap();
     std::fs::write(dir.join("payload.bin"), noise(size, size as u64)).unwrap();
-    ggen(
+    run(
         home,
         &["marketplace", "p2p", "publish", dir.to_str().unwrap()],
     );
     let info: serde_json::Value =
-        serde_json::from_str(&ggen(home, &["marketplace", "info", name, "--json"])).unwrap();
+        serde_json::from_str(&run(home, &["marketplace", "info", name, "--json"]).1).unwrap();
     info["versions"][0].clone()
 }
 
@@ -114,9 +50,17 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// The peers providing `meta`'s tarball, as seen from the node in `home`.
+fn provider_order(home: &Path, meta: &serde_json::Value) -> Vec<String> {
+    control(
+        home,
+        &serde_json::json!({"op": "providers", "package": meta}),
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|p| p["peer_id"].as_str().unwrap().to_owned())
+    .collect()
 }
 
 fn serve_file(home: &Path, meta: &serde_json::Value) -> PathBuf {
@@ -131,8 +75,8 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
     let a_home = tempfile::tempdir().unwrap();
     let b_home = tempfile::tempdir().unwrap();
-    let (a, a_addr) = start(a_home.path(), None);
-    let (b, _) = start(b_home.path(), Some(&a_addr));
+    let (a, a_addr, _) = start_node(a_home.path(), &[]);
+    let (b, _, _) = start_node(b_home.path(), &["--bootstrap", &a_addr]);
 
     // 10 MB: the P2P download next to curl from python's http.server.
     let meta = publish(a_home.path(), work.path(), "ten-mb", 10 << 20);
@@ -162,16 +106,7 @@ fn main() {
         "http://127.0.0.1:{port}/{}",
         file.file_name().unwrap().to_str().unwrap()
     );
-    let providers = control(
-        b_home.path(),
-        &serde_json::json!({"op": "providers", "package": meta}),
-    );
-    let order: Vec<String> = providers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["peer_id"].as_str().unwrap().to_owned())
-        .collect();
+    let order = provider_order(b_home.path(), &meta);
     let mut p2p = Vec::new();
     let mut curl = Vec::new();
     for i in 0..7 {
@@ -210,16 +145,7 @@ fn main() {
     // 100 MB: memory of both nodes.
     let idle = (status_kb(a.0.id(), "VmRSS:"), status_kb(b.0.id(), "VmRSS:"));
     let meta = publish(a_home.path(), work.path(), "hundred-mb", 100 << 20);
-    let providers = control(
-        b_home.path(),
-        &serde_json::json!({"op": "providers", "package": meta}),
-    );
-    let order: Vec<String> = providers
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["peer_id"].as_str().unwrap().to_owned())
-        .collect();
+    let order = provider_order(b_home.path(), &meta);
     let dest = work.path().join("big.tar.gz");
     let t = Instant::now();
     control(

@@ -109,9 +109,8 @@ pub async fn download(
         .await
         .map_err(|e| (None, e.to_string()))?
         .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
-    if wanted < segments {
-        return Err((None, format!("cannot write {}", dest.display())));
-    }
+    // Only a failed writer stops the loop early, and its error returned above.
+    debug_assert_eq!(wanted, segments);
     if &digest != sha {
         let culprit = (peers.len() == 1).then(|| peers[0]);
         return Err((culprit, "sent bytes that do not match the checksum".into()));
