@@ -17,6 +17,7 @@ mod node;
 mod peers;
 mod record;
 mod serve;
+mod tls;
 mod transfer;
 
 pub use control::ControlClient;

@@ -16,6 +16,7 @@ use super::control;
 use super::event_loop::EventLoop;
 use super::identity;
 use super::serve::{Served, serve_all};
+use super::tls::Tls;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
 };
@@ -56,7 +57,8 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
-            noise::Config::new,
+            // TLS with the cheapest cipher first; Noise for peers without it.
+            (Tls::new, noise::Config::new),
             yamux::Config::default,
         )
         .map_err(|e| fail(e.to_string()))?
