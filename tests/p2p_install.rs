@@ -184,6 +184,18 @@ fn bad_providers_are_detected_penalised_and_skipped() {
     );
 }
 
+/// Two nodes that each `publish` the same package, the second bootstrapped
+/// from the first.
+fn two_providers(publish: impl Fn(&Env)) -> (Node, Node) {
+    let a_env = Env::new();
+    publish(&a_env);
+    let a = Node::start_in(a_env, &[]);
+    let b_env = Env::new();
+    publish(&b_env);
+    let b = Node::start_in(b_env, &[&a.addr]);
+    (a, b)
+}
+
 /// A provider node whose serving misbehaves as `fault` says.
 fn start_faulty(env: &mut Env, fault: &str, bootstrap: &[&str]) -> Node {
     // The node process inherits the variable through Env::cmd.
@@ -222,12 +234,7 @@ fn without_reachable_peers_install_falls_back_to_the_file_registry() {
 #[test]
 fn a_custom_p2p_policy_decides_the_provider_order() {
     // Two honest providers of the very same tarball (deterministic packing).
-    let a_env = Env::new();
-    publish_big(&a_env);
-    let a = Node::start_in(a_env, &[]);
-    let b_env = Env::new();
-    publish_big(&b_env);
-    let b = Node::start_in(b_env, &[&a.addr]);
+    let (a, b) = two_providers(publish_big);
     let last = if a.peer_id > b.peer_id { &a } else { &b };
 
     // The default policy (reputation, then measured latency, then peer id).
@@ -273,12 +280,7 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
 fn large_tarballs_come_from_several_providers_at_once() {
     // 12 MB: over the 8 MiB threshold for several providers at once.
     let publish_12mb = |env: &Env| publish_payload(env, "large", 12_000_000);
-    let a_env = Env::new();
-    publish_12mb(&a_env);
-    let a = Node::start_in(a_env, &[]);
-    let b_env = Env::new();
-    publish_12mb(&b_env);
-    let b = Node::start_in(b_env, &[&a.addr]);
+    let (a, b) = two_providers(publish_12mb);
     let client = Env::new();
     let out = install_p2p(&client, "large", &[&a.addr, &b.addr]);
     let source = installed_source(&client, &out);

@@ -4,6 +4,10 @@
 
 pub mod archives;
 pub mod nodes;
+mod noise;
+
+#[allow(unused_imports)] // not every suite makes payloads
+pub use noise::noise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -196,19 +200,6 @@ pub fn fixture(name: &str) -> PathBuf {
     let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
     assert!(path.is_file(), "fixture {} missing", path.display());
     path
-}
-
-/// Incompressible bytes (xorshift), so a file of `len` bytes packs to about as much.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 pub fn manifest(name: &str, version: &str) -> Value {

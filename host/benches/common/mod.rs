@@ -9,18 +9,11 @@ use std::time::{Duration, Instant};
 
 pub const GGEN: &str = env!("CARGO_BIN_EXE_ggen");
 
-/// Incompressible bytes (xorshift), so a file of `len` bytes packs to about as much.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
+// The test suites' payload generator, shared rather than copied.
+#[path = "../../../tests/support/noise.rs"]
+mod payload;
+#[allow(unused_imports)] // not every benchmark makes payloads
+pub use payload::noise;
 
 /// `ggen args` in `home`, which must succeed: how long it took and its stdout.
 pub fn run(home: &Path, args: &[&str]) -> (Duration, String) {

@@ -7,7 +7,7 @@ use libp2p::futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use super::download::download;
+use super::download::{Failure, download};
 use super::event_loop::Command;
 use super::transfer::digest_bytes;
 use crate::backend::network::{
@@ -183,22 +183,8 @@ impl Client {
         let mut failures = Vec::new();
         if package.size >= PARALLEL_FROM && peers.len() > 1 {
             let group: Vec<PeerId> = peers.iter().take(PARALLEL_PEERS).copied().collect();
-            let started = Instant::now();
-            match download(
-                &self.streams,
-                &group,
-                &sha,
-                package.size,
-                dest,
-                self.query_timeout,
-            )
-            .await
-            {
+            match self.download_from(&group, &sha, package.size, dest).await {
                 Ok(()) => {
-                    let ms = started.elapsed().as_millis() as u64;
-                    for p in &group {
-                        let _ = self.tx.send(Command::Outcome(*p, Some(ms))).await;
-                    }
                     return Ok(group
                         .iter()
                         .map(|p| p.to_string())
@@ -220,22 +206,8 @@ impl Client {
             }
         }
         for peer in peers {
-            let started = Instant::now();
-            match download(
-                &self.streams,
-                &[peer],
-                &sha,
-                package.size,
-                dest,
-                self.query_timeout,
-            )
-            .await
-            {
-                Ok(()) => {
-                    let ms = started.elapsed().as_millis() as u64;
-                    let _ = self.tx.send(Command::Outcome(peer, Some(ms))).await;
-                    return Ok(peer.to_string());
-                }
+            match self.download_from(&[peer], &sha, package.size, dest).await {
+                Ok(()) => return Ok(peer.to_string()),
                 Err((_, why)) => {
                     tracing::warn!(
                         "peer {peer} failed to deliver {who}: {why}; trying the next provider"
@@ -249,6 +221,24 @@ impl Client {
             "every provider of {who} failed ({})",
             failures.join("; ")
         )))
+    }
+
+    /// One download from `group`; on success each of them is credited with
+    /// its latency (the failure cases are the caller's to judge).
+    async fn download_from(
+        &self,
+        group: &[PeerId],
+        sha: &[u8; 32],
+        size: u64,
+        dest: &std::path::Path,
+    ) -> std::result::Result<(), Failure> {
+        let started = Instant::now();
+        download(&self.streams, group, sha, size, dest, self.query_timeout).await?;
+        let ms = started.elapsed().as_millis() as u64;
+        for peer in group {
+            let _ = self.tx.send(Command::Outcome(*peer, Some(ms))).await;
+        }
+        Ok(())
     }
 
     /// Store the record in the DHT and announce it on Gossipsub.

@@ -38,7 +38,7 @@ impl Served {
 /// Streams served at once; more are closed at once (the peer retries or
 /// asks another provider). Each holds one [`PIECE`] buffer.
 const MAX_STREAMS: usize = 32;
-/// Streams one peer may hold at once (a download uses four).
+/// Streams one peer may hold at once (a download uses two, or one per provider).
 const MAX_PER_PEER: usize = 8;
 /// File bytes read and written per step (one trip to the blocking pool).
 const PIECE: usize = 1 << 20;
@@ -130,6 +130,9 @@ async fn serve_stream(
     fault: Option<&str>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; PIECE];
+    // The file of the previous request: a download asks for the same one
+    // segment after segment, so it is opened once per stream.
+    let mut open: Option<([u8; 32], Arc<std::fs::File>, u64)> = None;
     loop {
         let request = match tokio::time::timeout(IDLE, Request::read(&mut stream)).await {
             Ok(Ok(Some(request))) => request,
@@ -140,12 +143,19 @@ async fn serve_stream(
             tokio::time::sleep(SILENCE).await;
             return Ok(());
         }
-        let Some(path) = served.get(&request.sha256) else {
-            stream.write_all(&[MISSING]).await?;
-            return stream.close().await;
+        let (file, total) = match &open {
+            Some((sha, file, total)) if *sha == request.sha256 => (file.clone(), *total),
+            _ => {
+                let Some(path) = served.get(&request.sha256) else {
+                    stream.write_all(&[MISSING]).await?;
+                    return stream.close().await;
+                };
+                let file = Arc::new(std::fs::File::open(&path)?);
+                let total = file.metadata()?.len();
+                open = Some((request.sha256, file.clone(), total));
+                (file, total)
+            }
         };
-        let file = Arc::new(std::fs::File::open(&path)?);
-        let total = file.metadata()?.len();
         let end = request.offset.checked_add(request.len);
         if request.len == 0 || end.is_none_or(|end| end > total) {
             stream.write_all(&[BAD_RANGE]).await?;
