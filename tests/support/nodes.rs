@@ -48,7 +48,8 @@ impl Node {
         std::thread::spawn(move || {
             let mut lines = Vec::new();
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let done = line.starts_with("ready");
+                // The last start-up line: its local packages are on the network.
+                let done = line.starts_with("announced:");
                 lines.push(line);
                 if done {
                     let _ = tx.send(lines.clone());
@@ -57,7 +58,7 @@ impl Node {
         });
         let lines = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("the node reports ready within 30s");
+            .expect("the node announces its local packages within 30s");
         let field = |prefix: &str| {
             lines
                 .iter()

@@ -152,9 +152,13 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
         domain::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
     };
     let json = a.json;
-    session.run_node(&overrides, local, a.exit_after, |started| {
-        output::started(started, json)
-    })
+    session.run_node(
+        &overrides,
+        local,
+        a.exit_after,
+        |started| output::started(started, json),
+        move |stored, total| output::announced(stored, total, json),
+    )
 }
 
 #[cfg(not(feature = "p2p"))]

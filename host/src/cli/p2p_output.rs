@@ -189,6 +189,18 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
 
+/// The local registry's packages are on the network (the node's last
+/// start-up line; scripts may wait for it before asking peers for them).
+#[cfg(feature = "p2p")]
+pub fn announced(stored: usize, total: usize, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::json!({"records_put": stored, "local_packages": total}));
+    } else {
+        println!("announced: DHT records for {stored} of {total} local packages");
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
 #[cfg(feature = "p2p")]
 pub fn daemon_started(s: &NodeStatus, as_json: bool) {
     if as_json {

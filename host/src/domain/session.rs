@@ -281,7 +281,8 @@ impl Session {
     }
 
     /// Run a node in this process until it is stopped (`p2p start`).
-    /// `local_packages` runs once the node is up; their records are put then.
+    /// `local_packages` runs once the node is up; their records are put then
+    /// and `announced` is told how many.
     #[cfg(feature = "p2p")]
     pub fn run_node(
         &self,
@@ -289,6 +290,7 @@ impl Session {
         local_packages: impl FnOnce() -> Result<Vec<crate::backend::PackageVersion>> + Send + 'static,
         exit_after: Option<Duration>,
         ready: impl FnOnce(&crate::backend::p2p::Started),
+        announced: impl FnOnce(usize, usize) + Send + 'static,
     ) -> Result<()> {
         let config = self.node_config(overrides, true);
         crate::backend::p2p::run(
@@ -297,6 +299,7 @@ impl Session {
             local_packages,
             exit_after,
             ready,
+            announced,
         )
     }
 

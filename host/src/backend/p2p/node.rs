@@ -205,14 +205,15 @@ pub struct Started {
 
 /// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: listen,
 /// bootstrap, serve `socket`, call `ready`; then read `local_packages` (the
-/// registry plugin may need compiling: the node does not wait for it) and
-/// put a DHT record for each.
+/// registry plugin may need compiling: the node does not wait for it), put
+/// a DHT record for each and call `announced(stored, local packages)`.
 pub fn run(
     config: &NodeConfig,
     socket: PathBuf,
     local_packages: impl FnOnce() -> Result<Vec<PackageVersion>> + Send + 'static,
     exit_after: Option<Duration>,
     ready: impl FnOnce(&Started),
+    announced: impl FnOnce(usize, usize) + Send + 'static,
 ) -> Result<()> {
     if control::ControlClient::connect(&socket, config.query_timeout).is_some() {
         return Err(MarketplaceError::AlreadyExists(format!(
@@ -256,10 +257,7 @@ pub fn run(
                     Err(e) => tracing::warn!("cannot put the DHT record of {}: {e}", package.name),
                 }
             }
-            tracing::info!(
-                "put DHT records for {stored} of {} local packages",
-                packages.len()
-            );
+            announced(stored, packages.len());
         });
         let expire = async {
             match exit_after {
