@@ -155,7 +155,7 @@ fn damaged_search_cache_is_rebuilt() {
         .path();
     let file = dir.join("search-index.bin");
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX01"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX02"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");
@@ -246,4 +246,109 @@ fn search_matches_a_brute_force_scan() {
             "query {query:?} in category even"
         );
     }
+}
+
+/// The documented ranking, computed the obvious way: whole query equal to the
+/// name, then per term name prefix > name > title > tags > description.
+fn reference_score(
+    query: &str,
+    name: &str,
+    title: &str,
+    tags: &[String],
+    desc: &str,
+) -> Option<u32> {
+    let whole = query.trim();
+    let mut score = if name == whole { 1000 } else { 0 };
+    for term in whole.split_whitespace() {
+        score += if name.starts_with(term) {
+            50
+        } else if name.contains(term) {
+            40
+        } else if title.contains(term) {
+            30
+        } else if tags.iter().any(|t| t.contains(term)) {
+            20
+        } else if desc.contains(term) {
+            10
+        } else {
+            return None;
+        };
+    }
+    Some(score)
+}
+
+#[test]
+fn ranking_over_a_multi_megabyte_index_matches_the_documented_tiers() {
+    // Syllables that make words across field boundaries ("xal" + "pha...")
+    // which must not count; thousands of packages so the search index is
+    // read in several chunks with records cut between them.
+    let syllables = [
+        "al", "pha", "be", "ta", "gam", "ma", "del", "om", "ega", "sig",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut pick = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        syllables[(seed % syllables.len() as u64) as usize]
+    };
+    let env = Env::new();
+    let mut packages = serde_json::Map::new();
+    let mut all = Vec::new();
+    for i in 0..12_000usize {
+        let name = format!("p{i}{}", pick());
+        let title = format!("{}{} kit", pick(), pick());
+        let tags = vec![format!("{}{}", pick(), pick()), pick().to_owned()];
+        let desc: Vec<&str> = (0..40).map(|_| pick()).collect();
+        let desc = desc.join(if i % 3 == 0 { "" } else { " " });
+        packages.insert(name.clone(), json!({"name": name, "versions": [
+            {"version": "1.0.0", "title": title, "description": desc, "tags": tags, "categories": ["c"]}
+        ]}));
+        all.push((name, title, tags, desc));
+    }
+    write_index(&env, &json!({"version": "1", "packages": packages}));
+    for query in [
+        "alpha",
+        "ma ta",
+        "gamma kit",
+        "ega om",
+        "p12",
+        "p1234al",
+        "pha sig del",
+        "zzz",
+    ] {
+        let mut expected: Vec<(u32, &str)> = all
+            .iter()
+            .filter_map(|(n, t, tags, d)| {
+                reference_score(query, n, t, tags, d).map(|s| (s, n.as_str()))
+            })
+            .collect();
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let total = expected.len();
+        let expected: Vec<&str> = expected.into_iter().map(|(_, n)| n).take(10_000).collect();
+        let r = env.json(&["marketplace", "search", query, "--limit", "10000", "--json"]);
+        let got: Vec<&str> = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(r["total"], total, "query {query:?}");
+        assert!(
+            got == expected,
+            "query {query:?}: ranking differs from the reference"
+        );
+    }
+    let index = std::fs::read_dir(env.home().join("cache/data"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("search-index.bin");
+    let size = std::fs::metadata(index).unwrap().len();
+    assert!(
+        size > 1 << 20,
+        "the search index is only {size} bytes: too small to need several reads"
+    );
 }

@@ -30,15 +30,87 @@ pub struct Matcher {
 }
 
 /// The searchable fields of one package as lowercase UTF-8 bytes (bytes, so a
-/// backend can match straight out of a binary index). Tags and categories are
-/// joined with [`LIST_SEP`].
+/// backend can match straight out of a binary index).
+///
+/// Name, title, tags (joined with [`LIST_SEP`]) and description lie back to
+/// back in `text`, in ranking order: a term's first occurrence that stays
+/// inside one field is its best tier, so one substring search per term
+/// scores a package.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields<'a> {
-    pub name: &'a [u8],
-    pub title: &'a [u8],
-    pub description: &'a [u8],
-    pub tags: &'a [u8],
+    pub text: &'a [u8],
+    /// Where name, title and tags end in `text` (the description runs to its end).
+    pub ends: [usize; 3],
+    /// Joined with [`LIST_SEP`]; filtered on, not searched.
     pub categories: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// `None` when `ends` do not fit `text` (a damaged index).
+    pub fn new(text: &'a [u8], ends: [usize; 3], categories: &'a [u8]) -> Option<Self> {
+        (ends[0] <= ends[1] && ends[1] <= ends[2] && ends[2] <= text.len()).then_some(Self {
+            text,
+            ends,
+            categories,
+        })
+    }
+
+    pub fn name(&self) -> &'a [u8] {
+        &self.text[..self.ends[0]]
+    }
+
+    pub fn tags(&self) -> &'a [u8] {
+        &self.text[self.ends[1]..self.ends[2]]
+    }
+
+    /// The end of the field holding byte `at`, and that field's tier.
+    fn field_at(&self, at: usize) -> (usize, u32) {
+        match self.ends.iter().position(|&end| at < end) {
+            Some(0) => (self.ends[0], NAME_CONTAINS),
+            Some(1) => (self.ends[1], IN_TITLE),
+            Some(_) => (self.ends[2], IN_TAGS),
+            None => (self.text.len(), IN_DESCRIPTION),
+        }
+    }
+}
+
+/// [`Fields`] built from a package's strings.
+#[derive(Debug, Clone, Default)]
+pub struct OwnedFields {
+    pub text: Vec<u8>,
+    pub ends: [usize; 3],
+    pub categories: Vec<u8>,
+}
+
+impl OwnedFields {
+    pub fn new(
+        name: &str,
+        title: &str,
+        tags: &[String],
+        description: &str,
+        categories: &[String],
+    ) -> Self {
+        let mut text = name.to_lowercase().into_bytes();
+        let name_end = text.len();
+        text.extend_from_slice(title.to_lowercase().as_bytes());
+        let title_end = text.len();
+        text.extend_from_slice(join_lower(tags).as_bytes());
+        let tags_end = text.len();
+        text.extend_from_slice(description.to_lowercase().as_bytes());
+        Self {
+            text,
+            ends: [name_end, title_end, tags_end],
+            categories: join_lower(categories).into_bytes(),
+        }
+    }
+
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            text: &self.text,
+            ends: self.ends,
+            categories: &self.categories,
+        }
+    }
 }
 
 impl Matcher {
@@ -70,31 +142,39 @@ impl Matcher {
     /// `None` when the package does not match; otherwise its relevance.
     pub fn score(&self, f: Fields<'_>) -> Option<u32> {
         if !self.categories.iter().all(|c| in_list(f.categories, c))
-            || !self.tags.iter().all(|t| in_list(f.tags, t))
+            || !self.tags.iter().all(|t| in_list(f.tags(), t))
         {
             return None;
         }
-        let mut score = if !self.whole.is_empty() && f.name == self.whole {
+        let name = f.name();
+        let mut score = if !self.whole.is_empty() && name == self.whole.as_slice() {
             EXACT_NAME
         } else {
             0
         };
         for term in &self.terms {
-            score += if f.name.starts_with(term.needle()) {
+            score += if name.starts_with(term.needle()) {
                 NAME_PREFIX
-            } else if term.find(f.name).is_some() {
-                NAME_CONTAINS
-            } else if term.find(f.title).is_some() {
-                IN_TITLE
-            } else if term.find(f.tags).is_some() {
-                IN_TAGS
-            } else if term.find(f.description).is_some() {
-                IN_DESCRIPTION
             } else {
-                return None;
+                best_tier(term, f)?
             };
         }
         Some(score)
+    }
+}
+
+/// The tier of `term`'s first occurrence inside a single field of `f`.
+fn best_tier(term: &Finder<'_>, f: Fields<'_>) -> Option<u32> {
+    let len = term.needle().len();
+    let mut from = 0;
+    loop {
+        let at = from + term.find(&f.text[from..])?;
+        let (end, tier) = f.field_at(at);
+        if at + len <= end {
+            return Some(tier);
+        }
+        // It runs into the next field: not a match in either.
+        from = at + 1;
     }
 }
 
@@ -160,20 +240,14 @@ pub fn search_packages(query: &Query, packages: &[Package]) -> SearchResults {
         let Some(latest) = newest(package) else {
             continue;
         };
-        let (name, title, description) = (
-            latest.name.to_lowercase(),
-            latest.title.to_lowercase(),
-            latest.description.to_lowercase(),
+        let fields = OwnedFields::new(
+            &latest.name,
+            &latest.title,
+            &latest.tags,
+            &latest.description,
+            &latest.categories,
         );
-        let (tags, categories) = (join_lower(&latest.tags), join_lower(&latest.categories));
-        let fields = Fields {
-            name: name.as_bytes(),
-            title: title.as_bytes(),
-            description: description.as_bytes(),
-            tags: tags.as_bytes(),
-            categories: categories.as_bytes(),
-        };
-        if let Some(score) = matcher.score(fields) {
+        if let Some(score) = matcher.score(fields.fields()) {
             scored.push((score, latest));
         }
     }
@@ -188,14 +262,10 @@ pub fn search_packages(query: &Query, packages: &[Package]) -> SearchResults {
 mod tests {
     use super::*;
 
-    fn fields<'a>(name: &'a str, title: &'a str, desc: &'a str, tags: &'a str) -> Fields<'a> {
-        Fields {
-            name: name.as_bytes(),
-            title: title.as_bytes(),
-            description: desc.as_bytes(),
-            tags: tags.as_bytes(),
-            categories: "web\u{1f}cli".as_bytes(),
-        }
+    fn fields(name: &str, title: &str, desc: &str, tags: &str) -> OwnedFields {
+        let tags: Vec<String> = tags.split(LIST_SEP).map(String::from).collect();
+        let categories = ["web".to_owned(), "cli".to_owned()];
+        OwnedFields::new(name, title, &tags, desc, &categories)
     }
 
     fn q(text: &str) -> Query {
@@ -211,36 +281,56 @@ mod tests {
     #[test]
     fn tiers_follow_the_documented_order() {
         let m = Matcher::new(&q("Rust"));
-        let exact = m.score(fields("rust", "", "", "")).unwrap();
-        let prefix = m.score(fields("rust-web", "", "", "")).unwrap();
-        let contains = m.score(fields("my-rust", "", "", "")).unwrap();
-        let title = m.score(fields("x", "a rust thing", "", "")).unwrap();
-        let tags = m.score(fields("x", "", "", "web\u{1f}rust")).unwrap();
-        let desc = m.score(fields("x", "", "written in rust", "")).unwrap();
+        let exact = m.score(fields("rust", "", "", "").fields()).unwrap();
+        let prefix = m.score(fields("rust-web", "", "", "").fields()).unwrap();
+        let contains = m.score(fields("my-rust", "", "", "").fields()).unwrap();
+        let title = m
+            .score(fields("x", "a rust thing", "", "").fields())
+            .unwrap();
+        let tags = m
+            .score(fields("x", "", "", "web\u{1f}rust").fields())
+            .unwrap();
+        let desc = m
+            .score(fields("x", "", "written in rust", "").fields())
+            .unwrap();
         assert!(
             exact > prefix && prefix > contains && contains > title && title > tags && tags > desc
         );
-        assert_eq!(m.score(fields("python", "", "", "")), None);
+        assert_eq!(m.score(fields("python", "", "", "").fields()), None);
     }
 
     #[test]
     fn every_term_must_match_and_filters_are_exact() {
         let m = Matcher::new(&q("web rust"));
-        assert!(m.score(fields("rust-web", "", "", "")).is_some());
-        assert!(m.score(fields("rust", "", "", "")).is_none());
+        assert!(m.score(fields("rust-web", "", "", "").fields()).is_some());
+        assert!(m.score(fields("rust", "", "", "").fields()).is_none());
         let mut query = q("");
         query.categories = vec!["CLI".into()];
         assert!(
             Matcher::new(&query)
-                .score(fields("a", "", "", ""))
+                .score(fields("a", "", "", "").fields())
                 .is_some()
         );
         query.categories = vec!["cl".into()];
         assert!(
             Matcher::new(&query)
-                .score(fields("a", "", "", ""))
+                .score(fields("a", "", "", "").fields())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_best_field_wins_and_no_match_spans_two_fields() {
+        let m = Matcher::new(&q("rust"));
+        let in_title = m.score(fields("x", "rust", "rust", "rust").fields());
+        assert_eq!(in_title, m.score(fields("x", "rust", "", "").fields()));
+        let in_tags = m.score(fields("x", "", "rust", "rust").fields());
+        assert_eq!(in_tags, m.score(fields("x", "", "", "rust").fields()));
+        assert!(in_title > in_tags);
+        // "ru" ending the name and "st" starting the title is not "rust".
+        assert_eq!(m.score(fields("xru", "st", "", "").fields()), None);
+        let desc = m.score(fields("xru", "st", "about rust", "").fields());
+        assert_eq!(desc, m.score(fields("x", "", "rust", "").fields()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! every registry plugin) applied to the host's own package type, for what
 //! the host ranks itself: packages learned from peers and merged results.
 
-use ggen_plugin_sdk::search::{Fields, Matcher, join_lower};
+use ggen_plugin_sdk::search::{Matcher, OwnedFields};
 
 use super::{PackageVersion, Query};
 
@@ -21,18 +21,7 @@ impl QueryMatcher {
 
     /// `None` when the package does not match; otherwise its relevance.
     pub fn score(&self, p: &PackageVersion) -> Option<u32> {
-        let (name, title, description) = (
-            p.name.to_lowercase(),
-            p.title.to_lowercase(),
-            p.description.to_lowercase(),
-        );
-        let (tags, categories) = (join_lower(&p.tags), join_lower(&p.categories));
-        self.0.score(Fields {
-            name: name.as_bytes(),
-            title: title.as_bytes(),
-            description: description.as_bytes(),
-            tags: tags.as_bytes(),
-            categories: categories.as_bytes(),
-        })
+        let fields = OwnedFields::new(&p.name, &p.title, &p.tags, &p.description, &p.categories);
+        self.0.score(fields.fields())
     }
 }

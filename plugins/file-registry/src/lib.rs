@@ -16,6 +16,7 @@ mod index;
 mod recover;
 mod registry;
 mod search_index;
+mod search_scan;
 
 pub use registry::FileRegistry;
 

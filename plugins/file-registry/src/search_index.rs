@@ -4,9 +4,7 @@
 //! ```text
 //! header   magic "GGSIDX01" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack section len u64              (40 bytes)
-//! haystack per package: blob offset u32 | blob len u32 | name len u16 | title len u16
-//!          | description len u32 | tags len u16 | categories len u16 | the five fields,
-//!          lowercase (tags and categories joined by LIST_SEP)
+//! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: JSON of its newest version, read only for the hits shown
 //! ```
 //!
@@ -21,17 +19,19 @@ use ggen_plugin_sdk::fs as sdk_fs;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use ggen_plugin_sdk::search::{Fields, Matcher, rank_page};
+use ggen_plugin_sdk::search::OwnedFields;
 use ggen_plugin_sdk::{Error, Query, SearchResults};
 
 use crate::fsutil::write_atomic_with;
-use crate::index::{IndexEntry, IndexFile};
+use crate::index::IndexFile;
 use crate::registry::FileRegistry;
+use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
-const MAGIC: &[u8; 8] = b"GGSIDX01";
+const MAGIC: &[u8; 8] = b"GGSIDX02";
 const HEADER_LEN: usize = 40;
-const RECORD_HEAD: usize = 20;
+/// Haystack bytes scanned per read: small enough to stay in cache.
+const CHUNK: usize = 256 << 10;
 
 /// Identity of an index.json version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +58,10 @@ fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
 }
 
 pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error> {
-    if let Ok(fp) = fingerprint(&reg.index_path()) {
-        if let Some(results) = search_cached(reg, fp, query) {
-            return Ok(results);
-        }
+    if let Ok(fp) = fingerprint(&reg.index_path())
+        && let Some(results) = search_cached(reg, fp, query)
+    {
+        return Ok(results);
     }
     // Stale, missing or damaged: rebuild from index.json (which may itself be
     // recovered; that path refreshes the search index too).
@@ -71,13 +71,17 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
         Err(_) => build(&index),
     };
     drop(index);
-    run(&built.hay, query, |off, len| {
-        built
-            .blobs
-            .get(off..off.checked_add(len)?)
-            .map(<[u8]>::to_vec)
-    })
-    .ok_or_else(|| Error::Internal("search index build failed".into()))
+    let mut scan = Scan::new(query, built.hay.len());
+    scan.feed(&built.hay)
+        .and_then(|()| {
+            scan.finish(query, |off, len| {
+                built
+                    .blobs
+                    .get(off..off.checked_add(len)?)
+                    .map(<[u8]>::to_vec)
+            })
+        })
+        .ok_or_else(|| Error::Internal("search index build failed".into()))
 }
 
 /// The two sections of a freshly built search index.
@@ -107,85 +111,17 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
     if stored != Some(fp) {
         return None;
     }
-    let hay = file
-        .read_at(HEADER_LEN as u64, usize::try_from(hay_len).ok()?)
-        .ok()?;
-    let blob_base = (HEADER_LEN as u64).checked_add(hay_len)?;
-    run(&hay, query, |off, len| {
+    let hay_len = usize::try_from(hay_len).ok()?;
+    let mut scan = Scan::new(query, hay_len);
+    let mut done = 0;
+    while done < hay_len {
+        let len = CHUNK.min(hay_len - done);
+        scan.feed(&file.read_at(HEADER_LEN as u64 + done as u64, len).ok()?)?;
+        done += len;
+    }
+    let blob_base = HEADER_LEN as u64 + hay_len as u64;
+    scan.finish(query, |off, len| {
         file.read_at(blob_base.checked_add(off as u64)?, len).ok()
-    })
-}
-
-/// Score every record, page the matches, decode only the page's blobs.
-/// `None` means the index is damaged.
-fn run(
-    hay: &[u8],
-    query: &Query,
-    mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
-) -> Option<SearchResults> {
-    let matcher = Matcher::new(query);
-    let mut scored: Vec<(u32, (&[u8], usize, usize))> = Vec::new();
-    // One vectorised pass over the whole haystack for the most selective term
-    // finds the only records worth scoring.
-    let prefilter = matcher.prefilter();
-    let mut next_hit = prefilter.and_then(|f| f.find(hay));
-    let mut pos = 0;
-    while pos < hay.len() {
-        let start = pos;
-        let r = parse_record(hay, &mut pos)?;
-        if let Some(finder) = prefilter {
-            if next_hit.is_some_and(|h| h < start) {
-                next_hit = finder.find(&hay[start..]).map(|i| i + start);
-            }
-            match next_hit {
-                None => break,
-                Some(h) if h >= pos => continue,
-                Some(_) => {}
-            }
-        }
-        if let Some(score) = matcher.score(r.fields) {
-            scored.push((score, (r.fields.name, r.blob_off, r.blob_len)));
-        }
-    }
-    let (total, page) = rank_page(scored, |(name, _, _)| *name, query.offset, query.limit);
-    let mut hits = Vec::with_capacity(page.len());
-    for (_, off, len) in page {
-        let entry: IndexEntry = serde_json::from_slice(&blob(off, len)?).ok()?;
-        let name = entry.name.clone();
-        hits.push(entry.to_wire(&name));
-    }
-    Some(SearchResults { total, hits })
-}
-
-struct Record<'a> {
-    blob_off: usize,
-    blob_len: usize,
-    fields: Fields<'a>,
-}
-
-fn parse_record<'a>(hay: &'a [u8], pos: &mut usize) -> Option<Record<'a>> {
-    let head = hay.get(*pos..pos.checked_add(RECORD_HEAD)?)?;
-    let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().unwrap()) as usize;
-    let u16_at = |i: usize| u16::from_le_bytes(head[i..i + 2].try_into().unwrap()) as usize;
-    let (blob_off, blob_len) = (u32_at(0), u32_at(4));
-    let lens = [u16_at(8), u16_at(10), u32_at(12), u16_at(16), u16_at(18)];
-    *pos += RECORD_HEAD;
-    let mut field = |len: usize| -> Option<&'a [u8]> {
-        let f = hay.get(*pos..pos.checked_add(len)?)?;
-        *pos += len;
-        Some(f)
-    };
-    let fields = Fields {
-        name: field(lens[0])?,
-        title: field(lens[1])?,
-        description: field(lens[2])?,
-        tags: field(lens[3])?,
-        categories: field(lens[4])?,
-    };
-    Some(Record {
-        blob_off,
-        blob_len,
-        fields,
     })
 }
 
@@ -238,51 +174,26 @@ fn build(index: &IndexFile) -> Built {
         let mut entry = newest.clone();
         entry.name = name.to_owned();
         let blob = serde_json::to_vec(&entry).expect("index entries serialise");
-        let lower = |s: &str| clip(s.to_lowercase().into_bytes(), u16::MAX as usize);
-        let join = |v: &[String]| {
-            clip(
-                ggen_plugin_sdk::search::join_lower(v).into_bytes(),
-                u16::MAX as usize,
-            )
+        let title = if entry.title.is_empty() {
+            name
+        } else {
+            &entry.title
         };
-        let fields = [
-            lower(name),
-            lower(if entry.title.is_empty() {
-                name
-            } else {
-                &entry.title
-            }),
-            clip(
-                entry.description.to_lowercase().into_bytes(),
-                u32::MAX as usize,
-            ),
-            join(&entry.tags),
-            join(&entry.categories),
-        ];
-        hay.extend_from_slice(&(blobs.len() as u32).to_le_bytes());
-        hay.extend_from_slice(&(blob.len() as u32).to_le_bytes());
-        hay.extend_from_slice(&(fields[0].len() as u16).to_le_bytes());
-        hay.extend_from_slice(&(fields[1].len() as u16).to_le_bytes());
-        hay.extend_from_slice(&(fields[2].len() as u32).to_le_bytes());
-        hay.extend_from_slice(&(fields[3].len() as u16).to_le_bytes());
-        hay.extend_from_slice(&(fields[4].len() as u16).to_le_bytes());
-        for f in &fields {
-            hay.extend_from_slice(f);
+        let fields = OwnedFields::new(
+            name,
+            title,
+            &entry.tags,
+            &entry.description,
+            &entry.categories,
+        );
+        if push_record(&mut hay, (blobs.len(), blob.len()), &fields).is_none() {
+            crate::warn(&format!(
+                "{name} is too large for the search index; it is left out of search results"
+            ));
+            continue;
         }
         blobs.extend_from_slice(&blob);
         count += 1;
     }
     Built { count, hay, blobs }
-}
-
-/// Searchable text beyond a field's length limit is dropped (at a char boundary).
-fn clip(mut bytes: Vec<u8>, max: usize) -> Vec<u8> {
-    if bytes.len() > max {
-        let mut end = max;
-        while end > 0 && (bytes[end] & 0xC0) == 0x80 {
-            end -= 1;
-        }
-        bytes.truncate(end);
-    }
-    bytes
 }

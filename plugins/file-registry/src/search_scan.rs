@@ -1,0 +1,209 @@
+//! Scoring the search index's haystack as it streams past in chunks.
+//!
+//! ```text
+//! record: blob offset u32 | blob len u32 | name end u32 | title end u32 | tags end u32
+//!         | text len u32 | categories len u32 (28 bytes), then the text (name, title,
+//!         tags, description back to back: sdk `search::Fields`) and the categories,
+//!         lowercase, lists joined by LIST_SEP
+//! ```
+//!
+//! Chunks keep memory flat however large the registry, and keep the bytes in
+//! cache between the read that brings them and the scan that reads them.
+
+use ggen_plugin_sdk::search::{Fields, Matcher, OwnedFields, rank_page};
+use ggen_plugin_sdk::{Query, SearchResults};
+
+use crate::index::IndexEntry;
+
+const RECORD_HEAD: usize = 28;
+
+/// Append one package's record to a haystack; `None` if a length does not
+/// fit the format (over 4 GiB).
+pub fn push_record(hay: &mut Vec<u8>, blob: (usize, usize), fields: &OwnedFields) -> Option<()> {
+    let words = [
+        blob.0,
+        blob.1,
+        fields.ends[0],
+        fields.ends[1],
+        fields.ends[2],
+        fields.text.len(),
+        fields.categories.len(),
+    ];
+    let words = words.map(|w| u32::try_from(w).ok());
+    if words.contains(&None) {
+        return None;
+    }
+    for w in words.into_iter().flatten() {
+        hay.extend_from_slice(&w.to_le_bytes());
+    }
+    hay.extend_from_slice(&fields.text);
+    hay.extend_from_slice(&fields.categories);
+    Some(())
+}
+
+/// A match: where its name sits in [`Scan::names`] and where its blob is.
+struct Hit {
+    name: (usize, usize),
+    blob: (usize, usize),
+}
+
+/// One search over a haystack fed in any number of chunks.
+pub struct Scan {
+    matcher: Matcher,
+    /// A record cut by the end of the previous chunk.
+    carry: Vec<u8>,
+    /// The longest record the haystack can hold (anything longer is damage).
+    max_record: usize,
+    /// Names of the matches, back to back (one allocation, not one per match).
+    names: Vec<u8>,
+    scored: Vec<(u32, Hit)>,
+}
+
+impl Scan {
+    pub fn new(query: &Query, hay_len: usize) -> Self {
+        Self {
+            matcher: Matcher::new(query),
+            carry: Vec::new(),
+            max_record: hay_len,
+            names: Vec::new(),
+            scored: Vec::new(),
+        }
+    }
+
+    /// Score the records in the next chunk. `None` means the index is damaged.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Option<()> {
+        if !self.carry.is_empty() {
+            // Complete the cut record first: its head, then its body.
+            let mut carry = std::mem::take(&mut self.carry);
+            let need = |c: &[u8]| record_len(c).unwrap_or(RECORD_HEAD);
+            while carry.len() < need(&carry) && !chunk.is_empty() {
+                let take = (need(&carry) - carry.len()).min(chunk.len());
+                carry.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+            }
+            if need(&carry) > self.max_record {
+                return None;
+            }
+            if carry.len() < need(&carry) {
+                self.carry = carry;
+                return Some(());
+            }
+            self.score(parse(&carry)?);
+        }
+        let used = self.records(chunk)?;
+        self.carry.extend_from_slice(&chunk[used..]);
+        (self.carry.len() <= self.max_record).then_some(())
+    }
+
+    /// Score the whole records at the start of `buf`; how many bytes they span.
+    fn records(&mut self, buf: &[u8]) -> Option<usize> {
+        // One vectorised pass over the chunk for the most selective term
+        // finds the only records worth scoring.
+        let prefilter = self.matcher.prefilter().cloned();
+        let mut next_hit = prefilter.as_ref().and_then(|f| f.find(buf));
+        let mut pos = 0;
+        while let Some(len) = record_len(&buf[pos..]) {
+            if len > self.max_record {
+                return None;
+            }
+            let Some(record) = buf.get(pos..pos + len) else {
+                break;
+            };
+            let start = pos;
+            pos += len;
+            if let Some(finder) = &prefilter {
+                if next_hit.is_some_and(|h| h < start) {
+                    next_hit = finder.find(&buf[start..]).map(|i| i + start);
+                }
+                match next_hit {
+                    // No record left holds the term: skip to the last whole one.
+                    None => {
+                        while let Some(len) = record_len(&buf[pos..]) {
+                            if len > self.max_record || buf.len() - pos < len {
+                                break;
+                            }
+                            pos += len;
+                        }
+                        return Some(pos);
+                    }
+                    Some(h) if h >= pos => continue,
+                    Some(_) => {}
+                }
+            }
+            self.score(parse(record)?);
+        }
+        Some(pos)
+    }
+
+    fn score(&mut self, record: Record<'_>) {
+        if let Some(score) = self.matcher.score(record.fields) {
+            let name = record.fields.name();
+            let at = self.names.len();
+            self.names.extend_from_slice(name);
+            self.scored.push((
+                score,
+                Hit {
+                    name: (at, name.len()),
+                    blob: record.blob,
+                },
+            ));
+        }
+    }
+
+    /// Rank, cut the page, and decode its entries from their blobs (read by
+    /// `blob(offset, len)`). `None` means the index is damaged.
+    pub fn finish(
+        self,
+        query: &Query,
+        mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
+    ) -> Option<SearchResults> {
+        if !self.carry.is_empty() {
+            return None;
+        }
+        let names = &self.names;
+        let scored: Vec<_> = (self.scored.into_iter())
+            .map(|(score, hit)| {
+                (
+                    score,
+                    (&names[hit.name.0..hit.name.0 + hit.name.1], hit.blob),
+                )
+            })
+            .collect();
+        let (total, page) = rank_page(scored, |(name, _)| *name, query.offset, query.limit);
+        let mut hits = Vec::with_capacity(page.len());
+        for (_, (off, len)) in page {
+            let entry: IndexEntry = serde_json::from_slice(&blob(off, len)?).ok()?;
+            let name = entry.name.clone();
+            hits.push(entry.to_wire(&name));
+        }
+        Some(SearchResults { total, hits })
+    }
+}
+
+struct Record<'a> {
+    blob: (usize, usize),
+    fields: Fields<'a>,
+}
+
+fn words(head: &[u8]) -> [usize; 7] {
+    std::array::from_fn(|i| u32::from_le_bytes(head[i * 4..i * 4 + 4].try_into().unwrap()) as usize)
+}
+
+/// The length of the record starting `buf`, once its head is there.
+/// (usize::MAX if it does not even fit the address space: damage).
+fn record_len(buf: &[u8]) -> Option<usize> {
+    let w = words(buf.get(..RECORD_HEAD)?);
+    let len = RECORD_HEAD as u64 + w[5] as u64 + w[6] as u64;
+    Some(usize::try_from(len).unwrap_or(usize::MAX))
+}
+
+/// One whole record (as `record_len` measured it); `None` if damaged.
+fn parse(record: &[u8]) -> Option<Record<'_>> {
+    let w = words(record.get(..RECORD_HEAD)?);
+    let text = record.get(RECORD_HEAD..RECORD_HEAD + w[5])?;
+    let categories = record.get(RECORD_HEAD + w[5]..)?;
+    Some(Record {
+        blob: (w[0], w[1]),
+        fields: Fields::new(text, [w[2], w[3], w[4]], categories)?,
+    })
+}
