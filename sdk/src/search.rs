@@ -136,11 +136,23 @@ impl Matcher {
     /// The longest search term: a package can only match if its fields contain
     /// it, so a backend may scan its whole data for this one needle first.
     pub fn prefilter(&self) -> Option<&Finder<'static>> {
-        self.terms.iter().max_by_key(|t| t.needle().len())
+        self.prefilter_term().map(|i| &self.terms[i])
+    }
+
+    fn prefilter_term(&self) -> Option<usize> {
+        (0..self.terms.len()).max_by_key(|&i| self.terms[i].needle().len())
     }
 
     /// `None` when the package does not match; otherwise its relevance.
     pub fn score(&self, f: Fields<'_>) -> Option<u32> {
+        self.score_found(f, None)
+    }
+
+    /// [`Self::score`] for a backend whose prefilter scan already found the
+    /// first occurrence of the prefilter term in `f.text`, at `found`: that
+    /// term needs no second search.
+    pub fn score_found(&self, f: Fields<'_>, found: Option<usize>) -> Option<u32> {
+        let prefilter = found.and(self.prefilter_term());
         if !self.categories.iter().all(|c| in_list(f.categories, c))
             || !self.tags.iter().all(|t| in_list(f.tags(), t))
         {
@@ -152,11 +164,11 @@ impl Matcher {
         } else {
             0
         };
-        for term in &self.terms {
+        for (i, term) in self.terms.iter().enumerate() {
             score += if name.starts_with(term.needle()) {
                 NAME_PREFIX
             } else {
-                best_tier(term, f)?
+                best_tier(term, f, found.filter(|_| prefilter == Some(i)))?
             };
         }
         Some(score)
@@ -164,11 +176,15 @@ impl Matcher {
 }
 
 /// The tier of `term`'s first occurrence inside a single field of `f`.
-fn best_tier(term: &Finder<'_>, f: Fields<'_>) -> Option<u32> {
+/// `found`: its first occurrence, if already known.
+fn best_tier(term: &Finder<'_>, f: Fields<'_>, mut found: Option<usize>) -> Option<u32> {
     let len = term.needle().len();
     let mut from = 0;
     loop {
-        let at = from + term.find(&f.text[from..])?;
+        let at = match found.take() {
+            Some(at) => at,
+            None => from + term.find(f.text.get(from..)?)?,
+        };
         let (end, tier) = f.field_at(at);
         if at + len <= end {
             return Some(tier);

@@ -88,7 +88,7 @@ impl Scan {
                 self.carry = carry;
                 return Some(());
             }
-            self.score(parse(&carry)?);
+            self.score(parse(&carry)?, None);
         }
         let used = self.records(chunk)?;
         self.carry.extend_from_slice(&chunk[used..]);
@@ -130,13 +130,20 @@ impl Scan {
                     Some(_) => {}
                 }
             }
-            self.score(parse(record)?);
+            // The prefilter term's first occurrence in the text, if it is there.
+            let text = start + RECORD_HEAD;
+            let found = next_hit
+                .filter(|&h| h >= text && prefilter.is_some())
+                .map(|h| h - text);
+            let record = parse(record)?;
+            self.score(record, found.filter(|&at| at < record.fields.text.len()));
         }
         Some(pos)
     }
 
-    fn score(&mut self, record: Record<'_>) {
-        if let Some(score) = self.matcher.score(record.fields) {
+    /// `found`: where the prefilter term first occurs in the record's text.
+    fn score(&mut self, record: Record<'_>, found: Option<usize>) {
+        if let Some(score) = self.matcher.score_found(record.fields, found) {
             let name = record.fields.name();
             let at = self.names.len();
             self.names.extend_from_slice(name);
@@ -180,6 +187,7 @@ impl Scan {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Record<'a> {
     blob: (usize, usize),
     fields: Fields<'a>,
