@@ -7,7 +7,7 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use support::{Env, fixture, snapshot};
+use support::{Env, fixture, snapshot, strings};
 
 fn lock(env: &Env) -> Value {
     let text = std::fs::read(env.home().join("packages/ggen.lock")).unwrap();
@@ -181,12 +181,7 @@ fn unapproved_hooks_are_skipped_and_reported() {
     assert!(dir.join("templates/main.rs.tmpl").is_file());
     assert!(!dir.join("ggen-manifest.json").exists());
     let lock = lock(&env);
-    let outcomes: Vec<&str> = lock["packages"][0]["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["outcome"].as_str().unwrap())
-        .collect();
+    let outcomes: Vec<&str> = strings(&lock["packages"][0]["hooks"], "outcome");
     assert_eq!(outcomes, ["skipped", "skipped"]);
     assert!(lock["packages"][0].get("hook_changes").is_none());
 
@@ -533,12 +528,7 @@ fn plugin_inspect_describes_components() {
     ]);
     assert_eq!(i["world"], "registry-plugin");
     assert!(exports(&i).contains(&"ggen:marketplace/registry@0.1.0".to_string()));
-    let guests: Vec<&str> = i["capabilities"]["preopens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["guest"].as_str().unwrap())
-        .collect();
+    let guests: Vec<&str> = strings(&i["capabilities"]["preopens"], "guest");
     assert_eq!(guests, ["/registry", "/cache"]);
 
     let future = fixture("future-contract");

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Env, snapshot};
+use support::{Env, snapshot, strings};
 
 fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
@@ -69,12 +69,7 @@ fn installs_a_diamond_with_the_highest_compatible_versions() {
     pkg(&env, "right", "0.3.1", json!({"base": ">=1.0, <1.5"}));
     pkg(&env, "app", "1.0.0", json!({"left": "^1", "right": "~0.3"}));
     let report = env.json(&["marketplace", "install", "app", "--json"]);
-    let order: Vec<&str> = report["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let order: Vec<&str> = strings(&report["packages"], "name");
     assert_eq!(order.last(), Some(&"app"));
     assert_eq!(order[0], "base");
 
@@ -711,12 +706,7 @@ fn installs_a_deep_chain_dependencies_first() {
         pkg(&env, &format!("level{i}"), "1.0.0", deps);
     }
     let report = env.json(&["marketplace", "install", "level0", "--json"]);
-    let order: Vec<&str> = report["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let order: Vec<&str> = strings(&report["packages"], "name");
     assert_eq!(
         order,
         [

@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::Env;
 use support::nodes::{Node, eventually, p2p_publish};
+use support::{Env, strings};
 
 fn search(env: &Env, args: &[&str]) -> Value {
     let mut full = vec!["marketplace", "p2p", "search"];
@@ -122,12 +122,7 @@ fn three_nodes_publish_on_one_and_find_on_another() {
     let peers = node3
         .env
         .json(&["marketplace", "p2p", "peer-list", "--json"]);
-    let ids: Vec<&str> = peers["peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["peer_id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = strings(&peers["peers"], "peer_id");
     assert!(ids.contains(&node2.peer_id.as_str()), "{peers}");
     let info = node3
         .env

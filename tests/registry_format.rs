@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::json;
-use support::{Env, manifest, snapshot};
+use support::{Env, manifest, snapshot, strings};
 
 fn write_index(env: &Env, index: &serde_json::Value) {
     std::fs::create_dir_all(env.registry()).unwrap();
@@ -13,6 +13,16 @@ fn write_index(env: &Env, index: &serde_json::Value) {
         serde_json::to_vec_pretty(index).unwrap(),
     )
     .unwrap();
+}
+
+/// The file registry's derived search index (in its private data directory).
+fn search_index(env: &Env) -> std::path::PathBuf {
+    let mut data = std::fs::read_dir(env.home().join("cache/data")).unwrap();
+    data.next()
+        .expect("the registry plugin has a data directory")
+        .unwrap()
+        .path()
+        .join("search-index.bin")
 }
 
 #[test]
@@ -146,14 +156,7 @@ fn damaged_search_cache_is_rebuilt() {
     let env = Env::new();
     env.publish(manifest("cached", "1.0.0"));
     env.ok(&["marketplace", "search", "cached"]);
-    let data = env.home().join("cache/data");
-    let dir = std::fs::read_dir(&data)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let file = dir.join("search-index.bin");
+    let file = search_index(&env);
     assert!(file.is_file());
     for garbage in [&b"GGSIDX02"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
@@ -218,12 +221,7 @@ fn search_matches_a_brute_force_scan() {
             .collect();
         expected.sort();
         let r = env.json(&["marketplace", "search", query, "--limit", "1000", "--json"]);
-        let mut got: Vec<&str> = r["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["name"].as_str().unwrap())
-            .collect();
+        let mut got: Vec<&str> = strings(&r["results"], "name");
         got.sort();
         assert_eq!(got, expected, "query {query:?}");
         assert_eq!(r["total"], expected.len());
@@ -327,26 +325,14 @@ fn ranking_over_a_multi_megabyte_index_matches_the_documented_tiers() {
         let total = expected.len();
         let expected: Vec<&str> = expected.into_iter().map(|(_, n)| n).take(10_000).collect();
         let r = env.json(&["marketplace", "search", query, "--limit", "10000", "--json"]);
-        let got: Vec<&str> = r["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v["name"].as_str().unwrap())
-            .collect();
+        let got: Vec<&str> = strings(&r["results"], "name");
         assert_eq!(r["total"], total, "query {query:?}");
         assert!(
             got == expected,
             "query {query:?}: ranking differs from the reference"
         );
     }
-    let index = std::fs::read_dir(env.home().join("cache/data"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("search-index.bin");
-    let size = std::fs::metadata(index).unwrap().len();
+    let size = std::fs::metadata(search_index(&env)).unwrap().len();
     assert!(
         size > 1 << 20,
         "the search index is only {size} bytes: too small to need several reads"

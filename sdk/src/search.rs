@@ -25,6 +25,8 @@ const IN_DESCRIPTION: u32 = 10;
 pub struct Matcher {
     whole: Vec<u8>,
     terms: Vec<Finder<'static>>,
+    /// Index in `terms` of the longest one.
+    prefilter: Option<usize>,
     categories: Vec<Vec<u8>>,
     tags: Vec<Vec<u8>>,
 }
@@ -116,10 +118,11 @@ impl OwnedFields {
 impl Matcher {
     pub fn new(query: &Query) -> Self {
         let whole = query.text.trim().to_lowercase();
-        let terms = whole
+        let terms: Vec<Finder<'static>> = whole
             .split_whitespace()
             .map(|t| Finder::new(t.as_bytes()).into_owned())
             .collect();
+        let prefilter = (0..terms.len()).max_by_key(|&i| terms[i].needle().len());
         let lower = |v: &[String]| {
             v.iter()
                 .map(|s| s.trim().to_lowercase().into_bytes())
@@ -127,6 +130,7 @@ impl Matcher {
         };
         Self {
             terms,
+            prefilter,
             whole: whole.into_bytes(),
             categories: lower(&query.categories),
             tags: lower(&query.tags),
@@ -136,11 +140,7 @@ impl Matcher {
     /// The longest search term: a package can only match if its fields contain
     /// it, so a backend may scan its whole data for this one needle first.
     pub fn prefilter(&self) -> Option<&Finder<'static>> {
-        self.prefilter_term().map(|i| &self.terms[i])
-    }
-
-    fn prefilter_term(&self) -> Option<usize> {
-        (0..self.terms.len()).max_by_key(|&i| self.terms[i].needle().len())
+        self.prefilter.map(|i| &self.terms[i])
     }
 
     /// `None` when the package does not match; otherwise its relevance.
@@ -152,7 +152,6 @@ impl Matcher {
     /// first occurrence of the prefilter term in `f.text`, at `found`: that
     /// term needs no second search.
     pub fn score_found(&self, f: Fields<'_>, found: Option<usize>) -> Option<u32> {
-        let prefilter = found.and(self.prefilter_term());
         if !self.categories.iter().all(|c| in_list(f.categories, c))
             || !self.tags.iter().all(|t| in_list(f.tags(), t))
         {
@@ -168,7 +167,7 @@ impl Matcher {
             score += if name.starts_with(term.needle()) {
                 NAME_PREFIX
             } else {
-                best_tier(term, f, found.filter(|_| prefilter == Some(i)))?
+                best_tier(term, f, found.filter(|_| self.prefilter == Some(i)))?
             };
         }
         Some(score)

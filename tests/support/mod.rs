@@ -22,6 +22,20 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `field` of every object in the JSON array `list` (panics if it is not one:
+/// the output format is what the tests check).
+pub fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|v| {
+            v[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {field} in {v}"))
+        })
+        .collect()
+}
+
 /// A scratch GGEN_HOME plus helpers to run ggen in it.
 pub struct Env {
     pub home: tempfile::TempDir,

@@ -2,7 +2,7 @@
 //! search reads instead of parsing index.json.
 //!
 //! ```text
-//! header   magic "GGSIDX01" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX02" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack section len u64              (40 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: JSON of its newest version, read only for the hits shown

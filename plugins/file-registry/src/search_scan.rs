@@ -17,9 +17,12 @@ use crate::index::IndexEntry;
 
 const RECORD_HEAD: usize = 28;
 
+/// A byte range: offset and length.
+type Span = (usize, usize);
+
 /// Append one package's record to a haystack; `None` if a length does not
 /// fit the format (over 4 GiB).
-pub fn push_record(hay: &mut Vec<u8>, blob: (usize, usize), fields: &OwnedFields) -> Option<()> {
+pub fn push_record(hay: &mut Vec<u8>, blob: Span, fields: &OwnedFields) -> Option<()> {
     let words = [
         blob.0,
         blob.1,
@@ -29,22 +32,36 @@ pub fn push_record(hay: &mut Vec<u8>, blob: (usize, usize), fields: &OwnedFields
         fields.text.len(),
         fields.categories.len(),
     ];
-    let words = words.map(|w| u32::try_from(w).ok());
-    if words.contains(&None) {
+    if words.iter().any(|&w| u32::try_from(w).is_err()) {
         return None;
     }
-    for w in words.into_iter().flatten() {
-        hay.extend_from_slice(&w.to_le_bytes());
+    for w in words {
+        hay.extend_from_slice(&(w as u32).to_le_bytes());
     }
     hay.extend_from_slice(&fields.text);
     hay.extend_from_slice(&fields.categories);
     Some(())
 }
 
-/// A match: where its name sits in [`Scan::names`] and where its blob is.
-struct Hit {
-    name: (usize, usize),
-    blob: (usize, usize),
+/// The matches so far.
+#[derive(Default)]
+struct Matches {
+    /// Their names, back to back (one allocation, not one per match).
+    names: Vec<u8>,
+    /// Score, name (offset and length in `names`), blob (offset and length).
+    scored: Vec<(u32, Span, Span)>,
+}
+
+impl Matches {
+    /// `found`: where the prefilter term first occurs in the record's text.
+    fn score(&mut self, matcher: &Matcher, record: Record<'_>, found: Option<usize>) {
+        if let Some(score) = matcher.score_found(record.fields, found) {
+            let name = record.fields.name();
+            self.scored
+                .push((score, (self.names.len(), name.len()), record.blob));
+            self.names.extend_from_slice(name);
+        }
+    }
 }
 
 /// One search over a haystack fed in any number of chunks.
@@ -54,9 +71,7 @@ pub struct Scan {
     carry: Vec<u8>,
     /// The longest record the haystack can hold (anything longer is damage).
     max_record: usize,
-    /// Names of the matches, back to back (one allocation, not one per match).
-    names: Vec<u8>,
-    scored: Vec<(u32, Hit)>,
+    matches: Matches,
 }
 
 impl Scan {
@@ -65,8 +80,7 @@ impl Scan {
             matcher: Matcher::new(query),
             carry: Vec::new(),
             max_record: hay_len,
-            names: Vec::new(),
-            scored: Vec::new(),
+            matches: Matches::default(),
         }
     }
 
@@ -88,7 +102,7 @@ impl Scan {
                 self.carry = carry;
                 return Some(());
             }
-            self.score(parse(&carry)?, None);
+            self.matches.score(&self.matcher, parse(&carry)?, None);
         }
         let used = self.records(chunk)?;
         self.carry.extend_from_slice(&chunk[used..]);
@@ -99,8 +113,8 @@ impl Scan {
     fn records(&mut self, buf: &[u8]) -> Option<usize> {
         // One vectorised pass over the chunk for the most selective term
         // finds the only records worth scoring.
-        let prefilter = self.matcher.prefilter().cloned();
-        let mut next_hit = prefilter.as_ref().and_then(|f| f.find(buf));
+        let prefilter = self.matcher.prefilter();
+        let mut next_hit = prefilter.and_then(|f| f.find(buf));
         let mut pos = 0;
         while let Some(len) = record_len(&buf[pos..]) {
             if len > self.max_record {
@@ -111,50 +125,24 @@ impl Scan {
             };
             let start = pos;
             pos += len;
-            if let Some(finder) = &prefilter {
+            if let Some(finder) = prefilter {
                 if next_hit.is_some_and(|h| h < start) {
                     next_hit = finder.find(&buf[start..]).map(|i| i + start);
                 }
-                match next_hit {
-                    // No record left holds the term: skip to the last whole one.
-                    None => {
-                        while let Some(len) = record_len(&buf[pos..]) {
-                            if len > self.max_record || buf.len() - pos < len {
-                                break;
-                            }
-                            pos += len;
-                        }
-                        return Some(pos);
-                    }
-                    Some(h) if h >= pos => continue,
-                    Some(_) => {}
+                if next_hit.is_none_or(|h| h >= pos) {
+                    continue;
                 }
             }
+            let record = parse(record)?;
             // The prefilter term's first occurrence in the text, if it is there.
             let text = start + RECORD_HEAD;
             let found = next_hit
-                .filter(|&h| h >= text && prefilter.is_some())
-                .map(|h| h - text);
-            let record = parse(record)?;
-            self.score(record, found.filter(|&at| at < record.fields.text.len()));
+                .filter(|&h| h >= text)
+                .map(|h| h - text)
+                .filter(|&at| at < record.fields.text.len());
+            self.matches.score(&self.matcher, record, found);
         }
         Some(pos)
-    }
-
-    /// `found`: where the prefilter term first occurs in the record's text.
-    fn score(&mut self, record: Record<'_>, found: Option<usize>) {
-        if let Some(score) = self.matcher.score_found(record.fields, found) {
-            let name = record.fields.name();
-            let at = self.names.len();
-            self.names.extend_from_slice(name);
-            self.scored.push((
-                score,
-                Hit {
-                    name: (at, name.len()),
-                    blob: record.blob,
-                },
-            ));
-        }
     }
 
     /// Rank, cut the page, and decode its entries from their blobs (read by
@@ -167,14 +155,9 @@ impl Scan {
         if !self.carry.is_empty() {
             return None;
         }
-        let names = &self.names;
-        let scored: Vec<_> = (self.scored.into_iter())
-            .map(|(score, hit)| {
-                (
-                    score,
-                    (&names[hit.name.0..hit.name.0 + hit.name.1], hit.blob),
-                )
-            })
+        let names = &self.matches.names;
+        let scored: Vec<_> = (self.matches.scored.into_iter())
+            .map(|(score, (at, len), blob)| (score, (&names[at..at + len], blob)))
             .collect();
         let (total, page) = rank_page(scored, |(name, _)| *name, query.offset, query.limit);
         let mut hits = Vec::with_capacity(page.len());
@@ -189,7 +172,7 @@ impl Scan {
 
 #[derive(Clone, Copy)]
 struct Record<'a> {
-    blob: (usize, usize),
+    blob: Span,
     fields: Fields<'a>,
 }
 
