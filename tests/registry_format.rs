@@ -158,7 +158,7 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX02"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX03"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");
@@ -183,6 +183,10 @@ fn empty_registry_searches_without_writing() {
     let r = env.json(&["marketplace", "search", "anything", "--json"]);
     assert_eq!(r["total"], 0);
     assert!(snapshot(&env.registry()).is_empty());
+    assert!(
+        !search_index(&env).exists(),
+        "no index.json, so no search index is stored (it could never be fresh)"
+    );
 }
 
 #[test]

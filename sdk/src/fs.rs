@@ -41,13 +41,30 @@ impl RangeFile {
     pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let bytes = imp::read_at(&self.inner, offset, len)?;
         if bytes.len() < len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file is shorter than expected",
-            ));
+            return Err(short_file());
         }
         Ok(bytes)
     }
+
+    /// `len` bytes from `offset`, handed to `each` piece by piece in the
+    /// sizes the platform reads best (in a component, what one host call
+    /// returns), without gathering them: a large range scanned in flat memory
+    /// and with no copy beyond the read itself.
+    pub fn read_chunks(
+        &self,
+        offset: u64,
+        len: u64,
+        each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        imp::read_chunks(&self.inner, offset, len, each)
+    }
+}
+
+fn short_file() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "file is shorter than expected",
+    )
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -69,6 +86,30 @@ mod imp {
         let mut out = Vec::with_capacity(len);
         (&mut *file).take(len as u64).read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    pub fn read_chunks(
+        file: &File,
+        offset: u64,
+        len: u64,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        // Small enough to stay in cache between the read and the scan.
+        const PIECE: u64 = 256 << 10;
+        let mut file = file.borrow_mut();
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0; PIECE.min(len) as usize];
+        let mut left = len;
+        while left > 0 {
+            let piece = &mut buf[..PIECE.min(left) as usize];
+            file.read_exact(piece).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => super::short_file(),
+                _ => e,
+            })?;
+            each(piece)?;
+            left -= piece.len() as u64;
+        }
+        Ok(())
     }
 }
 
@@ -108,6 +149,24 @@ mod imp {
     }
 
     /// Open `path` (absolute, under one of the preopened directories) for reading.
+    pub fn read_chunks(
+        file: &File,
+        offset: u64,
+        len: u64,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let (mut at, end) = (offset, offset.saturating_add(len));
+        while at < end {
+            let (piece, _) = file.read(end - at, at).map_err(error)?;
+            if piece.is_empty() {
+                return Err(super::short_file());
+            }
+            at += piece.len() as u64;
+            each(&piece)?;
+        }
+        Ok(())
+    }
+
     fn open_descriptor(path: &Path) -> io::Result<Descriptor> {
         let mut best: Option<(Descriptor, usize)> = None;
         for (dir, guest) in get_directories() {

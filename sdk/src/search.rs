@@ -25,8 +25,6 @@ const IN_DESCRIPTION: u32 = 10;
 pub struct Matcher {
     whole: Vec<u8>,
     terms: Vec<Finder<'static>>,
-    /// Index in `terms` of the longest one.
-    prefilter: Option<usize>,
     categories: Vec<Vec<u8>>,
     tags: Vec<Vec<u8>>,
 }
@@ -122,7 +120,6 @@ impl Matcher {
             .split_whitespace()
             .map(|t| Finder::new(t.as_bytes()).into_owned())
             .collect();
-        let prefilter = (0..terms.len()).max_by_key(|&i| terms[i].needle().len());
         let lower = |v: &[String]| {
             v.iter()
                 .map(|s| s.trim().to_lowercase().into_bytes())
@@ -130,28 +127,20 @@ impl Matcher {
         };
         Self {
             terms,
-            prefilter,
             whole: whole.into_bytes(),
             categories: lower(&query.categories),
             tags: lower(&query.tags),
         }
     }
 
-    /// The longest search term: a package can only match if its fields contain
-    /// it, so a backend may scan its whole data for this one needle first.
-    pub fn prefilter(&self) -> Option<&Finder<'static>> {
-        self.prefilter.map(|i| &self.terms[i])
+    /// The lowercase search terms: a package matches only if its fields
+    /// contain every one (a backend may use them to rule packages out early).
+    pub fn terms(&self) -> impl Iterator<Item = &[u8]> {
+        self.terms.iter().map(|t| t.needle())
     }
 
     /// `None` when the package does not match; otherwise its relevance.
     pub fn score(&self, f: Fields<'_>) -> Option<u32> {
-        self.score_found(f, None)
-    }
-
-    /// [`Self::score`] for a backend whose prefilter scan already found the
-    /// first occurrence of the prefilter term in `f.text`, at `found`: that
-    /// term needs no second search.
-    pub fn score_found(&self, f: Fields<'_>, found: Option<usize>) -> Option<u32> {
         if !self.categories.iter().all(|c| in_list(f.categories, c))
             || !self.tags.iter().all(|t| in_list(f.tags(), t))
         {
@@ -163,11 +152,11 @@ impl Matcher {
         } else {
             0
         };
-        for (i, term) in self.terms.iter().enumerate() {
+        for term in &self.terms {
             score += if name.starts_with(term.needle()) {
                 NAME_PREFIX
             } else {
-                best_tier(term, f, found.filter(|_| self.prefilter == Some(i)))?
+                best_tier(term, f)?
             };
         }
         Some(score)
@@ -175,15 +164,11 @@ impl Matcher {
 }
 
 /// The tier of `term`'s first occurrence inside a single field of `f`.
-/// `found`: its first occurrence, if already known.
-fn best_tier(term: &Finder<'_>, f: Fields<'_>, mut found: Option<usize>) -> Option<u32> {
+fn best_tier(term: &Finder<'_>, f: Fields<'_>) -> Option<u32> {
     let len = term.needle().len();
     let mut from = 0;
     loop {
-        let at = match found.take() {
-            Some(at) => at,
-            None => from + term.find(f.text.get(from..)?)?,
-        };
+        let at = from + term.find(f.text.get(from..)?)?;
         let (end, tier) = f.field_at(at);
         if at + len <= end {
             return Some(tier);

@@ -17,6 +17,7 @@ mod recover;
 mod registry;
 mod search_index;
 mod search_scan;
+mod signature;
 
 pub use registry::FileRegistry;
 

@@ -2,7 +2,7 @@
 //! search reads instead of parsing index.json.
 //!
 //! ```text
-//! header   magic "GGSIDX02" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX03" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack section len u64              (40 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: JSON of its newest version, read only for the hits shown
@@ -28,10 +28,8 @@ use crate::registry::FileRegistry;
 use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
-const MAGIC: &[u8; 8] = b"GGSIDX02";
+const MAGIC: &[u8; 8] = b"GGSIDX03";
 const HEADER_LEN: usize = 40;
-/// Haystack bytes scanned per read: small enough to stay in cache.
-const CHUNK: usize = 256 << 10;
 
 /// Identity of an index.json version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +91,12 @@ pub struct Built {
 
 /// Build the search index for `index` and store it.
 pub fn rebuild(reg: &FileRegistry, index: &IndexFile) -> io::Result<Built> {
-    let fp = fingerprint(&reg.index_path()).ok();
     let built = build(index);
+    // Without index.json (an empty registry) a stored index could never be
+    // found fresh: storing it would only cost a write on every search.
+    let Ok(fp) = fingerprint(&reg.index_path()) else {
+        return Ok(built);
+    };
     fs::create_dir_all(&reg.cache)?;
     write_atomic_with(&reg.cache.join(FILE), |w| {
         w.write_all(&header(fp, built.count, built.hay.len() as u64))?;
@@ -108,24 +110,22 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
     let file = sdk_fs::RangeFile::open(&reg.cache.join(FILE)).ok()?;
     let header: [u8; HEADER_LEN] = file.read_at(0, HEADER_LEN).ok()?.try_into().ok()?;
     let (stored, _count, hay_len) = parse_header(&header)?;
-    if stored != Some(fp) {
+    if stored != fp {
         return None;
     }
-    let hay_len = usize::try_from(hay_len).ok()?;
-    let mut scan = Scan::new(query, hay_len);
-    let mut done = 0;
-    while done < hay_len {
-        let len = CHUNK.min(hay_len - done);
-        scan.feed(&file.read_at(HEADER_LEN as u64 + done as u64, len).ok()?)?;
-        done += len;
-    }
+    let mut scan = Scan::new(query, usize::try_from(hay_len).ok()?);
+    file.read_chunks(HEADER_LEN as u64, hay_len, |piece| {
+        scan.feed(piece)
+            .ok_or_else(|| io::Error::other("damaged search index"))
+    })
+    .ok()?;
     let blob_base = HEADER_LEN as u64 + hay_len as u64;
     scan.finish(query, |off, len| {
         file.read_at(blob_base.checked_add(off as u64)?, len).ok()
     })
 }
 
-fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Option<Fingerprint>, u32, u64)> {
+fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Fingerprint, u32, u64)> {
     if &h[..8] != MAGIC {
         return None;
     }
@@ -136,16 +136,10 @@ fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Option<Fingerprint>, u32, u64)>
         nanos: u32::from_le_bytes(h[24..28].try_into().unwrap()),
     };
     let count = u32::from_le_bytes(h[28..32].try_into().unwrap());
-    Some((Some(fp), count, u64_at(32)))
+    Some((fp, count, u64_at(32)))
 }
 
-fn header(fp: Option<Fingerprint>, count: u32, hay_len: u64) -> [u8; HEADER_LEN] {
-    // A build with no fingerprint can never match, so it is rebuilt next time.
-    let fp = fp.unwrap_or(Fingerprint {
-        len: u64::MAX,
-        secs: 0,
-        nanos: 0,
-    });
+fn header(fp: Fingerprint, count: u32, hay_len: u64) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     out[..8].copy_from_slice(MAGIC);
     out[8..16].copy_from_slice(&fp.len.to_le_bytes());

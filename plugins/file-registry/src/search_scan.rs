@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! record: blob offset u32 | blob len u32 | name end u32 | title end u32 | tags end u32
-//!         | text len u32 | categories len u32 (28 bytes), then the text (name, title,
-//!         tags, description back to back: sdk `search::Fields`) and the categories,
-//!         lowercase, lists joined by LIST_SEP
+//!         | text len u32 | categories len u32 | signature of the text (60 bytes),
+//!         then the text (name, title, tags, description back to back: sdk
+//!         `search::Fields`) and the categories, lowercase, lists joined by LIST_SEP
 //! ```
 //!
 //! Chunks keep memory flat however large the registry, and keep the bytes in
@@ -14,8 +14,10 @@ use ggen_plugin_sdk::search::{Fields, Matcher, OwnedFields, rank_page};
 use ggen_plugin_sdk::{Query, SearchResults};
 
 use crate::index::IndexEntry;
+use crate::signature::{self, Signature};
 
-const RECORD_HEAD: usize = 28;
+const WORDS: usize = 7;
+const RECORD_HEAD: usize = WORDS * 4 + signature::LEN;
 
 /// A byte range: offset and length.
 type Span = (usize, usize);
@@ -38,6 +40,7 @@ pub fn push_record(hay: &mut Vec<u8>, blob: Span, fields: &OwnedFields) -> Optio
     for w in words {
         hay.extend_from_slice(&(w as u32).to_le_bytes());
     }
+    hay.extend_from_slice(&Signature::of_text(&fields.text).to_bytes());
     hay.extend_from_slice(&fields.text);
     hay.extend_from_slice(&fields.categories);
     Some(())
@@ -53,9 +56,8 @@ struct Matches {
 }
 
 impl Matches {
-    /// `found`: where the prefilter term first occurs in the record's text.
-    fn score(&mut self, matcher: &Matcher, record: Record<'_>, found: Option<usize>) {
-        if let Some(score) = matcher.score_found(record.fields, found) {
+    fn score(&mut self, matcher: &Matcher, record: Record<'_>) {
+        if let Some(score) = matcher.score(record.fields) {
             let name = record.fields.name();
             self.scored
                 .push((score, (self.names.len(), name.len()), record.blob));
@@ -67,6 +69,8 @@ impl Matches {
 /// One search over a haystack fed in any number of chunks.
 pub struct Scan {
     matcher: Matcher,
+    /// What a record's signature must cover to be worth scoring.
+    wanted: Signature,
     /// A record cut by the end of the previous chunk.
     carry: Vec<u8>,
     /// The longest record the haystack can hold (anything longer is damage).
@@ -76,8 +80,10 @@ pub struct Scan {
 
 impl Scan {
     pub fn new(query: &Query, hay_len: usize) -> Self {
+        let matcher = Matcher::new(query);
         Self {
-            matcher: Matcher::new(query),
+            wanted: Signature::of_terms(matcher.terms()),
+            matcher,
             carry: Vec::new(),
             max_record: hay_len,
             matches: Matches::default(),
@@ -102,7 +108,7 @@ impl Scan {
                 self.carry = carry;
                 return Some(());
             }
-            self.matches.score(&self.matcher, parse(&carry)?, None);
+            self.consider(&carry)?;
         }
         let used = self.records(chunk)?;
         self.carry.extend_from_slice(&chunk[used..]);
@@ -111,10 +117,6 @@ impl Scan {
 
     /// Score the whole records at the start of `buf`; how many bytes they span.
     fn records(&mut self, buf: &[u8]) -> Option<usize> {
-        // One vectorised pass over the chunk for the most selective term
-        // finds the only records worth scoring.
-        let prefilter = self.matcher.prefilter();
-        let mut next_hit = prefilter.and_then(|f| f.find(buf));
         let mut pos = 0;
         while let Some(len) = record_len(&buf[pos..]) {
             if len > self.max_record {
@@ -123,26 +125,19 @@ impl Scan {
             let Some(record) = buf.get(pos..pos + len) else {
                 break;
             };
-            let start = pos;
             pos += len;
-            if let Some(finder) = prefilter {
-                if next_hit.is_some_and(|h| h < start) {
-                    next_hit = finder.find(&buf[start..]).map(|i| i + start);
-                }
-                if next_hit.is_none_or(|h| h >= pos) {
-                    continue;
-                }
-            }
-            let record = parse(record)?;
-            // The prefilter term's first occurrence in the text, if it is there.
-            let text = start + RECORD_HEAD;
-            let found = next_hit
-                .filter(|&h| h >= text)
-                .map(|h| h - text)
-                .filter(|&at| at < record.fields.text.len());
-            self.matches.score(&self.matcher, record, found);
+            self.consider(record)?;
         }
         Some(pos)
+    }
+
+    /// Score one whole record if its signature allows a match.
+    fn consider(&mut self, record: &[u8]) -> Option<()> {
+        let sig = record.get(WORDS * 4..RECORD_HEAD)?.try_into().ok()?;
+        if Signature::from_bytes(sig).covers(&self.wanted) {
+            self.matches.score(&self.matcher, parse(record)?);
+        }
+        Some(())
     }
 
     /// Rank, cut the page, and decode its entries from their blobs (read by
@@ -176,7 +171,7 @@ struct Record<'a> {
     fields: Fields<'a>,
 }
 
-fn words(head: &[u8]) -> [usize; 7] {
+fn words(head: &[u8]) -> [usize; WORDS] {
     std::array::from_fn(|i| u32::from_le_bytes(head[i * 4..i * 4 + 4].try_into().unwrap()) as usize)
 }
 
