@@ -119,7 +119,7 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
             .ok_or_else(|| io::Error::other("damaged search index"))
     })
     .ok()?;
-    let blob_base = HEADER_LEN as u64 + hay_len as u64;
+    let blob_base = HEADER_LEN as u64 + hay_len;
     scan.finish(query, |off, len| {
         file.read_at(blob_base.checked_add(off as u64)?, len).ok()
     })
