@@ -148,7 +148,6 @@ mod imp {
         Ok(out)
     }
 
-    /// Open `path` (absolute, under one of the preopened directories) for reading.
     pub fn read_chunks(
         file: &File,
         offset: u64,
@@ -167,6 +166,7 @@ mod imp {
         Ok(())
     }
 
+    /// Open `path` (absolute, under one of the preopened directories) for reading.
     fn open_descriptor(path: &Path) -> io::Result<Descriptor> {
         let mut best: Option<(Descriptor, usize)> = None;
         for (dir, guest) in get_directories() {
