@@ -39,11 +39,12 @@ impl RangeFile {
 
     /// `len` bytes from `offset`; `UnexpectedEof` if the file is shorter.
     pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let bytes = imp::read_at(&self.inner, offset, len)?;
-        if bytes.len() < len {
-            return Err(short_file());
-        }
-        Ok(bytes)
+        let mut out = Vec::with_capacity(len);
+        self.read_chunks(offset, len as u64, |piece| {
+            out.extend_from_slice(piece);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// `len` bytes from `offset`, handed to `each` piece by piece in the
@@ -54,9 +55,19 @@ impl RangeFile {
         &self,
         offset: u64,
         len: u64,
-        each: impl FnMut(&[u8]) -> io::Result<()>,
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
-        imp::read_chunks(&self.inner, offset, len, each)
+        let (mut at, end) = (offset, offset.saturating_add(len));
+        let mut buf = Vec::new();
+        while at < end {
+            let piece = imp::read_piece(&self.inner, at, end - at, &mut buf)?;
+            if piece.is_empty() {
+                return Err(short_file());
+            }
+            at += piece.len() as u64;
+            each(piece)?;
+        }
+        Ok(())
     }
 }
 
@@ -80,36 +91,20 @@ mod imp {
         Ok((std::cell::RefCell::new(file), len))
     }
 
-    pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut file = file.borrow_mut();
-        file.seek(SeekFrom::Start(offset))?;
-        let mut out = Vec::with_capacity(len);
-        (&mut *file).take(len as u64).read_to_end(&mut out)?;
-        Ok(out)
-    }
-
-    pub fn read_chunks(
+    /// Up to `max` bytes at `at` (at most 256 KiB: small enough to stay in
+    /// cache between the read and the scan), read into `buf`.
+    pub fn read_piece<'b>(
         file: &File,
-        offset: u64,
-        len: u64,
-        mut each: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        // Small enough to stay in cache between the read and the scan.
+        at: u64,
+        max: u64,
+        buf: &'b mut Vec<u8>,
+    ) -> io::Result<&'b [u8]> {
         const PIECE: u64 = 256 << 10;
         let mut file = file.borrow_mut();
-        file.seek(SeekFrom::Start(offset))?;
-        let mut buf = vec![0; PIECE.min(len) as usize];
-        let mut left = len;
-        while left > 0 {
-            let piece = &mut buf[..PIECE.min(left) as usize];
-            file.read_exact(piece).map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => super::short_file(),
-                _ => e,
-            })?;
-            each(piece)?;
-            left -= piece.len() as u64;
-        }
-        Ok(())
+        file.seek(SeekFrom::Start(at))?;
+        buf.resize(PIECE.min(max) as usize, 0);
+        let n = file.read(buf)?;
+        Ok(&buf[..n])
     }
 }
 
@@ -121,9 +116,6 @@ mod imp {
     use wasip2::filesystem::preopens::get_directories;
     use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
-    /// Bytes asked per call; the host serves at most 64 KiB at a time anyway.
-    const CHUNK: u64 = 1 << 20;
-
     pub type File = Descriptor;
 
     pub fn open(path: &Path) -> io::Result<(File, u64)> {
@@ -132,38 +124,16 @@ mod imp {
         Ok((file, size))
     }
 
-    pub fn read_at(file: &File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let want = len as u64;
-        let mut out = Vec::with_capacity(len);
-        let mut at = offset;
-        while (out.len() as u64) < want {
-            let ask = (want - out.len() as u64).min(CHUNK);
-            let (chunk, eof) = file.read(ask, at).map_err(error)?;
-            at += chunk.len() as u64;
-            out.extend_from_slice(&chunk);
-            if eof || chunk.is_empty() {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn read_chunks(
+    /// Up to `max` bytes at `at`: what one host call returns (wasmtime-wasi
+    /// serves at most 64 KiB), kept in `buf` without a copy.
+    pub fn read_piece<'b>(
         file: &File,
-        offset: u64,
-        len: u64,
-        mut each: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let (mut at, end) = (offset, offset.saturating_add(len));
-        while at < end {
-            let (piece, _) = file.read(end - at, at).map_err(error)?;
-            if piece.is_empty() {
-                return Err(super::short_file());
-            }
-            at += piece.len() as u64;
-            each(&piece)?;
-        }
-        Ok(())
+        at: u64,
+        max: u64,
+        buf: &'b mut Vec<u8>,
+    ) -> io::Result<&'b [u8]> {
+        *buf = file.read(max, at).map_err(error)?.0;
+        Ok(buf)
     }
 
     /// Open `path` (absolute, under one of the preopened directories) for reading.
