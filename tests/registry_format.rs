@@ -158,7 +158,7 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX03"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX04"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");

@@ -7,7 +7,7 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     export_macro_name: "__export_registry_world",
     default_bindings_module: "ggen_plugin_sdk::bindings",
-    additional_derives: [Clone, PartialEq],
+    additional_derives: [Clone, PartialEq, serde::Serialize, serde::Deserialize],
     generate_all,
 });
 
@@ -21,7 +21,7 @@ pub mod hook {
         pub_export_macro: true,
         export_macro_name: "__export_hook_world",
         default_bindings_module: "ggen_plugin_sdk::bindings::hook",
-        additional_derives: [Clone, PartialEq],
+        additional_derives: [Clone, PartialEq, serde::Serialize, serde::Deserialize],
         with: {
             "ggen:marketplace/types@0.1.0": crate::bindings::types,
             "ggen:marketplace/host@0.1.0": crate::bindings::host,
@@ -37,7 +37,7 @@ pub mod policy {
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
         default_bindings_module: "ggen_plugin_sdk::bindings::policy",
-        additional_derives: [Clone, PartialEq],
+        additional_derives: [Clone, PartialEq, serde::Serialize, serde::Deserialize],
         with: {
             "ggen:marketplace/types@0.1.0": crate::bindings::types,
             "ggen:marketplace/host@0.1.0": crate::bindings::host,

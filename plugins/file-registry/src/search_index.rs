@@ -2,10 +2,11 @@
 //! search reads instead of parsing index.json.
 //!
 //! ```text
-//! header   magic "GGSIDX03" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX04" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack section len u64              (40 bytes)
 //! haystack one record per package (layout in search_scan.rs)
-//! blobs    per package: JSON of its newest version, read only for the hits shown
+//! blobs    per package: its newest version as wire metadata (postcard), read
+//!          and decoded only for the hits shown
 //! ```
 //!
 //! The header records index.json's size and mtime; any change to index.json,
@@ -28,7 +29,7 @@ use crate::registry::FileRegistry;
 use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
-const MAGIC: &[u8; 8] = b"GGSIDX03";
+const MAGIC: &[u8; 8] = b"GGSIDX04";
 const HEADER_LEN: usize = 40;
 
 /// Identity of an index.json version.
@@ -165,20 +166,14 @@ fn build(index: &IndexFile) -> Built {
         let Some(newest) = package.newest() else {
             continue;
         };
-        let mut entry = newest.clone();
-        entry.name = name.to_owned();
-        let blob = serde_json::to_vec(&entry).expect("index entries serialise");
-        let title = if entry.title.is_empty() {
-            name
-        } else {
-            &entry.title
-        };
+        let hit = newest.to_wire(name);
+        let blob = postcard::to_allocvec(&hit).expect("package metadata serialises");
         let fields = OwnedFields::new(
             name,
-            title,
-            &entry.tags,
-            &entry.description,
-            &entry.categories,
+            &hit.title,
+            &hit.tags,
+            &hit.description,
+            &hit.categories,
         );
         if push_record(&mut hay, (blobs.len(), blob.len()), &fields).is_none() {
             crate::warn(&format!(

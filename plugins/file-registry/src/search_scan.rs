@@ -11,9 +11,8 @@
 //! cache between the read that brings them and the scan that reads them.
 
 use ggen_plugin_sdk::search::{Fields, Matcher, OwnedFields, rank_page};
-use ggen_plugin_sdk::{Query, SearchResults};
+use ggen_plugin_sdk::{PackageVersion, Query, SearchResults};
 
-use crate::index::IndexEntry;
 use crate::signature::{self, Signature};
 
 const WORDS: usize = 7;
@@ -155,12 +154,10 @@ impl Scan {
             .map(|(score, (at, len), blob)| (score, (&names[at..at + len], blob)))
             .collect();
         let (total, page) = rank_page(scored, |(name, _)| *name, query.offset, query.limit);
-        let mut hits = Vec::with_capacity(page.len());
-        for (_, (off, len)) in page {
-            let entry: IndexEntry = serde_json::from_slice(&blob(off, len)?).ok()?;
-            let name = entry.name.clone();
-            hits.push(entry.to_wire(&name));
-        }
+        let hits = page
+            .into_iter()
+            .map(|(_, (off, len))| postcard::from_bytes::<PackageVersion>(&blob(off, len)?).ok())
+            .collect::<Option<_>>()?;
         Some(SearchResults { total, hits })
     }
 }
