@@ -6,6 +6,8 @@ mod bindings;
 mod cache;
 pub mod contract;
 mod engine;
+#[cfg(unix)]
+mod file_read;
 mod hook_plugin;
 mod host_api;
 pub mod inspect;

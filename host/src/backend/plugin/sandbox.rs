@@ -162,9 +162,20 @@ pub fn linker(
 ) -> Result<Linker<PluginState>, MarketplaceError> {
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| fast_reads(&mut linker))
         .and_then(|()| add(&mut linker))
         .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
     Ok(linker)
+}
+
+#[cfg(unix)]
+fn fast_reads(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    super::file_read::add_to_linker(linker)
+}
+
+#[cfg(not(unix))]
+fn fast_reads(_: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    Ok(())
 }
 
 /// One line for a component the linker refused, naming the missing import.
