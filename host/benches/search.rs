@@ -3,7 +3,8 @@
 //! * `ggen marketplace search` as a whole process, warm plugin cache: median of many runs;
 //! * plugin load from the compiled cache (deserialize + link + instantiate);
 //! * the same search through the WASM plugin and natively in this process
-//!   (the very same file-registry code compiled for the host), side by side;
+//!   (the very same file-registry code compiled for the host), calls
+//!   alternating so that noise on the machine falls on both alike;
 //! * the cold first run: compiling the plugin, and rebuilding the search index.
 //!
 //! Run: `cargo bench -p ggen --bench search` (GGEN_BENCH_SIZES=1000,10000 to
@@ -136,6 +137,21 @@ fn sample(runs: usize, mut f: impl FnMut()) -> Duration {
     )
 }
 
+/// Medians of `runs` calls of `f` and of `g`, alternating, so that the
+/// machine's noise falls on both alike.
+fn sample_pair(runs: usize, mut f: impl FnMut(), mut g: impl FnMut()) -> (Duration, Duration) {
+    let (mut a, mut b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        let t = Instant::now();
+        f();
+        a.push(t.elapsed());
+        let t = Instant::now();
+        g();
+        b.push(t.elapsed());
+    }
+    (median(a), median(b))
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -173,6 +189,9 @@ fn sdk_query(text: &str) -> ggen_plugin_sdk::Query {
     }
 }
 
+/// In-process search calls are cheap: many more samples than CLI runs.
+const CALL_RUNS: usize = 101;
+
 const LIMITS: Limits = Limits {
     deadline: Duration::from_secs(60),
     memory_bytes: 1 << 30,
@@ -200,7 +219,9 @@ fn main() {
         ms(second)
     );
 
-    println!("## search, {runs} runs per cell (medians)\n");
+    println!(
+        "## search, {runs} runs per CLI cell, {CALL_RUNS} alternating WASM/native calls (medians)\n"
+    );
     println!(
         "| packages | first search (compile + index build) | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |"
     );
@@ -225,14 +246,13 @@ fn main() {
         let mut wasm = WasmRegistry::load(&engine, &source, &policy).unwrap();
         let q = query("rust web");
         let expected = wasm.search(&q).unwrap(); // also builds this data dir's search index
-        let wasm_call = sample(runs, || {
-            assert_eq!(wasm.search(&q).unwrap().total, expected.total)
-        });
         let native = FileRegistry::new(&root, &data);
         let nq = sdk_query("rust web");
-        let native_call = sample(runs, || {
-            assert_eq!(native.search(&nq).unwrap().total, expected.total)
-        });
+        let (wasm_call, native_call) = sample_pair(
+            CALL_RUNS,
+            || assert_eq!(wasm.search(&q).unwrap().total, expected.total),
+            || assert_eq!(native.search(&nq).unwrap().total, expected.total),
+        );
         let fresh = sample(runs, || {
             WasmRegistry::load(&engine, &source, &policy)
                 .unwrap()
