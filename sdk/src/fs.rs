@@ -124,8 +124,8 @@ mod imp {
         Ok((file, size))
     }
 
-    /// Up to `max` bytes at `at`: what one host call returns (wasmtime-wasi
-    /// serves at most 64 KiB), kept in `buf` without a copy.
+    /// Up to `max` bytes at `at`: what one host call returns (ggen serves at
+    /// most 64 KiB), kept in `buf` without a copy.
     pub fn read_piece<'b>(
         file: &File,
         at: u64,

@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! record: blob offset u32 | blob len u32 | name end u32 | title end u32 | tags end u32
-//!         | text len u32 | categories len u32 | signature of the text (60 bytes),
-//!         then the text (name, title, tags, description back to back: sdk
-//!         `search::Fields`) and the categories, lowercase, lists joined by LIST_SEP
+//!         | text len u32 | categories len u32 | signature of the text (32 bytes;
+//!         60 bytes of head in all), then the text (name, title, tags,
+//!         description back to back: sdk `search::Fields`) and the categories,
+//!         lowercase, lists joined by LIST_SEP
 //! ```
 //!
 //! Chunks keep memory flat however large the registry, and keep the bytes in

@@ -14,25 +14,17 @@ pub struct Signature([u64; 4]);
 
 impl Signature {
     pub fn of_text(text: &[u8]) -> Self {
-        let mut sig = Self::default();
-        sig.add(text);
-        sig
+        Self::of_terms([text])
     }
 
     /// What a record must hold to contain every term.
     pub fn of_terms<'a>(terms: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut sig = Self::default();
-        for term in terms {
-            sig.add(term);
+        for pair in terms.into_iter().flat_map(|t| t.windows(2)) {
+            let bit = pair_bit(pair[0], pair[1]);
+            sig.0[bit >> 6] |= 1 << (bit & 63);
         }
         sig
-    }
-
-    fn add(&mut self, bytes: &[u8]) {
-        for pair in bytes.windows(2) {
-            let bit = pair_bit(pair[0], pair[1]);
-            self.0[bit >> 6] |= 1 << (bit & 63);
-        }
     }
 
     pub fn covers(&self, wanted: &Self) -> bool {
