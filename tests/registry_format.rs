@@ -309,6 +309,9 @@ fn ranking_over_a_multi_megabyte_index_matches_the_documented_tiers() {
         all.push((name, title, tags, desc));
     }
     write_index(&env, &json!({"version": "1", "packages": packages}));
+    // A term longer than a 16-byte vector step (from a description written
+    // without spaces), and a one-byte term.
+    let long_term = all[777].3[5..27].to_owned();
     for query in [
         "alpha",
         "ma ta",
@@ -318,6 +321,8 @@ fn ranking_over_a_multi_megabyte_index_matches_the_documented_tiers() {
         "p1234al",
         "pha sig del",
         "zzz",
+        "g",
+        &long_term,
     ] {
         let mut expected: Vec<(u32, &str)> = all
             .iter()

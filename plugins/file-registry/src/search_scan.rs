@@ -145,7 +145,7 @@ impl Scan {
     pub fn finish(
         self,
         query: &Query,
-        mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
+        blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
     ) -> Option<SearchResults> {
         if !self.carry.is_empty() {
             return None;
@@ -155,12 +155,50 @@ impl Scan {
             .map(|(score, (at, len), blob)| (score, (&names[at..at + len], blob)))
             .collect();
         let (total, page) = rank_page(scored, |(name, _)| *name, query.offset, query.limit);
-        let hits = page
-            .into_iter()
-            .map(|(_, (off, len))| postcard::from_bytes::<PackageVersion>(&blob(off, len)?).ok())
-            .collect::<Option<_>>()?;
+        let spans: Vec<Span> = page.into_iter().map(|(_, blob)| blob).collect();
+        let hits = decode_blobs(&spans, blob)?;
         Some(SearchResults { total, hits })
     }
+}
+
+/// A blob this close after the previous one comes in the same read.
+const NEAR: usize = 4 << 10;
+/// The most one read gathers (what the host serves a plugin in one call).
+const MAX_READ: usize = 64 << 10;
+
+/// Decode the page's blobs, in page order. Blobs lie in name order, and the
+/// page's ties are ranked by name, so hits are often neighbours: a run of
+/// close blobs comes in one read rather than one each.
+fn decode_blobs(
+    spans: &[Span],
+    mut blob: impl FnMut(usize, usize) -> Option<Vec<u8>>,
+) -> Option<Vec<PackageVersion>> {
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_unstable_by_key(|&i| spans[i].0);
+    let mut hits: Vec<Option<PackageVersion>> = (0..spans.len()).map(|_| None).collect();
+    let mut rest = order.as_slice();
+    while let Some(&first) = rest.first() {
+        let start = spans[first].0;
+        let mut end = start.checked_add(spans[first].1)?;
+        let mut run = 1;
+        for &i in &rest[1..] {
+            let (off, len) = spans[i];
+            let this_end = off.checked_add(len)?;
+            if off > end.saturating_add(NEAR) || this_end - start > MAX_READ {
+                break;
+            }
+            end = end.max(this_end);
+            run += 1;
+        }
+        let bytes = blob(start, end - start)?;
+        for &i in &rest[..run] {
+            let (off, len) = spans[i];
+            let piece = bytes.get(off - start..off - start + len)?;
+            hits[i] = Some(postcard::from_bytes(piece).ok()?);
+        }
+        rest = &rest[run..];
+    }
+    hits.into_iter().collect()
 }
 
 #[derive(Clone, Copy)]
