@@ -136,40 +136,41 @@ mod imp {
         Ok(buf)
     }
 
+    thread_local! {
+        /// The preopened directories never change while an instance lives:
+        /// asked for once, not on every open.
+        static PREOPENS: Vec<(Descriptor, String)> = get_directories();
+    }
+
     /// Open `path` (absolute, under one of the preopened directories) for reading.
     fn open_descriptor(path: &Path) -> io::Result<Descriptor> {
-        let mut best: Option<(Descriptor, usize)> = None;
-        for (dir, guest) in get_directories() {
-            let prefix = Path::new(&guest);
-            if path.starts_with(prefix)
-                && best
-                    .as_ref()
-                    .is_none_or(|(_, n)| prefix.as_os_str().len() > *n)
-            {
-                best = Some((dir, prefix.as_os_str().len()));
-            }
-        }
-        let Some((dir, n)) = best else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} is not under a preopened directory", path.display()),
-            ));
-        };
-        let rel = Path::new(&path.as_os_str().to_str().unwrap_or_default()[n..]);
-        let rel: Vec<&str> = rel
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => s.to_str(),
-                _ => None,
-            })
-            .collect();
-        dir.open_at(
-            PathFlags::SYMLINK_FOLLOW,
-            &rel.join("/"),
-            OpenFlags::empty(),
-            DescriptorFlags::READ,
-        )
-        .map_err(error)
+        PREOPENS.with(|preopens| {
+            let (dir, rel) = preopens
+                .iter()
+                .filter_map(|(dir, guest)| Some((dir, guest.len(), path.strip_prefix(guest).ok()?)))
+                .max_by_key(|&(_, prefix_len, _)| prefix_len)
+                .map(|(dir, _, rel)| (dir, rel))
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{} is not under a preopened directory", path.display()),
+                    )
+                })?;
+            let rel: Vec<&str> = rel
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(s) => s.to_str(),
+                    _ => None,
+                })
+                .collect();
+            dir.open_at(
+                PathFlags::SYMLINK_FOLLOW,
+                &rel.join("/"),
+                OpenFlags::empty(),
+                DescriptorFlags::READ,
+            )
+            .map_err(error)
+        })
     }
 
     fn error(code: ErrorCode) -> io::Error {
