@@ -21,17 +21,41 @@ fn filesystem_escapes_are_refused() {
         "read-dotdot",
         "read-absolute",
         "read-relative",
+        "sdk-read-dotdot",
         "write-outside",
     ] {
         let err = attack(&env, &[], what);
         assert!(err.contains("cannot"), "{what}: {err}");
         assert!(!err.contains("root:"), "{what} read /etc/passwd: {err}");
     }
+    let err = attack(&env, &[], "sdk-read-dotdot");
+    assert!(
+        err.contains("cannot read /registry/../../../../etc/passwd: permission denied"),
+        "{err}"
+    );
     assert!(
         !outside.exists(),
         "a plugin wrote outside its registry root"
     );
     assert!(!env.home().parent().unwrap().join("escaped.txt").exists());
+
+    // `..` that stays inside the root resolves there (the SDK neither drops
+    // it nor lets it out).
+    std::fs::create_dir_all(env.registry().join("sub")).unwrap();
+    std::fs::write(env.registry().join("note.txt"), "inside the root\n").unwrap();
+    let plugin = fixture("hostile");
+    let out = env.json(&[
+        "--registry-plugin",
+        plugin.to_str().unwrap(),
+        "marketplace",
+        "search",
+        "sdk-read-within",
+        "--json",
+    ]);
+    assert_eq!(
+        out["results"][0]["description"],
+        "read /registry/sub/../note.txt: inside the root"
+    );
 }
 
 #[test]

@@ -156,13 +156,21 @@ mod imp {
                         format!("{} is not under a preopened directory", path.display()),
                     )
                 })?;
-            let rel: Vec<&str> = rel
+            // `..` goes to the sandbox as is: it resolves inside the
+            // directory and is refused where it would leave it.
+            let rel = rel
                 .components()
                 .filter_map(|c| match c {
-                    Component::Normal(s) => s.to_str(),
-                    _ => None,
+                    Component::CurDir => None,
+                    other => Some(other.as_os_str().to_str()),
                 })
-                .collect();
+                .collect::<Option<Vec<&str>>>()
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{} is not valid UTF-8", path.display()),
+                    )
+                })?;
             dir.open_at(
                 PathFlags::SYMLINK_FOLLOW,
                 &rel.join("/"),
@@ -173,12 +181,13 @@ mod imp {
         })
     }
 
+    /// As `std::fs` would report it ("permission denied"), not the
+    /// binding's debug dump.
     fn error(code: ErrorCode) -> io::Error {
-        let kind = match code {
-            ErrorCode::NoEntry => io::ErrorKind::NotFound,
-            ErrorCode::Access | ErrorCode::NotPermitted => io::ErrorKind::PermissionDenied,
-            _ => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, format!("{code:?}"))
+        match code {
+            ErrorCode::NoEntry => io::ErrorKind::NotFound.into(),
+            ErrorCode::Access | ErrorCode::NotPermitted => io::ErrorKind::PermissionDenied.into(),
+            other => io::Error::other(other.name()),
+        }
     }
 }
