@@ -257,6 +257,22 @@ fn list_reads_the_lockfile() {
 fn registry_flag_and_config_choose_the_root() {
     let env = Env::new();
     let elsewhere = env.work.path().join("other-registry");
+    // A chosen registry that does not exist is an error (a typo must not look
+    // like an empty registry) and is not created; publishing creates it.
+    for command in [
+        &["search", "placed"][..],
+        &["info", "placed"],
+        &["install", "placed"],
+    ] {
+        let mut args = vec!["--registry", elsewhere.to_str().unwrap(), "marketplace"];
+        args.extend(command);
+        let err = env.fails(&args);
+        assert!(
+            err.contains(&format!("registry {} does not exist", elsewhere.display())),
+            "{command:?}: {err}"
+        );
+    }
+    assert!(!elsewhere.exists());
     let dir = env.package("p", &manifest("placed", "1.0.0"), &[("a", "a")]);
     env.ok(&[
         "--registry",

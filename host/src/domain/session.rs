@@ -29,6 +29,8 @@ pub struct Session {
     pub home: GgenHome,
     pub config: Config,
     pub registry_root: PathBuf,
+    /// Chosen with --registry or config.toml rather than the default.
+    registry_chosen: bool,
     pub packages_dir: PathBuf,
     registry_plugin: Option<PathBuf>,
     p2p_policy_plugin: Option<PathBuf>,
@@ -41,6 +43,8 @@ const INSTALL_LOCK: &str = ".ggen-install.lock";
 impl Session {
     pub fn new(home: GgenHome, overrides: Overrides) -> Result<Self> {
         let config = home.config()?;
+        let registry_chosen =
+            overrides.registry.is_some() || config.marketplace.registry_path.is_some();
         let registry_root = overrides
             .registry
             .or_else(|| {
@@ -76,6 +80,7 @@ impl Session {
             home,
             config,
             registry_root: absolute(&registry_root),
+            registry_chosen,
             packages_dir,
             registry_plugin: overrides.registry_plugin,
             p2p_policy_plugin: overrides.p2p_policy_plugin,
@@ -83,9 +88,28 @@ impl Session {
         })
     }
 
-    /// The registry backend: the built-in file registry, or `--registry-plugin`,
-    /// sandboxed to the registry root and a cache directory of its own.
+    /// The registry backend to read from. A registry directory chosen with
+    /// --registry or config.toml must exist: a mistyped path is an error, not
+    /// an empty registry (and is not created).
     pub fn open_registry(&self) -> Result<Box<dyn Registry>> {
+        if self.registry_chosen && !self.registry_root.is_dir() {
+            let what = if self.registry_root.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            return Err(MarketplaceError::Config(format!(
+                "registry {} {what}; check --registry or registry_path in config.toml (publishing a package creates a new registry)",
+                self.registry_root.display()
+            )));
+        }
+        self.open_registry_to_publish()
+    }
+
+    /// The registry backend: the built-in file registry, or `--registry-plugin`,
+    /// sandboxed to the registry root (created if new) and a cache directory
+    /// of its own.
+    pub fn open_registry_to_publish(&self) -> Result<Box<dyn Registry>> {
         let source = match &self.registry_plugin {
             Some(path) => WasmSource::from_file(path)?,
             None => WasmSource::embedded(&embedded::FILE_REGISTRY),
