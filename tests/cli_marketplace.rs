@@ -44,6 +44,13 @@ fn human_output_is_aligned_and_readable() {
         env.ok(&["marketplace", "search", "zzz"])
             .contains("No packages match")
     );
+    // A huge query is not echoed back whole.
+    let none = env.ok(&["marketplace", "search", &"z".repeat(50_000)]);
+    assert!(
+        none.starts_with("No packages match \"zzz") && none.len() < 100,
+        "{}",
+        &none[..none.len().min(200)]
+    );
 }
 
 #[test]
@@ -209,6 +216,36 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
     }
     let err = env.fails(&["marketplace", "info", "NOPE"]);
     assert!(err.contains("must start with a lowercase letter"), "{err}");
+    // Huge input is quoted cut short, not echoed whole.
+    let long = format!("a{}", "b".repeat(50_000));
+    let long_version = env.work.path().join("long-version");
+    std::fs::create_dir_all(&long_version).unwrap();
+    std::fs::write(
+        long_version.join("package.json"),
+        format!(r#"{{"name":"ok","version":"{}"}}"#, "1".repeat(50_000)),
+    )
+    .unwrap();
+    for (args, expected) in [
+        (
+            vec!["marketplace", "info", long.as_str()],
+            "is longer than 64 characters",
+        ),
+        (
+            vec!["marketplace", "install", long.as_str()],
+            "is longer than 64 characters",
+        ),
+        (
+            vec!["marketplace", "publish", long_version.to_str().unwrap()],
+            "is not a semver version",
+        ),
+    ] {
+        let err = env.fails(&args);
+        assert!(
+            err.contains(expected) && err.len() < 400,
+            "{args:?}: {} bytes",
+            err.len()
+        );
+    }
     assert_eq!(
         snapshot(env.home()),
         before,

@@ -35,3 +35,26 @@ impl MarketplaceError {
         Self::Storage(format!("{context}: {e}"))
     }
 }
+
+/// `text` cut to at most `max` characters (the last one `…`): user input
+/// quoted in a message, so that a huge argument cannot flood the terminal.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_cut_long_text_by_characters() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("abcdefghij", 10), "abcdefghij");
+        assert_eq!(excerpt("abcdefghijk", 10), "abcdefghi…");
+        assert_eq!(excerpt("ééééé", 3), "éé…");
+    }
+}

@@ -18,6 +18,6 @@ pub mod ranking;
 pub mod registry;
 pub mod unpack;
 
-pub use error::{MarketplaceError, Result};
+pub use error::{MarketplaceError, Result, excerpt};
 pub use model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 pub use registry::Registry;

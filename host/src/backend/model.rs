@@ -66,7 +66,8 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     }
     if name.len() > MAX_NAME_LEN {
         return Err(format!(
-            "package name `{name}` is longer than {MAX_NAME_LEN} characters"
+            "package name `{}` is longer than {MAX_NAME_LEN} characters",
+            super::excerpt(name, MAX_NAME_LEN + 1)
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {

@@ -11,7 +11,7 @@ use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
 use ggen::domain::verify::VerifyReport;
-use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
+use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults, excerpt};
 use serde_json::json;
 
 pub fn error(e: &MarketplaceError) {
@@ -51,7 +51,7 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
         } else if query.text.is_empty() {
             println!("No packages match the filters.");
         } else {
-            println!("No packages match \"{}\".", query.text);
+            println!("No packages match \"{}\".", one_line(&query.text, 60));
         }
         return;
     }
@@ -310,12 +310,7 @@ pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
 /// Collapse whitespace and cut to `max` characters.
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    }
+    excerpt(&flat, max)
 }
 
 pub fn no_pending_hooks(as_json: bool) {

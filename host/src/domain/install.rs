@@ -42,7 +42,9 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
         }
         other => semver::VersionReq::parse(other).map_err(|e| {
             MarketplaceError::Validation(format!(
-                "`{text}`: `{other}` is not a version, a semver range or `latest` ({e})"
+                "`{}`: `{}` is not a version, a semver range or `latest` ({e})",
+                super::excerpt(text, 80),
+                super::excerpt(other, 64)
             ))
         })?,
     };

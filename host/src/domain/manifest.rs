@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{MarketplaceError, Result};
+use super::{MarketplaceError, Result, excerpt};
 
 pub const MANIFEST_FILE: &str = "package.json";
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
@@ -84,7 +84,10 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     validate_name(&name).map_err(|e| format!("\"name\": {e}"))?;
     let version_text = fields.version.ok_or("missing \"version\"")?;
     let version = semver::Version::parse(&version_text).map_err(|e| {
-        format!("\"version\": `{version_text}` is not a semver version like 1.2.3 ({e})")
+        format!(
+            "\"version\": `{}` is not a semver version like 1.2.3 ({e})",
+            excerpt(&version_text, 64)
+        )
     })?;
     let mut dependencies = BTreeMap::new();
     for (dep, req) in fields.dependencies {
@@ -94,7 +97,8 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
         }
         let parsed = semver::VersionReq::parse(&req).map_err(|e| {
             format!(
-                "\"dependencies\".{dep}: `{req}` is not a semver requirement such as ^1.2 ({e})"
+                "\"dependencies\".{dep}: `{}` is not a semver requirement such as ^1.2 ({e})",
+                excerpt(&req, 64)
             )
         })?;
         dependencies.insert(dep, parsed);
@@ -105,7 +109,8 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
             .find(|s| s.trim().is_empty() || s.len() > 64 || s.contains(char::is_control))
         {
             return Err(format!(
-                "\"{field}\": `{bad}` must be 1-64 printable characters"
+                "\"{field}\": `{}` must be 1-64 printable characters",
+                excerpt(&bad.escape_debug().to_string(), 65)
             ));
         }
     }

@@ -23,5 +23,5 @@ pub mod verify;
 
 pub use crate::backend::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
-    SearchResults,
+    SearchResults, excerpt,
 };
