@@ -190,6 +190,41 @@ fn dry_run_changes_nothing_and_reinstalling_is_a_no_op_unless_forced() {
 }
 
 #[test]
+fn files_ggen_did_not_install_are_replaced_only_when_forced() {
+    let env = Env::new();
+    pkg(&env, "mine", "1.0.0", json!({}));
+    let root = env.work.path().join("project");
+    let own = root.join("mine/notes.txt");
+    std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+    std::fs::write(&own, "precious").unwrap();
+    let before = snapshot(&root);
+    let target = root.to_str().unwrap();
+    for extra in [&[][..], &["--dry-run"]] {
+        let mut args = vec!["marketplace", "install", "mine", "--target", target];
+        args.extend(extra);
+        let err = env.fails(&args);
+        assert!(
+            err.contains("is not a package ggen installed") && err.contains("--force"),
+            "{err}"
+        );
+    }
+    // (The install lock ggen takes to read ggen.lock may stay behind.)
+    let mut after = snapshot(&root);
+    after.retain(|(path, _)| path != ".ggen-install.lock");
+    assert_eq!(after, before, "a refused install touched the user's files");
+    env.ok(&[
+        "marketplace",
+        "install",
+        "mine",
+        "--target",
+        target,
+        "--force",
+    ]);
+    assert!(!own.exists());
+    assert!(root.join("mine/package.json").is_file());
+}
+
+#[test]
 fn no_dependencies_installs_only_what_was_named() {
     let env = Env::new();
     pkg(&env, "dep", "1.0.0", json!({}));

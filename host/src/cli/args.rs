@@ -303,7 +303,7 @@ pub struct InstallArgs {
     /// Install into DIR/<name> with DIR/ggen.lock [default: $GGEN_HOME/packages]
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// Reinstall packages that are already installed
+    /// Reinstall packages that are already installed, and replace files in the way that ggen did not install
     #[arg(long)]
     pub force: bool,
     /// Install only the named packages, not their dependencies

@@ -114,7 +114,7 @@ pub fn install<L>(
         options.with_dependencies,
     )?;
     let mut lockfile = installed::read(root)?;
-    let plan = plan(&resolution, &lockfile.packages, root, options.force);
+    let plan = plan(&resolution, &lockfile.packages, root, options.force)?;
     let mut report = InstallReport {
         root: root.to_path_buf(),
         dry_run: options.dry_run,
@@ -237,7 +237,7 @@ fn plan(
     locked: &[LockedPackage],
     root: &Path,
     force: bool,
-) -> Vec<PlannedPackage> {
+) -> Result<Vec<PlannedPackage>> {
     resolution
         .order
         .iter()
@@ -250,7 +250,14 @@ fn plan(
                     "unchanged"
                 }
                 Some(_) => "reinstall",
-                None if root.join(name).exists() => "reinstall",
+                // Not ggen's: the user's own files, replaced only when asked.
+                None if root.join(name).symlink_metadata().is_ok() && !force => {
+                    return Err(MarketplaceError::AlreadyExists(format!(
+                        "{} exists and is not a package ggen installed (ggen.lock does not list it); move it away, or pass --force to replace it",
+                        root.join(name).display()
+                    )));
+                }
+                None if root.join(name).symlink_metadata().is_ok() => "reinstall",
                 None => "install",
             };
             // Without dependency resolution (--no-dependencies) a reinstall of
@@ -265,12 +272,12 @@ fn plan(
                     .map(|(d, v)| (d.clone(), v.to_string()))
                     .collect(),
             };
-            PlannedPackage {
+            Ok(PlannedPackage {
                 name: name.clone(),
                 version,
                 action,
                 dependencies,
-            }
+            })
         })
         .collect()
 }
