@@ -54,6 +54,43 @@ fn human_output_is_aligned_and_readable() {
 }
 
 #[test]
+fn output_that_cannot_be_written_ends_cleanly() {
+    let env = Env::new();
+    publish_catalog(&env, &[]);
+    // The reader went away (`ggen ... | head`): quiet, no panic.
+    let mut child = env
+        .cmd(&["marketplace", "search", "", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "{}: {stderr}",
+        out.status
+    );
+    // Nowhere to write: one error line and a failure.
+    #[cfg(target_os = "linux")]
+    {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = env
+            .cmd(&["marketplace", "search", "rust"])
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim(),
+            "error: cannot write the output: No space left on device (os error 28)"
+        );
+    }
+}
+
+#[test]
 fn published_tarball_is_deterministic_and_matches_its_checksum() {
     let a = Env::new();
     let b = Env::new();

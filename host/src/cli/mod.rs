@@ -1,5 +1,16 @@
 //! Command-line interface (seeds §9.1): parsing and dispatch only.
 
+/// `println!` for the command's output, which ends the process cleanly when
+/// stdout cannot take it (see `output::write_line`) instead of panicking.
+macro_rules! out {
+    () => {
+        $crate::cli::output::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_line(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod confirm;
 mod logging;

@@ -14,13 +14,27 @@ use ggen::domain::verify::VerifyReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults, excerpt};
 use serde_json::json;
 
+/// One line of output. Quietly ends the process when the reader has gone
+/// (`ggen ... | head`), and with one error line when stdout cannot be
+/// written (a full disk, a closed descriptor).
+pub fn write_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 pub fn error(e: &MarketplaceError) {
     let text = e.to_string().replace(['\n', '\r'], " ");
     eprintln!("error: {text}");
 }
 
 pub(super) fn print_json(value: &serde_json::Value) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).expect("JSON values serialise")
     );
@@ -44,14 +58,14 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
     }
     if results.hits.is_empty() {
         if results.total > 0 {
-            println!(
+            out!(
                 "No results on this page ({} matches in all; lower --offset).",
                 results.total
             );
         } else if query.text.is_empty() {
-            println!("No packages match the filters.");
+            out!("No packages match the filters.");
         } else {
-            println!("No packages match \"{}\".", one_line(&query.text, 60));
+            out!("No packages match \"{}\".", one_line(&query.text, 60));
         }
         return;
     }
@@ -76,7 +90,7 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
     table(["NAME", "VERSION", "DESCRIPTION"], &rows);
     let first = query.offset as u64 + 1;
     let last = query.offset as u64 + results.hits.len() as u64;
-    println!(
+    out!(
         "\n{first}-{last} of {} match{}",
         results.total,
         if results.total == 1 { "" } else { "es" }
@@ -93,11 +107,14 @@ pub fn publish(r: &PublishReport, as_json: bool) {
         (false, true) => "Republished",
         (false, false) => "Published",
     };
-    println!(
+    out!(
         "{verb} {}@{} ({} files, {} bytes)",
-        r.name, r.version, r.files, r.size
+        r.name,
+        r.version,
+        r.files,
+        r.size
     );
-    println!("checksum {}", r.checksum);
+    out!("checksum {}", r.checksum);
 }
 
 pub fn info(p: &Package, as_json: bool) {
@@ -108,14 +125,14 @@ pub fn info(p: &Package, as_json: bool) {
         return;
     }
     if let Some(latest) = p.versions.first() {
-        println!(
+        out!(
             "{} {} - {}",
             latest.name,
             latest.version,
             one_line(&latest.title, 100)
         );
         if !latest.description.is_empty() {
-            println!("{}", one_line(&latest.description, 200));
+            out!("{}", one_line(&latest.description, 200));
         }
         let mut facts = Vec::new();
         if let Some(l) = &latest.license {
@@ -131,9 +148,9 @@ pub fn info(p: &Package, as_json: bool) {
             }
         }
         if !facts.is_empty() {
-            println!("{}", facts.join(" | "));
+            out!("{}", facts.join(" | "));
         }
-        println!();
+        out!();
     }
     let rows: Vec<[String; 4]> = p
         .versions
@@ -170,7 +187,7 @@ pub fn install(r: &InstallReport, as_json: bool) {
         .filter(|p| p.action != "unchanged")
         .count();
     if r.dry_run {
-        println!("Would install into {}:", r.root.display());
+        out!("Would install into {}:", r.root.display());
     }
     let rows: Vec<[String; 3]> = r
         .packages
@@ -180,10 +197,10 @@ pub fn install(r: &InstallReport, as_json: bool) {
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
         match changed {
-            0 => println!(
+            0 => out!(
                 "\nNothing to do: everything requested is installed (use --force to reinstall)."
             ),
-            n => println!(
+            n => out!(
                 "\nInstalled {n} package{} into {}",
                 if n == 1 { "" } else { "s" },
                 r.root.display()
@@ -199,12 +216,12 @@ pub fn install(r: &InstallReport, as_json: bool) {
         }
     }
     if !skipped.is_empty() {
-        println!("\nSkipped post-install hooks (not approved):");
+        out!("\nSkipped post-install hooks (not approved):");
         for (name, version, hooks) in &skipped {
-            println!("  {name}@{version}: {}", hooks.join(", "));
+            out!("  {name}@{version}: {}", hooks.join(", "));
         }
         let names: Vec<&str> = skipped.iter().map(|(n, ..)| *n).collect();
-        println!(
+        out!(
             "Run them with `ggen marketplace approve-hooks`, or install with --allow-hooks {} (or list them in [hooks] allow in config.toml).",
             names.join(",")
         );
@@ -216,9 +233,9 @@ pub fn remove(r: &RemoveReport, as_json: bool) {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
     }
-    println!("Removed {}@{}", r.name, r.version);
+    out!("Removed {}@{}", r.name, r.version);
     if !r.broken_dependents.is_empty() {
-        println!("still depending on it: {}", r.broken_dependents.join(", "));
+        out!("still depending on it: {}", r.broken_dependents.join(", "));
     }
 }
 
@@ -228,13 +245,13 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
         return;
     }
     if r.packages.is_empty() {
-        println!("No packages installed.");
+        out!("No packages installed.");
     }
     for p in &r.packages {
         if p.ok() {
             match p.changed_by_hooks.len() {
-                0 => println!("ok        {}@{}", p.name, p.version),
-                n => println!(
+                0 => out!("ok        {}@{}", p.name, p.version),
+                n => out!(
                     "ok        {}@{} ({n} file{} as its approved post-install hooks left them)",
                     p.name,
                     p.version,
@@ -243,9 +260,9 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
             }
             continue;
         }
-        println!("DIFFERS   {}@{}", p.name, p.version);
+        out!("DIFFERS   {}@{}", p.name, p.version);
         for f in &p.changed_by_hooks {
-            println!("  {:<9}{f}", "by hook");
+            out!("  {:<9}{f}", "by hook");
         }
         for (label, files) in [
             ("modified", &p.modified),
@@ -253,7 +270,7 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
             ("extra", &p.extra),
         ] {
             for f in files {
-                println!("  {label:<9}{f}");
+                out!("  {label:<9}{f}");
             }
         }
     }
@@ -265,7 +282,7 @@ pub fn list(packages: &[LockedPackage], as_json: bool) {
         return;
     }
     if packages.is_empty() {
-        println!("No packages installed.");
+        out!("No packages installed.");
         return;
     }
     let rows: Vec<[String; 4]> = packages
@@ -299,7 +316,7 @@ pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
                 out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
         }
-        println!("{}", out.trim_end());
+        out!("{}", out.trim_end());
     };
     line(header);
     for row in rows {
@@ -317,18 +334,18 @@ pub fn no_pending_hooks(as_json: bool) {
     if as_json {
         print_json(&json!({ "pending": [], "packages": [] }));
     } else {
-        println!("No post-install hooks are waiting for approval.");
+        out!("No post-install hooks are waiting for approval.");
     }
 }
 
 pub fn pending_hooks(pending: &[PendingHooks]) {
-    println!("Post-install hooks waiting for approval:");
+    out!("Post-install hooks waiting for approval:");
     let rows: Vec<[String; 3]> = pending
         .iter()
         .map(|p| [p.name.clone(), p.version.clone(), p.hooks.join(", ")])
         .collect();
     table(["NAME", "VERSION", "HOOKS"], &rows);
-    println!();
+    out!();
 }
 
 pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
@@ -337,16 +354,16 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
         return;
     }
     let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
-    println!("file       {}", file.display());
-    println!("size       {} bytes", i.size);
-    println!("sha256     {}", i.sha256);
-    println!("world      {}", or_unknown(&i.world));
-    println!(
+    out!("file       {}", file.display());
+    out!("size       {} bytes", i.size);
+    out!("sha256     {}", i.sha256);
+    out!("world      {}", or_unknown(&i.world));
+    out!(
         "contract   {}{}",
         or_unknown(&i.contract),
         if i.stamped { "" } else { " (no SDK stamp)" }
     );
-    println!(
+    out!(
         "loadable   {}",
         if i.loadable {
             "yes"
@@ -354,26 +371,26 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
             "no (unknown world, other contract version, or imports ggen does not provide)"
         }
     );
-    println!("imports");
+    out!("imports");
     for import in &i.imports {
         let note = if import.provided {
             ""
         } else {
             "   NOT PROVIDED by ggen"
         };
-        println!("  {}{note}", import.name);
+        out!("  {}{note}", import.name);
     }
-    println!("exports");
+    out!("exports");
     for export in &i.exports {
-        println!("  {export}");
+        out!("  {export}");
     }
     if let Some(c) = &i.capabilities {
-        println!("sandbox");
+        out!("sandbox");
         if c.preopens.is_empty() {
-            println!("  files    none");
+            out!("  files    none");
         }
         for p in &c.preopens {
-            println!(
+            out!(
                 "  files    {} = {} ({})",
                 p.guest,
                 p.what,
@@ -384,12 +401,14 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
                 }
             );
         }
-        println!(
+        out!(
             "  limits   {} ms per call, {} MiB memory ({})",
-            c.deadline_ms, c.memory_mib, c.configured_in
+            c.deadline_ms,
+            c.memory_mib,
+            c.configured_in
         );
         for (prefix, what) in &c.imports {
-            println!("  {prefix:<28}{what}");
+            out!("  {prefix:<28}{what}");
         }
     }
 }

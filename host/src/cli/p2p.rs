@@ -169,7 +169,7 @@ fn start(_: &Session, _: super::args::P2pStartArgs) -> Result<(), MarketplaceErr
 #[cfg(feature = "p2p")]
 fn stop(session: &Session) -> Result<(), MarketplaceError> {
     if session.stop_node()? {
-        println!("Stopped the P2P node.");
+        out!("Stopped the P2P node.");
         Ok(())
     } else {
         Err(MarketplaceError::NotFound(

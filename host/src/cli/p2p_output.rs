@@ -14,19 +14,21 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
         return json(r);
     }
     let p = &r.published;
-    println!(
+    out!(
         "Published {}@{} to the local registry ({})",
-        p.name, p.version, p.checksum
+        p.name,
+        p.version,
+        p.checksum
     );
     match &r.announced {
-        Some(a) => println!(
+        Some(a) => out!(
             "Announced to {} peer{} on /ggen/packages/v1; DHT record stored on {} peer{}",
             a.gossip_peers,
             if a.gossip_peers == 1 { "" } else { "s" },
             a.dht_peers,
             if a.dht_peers == 1 { "" } else { "s" }
         ),
-        None => println!("Not announced: offline (it is in the local registry only)"),
+        None => out!("Not announced: offline (it is in the local registry only)"),
     }
 }
 
@@ -35,7 +37,7 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         return json(r);
     }
     if r.results.is_empty() {
-        println!("No packages found for \"{}\".", r.query.text);
+        out!("No packages found for \"{}\".", r.query.text);
         return;
     }
     let rows: Vec<[String; 5]> = r
@@ -57,7 +59,7 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         })
         .collect();
     table(["NAME", "VERSION", "SOURCE", "REP", "DESCRIPTION"], &rows);
-    println!("\n{} of {} result(s)", r.results.len(), r.total);
+    out!("\n{} of {} result(s)", r.results.len(), r.total);
 }
 
 /// The end of a PeerId (the start is the same for every Ed25519 key).
@@ -78,7 +80,7 @@ pub fn peers(peers: &[PeerView], as_json: bool) {
         return print_json(&serde_json::json!({ "peers": peers }));
     }
     if peers.is_empty() {
-        println!("No known peers.");
+        out!("No known peers.");
         return;
     }
     let rows: Vec<[String; 5]> = peers
@@ -100,19 +102,19 @@ pub fn peer(p: &PeerView, as_json: bool) {
     if as_json {
         return json(p);
     }
-    println!("peer         {}", p.peer_id);
-    println!("reputation   {:.2}", p.reputation);
-    println!("successes    {}", p.successes);
-    println!("failures     {}", p.failures);
-    println!("rate limited {}", p.rate_limited);
-    println!("latency      {} ms", p.avg_latency_ms);
-    println!("connected    {}", if p.connected { "yes" } else { "no" });
-    println!("last seen    {}", p.last_seen);
+    out!("peer         {}", p.peer_id);
+    out!("reputation   {:.2}", p.reputation);
+    out!("successes    {}", p.successes);
+    out!("failures     {}", p.failures);
+    out!("rate limited {}", p.rate_limited);
+    out!("latency      {} ms", p.avg_latency_ms);
+    out!("connected    {}", if p.connected { "yes" } else { "no" });
+    out!("last seen    {}", p.last_seen);
     if let Some(agent) = &p.agent {
-        println!("agent        {agent}");
+        out!("agent        {agent}");
     }
     for a in &p.addresses {
-        println!("address      {a}");
+        out!("address      {a}");
     }
 }
 
@@ -120,7 +122,7 @@ pub fn bootstrap(r: &BootstrapReport, as_json: bool) {
     if as_json {
         return json(r);
     }
-    println!("Connected to {} peer(s).", r.connected_peers);
+    out!("Connected to {} peer(s).", r.connected_peers);
 }
 
 pub fn status(s: &NodeStatus, as_json: bool) {
@@ -128,36 +130,39 @@ pub fn status(s: &NodeStatus, as_json: bool) {
         return json(s);
     }
     let m = &s.metrics;
-    println!("peer id          {}", s.peer_id);
-    println!(
+    out!("peer id          {}", s.peer_id);
+    out!(
         "node             {}{}",
         s.mode,
         if s.dht_server { " (DHT server)" } else { "" }
     );
     for a in &s.listen_addresses {
-        println!("listening on     {a}");
+        out!("listening on     {a}");
     }
-    println!("connected peers  {}", s.connected_peers.len());
-    println!("known peers      {}", s.known_peers);
-    println!("records held     {}", s.records_held);
-    println!("uptime           {}s", s.uptime_secs);
-    println!(
+    out!("connected peers  {}", s.connected_peers.len());
+    out!("known peers      {}", s.known_peers);
+    out!("records held     {}", s.records_held);
+    out!("uptime           {}s", s.uptime_secs);
+    out!(
         "dht queries      {} ({} failed)",
-        m.dht_queries, m.dht_query_failures
+        m.dht_queries,
+        m.dht_query_failures
     );
-    println!("reputation avg   {:.2}", m.peer_reputation_avg);
-    println!(
+    out!("reputation avg   {:.2}", m.peer_reputation_avg);
+    out!(
         "cache            {}/{} packages, hit rate {:.2}",
-        m.cache_size, m.cache_capacity, m.cache_hit_rate
+        m.cache_size,
+        m.cache_capacity,
+        m.cache_hit_rate
     );
-    println!(
+    out!(
         "announcements    {} received, {} sent, {} rejected, {} rate-limited",
         m.announcements_received,
         m.announcements_sent,
         m.messages_rejected,
         m.messages_rate_limited
     );
-    println!("records rejected {}", m.records_rejected);
+    out!("records rejected {}", m.records_rejected);
 }
 
 #[cfg(feature = "p2p")]
@@ -169,9 +174,9 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             "connected_peers": s.status.connected_peers.len(),
         }));
     } else {
-        println!("PeerId: {}", s.status.peer_id);
+        out!("PeerId: {}", s.status.peer_id);
         for a in &s.status.listen_addresses {
-            println!("listening on {a}");
+            out!("listening on {a}");
         }
         match &s.bootstrap {
             Some(b) if b.connected_peers == 0 => {
@@ -179,11 +184,11 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
                     "Operating in offline mode: no bootstrap node answered; waiting for peers"
                 )
             }
-            Some(b) => println!("bootstrapped: connected to {} peer(s)", b.connected_peers),
-            None => println!("no bootstrap nodes: waiting for peers to connect"),
+            Some(b) => out!("bootstrapped: connected to {} peer(s)", b.connected_peers),
+            None => out!("no bootstrap nodes: waiting for peers to connect"),
         }
-        println!("putting DHT records for the local registry's packages");
-        println!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
+        out!("putting DHT records for the local registry's packages");
+        out!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
     }
     // Tests and scripts read these lines while the node runs.
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -196,7 +201,7 @@ pub fn announced(stored: usize, total: usize, as_json: bool) {
     if as_json {
         print_json(&serde_json::json!({"records_put": stored, "local_packages": total}));
     } else {
-        println!("announced: DHT records for {stored} of {total} local packages");
+        out!("announced: DHT records for {stored} of {total} local packages");
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }
@@ -206,9 +211,9 @@ pub fn daemon_started(s: &NodeStatus, as_json: bool) {
     if as_json {
         return json(s);
     }
-    println!("P2P node running in the background");
-    println!("PeerId: {}", s.peer_id);
+    out!("P2P node running in the background");
+    out!("PeerId: {}", s.peer_id);
     for a in &s.listen_addresses {
-        println!("listening on {a}");
+        out!("listening on {a}");
     }
 }
