@@ -149,6 +149,25 @@ fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
     // And the next run is quiet.
     let out = env.run(&["marketplace", "search", "package"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+
+    // Two more corruptions in quick succession: each copy is kept.
+    for bad in ["second", "third"] {
+        std::fs::write(&path, bad).unwrap();
+        env.ok(&["marketplace", "search", "package"]);
+    }
+    let mut kept: Vec<Vec<u8>> = std::fs::read_dir(env.registry())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("index.json.corrupt-")
+        })
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 3);
+    assert!(kept.contains(&b"second".to_vec()) && kept.contains(&b"third".to_vec()));
 }
 
 #[test]

@@ -17,7 +17,15 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let backup = format!("{INDEX_FILE}.corrupt-{secs}");
+    // A name no earlier backup has (two corruptions within a second must not
+    // overwrite the first one's copy).
+    let backup = (1..)
+        .map(|n| match n {
+            1 => format!("{INDEX_FILE}.corrupt-{secs}"),
+            n => format!("{INDEX_FILE}.corrupt-{secs}-{n}"),
+        })
+        .find(|name| fs::symlink_metadata(reg.root.join(name)).is_err())
+        .expect("some backup name is free");
     fs::rename(reg.index_path(), reg.root.join(&backup)).map_err(|e| {
         Error::io(format!(
             "{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}"
