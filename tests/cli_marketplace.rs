@@ -54,6 +54,34 @@ fn human_output_is_aligned_and_readable() {
 }
 
 #[test]
+fn registry_text_cannot_inject_terminal_escapes() {
+    let env = Env::new();
+    env.publish(serde_json::json!({
+        "name": "ctl", "version": "1.0.0",
+        "title": "Evil\u{1b}[31mRED\u{1b}[0m", "description": "a\rb\u{7} \u{202e}gnp.exe",
+        "authors": ["x\u{0}y"], "license": "\u{9b}31m"
+    }));
+    for args in [
+        &["marketplace", "info", "ctl"][..],
+        &["marketplace", "search", "ctl"],
+    ] {
+        let out = env.ok(args);
+        assert!(
+            !out.contains(|c: char| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{args:?}: {out:?}"
+        );
+        assert!(out.contains("\u{fffd}gnp.exe"), "{args:?}: {out:?}");
+    }
+    assert!(
+        env.ok(&["marketplace", "info", "ctl"])
+            .contains("Evil\u{fffd}[31mRED")
+    );
+    // JSON keeps the text exactly (escaped by the JSON encoding).
+    let info = env.json(&["marketplace", "info", "ctl", "--json"]);
+    assert_eq!(info["versions"][0]["title"], "Evil\u{1b}[31mRED\u{1b}[0m");
+}
+
+#[test]
 fn output_that_cannot_be_written_ends_cleanly() {
     let env = Env::new();
     publish_catalog(&env, &[]);

@@ -1,7 +1,8 @@
 //! Command-line interface (seeds §9.1): parsing and dispatch only.
 
-/// `println!` for the command's output, which ends the process cleanly when
-/// stdout cannot take it (see `output::write_line`) instead of panicking.
+/// `println!` for the command's output for people: registry text made safe
+/// for the terminal, and a clean end when stdout cannot take it instead of a
+/// panic (see `output::write_line`).
 macro_rules! out {
     () => {
         $crate::cli::output::write_line(format_args!(""))

@@ -14,12 +14,32 @@ use ggen::domain::verify::VerifyReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults, excerpt};
 use serde_json::json;
 
-/// One line of output. Quietly ends the process when the reader has gone
-/// (`ggen ... | head`), and with one error line when stdout cannot be
-/// written (a full disk, a closed descriptor).
+/// One line of output for people (what `out!` prints). Registry text is
+/// untrusted (a hostile registry, plugin or peer), so control characters
+/// (escape sequences, bells, carriage returns) and bidirectional overrides
+/// that reorder what the terminal shows are replaced by U+FFFD.
 pub fn write_line(line: std::fmt::Arguments) {
+    let text = line.to_string();
+    let unsafe_char = |c: char| {
+        (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if text.contains(unsafe_char) {
+        let shown: String = text
+            .chars()
+            .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
+            .collect();
+        write_raw(&shown);
+    } else {
+        write_raw(&text);
+    }
+}
+
+/// Quietly ends the process when the reader has gone (`ggen ... | head`),
+/// and with one error line when stdout cannot be written (a full disk).
+fn write_raw(text: &str) {
     use std::io::Write;
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{text}") {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -33,11 +53,10 @@ pub fn error(e: &MarketplaceError) {
     eprintln!("error: {text}");
 }
 
+/// JSON as it is: serde escapes control characters, and tools get the text
+/// unchanged.
 pub(super) fn print_json(value: &serde_json::Value) {
-    out!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialise")
-    );
+    write_raw(&serde_json::to_string_pretty(value).expect("JSON values serialise"));
 }
 
 /// A package version as JSON (the `version object` of the README).
