@@ -278,6 +278,25 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
         let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
         assert!(err.contains("symbolic link"), "{err}");
+        // Files an installer would refuse are refused at publish already.
+        let deep: String = (0..11)
+            .map(|i| format!("{}/", format!("{i}").repeat(100)))
+            .collect();
+        for (name, file, expected) in [
+            ("newline", "a\nb.txt".to_owned(), "control characters"),
+            ("backslash", "a\\b".to_owned(), "with `\\`"),
+            ("deep", format!("{deep}f"), "longer than 1024 bytes"),
+        ] {
+            let dir = env.package(name, &manifest(name, "1.0.0"), &[]);
+            let path = dir.join(&file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "x").unwrap();
+            let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+            assert!(
+                err.contains(expected) && err.contains("installs refuse"),
+                "{name}: {err}"
+            );
+        }
     }
     let err = env.fails(&["marketplace", "info", "NOPE"]);
     assert!(err.contains("must start with a lowercase letter"), "{err}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use flate2::{Compression, GzBuilder};
 
 use super::digest::HashingWriter;
+use super::unpack::{UnpackError, UnpackLimits, checked_path};
 
 /// What `pack` produced.
 #[derive(Debug, Clone)]
@@ -28,6 +29,7 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
     let mut files = Vec::new();
     collect(dir, Path::new(""), &mut files)?;
     files.sort();
+    installable(&files)?;
 
     let gz = GzBuilder::new()
         .mtime(0)
@@ -68,6 +70,37 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
         size,
         files: files.len(),
     })
+}
+
+/// What is published must be installable: the installer's checks (with its
+/// default limits) applied before anything is stored.
+fn installable(files: &[(String, PathBuf)]) -> Result<(), String> {
+    let limits = UnpackLimits::default();
+    if files.len() as u64 > limits.max_entries {
+        return Err(format!(
+            "the package has {} files; installs take at most {}",
+            files.len(),
+            limits.max_entries
+        ));
+    }
+    let mut bytes = 0u64;
+    for (rel, path) in files {
+        checked_path(rel.as_bytes(), &limits).map_err(|e| match e {
+            UnpackError::Hostile { reason, .. } => format!(
+                "`{}` {reason}, which installs refuse; rename it",
+                super::excerpt(&rel.escape_debug().to_string(), 80)
+            ),
+            other => other.to_string(),
+        })?;
+        bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+    }
+    if bytes > limits.max_bytes {
+        return Err(format!(
+            "the package holds {bytes} bytes; installs take at most {}",
+            limits.max_bytes
+        ));
+    }
+    Ok(())
 }
 
 fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {

@@ -235,7 +235,7 @@ pub fn unpack(
 }
 
 /// A path as written to disk: relative, `/`-separated, normal components only.
-fn checked_path(raw: &[u8], limits: &UnpackLimits) -> Result<String, UnpackError> {
+pub(crate) fn checked_path(raw: &[u8], limits: &UnpackLimits) -> Result<String, UnpackError> {
     let shown = String::from_utf8_lossy(raw).into_owned();
     let hostile = |reason: &str| UnpackError::Hostile {
         path: shown.clone(),
