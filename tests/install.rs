@@ -190,6 +190,35 @@ fn dry_run_changes_nothing_and_reinstalling_is_a_no_op_unless_forced() {
 }
 
 #[test]
+fn lockfiles_of_another_format_or_damaged_are_refused_untouched() {
+    let env = Env::new();
+    pkg(&env, "mine", "1.0.0", json!({}));
+    let root = env.home().join("packages");
+    std::fs::create_dir_all(&root).unwrap();
+    for (text, expected) in [
+        (
+            r#"{"version": 99, "packages": []}"#,
+            "is lockfile format 99; this ggen reads format 1",
+        ),
+        (r#"{"version": 1, "packa"#, "is not a valid lockfile"),
+    ] {
+        std::fs::write(root.join("ggen.lock"), text).unwrap();
+        for args in [
+            &["marketplace", "list"][..],
+            &["marketplace", "install", "mine"],
+        ] {
+            let err = env.fails(args);
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(root.join("ggen.lock")).unwrap(),
+            text
+        );
+        assert!(!root.join("mine").exists());
+    }
+}
+
+#[test]
 fn files_ggen_did_not_install_are_replaced_only_when_forced() {
     let env = Env::new();
     pkg(&env, "mine", "1.0.0", json!({}));

@@ -92,9 +92,21 @@ pub fn read(packages_dir: &Path) -> Result<Lockfile> {
             ));
         }
     };
-    serde_json::from_str(&text).map_err(|e| {
-        MarketplaceError::Storage(format!("{} is not a valid lockfile ({e})", path.display()))
-    })
+    let lock: Lockfile = serde_json::from_str(&text).map_err(|e| {
+        MarketplaceError::Storage(format!(
+            "{} is not a valid lockfile ({e}); restore it from a backup, or move it away and install again",
+            path.display()
+        ))
+    })?;
+    // Another format (a newer ggen's) is not read as this one and rewritten.
+    if lock.version != LOCKFILE_VERSION {
+        return Err(MarketplaceError::Unsupported(format!(
+            "{} is lockfile format {}; this ggen reads format {LOCKFILE_VERSION} (use the ggen that wrote it)",
+            path.display(),
+            lock.version
+        )));
+    }
+    Ok(lock)
 }
 
 /// Replace `<packages_dir>/ggen.lock` atomically: a temporary file beside it
