@@ -192,6 +192,22 @@ fn existing_version_is_refused_unless_forced() {
     assert_ne!(snapshot(&env.registry()), before);
     let info = env.json(&["marketplace", "info", "dup", "--json"]);
     assert_eq!(info["versions"].as_array().unwrap().len(), 1);
+
+    // Build metadata does not make a new version, forced or not.
+    let build = env.package("b", &manifest("dup", "1.0.0+build.5"), &[("a.txt", "x")]);
+    for extra in [&[][..], &["--force"]] {
+        let mut args = vec!["marketplace", "publish", build.to_str().unwrap()];
+        args.extend(extra);
+        let err = env.fails(&args);
+        assert!(
+            err.contains(
+                "dup@1.0.0+build.5 differs from the published 1.0.0 only in build metadata"
+            ),
+            "{err}"
+        );
+    }
+    let info = env.json(&["marketplace", "info", "dup", "--json"]);
+    assert_eq!(info["versions"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -51,6 +51,10 @@ pub fn publish<L>(
             )));
         }
     }
+    // Checked before packing: a refusal should not wait for a large package.
+    let _guard = if options.dry_run { None } else { Some(lock()?) };
+    let exists = check_version_is_new(registry, &manifest.name, &manifest.version, options.force)?;
+
     let mut tarball = tempfile::tempfile()
         .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
     let packed = archive::pack(dir, &mut tarball).map_err(MarketplaceError::Validation)?;
@@ -60,19 +64,6 @@ pub fn publish<L>(
 
     let meta = version_record(&manifest, &packed.checksum, packed.size, &now_rfc3339());
     let published_manifest = published_manifest(&manifest, &meta);
-
-    let _guard = if options.dry_run { None } else { Some(lock()?) };
-    let exists = match registry.get_package_version(&meta.name, &meta.version) {
-        Ok(_) => true,
-        Err(MarketplaceError::NotFound(_)) => false,
-        Err(e) => return Err(e),
-    };
-    if exists && !options.force {
-        return Err(MarketplaceError::AlreadyExists(format!(
-            "{}@{} is already published; bump \"version\" in package.json or use --force to replace it",
-            meta.name, meta.version
-        )));
-    }
     if !options.dry_run {
         registry.publish(&meta, &published_manifest, Box::new(tarball), options.force)?;
     }
@@ -85,6 +76,44 @@ pub fn publish<L>(
         dry_run: options.dry_run,
         replaced: exists,
     })
+}
+
+/// Whether `name@version` is already published (an error unless `force`).
+/// A version that differs from a published one only in build metadata is
+/// refused even with `force`: comparisons ignore build metadata, so
+/// `1.0.0+b` would be indistinguishable from `1.0.0` to every requirement.
+fn check_version_is_new(
+    registry: &mut dyn Registry,
+    name: &str,
+    version: &semver::Version,
+    force: bool,
+) -> Result<bool> {
+    let published = match registry.list_versions(name) {
+        Ok(versions) => versions,
+        Err(MarketplaceError::NotFound(_)) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let text = version.to_string();
+    for other in &published {
+        let Ok(parsed) = semver::Version::parse(&other.version) else {
+            continue;
+        };
+        if other.version == text {
+            if !force {
+                return Err(MarketplaceError::AlreadyExists(format!(
+                    "{name}@{text} is already published; bump \"version\" in package.json or use --force to replace it"
+                )));
+            }
+            return Ok(true);
+        }
+        if parsed.cmp_precedence(version).is_eq() {
+            return Err(MarketplaceError::AlreadyExists(format!(
+                "{name}@{text} differs from the published {} only in build metadata, which version requirements ignore; choose another version",
+                other.version
+            )));
+        }
+    }
+    Ok(false)
 }
 
 fn version_record(m: &Manifest, checksum: &str, size: u64, published_at: &str) -> PackageVersion {
