@@ -171,6 +171,49 @@ fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
 }
 
 #[test]
+fn leftovers_of_a_stopped_publish_are_cleaned_up() {
+    let env = Env::new();
+    env.publish(json!({"name": "left", "version": "1.0.0"}));
+    // What a publish stopped by its deadline or a kill leaves behind.
+    let version_dir = env.registry().join("left/1.0.0");
+    let stale = [
+        version_dir.join(".left-1.0.0.tar.gz.tmp-17-0"),
+        version_dir.join(".package.json.tmp-17-1"),
+        env.registry().join(".index.json.tmp-17-2"),
+    ];
+    for path in &stale {
+        std::fs::write(path, "partial").unwrap();
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale[2])
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    // A recent one in the root may belong to a search rewriting index.json.
+    let recent = env.registry().join(".index.json.tmp-18-0");
+    std::fs::write(&recent, "in flight").unwrap();
+    let dir = env.package(
+        "p",
+        &json!({"name": "left", "version": "1.0.0"}),
+        &[("a", "b")],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    for path in &stale {
+        assert!(!path.exists(), "{} was left", path.display());
+    }
+    assert!(recent.exists());
+
+    // A publish that fails leaves no empty directories for its version.
+    let long = format!("1.0.0-{}", "a".repeat(200));
+    let dir = env.package("q", &json!({"name": "other", "version": long}), &[]);
+    let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+    assert!(err.contains("is longer than 128 characters"), "{err}");
+    assert!(!env.registry().join("other").exists());
+}
+
+#[test]
 fn damaged_search_cache_is_rebuilt() {
     let env = Env::new();
     env.publish(manifest("cached", "1.0.0"));

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 
 use super::{MarketplaceError, Result, excerpt};
 
+const MAX_VERSION_LEN: usize = 128;
+
 pub const MANIFEST_FILE: &str = "package.json";
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
@@ -83,6 +85,14 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     let name = fields.name.ok_or("missing \"name\"")?;
     validate_name(&name).map_err(|e| format!("\"name\": {e}"))?;
     let version_text = fields.version.ok_or("missing \"version\"")?;
+    // It names a directory and a file in registries: keep it well within
+    // what filesystems accept.
+    if version_text.len() > MAX_VERSION_LEN {
+        return Err(format!(
+            "\"version\": `{}` is longer than {MAX_VERSION_LEN} characters",
+            excerpt(&version_text, 64)
+        ));
+    }
     let version = semver::Version::parse(&version_text).map_err(|e| {
         format!(
             "\"version\": `{}` is not a semver version like 1.2.3 ({e})",

@@ -3,6 +3,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
@@ -114,18 +115,17 @@ impl FileRegistry {
 
         let rel = tarball_path(&meta.name, &meta.version);
         let dir = self.root.join(&meta.name).join(&meta.version);
-        fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
-        let written = copy_atomic(&self.root.join(&rel), tarball, MAX_TARBALL.min(meta.size))
-            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
-        if written != meta.size {
-            return Err(Error::Invalid(format!(
-                "tarball is {written} bytes, metadata says {}",
-                meta.size
-            )));
+        // index.json is also rewritten outside the lock (recovery during a
+        // search): only old temporary files there are leftovers for sure.
+        remove_stale_temps(&self.root, Duration::from_secs(600));
+        remove_stale_temps(&dir, Duration::ZERO);
+        let stored = self.store_files(&dir, &rel, meta, manifest, tarball);
+        if stored.is_err() {
+            // A new version's directories go again if they stayed empty.
+            let _ = fs::remove_dir(&dir);
+            let _ = fs::remove_dir(self.root.join(&meta.name));
         }
-        write_atomic(&dir.join("package.json"), manifest.as_bytes())
-            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
+        stored?;
 
         let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
             name: meta.name.clone(),
@@ -137,6 +137,29 @@ impl FileRegistry {
         index.set_package(&meta.name, &package);
         index.updated_at = meta.published_at.clone();
         self.save_index(&index)
+    }
+
+    /// The tarball and package.json of one version, each written atomically.
+    fn store_files(
+        &self,
+        dir: &Path,
+        rel: &str,
+        meta: &PackageVersion,
+        manifest: &str,
+        tarball: &mut dyn Read,
+    ) -> Result<(), Error> {
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
+        let written = copy_atomic(&self.root.join(rel), tarball, MAX_TARBALL.min(meta.size))
+            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
+        if written != meta.size {
+            return Err(Error::Invalid(format!(
+                "tarball is {written} bytes, metadata says {}",
+                meta.size
+            )));
+        }
+        write_atomic(&dir.join("package.json"), manifest.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))
     }
 
     pub fn delete(&self, name: &str, version: &str) -> Result<(), Error> {
@@ -215,4 +238,31 @@ fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Temporary files (older than `age`) a stopped publish could not clean up
+/// (its deadline passed, or the process was killed). ggen holds the registry
+/// lock around every publish, so a temporary file a publish would write is
+/// such a leftover.
+fn remove_stale_temps(dir: &Path, age: Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_temp = name
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.contains(".tmp-"));
+        let old_enough = || {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|elapsed| elapsed >= age)
+        };
+        if is_temp && old_enough() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
