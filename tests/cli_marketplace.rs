@@ -433,11 +433,26 @@ fn registry_flag_and_config_choose_the_root() {
         env.ok(&["marketplace", "search", "placed"])
             .contains("placed")
     );
-    std::fs::write(env.home().join("config.toml"), "[marketplace\n").unwrap();
-    assert!(
-        env.fails(&["marketplace", "search", "x"])
-            .contains("config.toml")
-    );
+    // A bad config.toml names the file, the line and what was expected.
+    for (text, expected) in [
+        ("[marketplace\n", "config.toml line 1: unclosed table"),
+        (
+            "[marketplace.plugins]\ntimeout_ms = \"fast\"\n",
+            "config.toml line 2: invalid type: string \"fast\", expected u64",
+        ),
+        (
+            "[marketplace]\nregistry_path = \"\"\n",
+            "registry_path under [marketplace] in",
+        ),
+        (
+            "[marketplace.plugins]\ntimeout_ms = 0\n",
+            "timeout_ms and memory_mib under [marketplace.plugins]",
+        ),
+    ] {
+        std::fs::write(env.home().join("config.toml"), text).unwrap();
+        let err = env.fails(&["marketplace", "search", "x"]);
+        assert!(err.contains(expected), "{text:?}: {err}");
+    }
 }
 
 #[test]

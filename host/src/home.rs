@@ -53,8 +53,16 @@ impl GgenHome {
         let path = self.config_file();
         match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
-                let first = e.to_string().lines().next().unwrap_or_default().to_owned();
-                MarketplaceError::Config(format!("{}: {first}", path.display()))
+                // The message names what was expected; the line, where.
+                let line = e
+                    .span()
+                    .map(|span| format!(" line {}", text[..span.start].matches('\n').count() + 1))
+                    .unwrap_or_default();
+                MarketplaceError::Config(format!(
+                    "{}{line}: {}",
+                    path.display(),
+                    e.message().trim_end()
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(MarketplaceError::storage(

@@ -72,9 +72,21 @@ impl Session {
                 .unwrap_or_else(|| plugins.memory_bytes()),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
-            return Err(MarketplaceError::Config(
-                "plugin timeout and memory cap must be greater than zero".into(),
-            ));
+            return Err(MarketplaceError::Config(format!(
+                "the plugin timeout and memory cap must be greater than zero (--plugin-timeout, --plugin-memory, or timeout_ms and memory_mib under [marketplace.plugins] in {})",
+                home.config_file().display()
+            )));
+        }
+        for (key, value) in [
+            ("registry_path", &config.marketplace.registry_path),
+            ("packages_path", &config.marketplace.packages_path),
+        ] {
+            if value.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(MarketplaceError::Config(format!(
+                    "{key} under [marketplace] in {} is empty; name a directory or remove the line",
+                    home.config_file().display()
+                )));
+            }
         }
         Ok(Self {
             home,
