@@ -170,6 +170,23 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[test]
+fn a_package_json_with_a_byte_order_mark_is_read() {
+    let env = Env::new();
+    let dir = env.work.path().join("bom");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        "\u{feff}{\"name\": \"bom\", \"version\": \"1.0.0\"}",
+    )
+    .unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    assert_eq!(
+        env.json(&["marketplace", "info", "bom", "--json"])["versions"][0]["version"],
+        "1.0.0"
+    );
+}
+
+#[test]
 fn existing_version_is_refused_unless_forced() {
     let env = Env::new();
     let dir = env.package("p", &manifest("dup", "1.0.0"), &[("a.txt", "one")]);
@@ -271,7 +288,12 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         (
             "wrong-type",
             Some(r#"{"name":"ok","version":"1.0.0","tags":"web"}"#),
-            "invalid type",
+            "\"tags\": invalid type",
+        ),
+        (
+            "number-version",
+            Some(r#"{"name":"ok","version":1}"#),
+            "\"version\": invalid type: integer `1`, expected a string",
         ),
     ];
     for (dir, content, expected) in cases {
@@ -336,7 +358,7 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         ),
         (
             vec!["marketplace", "publish", long_version.to_str().unwrap()],
-            "is not a semver version",
+            "is longer than 128 characters",
         ),
     ] {
         let err = env.fails(&args);

@@ -76,12 +76,23 @@ pub fn load(dir: &Path) -> Result<Manifest> {
 
 /// Parse and validate manifest text; the error names the offending field.
 pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
+    // Editors on Windows may start the file with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
     let Value::Object(raw) = value else {
         return Err("must be a JSON object".into());
     };
-    let fields: Fields =
-        serde_json::from_value(Value::Object(raw.clone())).map_err(|e| format!("{e}"))?;
+    let fields: Fields = serde_json::from_value(Value::Object(raw.clone())).map_err(|e| {
+        // serde does not say which field had the wrong type: find it.
+        let field = raw.iter().find(|&(key, value)| {
+            let one = Map::from_iter([(key.clone(), value.clone())]);
+            serde_json::from_value::<Fields>(Value::Object(one)).is_err()
+        });
+        match field {
+            Some((key, _)) => format!("\"{key}\": {e}"),
+            None => e.to_string(),
+        }
+    })?;
     let name = fields.name.ok_or("missing \"name\"")?;
     validate_name(&name).map_err(|e| format!("\"name\": {e}"))?;
     let version_text = fields.version.ok_or("missing \"version\"")?;
