@@ -219,6 +219,33 @@ fn lockfiles_of_another_format_or_damaged_are_refused_untouched() {
 }
 
 #[test]
+fn a_missing_or_wrong_target_is_an_error_and_is_not_created() {
+    let env = Env::new();
+    pkg(&env, "mine", "1.0.0", json!({}));
+    let typo = env.work.path().join("typo/a/b");
+    let t = typo.to_str().unwrap();
+    for args in [
+        &["marketplace", "remove", "mine", "--target", t][..],
+        &["marketplace", "update", "--all", "--dry-run", "--target", t],
+        &["marketplace", "update", "mine", "--target", t],
+    ] {
+        let err = env.fails(args);
+        assert!(err.contains("nothing is installed in"), "{args:?}: {err}");
+    }
+    assert!(!env.work.path().join("typo").exists());
+    let file = env.work.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "mine",
+        "--target",
+        file.to_str().unwrap(),
+    ]);
+    assert!(err.contains("is not a directory"), "{err}");
+}
+
+#[test]
 fn files_ggen_did_not_install_are_replaced_only_when_forced() {
     let env = Env::new();
     pkg(&env, "mine", "1.0.0", json!({}));

@@ -129,7 +129,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
                 domain::update::update(env.backends(), &root, &a.packages, &options, || {
-                    session.lock_install_root(&root)
+                    session.lock_existing_install_root(&root)
                 })?;
             output::install(&report, a.json);
         }
@@ -139,7 +139,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .clone()
                 .unwrap_or_else(|| session.packages_dir.clone());
             let report = domain::remove::remove(&root, &a.name, a.force, || {
-                session.lock_install_root(&root)
+                session.lock_existing_install_root(&root)
             })?;
             output::remove(&report, a.json);
         }

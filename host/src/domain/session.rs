@@ -220,11 +220,29 @@ impl Session {
 
     /// Serialise installers of one root across processes.
     pub fn lock_install_root(&self, root: &Path) -> Result<DirLock> {
+        if root.exists() && !root.is_dir() {
+            return Err(MarketplaceError::Validation(format!(
+                "{} is not a directory; packages are installed into a directory (--target DIR)",
+                root.display()
+            )));
+        }
         let shown = root.display().to_string();
         lock_exclusive(root, INSTALL_LOCK, || {
             tracing::warn!("waiting for another ggen process to finish installing into {shown}")
         })
         .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
+    }
+
+    /// The lock of an install root that must exist already (remove, update):
+    /// a mistyped --target is an error, not a new directory.
+    pub fn lock_existing_install_root(&self, root: &Path) -> Result<DirLock> {
+        if !root.exists() {
+            return Err(MarketplaceError::NotFound(format!(
+                "nothing is installed in {} (no such directory); check --target",
+                root.display()
+            )));
+        }
+        self.lock_install_root(root)
     }
 }
 
