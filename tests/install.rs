@@ -461,6 +461,19 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
             root.join(".ggen-staging").exists(),
             "{point}: a crash should leave its transaction behind"
         );
+        // Once it was moving packages, verify says so (not just "differs").
+        let moving = std::fs::read_dir(root.join(".ggen-staging"))
+            .unwrap()
+            .flatten()
+            .any(|t| {
+                t.path().join("journal.json").is_file() && !t.path().join("committed").exists()
+            });
+        let err = env.fails(&["marketplace", "verify"]);
+        assert_eq!(
+            err.contains("holds an interrupted transaction"),
+            moving,
+            "{point}: {err}"
+        );
         // Any later run recovers first; this one changes nothing else.
         let out = env.run(&["marketplace", "install", "other"]);
         assert!(

@@ -150,6 +150,12 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .unwrap_or_else(|| session.packages_dir.clone());
             let report = domain::verify::verify(&root)?;
             output::verify(&report, a.json);
+            if report.interrupted > 0 {
+                return Err(MarketplaceError::Storage(format!(
+                    "{} holds an interrupted transaction; run any install, update or remove there to roll it back",
+                    root.display()
+                )));
+            }
             let bad = report.packages.iter().filter(|p| !p.ok()).count();
             if bad > 0 {
                 return Err(MarketplaceError::Security(format!(

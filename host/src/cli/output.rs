@@ -263,6 +263,11 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
     }
+    if r.interrupted > 0 {
+        out!(
+            "INTERRUPTED  an install, update or remove was killed while moving packages; the next one rolls it back"
+        );
+    }
     if r.packages.is_empty() {
         out!("No packages installed.");
     }

@@ -208,6 +208,22 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| MarketplaceError::storage(format!("cannot write {}", path.display()), e))
 }
 
+/// How many transactions in `root` died while moving packages (their
+/// journal is there, their commit marker is not): until the next install,
+/// update or remove rolls them back, the root is not what ggen.lock says.
+pub fn interrupted(root: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(root.join(STAGING)) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let txn = e.path();
+            txn.join(JOURNAL).is_file() && !txn.join(COMMITTED).exists()
+        })
+        .count()
+}
+
 /// Clean up after commands that died (killed, power loss) in this root: a
 /// committed transaction only needs its leftovers removed; one that was
 /// moving packages is undone from its journal, ggen.lock included; one that

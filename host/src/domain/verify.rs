@@ -34,6 +34,9 @@ impl PackageCheck {
 pub struct VerifyReport {
     pub ok: bool,
     pub packages: Vec<PackageCheck>,
+    /// Installs, updates or removes killed while moving packages, which the
+    /// next one rolls back.
+    pub interrupted: usize,
 }
 
 pub fn verify(root: &Path) -> Result<VerifyReport> {
@@ -76,8 +79,10 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         packages.push(check);
     }
     packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let interrupted = super::transaction::interrupted(root);
     Ok(VerifyReport {
-        ok: packages.iter().all(PackageCheck::ok),
+        ok: interrupted == 0 && packages.iter().all(PackageCheck::ok),
         packages,
+        interrupted,
     })
 }
