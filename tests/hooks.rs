@@ -7,7 +7,8 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use support::{Env, fixture, snapshot, strings};
+use support::archives::{entry, gz};
+use support::{Env, fixture, plant_tarball, sha256_hex, snapshot, strings};
 
 fn lock(env: &Env) -> Value {
     let text = std::fs::read(env.home().join("packages/ggen.lock")).unwrap();
@@ -472,13 +473,33 @@ fn bad_hook_declarations_are_refused_at_publish_and_install() {
         let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
         assert!(err.contains(needle), "{err}");
     }
-    // A builtin that does not exist is named at install time.
-    let dir = env.package(
-        "nobuiltin",
-        &json!({"name": "nobuiltin", "version": "1.0.0", "hooks": {"post-install": "builtin:nope"}}),
-        &[],
+    // Hooks no install could load are refused at publish already...
+    let not_wasm = env.package(
+        "notwasm",
+        &json!({"name": "notwasm", "version": "1.0.0", "hooks": {"post-install": "hook.wasm"}}),
+        &[("hook.wasm", "not a component")],
     );
-    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let nope =
+        json!({"name": "nobuiltin", "version": "1.0.0", "hooks": {"post-install": "builtin:nope"}});
+    let no_builtin = env.package("nobuiltin", &nope, &[]);
+    for (dir, needle) in [
+        (
+            &not_wasm,
+            "post-install hook `hook.wasm` is not a WebAssembly component",
+        ),
+        (
+            &no_builtin,
+            "unknown post-install hook `builtin:nope`; this ggen ships builtin:render-templates",
+        ),
+    ] {
+        let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+        assert!(err.contains(needle), "{err}");
+    }
+    // ...and named at install time when a registry holds one anyway.
+    env.publish(json!({"name": "nobuiltin", "version": "1.0.0"}));
+    let manifest = serde_json::to_vec(&nope).unwrap();
+    let tarball = gz(&[entry(b"package.json", tar::EntryType::Regular, &manifest)]);
+    plant_tarball(&env, "nobuiltin", "1.0.0", &tarball);
     let err = env.fails(&["marketplace", "install", "nobuiltin", "--allow-all-hooks"]);
     assert!(
         err.contains("unknown post-install hook `builtin:nope`"),
@@ -567,9 +588,4 @@ fn exports(i: &Value) -> Vec<String> {
         .iter()
         .map(|e| e.as_str().unwrap().to_owned())
         .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }

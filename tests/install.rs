@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Env, snapshot, strings};
+use support::{Env, plant_tarball, snapshot, strings};
 
 fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
@@ -328,32 +328,6 @@ fn unresolvable_requests_fail_cleanly() {
 
 /// Replace a published tarball with `bytes`, fixing index.json so that the
 /// registry vouches for them (as a compromised registry would).
-fn plant_tarball(env: &Env, name: &str, version: &str, bytes: &[u8]) {
-    let path = env
-        .registry()
-        .join(format!("{name}/{version}/{name}-{version}.tar.gz"));
-    std::fs::write(&path, bytes).unwrap();
-    let index_path = env.registry().join("index.json");
-    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    let entry = index["packages"][name]["versions"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|v| v["version"] == version)
-        .unwrap();
-    entry["checksum"] = json!(format!("sha256-{}", sha256_hex(bytes)));
-    entry["size"] = json!(bytes.len());
-    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     let env = Env::new();

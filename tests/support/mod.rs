@@ -372,3 +372,31 @@ pub fn check_catalog(env: &Env, extra: &[&str]) {
         assert!(v["size"].as_u64().unwrap() > 0);
     }
 }
+
+/// Put `bytes` in the registry as `name@version`'s tarball, with a matching
+/// checksum: what a registry filled by another tool could hold.
+pub fn plant_tarball(env: &Env, name: &str, version: &str, bytes: &[u8]) {
+    let path = env
+        .registry()
+        .join(format!("{name}/{version}/{name}-{version}.tar.gz"));
+    std::fs::write(&path, bytes).unwrap();
+    let index_path = env.registry().join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let entry = index["packages"][name]["versions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|v| v["version"] == version)
+        .unwrap();
+    entry["checksum"] = serde_json::json!(format!("sha256-{}", sha256_hex(bytes)));
+    entry["size"] = serde_json::json!(bytes.len());
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -21,6 +21,7 @@ use super::progress::Progress;
 use super::{MarketplaceError, Result};
 use crate::backend::digest;
 use crate::backend::hook::{HookContext, HookProgram, HookRunner};
+use crate::backend::plugin::contract;
 use crate::backend::unpack::UnpackLimits;
 
 pub const BUILTIN_PREFIX: &str = "builtin:";
@@ -299,18 +300,49 @@ fn load(
     hook: &str,
 ) -> std::result::Result<HookProgram, String> {
     if let Some(name) = hook.strip_prefix(BUILTIN_PREFIX) {
-        return runner.builtin(name).ok_or_else(|| {
-            format!(
-                "unknown post-install hook `{hook}`; this ggen ships {}",
-                runner
-                    .builtins()
-                    .iter()
-                    .map(|b| format!("{BUILTIN_PREFIX}{b}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        });
+        return runner
+            .builtin(name)
+            .ok_or_else(|| unknown_builtin(hook, &runner.builtins()));
     }
+    read_component(dir, hook)
+}
+
+fn unknown_builtin(hook: &str, builtins: &[&str]) -> String {
+    format!(
+        "unknown post-install hook `{hook}`; this ggen ships {}",
+        builtins
+            .iter()
+            .map(|b| format!("{BUILTIN_PREFIX}{b}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The hooks a package declares, checked at publish as an install will load
+/// them: builtins this ggen ships (`builtins`), or post-install-hook
+/// components inside `dir`. A package that fails here fails every install.
+pub fn check_declared(
+    dir: &Path,
+    hooks: &[String],
+    builtins: &[&str],
+) -> std::result::Result<(), String> {
+    for hook in hooks {
+        match hook.strip_prefix(BUILTIN_PREFIX) {
+            Some(name) if builtins.contains(&name) => {}
+            Some(_) => return Err(unknown_builtin(hook, builtins)),
+            None => {
+                let program = read_component(dir, hook)?;
+                let label = format!("post-install hook `{hook}`");
+                contract::check(&program.bytes, contract::World::PostInstallHook, &label)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A component file inside the package (opened beneath `dir` only: no
+/// symlink or `..` can lead elsewhere).
+fn read_component(dir: &Path, hook: &str) -> std::result::Result<HookProgram, String> {
     let fail = |e: std::io::Error| format!("cannot read post-install hook `{hook}`: {e}");
     let root =
         cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()).map_err(fail)?;

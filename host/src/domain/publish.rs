@@ -51,6 +51,17 @@ pub fn publish<L>(
             )));
         }
     }
+    super::hooks::check_declared(
+        dir,
+        &manifest.hooks,
+        &crate::backend::plugin::builtin_hook_names(),
+    )
+    .map_err(|e| {
+        MarketplaceError::Validation(format!(
+            "{}: {e}",
+            dir.join(manifest::MANIFEST_FILE).display()
+        ))
+    })?;
     // Checked before packing: a refusal should not wait for a large package.
     let _guard = if options.dry_run { None } else { Some(lock()?) };
     let exists = check_version_is_new(registry, &manifest.name, &manifest.version, options.force)?;

@@ -18,6 +18,11 @@ use crate::backend::hook::{HookContext, HookProgram, HookRun, HookRunner};
 const BUILTINS: &[&super::EmbeddedPlugin] =
     &[&embedded::RENDER_TEMPLATES, &embedded::FILE_MANIFEST];
 
+/// The names of the hooks shipped with ggen (after `builtin:`).
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTINS.iter().map(|p| p.name).collect()
+}
+
 pub struct WasmHookRunner {
     engine: PluginEngine,
     limits: Limits,
@@ -42,7 +47,7 @@ impl HookRunner for WasmHookRunner {
     }
 
     fn builtins(&self) -> Vec<&'static str> {
-        BUILTINS.iter().map(|p| p.name).collect()
+        builtin_names()
     }
 
     fn run(&mut self, program: &HookProgram, package_dir: &Path, context: &HookContext) -> HookRun {

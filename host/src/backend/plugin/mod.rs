@@ -18,7 +18,7 @@ mod sandbox;
 mod source;
 
 pub use engine::PluginEngine;
-pub use hook_plugin::WasmHookRunner;
+pub use hook_plugin::{WasmHookRunner, builtin_names as builtin_hook_names};
 pub use policy::{Limits, Policy};
 pub use policy_plugin::WasmP2pPolicy;
 pub use registry_plugin::WasmRegistry;
