@@ -5,12 +5,18 @@ mod support;
 
 use support::{Env, fixture, snapshot};
 
+/// `ggen --registry-plugin hostile.wasm <extra> marketplace search <what>`.
+fn attack_args(extra: &[&str], what: &str) -> Vec<String> {
+    let plugin = fixture("hostile").to_str().unwrap().to_owned();
+    let mut args = vec!["--registry-plugin".to_owned(), plugin];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(["marketplace", "search", what].map(String::from));
+    args
+}
+
 fn attack(env: &Env, extra: &[&str], what: &str) -> String {
-    let plugin = fixture("hostile");
-    let mut args = vec!["--registry-plugin", plugin.to_str().unwrap()];
-    args.extend(extra);
-    args.extend(["marketplace", "search", what]);
-    env.fails(&args)
+    let args = attack_args(extra, what);
+    env.fails(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
@@ -43,15 +49,10 @@ fn filesystem_escapes_are_refused() {
     // it nor lets it out).
     std::fs::create_dir_all(env.registry().join("sub")).unwrap();
     std::fs::write(env.registry().join("note.txt"), "inside the root\n").unwrap();
-    let plugin = fixture("hostile");
-    let out = env.json(&[
-        "--registry-plugin",
-        plugin.to_str().unwrap(),
-        "marketplace",
-        "search",
-        "sdk-read-within",
-        "--json",
-    ]);
+    let args = attack_args(&[], "sdk-read-within");
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.push("--json");
+    let out = env.json(&args);
     assert_eq!(
         out["results"][0]["description"],
         "read /registry/sub/../note.txt: inside the root"

@@ -92,6 +92,20 @@ fn edits_to_index_json_are_seen_by_the_next_search() {
     assert_eq!(r["results"][0]["name"], "second");
 }
 
+/// The contents of the `index.json.corrupt-*` backups in the registry.
+fn corrupt_backups(env: &Env) -> Vec<Vec<u8>> {
+    std::fs::read_dir(env.registry())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("index.json.corrupt-")
+        })
+        .map(|e| std::fs::read(e.path()).unwrap())
+        .collect()
+}
+
 #[test]
 fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
     let env = Env::new();
@@ -127,18 +141,10 @@ fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["total"], 3);
 
-    let backups: Vec<_> = std::fs::read_dir(env.registry())
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("index.json.corrupt-")
-        })
-        .collect();
+    let backups = corrupt_backups(&env);
     assert_eq!(backups.len(), 1);
     assert!(
-        std::fs::read(backups[0].path()).unwrap().ends_with(b"[tru"),
+        backups[0].ends_with(b"[tru"),
         "the backup keeps the corrupt bytes"
     );
     let info_after = env.json(&["marketplace", "info", "alpha", "--json"]);
@@ -155,17 +161,7 @@ fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
         std::fs::write(&path, bad).unwrap();
         env.ok(&["marketplace", "search", "package"]);
     }
-    let mut kept: Vec<Vec<u8>> = std::fs::read_dir(env.registry())
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("index.json.corrupt-")
-        })
-        .map(|e| std::fs::read(e.path()).unwrap())
-        .collect();
-    kept.sort();
+    let kept = corrupt_backups(&env);
     assert_eq!(kept.len(), 3);
     assert!(kept.contains(&b"second".to_vec()) && kept.contains(&b"third".to_vec()));
 }

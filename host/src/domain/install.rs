@@ -251,13 +251,15 @@ fn plan(
                 }
                 Some(_) => "reinstall",
                 // Not ggen's: the user's own files, replaced only when asked.
-                None if root.join(name).symlink_metadata().is_ok() && !force => {
-                    return Err(MarketplaceError::AlreadyExists(format!(
-                        "{} exists and is not a package ggen installed (ggen.lock does not list it); move it away, or pass --force to replace it",
-                        root.join(name).display()
-                    )));
+                None if root.join(name).symlink_metadata().is_ok() => {
+                    if !force {
+                        return Err(MarketplaceError::AlreadyExists(format!(
+                            "{} exists and is not a package ggen installed (ggen.lock does not list it); move it away, or pass --force to replace it",
+                            root.join(name).display()
+                        )));
+                    }
+                    "reinstall"
                 }
-                None if root.join(name).symlink_metadata().is_ok() => "reinstall",
                 None => "install",
             };
             // Without dependency resolution (--no-dependencies) a reinstall of

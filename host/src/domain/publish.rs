@@ -43,14 +43,6 @@ pub fn publish<L>(
         )));
     }
     let manifest = manifest::load(dir)?;
-    for hook in &manifest.hooks {
-        if !hook.starts_with(super::hooks::BUILTIN_PREFIX) && !dir.join(hook).is_file() {
-            return Err(MarketplaceError::Validation(format!(
-                "{}: post-install hook `{hook}` is not a file in the package; build it (cargo build --target wasm32-wasip2 --release) and copy it there",
-                dir.join(manifest::MANIFEST_FILE).display()
-            )));
-        }
-    }
     super::hooks::check_declared(
         dir,
         &manifest.hooks,
