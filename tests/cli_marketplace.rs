@@ -295,6 +295,11 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
             Some(r#"{"name":"ok","version":1}"#),
             "\"version\": invalid type: integer `1`, expected a string",
         ),
+        (
+            "duplicate-key",
+            Some(r#"{"name":"ok","version":"1.0.0","version":"9.0.0"}"#),
+            "duplicate key \"version\"",
+        ),
     ];
     for (dir, content, expected) in cases {
         let path = env.work.path().join(dir);

@@ -78,7 +78,7 @@ pub fn load(dir: &Path) -> Result<Manifest> {
 pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     // Editors on Windows may start the file with a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let value = super::strict_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
     let Value::Object(raw) = value else {
         return Err("must be a JSON object".into());
     };
@@ -187,6 +187,10 @@ mod tests {
                 "invalid type",
             ),
             ("[1]", "JSON object"),
+            (
+                r#"{"name":"ok","version":"1.0.0","version":"9.0.0"}"#,
+                "duplicate key \"version\"",
+            ),
             ("{", "not valid JSON"),
         ] {
             let err = parse(text).unwrap_err();

@@ -17,6 +17,7 @@ pub mod remove;
 pub mod resolve;
 pub mod search;
 pub mod session;
+mod strict_json;
 pub mod transaction;
 pub mod update;
 pub mod verify;
