@@ -146,7 +146,11 @@ fn specs_choose_versions() {
         "--target must not touch the default root"
     );
     for (spec, expected) in [
-        ("tool@9", "no versions satisfy"),
+        (
+            "tool@9",
+            "`tool` has no version that satisfies ^9 (required by your request); \
+             it has 2.0.0, 1.2.0, 1.1.0, 1.0.0",
+        ),
         ("tool@one", "is not a version"),
         ("Tool", "must start with"),
         ("nope", "`nope`"),
@@ -312,7 +316,11 @@ fn unresolvable_requests_fail_cleanly() {
             vec!["lonely"],
             "package `ghost` (required by lonely@1.0.0) is not in the registry",
         ),
-        (vec!["x", "y"], "no versions satisfy the requirements"),
+        (
+            vec!["x", "y"],
+            "`shared` has no version that satisfies ^1 (required by x@1.0.0) \
+             and ^2 (required by y@1.0.0); it has 2.0.0, 1.0.0",
+        ),
     ] {
         let mut args = vec!["marketplace", "install"];
         args.extend(&specs);

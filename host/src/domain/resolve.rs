@@ -67,14 +67,20 @@ pub fn resolve(
     }
     let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
         Ok(solution) => solution,
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
+        Err(PubGrubError::NoSolution(tree)) => {
+            let summary = report::explain(&tree, &provider);
+            let mut proof = tree;
+            proof.collapse_no_versions();
             // The root is a virtual package; its placeholder version means nothing to users.
-            let report =
-                DefaultStringReporter::report(&tree).replace("your request 0.0.0", "your request");
+            let proof = DefaultStringReporter::report(&proof)
+                .replace("your request 0.0.0", "your request")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            tracing::debug!("dependency resolution failed: {proof}");
             return Err(MarketplaceError::Dependency(format!(
                 "no versions satisfy the requirements: {}",
-                report.split_whitespace().collect::<Vec<_>>().join(" ")
+                summary.unwrap_or(proof)
             )));
         }
         Err(_) => {
@@ -364,6 +370,9 @@ fn comparator(c: &Comparator) -> Ranges<Version> {
         _ => Ranges::full(),
     }
 }
+
+#[path = "resolve_report.rs"]
+mod report;
 
 #[cfg(test)]
 #[path = "resolve_tests.rs"]
