@@ -78,6 +78,30 @@ fn hand_written_seeds_index_is_searchable_as_is() {
 }
 
 #[test]
+fn a_malformed_entry_is_left_out_with_a_readable_warning() {
+    let env = Env::new();
+    write_index(
+        &env,
+        &json!({"version": "1.0.0", "packages": {
+            "good": {"name": "good", "versions": [{"version": "1.0.0", "description": "fine"}]},
+            "bad": {"name": "bad", "versions": [{"version": 5}]}
+        }}),
+    );
+    let out = env.run(&["marketplace", "search", "--json"]);
+    assert!(out.status.success());
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(strings(&results["results"], "name"), ["good"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "warning: plugin file-registry (built in): index.json entry for `bad` is malformed: \
+             invalid type: integer `5`, expected a string"
+        ) && stderr.trim_end().ends_with("; it is left out of search results"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn edits_to_index_json_are_seen_by_the_next_search() {
     let env = Env::new();
     env.publish(manifest("first", "1.0.0"));

@@ -13,6 +13,19 @@ impl RegistryError {
     pub fn io(what: impl Into<String>) -> Self {
         Self::Io(what.into())
     }
+    /// The text alone, for a log line (the binding's `Display` shows the
+    /// variant, as `RegistryError::Invalid("...")`).
+    pub fn message(&self) -> &str {
+        match self {
+            Self::NotFound(m)
+            | Self::AlreadyExists(m)
+            | Self::Invalid(m)
+            | Self::Io(m)
+            | Self::Security(m)
+            | Self::Unsupported(m)
+            | Self::Internal(m) => m,
+        }
+    }
 }
 
 impl From<std::io::Error> for RegistryError {

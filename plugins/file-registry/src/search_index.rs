@@ -159,7 +159,7 @@ fn build(index: &IndexFile) -> Built {
         let package = match package {
             Ok(p) => p,
             Err(e) => {
-                crate::warn(&format!("{e}; it is left out of search results"));
+                crate::warn(&format!("{}; it is left out of search results", e.message()));
                 continue;
             }
         };
