@@ -362,6 +362,19 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     );
     assert_eq!(snapshot(&root), before);
 
+    // A tarball missing from the registry: the sandbox's error reads like the
+    // host's, without wasi-libc's errno number.
+    std::fs::remove_file(&stored).unwrap();
+    let err = env.fails(&["marketplace", "install", "tampered", "good@^1.1"]);
+    assert!(
+        err.ends_with(
+            "cannot open the tarball of tampered@1.0.0 \
+             (tampered/1.0.0/tampered-1.0.0.tar.gz): No such file or directory"
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+
     // A registry that vouches for a hostile archive: unpacking refuses it.
     let traversal = support::archives::gz(&[support::archives::entry(
         b"../../escape",

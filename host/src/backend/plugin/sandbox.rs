@@ -349,9 +349,11 @@ fn human(d: Duration) -> String {
 }
 
 /// Text from a plugin made safe for one terminal line: no control characters
-/// (no escape sequences), bounded length.
+/// (no escape sequences), bounded length. Errno numbers that std appends in
+/// the guest (`(os error 44)`) are dropped: they are wasi-libc's numbering,
+/// which means something else on this system.
 pub fn sanitize(text: &str, max: usize) -> String {
-    let mut out: String = text
+    let mut out: String = without_errno(text)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -364,4 +366,46 @@ pub fn sanitize(text: &str, max: usize) -> String {
         out.push('…');
     }
     out
+}
+
+fn without_errno(text: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let after = &rest[at + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..at]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..at + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn plugin_text_loses_control_characters_and_guest_errno_numbers() {
+        assert_eq!(
+            sanitize(
+                "cannot open a.tgz: No such file or directory (os error 44)\x1b[2J",
+                100
+            ),
+            "cannot open a.tgz: No such file or directory [2J"
+        );
+        assert_eq!(
+            sanitize("x (os error 2) and y (os error 63); z", 100),
+            "x and y; z"
+        );
+        // Only the exact form is removed.
+        assert_eq!(sanitize("(os error x) (os error 1", 100), "(os error x) (os error 1");
+        assert_eq!(sanitize("ééé", 3), "é…");
+    }
 }
