@@ -416,6 +416,50 @@ fn a_failing_hook_rolls_back_an_upgrade_completely() {
 }
 
 #[test]
+fn bad_templates_fail_the_install_naming_file_and_fix() {
+    let env = Env::new();
+    env.publish(json!({"name": "ok", "version": "1.0.0"}));
+    env.ok(&["marketplace", "install", "ok"]);
+    let root = env.home().join("packages");
+    let before = snapshot(&root);
+    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+        (
+            "unset",
+            &[("a/main.rs.tmpl", "fn main() {}\n// {{ author }}\n")],
+            "a/main.rs.tmpl:2: no value for `author`; install with --var author=VALUE \
+             or give a default in package.json \"variables\"",
+        ),
+        (
+            "unclosed",
+            &[("x.tmpl", "{{ name")],
+            "x.tmpl:1: `{{` is never closed with `}}`",
+        ),
+        (
+            "nameless",
+            &[("dir/.tmpl", "x")],
+            "dir/.tmpl: a template needs a name before `.tmpl`, such as main.rs.tmpl",
+        ),
+        (
+            "collides",
+            &[("b.txt.tmpl", "new"), ("b.txt", "shipped")],
+            "b.txt.tmpl renders to b.txt, which the package already has; rename one of them",
+        ),
+    ];
+    for (name, files, expected) in cases {
+        let dir = env.package(
+            name,
+            &json!({"name": name, "version": "1.0.0",
+                    "hooks": {"post-install": "builtin:render-templates"}}),
+            files,
+        );
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+        let err = env.fails(&["marketplace", "install", name, "--allow-hooks", name]);
+        assert!(err.contains(expected), "{name}: {err}");
+        assert_eq!(snapshot(&root), before, "{name} changed the install root");
+    }
+}
+
+#[test]
 fn hooks_importing_what_ggen_does_not_provide_are_refused() {
     let env = Env::new();
     let dir = env.package(

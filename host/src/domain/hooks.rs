@@ -209,7 +209,7 @@ pub fn run_for_package(
                 }
                 Err(why) => {
                     return Err(MarketplaceError::Plugin(format!(
-                        "post-install {why} while installing {who}; nothing was installed"
+                        "{who}: post-install {why}; nothing was installed"
                     )));
                 }
             }

@@ -22,28 +22,47 @@ impl PostInstallHook for RenderTemplates {
         let mut templates = Vec::new();
         find_templates(root, &mut templates)?;
         templates.sort();
+        let shown = |path: &Path| path.strip_prefix(root).unwrap_or(path).display().to_string();
+        // Every output is checked before anything is written.
+        let mut jobs = Vec::with_capacity(templates.len());
         for path in &templates {
-            let shown = path
-                .strip_prefix(root)
-                .unwrap_or(path)
-                .display()
-                .to_string();
+            let out = output_path(path).map_err(|e| format!("{}: {e}", shown(path)))?;
+            if out.symlink_metadata().is_ok() {
+                return Err(format!(
+                    "{} renders to {}, which the package already has; rename one of them",
+                    shown(path),
+                    shown(&out)
+                ));
+            }
+            jobs.push((path, out));
+        }
+        for (path, out) in jobs {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read template {shown}: {e}"))?;
-            let rendered = render(&text, &vars).map_err(|e| format!("{shown}:{e}"))?;
-            let out = PathBuf::from(
-                path.to_str()
-                    .and_then(|p| p.strip_suffix(SUFFIX))
-                    .ok_or_else(|| format!("{shown}: file name is not UTF-8"))?,
-            );
+                .map_err(|e| format!("cannot read template {}: {e}", shown(path)))?;
+            let rendered = render(&text, &vars).map_err(|e| format!("{}:{e}", shown(path)))?;
             std::fs::write(&out, rendered)
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            std::fs::remove_file(path).map_err(|e| format!("cannot remove {shown}: {e}"))?;
+                .map_err(|e| format!("cannot write {}: {e}", shown(&out)))?;
+            std::fs::remove_file(path)
+                .map_err(|e| format!("cannot remove {}: {e}", shown(path)))?;
         }
         Ok(match templates.len() {
             1 => "rendered 1 template".into(),
             n => format!("rendered {n} templates"),
         })
+    }
+}
+
+/// `main.rs.tmpl` renders to `main.rs`.
+fn output_path(template: &Path) -> Result<PathBuf, String> {
+    let name = template
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("file name is not UTF-8")?;
+    match name.strip_suffix(SUFFIX) {
+        Some(stem) if !stem.is_empty() => Ok(template.with_file_name(stem)),
+        _ => Err(format!(
+            "a template needs a name before `{SUFFIX}`, such as main.rs{SUFFIX}"
+        )),
     }
 }
 
