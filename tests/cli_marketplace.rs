@@ -34,6 +34,17 @@ fn human_output_is_aligned_and_readable() {
         );
     }
     assert!(out.contains("1-6 of 6 matches"), "{out}");
+    // Long descriptions are cut to 70 terminal columns: wide (CJK) characters count twice.
+    env.publish(json!({"name": "wide", "version": "1.0.0", "description": "模板".repeat(50)}));
+    env.publish(json!({"name": "narrow", "version": "1.0.0", "description": "ab ".repeat(50)}));
+    for (name, chars, columns) in [("wide", 35, 69), ("narrow", 70, 70)] {
+        let out = env.ok(&["marketplace", "search", name]);
+        let row = out.lines().nth(1).unwrap();
+        let description = row[row.find("1.0.0").unwrap() + "1.0.0".len()..].trim_start();
+        assert!(description.ends_with('…'), "{row}");
+        assert_eq!(description.chars().count(), chars, "{row}");
+        assert_eq!(unicode_width::UnicodeWidthStr::width(description), columns, "{row}");
+    }
     let info = env.ok(&["marketplace", "info", "rust-web"]);
     assert!(info.starts_with("rust-web 1.1.0 - Rust web"), "{info}");
     assert!(

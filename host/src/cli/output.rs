@@ -11,8 +11,9 @@ use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
 use ggen::domain::verify::VerifyReport;
-use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults, excerpt};
+use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
 use serde_json::json;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// One line of output for people (what `out!` prints). Registry text is
 /// untrusted (a hostile registry, plugin or peer), so control characters
@@ -324,20 +325,20 @@ pub fn list(packages: &[LockedPackage], as_json: bool) {
 }
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
+/// Widths are terminal columns: CJK characters take two.
 pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
-    let mut widths = header.map(|h| h.chars().count());
+    let mut widths = header.map(UnicodeWidthStr::width);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.width());
         }
     }
     let line = |cells: [&str; N]| {
         let mut out = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == N {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            out.push_str(cell);
+            if i + 1 < N {
+                out.extend(std::iter::repeat_n(' ', widths[i] - cell.width() + 2));
             }
         }
         out!("{}", out.trim_end());
@@ -348,10 +349,24 @@ pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     }
 }
 
-/// Collapse whitespace and cut to `max` characters.
+/// Collapse whitespace and cut to `max` terminal columns, `…` included.
 fn one_line(text: &str, max: usize) -> String {
     let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    excerpt(&flat, max)
+    if flat.width() <= max {
+        return flat;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in flat.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 pub fn no_pending_hooks(as_json: bool) {
