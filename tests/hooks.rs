@@ -422,7 +422,9 @@ fn bad_templates_fail_the_install_naming_file_and_fix() {
     env.ok(&["marketplace", "install", "ok"]);
     let root = env.home().join("packages");
     let before = snapshot(&root);
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    // (package, its files, expected error)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
         (
             "unset",
             &[("a/main.rs.tmpl", "fn main() {}\n// {{ author }}\n")],
