@@ -43,10 +43,24 @@ fn human_output_is_aligned_and_readable() {
         let description = row[row.find("1.0.0").unwrap() + "1.0.0".len()..].trim_start();
         assert!(description.ends_with('…'), "{row}");
         assert_eq!(description.chars().count(), chars, "{row}");
-        assert_eq!(unicode_width::UnicodeWidthStr::width(description), columns, "{row}");
+        assert_eq!(
+            unicode_width::UnicodeWidthStr::width(description),
+            columns,
+            "{row}"
+        );
     }
+    // The header names the version an install picks: the newest stable one,
+    // or the newest pre-release when there is nothing else.
     let info = env.ok(&["marketplace", "info", "rust-web"]);
     assert!(info.starts_with("rust-web 1.1.0 - Rust web"), "{info}");
+    env.publish(json!({"name": "edge", "version": "0.1.0-alpha"}));
+    env.publish(json!({"name": "edge", "version": "0.1.0-beta"}));
+    assert!(
+        env.ok(&["marketplace", "info", "edge"])
+            .starts_with("edge 0.1.0-beta - edge")
+    );
+    let edge = env.json(&["marketplace", "search", "edge", "--json"]);
+    assert_eq!(edge["results"][0]["version"], "0.1.0-beta");
     assert!(
         info.contains("rust ^0.9") && info.contains("sha256-"),
         "{info}"

@@ -96,7 +96,9 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
         stderr.starts_with(
             "warning: plugin file-registry (built in): index.json entry for `bad` is malformed: \
              invalid type: integer `5`, expected a string"
-        ) && stderr.trim_end().ends_with("; it is left out of search results"),
+        ) && stderr
+            .trim_end()
+            .ends_with("; it is left out of search results"),
         "{stderr}"
     );
 }
@@ -240,7 +242,7 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX04"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX05"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");

@@ -4,6 +4,7 @@ use std::marker::PhantomData;
 
 use crate::PackageVersion;
 use crate::bindings::policy::exports::ggen::marketplace::p2p_policy as wit;
+use crate::search::preference;
 
 pub use wit::PeerStats;
 
@@ -33,13 +34,14 @@ pub trait P2pPolicy: 'static {
         scored.into_iter().map(|(_, p)| p.peer_id).collect()
     }
 
-    /// One entry per package name: the newest version by semver (the
-    /// earliest source wins a tie), sorted by name, at most `limit`.
+    /// One entry per package name: the newest stable version, else the
+    /// newest pre-release ([`crate::search::preference`]; the earliest source
+    /// wins a tie), sorted by name, at most `limit`.
     fn merge_results(sources: Vec<Vec<PackageVersion>>, limit: u32) -> Vec<PackageVersion> {
         let mut merged: std::collections::BTreeMap<String, PackageVersion> = Default::default();
         for version in sources.into_iter().flatten() {
             let newer = match merged.get(&version.name) {
-                Some(old) => semver_of(&version) > semver_of(old),
+                Some(old) => preference(&version.version) > preference(&old.version),
                 None => true,
             };
             if newer {
@@ -63,10 +65,6 @@ fn latency(p: &PeerStats) -> u32 {
     } else {
         p.avg_latency_ms
     }
-}
-
-fn semver_of(v: &PackageVersion) -> Option<semver::Version> {
-    semver::Version::parse(&v.version).ok()
 }
 
 /// Adapts a [`P2pPolicy`] to the generated bindings; used by [`crate::export_p2p_policy!`].

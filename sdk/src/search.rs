@@ -222,13 +222,22 @@ pub fn rank_page<T, K: Ord + ?Sized>(
     (total, page)
 }
 
-/// The newest version of a package by semver (unparseable versions sort last).
+/// The version search shows for a package: the newest stable one, as an
+/// install without a version picks it; the newest pre-release only when
+/// there is no stable version.
 pub fn newest(package: &Package) -> Option<&PackageVersion> {
-    package.versions.iter().max_by(|a, b| {
-        let pa = semver::Version::parse(&a.version).ok();
-        let pb = semver::Version::parse(&b.version).ok();
-        pa.cmp(&pb)
-    })
+    package
+        .versions
+        .iter()
+        .max_by_key(|v| preference(&v.version))
+}
+
+/// Orders versions as [`newest`] prefers them: stable above pre-release,
+/// then by semver; unparseable versions lowest.
+pub fn preference(version: &str) -> Option<(bool, semver::Version)> {
+    semver::Version::parse(version)
+        .ok()
+        .map(|v| (v.pre.is_empty(), v))
 }
 
 /// Search a list of packages in memory: what [`crate::Registry::search`] does
@@ -341,5 +350,22 @@ mod tests {
         assert_eq!(page, vec!["b", "c"]);
         let (_, all) = rank_page(scored, |s| *s, 0, 100);
         assert_eq!(all, vec!["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
+    fn the_shown_version_is_the_newest_stable_one() {
+        fn newest_of<'a>(versions: &[&'a str]) -> Option<&'a str> {
+            versions.iter().copied().max_by_key(|v| preference(v))
+        }
+        assert_eq!(
+            newest_of(&["1.0.0", "2.0.0-beta.1", "1.1.0"]),
+            Some("1.1.0")
+        );
+        assert_eq!(
+            newest_of(&["0.1.0-alpha", "0.1.0-beta"]),
+            Some("0.1.0-beta")
+        );
+        assert_eq!(newest_of(&["not semver", "0.0.1-rc.1"]), Some("0.0.1-rc.1"));
+        assert_eq!(newest_of(&["10.0.0", "9.9.9"]), Some("10.0.0"));
     }
 }

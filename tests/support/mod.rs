@@ -230,6 +230,7 @@ pub fn publish_catalog(env: &Env, extra: &[&str]) {
         serde_json::json!({"name": "my-rust-tool", "version": "2.0.0", "title": "My tool", "description": "A command line tool", "categories": ["cli"], "tags": ["tool"]}),
         serde_json::json!({"name": "rust-web", "version": "1.0.0", "title": "Rust web", "description": "Web app template", "categories": ["web"], "tags": ["http", "web"], "license": "MIT", "authors": ["Ada"]}),
         serde_json::json!({"name": "rust-web", "version": "1.1.0", "title": "Rust web", "description": "Web app template, now with TLS", "categories": ["web"], "tags": ["http", "web", "tls"], "license": "MIT", "authors": ["Ada"], "dependencies": {"rust": "^0.9"}}),
+        serde_json::json!({"name": "rust-web", "version": "2.0.0-beta.1", "title": "Rust web", "description": "Web app template, rewritten", "categories": ["web"], "tags": ["http", "web"], "license": "MIT", "authors": ["Ada"]}),
         serde_json::json!({"name": "rust", "version": "0.9.3", "title": "Base", "description": "Shared base templates", "categories": ["base"], "tags": []}),
     ];
     for manifest in catalog {
@@ -282,7 +283,8 @@ pub fn check_catalog(env: &Env, extra: &[&str]) {
         ]
     );
     assert_eq!(r["total"], 6);
-    // Newest version is what search shows.
+    // The newest stable version is what search shows (as install picks it),
+    // not the newer pre-release.
     assert_eq!(r["results"][1]["version"], "1.1.0");
     assert_eq!(r["results"][1]["dependencies"]["rust"], "^0.9");
     // Case-insensitive, every term must match.
@@ -358,10 +360,10 @@ pub fn check_catalog(env: &Env, extra: &[&str]) {
             .iter()
             .map(|v| v["version"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        ["1.1.0", "1.0.0"]
+        ["2.0.0-beta.1", "1.1.0", "1.0.0"]
     );
-    assert_eq!(versions[0]["dependencies"]["rust"], "^0.9");
-    assert!(versions[1]["dependencies"].as_object().unwrap().is_empty());
+    assert_eq!(versions[1]["dependencies"]["rust"], "^0.9");
+    assert!(versions[2]["dependencies"].as_object().unwrap().is_empty());
     for v in versions {
         let checksum = v["checksum"].as_str().unwrap();
         assert!(

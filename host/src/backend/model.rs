@@ -23,6 +23,19 @@ pub struct PackageVersion {
     pub size: u64,
 }
 
+impl PackageVersion {
+    /// How strongly this version stands for its package where one version
+    /// is shown or kept (search, info, merged P2P results): stable above
+    /// pre-release, as an install without a version picks, then by semver;
+    /// an unparseable version lowest. The SDK's `search::preference` is the
+    /// same rule inside plugins.
+    pub fn preference(&self) -> Option<(bool, semver::Version)> {
+        semver::Version::parse(&self.version)
+            .ok()
+            .map(|v| (v.pre.is_empty(), v))
+    }
+}
+
 /// A package with all its versions, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Package {

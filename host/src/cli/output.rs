@@ -144,7 +144,8 @@ pub fn info(p: &Package, as_json: bool) {
         );
         return;
     }
-    if let Some(latest) = p.versions.first() {
+    // The version an install without one picks: the newest stable.
+    if let Some(latest) = p.versions.iter().max_by_key(|v| v.preference()) {
         out!(
             "{} {} - {}",
             latest.name,

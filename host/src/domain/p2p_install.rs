@@ -64,7 +64,7 @@ impl<'a> P2pSource<'a> {
             .hits
             .into_iter()
             .filter(|h| h.package.name == name)
-            .max_by_key(|h| semver::Version::parse(&h.package.version).ok())
+            .max_by_key(|h| h.package.preference())
             .map(|h| h.package);
         if let Some(p) = &best {
             self.known.insert(name.to_owned(), p.clone());

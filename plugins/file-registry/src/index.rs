@@ -162,11 +162,12 @@ impl IndexEntry {
 }
 
 impl IndexPackage {
-    /// The entry with the highest semver version.
+    /// The entry search shows: the newest stable version, else the newest
+    /// pre-release (the SDK's rule).
     pub fn newest(&self) -> Option<&IndexEntry> {
         self.versions
             .iter()
-            .max_by_key(|e| semver::Version::parse(&e.version).ok())
+            .max_by_key(|e| ggen_plugin_sdk::search::preference(&e.version))
     }
 
     pub fn sort_newest_first(&mut self) {

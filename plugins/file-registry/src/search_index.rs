@@ -2,7 +2,7 @@
 //! search reads instead of parsing index.json.
 //!
 //! ```text
-//! header   magic "GGSIDX04" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX05" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack section len u64              (40 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: its newest version as wire metadata (postcard), read
@@ -29,7 +29,9 @@ use crate::registry::FileRegistry;
 use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
-const MAGIC: &[u8; 8] = b"GGSIDX04";
+/// Bumped whenever what the file holds changes, so older files are rebuilt
+/// (05: a package's hit is its newest stable version).
+const MAGIC: &[u8; 8] = b"GGSIDX05";
 const HEADER_LEN: usize = 40;
 
 /// Identity of an index.json version.
@@ -159,7 +161,10 @@ fn build(index: &IndexFile) -> Built {
         let package = match package {
             Ok(p) => p,
             Err(e) => {
-                crate::warn(&format!("{}; it is left out of search results", e.message()));
+                crate::warn(&format!(
+                    "{}; it is left out of search results",
+                    e.message()
+                ));
                 continue;
             }
         };

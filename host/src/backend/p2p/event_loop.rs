@@ -314,7 +314,7 @@ impl EventLoop {
     /// Keep the newer version when a package is learned twice.
     fn remember(&mut self, hit: NetworkPackage) {
         let newer = match self.cache.peek(&hit.package.name) {
-            Some(old) => version_of(&hit.package) >= version_of(&old.package),
+            Some(old) => hit.package.preference() >= old.package.preference(),
             None => true,
         };
         if newer {
@@ -492,7 +492,7 @@ impl EventLoop {
                     let keep_old = store
                         .get(&record.key)
                         .and_then(|old| record::decode(&old.value).ok())
-                        .is_some_and(|old| version_of(&old) > version_of(&package));
+                        .is_some_and(|old| old.preference() > package.preference());
                     if !keep_old && let Err(e) = store.put(record) {
                         tracing::debug!("not storing a record from {source}: {e:?}");
                     }
@@ -611,8 +611,4 @@ impl EventLoop {
             _ => {}
         }
     }
-}
-
-fn version_of(p: &PackageVersion) -> Option<semver::Version> {
-    semver::Version::parse(&p.version).ok()
 }

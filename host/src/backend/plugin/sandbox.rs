@@ -405,7 +405,10 @@ mod tests {
             "x and y; z"
         );
         // Only the exact form is removed.
-        assert_eq!(sanitize("(os error x) (os error 1", 100), "(os error x) (os error 1");
+        assert_eq!(
+            sanitize("(os error x) (os error 1", 100),
+            "(os error x) (os error 1"
+        );
         assert_eq!(sanitize("ééé", 3), "é…");
     }
 }

@@ -22,7 +22,12 @@ impl PostInstallHook for RenderTemplates {
         let mut templates = Vec::new();
         find_templates(root, &mut templates)?;
         templates.sort();
-        let shown = |path: &Path| path.strip_prefix(root).unwrap_or(path).display().to_string();
+        let shown = |path: &Path| {
+            path.strip_prefix(root)
+                .unwrap_or(path)
+                .display()
+                .to_string()
+        };
         // Every output is checked before anything is written.
         let mut jobs = Vec::with_capacity(templates.len());
         for path in &templates {
