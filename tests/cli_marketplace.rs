@@ -265,8 +265,29 @@ fn dry_run_writes_nothing() {
     ]);
     assert_eq!(report["dry_run"], true);
     assert!(report["checksum"].as_str().unwrap().starts_with("sha256-"));
-    assert!(!env.registry().join("index.json").exists());
-    assert!(!env.registry().join("dry").exists());
+    assert!(!env.registry().exists(), "a dry run created the registry");
+    // Nor does a refused publish into a new registry leave its directory.
+    let new = env.work.path().join("new/registry");
+    let bad = env.package("bad", &manifest("bad", "one"), &[]);
+    for dir in [&bad, &dir] {
+        let mut args = vec![
+            "marketplace",
+            "--registry",
+            new.to_str().unwrap(),
+            "publish",
+        ];
+        args.push(dir.to_str().unwrap());
+        if dir == &bad {
+            env.fails(&args);
+        } else {
+            args.push("--dry-run");
+            assert!(
+                env.ok(&args)
+                    .starts_with("Would publish dry@1.0.0 (2 files, ")
+            );
+        }
+        assert!(!env.work.path().join("new").exists(), "{args:?}");
+    }
     let err = env.fails(&["marketplace", "info", "dry"]);
     assert!(err.contains("`dry` is not in this registry"), "{err}");
 }

@@ -223,7 +223,7 @@ fn lockfiles_of_another_format_or_damaged_are_refused_untouched() {
 }
 
 #[test]
-fn a_missing_or_wrong_target_is_an_error_and_is_not_created() {
+fn a_missing_or_wrong_target_is_an_error_and_is_not_created_or_left_behind() {
     let env = Env::new();
     pkg(&env, "mine", "1.0.0", json!({}));
     let typo = env.work.path().join("typo/a/b");
@@ -236,6 +236,16 @@ fn a_missing_or_wrong_target_is_an_error_and_is_not_created() {
         let err = env.fails(args);
         assert!(err.contains("nothing is installed in"), "{args:?}: {err}");
     }
+    assert!(!env.work.path().join("typo").exists());
+    // An install creates its target, but a refused or dry-run one leaves nothing.
+    for args in [
+        &["marketplace", "install", "nope", "--target", t][..],
+        &["marketplace", "install", "mine@9", "--target", t],
+    ] {
+        env.fails(args);
+        assert!(!env.work.path().join("typo").exists(), "{args:?}");
+    }
+    env.ok(&["marketplace", "install", "mine", "--dry-run", "--target", t]);
     assert!(!env.work.path().join("typo").exists());
     let file = env.work.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
@@ -268,10 +278,11 @@ fn files_ggen_did_not_install_are_replaced_only_when_forced() {
             "{err}"
         );
     }
-    // (The install lock ggen takes to read ggen.lock may stay behind.)
-    let mut after = snapshot(&root);
-    after.retain(|(path, _)| path != ".ggen-install.lock");
-    assert_eq!(after, before, "a refused install touched the user's files");
+    assert_eq!(
+        snapshot(&root),
+        before,
+        "a refused install touched the user's files or left its lock"
+    );
     env.ok(&[
         "marketplace",
         "install",

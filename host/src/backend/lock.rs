@@ -1,29 +1,152 @@
 //! Advisory file locks that serialise ggen processes working on one directory.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::created_dir::CreatedDir;
 
 /// Held until dropped (the OS releases it if the process dies).
+///
+/// Dropping it tidies up after work that wrote nothing (a refused install or
+/// publish): the lock file goes unless the directory's own data (`keep_if`,
+/// else anything besides the lock) is there, and so do the directories that
+/// taking the lock created, once empty. Removing the file is safe because it
+/// happens while the lock is held, and a waiter checks that it locked the
+/// file that is still on disk.
 pub struct DirLock {
     _file: File,
+    path: PathBuf,
+    keep_if: Option<&'static str>,
+    /// Dropped after the lock file is gone (fields drop after `drop`).
+    _dir: CreatedDir,
 }
 
 /// Take the exclusive lock `<dir>/<name>`, telling the user if another process
-/// holds it and we have to wait.
-pub fn lock_exclusive(dir: &Path, name: &str, waiting: impl FnOnce()) -> std::io::Result<DirLock> {
-    std::fs::create_dir_all(dir)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(name))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            waiting();
-            file.lock()?;
+/// holds it and we have to wait. `keep_if` names the file whose presence
+/// keeps the lock file when the lock is dropped (see [`DirLock`]).
+pub fn lock_exclusive(
+    dir: &Path,
+    name: &str,
+    keep_if: Option<&'static str>,
+    waiting: impl FnOnce(),
+) -> std::io::Result<DirLock> {
+    let mut waiting = Some(waiting);
+    loop {
+        let dir_guard = CreatedDir::create(dir)?;
+        let path = dir.join(name);
+        let file = match OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            // The directory was removed by a holder that wrote nothing.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                if let Some(tell) = waiting.take() {
+                    tell();
+                }
+                file.lock()?;
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
         }
-        Err(TryLockError::Error(e)) => return Err(e),
+        // The holder we waited for may have removed the file (see [`DirLock`]):
+        // then this lock guards nothing, and the next attempt takes a new file.
+        let ours = file.metadata()?;
+        match std::fs::metadata(&path) {
+            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
+                return Ok(DirLock {
+                    _file: file,
+                    path,
+                    keep_if,
+                    _dir: dir_guard,
+                });
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
     }
-    Ok(DirLock { _file: file })
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let keep = match self.keep_if {
+            Some(data) => dir.join(data).exists(),
+            None => std::fs::read_dir(dir).map_or(true, |entries| entries.count() > 1),
+        };
+        if !keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_lock_created_goes_when_nothing_else_was_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/c");
+        let lock = || lock_exclusive(&dir, ".lock", Some("data"), || {}).unwrap();
+        drop(lock());
+        assert!(!tmp.path().join("a").exists());
+
+        // The data written under the lock: everything stays.
+        let held = lock();
+        std::fs::write(dir.join("data"), "{}").unwrap();
+        drop(held);
+        assert!(dir.join(".lock").is_file() && dir.join("data").is_file());
+
+        // Other files, but not the data: only the lock file goes.
+        std::fs::remove_file(dir.join("data")).unwrap();
+        std::fs::write(dir.join("user-file"), "mine").unwrap();
+        drop(lock());
+        assert!(!dir.join(".lock").exists() && dir.join("user-file").is_file());
+
+        // Without `keep_if`, anything besides the lock file keeps it.
+        drop(lock_exclusive(&dir, ".lock", None, || {}).unwrap());
+        assert!(dir.join(".lock").is_file());
+        std::fs::remove_file(dir.join("user-file")).unwrap();
+        drop(lock_exclusive(&dir, ".lock", None, || {}).unwrap());
+        assert!(
+            !dir.join(".lock").exists() && dir.is_dir(),
+            "only what it created goes"
+        );
+    }
+
+    #[test]
+    fn a_waiter_whose_file_was_removed_locks_the_new_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("root");
+        let first = lock_exclusive(&dir, ".lock", None, || {}).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let lock = lock_exclusive(&dir, ".lock", None, || tx.send(()).unwrap()).unwrap();
+                let held = lock._file.metadata().unwrap().ino();
+                let on_disk = std::fs::metadata(dir.join(".lock")).unwrap().ino();
+                (held, on_disk)
+            })
+        };
+        rx.recv().unwrap();
+        // The first holder wrote nothing: dropping it removes the file and directory.
+        drop(first);
+        let (held, on_disk) = waiter.join().unwrap();
+        assert_eq!(
+            held, on_disk,
+            "the waiter must hold the lock file that exists"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod atomic;
+pub mod created_dir;
 pub mod digest;
 pub mod error;
 pub mod hook;

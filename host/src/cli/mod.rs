@@ -63,7 +63,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::search(&query, &results, a.json);
         }
         MarketplaceCommand::Publish(a) => {
-            let mut registry = session.open_registry_to_publish()?;
+            let (mut registry, _created) = session.open_registry_to_publish()?;
             let options = domain::publish::PublishOptions {
                 dry_run: a.dry_run,
                 force: a.force,

@@ -128,10 +128,11 @@ pub fn publish(r: &PublishReport, as_json: bool) {
         (false, false) => "Published",
     };
     out!(
-        "{verb} {}@{} ({} files, {} bytes)",
+        "{verb} {}@{} ({} file{}, {} bytes)",
         r.name,
         r.version,
         r.files,
+        if r.files == 1 { "" } else { "s" },
         r.size
     );
     out!("checksum {}", r.checksum);

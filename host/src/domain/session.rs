@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::backend::created_dir::CreatedDir;
 use crate::backend::lock::{DirLock, lock_exclusive};
 use crate::backend::plugin::{
     Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded,
@@ -115,13 +116,28 @@ impl Session {
                 self.registry_root.display()
             )));
         }
-        self.open_registry_to_publish()
+        self.load_registry()
+    }
+
+    /// The registry to publish into, created if new. The directory goes
+    /// again when the returned guard drops and the publish left it empty
+    /// (refused, or a dry run).
+    pub fn open_registry_to_publish(&self) -> Result<(Box<dyn Registry>, CreatedDir)> {
+        let created = CreatedDir::create(&self.registry_root).map_err(|e| {
+            MarketplaceError::storage(
+                format!(
+                    "cannot create the registry {}",
+                    self.registry_root.display()
+                ),
+                e,
+            )
+        })?;
+        Ok((self.load_registry()?, created))
     }
 
     /// The registry backend: the built-in file registry, or `--registry-plugin`,
-    /// sandboxed to the registry root (created if new) and a cache directory
-    /// of its own.
-    pub fn open_registry_to_publish(&self) -> Result<Box<dyn Registry>> {
+    /// sandboxed to the registry root and a cache directory of its own.
+    fn load_registry(&self) -> Result<Box<dyn Registry>> {
         let source = match &self.registry_plugin {
             Some(path) => WasmSource::from_file(path)?,
             None => WasmSource::embedded(&embedded::FILE_REGISTRY),
@@ -156,7 +172,7 @@ impl Session {
     /// Serialise writers of the registry across processes.
     pub fn lock_registry(&self) -> Result<DirLock> {
         let root = self.registry_root.clone();
-        lock_exclusive(&root, REGISTRY_LOCK, || {
+        lock_exclusive(&root, REGISTRY_LOCK, None, || {
             tracing::warn!(
                 "waiting for another ggen process to release the registry at {}",
                 root.display()
@@ -227,7 +243,7 @@ impl Session {
             )));
         }
         let shown = root.display().to_string();
-        lock_exclusive(root, INSTALL_LOCK, || {
+        lock_exclusive(root, INSTALL_LOCK, Some(super::installed::LOCKFILE), || {
             tracing::warn!("waiting for another ggen process to finish installing into {shown}")
         })
         .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
