@@ -480,6 +480,17 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
             moving,
             "{point}: {err}"
         );
+        // So does list, which still reads ggen.lock.
+        let listed = env.run(&["marketplace", "list", "--json"]);
+        assert!(listed.status.success(), "{point}");
+        let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        assert_eq!(json["interrupted"], u64::from(moving), "{point}");
+        let stderr = String::from_utf8_lossy(&listed.stderr);
+        assert_eq!(
+            stderr.starts_with("warning: ") && stderr.contains("holds an interrupted transaction"),
+            moving,
+            "{point}: {stderr}"
+        );
         // Any later run recovers first; this one changes nothing else.
         let out = env.run(&["marketplace", "install", "other"]);
         assert!(

@@ -151,10 +151,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let report = domain::verify::verify(&root)?;
             output::verify(&report, a.json);
             if report.interrupted > 0 {
-                return Err(MarketplaceError::Storage(format!(
-                    "{} holds an interrupted transaction; run any install, update or remove there to roll it back",
-                    root.display()
-                )));
+                return Err(MarketplaceError::Storage(interrupted_note(&root)));
             }
             let bad = report.packages.iter().filter(|p| !p.ok()).count();
             if bad > 0 {
@@ -213,10 +210,22 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .clone()
                 .unwrap_or_else(|| session.packages_dir.clone());
             let packages = domain::installed::list(&root)?;
-            output::list(&packages, a.json);
+            let interrupted = domain::transaction::interrupted(&root);
+            if interrupted > 0 {
+                tracing::warn!("{}", interrupted_note(&root));
+            }
+            output::list(&packages, interrupted, a.json);
         }
     }
     Ok(())
+}
+
+/// What to say about a root with an interrupted transaction (verify, list).
+fn interrupted_note(root: &std::path::Path) -> String {
+    format!(
+        "{} holds an interrupted transaction, so its files may not match ggen.lock; run any install, update or remove there to roll it back",
+        root.display()
+    )
 }
 
 /// What install, update and approve-hooks work with.

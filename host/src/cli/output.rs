@@ -303,9 +303,9 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     }
 }
 
-pub fn list(packages: &[LockedPackage], as_json: bool) {
+pub fn list(packages: &[LockedPackage], interrupted: usize, as_json: bool) {
     if as_json {
-        print_json(&json!({ "packages": packages }));
+        print_json(&json!({ "packages": packages, "interrupted": interrupted }));
         return;
     }
     if packages.is_empty() {
