@@ -253,6 +253,41 @@ fn existing_version_is_refused_unless_forced() {
 }
 
 #[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let env = Env::new();
+    for (args, expected) in [
+        (
+            &["marketplace", "install"][..],
+            "error: the following required arguments were not provided: <NAME[@REQ]>...; \
+             usage: ggen marketplace install <NAME[@REQ]>...; see --help",
+        ),
+        (
+            &["marketplace", "serch"],
+            "error: unrecognized subcommand 'serch'; tip: a similar subcommand exists: 'search'; \
+             usage: ggen marketplace [OPTIONS] <COMMAND>; see --help",
+        ),
+        (
+            &["marketplace", "search", "--limit", "x"],
+            "error: invalid value 'x' for '--limit <LIMIT>': invalid digit found in string; see --help",
+        ),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("{expected}\n")
+        );
+    }
+    // Help and version are still clap's, on stdout, with success.
+    assert!(
+        env.ok(&["marketplace", "install", "--help"])
+            .contains("Usage: ggen marketplace install")
+    );
+    assert!(env.ok(&["--version"]).starts_with("ggen "));
+}
+
+#[test]
 fn dry_run_writes_nothing() {
     let env = Env::new();
     let dir = env.package("p", &manifest("dry", "1.0.0"), &[("a.txt", "x")]);

@@ -298,7 +298,7 @@ pub struct VerifyArgs {
 #[derive(Args)]
 pub struct InstallArgs {
     /// Packages as NAME, NAME@VERSION, NAME@RANGE (^1.2, ~1.2, ">=1, <2") or NAME@latest
-    #[arg(required = true)]
+    #[arg(required = true, value_name = "NAME[@REQ]")]
     pub packages: Vec<String>,
     /// Install into DIR/<name> with DIR/ggen.lock [default: $GGEN_HOME/packages]
     #[arg(long, value_name = "DIR")]

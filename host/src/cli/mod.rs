@@ -31,7 +31,10 @@ use ggen::domain::{self, MarketplaceError};
 use ggen::home::GgenHome;
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     logging::init(cli.verbose);
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,6 +42,61 @@ pub fn run() -> ExitCode {
             output::error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Help and version as clap prints them; a usage error on one line, like
+/// every other error (clap spreads it over a paragraph), with exit status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    eprintln!("error: {}", one_line_usage(&e.render().to_string()));
+    ExitCode::from(2)
+}
+
+/// `error: what:\n  <A>\n  <B>\n\n  tip: ...\n\nUsage: ...\n\nFor more information, try '--help'.`
+/// as `what: <A>, <B>; tip: ...; usage: ...; see --help`.
+fn one_line_usage(rendered: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for raw in rendered.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        let usage = line.strip_prefix("Usage: ").map(|u| format!("usage: {u}"));
+        let indented = raw.starts_with(char::is_whitespace) && !line.starts_with("tip:");
+        match parts.last_mut() {
+            // An indented list (missing arguments) continues its sentence.
+            Some(last) if indented => {
+                last.push_str(if last.ends_with(':') { " " } else { ", " });
+                last.push_str(line);
+            }
+            _ => parts.push(usage.unwrap_or_else(|| line.to_owned())),
+        }
+    }
+    parts.push("see --help".into());
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_become_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  <A>\n  --target <DIR>\n\n  tip: try this\n\nUsage: ggen x <A> --target <DIR>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::one_line_usage(rendered),
+            "the following required arguments were not provided: <A>, --target <DIR>; \
+             tip: try this; usage: ggen x <A> --target <DIR>; see --help"
+        );
     }
 }
 
