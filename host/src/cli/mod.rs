@@ -87,19 +87,6 @@ fn one_line_usage(rendered: &str) -> String {
     parts.join("; ")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn usage_errors_become_one_line() {
-        let rendered = "error: the following required arguments were not provided:\n  <A>\n  --target <DIR>\n\n  tip: try this\n\nUsage: ggen x <A> --target <DIR>\n\nFor more information, try '--help'.\n";
-        assert_eq!(
-            super::one_line_usage(rendered),
-            "the following required arguments were not provided: <A>, --target <DIR>; \
-             tip: try this; usage: ggen x <A> --target <DIR>; see --help"
-        );
-    }
-}
-
 fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     let overrides = Overrides {
         registry: cli.registry,
@@ -331,5 +318,18 @@ fn install_options(
             hooks.allow_all_hooks,
             hooks.vars.clone(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_become_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  <A>\n  --target <DIR>\n\n  tip: try this\n\nUsage: ggen x <A> --target <DIR>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::one_line_usage(rendered),
+            "the following required arguments were not provided: <A>, --target <DIR>; \
+             tip: try this; usage: ggen x <A> --target <DIR>; see --help"
+        );
     }
 }
