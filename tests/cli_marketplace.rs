@@ -470,7 +470,7 @@ fn list_reads_the_lockfile() {
     );
     assert_eq!(
         env.json(&["marketplace", "list", "--json"]),
-        json!({"packages": []})
+        json!({"packages": [], "interrupted": 0})
     );
     let packages = env.home().join("packages");
     std::fs::create_dir_all(&packages).unwrap();
