@@ -771,6 +771,79 @@ fn update_moves_only_what_is_named_within_the_requirements() {
 }
 
 #[test]
+fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
+    let env = Env::new();
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "base", "1.1.0", json!({}));
+    pkg(&env, "base", "2.0.0", json!({}));
+    pkg(&env, "app", "1.0.0", json!({"base": "^1"}));
+    pkg(&env, "tool", "1.0.0", json!({"base": "~1.0"}));
+    let root = env.home().join("packages");
+    env.ok(&["marketplace", "install", "app@1.0.0", "base@1.0.0"]);
+    let before = snapshot(&root);
+
+    // base 2 would break app (^1): refused, naming who holds it back.
+    let err = env.fails(&["marketplace", "install", "base@2"]);
+    assert!(
+        err.contains("`base` has no version that satisfies")
+            && err.contains("^1 (required by app@1.0.0)")
+            && err.contains("^2 (required by your request)"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+    // A plain `install base` goes as high as app allows.
+    let plan = env.json(&["marketplace", "install", "base", "--json"]);
+    assert_eq!(
+        plan["packages"],
+        json!([{"name": "base", "version": "1.1.0", "action": "reinstall", "dependencies": {}}])
+    );
+    env.ok(&["marketplace", "install", "base@1.0.0"]);
+    // A new package sharing a dependency gets the installed version when it
+    // fits, and installed packages it does not touch are not listed.
+    let plan = env.json(&["marketplace", "install", "tool", "--json"]);
+    assert_eq!(
+        plan["packages"],
+        json!([
+            {"name": "base", "version": "1.0.0", "action": "unchanged", "dependencies": {}},
+            {"name": "tool", "version": "1.0.0", "action": "install", "dependencies": {"base": "1.0.0"}}
+        ])
+    );
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("app", "1.0.0"), ("base", "1.0.0"), ("tool", "1.0.0")])
+    );
+    let err = env.fails(&["marketplace", "install", "base@1.1"]);
+    assert!(err.contains("~1.0 (required by tool@1.0.0)"), "{err}");
+    // An installed package missing from the registry stays installed, its
+    // dependencies held at the versions ggen.lock recorded.
+    std::fs::remove_dir_all(env.registry().join("app")).unwrap();
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(env.registry().join("index.json")).unwrap()).unwrap();
+    index["packages"].as_object_mut().unwrap().remove("app");
+    std::fs::write(env.registry().join("index.json"), index.to_string()).unwrap();
+    pkg(&env, "extra", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "extra"]);
+    let err = env.fails(&["marketplace", "install", "base@1.1"]);
+    assert!(err.contains("=1.0.0 (required by app@1.0.0)"), "{err}");
+
+    // A pre-release is never "updated" down to an older stable version.
+    pkg(&env, "edge", "1.0.0", json!({}));
+    pkg(&env, "edge", "2.1.0-beta.1", json!({}));
+    env.ok(&["marketplace", "install", "edge@=2.1.0-beta.1"]);
+    let plan = env.json(&["marketplace", "update", "edge", "--dry-run", "--json"]);
+    let edge = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "edge")
+        .unwrap();
+    assert_eq!(
+        (&edge["version"], &edge["action"]),
+        (&json!("2.1.0-beta.1"), &json!("unchanged"))
+    );
+}
+
+#[test]
 fn progress_is_plain_lines_off_a_terminal_and_absent_under_json() {
     let env = Env::new();
     pkg(&env, "dep", "1.0.0", json!({}));

@@ -108,13 +108,34 @@ pub fn install<L>(
         .iter()
         .map(|s| (s.name.clone(), s.req.clone()))
         .collect();
+    let mut lockfile = installed::read(root)?;
+    // What is installed stays, so its requirements must keep holding.
+    let mut installed = BTreeMap::new();
+    for p in &lockfile.packages {
+        let version = semver::Version::parse(&p.version).map_err(|e| {
+            MarketplaceError::Storage(format!(
+                "ggen.lock has an invalid version for {}: {e}",
+                p.name
+            ))
+        })?;
+        installed.insert(p.name.clone(), version);
+    }
     let resolution = resolve(
-        &mut RegistrySource(backends.registry),
+        &mut RegistrySource {
+            registry: backends.registry,
+            locked: &lockfile.packages,
+        },
         &requests,
+        &installed,
         options.with_dependencies,
     )?;
-    let mut lockfile = installed::read(root)?;
-    let plan = plan(&resolution, &lockfile.packages, root, options.force)?;
+    let plan = plan(
+        &resolution,
+        &requests,
+        &lockfile.packages,
+        root,
+        options.force,
+    )?;
     let mut report = InstallReport {
         root: root.to_path_buf(),
         dry_run: options.dry_run,
@@ -232,15 +253,33 @@ fn commit(
     Ok(reports)
 }
 
+/// What happens to each package the request needs, and to each installed
+/// package whose version the resolution moved (the rest is left out).
 fn plan(
     resolution: &Resolution,
+    requests: &BTreeMap<String, semver::VersionReq>,
     locked: &[LockedPackage],
     root: &Path,
     force: bool,
 ) -> Result<Vec<PlannedPackage>> {
+    let mut needed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut stack: Vec<&str> = requests.keys().map(String::as_str).collect();
+    while let Some(name) = stack.pop() {
+        if needed.insert(name)
+            && let Some(r) = resolution.packages.get(name)
+        {
+            stack.extend(r.dependencies.keys().map(String::as_str));
+        }
+    }
     resolution
         .order
         .iter()
+        .filter(|name| {
+            needed.contains(name.as_str())
+                || locked.iter().any(|l| {
+                    &l.name == *name && l.version != resolution.packages[*name].version.to_string()
+                })
+        })
         .map(|name| {
             let resolved = &resolution.packages[name];
             let version = resolved.version.to_string();
@@ -305,11 +344,41 @@ fn stage(
 }
 
 /// The registry as the resolver sees it.
-struct RegistrySource<'a>(&'a mut dyn Registry);
+/// The registry's versions, plus each installed version the registry no
+/// longer lists (with the exact dependency versions ggen.lock recorded), so
+/// that what is installed can always stay.
+struct RegistrySource<'a> {
+    registry: &'a mut dyn Registry,
+    locked: &'a [LockedPackage],
+}
 
 impl VersionSource for RegistrySource<'_> {
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
-        let versions = match self.0.list_versions(name) {
+        let mut out = self.listed(name)?;
+        if let Some(l) = self.locked.iter().find(|l| l.name == name)
+            && let Ok(version) = semver::Version::parse(&l.version)
+            && !out.iter().any(|c| c.version == version)
+        {
+            let dependencies = l
+                .dependencies
+                .iter()
+                .filter_map(|(d, v)| {
+                    let req = semver::VersionReq::parse(&format!("={v}")).ok()?;
+                    Some((d.clone(), req))
+                })
+                .collect();
+            out.push(Candidate {
+                version,
+                dependencies,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl RegistrySource<'_> {
+    fn listed(&mut self, name: &str) -> Result<Vec<Candidate>> {
+        let versions = match self.registry.list_versions(name) {
             Ok(v) => v,
             Err(MarketplaceError::NotFound(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e),

@@ -47,22 +47,41 @@ pub struct Resolution {
     pub order: Vec<String>,
 }
 
-/// Resolve `requests` (name → requirement). With `with_dependencies` false,
-/// only the requested packages are chosen (`--no-dependencies`).
+/// Resolve `requests` (name → requirement). `installed` are the packages
+/// already in the install root that are not requested: they stay, so their
+/// requirements hold too; each keeps its version unless something needs a
+/// newer one, and is never lowered. With `with_dependencies` false, only the
+/// requested packages are chosen (`--no-dependencies`).
 pub fn resolve(
     source: &mut dyn VersionSource,
     requests: &BTreeMap<String, VersionReq>,
+    installed: &BTreeMap<String, Version>,
     with_dependencies: bool,
 ) -> Result<Resolution> {
+    let mut roots = requests.clone();
+    if with_dependencies {
+        for (name, version) in installed {
+            if !requests.contains_key(name) {
+                let at_least = VersionReq::parse(&format!(">={version}"))
+                    .expect("a version makes a requirement");
+                roots.insert(name.clone(), at_least);
+            }
+        }
+    }
     let provider = Provider {
         source: RefCell::new(source),
         cache: RefCell::new(HashMap::new()),
         prerelease_ok: RefCell::new(HashSet::new()),
         failure: RefCell::new(None),
-        requests: requests.clone(),
+        installed: installed
+            .iter()
+            .filter(|(name, _)| !requests.contains_key(*name))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+        requests: roots,
         with_dependencies,
     };
-    for (name, req) in requests {
+    for (name, req) in &provider.requests {
         provider.note_prereleases(name, req);
     }
     let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
@@ -187,7 +206,11 @@ struct Provider<'a> {
     prerelease_ok: RefCell<HashSet<(String, u64, u64, u64)>>,
     /// The first error from the source, returned instead of the solver's wrapper.
     failure: RefCell<Option<MarketplaceError>>,
+    /// What the root depends on: the requests, plus `>=installed` for each
+    /// package in `installed`.
     requests: BTreeMap<String, VersionReq>,
+    /// Installed, not requested: their version is chosen first.
+    installed: BTreeMap<String, Version>,
     with_dependencies: bool,
 }
 
@@ -278,11 +301,19 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Option<Version>, Aborted> {
         match package {
             Pkg::Root => Ok(Some(Version::new(0, 0, 0))),
-            Pkg::Named(name) => Ok(self
-                .candidates(name)?
-                .into_iter()
-                .map(|c| c.version)
-                .find(|v| range.contains(v) && self.allowed(name, v))),
+            Pkg::Named(name) => {
+                let candidates = self.candidates(name)?;
+                let fits = |v: &Version| range.contains(v) && self.allowed(name, v);
+                // What is installed stays as it is when it can (as cargo keeps
+                // its lockfile); otherwise the highest version that fits.
+                let kept = self
+                    .installed
+                    .get(name)
+                    .filter(|v| fits(v) && candidates.iter().any(|c| &c.version == *v));
+                Ok(kept
+                    .cloned()
+                    .or_else(|| candidates.into_iter().map(|c| c.version).find(fits)))
+            }
         }
     }
 

@@ -96,11 +96,16 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
     // One entry per dependent package; its versions' requirements are alternatives.
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for e in &on_dep {
-        let want = format!(
-            "{} (required by {})",
-            requirement(e, provider),
-            chain(e.from, e.from_range, edges, provider)
-        );
+        let who = match e.from {
+            Pkg::Root if provider.installed.contains_key(e.dep) => {
+                "installed, not downgraded".into()
+            }
+            _ => format!(
+                "required by {}",
+                chain(e.from, e.from_range, edges, provider)
+            ),
+        };
+        let want = format!("{} ({who})", requirement(e, provider));
         let key = e.from.to_string();
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, alts)) if alts.contains(&want) => {}

@@ -61,7 +61,7 @@ fn picks_the_highest_versions_satisfying_everything() {
         ("base", "1.3.0", &[]),
         ("base", "2.0.0", &[]),
     ]);
-    let r = resolve(&mut reg, &req(&[("app", "*")]), true).unwrap();
+    let r = resolve(&mut reg, &req(&[("app", "*")]), &BTreeMap::new(), true).unwrap();
     assert_eq!(
         versions(&r),
         [
@@ -89,7 +89,13 @@ fn deep_chains_install_dependencies_first() {
             if i + 1 < names.len() { &deps[i] } else { &[] },
         ));
     }
-    let r = resolve(&mut Mem::new(&entries), &req(&[("p00", "^1")]), true).unwrap();
+    let r = resolve(
+        &mut Mem::new(&entries),
+        &req(&[("p00", "^1")]),
+        &BTreeMap::new(),
+        true,
+    )
+    .unwrap();
     let mut expected = names.clone();
     expected.reverse();
     assert_eq!(r.order, expected);
@@ -98,7 +104,7 @@ fn deep_chains_install_dependencies_first() {
 #[test]
 fn no_dependencies_resolves_only_the_request() {
     let mut reg = Mem::new(&[("a", "1.0.0", &[("b", "^1")]), ("b", "1.0.0", &[])]);
-    let r = resolve(&mut reg, &req(&[("a", "*")]), false).unwrap();
+    let r = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), false).unwrap();
     assert_eq!(r.order, ["a"]);
     assert!(r.packages["a"].dependencies.is_empty());
 }
@@ -110,7 +116,7 @@ fn cycles_are_reported_with_the_whole_chain() {
         ("b", "1.0.0", &[("c", "^1")]),
         ("c", "1.0.0", &[("a", "^1")]),
     ]);
-    let err = resolve(&mut reg, &req(&[("a", "*")]), true).unwrap_err();
+    let err = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), true).unwrap_err();
     assert!(matches!(err, MarketplaceError::Dependency(_)));
     assert_eq!(
         err.to_string(),
@@ -121,14 +127,14 @@ fn cycles_are_reported_with_the_whole_chain() {
 #[test]
 fn missing_dependencies_name_who_needs_them() {
     let mut reg = Mem::new(&[("a", "1.0.0", &[("ghost", "^1")])]);
-    let err = resolve(&mut reg, &req(&[("a", "*")]), true)
+    let err = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), true)
         .unwrap_err()
         .to_string();
     assert_eq!(
         err,
         "missing dependency: package `ghost` (required by a@1.0.0) is not in the registry"
     );
-    let err = resolve(&mut reg, &req(&[("nope", "*")]), true)
+    let err = resolve(&mut reg, &req(&[("nope", "*")]), &BTreeMap::new(), true)
         .unwrap_err()
         .to_string();
     assert!(err.contains("`nope` (required by your request)"), "{err}");
@@ -147,7 +153,7 @@ fn conflicts_name_the_package_the_requirements_and_the_versions() {
         ("base", "3.0.0-rc.1", &[]),
     ]);
     let mut fails = |request: &[(&str, &str)]| {
-        resolve(&mut reg, &req(request), true)
+        resolve(&mut reg, &req(request), &BTreeMap::new(), true)
             .unwrap_err()
             .to_string()
     };
@@ -192,7 +198,7 @@ fn long_version_lists_are_cut() {
         .map(|v| ("many", v.as_str(), &[][..]))
         .collect();
     let mut reg = Mem::new(&entries);
-    let err = resolve(&mut reg, &req(&[("many", "^2")]), true)
+    let err = resolve(&mut reg, &req(&[("many", "^2")]), &BTreeMap::new(), true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -211,7 +217,7 @@ fn prereleases_only_when_asked_for() {
         ("a", "2.0.0-rc.1", &[]),
     ]);
     assert_eq!(
-        resolve(&mut reg, &req(&[("a", "^1")]), true)
+        resolve(&mut reg, &req(&[("a", "^1")]), &BTreeMap::new(), true)
             .unwrap()
             .packages["a"]
             .version
@@ -219,14 +225,20 @@ fn prereleases_only_when_asked_for() {
         "1.0.0"
     );
     assert_eq!(
-        resolve(&mut reg, &req(&[("a", "*")]), true)
+        resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), true)
             .unwrap()
             .packages["a"]
             .version
             .to_string(),
         "1.0.0"
     );
-    let r = resolve(&mut reg, &req(&[("a", "=2.0.0-rc.1")]), true).unwrap();
+    let r = resolve(
+        &mut reg,
+        &req(&[("a", "=2.0.0-rc.1")]),
+        &BTreeMap::new(),
+        true,
+    )
+    .unwrap();
     assert_eq!(r.packages["a"].version.to_string(), "2.0.0-rc.1");
 }
 

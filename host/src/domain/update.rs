@@ -1,12 +1,12 @@
 //! Updating installed packages to the newest versions the requirements allow.
 //!
-//! Named packages (or all, with `--all`) move: one that nothing installed
-//! depends on may go to its newest version; a dependency goes as high as its
-//! dependents' requirements allow. Everything not named stays at its installed
+//! Named packages (or all, with `--all`) move up: one that nothing installed
+//! depends on to its newest version, a dependency as high as its dependents'
+//! requirements allow; none ever moves down (when nothing fits, the error
+//! names what holds it back). Everything not named stays at its installed
 //! version (as `cargo update -p` does). The work is then an ordinary install
 //! transaction.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
@@ -41,24 +41,17 @@ pub fn update<L>(
         }
     }
     let selected = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
-    let depended_on: BTreeSet<&str> = locked
-        .iter()
-        .flat_map(|p| p.dependencies.keys().map(String::as_str))
-        .collect();
     let mut specs = Vec::new();
     for p in &locked {
-        let is_root = !depended_on.contains(p.name.as_str());
-        let req = match (selected(&p.name), is_root) {
-            (true, true) => semver::VersionReq::STAR,
-            // Left to its dependents' requirements.
-            (true, false) => continue,
-            (false, _) => semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
-                MarketplaceError::Storage(format!(
-                    "ggen.lock has an invalid version for {}: {e}",
-                    p.name
-                ))
-            })?,
-        };
+        // A selected package goes as high as its dependents' requirements
+        // allow, never lower; the others stay where they are.
+        let op = if selected(&p.name) { ">=" } else { "=" };
+        let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
+            MarketplaceError::Storage(format!(
+                "ggen.lock has an invalid version for {}: {e}",
+                p.name
+            ))
+        })?;
         specs.push(Spec {
             name: p.name.clone(),
             req,
