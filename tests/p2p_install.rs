@@ -204,6 +204,36 @@ fn start_faulty(env: &mut Env, fault: &str, bootstrap: &[&str]) -> Node {
 }
 
 #[test]
+fn what_the_network_cannot_resolve_comes_from_the_file_registry() {
+    let node = Node::start(&[]);
+    let client = Env::new();
+    for (name, version, deps) in [
+        ("base", "1.0.0", json!({})),
+        ("base", "2.0.0", json!({})),
+        ("app", "1.0.0", json!({"base": "^1"})),
+    ] {
+        let manifest = json!({"name": name, "version": version, "dependencies": deps});
+        let dir = node.env.package(
+            &format!("{name}-{version}"),
+            &manifest,
+            &[("README.md", name)],
+        );
+        node.env
+            .ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+        client.publish(manifest);
+    }
+    // The DHT holds each package's newest version only: base 1.x is not there.
+    let out = install_p2p(&client, "app", &[&node.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("warning: P2P failed, using local registry")
+            && stderr.contains("`base` has no version that satisfies ^1"),
+        "{stderr}"
+    );
+    assert!(installed_source(&client, &out).starts_with("registry+file://"));
+}
+
+#[test]
 fn without_reachable_peers_install_falls_back_to_the_file_registry() {
     let env = Env::new();
     env.publish(json!({"name": "local-pkg", "version": "1.0.0"}));

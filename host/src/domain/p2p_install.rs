@@ -191,7 +191,13 @@ pub fn install_p2p<L>(
                 &lock,
             );
             match attempt {
-                Err(e @ (MarketplaceError::Network(_) | MarketplaceError::NotFound(_))) => e,
+                // The DHT carries each package's newest version only, so a
+                // requirement on an older line may fit only the local registry.
+                Err(
+                    e @ (MarketplaceError::Network(_)
+                    | MarketplaceError::NotFound(_)
+                    | MarketplaceError::Dependency(_)),
+                ) => e,
                 other => return other,
             }
         }
