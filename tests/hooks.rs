@@ -265,6 +265,23 @@ fn approve_hooks_lists_approves_and_runs_them() {
     // Approved for good: a reinstall runs them without flags.
     let report = env.json(&["marketplace", "install", "web", "--force", "--json"]);
     assert_eq!(report["hooks"][0]["outcome"], "ran");
+
+    // Hooks that fail are not approved: config.toml stays as it was.
+    let dir = env.package(
+        "needs-1.0.0",
+        &json!({"name": "needs", "version": "1.0.0",
+                "hooks": {"post-install": "builtin:render-templates"}}),
+        &[("a.txt.tmpl", "hello {{ who }}\n")],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    env.ok(&["marketplace", "install", "needs"]);
+    let config_before = std::fs::read(env.home().join("config.toml")).unwrap();
+    let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(err.contains("no value for `who`; pass --var who=VALUE"), "{err}");
+    assert_eq!(std::fs::read(env.home().join("config.toml")).unwrap(), config_before);
+    env.ok(&["marketplace", "approve-hooks", "--yes", "--var", "who=you"]);
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(config.contains("allow = [\"web\", \"needs\"]"), "{config}");
 }
 
 #[test]
@@ -428,7 +445,7 @@ fn bad_templates_fail_the_install_naming_file_and_fix() {
         (
             "unset",
             &[("a/main.rs.tmpl", "fn main() {}\n// {{ author }}\n")],
-            "a/main.rs.tmpl:2: no value for `author`; install with --var author=VALUE \
+            "a/main.rs.tmpl:2: no value for `author`; pass --var author=VALUE \
              or give a default in package.json \"variables\"",
         ),
         (

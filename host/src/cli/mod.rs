@@ -226,8 +226,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 ));
             }
             let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
-            session.home.approve_hooks(&names)?;
-            // run_approved reinstalls the locked versions with these names allowed.
+            // run_approved reinstalls the locked versions with these names
+            // allowed; config.toml records the approval only once that worked.
             let options = domain::install::InstallOptions {
                 force: true,
                 with_dependencies: false,
@@ -240,6 +240,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 domain::approve::run_approved(env.backends(), &root, &pending, &options, || {
                     session.lock_install_root(&root)
                 })?;
+            session.home.approve_hooks(&names)?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Plugin {

@@ -147,7 +147,7 @@ fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String>
         }
         let value = vars.get(name).ok_or_else(|| {
             format!(
-                "{}: no value for `{name}`; install with --var {name}=VALUE or give a default in package.json \"variables\"",
+                "{}: no value for `{name}`; pass --var {name}=VALUE or give a default in package.json \"variables\"",
                 line_of(&rest[at..])
             )
         })?;
