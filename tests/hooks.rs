@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use support::archives::{entry, gz};
@@ -642,6 +642,25 @@ fn plugin_inspect_describes_components() {
         not_wasm.to_str().unwrap(),
     ]);
     assert!(err.contains("not a WebAssembly component"), "{err}");
+
+    // Files that never end or block are refused before reading: a FIFO
+    // (no writer), a device, a directory; --registry-plugin the same way.
+    let fifo = env.work.path().join("pipe.wasm");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for odd in [fifo.as_path(), Path::new("/dev/zero"), env.work.path()] {
+        let shown = odd.to_str().unwrap();
+        let expected = format!("plugin file {shown} must be a component file of at most 256 MiB");
+        let err = env.fails(&["marketplace", "plugin", "inspect", shown]);
+        assert!(err.ends_with(&expected), "{err}");
+        let err = env.fails(&["marketplace", "--registry-plugin", shown, "search", "x"]);
+        assert!(err.ends_with(&expected), "{err}");
+    }
 }
 
 fn exports(i: &Value) -> Vec<String> {

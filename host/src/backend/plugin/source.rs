@@ -7,6 +7,9 @@ use sha2::{Digest, Sha256};
 
 use crate::backend::MarketplaceError;
 
+/// Largest plugin file read (the shipped plugins are well under 1 MiB).
+pub const MAX_PLUGIN_BYTES: u64 = 256 << 20;
+
 /// A plugin compiled from ../plugins by build.rs and embedded in the binary.
 pub struct EmbeddedPlugin {
     pub name: &'static str,
@@ -41,15 +44,37 @@ impl WasmSource {
         }
     }
 
+    /// A plugin file: a regular file (not a FIFO or device that never ends
+    /// or blocks) of at most [`MAX_PLUGIN_BYTES`].
     pub fn from_file(path: &Path) -> Result<Self, MarketplaceError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let fail = |e: std::io::Error| {
             MarketplaceError::Plugin(match e.kind() {
                 std::io::ErrorKind::NotFound => {
                     format!("plugin file {} does not exist", path.display())
                 }
                 _ => format!("cannot read plugin file {}: {e}", path.display()),
             })
-        })?;
+        };
+        // Non-blocking, so that opening a FIFO returns at once.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(fail)?;
+        let meta = file.metadata().map_err(fail)?;
+        if !meta.is_file() || meta.len() > MAX_PLUGIN_BYTES {
+            return Err(MarketplaceError::Plugin(format!(
+                "plugin file {} must be a component file of at most {} MiB",
+                path.display(),
+                MAX_PLUGIN_BYTES >> 20
+            )));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_PLUGIN_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(fail)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         // The hash keeps a user's `file-registry.wasm` apart from the built-in one.
         let stem = path
