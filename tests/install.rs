@@ -152,10 +152,13 @@ fn specs_choose_versions() {
              it has 2.0.0, 1.2.0, 1.1.0, 1.0.0",
         ),
         ("tool@one", "is not a version"),
+        ("tool@2.0.0 tool@^1", "`tool` is named twice (`=2.0.0` and `^1`)"),
         ("Tool", "must start with"),
         ("nope", "`nope`"),
     ] {
-        let err = env.fails(&["marketplace", "install", spec, "--target", t]);
+        let mut args = vec!["marketplace", "install", "--target", t];
+        args.extend(spec.split(' '));
+        let err = env.fails(&args);
         assert!(err.contains(expected), "{spec}: {err}");
     }
 }

@@ -104,10 +104,15 @@ pub fn install<L>(
     if !options.dry_run {
         recover(root)?;
     }
-    let requests: BTreeMap<_, _> = specs
-        .iter()
-        .map(|s| (s.name.clone(), s.req.clone()))
-        .collect();
+    let mut requests = BTreeMap::new();
+    for s in specs {
+        if let Some(first) = requests.insert(s.name.clone(), s.req.clone()) {
+            return Err(MarketplaceError::Validation(format!(
+                "`{}` is named twice (`{first}` and `{}`); name each package once",
+                s.name, s.req
+            )));
+        }
+    }
     let mut lockfile = installed::read(root)?;
     // What is installed stays, so its requirements must keep holding.
     let mut installed = BTreeMap::new();
