@@ -235,6 +235,8 @@ fn a_missing_or_wrong_target_is_an_error_and_is_not_created_or_left_behind() {
         &["marketplace", "remove", "mine", "--target", t][..],
         &["marketplace", "update", "--all", "--dry-run", "--target", t],
         &["marketplace", "update", "mine", "--target", t],
+        &["marketplace", "verify", "--target", t],
+        &["marketplace", "list", "--json", "--target", t],
     ] {
         let err = env.fails(args);
         assert!(err.contains("nothing is installed in"), "{args:?}: {err}");

@@ -129,10 +129,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .iter()
                 .map(|p| domain::install::parse_spec(p))
                 .collect::<Result<Vec<_>, _>>()?;
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.install_root(a.target.as_deref());
             let options =
                 install_options(&session, a.force, !a.no_dependencies, a.dry_run, &a.hooks);
             let mut env = InstallEnv::open(&session, a.json)?;
@@ -166,10 +163,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::install(&report, a.json);
         }
         MarketplaceCommand::Update(a) => {
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.install_root(a.target.as_deref());
             let options = install_options(&session, false, true, a.dry_run, &a.hooks);
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
@@ -179,20 +173,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::install(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.install_root(a.target.as_deref());
             let report = domain::remove::remove(&root, &a.name, a.force, || {
                 session.lock_existing_install_root(&root)
             })?;
             output::remove(&report, a.json);
         }
         MarketplaceCommand::Verify(a) => {
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.installed_root(a.target.as_deref())?;
             let report = domain::verify::verify(&root)?;
             output::verify(&report, a.json);
             if report.interrupted > 0 {
@@ -208,10 +196,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
         }
         MarketplaceCommand::ApproveHooks(a) => {
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.install_root(a.target.as_deref());
             let pending = domain::approve::pending(&root)?;
             if pending.is_empty() {
                 output::no_pending_hooks(a.json);
@@ -251,10 +236,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
         MarketplaceCommand::P2p { command } => p2p::run(&session, command)?,
         MarketplaceCommand::List(a) => {
-            let root = a
-                .target
-                .clone()
-                .unwrap_or_else(|| session.packages_dir.clone());
+            let root = session.installed_root(a.target.as_deref())?;
             let packages = domain::installed::list(&root)?;
             let interrupted = domain::transaction::interrupted(&root);
             if interrupted > 0 {

@@ -253,13 +253,31 @@ impl Session {
     /// a mistyped --target is an error, not a new directory.
     pub fn lock_existing_install_root(&self, root: &Path) -> Result<DirLock> {
         if !root.exists() {
-            return Err(MarketplaceError::NotFound(format!(
-                "nothing is installed in {} (no such directory); check --target",
-                root.display()
-            )));
+            return Err(no_install_root(root));
         }
         self.lock_install_root(root)
     }
+
+    /// `--target DIR`, or `$GGEN_HOME/packages`.
+    pub fn install_root(&self, target: Option<&Path>) -> PathBuf {
+        target.map_or_else(|| self.packages_dir.clone(), Path::to_path_buf)
+    }
+
+    /// The install root a reading command (list, verify) looks at: a
+    /// `--target` that does not exist is a mistake, not an empty root.
+    pub fn installed_root(&self, target: Option<&Path>) -> Result<PathBuf> {
+        match target {
+            Some(dir) if !dir.exists() => Err(no_install_root(dir)),
+            _ => Ok(self.install_root(target)),
+        }
+    }
+}
+
+fn no_install_root(root: &Path) -> MarketplaceError {
+    MarketplaceError::NotFound(format!(
+        "nothing is installed in {} (no such directory); check --target",
+        root.display()
+    ))
 }
 
 fn absolute(p: &Path) -> PathBuf {
