@@ -541,6 +541,26 @@ fn registry_flag_and_config_choose_the_root() {
         env.ok(&["marketplace", "search", "placed"])
             .contains("placed")
     );
+    // A relative path in config.toml is relative to GGEN_HOME, wherever ggen runs.
+    let home_reg = env.home().join("relative-reg");
+    std::fs::rename(&elsewhere, &home_reg).unwrap();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace]\nregistry_path = \"relative-reg\"\npackages_path = \"relative-pkgs\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["marketplace", "install", "placed"])
+        .current_dir(env.work.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.home().join("relative-pkgs/placed/a").is_file());
+    assert!(!env.work.path().join("relative-pkgs").exists());
     // A bad config.toml names the file, the line and what was expected.
     for (text, expected) in [
         ("[marketplace\n", "config.toml line 1: unclosed table"),

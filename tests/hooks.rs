@@ -277,8 +277,14 @@ fn approve_hooks_lists_approves_and_runs_them() {
     env.ok(&["marketplace", "install", "needs"]);
     let config_before = std::fs::read(env.home().join("config.toml")).unwrap();
     let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
-    assert!(err.contains("no value for `who`; pass --var who=VALUE"), "{err}");
-    assert_eq!(std::fs::read(env.home().join("config.toml")).unwrap(), config_before);
+    assert!(
+        err.contains("no value for `who`; pass --var who=VALUE"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(env.home().join("config.toml")).unwrap(),
+        config_before
+    );
     env.ok(&["marketplace", "approve-hooks", "--yes", "--var", "who=you"]);
     let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
     assert!(config.contains("allow = [\"web\", \"needs\"]"), "{config}");

@@ -152,7 +152,10 @@ fn specs_choose_versions() {
              it has 2.0.0, 1.2.0, 1.1.0, 1.0.0",
         ),
         ("tool@one", "is not a version"),
-        ("tool@2.0.0 tool@^1", "`tool` is named twice (`=2.0.0` and `^1`)"),
+        (
+            "tool@2.0.0 tool@^1",
+            "`tool` is named twice (`=2.0.0` and `^1`)",
+        ),
         ("Tool", "must start with"),
         ("nope", "`nope`"),
     ] {

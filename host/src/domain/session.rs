@@ -46,21 +46,18 @@ impl Session {
         let config = home.config()?;
         let registry_chosen =
             overrides.registry.is_some() || config.marketplace.registry_path.is_some();
+        // A relative path in config.toml is relative to the file (GGEN_HOME),
+        // not to wherever ggen happens to run.
+        let configured = |p: &Path| home.root().join(expand_tilde(p));
         let registry_root = overrides
             .registry
-            .or_else(|| {
-                config
-                    .marketplace
-                    .registry_path
-                    .as_deref()
-                    .map(expand_tilde)
-            })
+            .or_else(|| config.marketplace.registry_path.as_deref().map(configured))
             .unwrap_or_else(|| home.registry());
         let packages_dir = config
             .marketplace
             .packages_path
             .as_deref()
-            .map(expand_tilde)
+            .map(configured)
             .unwrap_or_else(|| home.packages());
         let plugins = &config.marketplace.plugins;
         let limits = Limits {
