@@ -188,6 +188,13 @@ fn offline_mode_answers_from_local_data() {
         assert!(out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("Operating in offline mode"), "{stderr}");
+        if !extra.is_empty() {
+            // Refused at once: the message does not claim a wait.
+            assert!(
+                stderr.contains("could not reach any of the 1 bootstrap node(s)"),
+                "{stderr}"
+            );
+        }
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(hit(&r, "local-only").unwrap()["source"], "local");
         assert!(r["offline"].is_string());
@@ -211,6 +218,24 @@ fn offline_mode_answers_from_local_data() {
         "nonsense",
     ]);
     assert!(err.contains("is not a multiaddr"), "{err}");
+    // A listen address in use says why.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", busy.local_addr().unwrap().port());
+    let err = env.fails(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        &addr,
+        "--exit-after",
+        "1s",
+    ]);
+    assert!(
+        err.ends_with(&format!(
+            "cannot listen on {addr}: Address already in use (os error 98)"
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -67,9 +67,21 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
     for addr in &config.listen {
-        swarm
-            .listen_on(parse_multiaddr(addr)?)
-            .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
+        swarm.listen_on(parse_multiaddr(addr)?).map_err(|e| {
+            // libp2p's transport error says nothing itself; its source does
+            // ("Address already in use").
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                let text = inner.to_string();
+                if !why.contains(&text) {
+                    why = format!("{why}: {text}");
+                }
+                source = inner.source();
+            }
+            let why = why.trim_start_matches(": ");
+            MarketplaceError::Config(format!("cannot listen on {addr}: {why}"))
+        })?;
     }
     let served = Served::default();
     let streams = swarm.behaviour().streams.new_control();
@@ -119,7 +131,7 @@ impl LocalNode {
             let report = runtime.block_on(client.bootstrap(&config.bootstrap))?;
             (report.connected_peers == 0).then(|| {
                 format!(
-                    "none of the {} bootstrap nodes answered within {}s",
+                    "could not reach any of the {} bootstrap node(s): each refused, was unreachable or stayed silent (for up to {}s)",
                     config.bootstrap.len(),
                     config.bootstrap_timeout.as_secs()
                 )
