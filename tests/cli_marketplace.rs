@@ -541,6 +541,21 @@ fn registry_flag_and_config_choose_the_root() {
         env.ok(&["marketplace", "search", "placed"])
             .contains("placed")
     );
+    // GGEN_HOME must be a directory.
+    let file = env.work.path().join("home-file");
+    std::fs::write(&file, "").unwrap();
+    let out = env
+        .cmd(&["marketplace", "list"])
+        .env("GGEN_HOME", &file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: configuration error: {} (GGEN_HOME, default ~/.ggen) is not a directory; point GGEN_HOME at a directory\n",
+            file.display()
+        )
+    );
     // A relative path in config.toml is relative to GGEN_HOME, wherever ggen runs.
     let home_reg = env.home().join("relative-reg");
     std::fs::rename(&elsewhere, &home_reg).unwrap();

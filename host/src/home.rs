@@ -15,14 +15,21 @@ pub struct GgenHome {
 impl GgenHome {
     /// `GGEN_HOME`, else `~/.ggen`.
     pub fn from_env() -> Result<Self> {
-        if let Some(dir) = std::env::var_os("GGEN_HOME").filter(|v| !v.is_empty()) {
-            return Ok(Self::at(PathBuf::from(dir)));
+        let home = match std::env::var_os("GGEN_HOME").filter(|v| !v.is_empty()) {
+            Some(dir) => Self::at(PathBuf::from(dir)),
+            None => std::env::home_dir()
+                .map(|h| Self::at(h.join(".ggen")))
+                .ok_or_else(|| {
+                    MarketplaceError::Config("cannot find a home directory; set GGEN_HOME".into())
+                })?,
+        };
+        if home.root.exists() && !home.root.is_dir() {
+            return Err(MarketplaceError::Config(format!(
+                "{} (GGEN_HOME, default ~/.ggen) is not a directory; point GGEN_HOME at a directory",
+                home.root.display()
+            )));
         }
-        std::env::home_dir()
-            .map(|h| Self::at(h.join(".ggen")))
-            .ok_or_else(|| {
-                MarketplaceError::Config("cannot find a home directory; set GGEN_HOME".into())
-            })
+        Ok(home)
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
