@@ -576,6 +576,21 @@ fn registry_flag_and_config_choose_the_root() {
     );
     assert!(env.home().join("relative-pkgs/placed/a").is_file());
     assert!(!env.work.path().join("relative-pkgs").exists());
+    // Unknown keys (typos) are ignored with a warning naming them.
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace]\nregistry_path = \"relative-reg\"\nregitry_path = \"x\"\n",
+    )
+    .unwrap();
+    let out = env.run(&["marketplace", "search", "placed"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "warning: {}: unknown key `marketplace.regitry_path` is ignored\n",
+            env.home().join("config.toml").display()
+        )
+    );
     // A bad config.toml names the file, the line and what was expected.
     for (text, expected) in [
         ("[marketplace\n", "config.toml line 1: unclosed table"),

@@ -59,18 +59,33 @@ impl GgenHome {
     pub fn config(&self) -> Result<Config> {
         let path = self.config_file();
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                // The message names what was expected; the line, where.
-                let line = e
-                    .span()
-                    .map(|span| format!(" line {}", text[..span.start].matches('\n').count() + 1))
-                    .unwrap_or_default();
-                MarketplaceError::Config(format!(
-                    "{}{line}: {}",
-                    path.display(),
-                    e.message().trim_end()
-                ))
-            }),
+            Ok(text) => {
+                // Keys this ggen does not know (a typo, or a newer ggen's) are
+                // ignored, as cargo does, but not silently.
+                let mut unknown = Vec::new();
+                let config = toml::de::Deserializer::parse(&text)
+                    .and_then(|d| {
+                        serde_ignored::deserialize(d, |key| unknown.push(key.to_string()))
+                    })
+                    .map_err(|e| {
+                        // The message names what was expected; the line, where.
+                        let line = e
+                            .span()
+                            .map(|span| {
+                                format!(" line {}", text[..span.start].matches('\n').count() + 1)
+                            })
+                            .unwrap_or_default();
+                        MarketplaceError::Config(format!(
+                            "{}{line}: {}",
+                            path.display(),
+                            e.message().trim_end()
+                        ))
+                    })?;
+                for key in unknown {
+                    tracing::warn!("{}: unknown key `{key}` is ignored", path.display());
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(MarketplaceError::storage(
                 format!("cannot read {}", path.display()),
