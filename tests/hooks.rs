@@ -220,6 +220,28 @@ fn config_toml_approval_and_limits_are_honoured() {
     let err = env.fails(&["marketplace", "install", "slow", "--var", "attack=loop"]);
     assert!(err.contains("ran past its 300ms deadline"), "{err}");
     assert!(err.contains("[hooks] timeout_ms"), "{err}");
+
+    // Names that cannot be packages approve nothing: refused, not ignored.
+    config(&env, "[hooks]\nallow = [\"*\"]\n");
+    let err = env.fails(&["marketplace", "install", "web", "--force"]);
+    assert!(
+        err.contains("[hooks] allow in")
+            && err.contains("`*` is not a package name; use --allow-all-hooks"),
+        "{err}"
+    );
+    config(&env, "");
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "web",
+        "--force",
+        "--allow-hooks",
+        "Web App",
+    ]);
+    assert!(
+        err.contains("--allow-hooks: package name `Web App` must start with"),
+        "{err}"
+    );
 }
 
 #[test]

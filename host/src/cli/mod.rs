@@ -131,7 +131,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .collect::<Result<Vec<_>, _>>()?;
             let root = session.install_root(a.target.as_deref());
             let options =
-                install_options(&session, a.force, !a.no_dependencies, a.dry_run, &a.hooks);
+                install_options(&session, a.force, !a.no_dependencies, a.dry_run, &a.hooks)?;
             let mut env = InstallEnv::open(&session, a.json)?;
             let p2p = a.p2p
                 || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
@@ -164,7 +164,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
         MarketplaceCommand::Update(a) => {
             let root = session.install_root(a.target.as_deref());
-            let options = install_options(&session, false, true, a.dry_run, &a.hooks);
+            let options = install_options(&session, false, true, a.dry_run, &a.hooks)?;
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
                 domain::update::update(env.backends(), &root, &a.packages, &options, || {
@@ -218,7 +218,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 with_dependencies: false,
                 dry_run: false,
                 limits: session.config.marketplace.install.limits(),
-                hooks: session.hook_options(&names, false, a.vars),
+                hooks: session.hook_options(&names, false, a.vars)?,
             };
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
@@ -290,8 +290,8 @@ fn install_options(
     with_dependencies: bool,
     dry_run: bool,
     hooks: &args::HookArgs,
-) -> domain::install::InstallOptions {
-    domain::install::InstallOptions {
+) -> Result<domain::install::InstallOptions, MarketplaceError> {
+    Ok(domain::install::InstallOptions {
         force,
         with_dependencies,
         dry_run,
@@ -300,8 +300,8 @@ fn install_options(
             &hooks.allow_hooks,
             hooks.allow_all_hooks,
             hooks.vars.clone(),
-        ),
-    }
+        )?,
+    })
 }
 
 #[cfg(test)]

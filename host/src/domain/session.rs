@@ -202,13 +202,28 @@ impl Session {
 
     /// Hook consent: the command's `--allow-hooks`/`--allow-all-hooks` plus
     /// `[hooks] allow` from config.toml, and the `--var` values.
+    /// `--allow-hooks` names and `[hooks] allow` in config.toml must be
+    /// package names: a typo would otherwise approve nothing, silently.
     pub fn hook_options(
         &self,
         allow: &[String],
         allow_all: bool,
         variables: Vec<(String, String)>,
-    ) -> HookOptions {
-        HookOptions {
+    ) -> Result<HookOptions> {
+        let config = format!("[hooks] allow in {}", self.home.config_file().display());
+        let named = allow.iter().map(|n| (n, "--allow-hooks"));
+        for (name, whence) in
+            named.chain(self.config.hooks.allow.iter().map(|n| (n, config.as_str())))
+        {
+            if name == "*" {
+                return Err(MarketplaceError::Validation(format!(
+                    "{whence}: `*` is not a package name; use --allow-all-hooks to run every package's hooks"
+                )));
+            }
+            super::manifest::validate_name(name)
+                .map_err(|e| MarketplaceError::Validation(format!("{whence}: {e}")))?;
+        }
+        Ok(HookOptions {
             allow_all,
             allowed: allow
                 .iter()
@@ -216,7 +231,7 @@ impl Session {
                 .cloned()
                 .collect(),
             variables,
-        }
+        })
     }
 
     /// How installed packages record where they came from.
