@@ -218,6 +218,29 @@ fn offline_mode_answers_from_local_data() {
         "nonsense",
     ]);
     assert!(err.contains("is not a multiaddr"), "{err}");
+    // start --json has the shape of status --json (connected_peers a list).
+    let out = env.ok(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--exit-after",
+        "1s",
+        "--json",
+    ]);
+    let started: Value = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(started["connected_peers"], serde_json::json!([]), "{out}");
+    assert!(
+        started["listen_addresses"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/ip4/127.0.0.1/tcp/")
+    );
     // A listen address in use says why.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = format!("/ip4/127.0.0.1/tcp/{}", busy.local_addr().unwrap().port());

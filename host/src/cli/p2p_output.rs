@@ -171,7 +171,7 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
         print_json(&serde_json::json!({
             "peer_id": s.status.peer_id,
             "listen_addresses": s.status.listen_addresses,
-            "connected_peers": s.status.connected_peers.len(),
+            "connected_peers": s.status.connected_peers,
         }));
     } else {
         out!("PeerId: {}", s.status.peer_id);
