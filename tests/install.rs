@@ -612,6 +612,34 @@ fn verify_reports_modified_missing_and_extra_files() {
     env.ok(&["marketplace", "install", "top", "--force"]);
     assert!(!root.join("dep/planted.sh").exists());
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+
+    // A link in place of a package directory is not what ggen installed,
+    // even to an identical copy.
+    let copy = env.work.path().join("top-copy");
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(root.join("top"))
+            .arg(&copy)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::remove_dir_all(root.join("top")).unwrap();
+    std::os::unix::fs::symlink(&copy, root.join("top")).unwrap();
+    let out = env.run(&["marketplace", "verify", "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "top")
+        .unwrap();
+    assert!(!top["modified"].as_array().unwrap().is_empty(), "{top}");
+    env.ok(&["marketplace", "install", "top", "--force"]);
+    assert!(root.join("top").symlink_metadata().unwrap().is_dir());
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
 #[test]

@@ -44,7 +44,10 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     let mut packages = Vec::new();
     for locked in &lock.packages {
         let dir = root.join(&locked.name);
-        let mut on_disk = if dir.is_dir() {
+        // Not followed: a link put in place of the package directory is not
+        // what ggen installed, whatever it points at.
+        let replaced_by_link = dir.symlink_metadata().is_ok_and(|m| m.is_symlink());
+        let mut on_disk = if dir.is_dir() && !replaced_by_link {
             digest::tree(&dir)
                 .map_err(|e| {
                     MarketplaceError::storage(format!("cannot read {}", dir.display()), e)
@@ -63,6 +66,7 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         };
         for (path, digest) in &locked.files {
             match on_disk.remove(path) {
+                None if replaced_by_link => check.modified.push(path.clone()),
                 None => check.missing.push(path.clone()),
                 Some(actual) if &actual != digest => check.modified.push(path.clone()),
                 Some(_) => {
