@@ -218,6 +218,17 @@ fn offline_mode_answers_from_local_data() {
         "nonsense",
     ]);
     assert!(err.contains("is not a multiaddr"), "{err}");
+    for unusable in [
+        "",
+        "/dns4/example.com/tcp/4001",
+        "/ip4/127.0.0.1/udp/4001/quic-v1",
+    ] {
+        let err = env.fails(&["marketplace", "p2p", "search", "x", "--bootstrap", unusable]);
+        assert!(
+            err.contains("ggen speaks TCP over IPv4 or IPv6 only"),
+            "{unusable:?}: {err}"
+        );
+    }
     // start --json has the shape of status --json (connected_peers a list).
     let out = env.ok(&[
         "marketplace",

@@ -310,9 +310,21 @@ impl Client {
 }
 
 pub fn parse_multiaddr(text: &str) -> Result<Multiaddr> {
-    text.parse().map_err(|e| {
+    let addr: Multiaddr = text.parse().map_err(|e| {
         MarketplaceError::Validation(format!(
             "`{text}` is not a multiaddr like /ip4/127.0.0.1/tcp/4001/p2p/<peer id> ({e})"
         ))
-    })
+    })?;
+    // The swarm has a TCP transport and no DNS resolver: anything else
+    // (an empty address, /dns4, QUIC) could only fail later, silently.
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip = matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)));
+    let tcp = matches!(parts.next(), Some(Protocol::Tcp(_)));
+    if !(ip && tcp) {
+        return Err(MarketplaceError::Validation(format!(
+            "`{text}`: ggen speaks TCP over IPv4 or IPv6 only; give an address like /ip4/127.0.0.1/tcp/4001/p2p/<peer id>"
+        )));
+    }
+    Ok(addr)
 }
