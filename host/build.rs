@@ -63,7 +63,8 @@ fn main() {
     let status = cmd.status().expect("failed to run cargo for the plugins");
     if !status.success() {
         panic!(
-            "building the default plugins for wasm32-wasip2 failed; is the target installed? (rustup target add wasm32-wasip2)"
+            "building the default plugins (plugins/) for wasm32-wasip2 failed: cargo's errors are above; \
+             if they say the target is missing, run `rustup target add wasm32-wasip2`"
         );
     }
 
