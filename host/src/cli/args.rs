@@ -359,7 +359,7 @@ impl QueryArgs {
 pub struct SearchArgs {
     #[command(flatten)]
     pub query: QueryArgs,
-    /// Also ask the P2P network (in parallel), merge by package, newest version wins, show each result's source
+    /// Also ask the P2P network (in parallel), merge by package, newest stable version wins, show each result's source
     #[arg(long)]
     pub hybrid: bool,
     #[command(flatten)]
