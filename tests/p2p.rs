@@ -229,6 +229,12 @@ fn offline_mode_answers_from_local_data() {
             "{unusable:?}: {err}"
         );
     }
+    // --bootstrap means nothing without --hybrid or --p2p: refused, not ignored.
+    let addr = "/ip4/127.0.0.1/tcp/9";
+    let err = env.fails(&["marketplace", "search", "x", "--bootstrap", addr]);
+    assert!(err.contains("add --hybrid, or drop --bootstrap"), "{err}");
+    let err = env.fails(&["marketplace", "install", "later", "--bootstrap", addr]);
+    assert!(err.contains("add --p2p, or drop --bootstrap"), "{err}");
     // start --json has the shape of status --json (connected_peers a list).
     let out = env.ok(&[
         "marketplace",

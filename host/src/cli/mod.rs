@@ -99,6 +99,12 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     let Command::Marketplace { command } = cli.command;
     match command {
         MarketplaceCommand::Search(a) => {
+            if !a.hybrid && !a.net.bootstrap.is_empty() {
+                return Err(MarketplaceError::Validation(
+                    "--bootstrap is used only to ask peers; add --hybrid, or drop --bootstrap"
+                        .into(),
+                ));
+            }
             let query = a.query.into_query();
             let mut registry = session.open_registry()?;
             if a.hybrid {
@@ -136,6 +142,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let p2p = a.p2p
                 || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
                 || session.config.marketplace.p2p.enabled;
+            if !p2p && !a.net.bootstrap.is_empty() {
+                return Err(MarketplaceError::Validation(
+                    "--bootstrap is used only to install from peers; add --p2p, or drop --bootstrap".into(),
+                ));
+            }
             let report = if p2p && !a.dry_run {
                 let mut network = session.open_network(&P2pOverrides {
                     bootstrap: a.net.bootstrap.clone(),
