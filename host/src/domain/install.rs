@@ -115,23 +115,18 @@ pub fn install<L>(
     }
     let mut lockfile = installed::read(root)?;
     // What is installed stays, so its requirements must keep holding.
-    let mut installed = BTreeMap::new();
-    for p in &lockfile.packages {
-        let version = semver::Version::parse(&p.version).map_err(|e| {
-            MarketplaceError::Storage(format!(
-                "ggen.lock has an invalid version for {}: {e}",
-                p.name
-            ))
-        })?;
-        installed.insert(p.name.clone(), version);
-    }
+    let installed = installed_candidates(&lockfile.packages)?;
+    let installed_versions = installed
+        .iter()
+        .map(|(name, c)| (name.clone(), c.version.clone()))
+        .collect();
     let resolution = resolve(
         &mut RegistrySource {
             registry: backends.registry,
-            locked: &lockfile.packages,
+            installed: &installed,
         },
         &requests,
-        &installed,
+        &installed_versions,
         options.with_dependencies,
     )?;
     let plan = plan(
@@ -348,34 +343,46 @@ fn stage(
     Ok(done.digests)
 }
 
-/// The registry as the resolver sees it.
+/// Each installed package as the resolver sees it when the registry no
+/// longer lists it: its version, with the exact dependency versions ggen.lock
+/// recorded.
+fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Candidate>> {
+    let invalid = |name: &str, e: semver::Error| {
+        MarketplaceError::Storage(format!("ggen.lock has an invalid version for {name}: {e}"))
+    };
+    let mut out = BTreeMap::new();
+    for p in locked {
+        let version = semver::Version::parse(&p.version).map_err(|e| invalid(&p.name, e))?;
+        let mut dependencies = BTreeMap::new();
+        for (dep, v) in &p.dependencies {
+            let exact = semver::VersionReq::parse(&format!("={v}")).map_err(|e| invalid(dep, e))?;
+            dependencies.insert(dep.clone(), exact);
+        }
+        out.insert(
+            p.name.clone(),
+            Candidate {
+                version,
+                dependencies,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// The registry's versions, plus each installed version the registry no
-/// longer lists (with the exact dependency versions ggen.lock recorded), so
-/// that what is installed can always stay.
+/// longer lists, so that what is installed can always stay.
 struct RegistrySource<'a> {
     registry: &'a mut dyn Registry,
-    locked: &'a [LockedPackage],
+    installed: &'a BTreeMap<String, Candidate>,
 }
 
 impl VersionSource for RegistrySource<'_> {
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
-        if let Some(l) = self.locked.iter().find(|l| l.name == name)
-            && let Ok(version) = semver::Version::parse(&l.version)
-            && !out.iter().any(|c| c.version == version)
+        if let Some(kept) = self.installed.get(name)
+            && !out.iter().any(|c| c.version == kept.version)
         {
-            let dependencies = l
-                .dependencies
-                .iter()
-                .filter_map(|(d, v)| {
-                    let req = semver::VersionReq::parse(&format!("={v}")).ok()?;
-                    Some((d.clone(), req))
-                })
-                .collect();
-            out.push(Candidate {
-                version,
-                dependencies,
-            });
+            out.push(kept.clone());
         }
         Ok(out)
     }

@@ -58,26 +58,24 @@ pub fn resolve(
     installed: &BTreeMap<String, Version>,
     with_dependencies: bool,
 ) -> Result<Resolution> {
+    // Without dependencies only the request is resolved: nothing to keep.
+    let kept: BTreeMap<String, Version> = installed
+        .iter()
+        .filter(|(name, _)| with_dependencies && !requests.contains_key(*name))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     let mut roots = requests.clone();
-    if with_dependencies {
-        for (name, version) in installed {
-            if !requests.contains_key(name) {
-                let at_least = VersionReq::parse(&format!(">={version}"))
-                    .expect("a version makes a requirement");
-                roots.insert(name.clone(), at_least);
-            }
-        }
+    for (name, version) in &kept {
+        let at_least =
+            VersionReq::parse(&format!(">={version}")).expect("a version makes a requirement");
+        roots.insert(name.clone(), at_least);
     }
     let provider = Provider {
         source: RefCell::new(source),
         cache: RefCell::new(HashMap::new()),
         prerelease_ok: RefCell::new(HashSet::new()),
         failure: RefCell::new(None),
-        installed: installed
-            .iter()
-            .filter(|(name, _)| !requests.contains_key(*name))
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect(),
+        installed: kept,
         requests: roots,
         with_dependencies,
     };

@@ -202,6 +202,7 @@ impl Session {
 
     /// Hook consent: the command's `--allow-hooks`/`--allow-all-hooks` plus
     /// `[hooks] allow` from config.toml, and the `--var` values.
+    ///
     /// `--allow-hooks` names and `[hooks] allow` in config.toml must be
     /// package names: a typo would otherwise approve nothing, silently.
     pub fn hook_options(
