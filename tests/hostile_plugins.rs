@@ -82,6 +82,18 @@ fn endless_loop_hits_the_deadline() {
     .unwrap();
     let err = attack(&env, &[], "loop");
     assert!(err.contains("ran past its 700ms deadline"), "{err}");
+    // Deadlines are counted in 10 ms ticks: the message names the one applied.
+    let err = attack(&env, &["--plugin-timeout", "1ns"], "loop");
+    assert!(err.contains("ran past its 10ms deadline"), "{err}");
+    // A deadline too long to count in ticks is capped, not wrapped to nothing.
+    let out = env.ok(&[
+        "--plugin-timeout",
+        "100000000000years",
+        "marketplace",
+        "search",
+        "x",
+    ]);
+    assert!(out.contains("No packages match"), "{out}");
 }
 
 #[test]

@@ -232,13 +232,22 @@ impl Calls {
 
 /// Give the next call `limits.deadline` of wall-clock time.
 pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
-    let ticks = limits
-        .deadline
-        .as_millis()
-        .div_ceil(EPOCH_TICK.as_millis())
-        .max(1) as u64;
+    let ticks = deadline_ticks(limits.deadline);
     store.set_epoch_deadline(ticks);
     super::engine::tick_for(ticks);
+}
+
+/// Epoch ticks for `deadline`: rounded up, at least one, and capped far
+/// below where wasmtime's `epoch + ticks` would wrap to an instant deadline.
+fn deadline_ticks(deadline: Duration) -> u64 {
+    const MAX_TICKS: u64 = 1 << 52;
+    let ticks = deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
+    u64::try_from(ticks).map_or(MAX_TICKS, |t| t.min(MAX_TICKS))
+}
+
+/// The deadline a call really gets (a whole number of ticks), for messages.
+fn effective_deadline(deadline: Duration) -> Duration {
+    u32::try_from(deadline_ticks(deadline)).map_or(deadline, |t| EPOCH_TICK * t)
 }
 
 /// Forward what the plugin printed since the last call to the log.
@@ -285,7 +294,7 @@ pub fn describe_failure(
         Some(Trap::Interrupt) => {
             return format!(
                 "{label} ran past its {} deadline in `{func}` and was stopped (raise it with {})",
-                human(limits.deadline),
+                human(effective_deadline(limits.deadline)),
                 state.raise_hint
             );
         }
@@ -389,7 +398,18 @@ fn without_errno(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::*;
+
+    #[test]
+    fn deadlines_are_whole_ticks_and_messages_say_so() {
+        assert_eq!(deadline_ticks(Duration::from_nanos(1)), 1);
+        assert_eq!(effective_deadline(Duration::from_nanos(1)), EPOCH_TICK);
+        assert_eq!(human(effective_deadline(Duration::from_millis(15))), "20ms");
+        assert_eq!(human(effective_deadline(Duration::from_secs(5))), "5s");
+        let long = Duration::from_secs(u64::MAX / 4);
+        assert_eq!(effective_deadline(long), long);
+        assert_eq!(deadline_ticks(Duration::MAX), 1 << 52);
+    }
 
     #[test]
     fn plugin_text_loses_control_characters_and_guest_errno_numbers() {
