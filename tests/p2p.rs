@@ -154,6 +154,30 @@ fn records_of_the_local_registry_are_put_at_start() {
 }
 
 #[test]
+fn a_node_stopped_while_putting_records_stops_quietly() {
+    let env = Env::new();
+    for i in 0..30 {
+        env.publish(serde_json::json!({"name": format!("pkg-{i}"), "version": "1.0.0"}));
+    }
+    // Stopping at once races the records still being put: those are dropped,
+    // not reported one warning each.
+    for _ in 0..6 {
+        let out = env.run(&[
+            "marketplace",
+            "p2p",
+            "start",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--exit-after",
+            "0s",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("has stopped"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_restarted_node_keeps_its_peer_id() {
     let node = Node::start(&[]);
     let first = node.peer_id.clone();

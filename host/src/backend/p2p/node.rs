@@ -248,7 +248,7 @@ pub fn run(
             bootstrap,
         });
         let publisher = client.clone();
-        tokio::spawn(async move {
+        let publishing = tokio::spawn(async move {
             let packages = match tokio::task::spawn_blocking(local_packages).await {
                 Ok(Ok(packages)) => packages,
                 Ok(Err(e)) => {
@@ -284,6 +284,9 @@ pub fn run(
             _ = expire => {}
         }
         server.abort();
+        // Records not yet put when the node stops are simply not put: no
+        // warning per package that the node it was stopping has stopped.
+        publishing.abort();
         let _ = std::fs::remove_file(&socket);
         client.shutdown().await;
         client.closed().await;
