@@ -302,6 +302,9 @@ fn offline_mode_answers_from_local_data() {
     );
 }
 
+/// A valid peer id nobody runs.
+const DEAD_PEER: &str = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
+
 #[test]
 fn bootstrap_and_stop_through_the_control_socket() {
     let node1 = Node::start(&[]);
@@ -314,6 +317,39 @@ fn bootstrap_and_stop_through_the_control_socket() {
         .env
         .json(&["marketplace", "p2p", "peer-list", "--json"]);
     assert!(peers.to_string().contains(&node1.peer_id), "{peers}");
+    let peer = lonely
+        .env
+        .json(&["marketplace", "p2p", "peer-info", &node1.peer_id, "--json"]);
+    assert!(peer["last_seen"].as_u64().unwrap() > 0, "{peer}");
+    // A peer that cannot be reached was never seen, and counts one failure.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{DEAD_PEER}",
+        closed.local_addr().unwrap().port()
+    );
+    drop(closed);
+    let _ = lonely
+        .env
+        .run(&["marketplace", "p2p", "bootstrap", &dead_addr]);
+    let dead = eventually(Duration::from_secs(5), || {
+        let p = lonely
+            .env
+            .json(&["marketplace", "p2p", "peer-info", DEAD_PEER, "--json"]);
+        (p["failures"].as_u64() >= Some(1), p)
+    });
+    assert_eq!(dead["last_seen"], 0, "{dead}");
+    assert_eq!(dead["connected"], false, "{dead}");
+    let text = lonely
+        .env
+        .ok(&["marketplace", "p2p", "peer-info", DEAD_PEER]);
+    assert!(text.contains("last seen    never"), "{text}");
+    let list = lonely.env.ok(&["marketplace", "p2p", "peer-list"]);
+    assert!(list.contains("LAST SEEN"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&node1.peer_id) && l.contains("just now")),
+        "{list}"
+    );
     // A second node for the same home is refused while one runs.
     let err = lonely.env.fails(&[
         "marketplace",

@@ -1,6 +1,6 @@
 //! What the p2p commands print: aligned text, or JSON (formats in the README).
 
-use ggen::backend::network::{BootstrapReport, NodeStatus, PeerView};
+use ggen::backend::network::{BootstrapReport, NodeStatus, PeerView, unix_now};
 use ggen::domain::p2p::{P2pPublishReport, P2pSearchReport};
 
 use super::output::{print_json, table};
@@ -83,7 +83,8 @@ pub fn peers(peers: &[PeerView], as_json: bool) {
         out!("No known peers.");
         return;
     }
-    let rows: Vec<[String; 5]> = peers
+    let now = unix_now();
+    let rows: Vec<[String; 6]> = peers
         .iter()
         .map(|p| {
             [
@@ -91,11 +92,57 @@ pub fn peers(peers: &[PeerView], as_json: bool) {
                 format!("{:.2}", p.reputation),
                 format!("{}/{}", p.successes, p.failures),
                 if p.connected { "yes" } else { "no" }.to_owned(),
+                ago(p.last_seen, now),
                 p.addresses.first().cloned().unwrap_or_default(),
             ]
         })
         .collect();
-    table(["PEER", "REP", "OK/FAIL", "CONNECTED", "ADDRESS"], &rows);
+    table(
+        [
+            "PEER",
+            "REP",
+            "OK/FAIL",
+            "CONNECTED",
+            "LAST SEEN",
+            "ADDRESS",
+        ],
+        &rows,
+    );
+}
+
+/// `last_seen` (Unix seconds, 0 for never) as people read it: "5m ago".
+fn ago(last_seen: u64, now: u64) -> String {
+    if last_seen == 0 {
+        return "never".into();
+    }
+    let secs = now.saturating_sub(last_seen);
+    match secs {
+        0..60 => "just now".into(),
+        60..3_600 => format!("{}m ago", secs / 60),
+        3_600..86_400 => format!("{}h ago", secs / 3_600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// `last_seen` with its date, for one peer: "2026-11-22 14:03:05 UTC (5m ago)".
+fn seen_at(last_seen: u64, now: u64) -> String {
+    let date = i64::try_from(last_seen)
+        .ok()
+        .filter(|&t| t > 0)
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
+    match date {
+        Some(d) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC ({})",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second(),
+            ago(last_seen, now)
+        ),
+        None => "never".into(),
+    }
 }
 
 pub fn peer(p: &PeerView, as_json: bool) {
@@ -109,7 +156,7 @@ pub fn peer(p: &PeerView, as_json: bool) {
     out!("rate limited {}", p.rate_limited);
     out!("latency      {} ms", p.avg_latency_ms);
     out!("connected    {}", if p.connected { "yes" } else { "no" });
-    out!("last seen    {}", p.last_seen);
+    out!("last seen    {}", seen_at(p.last_seen, unix_now()));
     if let Some(agent) = &p.agent {
         out!("agent        {agent}");
     }
@@ -215,5 +262,27 @@ pub fn daemon_started(s: &NodeStatus, as_json: bool) {
     out!("PeerId: {}", s.peer_id);
     for a in &s.listen_addresses {
         out!("listening on {a}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_seen_reads_as_a_time_not_a_number() {
+        let now = 1_795_000_000;
+        assert_eq!(ago(0, now), "never");
+        assert_eq!(ago(now - 5, now), "just now");
+        assert_eq!(ago(now - 300, now), "5m ago");
+        assert_eq!(ago(now - 7_200, now), "2h ago");
+        assert_eq!(ago(now - 3 * 86_400, now), "3d ago");
+        // A clock that went backwards is not "in the future".
+        assert_eq!(ago(now + 60, now), "just now");
+        assert_eq!(seen_at(0, now), "never");
+        assert_eq!(
+            seen_at(1_795_000_000, now + 120),
+            "2026-11-18 11:06:40 UTC (2m ago)"
+        );
     }
 }

@@ -13,7 +13,7 @@ use libp2p::kad::{
     self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore,
 };
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
@@ -379,14 +379,19 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen.retain(|a| a != &address);
             }
-            SwarmEvent::OutgoingConnectionError { error, .. } => {
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!("dial failed: {error}");
                 self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
+                // Unreachable counts against a peer; a dial cut short because
+                // another succeeded, or an address of someone else, does not.
+                if let (Some(peer), DialError::Transport(_)) = (peer_id, &error) {
+                    self.peers.failure(peer);
+                }
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, ..
             } => {
-                let peer = self.peers.entry(peer_id);
+                let peer = self.peers.seen(peer_id);
                 peer.connected = true;
                 if endpoint.is_dialer() {
                     self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
@@ -403,14 +408,15 @@ impl EventLoop {
                 num_established: 0,
                 ..
             } => {
-                self.peers.entry(peer_id).connected = false;
+                // Connected until now: seen now.
+                self.peers.seen(peer_id).connected = false;
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
             })) => {
-                self.peers.entry(peer_id).agent = Some(info.agent_version.clone());
+                self.peers.seen(peer_id).agent = Some(info.agent_version.clone());
                 for addr in info.listen_addrs {
                     self.peers.add_address(peer_id, addr.clone());
                     self.swarm

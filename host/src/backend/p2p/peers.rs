@@ -26,6 +26,8 @@ pub struct Peer {
     pub rate_limited: u32,
     latency_total_ms: u64,
     latency_samples: u32,
+    /// When the peer last showed it was there (a connection, a message, an
+    /// answer), in Unix seconds; 0 if never (an address we were only given).
     pub last_seen: u64,
     pub agent: Option<String>,
     tokens: f64,
@@ -42,7 +44,7 @@ impl Peer {
             rate_limited: 0,
             latency_total_ms: 0,
             latency_samples: 0,
-            last_seen: now(),
+            last_seen: 0,
             agent: None,
             tokens: BURST,
             refilled: Instant::now(),
@@ -173,7 +175,12 @@ impl Peers {
         {
             self.map.remove(&oldest);
         }
-        let peer = self.map.entry(id).or_insert_with(Peer::new);
+        self.map.entry(id).or_insert_with(Peer::new)
+    }
+
+    /// The peer, noted as seen now: it connected, sent or answered something.
+    pub fn seen(&mut self, id: PeerId) -> &mut Peer {
+        let peer = self.entry(id);
         peer.last_seen = now();
         peer
     }
@@ -190,22 +197,24 @@ impl Peers {
     }
 
     pub fn success(&mut self, id: PeerId) {
-        self.entry(id).successes += 1;
+        self.seen(id).successes += 1;
     }
 
+    /// A failed dial or download, or something invalid the peer sent: not a
+    /// sign of life, so `last_seen` stays.
     pub fn failure(&mut self, id: PeerId) {
         self.entry(id).failures += 1;
     }
 
     pub fn latency(&mut self, id: PeerId, ms: u64) {
-        let p = self.entry(id);
+        let p = self.seen(id);
         p.latency_total_ms += ms;
         p.latency_samples += 1;
     }
 
     /// Take one message from the peer's flood bucket; false when it is empty.
     pub fn admit(&mut self, id: PeerId) -> bool {
-        let p = self.entry(id);
+        let p = self.seen(id);
         let elapsed = p.refilled.elapsed().as_secs_f64();
         p.refilled = Instant::now();
         p.tokens = (p.tokens + elapsed * PER_SECOND).min(BURST);
@@ -272,5 +281,26 @@ mod tests {
         assert_eq!(peers.get(&id).unwrap().reputation(), 0.5);
         peers.failure(id);
         assert!(peers.get(&id).unwrap().reputation() < 0.5);
+    }
+
+    #[test]
+    fn only_signs_of_life_count_as_seen() {
+        let mut peers = Peers::default();
+        let id = PeerId::random();
+        peers.add_address(id, "/ip4/127.0.0.1/tcp/9".parse().unwrap());
+        peers.failure(id);
+        assert_eq!(peers.get(&id).unwrap().last_seen, 0, "given, never seen");
+        peers.success(id);
+        assert!(peers.get(&id).unwrap().last_seen >= now() - 1);
+        // Past the cap, a peer never seen goes before one that was.
+        let mut peers = Peers::default();
+        let seen = PeerId::random();
+        peers.seen(seen);
+        for _ in 1..MAX_PEERS {
+            peers.entry(PeerId::random());
+        }
+        peers.entry(PeerId::random());
+        assert_eq!(peers.len(), MAX_PEERS);
+        assert!(peers.get(&seen).is_some());
     }
 }
