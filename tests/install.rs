@@ -60,6 +60,26 @@ fn fails_at(env: &Env, var: &str, point: &str, args: &[&str]) -> bool {
 }
 
 #[test]
+fn the_recorded_source_is_a_percent_encoded_url() {
+    let env = Env::new();
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace]\nregistry_path = \"my reg #1?\"\n",
+    )
+    .unwrap();
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "solo"]);
+    let lock = lock(&env.home().join("packages"));
+    assert_eq!(
+        lock["packages"][0]["source"],
+        format!(
+            "registry+file://{}/my%20reg%20%231%3F",
+            env.home().display()
+        )
+    );
+}
+
+#[test]
 fn installs_a_diamond_with_the_highest_compatible_versions() {
     let env = Env::new();
     pkg(&env, "base", "1.0.0", json!({}));

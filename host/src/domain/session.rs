@@ -237,14 +237,7 @@ impl Session {
 
     /// How installed packages record where they came from.
     pub fn source_id(&self) -> String {
-        match &self.registry_plugin {
-            Some(plugin) => format!(
-                "plugin+{}#{}",
-                absolute(plugin).display(),
-                self.registry_root.display()
-            ),
-            None => format!("registry+file://{}", self.registry_root.display()),
-        }
+        source_id(self.registry_plugin.as_deref(), &self.registry_root)
     }
 
     /// Serialise installers of one root across processes.
@@ -295,6 +288,21 @@ fn no_install_root(root: &Path) -> MarketplaceError {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// `registry+<root URL>`, or `plugin+<plugin URL>#<root URL>` for a registry
+/// plugin: file URLs, percent-encoded, so a `#`, `?` or space in a path (or
+/// bytes that are not UTF-8) cannot be read as URL syntax.
+fn source_id(plugin: Option<&Path>, root: &Path) -> String {
+    let url = |p: &Path| {
+        url::Url::from_file_path(absolute(p))
+            .map(String::from)
+            .unwrap_or_else(|()| p.display().to_string())
+    };
+    match plugin {
+        Some(plugin) => format!("plugin+{}#{}", url(plugin), url(root)),
+        None => format!("registry+{}", url(root)),
+    }
 }
 
 /// P2P flags that override `[marketplace.p2p]`.
@@ -430,6 +438,30 @@ impl Session {
         ) {
             Some(node) => node.stop().map(|()| true),
             None => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_are_percent_encoded_file_urls() {
+        let root = Path::new("/srv/my reg #1?");
+        assert_eq!(
+            source_id(None, root),
+            "registry+file:///srv/my%20reg%20%231%3F"
+        );
+        assert_eq!(
+            source_id(Some(Path::new("/p/a#b.wasm")), root),
+            "plugin+file:///p/a%23b.wasm#file:///srv/my%20reg%20%231%3F"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let odd = Path::new(std::ffi::OsStr::from_bytes(b"/r/\xff"));
+            assert_eq!(source_id(None, odd), "registry+file:///r/%FF");
         }
     }
 }
