@@ -259,14 +259,26 @@ fn approve_hooks_lists_approves_and_runs_them() {
     let err = env.fails(&["marketplace", "approve-hooks"]);
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(snapshot(&env.home().join("packages")), before);
+    // Running the hooks reinstalls the package: local changes are not lost
+    // without --force.
+    let note = installed(&env, "web").join("note.txt");
+    std::fs::write(&note, "mine").unwrap();
+    let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(
+        err.contains("has local changes (added note.txt)") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(note.exists());
 
     let out = env.ok(&[
         "marketplace",
         "approve-hooks",
         "--yes",
+        "--force",
         "--var",
         "project_name=later",
     ]);
+    assert!(!note.exists(), "--force discards the local change");
     assert!(out.contains("web"), "{out}");
     assert!(
         out.contains("builtin:render-templates, builtin:file-manifest"),

@@ -36,8 +36,9 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// The scene of the fault and crash tests: dep 1.0.0 (with a local edit, so
-/// the installed copy is distinguishable from a fresh one) and other 1.0.0
-/// installed; dep 1.1.0 and top (needing dep ^1) published. Returns the root.
+/// the installed copy is distinguishable from a fresh one: replacing it takes
+/// --force) and other 1.0.0 installed; dep 1.1.0 and top (needing dep ^1)
+/// published. Returns the root.
 fn upgrade_scene(env: &Env) -> std::path::PathBuf {
     pkg(env, "dep", "1.0.0", json!({}));
     pkg(env, "dep", "1.1.0", json!({}));
@@ -77,6 +78,58 @@ fn the_recorded_source_is_a_percent_encoded_url() {
             env.home().display()
         )
     );
+}
+
+#[test]
+fn local_changes_are_discarded_only_when_forced() {
+    let env = Env::new();
+    pkg(&env, "app", "1.0.0", json!({}));
+    pkg(&env, "app", "1.1.0", json!({}));
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "lib", "1.1.0", json!({}));
+    env.ok(&["marketplace", "install", "app@1.0.0", "lib@1.0.0"]);
+    let root = env.home().join("packages");
+    // A deleted file is no loss (a reinstall brings it back): not a change.
+    std::fs::remove_file(root.join("lib/README.md")).unwrap();
+    std::fs::write(root.join("app/README.md"), "my notes").unwrap();
+    std::fs::write(root.join("app/extra.txt"), "mine too").unwrap();
+    let before = snapshot(&root);
+    for args in [
+        &["install", "app@1.1.0"][..],
+        &["install", "app@1.1.0", "--dry-run"],
+        &["update", "app"],
+        &["update", "--all"],
+        &["remove", "app"],
+    ] {
+        let mut full = vec!["marketplace"];
+        full.extend(args);
+        let err = env.fails(&full);
+        assert!(
+            err.contains("app has local changes (modified README.md; added extra.txt)")
+                && err.contains("pass --force to discard them"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(snapshot(&root), before, "{args:?} touched the root");
+    }
+    // The package without changes moves as usual.
+    env.ok(&["marketplace", "update", "lib"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("app", "1.0.0"), ("lib", "1.1.0")])
+    );
+    // Reinstalling at the same version is a no-op, so it loses nothing either.
+    env.ok(&["marketplace", "install", "app@1.0.0"]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("app/README.md")).unwrap(),
+        "my notes"
+    );
+    env.ok(&["marketplace", "update", "app", "--force"]);
+    assert!(!root.join("app/extra.txt").exists());
+    std::fs::write(root.join("app/extra.txt"), "again").unwrap();
+    let err = env.fails(&["marketplace", "remove", "app"]);
+    assert!(err.contains("removing it would lose them"), "{err}");
+    env.ok(&["marketplace", "remove", "app", "--force"]);
+    assert!(!root.join("app").exists());
 }
 
 #[test]
@@ -448,7 +501,7 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     let before = snapshot(&root);
     for point in STEPS {
         let out = env
-            .cmd(&["marketplace", "install", "top", "dep@^1.1"])
+            .cmd(&["marketplace", "install", "top", "dep@^1.1", "--force"])
             .env("GGEN_FAULT", point)
             .output()
             .unwrap();
@@ -467,8 +520,16 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
             "fault at {point} left the staging directory"
         );
     }
+    // Without --force the local edit is not thrown away: refused, untouched.
+    let err = env.fails(&["marketplace", "install", "top", "dep@^1.1"]);
+    assert!(
+        err.contains("dep has local changes (added local-note.txt)")
+            && err.contains("pass --force to discard them"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
     // And without a fault the same install goes through.
-    env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
+    env.ok(&["marketplace", "install", "top", "dep@^1.1", "--force"]);
     assert!(!root.join("dep/local-note.txt").exists());
     assert_eq!(
         locked_versions(&lock(&root)),
@@ -483,7 +544,7 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
     let before = snapshot(&root);
     for point in STEPS {
         let out = env
-            .cmd(&["marketplace", "install", "top", "dep@^1.1"])
+            .cmd(&["marketplace", "install", "top", "dep@^1.1", "--force"])
             .env("GGEN_CRASH", point)
             .output()
             .unwrap();
@@ -533,7 +594,7 @@ fn an_install_killed_at_any_step_is_recovered_by_the_next_run() {
         );
         assert!(!root.join(".ggen-staging").exists());
     }
-    env.ok(&["marketplace", "install", "top", "dep@^1.1"]);
+    env.ok(&["marketplace", "install", "top", "dep@^1.1", "--force"]);
     assert_eq!(
         locked_versions(&lock(&root)),
         pairs(&[("dep", "1.1.0"), ("other", "1.0.0"), ("top", "1.0.0")])
@@ -981,7 +1042,7 @@ fn recovery_killed_half_way_can_run_again() {
         &env,
         "GGEN_CRASH",
         "moved",
-        &["marketplace", "install", "dep@1.1.0"]
+        &["marketplace", "install", "dep@1.1.0", "--force"]
     ));
     assert!(fails_at(
         &env,
@@ -1006,7 +1067,7 @@ fn a_kill_after_commit_keeps_the_new_state() {
         &env,
         "GGEN_CRASH",
         "committed",
-        &["marketplace", "install", "dep@1.1.0"]
+        &["marketplace", "install", "dep@1.1.0", "--force"]
     ));
     env.ok(&["marketplace", "install", "other"]);
     assert_eq!(

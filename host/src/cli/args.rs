@@ -244,6 +244,9 @@ pub struct ApproveHooksArgs {
     /// A variable for the hooks, e.g. --var project_name=demo (repeatable)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Discard local changes to the packages it reinstalls to run their hooks
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,
@@ -263,6 +266,9 @@ pub struct UpdateArgs {
     /// Print the plan and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Discard local changes to the packages it replaces
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub hooks: HookArgs,
     /// Print JSON (format in README)
@@ -277,7 +283,7 @@ pub struct RemoveArgs {
     /// Installation root [default: $GGEN_HOME/packages]
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// Remove even if installed packages depend on it
+    /// Remove even if installed packages depend on it or its files have local changes
     #[arg(long)]
     pub force: bool,
     /// Print JSON (format in README)
@@ -303,7 +309,7 @@ pub struct InstallArgs {
     /// Install into DIR/<name> with DIR/ggen.lock [default: $GGEN_HOME/packages]
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// Reinstall packages that are already installed, and replace files in the way that ggen did not install
+    /// Reinstall packages that are already installed, replace files in the way that ggen did not install, and discard local changes to the packages replaced
     #[arg(long)]
     pub force: bool,
     /// Install only the named packages, not their dependencies

@@ -136,8 +136,13 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 .map(|p| domain::install::parse_spec(p))
                 .collect::<Result<Vec<_>, _>>()?;
             let root = session.install_root(a.target.as_deref());
-            let options =
-                install_options(&session, a.force, !a.no_dependencies, a.dry_run, &a.hooks)?;
+            let options = install_options(
+                &session,
+                (a.force, a.force),
+                !a.no_dependencies,
+                a.dry_run,
+                &a.hooks,
+            )?;
             let mut env = InstallEnv::open(&session, a.json)?;
             let p2p = a.p2p
                 || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
@@ -175,7 +180,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
         MarketplaceCommand::Update(a) => {
             let root = session.install_root(a.target.as_deref());
-            let options = install_options(&session, false, true, a.dry_run, &a.hooks)?;
+            let options = install_options(&session, (false, a.force), true, a.dry_run, &a.hooks)?;
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
                 domain::update::update(env.backends(), &root, &a.packages, &options, || {
@@ -226,6 +231,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             // allowed; config.toml records the approval only once that worked.
             let options = domain::install::InstallOptions {
                 force: true,
+                discard_changes: a.force,
                 with_dependencies: false,
                 dry_run: false,
                 limits: session.config.marketplace.install.limits(),
@@ -295,15 +301,17 @@ impl InstallEnv {
     }
 }
 
+/// `(force, discard_changes)`: see [`domain::install::InstallOptions`].
 fn install_options(
     session: &Session,
-    force: bool,
+    (force, discard_changes): (bool, bool),
     with_dependencies: bool,
     dry_run: bool,
     hooks: &args::HookArgs,
 ) -> Result<domain::install::InstallOptions, MarketplaceError> {
     Ok(domain::install::InstallOptions {
         force,
+        discard_changes,
         with_dependencies,
         dry_run,
         limits: session.config.marketplace.install.limits(),

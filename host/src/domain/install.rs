@@ -56,7 +56,11 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
 
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
+    /// Reinstall what is installed at the same version, and replace files in
+    /// the way that ggen did not install.
     pub force: bool,
+    /// Replace installed packages even if their files were edited or added to.
+    pub discard_changes: bool,
     pub with_dependencies: bool,
     pub dry_run: bool,
     pub limits: UnpackLimits,
@@ -129,13 +133,7 @@ pub fn install<L>(
         &installed_versions,
         options.with_dependencies,
     )?;
-    let plan = plan(
-        &resolution,
-        &requests,
-        &lockfile.packages,
-        root,
-        options.force,
-    )?;
+    let plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
     let mut report = InstallReport {
         root: root.to_path_buf(),
         dry_run: options.dry_run,
@@ -260,8 +258,9 @@ fn plan(
     requests: &BTreeMap<String, semver::VersionReq>,
     locked: &[LockedPackage],
     root: &Path,
-    force: bool,
+    options: &InstallOptions,
 ) -> Result<Vec<PlannedPackage>> {
+    let force = options.force;
     let mut needed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     let mut stack: Vec<&str> = requests.keys().map(String::as_str).collect();
     while let Some(name) = stack.pop() {
@@ -288,7 +287,12 @@ fn plan(
                 Some(l) if l.version == version && !force && root.join(name).is_dir() => {
                     "unchanged"
                 }
-                Some(_) => "reinstall",
+                Some(l) => {
+                    if !options.discard_changes {
+                        super::verify::refuse_local_changes(root, l, "replacing it")?;
+                    }
+                    "reinstall"
+                }
                 // Not ggen's: the user's own files, replaced only when asked.
                 None if root.join(name).symlink_metadata().is_ok() => {
                     if !force {

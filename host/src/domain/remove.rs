@@ -1,5 +1,6 @@
 //! Removing an installed package, as a transaction: refused while another
-//! installed package depends on it (unless forced).
+//! installed package depends on it, or while its files have local changes
+//! (unless forced).
 
 use std::path::Path;
 
@@ -46,6 +47,9 @@ pub fn remove<L>(
             if dependents.len() == 1 { "s" } else { "" },
             if dependents.len() == 1 { "it" } else { "them" }
         )));
+    }
+    if !force {
+        super::verify::refuse_local_changes(root, &entry, "removing it")?;
     }
     let mut tx = Transaction::begin(root)?;
     tx.write_journal(&[name.to_owned()])?;

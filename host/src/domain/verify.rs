@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::installed::{self, FileChange};
+use super::installed::{self, FileChange, LockedPackage};
 use super::{MarketplaceError, Result};
 use crate::backend::digest;
 
@@ -41,47 +41,11 @@ pub struct VerifyReport {
 
 pub fn verify(root: &Path) -> Result<VerifyReport> {
     let lock = installed::read(root)?;
-    let mut packages = Vec::new();
-    for locked in &lock.packages {
-        let dir = root.join(&locked.name);
-        // Not followed: a link put in place of the package directory is not
-        // what ggen installed, whatever it points at.
-        let replaced_by_link = dir.symlink_metadata().is_ok_and(|m| m.is_symlink());
-        let mut on_disk = if dir.is_dir() && !replaced_by_link {
-            digest::tree(&dir)
-                .map_err(|e| {
-                    MarketplaceError::storage(format!("cannot read {}", dir.display()), e)
-                })?
-                .files
-        } else {
-            Default::default()
-        };
-        let mut check = PackageCheck {
-            name: locked.name.clone(),
-            version: locked.version.clone(),
-            modified: Vec::new(),
-            missing: Vec::new(),
-            extra: Vec::new(),
-            changed_by_hooks: Vec::new(),
-        };
-        for (path, digest) in &locked.files {
-            match on_disk.remove(path) {
-                None if replaced_by_link => check.modified.push(path.clone()),
-                None => check.missing.push(path.clone()),
-                Some(actual) if &actual != digest => check.modified.push(path.clone()),
-                Some(_) => {
-                    if matches!(
-                        locked.hook_changes.get(path),
-                        Some(FileChange::Created | FileChange::Modified)
-                    ) {
-                        check.changed_by_hooks.push(path.clone());
-                    }
-                }
-            }
-        }
-        check.extra = on_disk.into_keys().collect();
-        packages.push(check);
-    }
+    let mut packages = lock
+        .packages
+        .iter()
+        .map(|locked| check(root, locked))
+        .collect::<Result<Vec<_>>>()?;
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let interrupted = super::transaction::interrupted(root);
     Ok(VerifyReport {
@@ -89,4 +53,78 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
         packages,
         interrupted,
     })
+}
+
+/// One installed package's files against what ggen.lock recorded.
+pub fn check(root: &Path, locked: &LockedPackage) -> Result<PackageCheck> {
+    let dir = root.join(&locked.name);
+    // Not followed: a link put in place of the package directory is not
+    // what ggen installed, whatever it points at.
+    let replaced_by_link = dir.symlink_metadata().is_ok_and(|m| m.is_symlink());
+    let mut on_disk = if dir.is_dir() && !replaced_by_link {
+        digest::tree(&dir)
+            .map_err(|e| MarketplaceError::storage(format!("cannot read {}", dir.display()), e))?
+            .files
+    } else {
+        Default::default()
+    };
+    let mut check = PackageCheck {
+        name: locked.name.clone(),
+        version: locked.version.clone(),
+        modified: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        changed_by_hooks: Vec::new(),
+    };
+    for (path, digest) in &locked.files {
+        match on_disk.remove(path) {
+            None if replaced_by_link => check.modified.push(path.clone()),
+            None => check.missing.push(path.clone()),
+            Some(actual) if &actual != digest => check.modified.push(path.clone()),
+            Some(_) => {
+                if matches!(
+                    locked.hook_changes.get(path),
+                    Some(FileChange::Created | FileChange::Modified)
+                ) {
+                    check.changed_by_hooks.push(path.clone());
+                }
+            }
+        }
+    }
+    check.extra = on_disk.into_keys().collect();
+    Ok(check)
+}
+
+/// Refuse to replace or remove a package whose files were edited or added
+/// to since ggen installed it (a file deleted is not lost: it comes back).
+pub fn refuse_local_changes(root: &Path, locked: &LockedPackage, doing: &str) -> Result<()> {
+    let check = check(root, locked)?;
+    let mut parts = Vec::new();
+    for (files, what) in [(&check.modified, "modified"), (&check.extra, "added")] {
+        if !files.is_empty() {
+            parts.push(format!("{what} {}", cut_list(files, 3)));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    Err(MarketplaceError::AlreadyExists(format!(
+        "{} has local changes ({}); {doing} would lose them: move them away, or pass --force to discard them",
+        root.join(&locked.name).display(),
+        parts.join("; ")
+    )))
+}
+
+/// `a, b, c and 4 more` (file names are the user's: no control characters).
+fn cut_list(items: &[String], shown: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(shown)
+        .map(|name| name.replace(char::is_control, "?"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > shown {
+        text.push_str(&format!(" and {} more", items.len() - shown));
+    }
+    text
 }
