@@ -431,3 +431,57 @@ fn ranking_over_a_multi_megabyte_index_matches_the_documented_tiers() {
         "the search index is only {size} bytes: too small to need several reads"
     );
 }
+
+/// Searches rebuild a lost or corrupt index.json without the registry lock.
+/// A search whose scan began before a publish wrote the index must not
+/// overwrite it afterwards: the published version would vanish.
+#[test]
+fn a_search_rebuilding_the_index_never_drops_a_concurrent_publish() {
+    let env = Env::new();
+    env.publish(manifest("race", "0.1.0"));
+    // Many versions without checksums: each rebuild hashes every tarball, so
+    // its scan is long enough to overlap a whole publish.
+    for i in 0..300 {
+        let dir = env.registry().join(format!("bulk{i}/1.0.0"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest =
+            json!({"name": format!("bulk{i}"), "version": "1.0.0", "description": "bulk"});
+        std::fs::write(dir.join("package.json"), manifest.to_string()).unwrap();
+        std::fs::write(
+            dir.join(format!("bulk{i}-1.0.0.tar.gz")),
+            vec![i as u8; 64 << 10],
+        )
+        .unwrap();
+    }
+    let index = env.registry().join("index.json");
+    let rounds = 6;
+    for round in 1..=rounds {
+        // Alternately lost and corrupt.
+        if round % 2 == 0 {
+            std::fs::write(&index, "{\"packages\": [").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&index);
+        }
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        env.ok(&["marketplace", "search", "bulk", "--limit", "1"]);
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20 * round));
+            env.publish(manifest("race", &format!("1.0.{round}")));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let info = env.json(&["marketplace", "info", "race", "--json"]);
+        assert_eq!(
+            info["versions"].as_array().unwrap().len() as u64,
+            round + 1,
+            "round {round}: a published version vanished from the index: {info}"
+        );
+    }
+    let all = env.json(&["marketplace", "search", "bulk", "--json"]);
+    assert_eq!(all["total"], 300);
+}

@@ -88,9 +88,13 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
             "package name `{name}` must start with a lowercase letter or a digit"
         ));
     }
-    // The lockfile shares the install root with package directories.
-    if name == "ggen.lock" {
-        return Err(format!("`{name}` is reserved"));
+    // The lockfile shares the install root, and the file registry's index
+    // (and its backups, `index.json.corrupt-*`) the registry root, with
+    // package directories.
+    if name == "ggen.lock" || name == "index.json" || name.starts_with("index.json.") {
+        return Err(format!(
+            "package name `{name}` is reserved for ggen's own files; choose another name"
+        ));
     }
     if let Some(c) = name
         .chars()

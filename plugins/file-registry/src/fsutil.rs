@@ -45,6 +45,31 @@ pub fn write_atomic_with(
     result
 }
 
+/// Like [`write_atomic_with`], but only if `target` does not exist: false
+/// (and nothing written) if it does, even if it appeared meanwhile.
+pub fn write_new_with(
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<bool> {
+    let tmp = temp_beside(target);
+    let result = (|| {
+        let mut w = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        // A hard link never replaces a file, unlike a rename.
+        match fs::hard_link(&tmp, target) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            // A filesystem without hard links: check, then rename.
+            Err(_) if fs::symlink_metadata(target).is_ok() => Ok(false),
+            Err(_) => fs::rename(&tmp, target).map(|()| true),
+        }
+    })();
+    let _ = fs::remove_file(&tmp);
+    result
+}
+
 /// Stream `reader` into `target` atomically; refuses more than `max` bytes.
 pub fn copy_atomic(target: &Path, reader: &mut dyn Read, max: u64) -> io::Result<u64> {
     let tmp = temp_beside(target);

@@ -26,13 +26,20 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
         })
         .find(|name| fs::symlink_metadata(reg.root.join(name)).is_err())
         .expect("some backup name is free");
-    fs::rename(reg.index_path(), reg.root.join(&backup)).map_err(|e| {
-        Error::io(format!(
-            "{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}"
-        ))
-    })?;
+    match fs::rename(reg.index_path(), reg.root.join(&backup)) {
+        Ok(()) => {}
+        // Another process moved it aside first, and rebuilds.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return reg.load_index(),
+        Err(e) => {
+            return Err(Error::io(format!(
+                "{INDEX_FILE} is corrupt ({why}) and could not be moved aside: {e}"
+            )));
+        }
+    }
     let index = scan(reg)?;
-    reg.save_index(&index)?;
+    if !reg.save_new_index(&index)? {
+        return reg.load_index();
+    }
     let versions: usize = index
         .iter()
         .filter_map(|(_, p)| p.ok())
@@ -49,7 +56,10 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
 pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
     let index = scan(reg)?;
     if !index.packages.is_empty() {
-        reg.save_index(&index)?;
+        if !reg.save_new_index(&index)? {
+            // Written meanwhile (a publish): that one is newer than our scan.
+            return reg.load_index();
+        }
         warn(&format!(
             "registry had no {INDEX_FILE}; rebuilt it from the package.json files"
         ));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
-use crate::fsutil::{copy_atomic, write_atomic, write_atomic_with};
+use crate::fsutil::{copy_atomic, write_atomic, write_atomic_with, write_new_with};
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
 use crate::{recover, search_index, warn};
 
@@ -48,16 +48,36 @@ impl FileRegistry {
     }
 
     /// Write index.json atomically and refresh the derived search index.
+    /// Only writers holding the registry lock (publish, delete) may replace
+    /// the index; see [`Self::save_new_index`].
     pub(crate) fn save_index(&self, index: &IndexFile) -> Result<(), Error> {
         write_atomic_with(&self.index_path(), |w| {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
         })
         .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+        self.refresh_search_index(index);
+        Ok(())
+    }
+
+    /// Write a rebuilt index.json unless one appeared meanwhile (false): a
+    /// search rebuilds without the registry lock, and its scan may predate a
+    /// publish that has since written the index.
+    pub(crate) fn save_new_index(&self, index: &IndexFile) -> Result<bool, Error> {
+        let written = write_new_with(&self.index_path(), |w| {
+            serde_json::to_writer(w, index).map_err(std::io::Error::other)
+        })
+        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+        if written {
+            self.refresh_search_index(index);
+        }
+        Ok(written)
+    }
+
+    fn refresh_search_index(&self, index: &IndexFile) {
         if let Err(e) = search_index::rebuild(self, index) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
         }
-        Ok(())
     }
 
     pub fn list_packages(&self) -> Result<Vec<Package>, Error> {
@@ -115,7 +135,7 @@ impl FileRegistry {
 
         let rel = tarball_path(&meta.name, &meta.version);
         let dir = self.root.join(&meta.name).join(&meta.version);
-        // index.json is also rewritten outside the lock (recovery during a
+        // index.json is also written outside the lock (recovery during a
         // search): only old temporary files there are leftovers for sure.
         remove_stale_temps(&self.root, Duration::from_secs(600));
         remove_stale_temps(&dir, Duration::ZERO);
@@ -228,7 +248,10 @@ fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        // The index and its backups live beside the package directories.
+        && name != INDEX_FILE
+        && !name.starts_with(&format!("{INDEX_FILE}."));
     if !ok_name {
         return Err(Error::Invalid(format!("invalid package name `{name}`")));
     }
