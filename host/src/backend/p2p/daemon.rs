@@ -17,6 +17,9 @@ pub fn spawn(
     wait: Duration,
 ) -> Result<ControlClient> {
     let fail = |e| MarketplaceError::storage("cannot start the P2P node in the background", e);
+    // Else the wait below would find the running node's socket and report
+    // it as the one just started.
+    super::running::check_free(socket.parent().unwrap_or(Path::new(".")))?;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
@@ -38,14 +41,15 @@ pub fn spawn(
         .map_err(fail)?;
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(node) = ControlClient::connect(socket, Duration::from_secs(5)) {
-            return Ok(node);
-        }
+        // A child that exited (another node won the race) is checked first.
         if let Ok(Some(status)) = child.try_wait() {
             return Err(MarketplaceError::Unsupported(format!(
                 "the background P2P node exited ({status}); see {}",
                 log.display()
             )));
+        }
+        if let Some(node) = ControlClient::connect(socket, Duration::from_secs(5)) {
+            return Ok(node);
         }
         if Instant::now() > deadline {
             return Err(MarketplaceError::Unsupported(format!(

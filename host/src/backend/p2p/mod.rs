@@ -16,10 +16,12 @@ mod identity;
 mod node;
 mod peers;
 mod record;
+mod running;
 mod serve;
 mod tls;
 mod transfer;
 
+pub use client::parse_multiaddr;
 pub use control::ControlClient;
 pub use node::{LocalNode, NodeConfig, Started, run};
 pub use peers::Prune;

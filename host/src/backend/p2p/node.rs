@@ -2,7 +2,7 @@
 //! long-running (`p2p start`, serving the control socket) or short-lived
 //! (a client node for one command when no node is running).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -227,12 +227,8 @@ pub fn run(
     ready: impl FnOnce(&Started),
     announced: impl FnOnce(usize, usize) + Send + 'static,
 ) -> Result<()> {
-    if control::ControlClient::connect(&socket, config.query_timeout).is_some() {
-        return Err(MarketplaceError::AlreadyExists(format!(
-            "a P2P node is already running for this GGEN_HOME (control socket {}); stop it with `ggen marketplace p2p stop`",
-            socket.display()
-        )));
-    }
+    // Held until the node has stopped and removed its socket.
+    let _running = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let client = spawn(config, "running node").await?;

@@ -1,0 +1,59 @@
+//! One long-running node per GGEN_HOME: it holds an exclusive lock on
+//! `p2p/node.lock` while it runs. Asking the control socket is not enough:
+//! two nodes starting at once both find it silent, and the second would take
+//! the socket over and leave the first running unreachable.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use crate::backend::{MarketplaceError, Result};
+
+const LOCK_FILE: &str = "node.lock";
+
+/// Claim `dir` for this node (released when the file is dropped, or the
+/// process dies), or say that a node already runs there.
+pub fn claim(dir: &Path) -> Result<File> {
+    let fail =
+        |e| MarketplaceError::storage(format!("cannot lock {}", dir.join(LOCK_FILE).display()), e);
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(already_running(dir)),
+        Err(TryLockError::Error(e)) => Err(fail(e)),
+    }
+}
+
+/// Whether a node holds `dir` now.
+pub fn check_free(dir: &Path) -> Result<()> {
+    claim(dir).map(drop)
+}
+
+fn already_running(dir: &Path) -> MarketplaceError {
+    MarketplaceError::AlreadyExists(format!(
+        "a P2P node is already running for this GGEN_HOME (it holds {}); stop it with `ggen marketplace p2p stop`",
+        dir.join(LOCK_FILE).display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_claim_is_refused_until_the_first_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = claim(dir.path()).unwrap();
+        let err = claim(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("already running"), "{err}");
+        assert!(check_free(dir.path()).is_err());
+        drop(first);
+        check_free(dir.path()).unwrap();
+        drop(claim(dir.path()).unwrap());
+    }
+}
