@@ -373,17 +373,17 @@ fn comparator(c: &Comparator) -> Ranges<Version> {
     };
     match c.op {
         Op::Exact | Op::Wildcard => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::singleton(lower),
+            (Some(_), Some(_)) => Ranges::between(lower.clone(), past_build(&lower)),
             _ => Ranges::between(lower, past),
         },
         Op::Greater => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::strictly_higher_than(lower),
+            (Some(_), Some(_)) => Ranges::higher_than(past_build(&lower)),
             _ => Ranges::higher_than(past),
         },
         Op::GreaterEq => Ranges::higher_than(lower),
         Op::Less => Ranges::strictly_lower_than(lower),
         Op::LessEq => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::lower_than(lower),
+            (Some(_), Some(_)) => Ranges::strictly_lower_than(past_build(&lower)),
             _ => Ranges::strictly_lower_than(past),
         },
         Op::Tilde => match c.minor {
@@ -397,6 +397,27 @@ fn comparator(c: &Comparator) -> Ranges<Version> {
             (major, _, _) => Ranges::between(lower, v(major + 1, 0, 0)),
         },
         _ => Ranges::full(),
+    }
+}
+
+/// The first version above `v` with every build metadata (which semver
+/// ignores when matching, while `Version`'s order puts `1.0.0+b` after
+/// `1.0.0`): `=1.0.0` must take `1.0.0+b` and `>1.0.0` must not.
+fn past_build(v: &Version) -> Version {
+    // Appending the lowest identifier, `0`, gives the next pre-release; a
+    // release is followed by the next patch's lowest pre-release.
+    let pre = match v.pre.as_str() {
+        "" => "0".to_owned(),
+        pre => format!("{pre}.0"),
+    };
+    Version {
+        patch: if v.pre.is_empty() {
+            v.patch + 1
+        } else {
+            v.patch
+        },
+        pre: semver::Prerelease::new(&pre).expect("a valid pre-release plus `.0` is valid"),
+        ..Version::new(v.major, v.minor, 0)
     }
 }
 

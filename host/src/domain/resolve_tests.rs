@@ -275,12 +275,17 @@ fn ranges_agree_with_the_semver_crate() {
         ">=1.1, <1.4",
         "1.2.3",
         "0.2",
+        "=1.2.3+other",
+        ">1.2.3+other",
+        "<=1.2.3+other",
     ];
     let mut probes = Vec::new();
     for major in 0..3 {
         for minor in 0..4 {
             for patch in 0..5 {
                 probes.push(Version::new(major, minor, patch));
+                // Requirements ignore build metadata.
+                probes.push(Version::parse(&format!("{major}.{minor}.{patch}+build.7")).unwrap());
             }
         }
     }
