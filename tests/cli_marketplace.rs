@@ -352,6 +352,16 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
             "contains `/`",
         ),
         (
+            "index-name",
+            Some(r#"{"name":"index.json","version":"1.0.0"}"#),
+            "package name `index.json` is reserved",
+        ),
+        (
+            "backup-name",
+            Some(r#"{"name":"index.json.corrupt-1","version":"1.0.0"}"#),
+            "is reserved",
+        ),
+        (
             "bad-version",
             Some(r#"{"name":"ok","version":"one"}"#),
             "not a semver version",
@@ -478,7 +488,7 @@ fn list_reads_the_lockfile() {
         packages.join("ggen.lock"),
         json!({"version": 1, "packages": [
             {"name": "zeta", "version": "1.0.0", "source": "registry+file:///r", "integrity": "sha256-00", "dependencies": {}},
-            {"name": "alpha", "version": "2.1.0", "source": "registry+file:///r", "integrity": "sha256-11", "dependencies": {"zeta": "^1"}}
+            {"name": "alpha", "version": "2.1.0", "source": "registry+file:///r", "integrity": "sha256-11", "dependencies": {"zeta": "1.0.0"}}
         ]})
         .to_string(),
     )
@@ -605,6 +615,10 @@ fn registry_flag_and_config_choose_the_root() {
         (
             "[marketplace.plugins]\ntimeout_ms = 0\n",
             "timeout_ms and memory_mib under [marketplace.plugins]",
+        ),
+        (
+            "[marketplace.p2p.reputation]\nprune_threshold = 0.1\nmin_reputation = 5\n",
+            "config.toml line 3: a reputation is between 0.0 and 1.0, not 5",
         ),
     ] {
         std::fs::write(env.home().join("config.toml"), text).unwrap();

@@ -762,6 +762,50 @@ fn remove_refuses_while_depended_on() {
     let forced = env.json(&["marketplace", "remove", "dep", "--force", "--json"]);
     assert_eq!(forced["broken_dependents"], json!(["other@1.0.0"]));
     assert_eq!(locked_versions(&lock(&root)), pairs(&[("other", "1.0.0")]));
+    // verify names what the forced remove broke, and how to mend it.
+    let err = env.fails(&["marketplace", "verify"]);
+    assert!(
+        err.contains("other@1.0.0 needs dep@1.0.0, which is not installed")
+            && err.contains("`ggen marketplace install other`"),
+        "{err}"
+    );
+    let out = env.cmd(&["marketplace", "verify"]).output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains("BROKEN    other@1.0.0") && out.contains("needs    dep@1.0.0"),
+        "{out}"
+    );
+    let report = env
+        .cmd(&["marketplace", "verify", "--json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(
+        report["packages"][0]["missing_dependencies"],
+        json!(["dep@1.0.0"])
+    );
+    env.ok(&["marketplace", "install", "other"]);
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn ggen_lock_follows_dependencies_that_moved() {
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    pkg(&env, "top", "1.0.0", json!({"dep": "^1"}));
+    env.ok(&["marketplace", "install", "top"]);
+    pkg(&env, "dep", "1.1.0", json!({}));
+    env.ok(&["marketplace", "update", "dep"]);
+    let root = env.home().join("packages");
+    let lock = lock(&root);
+    let top = lock["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "top")
+        .unwrap();
+    assert_eq!(top["dependencies"], json!({"dep": "1.1.0"}));
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
@@ -858,10 +902,21 @@ fn update_moves_only_what_is_named_within_the_requirements() {
         })
         .collect();
     assert_eq!(planned.iter().find(|p| p.0 == "lib").unwrap().1, "1.1.0");
+    let lib = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lib");
+    assert_eq!(lib.unwrap()["previous_version"], "1.0.0", "{plan}");
     assert_eq!(snapshot(&root), before, "--dry-run changed the root");
 
     // Only lib, and only as far as tool's ^1 allows; tool and solo stay.
-    env.ok(&["marketplace", "update", "lib"]);
+    let out = env.ok(&["marketplace", "update", "lib"]);
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["reinstall", "lib", "1.0.0", "->", "1.1.0"]),
+        "{out}"
+    );
     assert_eq!(
         locked_versions(&lock(&root)),
         pairs(&[("lib", "1.1.0"), ("solo", "1.0.0"), ("tool", "1.0.0")])
@@ -912,7 +967,7 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let plan = env.json(&["marketplace", "install", "base", "--json"]);
     assert_eq!(
         plan["packages"],
-        json!([{"name": "base", "version": "1.1.0", "action": "reinstall", "dependencies": {}}])
+        json!([{"name": "base", "version": "1.1.0", "action": "reinstall", "previous_version": "1.0.0", "dependencies": {}}])
     );
     env.ok(&["marketplace", "install", "base@1.0.0"]);
     // A new package sharing a dependency gets the installed version when it
@@ -921,8 +976,8 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     assert_eq!(
         plan["packages"],
         json!([
-            {"name": "base", "version": "1.0.0", "action": "unchanged", "dependencies": {}},
-            {"name": "tool", "version": "1.0.0", "action": "install", "dependencies": {"base": "1.0.0"}}
+            {"name": "base", "version": "1.0.0", "action": "unchanged", "previous_version": null, "dependencies": {}},
+            {"name": "tool", "version": "1.0.0", "action": "install", "previous_version": null, "dependencies": {"base": "1.0.0"}}
         ])
     );
     assert_eq!(
@@ -1103,4 +1158,76 @@ fn registry_names_cannot_reach_outside_the_root() {
         env.fails(&["marketplace", "install", "ggen.lock"])
             .contains("reserved")
     );
+}
+
+#[test]
+fn requirements_ignore_build_metadata() {
+    let env = Env::new();
+    pkg(&env, "vt", "1.0.0+build.5", json!({}));
+    pkg(&env, "vt", "1.0.1", json!({}));
+    pkg(&env, "app", "1.0.0", json!({"vt": "=1.0.0"}));
+    // `=1.0.0` and the version as published both take 1.0.0+build.5.
+    env.ok(&["marketplace", "install", "vt@1.0.0+build.5"]);
+    assert_eq!(
+        locked_versions(&lock(&env.home().join("packages"))),
+        pairs(&[("vt", "1.0.0+build.5")])
+    );
+    env.ok(&["marketplace", "remove", "vt"]);
+    // `>1.0.0` is 1.0.1, not the build of 1.0.0.
+    let plan = env.json(&["marketplace", "install", "vt@>1.0.0", "--dry-run", "--json"]);
+    assert_eq!(plan["packages"][0]["version"], "1.0.1", "{plan}");
+    env.ok(&["marketplace", "install", "app"]);
+    assert_eq!(
+        locked_versions(&lock(&env.home().join("packages"))),
+        pairs(&[("app", "1.0.0"), ("vt", "1.0.0+build.5")])
+    );
+}
+
+#[test]
+fn verify_and_list_wait_for_a_running_install() {
+    let env = Env::new();
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "solo"]);
+    let root = env.home().join("packages");
+    // What a live install holds: the root's lock, and a transaction that is
+    // moving packages (its journal written, not yet committed).
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(root.join(".ggen-install.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let txn = root.join(".ggen-staging/txn-live");
+    std::fs::create_dir_all(&txn).unwrap();
+    std::fs::write(txn.join("journal.json"), "[]").unwrap();
+    let mut readers = [
+        env.cmd(&["marketplace", "verify", "--json"]),
+        env.cmd(&["marketplace", "list", "--json"]),
+    ]
+    .map(|mut c| {
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for r in &mut readers {
+        assert!(
+            r.try_wait().unwrap().is_none(),
+            "a reader did not wait for the install"
+        );
+    }
+    // The install finishes.
+    std::fs::remove_dir_all(root.join(".ggen-staging")).unwrap();
+    drop(lock);
+    for r in readers {
+        let out = r.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("waiting for another ggen process"),
+            "{stderr}"
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["interrupted"], 0, "{report}");
+    }
 }

@@ -370,6 +370,126 @@ fn bootstrap_and_stop_through_the_control_socket() {
 }
 
 #[test]
+fn one_node_per_home_even_when_two_start_at_once() {
+    use std::process::Stdio;
+    let env = Env::new();
+    let start = |extra: &[&str]| {
+        let mut args = vec![
+            "marketplace",
+            "p2p",
+            "start",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--exit-after",
+            "60s",
+        ];
+        args.extend(extra);
+        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
+    };
+    let spawn = || {
+        let args = start(&[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut nodes = [spawn(), spawn()];
+    // One of the two is refused; the other runs, reachable.
+    let loser = eventually(Duration::from_secs(30), || {
+        let done = nodes
+            .iter_mut()
+            .position(|c| c.try_wait().unwrap().is_some());
+        (done.is_some(), done)
+    })
+    .expect("one of two nodes started at once for one home must give way");
+    let [a, b] = nodes;
+    let (loser, mut winner) = if loser == 0 { (a, b) } else { (b, a) };
+    let out = loser.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("already running"),
+        "{err}"
+    );
+    let socket = env.home().join("p2p/control.sock");
+    let ready = eventually(Duration::from_secs(10), || {
+        (socket.exists(), socket.exists())
+    });
+    assert!(ready, "the winner never opened its control socket");
+
+    // --daemon refuses too, rather than reporting the running node as its own.
+    let args = start(&["--daemon"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = env.fails(&args);
+    assert!(err.contains("already running"), "{err}");
+    env.ok(&["marketplace", "p2p", "stop"]);
+    let stopped = eventually(Duration::from_secs(10), || {
+        let exited = winner.try_wait().unwrap();
+        (exited.is_some(), exited)
+    });
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+
+    // Once it is gone, --daemon starts one in the background and returns.
+    let status = env.json(&args.iter().copied().chain(["--json"]).collect::<Vec<_>>());
+    assert!(status["peer_id"].is_string(), "{status}");
+    let err = env.fails(&args);
+    assert!(err.contains("already running"), "{err}");
+    env.ok(&["marketplace", "p2p", "stop"]);
+    let gone = eventually(Duration::from_secs(10), || {
+        (!socket.exists(), !socket.exists())
+    });
+    assert!(gone, "the background node did not stop");
+    assert!(
+        env.fails(&["marketplace", "p2p", "stop"])
+            .contains("no P2P node is running")
+    );
+}
+
+#[test]
+fn bad_addresses_in_config_toml_name_the_file_and_key() {
+    let env = Env::new();
+    let config = env.home().join("config.toml");
+    std::fs::write(
+        &config,
+        "[marketplace.p2p]\nbootstrap_nodes = [\"/dns4/example.com/tcp/4001\"]\nlisten_address = \"nonsense\"\n",
+    )
+    .unwrap();
+    let err = env.fails(&["marketplace", "p2p", "search", "x"]);
+    assert!(
+        err.contains(&format!(
+            "{} [marketplace.p2p] bootstrap_nodes: `/dns4/example.com/tcp/4001`: ggen speaks TCP",
+            config.display()
+        )),
+        "{err}"
+    );
+    let err = env.fails(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--bootstrap",
+        "/ip4/127.0.0.1/tcp/9",
+    ]);
+    assert!(
+        err.contains("[marketplace.p2p] listen_address: `nonsense` is not a multiaddr"),
+        "{err}"
+    );
+    // A flag replaces the configured value, and its error quotes the flag.
+    let err = env.fails(&[
+        "marketplace",
+        "p2p",
+        "search",
+        "x",
+        "--bootstrap",
+        "/ip4/1.2.3.4/udp/1",
+    ]);
+    assert!(
+        err.contains("`/ip4/1.2.3.4/udp/1`: ggen speaks TCP") && !err.contains("config.toml"),
+        "{err}"
+    );
+}
+
+#[test]
 fn twenty_nodes_all_learn_of_an_announcement() {
     let hub = Node::start(&[]);
     let others: Vec<Node> = (0..19).map(|_| Node::start(&[&hub.addr])).collect();
@@ -594,4 +714,20 @@ fn hybrid_search_merges_local_and_network_preferring_newer_versions() {
         &node.addr,
     ]);
     assert!(human.contains("SOURCE") && human.contains("dht"), "{human}");
+    assert!(human.ends_with("1-1 of 1 match\n"), "{human}");
+    // Paging reads as in a plain search.
+    let past = client.ok(&[
+        "marketplace",
+        "search",
+        "hybrid",
+        "--hybrid",
+        "--offset",
+        "5",
+        "--bootstrap",
+        &node.addr,
+    ]);
+    assert_eq!(
+        past, "No results on this page (2 matches in all; lower --offset).\n",
+        "{past}"
+    );
 }

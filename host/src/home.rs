@@ -252,9 +252,24 @@ fn lowest_priority() -> u32 {
 #[serde(default)]
 pub struct ReputationConfig {
     /// Results and providers from peers below this are left out.
+    #[serde(deserialize_with = "fraction")]
     pub min_reputation: f64,
+    #[serde(deserialize_with = "fraction")]
     pub prune_threshold: f64,
     pub prune_after_days: u64,
+}
+
+/// A reputation: 0.0 to 1.0 (checked as the file is read, so the error
+/// names config.toml and the line).
+fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    let value = f64::deserialize(d)?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a reputation is between 0.0 and 1.0, not {value}"
+        )))
+    }
 }
 
 impl Default for ReputationConfig {

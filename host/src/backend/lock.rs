@@ -75,6 +75,30 @@ pub fn lock_exclusive(
     }
 }
 
+/// Wait for whoever holds the lock `<dir>/<name>` (if the file exists) and
+/// keep writers out while the returned guard lives, without creating
+/// anything: for commands that only read (they may lack write access).
+pub fn lock_shared_if_present(
+    dir: &Path,
+    name: &str,
+    waiting: impl FnOnce(),
+) -> std::io::Result<Option<File>> {
+    let file = match File::open(dir.join(name)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            waiting();
+            file.lock_shared()?;
+        }
+        Err(TryLockError::Error(e)) => return Err(e),
+    }
+    Ok(Some(file))
+}
+
 impl Drop for DirLock {
     fn drop(&mut self) {
         let Some(dir) = self.path.parent() else {

@@ -197,17 +197,31 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
         MarketplaceCommand::Verify(a) => {
             let root = session.installed_root(a.target.as_deref())?;
+            let _reading = session.read_lock_install_root(&root)?;
             let report = domain::verify::verify(&root)?;
             output::verify(&report, a.json);
             if report.interrupted > 0 {
                 return Err(MarketplaceError::Storage(interrupted_note(&root)));
             }
-            let bad = report.packages.iter().filter(|p| !p.ok()).count();
+            let bad = report.packages.iter().filter(|p| !p.files_ok()).count();
             if bad > 0 {
                 return Err(MarketplaceError::Security(format!(
                     "{bad} installed package{} differ{} from ggen.lock",
                     if bad == 1 { "" } else { "s" },
                     if bad == 1 { "s" } else { "" }
+                )));
+            }
+            if let Some(p) = report.packages.iter().find(|p| !p.ok()) {
+                return Err(MarketplaceError::Dependency(format!(
+                    "{}@{} needs {}, which is not installed; run `ggen marketplace install {}{}` to install it",
+                    p.name,
+                    p.version,
+                    p.missing_dependencies.join(", "),
+                    p.name,
+                    a.target
+                        .as_ref()
+                        .map(|t| format!(" --target {}", t.display()))
+                        .unwrap_or_default()
                 )));
             }
         }
@@ -254,6 +268,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         MarketplaceCommand::P2p { command } => p2p::run(&session, command)?,
         MarketplaceCommand::List(a) => {
             let root = session.installed_root(a.target.as_deref())?;
+            let _reading = session.read_lock_install_root(&root)?;
             let packages = domain::installed::list(&root)?;
             let interrupted = domain::transaction::interrupted(&root);
             if interrupted > 0 {

@@ -77,17 +77,7 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
         return;
     }
     if results.hits.is_empty() {
-        if results.total > 0 {
-            out!(
-                "No results on this page ({} matches in all; lower --offset).",
-                results.total
-            );
-        } else if query.text.is_empty() {
-            out!("No packages match the filters.");
-        } else {
-            out!("No packages match \"{}\".", one_line(&query.text, 60));
-        }
-        return;
+        return no_results(query, results.total);
     }
     let rows: Vec<[String; 3]> = results
         .hits
@@ -108,12 +98,27 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
         })
         .collect();
     table(["NAME", "VERSION", "DESCRIPTION"], &rows);
+    page_footer(query, results.hits.len(), results.total);
+}
+
+/// A search that shows no rows: nothing matched, or the page is past the end.
+pub fn no_results(query: &Query, total: u64) {
+    if total > 0 {
+        out!("No results on this page ({total} matches in all; lower --offset).");
+    } else if query.text.is_empty() {
+        out!("No packages match the filters.");
+    } else {
+        out!("No packages match \"{}\".", one_line(&query.text, 60));
+    }
+}
+
+/// `1-20 of 57 matches` under a page of search results.
+pub fn page_footer(query: &Query, shown: usize, total: u64) {
     let first = query.offset as u64 + 1;
-    let last = query.offset as u64 + results.hits.len() as u64;
+    let last = query.offset as u64 + shown as u64;
     out!(
-        "\n{first}-{last} of {} match{}",
-        results.total,
-        if results.total == 1 { "" } else { "es" }
+        "\n{first}-{last} of {total} match{}",
+        if total == 1 { "" } else { "es" }
     );
 }
 
@@ -214,7 +219,13 @@ pub fn install(r: &InstallReport, as_json: bool) {
     let rows: Vec<[String; 3]> = r
         .packages
         .iter()
-        .map(|p| [p.action.to_owned(), p.name.clone(), p.version.clone()])
+        .map(|p| {
+            let version = match &p.previous_version {
+                Some(old) => format!("{old} -> {}", p.version),
+                None => p.version.clone(),
+            };
+            [p.action.to_owned(), p.name.clone(), version]
+        })
         .collect();
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
@@ -287,7 +298,8 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
             }
             continue;
         }
-        out!("DIFFERS   {}@{}", p.name, p.version);
+        let status = if p.files_ok() { "BROKEN" } else { "DIFFERS" };
+        out!("{status:<10}{}@{}", p.name, p.version);
         for f in &p.changed_by_hooks {
             out!("  {:<9}{f}", "by hook");
         }
@@ -299,6 +311,9 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
             for f in files {
                 out!("  {label:<9}{f}");
             }
+        }
+        for d in &p.missing_dependencies {
+            out!("  {:<9}{d}, which is not installed", "needs");
         }
     }
 }

@@ -3,7 +3,7 @@
 use ggen::backend::network::{BootstrapReport, NodeStatus, PeerView, unix_now};
 use ggen::domain::p2p::{P2pPublishReport, P2pSearchReport};
 
-use super::output::{print_json, table};
+use super::output::{no_results, page_footer, print_json, table};
 
 fn json<T: serde::Serialize>(value: &T) {
     print_json(&serde_json::to_value(value).expect("reports serialise"));
@@ -37,8 +37,7 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         return json(r);
     }
     if r.results.is_empty() {
-        out!("No packages found for \"{}\".", r.query.text);
-        return;
+        return no_results(&r.query, r.total);
     }
     let rows: Vec<[String; 5]> = r
         .results
@@ -59,7 +58,7 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         })
         .collect();
     table(["NAME", "VERSION", "SOURCE", "REP", "DESCRIPTION"], &rows);
-    out!("\n{} of {} result(s)", r.results.len(), r.total);
+    page_footer(&r.query, r.results.len(), r.total);
 }
 
 /// The end of a PeerId (the start is the same for every Ed25519 key).

@@ -82,6 +82,8 @@ pub struct PlannedPackage {
     pub version: String,
     /// `install`, `reinstall` (--force or a different version) or `unchanged`.
     pub action: &'static str,
+    /// The version installed before, when this one replaces another version.
+    pub previous_version: Option<String>,
     pub dependencies: BTreeMap<String, String>,
 }
 
@@ -142,6 +144,18 @@ pub fn install<L>(
     };
     if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
         return Ok(report);
+    }
+    if options.with_dependencies {
+        // A package that stays may now depend on a version that moved.
+        for l in &mut lockfile.packages {
+            if let Some(r) = resolution.packages.get(&l.name) {
+                l.dependencies = r
+                    .dependencies
+                    .iter()
+                    .map(|(d, v)| (d.clone(), v.to_string()))
+                    .collect();
+            }
+        }
     }
     report.hooks = commit(backends, root, &plan, options, &mut lockfile)?;
     Ok(report)
@@ -319,6 +333,9 @@ fn plan(
             };
             Ok(PlannedPackage {
                 name: name.clone(),
+                previous_version: current
+                    .filter(|l| l.version != version)
+                    .map(|l| l.version.clone()),
                 version,
                 action,
                 dependencies,

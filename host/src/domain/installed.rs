@@ -106,7 +106,61 @@ pub fn read(packages_dir: &Path) -> Result<Lockfile> {
             lock.version
         )));
     }
+    check_entries(&lock).map_err(|e| {
+        MarketplaceError::Storage(format!(
+            "{} is not a valid lockfile ({}); restore it from a backup, or move it away and install again",
+            path.display(),
+            e.replace(char::is_control, "?")
+        ))
+    })?;
     Ok(lock)
+}
+
+/// What a hand-edited or damaged ggen.lock may not hold: names become
+/// directories and versions are compared, so each must be what ggen writes.
+fn check_entries(lock: &Lockfile) -> std::result::Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &lock.packages {
+        let entry = || format!("entry `{}`", super::excerpt(&p.name, 64));
+        super::manifest::validate_name(&p.name).map_err(|e| format!("{}: {e}", entry()))?;
+        if !seen.insert(p.name.as_str()) {
+            return Err(format!("{} appears twice", entry()));
+        }
+        semver::Version::parse(&p.version).map_err(|e| {
+            format!(
+                "{}: version `{}` is not a semver version ({e})",
+                entry(),
+                super::excerpt(&p.version, 64)
+            )
+        })?;
+        for (dep, version) in &p.dependencies {
+            super::manifest::validate_name(dep)
+                .map_err(|e| format!("{}: dependency {e}", entry()))?;
+            semver::Version::parse(version).map_err(|e| {
+                format!(
+                    "{}: dependency `{dep}` has version `{}`, not a semver version ({e})",
+                    entry(),
+                    super::excerpt(version, 64)
+                )
+            })?;
+        }
+        let paths = p.files.keys().chain(p.hook_changes.keys());
+        if let Some(file) = paths.into_iter().find(|f| !is_plain_relative(f)) {
+            return Err(format!(
+                "{}: file `{}` is not a plain path inside the package",
+                entry(),
+                super::excerpt(file, 64).replace(char::is_control, "?")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Replace `<packages_dir>/ggen.lock` atomically: a temporary file beside it
@@ -179,5 +233,59 @@ mod tests {
         write(dir.path(), &back).unwrap();
         assert_eq!(std::fs::read(dir.path().join(LOCKFILE)).unwrap(), first);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn hand_edited_entries_are_refused_naming_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = serde_json::json!({"name": "app", "version": "1.0.0", "source": "s",
+            "integrity": "sha256-00", "dependencies": {"base": "1.0.0"}, "files": {"a/b.txt": "sha256-00"}});
+        let cases = [
+            (
+                "name",
+                serde_json::json!("../evil"),
+                "entry `../evil`: package name `../evil` must start",
+            ),
+            (
+                "version",
+                serde_json::json!("latest"),
+                "entry `app`: version `latest` is not a semver version",
+            ),
+            (
+                "dependencies",
+                serde_json::json!({"base": "^1"}),
+                "dependency `base` has version `^1`",
+            ),
+            (
+                "dependencies",
+                serde_json::json!({"Base": "1.0.0"}),
+                "entry `app`: dependency package name `Base`",
+            ),
+            (
+                "files",
+                serde_json::json!({"../../x": "sha256-00"}),
+                "file `../../x` is not a plain path",
+            ),
+            (
+                "files",
+                serde_json::json!({"/etc/passwd": "sha256-00"}),
+                "file `/etc/passwd`",
+            ),
+        ];
+        for (field, value, expected) in cases {
+            let mut entry = good.clone();
+            entry[field] = value;
+            let text = serde_json::json!({"version": 1, "packages": [entry]}).to_string();
+            std::fs::write(dir.path().join(LOCKFILE), text).unwrap();
+            let err = read(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(expected) && !err.contains('\n'),
+                "{field}: {err}"
+            );
+        }
+        let twice = serde_json::json!({"version": 1, "packages": [good.clone(), good]}).to_string();
+        std::fs::write(dir.path().join(LOCKFILE), twice).unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("entry `app` appears twice"), "{err}");
     }
 }

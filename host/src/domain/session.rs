@@ -255,6 +255,17 @@ impl Session {
         .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
     }
 
+    /// For reading an install root (verify, list): waits for a running
+    /// install, update or remove, whose transaction would otherwise look
+    /// interrupted, and holds the next one off until dropped.
+    pub fn read_lock_install_root(&self, root: &Path) -> Result<Option<std::fs::File>> {
+        let shown = root.display().to_string();
+        crate::backend::lock::lock_shared_if_present(root, INSTALL_LOCK, || {
+            tracing::warn!("waiting for another ggen process to finish installing into {shown}")
+        })
+        .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
+    }
+
     /// The lock of an install root that must exist already (remove, update):
     /// a mistyped --target is an error, not a new directory.
     pub fn lock_existing_install_root(&self, root: &Path) -> Result<DirLock> {
@@ -335,9 +346,27 @@ impl Session {
         &self,
         overrides: &P2pOverrides,
         server: bool,
-    ) -> crate::backend::p2p::NodeConfig {
+    ) -> Result<crate::backend::p2p::NodeConfig> {
         let p2p = &self.config.marketplace.p2p;
-        crate::backend::p2p::NodeConfig {
+        // Addresses from config.toml are checked here, so that an error
+        // names the file and key (a flag's error quotes the flag's value).
+        let mut configured = Vec::new();
+        if server && overrides.listen.is_empty() {
+            configured.push(("listen_address", p2p.listen_address.clone()));
+        }
+        if overrides.bootstrap.is_empty() {
+            let bootstrap = p2p.bootstrap_addresses().into_iter();
+            configured.extend(bootstrap.map(|a| ("bootstrap_nodes", a)));
+        }
+        for (key, address) in configured {
+            crate::backend::p2p::parse_multiaddr(&address).map_err(|e| {
+                MarketplaceError::Config(format!(
+                    "{} [marketplace.p2p] {key}: {e}",
+                    self.home.config_file().display()
+                ))
+            })?;
+        }
+        Ok(crate::backend::p2p::NodeConfig {
             keypair: self.home.p2p().join("keypair"),
             listen: if !overrides.listen.is_empty() {
                 overrides.listen.clone()
@@ -361,7 +390,7 @@ impl Session {
                 threshold: p2p.reputation.prune_threshold,
                 after_days: p2p.reputation.prune_after_days,
             },
-        }
+        })
     }
 
     /// The running node (through its control socket), else a short-lived
@@ -371,7 +400,7 @@ impl Session {
         &self,
         overrides: &P2pOverrides,
     ) -> Result<Box<dyn crate::backend::network::Network>> {
-        let config = self.node_config(overrides, false);
+        let config = self.node_config(overrides, false)?;
         let answer_within = config.query_timeout * 3 + config.bootstrap_timeout;
         if let Some(node) =
             crate::backend::p2p::ControlClient::connect(&self.control_socket(), answer_within)
@@ -401,7 +430,7 @@ impl Session {
         ready: impl FnOnce(&crate::backend::p2p::Started),
         announced: impl FnOnce(usize, usize) + Send + 'static,
     ) -> Result<()> {
-        let config = self.node_config(overrides, true);
+        let config = self.node_config(overrides, true)?;
         crate::backend::p2p::run(
             &config,
             self.control_socket(),

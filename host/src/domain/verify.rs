@@ -22,10 +22,17 @@ pub struct PackageCheck {
     /// Files that differ from the published tarball because an approved
     /// post-install hook changed them, and are as that hook left them.
     pub changed_by_hooks: Vec<String>,
+    /// Dependencies (`name@version`, as ggen.lock recorded them) that are
+    /// not installed: removed with --force, or dropped from ggen.lock.
+    pub missing_dependencies: Vec<String>,
 }
 
 impl PackageCheck {
     pub fn ok(&self) -> bool {
+        self.files_ok() && self.missing_dependencies.is_empty()
+    }
+
+    pub fn files_ok(&self) -> bool {
         self.modified.is_empty() && self.missing.is_empty() && self.extra.is_empty()
     }
 }
@@ -44,7 +51,16 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
     let mut packages = lock
         .packages
         .iter()
-        .map(|locked| check(root, locked))
+        .map(|locked| {
+            let mut check = check(root, locked)?;
+            check.missing_dependencies = locked
+                .dependencies
+                .iter()
+                .filter(|(dep, _)| !lock.packages.iter().any(|p| &p.name == *dep))
+                .map(|(dep, version)| format!("{dep}@{version}"))
+                .collect();
+            Ok(check)
+        })
         .collect::<Result<Vec<_>>>()?;
     packages.sort_by(|a, b| a.name.cmp(&b.name));
     let interrupted = super::transaction::interrupted(root);
@@ -75,6 +91,7 @@ pub fn check(root: &Path, locked: &LockedPackage) -> Result<PackageCheck> {
         missing: Vec::new(),
         extra: Vec::new(),
         changed_by_hooks: Vec::new(),
+        missing_dependencies: Vec::new(),
     };
     for (path, digest) in &locked.files {
         match on_disk.remove(path) {
