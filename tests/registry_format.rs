@@ -485,3 +485,71 @@ fn a_search_rebuilding_the_index_never_drops_a_concurrent_publish() {
     let all = env.json(&["marketplace", "search", "bulk", "--json"]);
     assert_eq!(all["total"], 300);
 }
+
+/// `publish --force` over a version, killed at any moment: the index entry
+/// and the tarball it names always agree, so installs never see a checksum
+/// mismatch, and the next publish cleans up what the kill left.
+#[test]
+fn a_forced_publish_killed_at_any_moment_leaves_the_entry_matching_its_file() {
+    let env = Env::new();
+    // A large index makes each index write take a while.
+    let mut packages = serde_json::Map::new();
+    for i in 0..20_000 {
+        let name = format!("filler{i}");
+        packages.insert(
+            name.clone(),
+            json!({"name": name, "versions": [
+            {"version": "1.0.0", "description": "filler package for a large index",
+             "checksum": "sha256-00", "tarball": format!("{name}/1.0.0/{name}-1.0.0.tar.gz")}]}),
+        );
+    }
+    write_index(&env, &json!({"version": "1", "packages": packages}));
+    let dir = env.package(
+        "victim",
+        &manifest("victim", "1.0.0"),
+        &[("round.txt", "0")],
+    );
+    let publish = ["marketplace", "publish", dir.to_str().unwrap(), "--force"];
+    env.ok(&publish); // compiles the plugin
+    let start = std::time::Instant::now();
+    env.ok(&publish);
+    let whole = start.elapsed();
+    let check = |round: u32| {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.registry().join("index.json")).unwrap())
+                .unwrap();
+        let entry = &index["packages"]["victim"]["versions"][0];
+        let file = env.registry().join(entry["tarball"].as_str().unwrap());
+        let bytes = std::fs::read(&file)
+            .unwrap_or_else(|e| panic!("round {round}: {} is gone: {e}", file.display()));
+        assert_eq!(
+            entry["checksum"],
+            format!("sha256-{}", support::sha256_hex(&bytes)),
+            "round {round}: the index entry does not match {}",
+            file.display()
+        );
+    };
+    let rounds = 24;
+    for round in 1..=rounds {
+        std::fs::write(dir.join("round.txt"), round.to_string()).unwrap();
+        let mut child = env
+            .cmd(&publish)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole * round / rounds);
+        let _ = child.kill();
+        let _ = child.wait();
+        check(round);
+    }
+    env.ok(&publish);
+    check(rounds + 1);
+    let leftovers: Vec<_> = std::fs::read_dir(env.registry().join("victim/1.0.0"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "package.json" && n != "victim-1.0.0.tar.gz")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    env.ok(&["marketplace", "install", "victim"]);
+}

@@ -3,7 +3,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
@@ -126,7 +126,8 @@ impl FileRegistry {
     ) -> Result<(), Error> {
         check_path_safe(&meta.name, &meta.version)?;
         let mut index = self.load_index()?;
-        if !force && find_entry(&index, &meta.name, &meta.version).is_ok() {
+        let published = find_entry(&index, &meta.name, &meta.version).ok();
+        if !force && published.is_some() {
             return Err(Error::AlreadyExists(format!(
                 "{}@{} is already published; use --force to replace it",
                 meta.name, meta.version
@@ -139,6 +140,9 @@ impl FileRegistry {
         // search): only old temporary files there are leftovers for sure.
         remove_stale_temps(&self.root, Duration::from_secs(600));
         remove_stale_temps(&dir, Duration::ZERO);
+        if let Some(old) = published {
+            return self.replace(&dir, &rel, meta, manifest, tarball, index, &old.tarball);
+        }
         let stored = self.store_files(&dir, &rel, meta, manifest, tarball);
         if stored.is_err() {
             // A new version's directories go again if they stayed empty.
@@ -146,17 +150,61 @@ impl FileRegistry {
             let _ = fs::remove_dir(self.root.join(&meta.name));
         }
         stored?;
-
-        let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
-            name: meta.name.clone(),
-            versions: Vec::new(),
-        });
-        package.versions.retain(|e| e.version != meta.version);
-        package.versions.push(IndexEntry::from_wire(meta, rel));
-        package.sort_newest_first();
-        index.set_package(&meta.name, &package);
-        index.updated_at = meta.published_at.clone();
+        set_version(&mut index, meta, rel)?;
         self.save_index(&index)
+    }
+
+    /// `--force` over a published version. The index never points at a
+    /// tarball while it is overwritten: the new one is stored under a name
+    /// of its own and indexed there, then copied into place and indexed
+    /// again. Killed at any moment, every index entry matches its file.
+    #[allow(clippy::too_many_arguments)]
+    fn replace(
+        &self,
+        dir: &Path,
+        rel: &str,
+        meta: &PackageVersion,
+        manifest: &str,
+        tarball: &mut dyn Read,
+        mut index: IndexFile,
+        indexed: &str,
+    ) -> Result<(), Error> {
+        let file_name = format!("{}-{}.tar.gz", meta.name, meta.version);
+        remove_replacements(dir, &file_name, indexed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let side = format!("{rel}.{REPLACING}{nanos}");
+        self.store_tarball(&side, meta, tarball)?;
+        set_version(&mut index, meta, side.clone())?;
+        self.save_index(&index)?;
+        let mut copy = fs::File::open(self.root.join(&side))?;
+        self.store_tarball(rel, meta, &mut copy)?;
+        write_atomic(&dir.join("package.json"), manifest.as_bytes())
+            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
+        set_version(&mut index, meta, rel.to_owned())?;
+        self.save_index(&index)?;
+        let _ = fs::remove_file(self.root.join(&side));
+        Ok(())
+    }
+
+    /// Stream a tarball to `rel` atomically, checking its announced size.
+    fn store_tarball(
+        &self,
+        rel: &str,
+        meta: &PackageVersion,
+        tarball: &mut dyn Read,
+    ) -> Result<(), Error> {
+        let written = copy_atomic(&self.root.join(rel), tarball, MAX_TARBALL.min(meta.size))
+            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
+        if written != meta.size {
+            let _ = fs::remove_file(self.root.join(rel));
+            return Err(Error::Invalid(format!(
+                "tarball is {written} bytes, metadata says {}",
+                meta.size
+            )));
+        }
+        Ok(())
     }
 
     /// The tarball and package.json of one version, each written atomically.
@@ -170,14 +218,7 @@ impl FileRegistry {
     ) -> Result<(), Error> {
         fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
-        let written = copy_atomic(&self.root.join(rel), tarball, MAX_TARBALL.min(meta.size))
-            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
-        if written != meta.size {
-            return Err(Error::Invalid(format!(
-                "tarball is {written} bytes, metadata says {}",
-                meta.size
-            )));
-        }
+        self.store_tarball(rel, meta, tarball)?;
         write_atomic(&dir.join("package.json"), manifest.as_bytes())
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))
     }
@@ -221,6 +262,39 @@ impl FileRegistry {
             ))
         })?;
         Ok(Box::new(file))
+    }
+}
+
+/// Make `meta`, stored at `rel`, the index's entry for its version.
+fn set_version(index: &mut IndexFile, meta: &PackageVersion, rel: String) -> Result<(), Error> {
+    let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
+        name: meta.name.clone(),
+        versions: Vec::new(),
+    });
+    package.versions.retain(|e| e.version != meta.version);
+    package.versions.push(IndexEntry::from_wire(meta, rel));
+    package.sort_newest_first();
+    index.set_package(&meta.name, &package);
+    index.updated_at = meta.published_at.clone();
+    Ok(())
+}
+
+/// Suffix of a replacement tarball while `publish --force` moves it in.
+const REPLACING: &str = "replacing-";
+
+/// Replacement tarballs a killed `publish --force` left, except the one the
+/// index points at (`indexed`, relative to the registry root).
+fn remove_replacements(dir: &Path, file_name: &str, indexed: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{file_name}.{REPLACING}");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && !indexed.ends_with(&format!("/{name}")) {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 
