@@ -655,3 +655,21 @@ fn concurrent_publishes_lose_nothing() {
     let r = env.json(&["marketplace", "search", "conc", "--json"]);
     assert_eq!(r["total"], 6, "{r}");
 }
+
+#[test]
+fn a_cache_that_cannot_be_made_only_costs_speed() {
+    let env = Env::new();
+    env.publish(manifest("uncached", "1.0.0"));
+    // As in a read-only GGEN_HOME (a file where the cache directory goes:
+    // unlike permissions, that stops root too).
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    std::fs::write(env.home().join("cache"), "not a directory").unwrap();
+    let r = env.json(&["marketplace", "search", "uncached", "--json"]);
+    assert_eq!(r["results"][0]["name"], "uncached", "{r}");
+    let info = env.json(&["marketplace", "info", "uncached", "--json"]);
+    assert_eq!(info["versions"][0]["version"], "1.0.0");
+    assert_eq!(
+        std::fs::read(env.home().join("cache")).unwrap(),
+        b"not a directory"
+    );
+}

@@ -138,7 +138,7 @@ fn capabilities(world: World) -> Capabilities {
             .map(|&(guest, what, access)| PreopenView {
                 guest,
                 what,
-                writable: access == Access::ReadWrite,
+                writable: access != Access::ReadOnly,
             })
             .collect(),
         deadline_ms: grants.default_limits.deadline.as_millis() as u64,

@@ -4,7 +4,7 @@
 //!
 //! | role (world)        | preopened directories                                        | limits (default)      |
 //! |---------------------|--------------------------------------------------------------|-----------------------|
-//! | `registry-plugin`   | `/registry` = registry root (rw), `/cache` = its private cache (rw) | 5 s per call, 256 MiB |
+//! | `registry-plugin`   | `/registry` = registry root (rw), `/cache` = its private cache (rw, if it can be made) | 5 s per call, 256 MiB |
 //! | `p2p-policy-plugin` | none                                                         | 5 s per call, 256 MiB |
 //! | `post-install-hook` | `/package` = the staged package directory (rw)              | 10 s, 128 MiB         |
 //!
@@ -51,6 +51,9 @@ pub fn provides(import: &str) -> bool {
 pub enum Access {
     ReadOnly,
     ReadWrite,
+    /// Read-write if the directory can be made (a read-only GGEN_HOME
+    /// cannot hold it); otherwise left out, and the plugin does without.
+    Cache,
 }
 
 #[derive(Debug, Clone)]
@@ -97,7 +100,7 @@ pub fn grants(world: World) -> RoleGrants {
                 (
                     "/cache",
                     "a cache directory private to this plugin and root",
-                    Access::ReadWrite,
+                    Access::Cache,
                 ),
             ],
             default_limits: PLUGIN_LIMITS,

@@ -119,12 +119,25 @@ pub fn new_store(
     // hopping to a blocking pool per read (an order of magnitude on big reads).
     wasi.allow_blocking_current_thread(true);
     for p in &policy.preopens {
-        std::fs::create_dir_all(&p.host).map_err(|e| {
-            MarketplaceError::storage(format!("cannot create {}", p.host.display()), e)
-        })?;
+        match std::fs::create_dir_all(&p.host) {
+            Ok(()) => {}
+            Err(e) if p.access == Access::Cache => {
+                tracing::debug!(
+                    "no cache for the plugin: cannot create {}: {e}",
+                    p.host.display()
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(MarketplaceError::storage(
+                    format!("cannot create {}", p.host.display()),
+                    e,
+                ));
+            }
+        }
         let perms = match p.access {
             Access::ReadOnly => FsPerms::ReadOnly,
-            Access::ReadWrite => FsPerms::ReadWrite,
+            Access::ReadWrite | Access::Cache => FsPerms::ReadWrite,
         };
         wasi.preopened_dir(&p.host, p.guest, perms).map_err(|e| {
             MarketplaceError::storage(format!("cannot open {}", p.host.display()), e)
