@@ -405,7 +405,18 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         );
     }
     let err = env.fails(&["marketplace", "publish", "/definitely/not/here"]);
-    assert!(err.contains("is not a directory"), "{err}");
+    assert!(err.contains("/definitely/not/here does not exist"), "{err}");
+    let file = env.work.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = env.fails(&["marketplace", "publish", file.to_str().unwrap()]);
+    assert!(
+        err.contains("is not a directory; give the directory"),
+        "{err}"
+    );
+    let json_dir = env.work.path().join("json-dir");
+    std::fs::create_dir_all(json_dir.join("package.json")).unwrap();
+    let err = env.fails(&["marketplace", "publish", json_dir.to_str().unwrap()]);
+    assert!(err.contains("package.json: is not a file"), "{err}");
     #[cfg(unix)]
     {
         let dir = env.package("with-link", &manifest("linky", "1.0.0"), &[]);
@@ -615,6 +626,10 @@ fn registry_flag_and_config_choose_the_root() {
         (
             "[marketplace.plugins]\ntimeout_ms = 0\n",
             "timeout_ms and memory_mib under [marketplace.plugins]",
+        ),
+        (
+            "marketplace = 3\n",
+            "config.toml line 1: invalid type: integer `3`, expected a table of settings",
         ),
         (
             "[marketplace.p2p.reputation]\nprune_threshold = 0.1\nmin_reputation = 5\n",

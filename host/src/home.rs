@@ -145,7 +145,7 @@ impl GgenHome {
 
 /// config.toml (seeds §13.2). Unknown keys are ignored so newer files still load.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct Config {
     pub marketplace: MarketplaceConfig,
     pub hooks: HooksConfig,
@@ -153,7 +153,7 @@ pub struct Config {
 
 /// `[hooks]`: which packages' post-install hooks may run, and their limits.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct HooksConfig {
     /// Package names whose hooks are approved (`approve-hooks` adds to it).
     pub allow: Vec<String>,
@@ -175,7 +175,7 @@ impl Default for HooksConfig {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct MarketplaceConfig {
     pub registry_path: Option<PathBuf>,
     pub packages_path: Option<PathBuf>,
@@ -186,7 +186,7 @@ pub struct MarketplaceConfig {
 
 /// `[marketplace.p2p]` (seeds §13.2); command-line flags override it.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct P2pConfig {
     pub enabled: bool,
     pub listen_address: String,
@@ -249,7 +249,7 @@ fn lowest_priority() -> u32 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct ReputationConfig {
     /// Results and providers from peers below this are left out.
     #[serde(deserialize_with = "fraction")]
@@ -284,7 +284,7 @@ impl Default for ReputationConfig {
 
 /// Bounds on what unpacking one package may produce.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct InstallConfig {
     pub max_entries: u64,
     pub max_unpacked_mib: u64,
@@ -313,7 +313,7 @@ impl InstallConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, expecting = "a table of settings")]
 pub struct PluginConfig {
     /// Deadline for one plugin call, in milliseconds.
     pub timeout_ms: u64,

@@ -19,8 +19,9 @@ pub struct Packed {
     pub files: usize,
 }
 
-/// Directories never packed.
-const SKIPPED_DIRS: &[&str] = &[".git"];
+/// Never packed, at any depth: a repository's `.git` directory, or a
+/// submodule's `.git` file (as npm leaves them out).
+const SKIPPED: &[&str] = &[".git"];
 
 /// Pack every regular file under `dir` into `out` as a deterministic tar.gz.
 /// Symlinks and special files are refused: what is published is exactly what
@@ -116,6 +117,9 @@ fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<
                 entry.path().display()
             ));
         };
+        if SKIPPED.contains(&name_str) {
+            continue;
+        }
         let child = rel.join(name_str);
         let kind = entry
             .file_type()
@@ -126,9 +130,6 @@ fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<
                 entry.path().display()
             ));
         } else if kind.is_dir() {
-            if rel.as_os_str().is_empty() && SKIPPED_DIRS.contains(&name_str) {
-                continue;
-            }
             collect(root, &child, out)?;
         } else if kind.is_file() {
             let key = child
@@ -232,6 +233,28 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["a.txt", "src/z.txt"]);
+    }
+
+    #[test]
+    fn git_metadata_is_left_out_at_any_depth() {
+        let d = tempfile::tempdir().unwrap();
+        for dir in [".git/objects", "sub/.git", "src"] {
+            std::fs::create_dir_all(d.path().join(dir)).unwrap();
+        }
+        std::fs::write(d.path().join(".git/HEAD"), "ref").unwrap();
+        std::fs::write(d.path().join("sub/.git/config"), "x").unwrap();
+        std::fs::write(d.path().join("src/.git"), "gitdir: ../.git/modules/src").unwrap();
+        std::fs::write(d.path().join("src/lib.txt"), "kept").unwrap();
+        std::fs::write(d.path().join(".gitignore"), "kept too").unwrap();
+        let (packed, bytes) = pack_to_vec(d.path());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, [".gitignore", "src/lib.txt"]);
+        assert_eq!(packed.files, 2);
     }
 
     #[cfg(unix)]

@@ -63,6 +63,11 @@ pub fn load(dir: &Path) -> Result<Manifest> {
         )),
         _ => MarketplaceError::storage(format!("cannot read {}", path.display()), e),
     })?;
+    if !meta.is_file() {
+        return Err(invalid(
+            "is not a file; package.json must be a JSON file".into(),
+        ));
+    }
     if meta.len() > MAX_MANIFEST_BYTES {
         return Err(invalid(format!(
             "is {} bytes; the limit is 1 MiB",

@@ -36,9 +36,15 @@ pub fn publish<L>(
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<PublishReport> {
+    if !dir.exists() {
+        return Err(MarketplaceError::Validation(format!(
+            "{} does not exist; give the package's directory",
+            dir.display()
+        )));
+    }
     if !dir.is_dir() {
         return Err(MarketplaceError::Validation(format!(
-            "{} is not a directory",
+            "{} is not a directory; give the directory that holds package.json",
             dir.display()
         )));
     }
