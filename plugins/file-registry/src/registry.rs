@@ -184,7 +184,8 @@ impl FileRegistry {
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
         set_version(&mut index, meta, rel.to_owned())?;
         self.save_index(&index)?;
-        let _ = fs::remove_file(self.root.join(&side));
+        // Ours, and one an earlier killed replacement had indexed.
+        remove_replacements(dir, &file_name, rel);
         Ok(())
     }
 
