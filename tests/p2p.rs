@@ -373,23 +373,17 @@ fn bootstrap_and_stop_through_the_control_socket() {
 fn one_node_per_home_even_when_two_start_at_once() {
     use std::process::Stdio;
     let env = Env::new();
-    let start = |extra: &[&str]| {
-        let mut args = vec![
-            "marketplace",
-            "p2p",
-            "start",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--exit-after",
-            "60s",
-        ];
-        args.extend(extra);
-        args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
-    };
+    const START: [&str; 7] = [
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--exit-after",
+        "60s",
+    ];
     let spawn = || {
-        let args = start(&[]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        env.cmd(&args)
+        env.cmd(&START)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -419,8 +413,7 @@ fn one_node_per_home_even_when_two_start_at_once() {
     assert!(ready, "the winner never opened its control socket");
 
     // --daemon refuses too, rather than reporting the running node as its own.
-    let args = start(&["--daemon"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = [&START[..], &["--daemon"]].concat();
     let err = env.fails(&args);
     assert!(err.contains("already running"), "{err}");
     env.ok(&["marketplace", "p2p", "stop"]);
@@ -431,7 +424,7 @@ fn one_node_per_home_even_when_two_start_at_once() {
     assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
 
     // Once it is gone, --daemon starts one in the background and returns.
-    let status = env.json(&args.iter().copied().chain(["--json"]).collect::<Vec<_>>());
+    let status = env.json(&[&args[..], &["--json"]].concat());
     assert!(status["peer_id"].is_string(), "{status}");
     let err = env.fails(&args);
     assert!(err.contains("already running"), "{err}");

@@ -198,6 +198,16 @@ mod tests {
     use super::*;
     use std::io::{Read, Seek};
 
+    /// The entry names of a packed archive, in order.
+    fn entry_names(bytes: &[u8]) -> Vec<String> {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
     fn pack_to_vec(dir: &Path) -> (Packed, Vec<u8>) {
         let mut f = tempfile::tempfile().unwrap();
         let packed = pack(dir, &mut f).unwrap();
@@ -226,13 +236,7 @@ mod tests {
         assert_eq!(pa.files, 2);
         assert_eq!(pa.size, ba.len() as u64);
 
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&ba[..]));
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, ["a.txt", "src/z.txt"]);
+        assert_eq!(entry_names(&ba), ["a.txt", "src/z.txt"]);
     }
 
     #[test]
@@ -247,13 +251,7 @@ mod tests {
         std::fs::write(d.path().join("src/lib.txt"), "kept").unwrap();
         std::fs::write(d.path().join(".gitignore"), "kept too").unwrap();
         let (packed, bytes) = pack_to_vec(d.path());
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-        let names: Vec<String> = archive
-            .entries()
-            .unwrap()
-            .map(|e| e.unwrap().path().unwrap().display().to_string())
-            .collect();
-        assert_eq!(names, [".gitignore", "src/lib.txt"]);
+        assert_eq!(entry_names(&bytes), [".gitignore", "src/lib.txt"]);
         assert_eq!(packed.files, 2);
     }
 

@@ -48,6 +48,8 @@ pub struct VerifyReport {
 
 pub fn verify(root: &Path) -> Result<VerifyReport> {
     let lock = installed::read(root)?;
+    let installed: std::collections::BTreeSet<&str> =
+        lock.packages.iter().map(|p| p.name.as_str()).collect();
     let mut packages = lock
         .packages
         .iter()
@@ -56,7 +58,7 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
             check.missing_dependencies = locked
                 .dependencies
                 .iter()
-                .filter(|(dep, _)| !lock.packages.iter().any(|p| &p.name == *dep))
+                .filter(|(dep, _)| !installed.contains(dep.as_str()))
                 .map(|(dep, version)| format!("{dep}@{version}"))
                 .collect();
             Ok(check)

@@ -31,18 +31,7 @@ pub fn write_atomic_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let tmp = temp_beside(target);
-    let result = (|| {
-        let mut w = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        fs::rename(&tmp, target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    via_temp(target, buffered(fill), |tmp| fs::rename(tmp, target))
 }
 
 /// Like [`write_atomic_with`], but only if `target` does not exist: false
@@ -51,43 +40,65 @@ pub fn write_new_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<bool> {
-    let tmp = temp_beside(target);
-    let result = (|| {
-        let mut w = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
-        fill(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
+    via_temp(target, buffered(fill), |tmp| {
         // A hard link never replaces a file, unlike a rename.
-        match fs::hard_link(&tmp, target) {
+        match fs::hard_link(tmp, target) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             // A filesystem without hard links: check, then rename.
             Err(_) if fs::symlink_metadata(target).is_ok() => Ok(false),
-            Err(_) => fs::rename(&tmp, target).map(|()| true),
+            Err(_) => fs::rename(tmp, target).map(|()| true),
         }
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
+    })
 }
 
-/// Stream `reader` into `target` atomically; refuses more than `max` bytes.
-pub fn copy_atomic(target: &Path, reader: &mut dyn Read, max: u64) -> io::Result<u64> {
+/// Stream exactly `size` bytes of `reader` into `target` atomically: a
+/// stream of another length (`InvalidData`) is never put in place.
+pub fn copy_atomic(target: &Path, reader: &mut dyn Read, size: u64) -> io::Result<()> {
+    let copy = |f: &mut fs::File| {
+        let n = io::copy(&mut Read::take(reader, size + 1), f)?;
+        if n == size {
+            return Ok(());
+        }
+        let what = if n > size {
+            "longer than"
+        } else {
+            "shorter than"
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the tarball is {what} the announced {size} bytes"),
+        ))
+    };
+    via_temp(target, copy, |tmp| fs::rename(tmp, target))
+}
+
+/// `fill` writing through a 1 MiB buffer into the file.
+fn buffered(
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> impl FnOnce(&mut fs::File) -> io::Result<()> {
+    |f| {
+        let mut w = io::BufWriter::with_capacity(1 << 20, f);
+        fill(&mut w)?;
+        w.flush()
+    }
+}
+
+/// Fill a temporary file beside `target`, sync it and hand it to `place`
+/// (a rename or a link); the temporary name is gone afterwards either way.
+fn via_temp<T>(
+    target: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+    place: impl FnOnce(&Path) -> io::Result<T>,
+) -> io::Result<T> {
     let tmp = temp_beside(target);
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
-        let n = io::copy(&mut Read::take(&mut *reader, max + 1), &mut f)?;
-        if n > max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("stream is longer than the announced {max} bytes"),
-            ));
-        }
+        fill(&mut f)?;
         f.sync_all()?;
-        fs::rename(&tmp, target)?;
-        Ok(n)
+        place(&tmp)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    // After a rename there is nothing left to remove; after a link or a failure there is.
+    let _ = fs::remove_file(&tmp);
     result
 }

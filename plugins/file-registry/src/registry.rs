@@ -189,23 +189,23 @@ impl FileRegistry {
         Ok(())
     }
 
-    /// Stream a tarball to `rel` atomically, checking its announced size.
+    /// Stream a tarball of its announced size to `rel` atomically.
     fn store_tarball(
         &self,
         rel: &str,
         meta: &PackageVersion,
         tarball: &mut dyn Read,
     ) -> Result<(), Error> {
-        let written = copy_atomic(&self.root.join(rel), tarball, MAX_TARBALL.min(meta.size))
-            .map_err(|e| Error::io(format!("cannot store the tarball: {e}")))?;
-        if written != meta.size {
-            let _ = fs::remove_file(self.root.join(rel));
+        if meta.size > MAX_TARBALL {
             return Err(Error::Invalid(format!(
-                "tarball is {written} bytes, metadata says {}",
+                "the tarball is {} bytes; this registry stores at most {MAX_TARBALL}",
                 meta.size
             )));
         }
-        Ok(())
+        copy_atomic(&self.root.join(rel), tarball, meta.size).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => Error::Invalid(e.to_string()),
+            _ => Error::io(format!("cannot store the tarball: {e}")),
+        })
     }
 
     /// The tarball and package.json of one version, each written atomically.
