@@ -74,6 +74,14 @@ fn endless_loop_hits_the_deadline() {
         err.contains("ran past its 1s deadline in `search`"),
         "{err}"
     );
+    // The hint names what raises a deadline, and only that.
+    assert!(
+        err.contains(
+            "raise it with --plugin-timeout, or [marketplace.plugins] timeout_ms in config.toml"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("memory"), "{err}");
     // The deadline also comes from config.toml.
     std::fs::write(
         env.home().join("config.toml"),
@@ -101,6 +109,13 @@ fn unbounded_allocation_hits_the_memory_cap() {
     let env = Env::new();
     let err = attack(&env, &["--plugin-memory", "64"], "alloc");
     assert!(err.contains("exceeded its memory cap of 64 MiB"), "{err}");
+    assert!(
+        err.contains(
+            "raise it with --plugin-memory, or [marketplace.plugins] memory_mib in config.toml"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("timeout"), "{err}");
     std::fs::write(
         env.home().join("config.toml"),
         "[marketplace.plugins]\nmemory_mib = 96\n",

@@ -143,7 +143,7 @@ fn capabilities(world: World) -> Capabilities {
             .collect(),
         deadline_ms: grants.default_limits.deadline.as_millis() as u64,
         memory_mib: (grants.default_limits.memory_bytes >> 20) as u64,
-        configured_in: grants.configured_in,
+        configured_in: grants.configured_in.summary,
         imports: policy::IMPORTS.to_vec(),
     }
 }

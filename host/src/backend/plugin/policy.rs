@@ -77,7 +77,17 @@ pub struct RoleGrants {
     pub preopens: &'static [(&'static str, &'static str, Access)],
     pub default_limits: Limits,
     /// Where users change the limits.
-    pub configured_in: &'static str,
+    pub configured_in: LimitSettings,
+}
+
+/// Where users change a role's limits, per limit: an error names only the
+/// setting that raises the limit that was hit.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    pub deadline: &'static str,
+    pub memory: &'static str,
+    /// Both, for `plugin inspect`.
+    pub summary: &'static str,
 }
 
 pub const PLUGIN_LIMITS: Limits = Limits {
@@ -90,7 +100,17 @@ pub const HOOK_LIMITS: Limits = Limits {
     memory_bytes: 128 << 20,
 };
 
-const PLUGIN_SETTINGS: &str = "[marketplace.plugins] timeout_ms / memory_mib in config.toml, or --plugin-timeout / --plugin-memory";
+const PLUGIN_SETTINGS: LimitSettings = LimitSettings {
+    deadline: "--plugin-timeout, or [marketplace.plugins] timeout_ms in config.toml",
+    memory: "--plugin-memory, or [marketplace.plugins] memory_mib in config.toml",
+    summary: "[marketplace.plugins] timeout_ms / memory_mib in config.toml, or --plugin-timeout / --plugin-memory",
+};
+
+const HOOK_SETTINGS: LimitSettings = LimitSettings {
+    deadline: "[hooks] timeout_ms in config.toml",
+    memory: "[hooks] memory_mib in config.toml",
+    summary: "[hooks] timeout_ms / memory_mib in config.toml",
+};
 
 pub fn grants(world: World) -> RoleGrants {
     match world {
@@ -118,7 +138,7 @@ pub fn grants(world: World) -> RoleGrants {
                 Access::ReadWrite,
             )],
             default_limits: HOOK_LIMITS,
-            configured_in: "[hooks] timeout_ms / memory_mib in config.toml",
+            configured_in: HOOK_SETTINGS,
         },
     }
 }
@@ -128,7 +148,7 @@ pub struct Policy {
     pub preopens: Vec<Preopen>,
     pub limits: Limits,
     /// Where users raise the limits (for error messages).
-    pub configured_in: &'static str,
+    pub configured_in: LimitSettings,
 }
 
 impl Policy {

@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::{EPOCH_TICK, PluginEngine};
-use super::policy::{Access, Limits, OUTPUT_CAP, Policy};
+use super::policy::{Access, LimitSettings, Limits, OUTPUT_CAP, Policy};
 use crate::backend::MarketplaceError;
 use crate::backend::hook::{MAX_OUTPUT_BYTES, MAX_OUTPUT_LINE, MAX_OUTPUT_LINES};
 
@@ -20,7 +20,7 @@ pub struct PluginState {
     memory: MemoryCap,
     pub(super) label: String,
     /// Where users raise the limits, for messages about hitting them.
-    raise_hint: &'static str,
+    raise_hint: LimitSettings,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
     /// Bytes of stdout/stderr already forwarded to the log.
@@ -300,7 +300,7 @@ pub fn describe_failure(
         return format!(
             "{label} exceeded its memory cap of {} MiB in `{func}` and was stopped (raise it with {})",
             limits.memory_bytes >> 20,
-            state.raise_hint
+            state.raise_hint.memory
         );
     }
     match error.downcast_ref::<Trap>() {
@@ -308,7 +308,7 @@ pub fn describe_failure(
             return format!(
                 "{label} ran past its {} deadline in `{func}` and was stopped (raise it with {})",
                 human(effective_deadline(limits.deadline)),
-                state.raise_hint
+                state.raise_hint.deadline
             );
         }
         Some(Trap::StackOverflow) => {
