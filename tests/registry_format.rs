@@ -262,6 +262,52 @@ fn missing_index_is_rebuilt_from_package_manifests() {
 }
 
 #[test]
+fn an_index_that_is_no_file_is_named_not_rebuilt_over() {
+    let env = Env::new();
+    env.publish(manifest("kept", "1.0.0"));
+    let index = env.registry().join("index.json");
+    std::fs::remove_file(&index).unwrap();
+    let before = snapshot(&env.registry());
+
+    // A dangling symlink: rebuilding could never write an index there (it
+    // recursed until the plugin's stack overflowed).
+    std::os::unix::fs::symlink("nowhere.json", &index).unwrap();
+    for cmd in [&["search", "kept"][..], &["info", "kept"]] {
+        let err = env.fails(&[&["marketplace"][..], cmd].concat());
+        assert!(
+            err.contains("cannot read index.json: it is a symbolic link to `nowhere.json`"),
+            "{err}"
+        );
+    }
+    // A link out of the registry is refused by the sandbox, and said so.
+    std::fs::remove_file(&index).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &index).unwrap();
+    let err = env.fails(&["marketplace", "search", "kept"]);
+    assert!(
+        err.contains("cannot read index.json: it is a symbolic link that leads to no file inside the registry"),
+        "{err}"
+    );
+    std::fs::remove_file(&index).unwrap();
+
+    // A directory (it said `bad-descriptor`).
+    std::fs::create_dir(&index).unwrap();
+    let err = env.fails(&["marketplace", "search", "kept"]);
+    assert!(
+        err.contains("cannot read index.json: it is a directory, not a file"),
+        "{err}"
+    );
+    std::fs::remove_dir(&index).unwrap();
+    assert_eq!(snapshot(&env.registry()), before, "nothing was written");
+
+    // A link inside the registry is followed.
+    env.ok(&["marketplace", "search", "kept"]); // rebuilds index.json
+    std::fs::rename(&index, env.registry().join("real.json")).unwrap();
+    std::os::unix::fs::symlink("real.json", &index).unwrap();
+    let r = env.json(&["marketplace", "search", "kept", "--json"]);
+    assert_eq!(r["results"][0]["name"], "kept");
+}
+
+#[test]
 fn empty_registry_searches_without_writing() {
     let env = Env::new();
     let r = env.json(&["marketplace", "search", "anything", "--json"]);

@@ -21,6 +21,25 @@ pub fn temp_beside(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.tmp-{nanos}-{n}"))
 }
 
+/// Why `path` could not be opened, in words a user can act on: in the
+/// sandbox a directory opens as `bad-descriptor`, and a symbolic link that
+/// leads out of the registry as `permission denied` (or, dangling, as not found).
+pub fn open_failure(path: &Path, e: &io::Error) -> String {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => "it is a directory, not a file".into(),
+        Ok(m) if m.is_symlink() => {
+            // The sandbox hides targets outside the registry, absolute ones included.
+            let to = fs::read_link(path)
+                .map(|t| format!(" to `{}`", t.display()))
+                .unwrap_or_default();
+            format!(
+                "it is a symbolic link{to} that leads to no file inside the registry (the plugin can read nothing else)"
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// Write `bytes` to `target` so readers see either the old or the new file, never a mix.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(target, |w| w.write_all(bytes))

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
-use crate::fsutil::{copy_atomic, write_atomic, write_atomic_with, write_new_with};
+use crate::fsutil::{copy_atomic, open_failure, write_atomic, write_atomic_with, write_new_with};
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
 use crate::{recover, search_index, warn};
 
@@ -42,8 +42,17 @@ impl FileRegistry {
                 Ok(index) => Ok(index),
                 Err(e) => recover::rebuild_corrupt(self, &e.to_string()),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => recover::rebuild_missing(self),
-            Err(e) => Err(Error::io(format!("cannot read {INDEX_FILE}: {e}"))),
+            // A dangling symlink is not a missing index: rebuilding could never write one.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && fs::symlink_metadata(self.index_path()).is_err() =>
+            {
+                recover::rebuild_missing(self)
+            }
+            Err(e) => Err(Error::io(format!(
+                "cannot read {INDEX_FILE}: {}",
+                open_failure(&self.index_path(), &e)
+            ))),
         }
     }
 
@@ -257,9 +266,11 @@ impl FileRegistry {
                 "index.json points {name}@{version} at `{rel}`, outside the registry"
             )));
         }
-        let file = fs::File::open(self.root.join(path)).map_err(|e| {
+        let full = self.root.join(path);
+        let file = fs::File::open(&full).map_err(|e| {
             Error::io(format!(
-                "cannot open the tarball of {name}@{version} ({rel}): {e}"
+                "cannot open the tarball of {name}@{version} ({rel}): {}",
+                open_failure(&full, &e)
             ))
         })?;
         Ok(Box::new(file))
