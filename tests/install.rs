@@ -467,6 +467,21 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     );
     assert_eq!(snapshot(&root), before);
 
+    // A directory in its place is named as one (it failed as `Is a directory`
+    // part-way through the copy, with "storage error" said twice).
+    std::fs::create_dir(&stored).unwrap();
+    let err = env.fails(&["marketplace", "install", "tampered", "good@^1.1"]);
+    assert!(
+        err.ends_with(
+            "cannot open the tarball of tampered@1.0.0 \
+             (tampered/1.0.0/tampered-1.0.0.tar.gz): it is a directory, not a file"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("storage error").count(), 1, "{err}");
+    assert_eq!(snapshot(&root), before);
+    std::fs::remove_dir(&stored).unwrap();
+
     // A registry that vouches for a hostile archive: unpacking refuses it.
     let traversal = support::archives::gz(&[support::archives::entry(
         b"../../escape",

@@ -64,7 +64,7 @@ pub fn verify_into(
     let copied = io::copy(&mut stream, &mut sink);
     drop(stream);
     progress.finish();
-    copied.map_err(|e| MarketplaceError::Storage(format!("fetching {id} failed: {e}")))?;
+    copied.map_err(|e| fetch_failed(&id, e))?;
     let (mut file, actual, size) = sink.finish();
     if size > max_size {
         return Err(MarketplaceError::Security(format!(
@@ -86,4 +86,48 @@ pub fn verify_into(
     file.rewind()
         .map_err(|e| MarketplaceError::storage("temporary file", e))?;
     Ok(Verified { file, size })
+}
+
+/// A failed copy, worded once: a registry's own error travels inside the
+/// io::Error, already saying "storage error" or what the plugin did.
+fn fetch_failed(id: &str, e: io::Error) -> MarketplaceError {
+    let text = e.to_string();
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<MarketplaceError>())
+    {
+        Some(Ok(err)) => match *err {
+            MarketplaceError::Storage(why) => {
+                MarketplaceError::Storage(format!("fetching {id} failed: {why}"))
+            }
+            other => other,
+        },
+        _ => MarketplaceError::Storage(format!("fetching {id} failed: {text}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_error_inside_a_failed_copy_is_worded_once() {
+        let storage = io::Error::other(MarketplaceError::Storage("plugin x: disk gone".into()));
+        assert_eq!(
+            fetch_failed("a@1.0.0", storage).to_string(),
+            "storage error: fetching a@1.0.0 failed: plugin x: disk gone"
+        );
+        let trap = io::Error::other(MarketplaceError::Plugin(
+            "plugin x ran past its 5s deadline".into(),
+        ));
+        assert_eq!(
+            fetch_failed("a@1.0.0", trap).to_string(),
+            "plugin x ran past its 5s deadline"
+        );
+        let cut = io::Error::new(io::ErrorKind::UnexpectedEof, "cut short");
+        assert_eq!(
+            fetch_failed("a@1.0.0", cut).to_string(),
+            "storage error: fetching a@1.0.0 failed: cut short"
+        );
+    }
 }

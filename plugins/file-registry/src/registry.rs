@@ -273,6 +273,12 @@ impl FileRegistry {
                 open_failure(&full, &e)
             ))
         })?;
+        // A directory opens, then fails every read.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(Error::io(format!(
+                "cannot open the tarball of {name}@{version} ({rel}): it is a directory, not a file"
+            )));
+        }
         Ok(Box::new(file))
     }
 }
