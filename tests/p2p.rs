@@ -72,6 +72,19 @@ fn three_nodes_publish_on_one_and_find_on_another() {
     assert_eq!(h["source"], node1.peer_id);
     assert_eq!(r["dht_lookups"], serde_json::json!(["fresh-tool"]));
 
+    // A backport (an older line's release) is published, but the network
+    // keeps showing the newest version: the record put is 2.0.0, not 1.5.0
+    // (a lookup found whichever record it met first, half the time 1.5.0).
+    let report = p2p_publish(&node1.env, "fresh-tool", "1.5.0", "a backport");
+    assert_eq!(report["version"], "1.5.0");
+    assert_eq!(report["announced"]["version"], "2.0.0", "{report}");
+    for _ in 0..4 {
+        let client = Env::new();
+        let r = search(&client, &["fresh-tool", "--bootstrap", &node2.addr]);
+        let h = hit(&r, "fresh-tool").unwrap_or_else(|| panic!("not in the DHT: {r}"));
+        assert_eq!(h["version"], "2.0.0", "{r}");
+    }
+
     // A client node (no node running in its home) publishes through node2.
     let dir = client.package(
         "client-pkg",

@@ -43,6 +43,13 @@ pub struct Package {
     pub versions: Vec<PackageVersion>,
 }
 
+impl Package {
+    /// The version that stands for the package (see [`PackageVersion::preference`]).
+    pub fn newest(&self) -> Option<&PackageVersion> {
+        self.versions.iter().max_by_key(|v| v.preference())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Query {
     pub text: String,

@@ -21,13 +21,21 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
         p.checksum
     );
     match &r.announced {
-        Some(a) => out!(
-            "Announced to {} peer{} on /ggen/packages/v1; DHT record stored on {} peer{}",
-            a.gossip_peers,
-            if a.gossip_peers == 1 { "" } else { "s" },
-            a.dht_peers,
-            if a.dht_peers == 1 { "" } else { "s" }
-        ),
+        Some(a) => {
+            if a.version != p.version {
+                out!(
+                    "The network shows {}@{}, the newest version, so that is what was announced",
+                    p.name,
+                    a.version
+                );
+            }
+            let (gossip, dht) = (a.report.gossip_peers, a.report.dht_peers);
+            out!(
+                "Announced to {gossip} peer{} on /ggen/packages/v1; DHT record stored on {dht} peer{}",
+                if gossip == 1 { "" } else { "s" },
+                if dht == 1 { "" } else { "s" }
+            )
+        }
         None => out!("Not announced: offline (it is in the local registry only)"),
     }
 }

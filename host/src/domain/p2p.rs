@@ -10,7 +10,7 @@ use ggen_plugin_sdk::search::rank_page;
 use serde::Serialize;
 
 use super::publish::{self, PublishOptions, PublishReport};
-use super::{PackageVersion, Query, Registry, Result};
+use super::{MarketplaceError, PackageVersion, Query, Registry, Result};
 use crate::backend::network::{AnnounceReport, Network, NetworkPackage, PeerView};
 use crate::backend::p2p_policy::P2pPolicy;
 use crate::backend::ranking::QueryMatcher;
@@ -199,8 +199,17 @@ pub struct P2pPublishReport {
     #[serde(flatten)]
     pub published: PublishReport,
     /// None when offline (then only the local registry has it).
-    pub announced: Option<AnnounceReport>,
+    pub announced: Option<Announced>,
     pub offline: Option<String>,
+}
+
+/// What went out to the network: the package's newest version, which is
+/// not the one published when that was an older line's release.
+#[derive(Debug, Clone, Serialize)]
+pub struct Announced {
+    pub version: String,
+    #[serde(flatten)]
+    pub report: AnnounceReport,
 }
 
 /// Publish into the local registry, copy the tarball where the node serves
@@ -217,9 +226,20 @@ pub fn publish<L>(
     let published = publish::publish(registry, dir, options, lock)?;
     let offline = network.offline();
     let announced = if offline.is_none() && !options.dry_run {
-        let meta = registry.get_package_version(&published.name, &published.version)?;
+        // The network holds one record per package: its newest version, as
+        // search shows it, even when an older one (a backport) was published.
+        let package = registry.get_package(&published.name)?;
+        let meta = package.newest().cloned().ok_or_else(|| {
+            MarketplaceError::NotFound(format!(
+                "{} has no versions after publishing",
+                published.name
+            ))
+        })?;
         super::p2p_install::export_tarball(registry, &meta, serve_dir)?;
-        Some(network.announce(&meta)?)
+        Some(Announced {
+            report: network.announce(&meta)?,
+            version: meta.version,
+        })
     } else {
         None
     };
