@@ -1246,3 +1246,56 @@ fn verify_and_list_wait_for_a_running_install() {
         assert_eq!(report["interrupted"], 0, "{report}");
     }
 }
+
+#[test]
+fn hand_made_staging_files_never_reach_outside_the_root() {
+    let env = Env::new();
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "solo"]);
+    let root = env.home().join("packages");
+    let outside = env.home().join("outside");
+    std::fs::create_dir_all(outside.join("important")).unwrap();
+    std::fs::write(outside.join("important/data"), "keep me").unwrap();
+    let kept = snapshot(&outside);
+
+    // A journal naming paths, not packages: recovery moved and deleted them.
+    let txn = root.join(".ggen-staging/txn-forged");
+    std::fs::create_dir_all(&txn).unwrap();
+    for name in [
+        outside.join("important").to_str().unwrap(),
+        "../outside/important",
+    ] {
+        let journal = json!({"moves": [[name, false]], "lockfile_before": null});
+        std::fs::write(txn.join("journal.json"), journal.to_string()).unwrap();
+        let err = env.fails(&["marketplace", "remove", "nothing"]);
+        assert!(
+            err.contains("has a journal naming") && err.contains("which is not a package"),
+            "{err}"
+        );
+        assert_eq!(snapshot(&outside), kept);
+    }
+    std::fs::remove_dir_all(root.join(".ggen-staging")).unwrap();
+
+    // Staging through a symlink: installs staged outside the root, and
+    // recovery deleted every directory there.
+    std::os::unix::fs::symlink(&outside, root.join(".ggen-staging")).unwrap();
+    for args in [
+        &["marketplace", "install", "solo", "--force"][..],
+        &["marketplace", "remove", "solo"],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.contains(".ggen-staging is not a directory (a file or a symbolic link)"),
+            "{err}"
+        );
+        assert_eq!(snapshot(&outside), kept);
+    }
+    std::fs::remove_file(root.join(".ggen-staging")).unwrap();
+
+    // In a real staging directory, what no transaction made is left alone.
+    std::fs::create_dir_all(root.join(".ggen-staging/mine")).unwrap();
+    std::fs::write(root.join(".ggen-staging/mine/notes"), "mine").unwrap();
+    env.ok(&["marketplace", "install", "solo", "--force"]);
+    assert!(root.join(".ggen-staging/mine/notes").is_file());
+    env.ok(&["marketplace", "verify"]);
+}

@@ -44,9 +44,11 @@ pub struct Transaction {
 impl Transaction {
     pub fn begin(root: &Path) -> Result<Self> {
         let staging = root.join(STAGING);
-        fs::create_dir_all(&staging).map_err(|e| {
-            MarketplaceError::storage(format!("cannot create {}", staging.display()), e)
-        })?;
+        if staging_dir(root)?.is_none() {
+            fs::create_dir(&staging).map_err(|e| {
+                MarketplaceError::storage(format!("cannot create {}", staging.display()), e)
+            })?;
+        }
         let dir = tempfile::Builder::new()
             .prefix("txn-")
             .tempdir_in(&staging)
@@ -212,16 +214,25 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 /// journal is there, their commit marker is not): until the next install,
 /// update or remove rolls them back, the root is not what ggen.lock says.
 pub fn interrupted(root: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(root.join(STAGING)) else {
+    let Ok(Some(staging)) = staging_dir(root) else {
+        return 0;
+    };
+    let Ok(entries) = fs::read_dir(staging) else {
         return 0;
     };
     entries
         .flatten()
         .filter(|e| {
             let txn = e.path();
-            txn.join(JOURNAL).is_file() && !txn.join(COMMITTED).exists()
+            is_transaction(e) && txn.join(JOURNAL).is_file() && !txn.join(COMMITTED).exists()
         })
         .count()
+}
+
+/// What a transaction makes: a real `txn-*` directory.
+fn is_transaction(entry: &fs::DirEntry) -> bool {
+    entry.file_name().to_string_lossy().starts_with("txn-")
+        && entry.file_type().is_ok_and(|t| t.is_dir())
 }
 
 /// Clean up after commands that died (killed, power loss) in this root: a
@@ -230,14 +241,16 @@ pub fn interrupted(root: &Path) -> usize {
 /// was still staging is just removed. Call it under the root's lock, so no
 /// live transaction can be mistaken for a dead one.
 pub fn recover(root: &Path) -> Result<usize> {
-    let staging = root.join(STAGING);
+    let Some(staging) = staging_dir(root)? else {
+        return Ok(0);
+    };
     let Ok(entries) = fs::read_dir(&staging) else {
         return Ok(0);
     };
     let mut recovered = 0;
     for entry in entries.flatten() {
         let txn = entry.path();
-        if !txn.is_dir() {
+        if !is_transaction(&entry) {
             continue;
         }
         if txn.join(COMMITTED).exists() {
@@ -261,6 +274,19 @@ pub fn recover(root: &Path) -> Result<usize> {
                         txn.display()
                     ))
                 })?;
+                // Names come from a file anyone could have written: only a
+                // package name may lead to a directory recovery moves or deletes.
+                if let Some((name, _)) = journal
+                    .moves
+                    .iter()
+                    .find(|(name, _)| super::manifest::validate_name(name).is_err())
+                {
+                    return Err(MarketplaceError::Security(format!(
+                        "interrupted transaction {} has a journal naming `{}`, which is not a package; remove that directory by hand",
+                        txn.display(),
+                        crate::backend::excerpt(name, 80)
+                    )));
+                }
                 // Every step is idempotent: recovery itself may be killed and rerun.
                 for (name, existed) in journal.moves.iter().rev() {
                     let live = root.join(name);
@@ -301,6 +327,25 @@ pub fn recover(root: &Path) -> Result<usize> {
     }
     let _ = fs::remove_dir(&staging);
     Ok(recovered)
+}
+
+/// `<root>/.ggen-staging` if it exists, refused unless it is a real
+/// directory: through a symbolic link, staging and recovery would move and
+/// delete directories elsewhere.
+fn staging_dir(root: &Path) -> Result<Option<PathBuf>> {
+    let staging = root.join(STAGING);
+    match fs::symlink_metadata(&staging) {
+        Ok(meta) if meta.is_dir() => Ok(Some(staging)),
+        Ok(_) => Err(MarketplaceError::Storage(format!(
+            "{} is not a directory (a file or a symbolic link); ggen stages installs there, so move it away",
+            staging.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MarketplaceError::storage(
+            format!("cannot inspect {}", staging.display()),
+            e,
+        )),
+    }
 }
 
 /// Test-only failure points: with `GGEN_FAULT=<point>` a debug build fails
