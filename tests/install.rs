@@ -1292,6 +1292,27 @@ fn hand_made_staging_files_never_reach_outside_the_root() {
     }
     std::fs::remove_file(root.join(".ggen-staging")).unwrap();
 
+    // A symlinked lock file: the lock created a file where it pointed, and
+    // then deleted the link.
+    let lock = root.join(".ggen-install.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(outside.join("created"), &lock).unwrap();
+    for args in [
+        &["marketplace", "install", "solo", "--force"][..],
+        &["marketplace", "verify"],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.contains(
+                ".ggen-install.lock is a symbolic link, not a lock file ggen made; remove it"
+            ),
+            "{err}"
+        );
+        assert_eq!(snapshot(&outside), kept);
+        assert!(lock.is_symlink());
+    }
+    std::fs::remove_file(&lock).unwrap();
+
     // In a real staging directory, what no transaction made is left alone.
     std::fs::create_dir_all(root.join(".ggen-staging/mine")).unwrap();
     std::fs::write(root.join(".ggen-staging/mine/notes"), "mine").unwrap();

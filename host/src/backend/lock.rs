@@ -1,7 +1,7 @@
 //! Advisory file locks that serialise ggen processes working on one directory.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::created_dir::CreatedDir;
@@ -39,11 +39,17 @@ pub fn lock_exclusive(
             .create(true)
             .truncate(false)
             .write(true)
+            // A symlink in its place would make the lock create (and then
+            // remove) files wherever it points.
+            .custom_flags(NOFOLLOW)
             .open(&path)
         {
             Ok(file) => file,
             // The directory was removed by a holder that wrote nothing.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(not_a_lock_file(&path));
+            }
             Err(e) => return Err(e),
         };
         match file.try_lock() {
@@ -83,9 +89,17 @@ pub fn lock_shared_if_present(
     name: &str,
     waiting: impl FnOnce(),
 ) -> std::io::Result<Option<File>> {
-    let file = match File::open(dir.join(name)) {
+    let path = dir.join(name);
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(NOFOLLOW)
+        .open(&path)
+    {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(not_a_lock_file(&path));
+        }
         Err(e) => return Err(e),
     };
     match file.try_lock_shared() {
@@ -97,6 +111,15 @@ pub fn lock_shared_if_present(
         Err(TryLockError::Error(e)) => return Err(e),
     }
     Ok(Some(file))
+}
+
+const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+fn not_a_lock_file(path: &Path) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{} is a symbolic link, not a lock file ggen made; remove it",
+        path.display()
+    ))
 }
 
 impl Drop for DirLock {
