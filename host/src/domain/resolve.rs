@@ -354,7 +354,6 @@ pub fn to_ranges(req: &VersionReq) -> Ranges<Version> {
 }
 
 fn comparator(c: &Comparator) -> Ranges<Version> {
-    let v = |major, minor, patch| Version::new(major, minor, patch);
     let lower = Version {
         major: c.major,
         minor: c.minor.unwrap_or(0),
@@ -364,61 +363,94 @@ fn comparator(c: &Comparator) -> Ranges<Version> {
     };
     // The first version past what a partial version like `1.2` covers.
     let past = match (c.minor, c.patch) {
-        (Some(mi), Some(p)) => Version {
+        (Some(mi), Some(p)) => Some(Version {
             pre: Default::default(),
-            ..v(c.major, mi, p)
-        },
-        (Some(mi), None) => v(c.major, mi + 1, 0),
-        (None, _) => v(c.major + 1, 0, 0),
+            ..Version::new(c.major, mi, p)
+        }),
+        (Some(mi), None) => next_minor(c.major, mi),
+        (None, _) => next_major(c.major),
     };
+    let exact = c.minor.is_some() && c.patch.is_some();
     match c.op {
-        Op::Exact | Op::Wildcard => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::between(lower.clone(), past_build(&lower)),
-            _ => Ranges::between(lower, past),
-        },
-        Op::Greater => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::higher_than(past_build(&lower)),
-            _ => Ranges::higher_than(past),
-        },
+        Op::Exact | Op::Wildcard if exact => below(lower.clone(), past_build(&lower)),
+        Op::Exact | Op::Wildcard => below(lower, past),
+        Op::Greater if exact => above(past_build(&lower)),
+        Op::Greater => above(past),
         Op::GreaterEq => Ranges::higher_than(lower),
         Op::Less => Ranges::strictly_lower_than(lower),
-        Op::LessEq => match (c.minor, c.patch) {
-            (Some(_), Some(_)) => Ranges::strictly_lower_than(past_build(&lower)),
-            _ => Ranges::strictly_lower_than(past),
-        },
+        Op::LessEq if exact => under(past_build(&lower)),
+        Op::LessEq => under(past),
         Op::Tilde => match c.minor {
-            Some(mi) => Ranges::between(lower, v(c.major, mi + 1, 0)),
-            None => Ranges::between(lower, v(c.major + 1, 0, 0)),
+            Some(mi) => below(lower, next_minor(c.major, mi)),
+            None => below(lower, next_major(c.major)),
         },
         Op::Caret => match (c.major, c.minor, c.patch) {
-            (0, Some(0), Some(p)) => Ranges::between(lower, v(0, 0, p + 1)),
-            (0, Some(mi), _) => Ranges::between(lower, v(0, mi + 1, 0)),
-            (0, None, _) => Ranges::between(lower, v(1, 0, 0)),
-            (major, _, _) => Ranges::between(lower, v(major + 1, 0, 0)),
+            (0, Some(0), Some(p)) => below(lower, next_patch(0, 0, p)),
+            (0, Some(mi), _) => below(lower, next_minor(0, mi)),
+            (0, None, _) => below(lower, next_major(0)),
+            (major, _, _) => below(lower, next_major(major)),
         },
         _ => Ranges::full(),
     }
 }
 
+// The next release up; None past the largest version semver can write
+// (a requirement such as `^18446744073709551615` is then open-ended, not a panic).
+fn next_major(major: u64) -> Option<Version> {
+    Some(Version::new(major.checked_add(1)?, 0, 0))
+}
+
+fn next_minor(major: u64, minor: u64) -> Option<Version> {
+    match minor.checked_add(1) {
+        Some(m) => Some(Version::new(major, m, 0)),
+        None => next_major(major),
+    }
+}
+
+fn next_patch(major: u64, minor: u64, patch: u64) -> Option<Version> {
+    match patch.checked_add(1) {
+        Some(p) => Some(Version::new(major, minor, p)),
+        None => next_minor(major, minor),
+    }
+}
+
+/// From `lower` up to (not including) `upper`; None: no upper bound.
+fn below(lower: Version, upper: Option<Version>) -> Ranges<Version> {
+    match upper {
+        Some(upper) => Ranges::between(lower, upper),
+        None => Ranges::higher_than(lower),
+    }
+}
+
+/// Everything below `upper`; None: everything.
+fn under(upper: Option<Version>) -> Ranges<Version> {
+    upper.map_or_else(Ranges::full, Ranges::strictly_lower_than)
+}
+
+/// From `lower` (included) on; None: nothing is that high.
+fn above(lower: Option<Version>) -> Ranges<Version> {
+    lower.map_or_else(Ranges::empty, Ranges::higher_than)
+}
+
 /// The first version above `v` with every build metadata (which semver
 /// ignores when matching, while `Version`'s order puts `1.0.0+b` after
 /// `1.0.0`): `=1.0.0` must take `1.0.0+b` and `>1.0.0` must not.
-fn past_build(v: &Version) -> Version {
+fn past_build(v: &Version) -> Option<Version> {
     // Appending the lowest identifier, `0`, gives the next pre-release; a
     // release is followed by the next patch's lowest pre-release.
     let pre = match v.pre.as_str() {
         "" => "0".to_owned(),
         pre => format!("{pre}.0"),
     };
-    Version {
-        patch: if v.pre.is_empty() {
-            v.patch + 1
-        } else {
-            v.patch
-        },
+    let base = if v.pre.is_empty() {
+        next_patch(v.major, v.minor, v.patch)?
+    } else {
+        Version::new(v.major, v.minor, v.patch)
+    };
+    Some(Version {
         pre: semver::Prerelease::new(&pre).expect("a valid pre-release plus `.0` is valid"),
-        ..Version::new(v.major, v.minor, 0)
-    }
+        ..base
+    })
 }
 
 #[path = "resolve_report.rs"]

@@ -297,3 +297,47 @@ fn ranges_agree_with_the_semver_crate() {
         }
     }
 }
+
+#[test]
+fn ranges_at_the_largest_versions_agree_too() {
+    // Bumping a component of u64::MAX overflowed (a panic in debug builds,
+    // an empty range in release ones).
+    const M: u64 = u64::MAX;
+    let reqs = [
+        format!("{M}"),
+        format!("^{M}.0.0-rc.1"),
+        format!("~1.{M}"),
+        format!("=1.{M}"),
+        format!("^0.{M}"),
+        format!("^0.0.{M}"),
+        format!("<=1.0.{M}"),
+        format!(">1.0.{M}"),
+        format!(">{M}.{M}.{M}"),
+        format!("<={M}.{M}.{M}"),
+        format!("={M}.{M}.{M}"),
+        format!("~{M}.{M}"),
+    ];
+    let mut probes = vec![Version::new(1, 0, 0), Version::new(2, 0, 0)];
+    for (a, b, c) in [
+        (M, 0, 0),
+        (1, M, 0),
+        (1, M, M),
+        (0, M, 5),
+        (0, 0, M),
+        (1, 0, M),
+        (M, M, M),
+    ] {
+        probes.push(Version::new(a, b, c));
+        probes.push(Version::parse(&format!("{a}.{b}.{c}+b")).unwrap());
+    }
+    probes.push(Version::new(1, 1, 0));
+    // (Pre-releases are kept out by the resolver, not by the ranges: as in
+    // the test above, only releases are probed.)
+    for text in &reqs {
+        let req = VersionReq::parse(text).unwrap();
+        let ranges = to_ranges(&req);
+        for v in &probes {
+            assert_eq!(ranges.contains(v), req.matches(v), "{text} vs {v}");
+        }
+    }
+}
