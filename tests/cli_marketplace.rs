@@ -635,6 +635,24 @@ fn registry_flag_and_config_choose_the_root() {
             "[marketplace.p2p.reputation]\nprune_threshold = 0.1\nmin_reputation = 5\n",
             "config.toml line 3: a reputation is between 0.0 and 1.0, not 5",
         ),
+        // A huge timeout overflowed the clock (a panic); 0 timed everything out.
+        (
+            "[marketplace.p2p]\nquery_timeout_secs = 9223372036854775807\n",
+            "config.toml line 2: a timeout is between 1 and 86400 seconds, not 9223372036854775807",
+        ),
+        (
+            "[marketplace.p2p]\nbootstrap_timeout_secs = 0\n",
+            "config.toml line 2: a timeout is between 1 and 86400 seconds, not 0",
+        ),
+        // A limit of 0 refused every package at install time.
+        (
+            "[marketplace.install]\nmax_entries = 0\n",
+            "config.toml line 2: a limit must be at least 1, not 0",
+        ),
+        (
+            "[marketplace.install]\nmax_path = 0\n",
+            "config.toml line 2: a limit must be at least 1, not 0",
+        ),
     ] {
         std::fs::write(env.home().join("config.toml"), text).unwrap();
         let err = env.fails(&["marketplace", "search", "x"]);

@@ -193,8 +193,10 @@ pub struct P2pConfig {
     pub dht_server_mode: bool,
     pub bootstrap_nodes: Vec<BootstrapNode>,
     /// Longest wait for a first bootstrap peer.
+    #[serde(deserialize_with = "timeout_secs")]
     pub bootstrap_timeout_secs: u64,
     /// Longest wait for one DHT query.
+    #[serde(deserialize_with = "timeout_secs")]
     pub query_timeout_secs: u64,
     /// Discovered packages a node keeps in memory.
     pub cache_capacity: usize,
@@ -272,6 +274,35 @@ fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, 
     }
 }
 
+/// A P2P wait: 1 s to a day (0 timed every query out at once; a huge one
+/// overflowed the clock).
+fn timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    let value = u64::deserialize(d)?;
+    if (1..=86_400).contains(&value) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a timeout is between 1 and 86400 seconds, not {value}"
+        )))
+    }
+}
+
+/// A limit of 0 would refuse every package.
+fn at_least_one<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + PartialOrd + From<u8> + std::fmt::Display,
+{
+    let value = T::deserialize(d)?;
+    if value >= T::from(1) {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a limit must be at least 1, not {value}"
+        )))
+    }
+}
+
 impl Default for ReputationConfig {
     fn default() -> Self {
         Self {
@@ -286,8 +317,11 @@ impl Default for ReputationConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, expecting = "a table of settings")]
 pub struct InstallConfig {
+    #[serde(deserialize_with = "at_least_one")]
     pub max_entries: u64,
+    #[serde(deserialize_with = "at_least_one")]
     pub max_unpacked_mib: u64,
+    #[serde(deserialize_with = "at_least_one")]
     pub max_path: usize,
 }
 
