@@ -85,6 +85,23 @@ fn three_nodes_publish_on_one_and_find_on_another() {
         assert_eq!(h["version"], "2.0.0", "{r}");
     }
 
+    // The largest package publish accepts travels through the DHT whole: a
+    // record over kad's default 16 KiB packets was neither stored nor found.
+    let words =
+        |n: usize, len: usize| -> Vec<String> { (0..n).map(|i| format!("{i:0>len$}")).collect() };
+    let dir = node1.env.package(
+        "big-record",
+        &serde_json::json!({"name": "big-record", "version": "1.0.0",
+            "description": "d".repeat(8192), "tags": words(64, 64), "authors": words(64, 128)}),
+        &[],
+    );
+    node1
+        .env
+        .ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+    let r = search(&Env::new(), &["big-record", "--bootstrap", &node2.addr]);
+    let h = hit(&r, "big-record").unwrap_or_else(|| panic!("not in the DHT: {r}"));
+    assert_eq!(h["description"].as_str().unwrap().len(), 8192);
+
     // A client node (no node running in its home) publishes through node2.
     let dir = client.package(
         "client-pkg",

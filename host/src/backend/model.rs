@@ -113,3 +113,58 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     }
     Ok(())
 }
+
+/// Longest title, description and list entry (tag, category, author), and
+/// most entries per list. Publish refuses what exceeds them and peers drop
+/// records that do, so whatever publishes is accepted across the network.
+pub const MAX_TITLE: usize = 256;
+pub const MAX_DESCRIPTION: usize = 8192;
+pub const MAX_LIST_ENTRY: usize = 128;
+pub const MAX_LIST_ENTRIES: usize = 64;
+/// With the limits above, keeps a record well within a peer's 64 KiB.
+pub const MAX_DEPENDENCIES: usize = 128;
+
+/// Check a package's texts and dependency count against those limits; the
+/// error names the field.
+pub fn check_texts(
+    title: &str,
+    description: &str,
+    lists: [(&str, &[String]); 3],
+    dependencies: usize,
+) -> std::result::Result<(), String> {
+    if dependencies > MAX_DEPENDENCIES {
+        return Err(format!(
+            "\"dependencies\" has {dependencies} entries; the limit is {MAX_DEPENDENCIES}"
+        ));
+    }
+    let printable = |s: &str| !s.contains(char::is_control);
+    if title.len() > MAX_TITLE || !printable(title) {
+        return Err(format!(
+            "\"title\" must be at most {MAX_TITLE} bytes of printable text"
+        ));
+    }
+    if description.len() > MAX_DESCRIPTION {
+        return Err(format!(
+            "\"description\" is {} bytes; the limit is {MAX_DESCRIPTION}",
+            description.len()
+        ));
+    }
+    for (field, list) in lists {
+        if list.len() > MAX_LIST_ENTRIES {
+            return Err(format!(
+                "\"{field}\" has {} entries; the limit is {MAX_LIST_ENTRIES}",
+                list.len()
+            ));
+        }
+        if let Some(bad) = list
+            .iter()
+            .find(|s| s.len() > MAX_LIST_ENTRY || !printable(s))
+        {
+            return Err(format!(
+                "\"{field}\": `{}` must be at most {MAX_LIST_ENTRY} bytes of printable text",
+                super::excerpt(&bad.escape_debug().to_string(), 40)
+            ));
+        }
+    }
+    Ok(())
+}

@@ -115,6 +115,16 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
             excerpt(&version_text, 64)
         )
     })?;
+    check_texts(
+        fields.title.as_deref().unwrap_or_default(),
+        fields.description.as_deref().unwrap_or_default(),
+        [
+            ("tags", &fields.tags),
+            ("categories", &fields.categories),
+            ("authors", &fields.authors),
+        ],
+        fields.dependencies.len(),
+    )?;
     let mut dependencies = BTreeMap::new();
     for (dep, req) in fields.dependencies {
         validate_name(&dep).map_err(|e| format!("\"dependencies\": {e}"))?;
@@ -159,6 +169,7 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     })
 }
 
+use crate::backend::model::check_texts;
 pub use crate::backend::model::validate_name;
 
 #[cfg(test)]
@@ -197,9 +208,36 @@ mod tests {
                 "duplicate key \"version\"",
             ),
             ("{", "not valid JSON"),
+            // What peers would drop is refused here (it published, and every
+            // peer then rejected the record and penalised the publisher).
+            (
+                r#"{"name":"ok","version":"1.0.0","title":"a\u001b[31m"}"#,
+                "\"title\" must be at most 256 bytes of printable text",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn texts_past_the_limits_peers_enforce_are_refused() {
+        let big = |field: &str, value: Value| {
+            let mut m = serde_json::json!({"name": "ok", "version": "1.0.0"});
+            m[field] = value;
+            parse(&m.to_string()).map(|_| ()).unwrap_err()
+        };
+        let many = |n: usize| Value::from((0..n).map(|i| format!("t{i}")).collect::<Vec<_>>());
+        assert!(
+            big("description", "x".repeat(8193).into())
+                .contains("\"description\" is 8193 bytes; the limit is 8192")
+        );
+        assert!(big("title", "x".repeat(257).into()).contains("\"title\""));
+        assert!(big("tags", many(65)).contains("\"tags\" has 65 entries; the limit is 64"));
+        assert!(big("authors", Value::from(vec!["a".repeat(129)])).contains("\"authors\""));
+        let deps: Map<String, Value> = (0..129)
+            .map(|i| (format!("d{i}"), Value::from("^1")))
+            .collect();
+        assert!(big("dependencies", deps.into()).contains("the limit is 128"));
     }
 }

@@ -29,6 +29,9 @@ impl Behaviour {
         let peer_id = key.public().to_peer_id();
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(query_timeout);
+        // kad's default (16 KiB) is below our largest record: such records
+        // failed to be stored or fetched. Room for the closer peers besides.
+        kad_config.set_max_packet_size(MAX_RECORD_BYTES + (16 << 10));
         // Inbound records are validated by the event loop before they are stored.
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
         let store = MemoryStore::with_config(

@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::PackageVersion;
 use crate::backend::digest::is_checksum;
-use crate::backend::model::validate_name;
+use crate::backend::model::{check_texts, validate_name};
 
 /// Largest record or announcement accepted (and sent).
-pub const MAX_RECORD_BYTES: usize = 64 << 10;
+/// Fits the largest package publish accepts (`model::check_texts`), with
+/// every character JSON-escaped at its longest.
+pub const MAX_RECORD_BYTES: usize = 128 << 10;
 pub const TOPIC: &str = "/ggen/packages/v1";
 const KEY_PREFIX: &str = "/ggen/packages/v1/";
 
@@ -65,21 +67,27 @@ fn check(p: &PackageVersion) -> Result<(), String> {
         semver::VersionReq::parse(req)
             .map_err(|e| format!("dependency {dep} `{req}` is not a semver requirement ({e})"))?;
     }
-    let short = |s: &str, max: usize| s.len() <= max && !s.contains(char::is_control);
-    if !short(&p.title, 256) || !short(&p.published_at, 64) || p.description.len() > 8192 {
-        return Err("title, description or published_at too long or not printable".into());
+    if p.published_at.len() > 64 || p.published_at.contains(char::is_control) {
+        return Err("published_at too long or not printable".into());
     }
-    for list in [&p.tags, &p.categories, &p.authors] {
-        if list.len() > 64 || list.iter().any(|t| !short(t, 128)) {
-            return Err("too many or too long tags, categories or authors".into());
-        }
-    }
-    Ok(())
+    check_texts(
+        &p.title,
+        &p.description,
+        [
+            ("tags", &p.tags),
+            ("categories", &p.categories),
+            ("authors", &p.authors),
+        ],
+        p.dependencies.len(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::model::{
+        MAX_DEPENDENCIES, MAX_DESCRIPTION, MAX_LIST_ENTRIES, MAX_LIST_ENTRY, MAX_TITLE,
+    };
 
     fn sample() -> PackageVersion {
         PackageVersion {
@@ -129,6 +137,18 @@ mod tests {
             assert!(err.contains(needle), "{err}");
         }
         assert!(decode(b"{not json").unwrap_err().contains("malformed"));
+        // The largest package publish accepts still makes a record peers accept.
+        let mut max = sample();
+        let entries = |c: char| vec![c.to_string().repeat(MAX_LIST_ENTRY); MAX_LIST_ENTRIES];
+        max.name = "n".repeat(64);
+        max.title = "t".repeat(MAX_TITLE);
+        max.description = "\u{1}".repeat(MAX_DESCRIPTION); // escaped as 6 bytes each in JSON
+        (max.tags, max.categories, max.authors) = (entries('a'), entries('b'), entries('c'));
+        max.license = Some("l".repeat(128));
+        max.dependencies = (0..MAX_DEPENDENCIES)
+            .map(|i| (format!("{i:0>64}"), format!("^{}", u64::MAX)))
+            .collect();
+        assert_eq!(decode(&encode(&max)).unwrap(), max);
         assert!(
             decode(&vec![b' '; MAX_RECORD_BYTES + 1])
                 .unwrap_err()
