@@ -1320,3 +1320,32 @@ fn hand_made_staging_files_never_reach_outside_the_root() {
     assert!(root.join(".ggen-staging/mine/notes").is_file());
     env.ok(&["marketplace", "verify"]);
 }
+
+#[test]
+fn ggens_own_files_must_be_regular_files() {
+    // A FIFO hung every command; /dev/zero read until memory ran out.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    std::fs::create_dir_all(&root).unwrap();
+    let config = env.home().join("config.toml");
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    let err = env.fails(&["marketplace", "search", "x"]);
+    assert!(
+        err.ends_with("config.toml: it is not a regular file"),
+        "{err}"
+    );
+    std::fs::remove_file(&config).unwrap();
+    let lock = root.join("ggen.lock");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &lock, rustix::fs::Mode::RWXU).unwrap();
+    for args in [
+        &["marketplace", "list"][..],
+        &["marketplace", "install", "x"],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.ends_with("ggen.lock: it is not a regular file"),
+            "{err}"
+        );
+    }
+    assert!(lock.exists(), "left as it was");
+}

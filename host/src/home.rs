@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::backend::small_file::read_to_string;
 use crate::backend::{MarketplaceError, Result};
+
+/// config.toml is settings, not data.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub struct GgenHome {
@@ -58,7 +62,7 @@ impl GgenHome {
     /// config.toml, or the defaults when there is none.
     pub fn config(&self) -> Result<Config> {
         let path = self.config_file();
-        match std::fs::read_to_string(&path) {
+        match read_to_string(&path, MAX_CONFIG_BYTES) {
             Ok(text) => {
                 // Keys this ggen does not know (a typo, or a newer ggen's) are
                 // ignored, as cargo does, but not silently.
@@ -100,7 +104,7 @@ impl GgenHome {
     /// in the file (comments included) as it was. Written atomically.
     pub fn approve_hooks(&self, names: &[String]) -> Result<()> {
         let path = self.config_file();
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_to_string(&path, MAX_CONFIG_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => {

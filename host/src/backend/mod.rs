@@ -17,6 +17,7 @@ pub mod p2p_policy;
 pub mod plugin;
 pub mod ranking;
 pub mod registry;
+pub mod small_file;
 pub mod unpack;
 
 pub use error::{MarketplaceError, Result, excerpt};

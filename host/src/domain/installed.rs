@@ -6,8 +6,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{MarketplaceError, Result};
+use crate::backend::small_file::read_to_string;
 
 pub const LOCKFILE: &str = "ggen.lock";
+/// Room for every file digest of a very large install root.
+pub const MAX_LOCKFILE_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Lockfile {
@@ -77,7 +80,7 @@ pub fn list(packages_dir: &Path) -> Result<Vec<LockedPackage>> {
 /// `<packages_dir>/ggen.lock`, or an empty lockfile if there is none.
 pub fn read(packages_dir: &Path) -> Result<Lockfile> {
     let path = packages_dir.join(LOCKFILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_to_string(&path, MAX_LOCKFILE_BYTES) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Lockfile {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::installed::{self, Lockfile};
 use super::{MarketplaceError, Result};
+use crate::backend::small_file::read_to_string;
 
 const STAGING: &str = ".ggen-staging";
 const JOURNAL: &str = "journal.json";
@@ -79,7 +80,7 @@ impl Transaction {
     /// Record what is about to move; must precede the first move.
     pub fn write_journal(&mut self, names: &[String]) -> Result<()> {
         let path = self.root.join(installed::LOCKFILE);
-        let lockfile_before = match fs::read_to_string(&path) {
+        let lockfile_before = match read_to_string(&path, installed::MAX_LOCKFILE_BYTES) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => {
@@ -257,7 +258,9 @@ pub fn recover(root: &Path) -> Result<usize> {
             // Finished: make sure no journal outlives the marker while the rest goes.
             let _ = fs::remove_file(txn.join(JOURNAL));
         } else {
-            let text = match fs::read_to_string(txn.join(JOURNAL)) {
+            // The journal holds ggen.lock as it was, and the list of moves.
+            let max = 2 * installed::MAX_LOCKFILE_BYTES;
+            let text = match read_to_string(&txn.join(JOURNAL), max) {
                 Ok(text) => Some(text),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => {

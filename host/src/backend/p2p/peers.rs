@@ -91,7 +91,7 @@ impl Peers {
     /// or unreadable file starts afresh (it only holds statistics).
     pub fn load(path: &Path, prune: Prune) -> Self {
         let mut peers = Self::default();
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = crate::backend::small_file::read_to_string(path, 64 << 20) else {
             return peers;
         };
         let saved: Vec<Saved> = match serde_json::from_str(&text) {

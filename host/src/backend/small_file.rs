@@ -1,0 +1,69 @@
+//! Reading the small files ggen keeps for itself (config.toml, ggen.lock,
+//! journals, peers.json): a regular file only, of bounded size. A FIFO in
+//! their place would block forever and `/dev/zero` would fill memory.
+
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The text of `path` (symlinks followed), at most `max` bytes.
+pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
+    // Non-blocking, so that opening a FIFO returns at once.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
+    let too_big = |len: u64| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is {len} bytes; the limit is {max}"),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big(meta.len()));
+    }
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(too_big(text.len() as u64));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "hello").unwrap();
+        assert_eq!(read_to_string(&file, 5).unwrap(), "hello");
+        assert!(
+            read_to_string(&file, 4)
+                .unwrap_err()
+                .to_string()
+                .contains("limit is 4")
+        );
+        let err = read_to_string(Path::new("/dev/zero"), 100).unwrap_err();
+        assert_eq!(err.to_string(), "it is not a regular file");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RWXU).unwrap();
+        assert!(read_to_string(&fifo, 100).is_err());
+        assert_eq!(
+            read_to_string(&dir.path().join("none"), 1)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+}
