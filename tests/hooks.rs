@@ -304,6 +304,36 @@ fn approve_hooks_lists_approves_and_runs_them() {
     let report = env.json(&["marketplace", "install", "web", "--force", "--json"]);
     assert_eq!(report["hooks"][0]["outcome"], "ran");
 
+    // Consent is for the hooks of the bytes that were installed: a version
+    // republished with --force since then is refused, not run (it ran
+    // whatever the registry served now).
+    let dir = env.package(
+        "swapped-1.0.0",
+        &json!({"name": "swapped", "version": "1.0.0",
+                "hooks": {"post-install": "builtin:file-manifest"}}),
+        &[("a.txt", "as installed\n")],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    env.ok(&["marketplace", "install", "swapped"]);
+    std::fs::write(dir.join("a.txt"), "swapped behind your back\n").unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    let (packages, config_before) = (
+        snapshot(&env.home().join("packages")),
+        std::fs::read(env.home().join("config.toml")).unwrap(),
+    );
+    let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(
+        err.contains("swapped@1.0.0 in the registry is not what was installed")
+            && err.contains("install swapped@=1.0.0 --force"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&env.home().join("packages")), packages);
+    assert_eq!(
+        std::fs::read(env.home().join("config.toml")).unwrap(),
+        config_before
+    );
+    env.ok(&["marketplace", "remove", "swapped"]);
+
     // Hooks that fail are not approved: config.toml stays as it was.
     let dir = env.package(
         "needs-1.0.0",

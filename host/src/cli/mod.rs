@@ -250,6 +250,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 dry_run: false,
                 limits: session.config.marketplace.install.limits(),
                 hooks: session.hook_options(&names, false, a.vars)?,
+                pinned: Default::default(),
             };
             let mut env = InstallEnv::open(&session, a.json)?;
             let report =
@@ -335,6 +336,7 @@ fn install_options(
             hooks.allow_all_hooks,
             hooks.vars.clone(),
         )?,
+        pinned: Default::default(),
     })
 }
 

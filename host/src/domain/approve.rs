@@ -15,6 +15,9 @@ pub struct PendingHooks {
     pub name: String,
     pub version: String,
     pub hooks: Vec<String>,
+    /// The installed tarball's checksum (ggen.lock `integrity`).
+    #[serde(skip)]
+    pub integrity: String,
 }
 
 /// Installed packages with skipped hooks, by name.
@@ -31,6 +34,7 @@ pub fn pending(root: &Path) -> Result<Vec<PendingHooks>> {
             (!hooks.is_empty()).then_some(PendingHooks {
                 name: p.name,
                 version: p.version,
+                integrity: p.integrity,
                 hooks,
             })
         })
@@ -64,6 +68,10 @@ pub fn run_approved<L>(
     let mut options = options.clone();
     options.force = true;
     options.with_dependencies = false;
+    options.pinned = approved
+        .iter()
+        .map(|p| (p.name.clone(), p.integrity.clone()))
+        .collect();
     options
         .hooks
         .allowed

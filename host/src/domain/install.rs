@@ -65,6 +65,10 @@ pub struct InstallOptions {
     pub dry_run: bool,
     pub limits: UnpackLimits,
     pub hooks: HookOptions,
+    /// Name → the tarball checksum it must have (approve-hooks: consent was
+    /// given for the hooks of the bytes that were installed, not for
+    /// whatever the registry serves now).
+    pub pinned: BTreeMap<String, String>,
 }
 
 /// The backends an install works with, and where it reports progress.
@@ -188,6 +192,14 @@ fn commit(
             return Err(MarketplaceError::Security(format!(
                 "the registry answered {}@{} when asked for {}@{}",
                 meta.name, meta.version, p.name, p.version
+            )));
+        }
+        if let Some(pin) = options.pinned.get(&p.name)
+            && *pin != meta.checksum
+        {
+            return Err(MarketplaceError::Security(format!(
+                "{}@{} in the registry is not what was installed (ggen.lock has {pin}, the registry {}), so its hooks may not be the ones listed; review it and reinstall with `ggen marketplace install {}@={} --force`",
+                p.name, p.version, meta.checksum, p.name, p.version
             )));
         }
         let mut tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
