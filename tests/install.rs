@@ -736,6 +736,20 @@ fn verify_reports_modified_missing_and_extra_files() {
     env.ok(&["marketplace", "install", "top", "--force"]);
     assert!(root.join("top").symlink_metadata().unwrap().is_dir());
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+
+    // Nor is a file: remove and install deleted it without --force.
+    std::fs::remove_dir_all(root.join("top")).unwrap();
+    std::fs::write(root.join("top"), "my notes").unwrap();
+    for args in [
+        &["marketplace", "remove", "top"][..],
+        &["marketplace", "install", "top@1"],
+    ] {
+        let err = env.fails(args);
+        assert!(err.contains("has local changes (modified"), "{err}");
+        assert_eq!(std::fs::read(root.join("top")).unwrap(), b"my notes");
+    }
+    env.ok(&["marketplace", "install", "top", "--force"]);
+    assert!(root.join("top").is_dir());
 }
 
 #[test]

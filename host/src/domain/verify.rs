@@ -76,10 +76,11 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
 /// One installed package's files against what ggen.lock recorded.
 pub fn check(root: &Path, locked: &LockedPackage) -> Result<PackageCheck> {
     let dir = root.join(&locked.name);
-    // Not followed: a link put in place of the package directory is not
-    // what ggen installed, whatever it points at.
-    let replaced_by_link = dir.symlink_metadata().is_ok_and(|m| m.is_symlink());
-    let mut on_disk = if dir.is_dir() && !replaced_by_link {
+    // Not followed: a link (or a file) put in place of the package directory
+    // is not what ggen installed, whatever it points at; replacing it would
+    // lose it, so every file counts as modified.
+    let replaced = dir.symlink_metadata().is_ok_and(|m| !m.is_dir());
+    let mut on_disk = if !replaced && dir.is_dir() {
         digest::tree(&dir)
             .map_err(|e| MarketplaceError::storage(format!("cannot read {}", dir.display()), e))?
             .files
@@ -97,7 +98,7 @@ pub fn check(root: &Path, locked: &LockedPackage) -> Result<PackageCheck> {
     };
     for (path, digest) in &locked.files {
         match on_disk.remove(path) {
-            None if replaced_by_link => check.modified.push(path.clone()),
+            None if replaced => check.modified.push(path.clone()),
             None => check.missing.push(path.clone()),
             Some(actual) if &actual != digest => check.modified.push(path.clone()),
             Some(_) => {
