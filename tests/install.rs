@@ -338,6 +338,30 @@ fn a_missing_or_wrong_target_is_an_error_and_is_not_created_or_left_behind() {
         file.to_str().unwrap(),
     ]);
     assert!(err.contains("is not a directory"), "{err}");
+
+    // The registry is no install root, nor inside one, however it is
+    // spelled: install --force there replaced its package directories.
+    let registry = env.registry();
+    let before = snapshot(&registry);
+    let link = env.work.path().join("reg-link");
+    std::os::unix::fs::symlink(&registry, &link).unwrap();
+    for target in [
+        registry.clone(),
+        link.join("mine"),
+        env.home().to_path_buf(),
+    ] {
+        for args in [
+            &["marketplace", "install", "mine", "--force"][..],
+            &["marketplace", "remove", "mine"],
+        ] {
+            let err = env.fails(&[args, &["--target", target.to_str().unwrap()]].concat());
+            assert!(
+                err.contains("overlap; install packages into another directory"),
+                "{err}"
+            );
+        }
+    }
+    assert_eq!(snapshot(&registry), before);
 }
 
 #[test]

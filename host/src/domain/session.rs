@@ -248,6 +248,16 @@ impl Session {
                 root.display()
             )));
         }
+        // Packages are directories named like the registry's own: installing
+        // into the registry (or it into the root) with --force replaced them.
+        let (target, registry) = (resolved(root), resolved(&self.registry_root));
+        if target.starts_with(&registry) || registry.starts_with(&target) {
+            return Err(MarketplaceError::Validation(format!(
+                "{} and the registry {} overlap; install packages into another directory (--target DIR, or packages_path in config.toml)",
+                root.display(),
+                self.registry_root.display()
+            )));
+        }
         let shown = root.display().to_string();
         lock_exclusive(root, INSTALL_LOCK, Some(super::installed::LOCKFILE), || {
             tracing::warn!("waiting for another ggen process to finish installing into {shown}")
@@ -491,6 +501,26 @@ mod tests {
             use std::os::unix::ffi::OsStrExt;
             let odd = Path::new(std::ffi::OsStr::from_bytes(b"/r/\xff"));
             assert_eq!(source_id(None, odd), "registry+file:///r/%FF");
+        }
+    }
+}
+
+/// `path` with symlinks resolved as far as it exists (the rest appended), so
+/// two spellings of one directory compare equal.
+fn resolved(path: &Path) -> PathBuf {
+    let path = absolute(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path,
         }
     }
 }
