@@ -754,3 +754,34 @@ fn hybrid_search_merges_local_and_network_preferring_newer_versions() {
         "{past}"
     );
 }
+
+#[test]
+fn a_node_that_stopped_answering_is_named_not_replaced() {
+    let node = Node::start(&[]);
+    // It holds the home but answers nothing: commands waited a minute, then
+    // started a second node with its identity and said they were offline.
+    node.signal("STOP");
+    for args in [
+        &["marketplace", "p2p", "status"][..],
+        &["marketplace", "p2p", "stop"],
+    ] {
+        let err = node.env.fails(args);
+        assert!(
+            err.contains("a P2P node runs for this GGEN_HOME")
+                && err.contains("but does not answer"),
+            "{err}"
+        );
+    }
+    node.signal("CONT");
+    assert_eq!(status(&node.env)["peer_id"], node.peer_id);
+
+    // A request the node would cut off (over 1 MiB) is refused plainly.
+    let word = "w".repeat(100_000);
+    let mut args = vec!["marketplace", "p2p", "search"];
+    args.extend(std::iter::repeat_n(word.as_str(), 12));
+    let err = node.env.fails(&args);
+    assert!(
+        err.contains("more than the running node accepts (1024 KiB); shorten the query"),
+        "{err}"
+    );
+}

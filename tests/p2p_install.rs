@@ -74,6 +74,19 @@ fn three_nodes_install_through_the_network() {
     p2p_publish(&node1.env, "shared", "1.0.0", "shared through peers");
     let published = node1.env.json(&["marketplace", "info", "shared", "--json"]);
 
+    // A dry run resolves against the network too (it ignored --p2p and
+    // failed on the empty local registry), and writes nothing.
+    let plan = node3.env.json(&[
+        "marketplace",
+        "install",
+        "shared",
+        "--p2p",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(plan["packages"][0]["version"], "1.0.0", "{plan}");
+    assert!(!node3.home().join("packages").exists());
+
     // node3's home has no registry copy: everything comes through its running node.
     let out = node3
         .env

@@ -79,6 +79,15 @@ impl Node {
         self.env.home()
     }
 
+    /// Send the node's process `signal` (e.g. `STOP`, `CONT`).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Stop the process and hand back its home (for restarts).
     pub fn stop(mut self) -> Env {
         let _ = self.child.kill();

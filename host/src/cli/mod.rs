@@ -152,7 +152,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     "--bootstrap is used only to install from peers; add --p2p, or drop --bootstrap".into(),
                 ));
             }
-            let report = if p2p && !a.dry_run {
+            let report = if p2p {
                 let mut network = session.open_network(&P2pOverrides {
                     bootstrap: a.net.bootstrap.clone(),
                     ..P2pOverrides::default()

@@ -413,7 +413,7 @@ impl Session {
         let config = self.node_config(overrides, false)?;
         let answer_within = config.query_timeout * 3 + config.bootstrap_timeout;
         if let Some(node) =
-            crate::backend::p2p::ControlClient::connect(&self.control_socket(), answer_within)
+            crate::backend::p2p::ControlClient::running(&self.control_socket(), answer_within)?
         {
             return Ok(Box::new(node));
         }
@@ -471,10 +471,10 @@ impl Session {
     /// Ask the running node to stop; false if none is running.
     #[cfg(feature = "p2p")]
     pub fn stop_node(&self) -> Result<bool> {
-        match crate::backend::p2p::ControlClient::connect(
+        match crate::backend::p2p::ControlClient::running(
             &self.control_socket(),
             Duration::from_secs(5),
-        ) {
+        )? {
             Some(node) => node.stop().map(|()| true),
             None => Ok(false),
         }

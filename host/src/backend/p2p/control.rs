@@ -22,6 +22,11 @@ use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
 /// Longest request accepted.
 const MAX_REQUEST: u64 = 1 << 20;
+/// How long a node has to answer `status` (its event loop answers at once).
+const STATUS_WITHIN: Duration = Duration::from_secs(5);
+/// A download through the node: it stops stalled providers itself, so this
+/// only bounds a node that stopped answering altogether.
+const FETCH_WITHIN: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -142,7 +147,8 @@ pub struct ControlClient {
 }
 
 impl ControlClient {
-    /// Some when a node answers on `socket`.
+    /// Some when a node answers on `socket` (within `timeout`, then also
+    /// the longest wait for its answers but downloads).
     pub fn connect(socket: &Path, timeout: Duration) -> Option<Self> {
         let client = Self {
             socket: socket.to_path_buf(),
@@ -154,6 +160,27 @@ impl ControlClient {
         Some(client)
     }
 
+    /// The node running for this GGEN_HOME, None if there is none; an error
+    /// if one holds the home (`node.lock`) but does not answer, rather than
+    /// a second node with the same identity, or a long silent wait.
+    pub fn running(socket: &Path, timeout: Duration) -> Result<Option<Self>> {
+        if let Some(mut node) = Self::connect(socket, STATUS_WITHIN.min(timeout)) {
+            node.timeout = timeout;
+            return Ok(Some(node));
+        }
+        let dir = socket.parent().unwrap_or(Path::new("."));
+        match super::running::check_free(dir) {
+            Ok(()) => Ok(None),
+            Err(MarketplaceError::AlreadyExists(_)) => Err(MarketplaceError::Network(format!(
+                "a P2P node runs for this GGEN_HOME (it holds {}) but does not answer on {} within {}s; wait for it, or stop it (`ggen marketplace p2p stop`, else kill it)",
+                dir.join("node.lock").display(),
+                socket.display(),
+                STATUS_WITHIN.as_secs()
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     fn call<T: serde::de::DeserializeOwned>(&self, request: &Request) -> Result<T> {
         let fail = |e: std::io::Error| {
             MarketplaceError::Unsupported(format!(
@@ -161,13 +188,36 @@ impl ControlClient {
                 self.socket.display()
             ))
         };
+        let timeout = match request {
+            Request::Fetch { .. } => FETCH_WITHIN,
+            _ => self.timeout,
+        };
         let mut stream = UnixStream::connect(&self.socket).map_err(fail)?;
-        stream.set_read_timeout(Some(self.timeout)).map_err(fail)?;
+        stream.set_read_timeout(Some(timeout)).map_err(fail)?;
         let mut text = serde_json::to_string(request).expect("requests serialise");
         text.push('\n');
+        if text.len() as u64 > MAX_REQUEST {
+            return Err(MarketplaceError::Validation(format!(
+                "this request is {} bytes, more than the running node accepts ({} KiB); shorten the query",
+                text.len(),
+                MAX_REQUEST >> 10
+            )));
+        }
         stream.write_all(text.as_bytes()).map_err(fail)?;
         let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).map_err(fail)?;
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .map_err(|e| match e.kind() {
+                // A network that is away (install falls back on it), said plainly.
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    MarketplaceError::Network(format!(
+                        "the running P2P node (control socket {}) did not answer within {}s",
+                        self.socket.display(),
+                        timeout.as_secs()
+                    ))
+                }
+                _ => fail(e),
+            })?;
         let bad = |e: serde_json::Error| {
             MarketplaceError::Unsupported(format!("the running P2P node sent a bad answer: {e}"))
         };
