@@ -355,3 +355,23 @@ fn large_tarballs_come_from_several_providers_at_once() {
         true
     );
 }
+
+#[test]
+fn a_damaged_serve_copy_is_replaced_when_the_node_starts() {
+    let node = Node::start(&[]);
+    p2p_publish(&node.env, "mended", "1.0.0", "served intact again");
+    let served: Vec<_> = std::fs::read_dir(node.home().join("p2p/serve"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(served.len(), 1, "{served:?}");
+    let mut bytes = std::fs::read(&served[0]).unwrap();
+    bytes[50] ^= 0xff;
+    std::fs::write(&served[0], bytes).unwrap();
+    // Restarted, the node checks its copy (it served the damaged one forever).
+    let node = Node::start_in(node.stop(), &[]);
+    let client = Env::new();
+    let out = install_p2p(&client, "mended", &[&node.addr]);
+    assert!(installed_source(&client, &out).starts_with("p2p+"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("P2P failed"));
+}

@@ -56,6 +56,13 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The checksum of the file at `path`.
+pub fn file(path: &Path) -> io::Result<String> {
+    let mut writer = HashingWriter::new(io::sink());
+    io::copy(&mut std::fs::File::open(path)?, &mut writer)?;
+    Ok(writer.finish().1)
+}
+
 /// What stands in for the digest of a symlink or special file: no real
 /// file hashes to it, so such entries always show up as changed.
 pub const NOT_A_REGULAR_FILE: &str = "not-a-regular-file";

@@ -238,8 +238,16 @@ pub fn export_tarball(
             MarketplaceError::Security(format!("{} has a malformed checksum", meta.name))
         })?;
     let path = serve_dir.join(format!("{hex}.tar.gz"));
-    if path.is_file() {
-        return Ok(path);
+    // Checked, not trusted: a damaged copy was served (and its receivers
+    // penalised this node) until someone deleted it by hand.
+    match crate::backend::digest::file(&path) {
+        Ok(actual) if actual == meta.checksum => return Ok(path),
+        Ok(_) => tracing::warn!(
+            "the copy of {}@{} this node serves was damaged; serving a fresh one",
+            meta.name,
+            meta.version
+        ),
+        Err(_) => {}
     }
     let fail = |e: std::io::Error| {
         MarketplaceError::storage(format!("cannot write {}", path.display()), e)
