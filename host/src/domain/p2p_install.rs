@@ -14,6 +14,7 @@ use super::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
     SearchResults,
 };
+use crate::backend::download_dir::DownloadDir;
 use crate::backend::network::Network;
 use crate::backend::p2p_policy::P2pPolicy;
 
@@ -22,7 +23,7 @@ pub struct P2pSource<'a> {
     network: &'a mut dyn Network,
     policy: &'a mut dyn P2pPolicy,
     min_reputation: f64,
-    downloads: tempfile::TempDir,
+    downloads: DownloadDir,
     known: HashMap<String, PackageVersion>,
     delivered_by: HashMap<String, String>,
 }
@@ -34,15 +35,19 @@ impl<'a> P2pSource<'a> {
         min_reputation: f64,
         downloads_in: &Path,
     ) -> Result<Self> {
-        std::fs::create_dir_all(downloads_in).map_err(|e| {
-            MarketplaceError::storage(format!("cannot create {}", downloads_in.display()), e)
-        })?;
         Ok(Self {
             network,
             policy,
             min_reputation,
-            downloads: tempfile::tempdir_in(downloads_in)
-                .map_err(|e| MarketplaceError::storage("cannot create a download directory", e))?,
+            downloads: DownloadDir::create(downloads_in).map_err(|e| {
+                MarketplaceError::storage(
+                    format!(
+                        "cannot create a download directory in {}",
+                        downloads_in.display()
+                    ),
+                    e,
+                )
+            })?,
             known: HashMap::new(),
             delivered_by: HashMap::new(),
         })
