@@ -330,6 +330,25 @@ fn offline_mode_answers_from_local_data() {
         )),
         "{err}"
     );
+    // So is another node's port: libp2p listens with SO_REUSEPORT, and a
+    // second node shared the port (dials reached either node at random).
+    let node = Node::start(&[]);
+    let taken = node.addr.split("/p2p/").next().unwrap();
+    let err = Env::new().fails(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--listen",
+        taken,
+        "--exit-after",
+        "1s",
+    ]);
+    assert!(
+        err.ends_with(&format!(
+            "cannot listen on {taken}: Address already in use (os error 98)"
+        )),
+        "{err}"
+    );
 }
 
 /// A valid peer id nobody runs.

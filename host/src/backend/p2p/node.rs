@@ -67,7 +67,10 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build();
     for addr in &config.listen {
-        swarm.listen_on(parse_multiaddr(addr)?).map_err(|e| {
+        let multiaddr = parse_multiaddr(addr)?;
+        port_is_free(&multiaddr)
+            .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
+        swarm.listen_on(multiaddr).map_err(|e| {
             // libp2p's transport error says nothing itself; its source does
             // ("Address already in use").
             let mut why = e.to_string();
@@ -305,4 +308,21 @@ async fn terminated() {
 #[cfg(not(unix))]
 async fn terminated() {
     std::future::pending().await
+}
+
+/// libp2p listens with SO_REUSEPORT, so a second node on a fixed port
+/// shared it with the first (dials reached either at random). A plain bind
+/// refuses a port someone listens on.
+fn port_is_free(addr: &libp2p::Multiaddr) -> std::io::Result<()> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    match parts.next() {
+        Some(Protocol::Tcp(port)) if port != 0 => std::net::TcpListener::bind((ip, port)).map(drop),
+        _ => Ok(()),
+    }
 }
