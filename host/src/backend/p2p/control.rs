@@ -168,6 +168,10 @@ impl ControlClient {
             node.timeout = timeout;
             return Ok(Some(node));
         }
+        // No socket: no node, or one starting or stopping (it has none then).
+        if !socket.exists() {
+            return Ok(None);
+        }
         let dir = socket.parent().unwrap_or(Path::new("."));
         match super::running::check_free(dir) {
             Ok(()) => Ok(None),
