@@ -307,6 +307,26 @@ fn no_install_root(root: &Path) -> MarketplaceError {
     ))
 }
 
+/// `path` with symlinks resolved as far as it exists (the rest appended), so
+/// two spellings of one directory compare equal.
+fn resolved(path: &Path) -> PathBuf {
+    let path = absolute(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path,
+        }
+    }
+}
+
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -501,26 +521,6 @@ mod tests {
             use std::os::unix::ffi::OsStrExt;
             let odd = Path::new(std::ffi::OsStr::from_bytes(b"/r/\xff"));
             assert_eq!(source_id(None, odd), "registry+file:///r/%FF");
-        }
-    }
-}
-
-/// `path` with symlinks resolved as far as it exists (the rest appended), so
-/// two spellings of one directory compare equal.
-fn resolved(path: &Path) -> PathBuf {
-    let path = absolute(path);
-    let mut existing = path.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return rest.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent;
-            }
-            _ => return path,
         }
     }
 }
