@@ -56,11 +56,12 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// The checksum of the file at `path`.
-pub fn file(path: &Path) -> io::Result<String> {
+/// The checksum and size of the file at `path`.
+pub fn file(path: &Path) -> io::Result<(String, u64)> {
     let mut writer = HashingWriter::new(io::sink());
     io::copy(&mut std::fs::File::open(path)?, &mut writer)?;
-    Ok(writer.finish().1)
+    let (_, digest, size) = writer.finish();
+    Ok((digest, size))
 }
 
 /// What stands in for the digest of a symlink or special file: no real
@@ -95,10 +96,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Tree) -> io::Result<()> {
         if kind.is_dir() {
             walk(&entry.path(), &rel, out)?;
         } else if kind.is_file() {
-            let mut file = std::fs::File::open(entry.path())?;
-            let mut hasher = HashingWriter::new(io::sink());
-            io::copy(&mut file, &mut hasher)?;
-            let (_, digest, size) = hasher.finish();
+            let (digest, size) = file(&entry.path())?;
             out.bytes += size;
             out.files.insert(rel, digest);
         } else {

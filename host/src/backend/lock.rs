@@ -35,21 +35,13 @@ pub fn lock_exclusive(
     loop {
         let dir_guard = CreatedDir::create(dir)?;
         let path = dir.join(name);
-        let file = match OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            // A symlink in its place would make the lock create (and then
-            // remove) files wherever it points.
-            .custom_flags(NOFOLLOW)
-            .open(&path)
-        {
+        let file = match open_lock_file(
+            OpenOptions::new().create(true).truncate(false).write(true),
+            &path,
+        ) {
             Ok(file) => file,
             // The directory was removed by a holder that wrote nothing.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                return Err(not_a_lock_file(&path));
-            }
             Err(e) => return Err(e),
         };
         match file.try_lock() {
@@ -90,16 +82,9 @@ pub fn lock_shared_if_present(
     waiting: impl FnOnce(),
 ) -> std::io::Result<Option<File>> {
     let path = dir.join(name);
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(NOFOLLOW)
-        .open(&path)
-    {
+    let file = match open_lock_file(OpenOptions::new().read(true), &path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return Err(not_a_lock_file(&path));
-        }
         Err(e) => return Err(e),
     };
     match file.try_lock_shared() {
@@ -113,13 +98,20 @@ pub fn lock_shared_if_present(
     Ok(Some(file))
 }
 
-const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-
-fn not_a_lock_file(path: &Path) -> std::io::Error {
-    std::io::Error::other(format!(
-        "{} is a symbolic link, not a lock file ggen made; remove it",
-        path.display()
-    ))
+/// Open a lock file, never through a symlink: one in its place would make
+/// the lock create (and then remove) files wherever it points.
+fn open_lock_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    options.custom_flags(nofollow).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            std::io::Error::other(format!(
+                "{} is a symbolic link, not a lock file ggen made; remove it",
+                path.display()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 impl Drop for DirLock {

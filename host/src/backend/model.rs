@@ -121,7 +121,7 @@ pub const MAX_TITLE: usize = 256;
 pub const MAX_DESCRIPTION: usize = 8192;
 pub const MAX_LIST_ENTRY: usize = 128;
 pub const MAX_LIST_ENTRIES: usize = 64;
-/// With the limits above, keeps a record well within a peer's 64 KiB.
+/// With the limits above, keeps a record within a peer's limit (p2p record.rs).
 pub const MAX_DEPENDENCIES: usize = 128;
 
 /// Check a package's texts and dependency count against those limits; the

@@ -246,7 +246,7 @@ pub fn export_tarball(
     // Checked, not trusted: a damaged copy was served (and its receivers
     // penalised this node) until someone deleted it by hand.
     match crate::backend::digest::file(&path) {
-        Ok(actual) if actual == meta.checksum => return Ok(path),
+        Ok((actual, _)) if actual == meta.checksum => return Ok(path),
         Ok(_) => tracing::warn!(
             "the copy of {}@{} this node serves was damaged; serving a fresh one",
             meta.name,

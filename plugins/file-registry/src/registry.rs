@@ -267,18 +267,18 @@ impl FileRegistry {
             )));
         }
         let full = self.root.join(path);
-        let file = fs::File::open(&full).map_err(|e| {
-            Error::io(format!(
-                "cannot open the tarball of {name}@{version} ({rel}): {}",
-                open_failure(&full, &e)
-            ))
-        })?;
-        // A directory opens, then fails every read.
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(Error::io(format!(
-                "cannot open the tarball of {name}@{version} ({rel}): it is a directory, not a file"
-            )));
-        }
+        // A directory opens, then fails every read: refused here, as one.
+        let file = fs::File::open(&full)
+            .and_then(|file| match file.metadata()?.is_dir() {
+                true => Err(io::ErrorKind::IsADirectory.into()),
+                false => Ok(file),
+            })
+            .map_err(|e| {
+                Error::io(format!(
+                    "cannot open the tarball of {name}@{version} ({rel}): {}",
+                    open_failure(&full, &e)
+                ))
+            })?;
         Ok(Box::new(file))
     }
 }

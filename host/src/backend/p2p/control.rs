@@ -147,8 +147,8 @@ pub struct ControlClient {
 }
 
 impl ControlClient {
-    /// Some when a node answers on `socket` (within `timeout`, then also
-    /// the longest wait for its answers but downloads).
+    /// Some when a node answers on `socket` within `timeout`, which then
+    /// bounds the wait for every answer but a download's.
     pub fn connect(socket: &Path, timeout: Duration) -> Option<Self> {
         let client = Self {
             socket: socket.to_path_buf(),
