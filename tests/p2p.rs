@@ -792,3 +792,65 @@ fn a_node_that_stopped_answering_is_named_not_replaced() {
         "{err}"
     );
 }
+
+/// A stand-in for a node that dies mid-request: it answers `status` like a
+/// running node and hangs up on anything else (its thread ends with the test).
+fn node_that_dies_on_requests(env: &Env) {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = env.home().join("p2p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("control.sock")).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            if line.contains(r#""op":"status""#) {
+                let metrics: serde_json::Map<String, Value> = [
+                    "peer_count", "dht_queries", "dht_query_failures", "peer_reputation_avg",
+                    "cache_size", "cache_capacity", "cache_hits", "cache_misses",
+                    "cache_hit_rate", "announcements_received", "announcements_sent",
+                    "messages_rejected", "messages_rate_limited", "records_rejected",
+                ]
+                .iter()
+                .map(|k| (k.to_string(), Value::from(0)))
+                .collect();
+                let status = serde_json::json!({"ok": {
+                    "peer_id": "12D3KooWDies", "listen_addresses": [], "connected_peers": [],
+                    "known_peers": 0, "records_held": 0, "dht_server": true, "uptime_secs": 1,
+                    "mode": "running node", "metrics": metrics,
+                }});
+                writeln!(stream, "{status}").unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn a_node_that_dies_mid_publish_leaves_the_package_published() {
+    let env = Env::new();
+    node_that_dies_on_requests(&env);
+    // It used to fail although the package was in the registry; the retry
+    // then said "already published".
+    let report = p2p_publish(&env, "orphan", "1.0.0", "published, never announced");
+    assert_eq!(report["announced"], Value::Null, "{report}");
+    let why = report["offline"].as_str().unwrap();
+    assert!(
+        why.starts_with("announcing failed: ") && why.contains("hung up without answering"),
+        "{why}"
+    );
+    let dir = env.package(
+        "orphan-1.1.0",
+        &serde_json::json!({"name": "orphan", "version": "1.1.0"}),
+        &[],
+    );
+    let out = env.ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+    assert!(
+        out.contains("Published orphan@1.1.0 to the local registry")
+            && out.contains("Not announced: announcing failed: ")
+            && out.contains("`ggen marketplace p2p start` announces it"),
+        "{out}"
+    );
+    let info = env.json(&["marketplace", "info", "orphan", "--json"]);
+    assert_eq!(strings(&info["versions"], "version"), ["1.1.0", "1.0.0"]);
+}

@@ -36,7 +36,10 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
                 if dht == 1 { "" } else { "s" }
             )
         }
-        None => out!("Not announced: offline (it is in the local registry only)"),
+        None => out!(
+            "Not announced: {} (it is in the local registry only; `ggen marketplace p2p start` announces it)",
+            r.offline.as_deref().unwrap_or("offline")
+        ),
     }
 }
 

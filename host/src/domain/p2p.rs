@@ -198,8 +198,10 @@ pub fn peer(network: &mut dyn Network, policy: &mut dyn P2pPolicy, id: &str) -> 
 pub struct P2pPublishReport {
     #[serde(flatten)]
     pub published: PublishReport,
-    /// None when offline (then only the local registry has it).
+    /// None when offline or when announcing failed (then only the local
+    /// registry has it, until a node starts and announces it).
     pub announced: Option<Announced>,
+    /// Why it was not announced.
     pub offline: Option<String>,
 }
 
@@ -224,29 +226,40 @@ pub fn publish<L>(
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<P2pPublishReport> {
     let published = publish::publish(registry, dir, options, lock)?;
-    let offline = network.offline();
-    let announced = if offline.is_none() && !options.dry_run {
-        // The network holds one record per package: its newest version, as
-        // search shows it, even when an older one (a backport) was published.
-        let package = registry.get_package(&published.name)?;
-        let meta = package.newest().cloned().ok_or_else(|| {
-            MarketplaceError::NotFound(format!(
-                "{} has no versions after publishing",
-                published.name
-            ))
-        })?;
-        super::p2p_install::export_tarball(registry, &meta, serve_dir)?;
-        Some(Announced {
-            report: network.announce(&meta)?,
-            version: meta.version,
-        })
-    } else {
-        None
-    };
+    let mut offline = network.offline();
+    let mut announced = None;
+    if offline.is_none() && !options.dry_run {
+        // The package is published whatever happens next: a network that
+        // fails now (a node killed mid-request) leaves it unannounced, which
+        // the next `p2p start` repairs, not a failed publish to retry.
+        match announce(registry, network, &published.name, serve_dir) {
+            Ok(a) => announced = Some(a),
+            Err(e) => offline = Some(format!("announcing failed: {e}")),
+        }
+    }
     Ok(P2pPublishReport {
         published,
         announced,
         offline,
+    })
+}
+
+/// Serve and announce the newest version of `name`: the network holds one
+/// record per package, as search shows it, even after a backport.
+fn announce(
+    registry: &mut dyn Registry,
+    network: &mut dyn Network,
+    name: &str,
+    serve_dir: &Path,
+) -> Result<Announced> {
+    let package = registry.get_package(name)?;
+    let meta = package.newest().cloned().ok_or_else(|| {
+        MarketplaceError::NotFound(format!("{name} has no versions after publishing"))
+    })?;
+    super::p2p_install::export_tarball(registry, &meta, serve_dir)?;
+    Ok(Announced {
+        report: network.announce(&meta)?,
+        version: meta.version,
     })
 }
 

@@ -222,6 +222,14 @@ impl ControlClient {
                 }
                 _ => fail(e),
             })?;
+        if line.is_empty() {
+            // The node stopped (or was killed) while answering: a network
+            // that went away, which install falls back on.
+            return Err(MarketplaceError::Network(format!(
+                "the running P2P node (control socket {}) hung up without answering; it may have stopped",
+                self.socket.display()
+            )));
+        }
         let bad = |e: serde_json::Error| {
             MarketplaceError::Unsupported(format!("the running P2P node sent a bad answer: {e}"))
         };
