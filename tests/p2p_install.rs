@@ -375,3 +375,69 @@ fn a_damaged_serve_copy_is_replaced_when_the_node_starts() {
     assert!(installed_source(&client, &out).starts_with("p2p+"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("P2P failed"));
 }
+
+/// `web`@`version` with a templating post-install hook, p2p-published on `node`.
+fn p2p_publish_template(node: &Node, version: &str) {
+    let dir = node.env.package(
+        &format!("web-{version}"),
+        &json!({
+            "name": "web",
+            "version": version,
+            "variables": {"project_name": "demo"},
+            "hooks": {"post-install": ["builtin:render-templates"]}
+        }),
+        &[("main.rs.tmpl", "// {{ project_name }} {{version}}\n")],
+    );
+    node.env
+        .ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+}
+
+#[test]
+fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
+    let node = Node::start(&[]);
+    p2p_publish_template(&node, "1.0.0");
+    // The client's own registry never has `web`.
+    let client = Env::new();
+    let installed = installed_source(&client, &install_p2p(&client, "web", &[&node.addr]));
+    assert_eq!(installed, format!("p2p+{}", node.peer_id));
+    assert_eq!(lock(&client)["packages"][0]["hooks"][0]["outcome"], "skipped");
+
+    // approve-hooks reinstalled from the local registry only: "not in this registry".
+    let out = client.ok(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--var",
+        "project_name=approved",
+        "--bootstrap",
+        &node.addr,
+    ]);
+    assert!(out.contains("web"), "{out}");
+    let main = client.home().join("packages/web/main.rs");
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), "// approved 1.0.0\n");
+    let entry = &lock(&client)["packages"][0];
+    assert_eq!(entry["hooks"][0]["outcome"], "ran");
+    assert_eq!(entry["source"], installed);
+
+    // update never asked the network: "web is up to date" at 1.0.0.
+    p2p_publish_template(&node, "1.1.0");
+    let report = client.json(&[
+        "marketplace",
+        "update",
+        "web",
+        "--p2p",
+        "--bootstrap",
+        &node.addr,
+        "--json",
+    ]);
+    assert_eq!(report["packages"][0]["version"], "1.1.0", "{report}");
+    assert_eq!(
+        std::fs::read_to_string(&main).unwrap(),
+        "// demo 1.1.0\n",
+        "approved hooks run on update"
+    );
+    assert_eq!(lock(&client)["packages"][0]["source"], installed);
+    // --bootstrap means nothing without --p2p.
+    let err = client.fails(&["marketplace", "update", "web", "--bootstrap", &node.addr]);
+    assert!(err.contains("add --p2p"), "{err}");
+}

@@ -247,6 +247,9 @@ pub struct ApproveHooksArgs {
     /// Discard local changes to the packages it reinstalls to run their hooks
     #[arg(long)]
     pub force: bool,
+    /// Peers to fetch packages installed from peers through (as install --p2p)
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,
@@ -269,6 +272,11 @@ pub struct UpdateArgs {
     /// Discard local changes to the packages it replaces
     #[arg(long)]
     pub force: bool,
+    /// Look for newer versions on the P2P network too, falling back to the registry [also P2P_ENABLED=1 or [marketplace.p2p] enabled]
+    #[arg(long)]
+    pub p2p: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
     #[command(flatten)]
     pub hooks: HookArgs,
     /// Print JSON (format in README)

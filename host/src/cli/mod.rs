@@ -144,48 +144,27 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 &a.hooks,
             )?;
             let mut env = InstallEnv::open(&session, a.json)?;
-            let p2p = a.p2p
-                || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
-                || session.config.marketplace.p2p.enabled;
-            if !p2p && !a.net.bootstrap.is_empty() {
-                return Err(MarketplaceError::Validation(
-                    "--bootstrap is used only to install from peers; add --p2p, or drop --bootstrap".into(),
-                ));
-            }
-            let report = if p2p {
-                let mut network = session.open_network(&P2pOverrides {
-                    bootstrap: a.net.bootstrap.clone(),
-                    ..P2pOverrides::default()
-                })?;
-                let mut policy = session.open_policy()?;
-                domain::p2p_install::install_p2p(
-                    domain::p2p_install::Peers {
-                        network: network.as_mut(),
-                        policy: policy.as_mut(),
-                        min_reputation: session.config.marketplace.p2p.reputation.min_reputation,
-                        downloads: &session.home.p2p().join("downloads"),
-                    },
-                    env.backends(),
-                    &root,
-                    &specs,
-                    &options,
-                    || session.lock_install_root(&root),
-                )?
-            } else {
-                domain::install::install(env.backends(), &root, &specs, &options, || {
-                    session.lock_install_root(&root)
-                })?
-            };
+            let peers = from_peers(&session, a.p2p, &a.net)?;
+            let report = install_from(&session, &mut env, peers, &root, &specs, &options, || {
+                session.lock_install_root(&root)
+            })?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Update(a) => {
             let root = session.install_root(a.target.as_deref());
             let options = install_options(&session, (false, a.force), true, a.dry_run, &a.hooks)?;
             let mut env = InstallEnv::open(&session, a.json)?;
-            let report =
-                domain::update::update(env.backends(), &root, &a.packages, &options, || {
-                    session.lock_existing_install_root(&root)
-                })?;
+            let peers = from_peers(&session, a.p2p, &a.net)?;
+            let report = domain::update::update(
+                &root,
+                &a.packages,
+                &options,
+                || session.lock_existing_install_root(&root),
+                // update holds the lock already
+                |specs, options| {
+                    install_from(&session, &mut env, peers, &root, specs, options, || Ok(()))
+                },
+            )?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {
@@ -253,10 +232,16 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 pinned: Default::default(),
             };
             let mut env = InstallEnv::open(&session, a.json)?;
-            let report =
-                domain::approve::run_approved(env.backends(), &root, &pending, &options, || {
+            // Each package comes again from where it came from: from peers
+            // (falling back to the registry) when ggen.lock says a peer
+            // delivered it.
+            let report = domain::approve::run_approved(&pending, &options, |origin, specs, options| {
+                let peers =
+                    (origin == domain::approve::Origin::Peers).then(|| a.net.bootstrap.clone());
+                install_from(&session, &mut env, peers, &root, specs, options, || {
                     session.lock_install_root(&root)
-                })?;
+                })
+            })?;
             session.home.approve_hooks(&names)?;
             output::install(&report, a.json);
         }
@@ -286,6 +271,58 @@ fn interrupted_note(root: &std::path::Path) -> String {
     format!(
         "{} holds an interrupted transaction, so its files may not match ggen.lock; run any install, update or remove there to roll it back",
         root.display()
+    )
+}
+
+/// The bootstrap peers to install through (empty: the configured ones), or
+/// None to install from the registry alone.
+fn from_peers(
+    session: &Session,
+    p2p: bool,
+    net: &args::NetArgs,
+) -> Result<Option<Vec<String>>, MarketplaceError> {
+    let p2p = p2p
+        || std::env::var("P2P_ENABLED").is_ok_and(|v| v == "1" || v == "true")
+        || session.config.marketplace.p2p.enabled;
+    if !p2p && !net.bootstrap.is_empty() {
+        return Err(MarketplaceError::Validation(
+            "--bootstrap is used only to install from peers; add --p2p, or drop --bootstrap".into(),
+        ));
+    }
+    Ok(p2p.then(|| net.bootstrap.clone()))
+}
+
+/// One install transaction: from peers, falling back to the registry
+/// (`peers` Some), or from the registry.
+fn install_from<L>(
+    session: &Session,
+    env: &mut InstallEnv,
+    peers: Option<Vec<String>>,
+    root: &std::path::Path,
+    specs: &[domain::install::Spec],
+    options: &domain::install::InstallOptions,
+    lock: impl Fn() -> Result<L, MarketplaceError>,
+) -> Result<domain::install::InstallReport, MarketplaceError> {
+    let Some(bootstrap) = peers else {
+        return domain::install::install(env.backends(), root, specs, options, lock);
+    };
+    let mut network = session.open_network(&P2pOverrides {
+        bootstrap,
+        ..P2pOverrides::default()
+    })?;
+    let mut policy = session.open_policy()?;
+    domain::p2p_install::install_p2p(
+        domain::p2p_install::Peers {
+            network: network.as_mut(),
+            policy: policy.as_mut(),
+            min_reputation: session.config.marketplace.p2p.reputation.min_reputation,
+            downloads: &session.home.p2p().join("downloads"),
+        },
+        env.backends(),
+        root,
+        specs,
+        options,
+        lock,
     )
 }
 

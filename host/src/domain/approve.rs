@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
+use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed::{self, HookOutcome};
 use super::{MarketplaceError, Result};
 
@@ -18,6 +18,26 @@ pub struct PendingHooks {
     /// The installed tarball's checksum (ggen.lock `integrity`).
     #[serde(skip)]
     pub integrity: String,
+    /// Where it came from (ggen.lock `source`).
+    #[serde(skip)]
+    pub source: String,
+}
+
+/// Where approve-hooks fetches a package again: where it was installed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Registry,
+    Peers,
+}
+
+impl PendingHooks {
+    pub fn origin(&self) -> Origin {
+        if self.source.starts_with(super::p2p_install::SOURCE_PREFIX) {
+            Origin::Peers
+        } else {
+            Origin::Registry
+        }
+    }
 }
 
 /// Installed packages with skipped hooks, by name.
@@ -35,6 +55,7 @@ pub fn pending(root: &Path) -> Result<Vec<PendingHooks>> {
                 name: p.name,
                 version: p.version,
                 integrity: p.integrity,
+                source: p.source,
                 hooks,
             })
         })
@@ -42,29 +63,13 @@ pub fn pending(root: &Path) -> Result<Vec<PendingHooks>> {
 }
 
 /// Reinstall the `approved` packages at their locked versions with their
-/// hooks allowed. Everything else stays as it is.
-pub fn run_approved<L>(
-    backends: Backends<'_>,
-    root: &Path,
+/// hooks allowed, each from where it was installed from (`reinstall` runs
+/// one install per origin). Everything else stays as it is.
+pub fn run_approved(
     approved: &[PendingHooks],
     options: &InstallOptions,
-    lock: impl FnOnce() -> Result<L>,
+    mut reinstall: impl FnMut(Origin, &[Spec], &InstallOptions) -> Result<InstallReport>,
 ) -> Result<InstallReport> {
-    let specs = approved
-        .iter()
-        .map(|p| {
-            let req = semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
-                MarketplaceError::Storage(format!(
-                    "ggen.lock has an invalid version for {}: {e}",
-                    p.name
-                ))
-            })?;
-            Ok(Spec {
-                name: p.name.clone(),
-                req,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let mut options = options.clone();
     options.force = true;
     options.with_dependencies = false;
@@ -76,5 +81,35 @@ pub fn run_approved<L>(
         .hooks
         .allowed
         .extend(approved.iter().map(|p| p.name.clone()));
-    install(backends, root, &specs, &options, lock)
+    let mut report: Option<InstallReport> = None;
+    for origin in [Origin::Registry, Origin::Peers] {
+        let specs = approved
+            .iter()
+            .filter(|p| p.origin() == origin)
+            .map(|p| {
+                let req = semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
+                    MarketplaceError::Storage(format!(
+                        "ggen.lock has an invalid version for {}: {e}",
+                        p.name
+                    ))
+                })?;
+                Ok(Spec {
+                    name: p.name.clone(),
+                    req,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if specs.is_empty() {
+            continue;
+        }
+        let done = reinstall(origin, &specs, &options)?;
+        match &mut report {
+            Some(r) => {
+                r.packages.extend(done.packages);
+                r.hooks.extend(done.hooks);
+            }
+            None => report = Some(done),
+        }
+    }
+    report.ok_or_else(|| MarketplaceError::NotFound("no hooks wait for approval".into()))
 }

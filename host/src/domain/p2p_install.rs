@@ -18,6 +18,9 @@ use crate::backend::download_dir::DownloadDir;
 use crate::backend::network::Network;
 use crate::backend::p2p_policy::P2pPolicy;
 
+/// How ggen.lock's `source` starts for a package delivered by a peer.
+pub const SOURCE_PREFIX: &str = "p2p+";
+
 /// The P2P network as an install source.
 pub struct P2pSource<'a> {
     network: &'a mut dyn Network,
@@ -144,7 +147,7 @@ impl Registry for P2pSource<'_> {
     fn resolved_source(&self, name: &str) -> Option<String> {
         self.delivered_by
             .get(name)
-            .map(|peer| format!("p2p+{peer}"))
+            .map(|peer| format!("{SOURCE_PREFIX}{peer}"))
     }
 }
 

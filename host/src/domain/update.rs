@@ -5,21 +5,23 @@
 //! requirements allow; none ever moves down (when nothing fits, the error
 //! names what holds it back). Everything not named stays at its installed
 //! version (as `cargo update -p` does). The work is then an ordinary install
-//! transaction.
+//! transaction, from the registry or from peers (the caller's `install`).
 
 use std::path::Path;
 
-use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
+use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed;
 use super::transaction::recover;
 use super::{MarketplaceError, Result};
 
+/// `install` runs the transaction with the root already locked (the lock is
+/// not re-entrant, so it must not take it again).
 pub fn update<L>(
-    backends: Backends<'_>,
     root: &Path,
     names: &[String],
     options: &InstallOptions,
     lock: impl FnOnce() -> Result<L>,
+    install: impl FnOnce(&[Spec], &InstallOptions) -> Result<InstallReport>,
 ) -> Result<InstallReport> {
     // Lock and recover before reading ggen.lock: a dead transaction's
     // lockfile must not decide what gets pinned.
@@ -57,15 +59,11 @@ pub fn update<L>(
             req,
         });
     }
-    // Already locked: the lock is not re-entrant, so install must not take it again.
     install(
-        backends,
-        root,
         &specs,
         &InstallOptions {
             force: false,
             ..options.clone()
         },
-        || Ok(()),
     )
 }
