@@ -27,6 +27,10 @@ fn hit<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|r| r["name"] == name)
 }
 
+fn strings_of(list: &Value) -> Vec<&str> {
+    list.as_array().unwrap().iter().filter_map(Value::as_str).collect()
+}
+
 fn status(env: &Env) -> Value {
     env.json(&["marketplace", "p2p", "status", "--json"])
 }
@@ -365,9 +369,11 @@ fn bootstrap_and_stop_through_the_control_socket() {
         closed.local_addr().unwrap().port()
     );
     drop(closed);
-    let _ = lonely
+    // It said "Connected to 1 peer(s)": node1, connected before.
+    let err = lonely
         .env
-        .run(&["marketplace", "p2p", "bootstrap", &dead_addr]);
+        .fails(&["marketplace", "p2p", "bootstrap", &dead_addr]);
+    assert!(err.contains("none of") && err.contains(DEAD_PEER), "{err}");
     let dead = eventually(Duration::from_secs(5), || {
         let p = lonely
             .env
@@ -387,6 +393,25 @@ fn bootstrap_and_stop_through_the_control_socket() {
             .any(|l| l.contains(&node1.peer_id) && l.contains("just now")),
         "{list}"
     );
+    // --bootstrap given to a command is dialled through the running node
+    // (it was ignored), and a malformed one is refused.
+    let other = Node::start(&[]);
+    let status = lonely.env.json(&[
+        "marketplace",
+        "p2p",
+        "status",
+        "--bootstrap",
+        &other.addr,
+        "--json",
+    ]);
+    assert!(
+        strings_of(&status["connected_peers"]).contains(&other.peer_id.as_str()),
+        "{status}"
+    );
+    let err = lonely
+        .env
+        .fails(&["marketplace", "p2p", "status", "--bootstrap", "/dns4/x"]);
+    assert!(err.contains("TCP over IPv4 or IPv6"), "{err}");
     // A second node for the same home is refused while one runs.
     let err = lonely.env.fails(&[
         "marketplace",

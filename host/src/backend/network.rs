@@ -115,6 +115,10 @@ pub struct AnnounceReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootstrapReport {
     pub dialed: Vec<String>,
+    /// Peers connected now that were dialled (or newly connected, for an
+    /// address without a peer id): the dialled peers that answered.
+    pub reached: Vec<String>,
+    /// Every peer connected now, dialled or not.
     pub connected_peers: usize,
 }
 

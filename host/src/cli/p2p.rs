@@ -83,7 +83,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
         P2pCommand::Bootstrap(a) => {
             let mut network = session.open_network(&P2pOverrides::default())?;
             let report = network.bootstrap(&a.addresses)?;
-            if report.connected_peers == 0 {
+            if report.reached.is_empty() {
                 return Err(MarketplaceError::Unsupported(format!(
                     "none of {} answered; check the addresses and that the peers are running",
                     a.addresses.join(", ")

@@ -179,7 +179,11 @@ pub fn bootstrap(r: &BootstrapReport, as_json: bool) {
     if as_json {
         return json(r);
     }
-    out!("Connected to {} peer(s).", r.connected_peers);
+    out!(
+        "Reached {} dialled peer(s); connected to {} peer(s) in all.",
+        r.reached.len(),
+        r.connected_peers
+    );
 }
 
 pub fn status(s: &NodeStatus, as_json: bool) {

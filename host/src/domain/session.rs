@@ -432,9 +432,21 @@ impl Session {
     ) -> Result<Box<dyn crate::backend::network::Network>> {
         let config = self.node_config(overrides, false)?;
         let answer_within = config.query_timeout * 3 + config.bootstrap_timeout;
-        if let Some(node) =
+        if let Some(mut node) =
             crate::backend::p2p::ControlClient::running(&self.control_socket(), answer_within)?
         {
+            // The running node has its peers; peers named now are dialled
+            // through it (they were silently ignored).
+            if !overrides.bootstrap.is_empty() {
+                use crate::backend::network::Network;
+                let report = node.bootstrap(&overrides.bootstrap)?;
+                if report.reached.is_empty() {
+                    tracing::warn!(
+                        "the running node could not reach any of the {} --bootstrap peer(s); going on with the peers it has",
+                        overrides.bootstrap.len()
+                    );
+                }
+            }
             return Ok(Box::new(node));
         }
         Ok(Box::new(crate::backend::p2p::LocalNode::start(&config)?))

@@ -80,13 +80,22 @@ impl Client {
         })
     }
 
-    /// Dial `addresses` and wait (at most the bootstrap timeout) until a peer
-    /// is connected or every dial has failed.
+    /// Dial `addresses` and wait (at most the bootstrap timeout) until one
+    /// of them is connected or every dial has failed. Peers connected before
+    /// do not count (a node with peers said an unreachable address worked).
     pub async fn bootstrap(&self, addresses: &[String]) -> Result<BootstrapReport> {
         let addrs = addresses
             .iter()
             .map(|a| parse_multiaddr(a))
             .collect::<Result<Vec<_>>>()?;
+        let named: Vec<String> = addrs
+            .iter()
+            .filter_map(|a| match a.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer.to_string()),
+                _ => None,
+            })
+            .collect();
+        let before = self.status().await?.connected_peers;
         let errors = self.ask(|tx| Command::Dial(addrs, tx)).await?;
         for e in &errors {
             tracing::warn!("cannot dial {e}");
@@ -94,12 +103,16 @@ impl Client {
         let deadline = Instant::now() + self.bootstrap_timeout;
         loop {
             let status = self.status().await?;
-            if !status.connected_peers.is_empty()
-                || status.dials_in_flight == 0
-                || Instant::now() >= deadline
-            {
+            let reached: Vec<String> = status
+                .connected_peers
+                .iter()
+                .filter(|p| named.contains(p) || !before.contains(p))
+                .cloned()
+                .collect();
+            if !reached.is_empty() || status.dials_in_flight == 0 || Instant::now() >= deadline {
                 return Ok(BootstrapReport {
                     dialed: addresses.to_vec(),
+                    reached,
                     connected_peers: status.connected_peers.len(),
                 });
             }

@@ -132,7 +132,7 @@ impl LocalNode {
             Some("no bootstrap nodes are configured ([marketplace.p2p] bootstrap_nodes in config.toml, or --bootstrap)".to_owned())
         } else {
             let report = runtime.block_on(client.bootstrap(&config.bootstrap))?;
-            (report.connected_peers == 0).then(|| {
+            report.reached.is_empty().then(|| {
                 format!(
                     "could not reach any of the {} bootstrap node(s): each refused, was unreachable or stayed silent (for up to {}s)",
                     config.bootstrap.len(),
