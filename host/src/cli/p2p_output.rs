@@ -31,7 +31,7 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
             }
             let (gossip, dht) = (a.report.gossip_peers, a.report.dht_peers);
             out!(
-                "Announced to {gossip} peer{} on /ggen/packages/v1; DHT record stored on {dht} peer{}",
+                "Announced to {gossip} peer{} on /ggen/packages/v1; DHT record acknowledged by {dht} peer{}",
                 if gossip == 1 { "" } else { "s" },
                 if dht == 1 { "" } else { "s" }
             )

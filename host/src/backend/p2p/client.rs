@@ -120,17 +120,19 @@ impl Client {
         }
     }
 
-    /// Store the package's record in the DHT; how many peers took it.
+    /// Store the package's record in the DHT; how many peers acknowledged it.
     pub async fn put_record(&self, package: &PackageVersion) -> Result<usize> {
+        // Two queries: the closest peers, then the record to each of them.
+        let within = self.query_timeout * 2;
         tokio::time::timeout(
-            self.query_timeout + Duration::from_secs(1),
+            within + Duration::from_secs(1),
             self.ask(|tx| Command::Put(package.clone(), tx)),
         )
         .await
         .map_err(|_| {
             MarketplaceError::Unsupported(format!(
                 "storing the DHT record timed out after {}s",
-                self.query_timeout.as_secs()
+                within.as_secs()
             ))
         })??
         .map_err(MarketplaceError::Unsupported)

@@ -71,7 +71,10 @@ pub struct EventLoop {
             oneshot::Sender<Result<Option<NetworkPackage>, String>>,
         ),
     >,
-    pending_put: HashMap<QueryId, oneshot::Sender<Result<usize, String>>>,
+    /// Records waiting for the peers closest to their key.
+    pending_closest: HashMap<QueryId, (Record, oneshot::Sender<Result<usize, String>>)>,
+    /// Records sent to those peers: how many were asked, who is waiting.
+    pending_put: HashMap<QueryId, (usize, oneshot::Sender<Result<usize, String>>)>,
     peers_file: Option<PathBuf>,
     /// Verified tarballs this node serves (read by the serving tasks).
     serve_dir: PathBuf,
@@ -105,6 +108,7 @@ impl EventLoop {
             peers: Peers::default(),
             cache: LruCache::new(cache_capacity),
             pending_get: HashMap::new(),
+            pending_closest: HashMap::new(),
             pending_put: HashMap::new(),
             peers_file: None,
             serve_dir,
@@ -203,19 +207,16 @@ impl EventLoop {
                     expires: None,
                 };
                 self.metrics.dht_queries += 1;
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .kademlia
-                    .put_record(record, Quorum::One)
-                {
-                    Ok(id) => {
-                        self.pending_put.insert(id, reply);
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(format!("cannot store the record: {e:?}")));
-                    }
+                // Stored here (as put_record does), then sent to the closest
+                // peers in a query of its own: put_record's statistics count
+                // the peer lookup too, which doubled "stored on N peers".
+                let kademlia = &mut self.swarm.behaviour_mut().kademlia;
+                if let Err(e) = kademlia.store_mut().put(record.clone()) {
+                    let _ = reply.send(Err(format!("cannot store the record: {e:?}")));
+                    return;
                 }
+                let id = kademlia.get_closest_peers(record.key.to_vec());
+                self.pending_closest.insert(id, (record, reply));
             }
             Command::Announce(package, reply) => {
                 let peers = self.topic_peers();
@@ -512,7 +513,7 @@ impl EventLoop {
             kad::Event::OutboundQueryProgressed {
                 id,
                 result,
-                stats,
+                stats: _,
                 step,
             } => match result {
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
@@ -592,10 +593,31 @@ impl EventLoop {
                         let _ = reply.send(self.others(found));
                     }
                 }
+                QueryResult::GetClosestPeers(result) if step.last => {
+                    if let Some((record, reply)) = self.pending_closest.remove(&id) {
+                        let peers = match result {
+                            Ok(found) => found.peers,
+                            Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                        };
+                        if peers.is_empty() {
+                            let _ = reply.send(Ok(0));
+                            return;
+                        }
+                        let asked = peers.len();
+                        let id = self.swarm.behaviour_mut().kademlia.put_record_to(
+                            record,
+                            peers.into_iter().map(|p| p.peer_id),
+                            Quorum::All,
+                        );
+                        self.pending_put.insert(id, (asked, reply));
+                    }
+                }
                 QueryResult::PutRecord(result) => {
-                    if let Some(reply) = self.pending_put.remove(&id) {
+                    if let Some((asked, reply)) = self.pending_put.remove(&id) {
+                        // Acknowledged, which a peer that rejects the record
+                        // (after validating it) does too: kad answers first.
                         let stored = match result {
-                            Ok(_) => stats.num_successes() as usize,
+                            Ok(_) => asked,
                             Err(kad::PutRecordError::QuorumFailed { success, .. }) => success.len(),
                             Err(kad::PutRecordError::Timeout { success, .. }) => {
                                 self.metrics.dht_query_failures += 1;
