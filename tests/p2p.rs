@@ -221,9 +221,40 @@ fn a_restarted_node_keeps_its_peer_id() {
         let mode = std::fs::metadata(&key).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "the key is private");
     }
+    // What it learned about peers survives kill -9 (peers.json was written
+    // only on a clean shutdown): a peer it met, then could not reach.
+    let other = Node::start(&[]);
+    let (other_id, other_addr) = (other.peer_id.clone(), other.addr.clone());
+    node.env
+        .ok(&["marketplace", "p2p", "bootstrap", &other_addr]);
+    drop(other);
+    let peers_file = node.home().join("p2p/peers.json");
+    let failures = || {
+        let text = std::fs::read_to_string(&peers_file).unwrap_or_default();
+        let saved: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let entry = saved.as_array().and_then(|a| {
+            a.iter()
+                .find(|p| p["peer_id"] == other_id.as_str())
+                .cloned()
+        });
+        entry.and_then(|p| p["failures"].as_u64()).unwrap_or(0)
+    };
+    let saved = eventually(Duration::from_secs(20), || {
+        let _ = node
+            .env
+            .run(&["marketplace", "p2p", "bootstrap", &other_addr]);
+        let n = failures();
+        (n >= 1, n)
+    });
+    assert!(saved >= 1, "no failure of {other_id} in peers.json");
     let env = node.stop();
     let node = Node::start_in(env, &[]);
     assert_eq!(node.peer_id, first);
+    let peer = node
+        .env
+        .json(&["marketplace", "p2p", "peer-info", &other_id, "--json"]);
+    assert!(peer["failures"].as_u64().unwrap() >= 1, "{peer}");
+    assert!(peer["successes"].as_u64().is_some(), "{peer}");
 }
 
 #[test]

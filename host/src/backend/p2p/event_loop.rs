@@ -27,6 +27,9 @@ use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
 use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
 
+/// How often changed peer statistics are written to peers.json.
+const SAVE_PEERS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
     Peers(oneshot::Sender<Vec<PeerView>>),
@@ -126,7 +129,8 @@ impl EventLoop {
         }
     }
 
-    /// Use statistics saved by an earlier run (peers.json); saved again on shutdown.
+    /// Use statistics saved by an earlier run (peers.json); saved again
+    /// every [`SAVE_PEERS_EVERY`] when they changed, and on shutdown.
     pub fn with_peers(mut self, peers: Peers, file: PathBuf) -> Self {
         self.peers = peers;
         self.peers_file = Some(file);
@@ -137,21 +141,31 @@ impl EventLoop {
         if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&self.topic) {
             tracing::warn!("cannot subscribe to {}: {e}", record::TOPIC);
         }
+        // A node killed (kill -9, power loss) lost every penalty it had
+        // learned when they were written only on shutdown.
+        let mut save = tokio::time::interval(SAVE_PEERS_EVERY);
+        save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut saved = Vec::new();
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
+                _ = save.tick() => self.save_peers(&mut saved),
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => {
-                        if let Some(file) = &self.peers_file
-                            && let Err(e) = self.peers.save(file)
-                        {
-                            tracing::warn!("cannot save peer statistics to {}: {e}", file.display());
-                        }
+                        self.save_peers(&mut saved);
                         break;
                     }
                     Some(command) => self.on_command(command),
                 },
             }
+        }
+    }
+
+    fn save_peers(&self, saved: &mut Vec<u8>) {
+        if let Some(file) = &self.peers_file
+            && let Err(e) = self.peers.save(file, saved)
+        {
+            tracing::warn!("cannot save peer statistics to {}: {e}", file.display());
         }
     }
 

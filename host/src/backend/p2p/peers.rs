@@ -138,8 +138,9 @@ impl Peers {
         peers
     }
 
-    /// Write the statistics atomically (temporary file, then rename).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    /// Write the statistics atomically (temporary file, then rename), unless
+    /// they are what `last` (the bytes last written, updated here) holds.
+    pub fn save(&self, path: &Path, last: &mut Vec<u8>) -> std::io::Result<()> {
         let saved: Vec<Saved> = self
             .map
             .iter()
@@ -155,10 +156,15 @@ impl Peers {
                 agent: p.agent.clone(),
             })
             .collect();
+        let text = serde_json::to_vec(&saved).expect("peer statistics serialise");
+        if text == *last {
+            return Ok(());
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let text = serde_json::to_vec(&saved).expect("peer statistics serialise");
-        crate::backend::atomic::write_file(path, &text, dir)
+        crate::backend::atomic::write_file(path, &text, dir)?;
+        *last = text;
+        Ok(())
     }
 }
 
