@@ -409,6 +409,21 @@ fn no_dependencies_installs_only_what_was_named() {
     let root = env.home().join("packages");
     assert_eq!(locked_versions(&lock(&root)), pairs(&[("top", "1.0.0")]));
     assert!(!root.join("dep").exists());
+    // A dependency that is installed anyway is recorded (it was `{}`), so
+    // remove knows top needs it.
+    env.ok(&["marketplace", "remove", "top"]);
+    env.ok(&["marketplace", "install", "dep"]);
+    env.ok(&["marketplace", "install", "top", "--no-dependencies"]);
+    let top = lock(&root)["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "top")
+        .cloned()
+        .unwrap();
+    assert_eq!(top["dependencies"], json!({"dep": "1.0.0"}), "{top}");
+    let err = env.fails(&["marketplace", "remove", "dep"]);
+    assert!(err.contains("top"), "{err}");
 }
 
 #[test]

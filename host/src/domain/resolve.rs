@@ -115,13 +115,18 @@ pub fn resolve(
             .candidate(name, version)
             .expect("the solver only picks listed versions");
         let mut dependencies = BTreeMap::new();
-        if with_dependencies {
-            for (dep, req) in &candidate.dependencies {
-                let chosen = solution
-                    .get(&Pkg::Named(dep.clone()))
-                    .expect("dependencies are part of the solution");
+        for (dep, req) in &candidate.dependencies {
+            let chosen = solution.get(&Pkg::Named(dep.clone()));
+            if with_dependencies {
+                let chosen = chosen.expect("dependencies are part of the solution");
                 debug_assert!(req.matches(chosen) || !chosen.pre.is_empty());
                 dependencies.insert(dep.clone(), chosen.clone());
+            } else if let Some(v) = chosen.or_else(|| installed.get(dep))
+                && req.matches(v)
+            {
+                // --no-dependencies: a dependency that is there anyway is
+                // still recorded, so remove and verify know of it.
+                dependencies.insert(dep.clone(), v.clone());
             }
         }
         packages.insert(
@@ -165,7 +170,10 @@ fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
         }
         marks.insert(name.to_owned(), Mark::Visiting);
         path.push(name.to_owned());
-        for dep in packages[name].dependencies.keys() {
+        // Only what is being installed is ordered (--no-dependencies records
+        // dependencies that are installed already).
+        let deps = packages[name].dependencies.keys();
+        for dep in deps.filter(|d| packages.contains_key(*d)) {
             visit(dep, packages, marks, path, order)?;
         }
         path.pop();

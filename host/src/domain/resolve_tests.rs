@@ -107,6 +107,14 @@ fn no_dependencies_resolves_only_the_request() {
     let r = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), false).unwrap();
     assert_eq!(r.order, ["a"]);
     assert!(r.packages["a"].dependencies.is_empty());
+    // A dependency installed already is recorded (when it fits), not resolved.
+    let installed = |v: &str| BTreeMap::from([("b".to_owned(), Version::parse(v).unwrap())]);
+    let r = resolve(&mut reg, &req(&[("a", "*")]), &installed("1.0.0"), false).unwrap();
+    assert_eq!(r.order, ["a"]);
+    let b = &r.packages["a"].dependencies["b"];
+    assert_eq!(b.to_string(), "1.0.0");
+    let r = resolve(&mut reg, &req(&[("a", "*")]), &installed("2.0.0"), false).unwrap();
+    assert!(r.packages["a"].dependencies.is_empty());
 }
 
 #[test]
