@@ -745,3 +745,21 @@ fn exports(i: &Value) -> Vec<String> {
         .map(|e| e.as_str().unwrap().to_owned())
         .collect()
 }
+
+#[test]
+fn approve_hooks_writes_through_a_linked_config_toml() {
+    let env = Env::new();
+    publish_template(&env);
+    env.ok(&["marketplace", "install", "web"]);
+    // config.toml kept elsewhere (a dotfiles repository) and linked in.
+    let kept = env.work.path().join("dotfiles/ggen.toml");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, "# mine\n").unwrap();
+    let link = env.home().join("config.toml");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    env.ok(&["marketplace", "approve-hooks", "--yes"]);
+    // It replaced the link with a regular file.
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    let text = std::fs::read_to_string(&kept).unwrap();
+    assert!(text.contains("# mine") && text.contains("allow = [\"web\"]"), "{text}");
+}

@@ -142,8 +142,12 @@ impl GgenHome {
         std::fs::create_dir_all(&self.root).map_err(|e| {
             MarketplaceError::storage(format!("cannot create {}", self.root.display()), e)
         })?;
-        crate::backend::atomic::write_file(&path, doc.to_string().as_bytes(), &self.root)
-            .map_err(|e| MarketplaceError::storage(format!("cannot write {}", path.display()), e))
+        // A config.toml linked from elsewhere (a dotfiles repository) is
+        // written where the link points; replacing the link lost that.
+        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        crate::backend::atomic::write_file(&target, doc.to_string().as_bytes(), &dir)
+            .map_err(|e| MarketplaceError::storage(format!("cannot write {}", target.display()), e))
     }
 }
 
