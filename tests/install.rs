@@ -218,6 +218,16 @@ fn specs_choose_versions() {
         !env.home().join("packages/ggen.lock").exists(),
         "--target must not touch the default root"
     );
+    // A package with only pre-releases: search shows the newest, and
+    // install by name installs it (it said no version satisfies `*`).
+    for v in ["0.1.0-alpha.1", "0.2.0-beta.1"] {
+        pkg(&env, "early", v, json!({}));
+    }
+    let found = env.json(&["marketplace", "search", "early", "--json"]);
+    assert_eq!(found["results"][0]["version"], "0.2.0-beta.1", "{found}");
+    env.ok(&["marketplace", "install", "early", "--target", t]);
+    let versions = locked_versions(&lock(&target));
+    assert!(versions.contains(&("early".into(), "0.2.0-beta.1".into())), "{versions:?}");
     for (spec, expected) in [
         (
             "tool@9",
@@ -225,6 +235,8 @@ fn specs_choose_versions() {
              it has 2.0.0, 1.2.0, 1.1.0, 1.0.0",
         ),
         ("tool@one", "is not a version"),
+        // `tool@` was taken for `tool@latest`.
+        ("tool@", "nothing follows `@`"),
         (
             "tool@2.0.0 tool@^1",
             "`tool` is named twice (`=2.0.0` and `^1`)",

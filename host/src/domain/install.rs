@@ -36,7 +36,13 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
     };
     super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
     let req = match req {
-        "latest" | "*" | "" => semver::VersionReq::STAR,
+        "" => {
+            return Err(MarketplaceError::Validation(format!(
+                "`{}`: nothing follows `@`; give a version, a range or `latest`, or drop the `@`",
+                super::excerpt(text, 80)
+            )));
+        }
+        "latest" | "*" => semver::VersionReq::STAR,
         exact if semver::Version::parse(exact).is_ok() => {
             semver::VersionReq::parse(&format!("={exact}")).expect("exact versions parse")
         }

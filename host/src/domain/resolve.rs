@@ -82,6 +82,26 @@ pub fn resolve(
     for (name, req) in &provider.requests {
         provider.note_prereleases(name, req);
     }
+    // A package asked for by name alone that has only pre-releases gets its
+    // newest one (npm's `latest`), as search and info show it; refusing it
+    // while showing it helped nobody. Dependencies still need a pre-release
+    // requirement, as in cargo.
+    for (name, req) in requests {
+        if *req == VersionReq::STAR
+            && let Ok(list) = provider.candidates(name)
+            && !list.is_empty()
+            && list.iter().all(|c| !c.version.pre.is_empty())
+        {
+            for c in &list {
+                provider.prerelease_ok.borrow_mut().insert((
+                    name.clone(),
+                    c.version.major,
+                    c.version.minor,
+                    c.version.patch,
+                ));
+            }
+        }
+    }
     let solution = match pubgrub::resolve(&provider, Pkg::Root, Version::new(0, 0, 0)) {
         Ok(solution) => solution,
         Err(PubGrubError::NoSolution(tree)) => {

@@ -248,6 +248,21 @@ fn prereleases_only_when_asked_for() {
     )
     .unwrap();
     assert_eq!(r.packages["a"].version.to_string(), "2.0.0-rc.1");
+
+    // Named alone, a package with only pre-releases gets the newest (as
+    // search shows it); as a dependency, or under a range, it does not.
+    let mut reg = Mem::new(&[
+        ("pre", "0.1.0-alpha.1", &[]),
+        ("pre", "0.2.0-alpha.1", &[]),
+        ("user", "1.0.0", &[("pre", "*")]),
+    ]);
+    let picked = |reg: &mut Mem, r: &str| {
+        resolve(reg, &req(&[("pre", r)]), &BTreeMap::new(), true)
+            .map(|r| r.packages["pre"].version.to_string())
+    };
+    assert_eq!(picked(&mut reg, "*").unwrap(), "0.2.0-alpha.1");
+    assert!(picked(&mut reg, "^0.2").is_err());
+    assert!(resolve(&mut reg, &req(&[("user", "*")]), &BTreeMap::new(), true).is_err());
 }
 
 #[test]
