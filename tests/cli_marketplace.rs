@@ -714,3 +714,56 @@ fn a_cache_that_cannot_be_made_only_costs_speed() {
         b"not a directory"
     );
 }
+
+#[test]
+fn dangling_links_and_files_in_place_of_directories_are_named() {
+    let env = Env::new();
+    let work = env.work.path();
+    let dangling = work.join("dangling");
+    std::os::unix::fs::symlink(work.join("gone"), &dangling).unwrap();
+    let file = work.join("file");
+    std::fs::write(&file, "").unwrap();
+    let (d, f) = (dangling.to_str().unwrap(), file.to_str().unwrap());
+    // Each said "File exists (os error 17)" or "Not a directory (os error 20)".
+    let one_line = |out: std::process::Output| {
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        err
+    };
+    let err = one_line(
+        env.cmd(&["marketplace", "search", "x"])
+            .env("GGEN_HOME", &dangling)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("is a symbolic link to") && err.contains("gone, which does not exist"),
+        "{err}"
+    );
+    for args in [
+        &["marketplace", "install", "x", "--target", d][..],
+        &["marketplace", "search", "x", "--registry", d],
+        &["marketplace", "list", "--target", f],
+        &["marketplace", "verify", "--target", f],
+    ] {
+        let err = env.fails(args);
+        assert!(
+            err.contains("which does not exist") || err.contains("file is not a directory"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
+    assert!(!work.join("gone").exists());
+
+    // A quoted `~/` in GGEN_HOME is the home directory, not a directory named `~`.
+    let dir = env.package("p", &manifest("tilde", "1.0.0"), &[]);
+    env.cmd(&["marketplace", "publish", dir.to_str().unwrap()])
+        .env("GGEN_HOME", "~/ggen-home")
+        .env("HOME", work)
+        .current_dir(work)
+        .output()
+        .unwrap();
+    assert!(work.join("ggen-home/registry/index.json").is_file());
+    assert!(!work.join("~").exists());
+}

@@ -759,7 +759,15 @@ fn approve_hooks_writes_through_a_linked_config_toml() {
     std::os::unix::fs::symlink(&kept, &link).unwrap();
     env.ok(&["marketplace", "approve-hooks", "--yes"]);
     // It replaced the link with a regular file.
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let text = std::fs::read_to_string(&kept).unwrap();
-    assert!(text.contains("# mine") && text.contains("allow = [\"web\"]"), "{text}");
+    assert!(
+        text.contains("# mine") && text.contains("allow = [\"web\"]"),
+        "{text}"
+    );
 }

@@ -227,7 +227,10 @@ fn specs_choose_versions() {
     assert_eq!(found["results"][0]["version"], "0.2.0-beta.1", "{found}");
     env.ok(&["marketplace", "install", "early", "--target", t]);
     let versions = locked_versions(&lock(&target));
-    assert!(versions.contains(&("early".into(), "0.2.0-beta.1".into())), "{versions:?}");
+    assert!(
+        versions.contains(&("early".into(), "0.2.0-beta.1".into())),
+        "{versions:?}"
+    );
     for (spec, expected) in [
         (
             "tool@9",

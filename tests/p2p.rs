@@ -28,7 +28,11 @@ fn hit<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 fn strings_of(list: &Value) -> Vec<&str> {
-    list.as_array().unwrap().iter().filter_map(Value::as_str).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 fn status(env: &Env) -> Value {
@@ -862,10 +866,20 @@ fn node_that_dies_on_requests(env: &Env) {
             BufReader::new(&stream).read_line(&mut line).unwrap();
             if line.contains(r#""op":"status""#) {
                 let metrics: serde_json::Map<String, Value> = [
-                    "peer_count", "dht_queries", "dht_query_failures", "peer_reputation_avg",
-                    "cache_size", "cache_capacity", "cache_hits", "cache_misses",
-                    "cache_hit_rate", "announcements_received", "announcements_sent",
-                    "messages_rejected", "messages_rate_limited", "records_rejected",
+                    "peer_count",
+                    "dht_queries",
+                    "dht_query_failures",
+                    "peer_reputation_avg",
+                    "cache_size",
+                    "cache_capacity",
+                    "cache_hits",
+                    "cache_misses",
+                    "cache_hit_rate",
+                    "announcements_received",
+                    "announcements_sent",
+                    "messages_rejected",
+                    "messages_rate_limited",
+                    "records_rejected",
                 ]
                 .iter()
                 .map(|k| (k.to_string(), Value::from(0)))

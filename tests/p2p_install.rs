@@ -400,7 +400,10 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     let client = Env::new();
     let installed = installed_source(&client, &install_p2p(&client, "web", &[&node.addr]));
     assert_eq!(installed, format!("p2p+{}", node.peer_id));
-    assert_eq!(lock(&client)["packages"][0]["hooks"][0]["outcome"], "skipped");
+    assert_eq!(
+        lock(&client)["packages"][0]["hooks"][0]["outcome"],
+        "skipped"
+    );
 
     // approve-hooks reinstalled from the local registry only: "not in this registry".
     let out = client.ok(&[
@@ -414,7 +417,10 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     ]);
     assert!(out.contains("web"), "{out}");
     let main = client.home().join("packages/web/main.rs");
-    assert_eq!(std::fs::read_to_string(&main).unwrap(), "// approved 1.0.0\n");
+    assert_eq!(
+        std::fs::read_to_string(&main).unwrap(),
+        "// approved 1.0.0\n"
+    );
     let entry = &lock(&client)["packages"][0];
     assert_eq!(entry["hooks"][0]["outcome"], "ran");
     assert_eq!(entry["source"], installed);

@@ -20,17 +20,17 @@ impl GgenHome {
     /// `GGEN_HOME`, else `~/.ggen`.
     pub fn from_env() -> Result<Self> {
         let home = match std::env::var_os("GGEN_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => Self::at(PathBuf::from(dir)),
+            // `GGEN_HOME='~/x'` (quoted, so the shell left it) means home too.
+            Some(dir) => Self::at(expand_tilde(Path::new(&dir))),
             None => std::env::home_dir()
                 .map(|h| Self::at(h.join(".ggen")))
                 .ok_or_else(|| {
                     MarketplaceError::Config("cannot find a home directory; set GGEN_HOME".into())
                 })?,
         };
-        if home.root.exists() && !home.root.is_dir() {
+        if let Some(why) = crate::backend::dir_check::not_a_directory(&home.root) {
             return Err(MarketplaceError::Config(format!(
-                "{} (GGEN_HOME, default ~/.ggen) is not a directory; point GGEN_HOME at a directory",
-                home.root.display()
+                "{why} (GGEN_HOME, default ~/.ggen); point GGEN_HOME at a directory"
             )));
         }
         Ok(home)

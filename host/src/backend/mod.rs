@@ -6,6 +6,7 @@ pub mod archive;
 pub mod atomic;
 pub mod created_dir;
 pub mod digest;
+pub mod dir_check;
 pub mod download_dir;
 pub mod error;
 pub mod hook;

@@ -235,13 +235,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             // Each package comes again from where it came from: from peers
             // (falling back to the registry) when ggen.lock says a peer
             // delivered it.
-            let report = domain::approve::run_approved(&pending, &options, |origin, specs, options| {
-                let peers =
-                    (origin == domain::approve::Origin::Peers).then(|| a.net.bootstrap.clone());
-                install_from(&session, &mut env, peers, &root, specs, options, || {
-                    session.lock_install_root(&root)
-                })
-            })?;
+            let report =
+                domain::approve::run_approved(&pending, &options, |origin, specs, options| {
+                    let peers =
+                        (origin == domain::approve::Origin::Peers).then(|| a.net.bootstrap.clone());
+                    install_from(&session, &mut env, peers, &root, specs, options, || {
+                        session.lock_install_root(&root)
+                    })
+                })?;
             session.home.approve_hooks(&names)?;
             output::install(&report, a.json);
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::backend::created_dir::CreatedDir;
+use crate::backend::dir_check::not_a_directory;
 use crate::backend::lock::{DirLock, lock_exclusive};
 use crate::backend::plugin::{
     Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded,
@@ -103,14 +104,10 @@ impl Session {
     /// an empty registry (and is not created).
     pub fn open_registry(&self) -> Result<Box<dyn Registry>> {
         if self.registry_chosen && !self.registry_root.is_dir() {
-            let what = if self.registry_root.exists() {
-                "is not a directory"
-            } else {
-                "does not exist"
-            };
+            let why = not_a_directory(&self.registry_root)
+                .unwrap_or_else(|| format!("{} does not exist", self.registry_root.display()));
             return Err(MarketplaceError::Config(format!(
-                "registry {} {what}; check --registry or registry_path in config.toml (publishing a package creates a new registry)",
-                self.registry_root.display()
+                "registry {why}; check --registry or registry_path in config.toml (publishing a package creates a new registry)"
             )));
         }
         self.load_registry()
@@ -120,6 +117,11 @@ impl Session {
     /// again when the returned guard drops and the publish left it empty
     /// (refused, or a dry run).
     pub fn open_registry_to_publish(&self) -> Result<(Box<dyn Registry>, CreatedDir)> {
+        if let Some(why) = not_a_directory(&self.registry_root) {
+            return Err(MarketplaceError::Config(format!(
+                "registry {why}; check --registry or registry_path in config.toml"
+            )));
+        }
         let created = CreatedDir::create(&self.registry_root).map_err(|e| {
             MarketplaceError::storage(
                 format!(
@@ -242,10 +244,9 @@ impl Session {
 
     /// Serialise installers of one root across processes.
     pub fn lock_install_root(&self, root: &Path) -> Result<DirLock> {
-        if root.exists() && !root.is_dir() {
+        if let Some(why) = not_a_directory(root) {
             return Err(MarketplaceError::Validation(format!(
-                "{} is not a directory; packages are installed into a directory (--target DIR)",
-                root.display()
+                "{why}; packages are installed into a directory (--target DIR)"
             )));
         }
         // Packages are directories named like the registry's own: installing
@@ -294,6 +295,9 @@ impl Session {
     /// `--target` that does not exist is a mistake, not an empty root.
     pub fn installed_root(&self, target: Option<&Path>) -> Result<PathBuf> {
         match target {
+            Some(dir) if let Some(why) = not_a_directory(dir) => Err(MarketplaceError::Validation(
+                format!("{why}; --target names the directory packages were installed into"),
+            )),
             Some(dir) if !dir.exists() => Err(no_install_root(dir)),
             _ => Ok(self.install_root(target)),
         }
