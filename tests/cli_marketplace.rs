@@ -581,7 +581,7 @@ fn registry_flag_and_config_choose_the_root() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         format!(
-            "error: configuration error: {} (GGEN_HOME, default ~/.ggen) is not a directory; point GGEN_HOME at a directory\n",
+            "error: configuration error: {} is not a directory (GGEN_HOME, default ~/.ggen); point GGEN_HOME at a directory\n",
             file.display()
         )
     );

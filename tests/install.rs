@@ -237,15 +237,15 @@ fn specs_choose_versions() {
             "`tool` has no version that satisfies ^9 (required by your request); \
              it has 2.0.0, 1.2.0, 1.1.0, 1.0.0",
         ),
-        ("tool@one", "is not a version"),
-        // `tool@` was taken for `tool@latest`.
-        ("tool@", "nothing follows `@`"),
         (
             "tool@2.0.0 tool@^1",
             "`tool` is named twice (`=2.0.0` and `^1`)",
         ),
-        ("Tool", "must start with"),
         ("nope", "`nope`"),
+        ("tool@one", "is not a version"),
+        // `tool@` was taken for `tool@latest`.
+        ("tool@", "nothing follows `@`"),
+        ("Tool", "must start with"),
     ] {
         let mut args = vec!["marketplace", "install", "--target", t];
         args.extend(spec.split(' '));
