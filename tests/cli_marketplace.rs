@@ -112,6 +112,26 @@ fn registry_text_cannot_inject_terminal_escapes() {
     // JSON keeps the text exactly (escaped by the JSON encoding).
     let info = env.json(&["marketplace", "info", "ctl", "--json"]);
     assert_eq!(info["versions"][0]["title"], "Evil\u{1b}[31mRED\u{1b}[0m");
+
+    // Errors echo what was typed: control characters were printed raw, and
+    // long input in full (a 5,000-character name, a 4 KB path).
+    let long = "a".repeat(5000);
+    let ghost_dir = env.work.path().join("b".repeat(250)).join("c".repeat(250));
+    for args in [
+        &["marketplace", "info", "x\u{1b}[2Jy"][..],
+        &["marketplace", "install", "--var", "k\u{1b}[2J"],
+        &["marketplace", "info", &long],
+        &["marketplace", "publish", ghost_dir.to_str().unwrap()],
+    ] {
+        let out = env.run(args);
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            !err.trim_end().contains(char::is_control) && err.lines().count() == 1,
+            "{args:?}: {err:?}"
+        );
+        assert!(err.len() < 1000, "{args:?}: {} bytes", err.len());
+    }
 }
 
 #[test]

@@ -58,7 +58,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     }
-    eprintln!("error: {}", one_line_usage(&e.render().to_string()));
+    let line = one_line_usage(&e.render().to_string());
+    eprintln!("error: {}", output::error_line(&line));
     ExitCode::from(2)
 }
 

@@ -20,20 +20,47 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 /// (escape sequences, bells, carriage returns) and bidirectional overrides
 /// that reorder what the terminal shows are replaced by U+FFFD.
 pub fn write_line(line: std::fmt::Arguments) {
-    let text = line.to_string();
+    write_raw(&terminal_safe(&line.to_string()));
+}
+
+/// `text` with control characters (but newlines and tabs) and
+/// bidirectional overrides replaced by U+FFFD.
+fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
         (c.is_control() && !matches!(c, '\n' | '\t'))
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     };
     if text.contains(unsafe_char) {
-        let shown: String = text
-            .chars()
+        text.chars()
             .map(|c| if unsafe_char(c) { '\u{FFFD}' } else { c })
-            .collect();
-        write_raw(&shown);
+            .collect::<String>()
+            .into()
     } else {
-        write_raw(&text);
+        text.into()
     }
+}
+
+/// An error as one line people can read: whatever the user typed or a
+/// registry sent may be in it, so it is made terminal-safe, and any word
+/// longer than [`LONGEST_WORD`] (a 30,000-level path, a pasted blob) keeps
+/// only its start and end.
+pub fn error_line(text: &str) -> String {
+    const LONGEST_WORD: usize = 240;
+    let flat = text.replace(['\n', '\r'], " ");
+    let safe = terminal_safe(&flat);
+    safe.split(' ')
+        .map(|word| {
+            let chars: Vec<char> = word.chars().collect();
+            if chars.len() <= LONGEST_WORD {
+                return word.to_owned();
+            }
+            let keep = LONGEST_WORD / 2;
+            let head: String = chars[..keep].iter().collect();
+            let tail: String = chars[chars.len() - keep..].iter().collect();
+            format!("{head}…{tail}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Quietly ends the process when the reader has gone (`ggen ... | head`),
@@ -50,8 +77,7 @@ fn write_raw(text: &str) {
 }
 
 pub fn error(e: &MarketplaceError) {
-    let text = e.to_string().replace(['\n', '\r'], " ");
-    eprintln!("error: {text}");
+    eprintln!("error: {}", error_line(&e.to_string()));
 }
 
 /// JSON as it is: serde escapes control characters, and tools get the text
