@@ -852,6 +852,17 @@ fn remove_refuses_while_depended_on() {
             && err.contains("`ggen marketplace install other`"),
         "{err}"
     );
+    // The suggested command pastes into a shell: a --target with a space
+    // is quoted (it was not).
+    let spaced = env.work.path().join("my root");
+    let t = spaced.to_str().unwrap();
+    env.ok(&["marketplace", "install", "other", "--target", t]);
+    env.ok(&["marketplace", "remove", "dep", "--force", "--target", t]);
+    let err = env.fails(&["marketplace", "verify", "--target", t]);
+    assert!(
+        err.contains(&format!("`ggen marketplace install other --target '{t}'`")),
+        "{err}"
+    );
     let out = env.cmd(&["marketplace", "verify"]).output().unwrap();
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(

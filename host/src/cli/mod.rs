@@ -200,7 +200,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     p.name,
                     a.target
                         .as_ref()
-                        .map(|t| format!(" --target {}", t.display()))
+                        .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
                         .unwrap_or_default()
                 )));
             }
@@ -266,6 +266,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
     }
     Ok(())
+}
+
+/// `word` as a shell reads it back (quoted when it needs to be).
+fn shell_word(word: &str) -> String {
+    shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
 }
 
 /// What to say about a root with an interrupted transaction (verify, list).
