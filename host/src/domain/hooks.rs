@@ -76,16 +76,59 @@ pub fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
     let key = key.trim();
+    validate_var_name(key)?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// A template variable's name: what `{{ name }}` can refer to.
+pub fn validate_var_name(key: &str) -> std::result::Result<(), String> {
     if key.is_empty()
+        || key.len() > 64
         || !key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
     {
         return Err(format!(
-            "`{key}` is not a variable name (letters, digits, `_`, `-`, `.`)"
+            "`{}` is not a variable name (1-64 letters, digits, `_`, `-`, `.`)",
+            super::excerpt(&key.escape_debug().to_string(), 65)
         ));
     }
-    Ok((key.to_owned(), value.to_owned()))
+    Ok(())
+}
+
+/// Most `variables` a package.json may declare, and the longest default.
+const MAX_VARIABLES: usize = 128;
+const MAX_VARIABLE_BYTES: usize = 8192;
+
+/// The package.json `variables` defaults, checked when publishing: the
+/// render hook refused malformed ones only at install time, on every user's
+/// machine.
+pub fn check_variables(manifest: &Map<String, Value>) -> std::result::Result<(), String> {
+    let Some(vars) = manifest.get("variables") else {
+        return Ok(());
+    };
+    let vars = vars
+        .as_object()
+        .ok_or("\"variables\" must be an object of strings such as {\"project_name\": \"my-app\"}")?;
+    if vars.len() > MAX_VARIABLES {
+        return Err(format!(
+            "\"variables\" has {} entries; at most {MAX_VARIABLES} are allowed",
+            vars.len()
+        ));
+    }
+    for (name, value) in vars {
+        validate_var_name(name).map_err(|e| format!("\"variables\": {e}"))?;
+        let value = value
+            .as_str()
+            .ok_or_else(|| format!("\"variables\".{name} must be a string"))?;
+        if value.len() > MAX_VARIABLE_BYTES {
+            return Err(format!(
+                "\"variables\".{name} is {} bytes; at most {MAX_VARIABLE_BYTES} are allowed",
+                value.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The post-install hooks a package.json object declares, validated.

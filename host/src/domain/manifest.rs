@@ -151,6 +151,7 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
         }
     }
     let hooks = super::hooks::declared(&raw)?;
+    super::hooks::check_variables(&raw)?;
     Ok(Manifest {
         hooks,
         title: fields
@@ -197,6 +198,19 @@ mod tests {
             (
                 r#"{"name":"ok","version":"1.0.0","dependencies":{"x":"not a req"}}"#,
                 "not a semver requirement",
+            ),
+            // Published, then refused by the render hook on every install.
+            (
+                r#"{"name":"ok","version":"1.0.0","variables":["a"]}"#,
+                "\"variables\" must be an object of strings",
+            ),
+            (
+                r#"{"name":"ok","version":"1.0.0","variables":{"port":8080}}"#,
+                "\"variables\".port must be a string",
+            ),
+            (
+                r#"{"name":"ok","version":"1.0.0","variables":{"a b":"x"}}"#,
+                "`a b` is not a variable name",
             ),
             (
                 r#"{"name":"ok","version":"1.0.0","tags":"web"}"#,
