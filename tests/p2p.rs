@@ -739,7 +739,15 @@ fn malformed_records_and_announcements_count_against_the_sender_and_floods_are_l
     // Below the default minimum reputation, so its packages are left out.
     let r = search(&node.env, &["flood"]);
     assert!(r["results"].as_array().unwrap().is_empty(), "{r}");
+    // ...and it says so (it said only "No packages match").
+    assert!(r["hidden_by_reputation"].as_u64().unwrap() >= 1, "{r}");
+    let text = node.env.ok(&["marketplace", "p2p", "search", "flood"]);
+    assert!(
+        text.contains("offered only by peers under reputation 0.5 (lower --min-reputation"),
+        "{text}"
+    );
     let r = search(&node.env, &["flood", "--min-reputation", "0"]);
+    assert_eq!(r["hidden_by_reputation"], 0, "{r}");
     assert!(!r["results"].as_array().unwrap().is_empty(), "{r}");
 }
 

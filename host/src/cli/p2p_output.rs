@@ -48,8 +48,22 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         return json(r);
     }
     if r.results.is_empty() {
-        return no_results(&r.query, r.total);
+        no_results(&r.query, r.total);
+    } else {
+        results(r);
     }
+    if r.hidden_by_reputation > 0 {
+        out!(
+            "{} more match{} offered only by peers under reputation {} (lower --min-reputation to see {})",
+            r.hidden_by_reputation,
+            if r.hidden_by_reputation == 1 { "" } else { "es" },
+            r.min_reputation,
+            if r.hidden_by_reputation == 1 { "it" } else { "them" }
+        );
+    }
+}
+
+fn results(r: &P2pSearchReport) {
     let rows: Vec<[String; 5]> = r
         .results
         .iter()

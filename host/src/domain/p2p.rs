@@ -38,6 +38,10 @@ pub struct P2pSearchReport {
     pub offline: Option<String>,
     pub dht_lookups: Vec<String>,
     pub dht_timeouts: Vec<String>,
+    /// Matching packages left out because every peer offering them is
+    /// under `min_reputation`.
+    pub hidden_by_reputation: usize,
+    pub min_reputation: f64,
 }
 
 /// Every package of the local registry (newest versions): what a node puts
@@ -106,12 +110,25 @@ pub fn search(
         reputation.insert(peer.peer_id.clone(), policy.reputation(peer, now)?);
     }
     let matcher = QueryMatcher::new(query);
-    let remote: Vec<NetworkPackage> = found
+    let (remote, distrusted): (Vec<NetworkPackage>, Vec<NetworkPackage>) = found
         .hits
         .into_iter()
-        .filter(|h| reputation.get(&h.publisher).copied().unwrap_or(0.0) >= min_reputation)
         .filter(|h| matcher.score(&h.package).is_some())
+        .partition(|h| reputation.get(&h.publisher).copied().unwrap_or(0.0) >= min_reputation);
+    // Said, not silently dropped: "no packages match" while peers offered
+    // some sent users looking elsewhere.
+    let shown = |name: &str| {
+        remote.iter().any(|h| h.package.name == name)
+            || local.hits.iter().any(|p| p.name == name)
+    };
+    let mut hidden: Vec<&str> = distrusted
+        .iter()
+        .map(|h| h.package.name.as_str())
+        .filter(|n| !shown(n))
         .collect();
+    hidden.sort_unstable();
+    hidden.dedup();
+    let hidden_by_reputation = hidden.len();
     let merged = policy.merge_results(
         vec![
             local.hits.clone(),
@@ -159,6 +176,8 @@ pub fn search(
         offline,
         dht_lookups: found.dht_lookups,
         dht_timeouts: found.dht_timeouts,
+        hidden_by_reputation,
+        min_reputation,
     })
 }
 
