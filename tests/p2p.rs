@@ -298,7 +298,10 @@ fn offline_mode_answers_from_local_data() {
         &[],
     );
     let out = env.ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
-    assert!(out.contains("Not announced: offline"), "{out}");
+    assert!(
+        out.contains("Not announced: no bootstrap nodes are configured"),
+        "{out}"
+    );
     let err = env.fails(&["marketplace", "p2p", "stop"]);
     assert!(err.contains("no P2P node is running"), "{err}");
     let err = env.fails(&[
@@ -328,22 +331,37 @@ fn offline_mode_answers_from_local_data() {
     let err = env.fails(&["marketplace", "install", "later", "--bootstrap", addr]);
     assert!(err.contains("add --p2p, or drop --bootstrap"), "{err}");
     // start --json has the shape of status --json (connected_peers a list).
-    let out = env.ok(&[
+    // An unreachable bootstrap is warned about with --json too (it was
+    // silent), and records no peer holds are not reported as announced.
+    let dead = format!("/ip4/127.0.0.1/tcp/9/p2p/{DEAD_PEER}");
+    let run = env.run(&[
         "marketplace",
         "p2p",
         "start",
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
+        "--bootstrap",
+        &dead,
         "--exit-after",
-        "1s",
+        "3s",
         "--json",
     ]);
-    let started: Value = serde_json::Deserializer::from_str(&out)
+    assert!(run.status.success());
+    let (out, err) = (
+        String::from_utf8(run.stdout).unwrap(),
+        String::from_utf8(run.stderr).unwrap(),
+    );
+    assert!(err.contains("no bootstrap node answered"), "{err}");
+    let lines: Vec<Value> = serde_json::Deserializer::from_str(&out)
         .into_iter()
-        .next()
-        .unwrap()
-        .unwrap();
+        .map(Result::unwrap)
+        .collect();
+    let started = &lines[0];
     assert_eq!(started["connected_peers"], serde_json::json!([]), "{out}");
+    assert_eq!(started["bootstrap"]["reached"], serde_json::json!([]), "{out}");
+    let put = &lines[1];
+    assert!(put["records_put"].as_u64().unwrap() >= 1, "{out}");
+    assert_eq!(put["on_peers"], 0, "{out}");
     assert!(
         started["listen_addresses"][0]
             .as_str()

@@ -112,6 +112,16 @@ pub struct AnnounceReport {
     pub dht_peers: usize,
 }
 
+/// What a starting node put in the DHT for its local registry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecordsPut {
+    /// Records stored (on this node at least).
+    pub records_put: usize,
+    pub local_packages: usize,
+    /// Records at least one peer acknowledged too.
+    pub on_peers: usize,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BootstrapReport {
     pub dialed: Vec<String>,

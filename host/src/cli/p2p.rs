@@ -157,7 +157,7 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
         local,
         a.exit_after,
         |started| output::started(started, json),
-        move |stored, total| output::announced(stored, total, json),
+        move |put| output::announced(&put, json),
     )
 }
 

@@ -56,9 +56,17 @@ pub fn search(r: &P2pSearchReport, as_json: bool) {
         out!(
             "{} more match{} offered only by peers under reputation {} (lower --min-reputation to see {})",
             r.hidden_by_reputation,
-            if r.hidden_by_reputation == 1 { "" } else { "es" },
+            if r.hidden_by_reputation == 1 {
+                ""
+            } else {
+                "es"
+            },
             r.min_reputation,
-            if r.hidden_by_reputation == 1 { "it" } else { "them" }
+            if r.hidden_by_reputation == 1 {
+                "it"
+            } else {
+                "them"
+            }
         );
     }
 }
@@ -242,11 +250,16 @@ pub fn status(s: &NodeStatus, as_json: bool) {
 
 #[cfg(feature = "p2p")]
 pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
+    // On stderr whatever the format (--json said nothing).
+    if s.bootstrap.as_ref().is_some_and(|b| b.reached.is_empty()) {
+        tracing::warn!("Operating in offline mode: no bootstrap node answered; waiting for peers");
+    }
     if as_json {
         print_json(&serde_json::json!({
             "peer_id": s.status.peer_id,
             "listen_addresses": s.status.listen_addresses,
             "connected_peers": s.status.connected_peers,
+            "bootstrap": s.bootstrap,
         }));
     } else {
         out!("PeerId: {}", s.status.peer_id);
@@ -254,12 +267,8 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             out!("listening on {a}");
         }
         match &s.bootstrap {
-            Some(b) if b.connected_peers == 0 => {
-                tracing::warn!(
-                    "Operating in offline mode: no bootstrap node answered; waiting for peers"
-                )
-            }
-            Some(b) => out!("bootstrapped: connected to {} peer(s)", b.connected_peers),
+            Some(b) if b.reached.is_empty() => {}
+            Some(b) => out!("bootstrapped: connected to {} peer(s)", b.reached.len()),
             None => out!("no bootstrap nodes: waiting for peers to connect"),
         }
         out!("putting DHT records for the local registry's packages");
@@ -272,11 +281,23 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
 /// The local registry's packages are on the network (the node's last
 /// start-up line; scripts may wait for it before asking peers for them).
 #[cfg(feature = "p2p")]
-pub fn announced(stored: usize, total: usize, as_json: bool) {
+pub fn announced(put: &ggen::backend::network::RecordsPut, as_json: bool) {
     if as_json {
-        print_json(&serde_json::json!({"records_put": stored, "local_packages": total}));
+        json(put);
+    } else if put.on_peers == put.records_put {
+        out!(
+            "announced: DHT records for {} of {} local packages",
+            put.records_put,
+            put.local_packages
+        );
     } else {
-        out!("announced: DHT records for {stored} of {total} local packages");
+        // It said the same with no peer to hold them.
+        out!(
+            "announced: DHT records for {} of {} local packages, {} of them held by peers (the rest only here until a peer connects and the records are put again)",
+            put.records_put,
+            put.local_packages,
+            put.on_peers
+        );
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }

@@ -107,9 +107,9 @@ pub fn check_variables(manifest: &Map<String, Value>) -> std::result::Result<(),
     let Some(vars) = manifest.get("variables") else {
         return Ok(());
     };
-    let vars = vars
-        .as_object()
-        .ok_or("\"variables\" must be an object of strings such as {\"project_name\": \"my-app\"}")?;
+    let vars = vars.as_object().ok_or(
+        "\"variables\" must be an object of strings such as {\"project_name\": \"my-app\"}",
+    )?;
     if vars.len() > MAX_VARIABLES {
         return Err(format!(
             "\"variables\" has {} entries; at most {MAX_VARIABLES} are allowed",

@@ -118,8 +118,7 @@ pub fn search(
     // Said, not silently dropped: "no packages match" while peers offered
     // some sent users looking elsewhere.
     let shown = |name: &str| {
-        remote.iter().any(|h| h.package.name == name)
-            || local.hits.iter().any(|p| p.name == name)
+        remote.iter().any(|h| h.package.name == name) || local.hits.iter().any(|p| p.name == name)
     };
     let mut hidden: Vec<&str> = distrusted
         .iter()

@@ -474,7 +474,7 @@ impl Session {
         local_packages: impl FnOnce() -> Result<Vec<crate::backend::PackageVersion>> + Send + 'static,
         exit_after: Option<Duration>,
         ready: impl FnOnce(&crate::backend::p2p::Started),
-        announced: impl FnOnce(usize, usize) + Send + 'static,
+        announced: impl FnOnce(crate::backend::network::RecordsPut) + Send + 'static,
     ) -> Result<()> {
         let config = self.node_config(overrides, true)?;
         crate::backend::p2p::run(

@@ -18,7 +18,7 @@ use super::identity;
 use super::serve::{Served, serve_all};
 use super::tls::Tls;
 use crate::backend::network::{
-    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
+    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView, RecordsPut,
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
@@ -221,14 +221,14 @@ pub struct Started {
 /// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: listen,
 /// bootstrap, serve `socket`, call `ready`; then read `local_packages` (the
 /// registry plugin may need compiling: the node does not wait for it), put
-/// a DHT record for each and call `announced(stored, local packages)`.
+/// a DHT record for each and call `announced` with how that went.
 pub fn run(
     config: &NodeConfig,
     socket: PathBuf,
     local_packages: impl FnOnce() -> Result<Vec<PackageVersion>> + Send + 'static,
     exit_after: Option<Duration>,
     ready: impl FnOnce(&Started),
-    announced: impl FnOnce(usize, usize) + Send + 'static,
+    announced: impl FnOnce(RecordsPut) + Send + 'static,
 ) -> Result<()> {
     // Held until the node has stopped and removed its socket.
     let _running = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
@@ -258,17 +258,24 @@ pub fn run(
                 }
                 Err(_) => return,
             };
-            let mut stored = 0;
+            let (mut stored, mut on_peers) = (0, 0);
             for package in &packages {
                 if let Err(e) = publisher.provide(package).await {
                     tracing::warn!("cannot serve {}: {e}", package.name);
                 }
                 match publisher.put_record(package).await {
-                    Ok(_) => stored += 1,
+                    Ok(peers) => {
+                        stored += 1;
+                        on_peers += usize::from(peers > 0);
+                    }
                     Err(e) => tracing::warn!("cannot put the DHT record of {}: {e}", package.name),
                 }
             }
-            announced(stored, packages.len());
+            announced(RecordsPut {
+                records_put: stored,
+                local_packages: packages.len(),
+                on_peers,
+            });
         });
         let expire = async {
             match exit_after {
