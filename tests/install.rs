@@ -1428,3 +1428,31 @@ fn ggens_own_files_must_be_regular_files() {
     }
     assert!(lock.exists(), "left as it was");
 }
+
+#[test]
+fn trees_past_path_max_under_a_long_target_verify_and_remove() {
+    let env = Env::new();
+    // Full paths over 4096 bytes: a 3.4 KB --target and an 800-byte path
+    // in the package (publish allows 1024). verify said "File name too long".
+    let deep: std::path::PathBuf = (0..4).map(|_| "d".repeat(200)).collect();
+    let file = format!("{}/f.txt", deep.display());
+    let dir = env.package(
+        "deep",
+        &json!({"name": "deep", "version": "1.0.0"}),
+        &[(file.as_str(), "hi\n")],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let mut target = env.work.path().join("t");
+    for _ in 0..17 {
+        target.push("t".repeat(200));
+    }
+    std::fs::create_dir_all(&target).unwrap();
+    let t = target.to_str().unwrap();
+    env.ok(&["marketplace", "install", "deep", "--target", t]);
+    let report = env.json(&["marketplace", "verify", "--target", t, "--json"]);
+    assert_eq!(report["ok"], true, "{report}");
+    env.ok(&["marketplace", "remove", "deep", "--target", t]);
+    assert!(!target.join("deep").exists());
+    let list = env.json(&["marketplace", "list", "--target", t, "--json"]);
+    assert_eq!(list["packages"], json!([]), "{list}");
+}

@@ -358,7 +358,11 @@ fn offline_mode_answers_from_local_data() {
         .collect();
     let started = &lines[0];
     assert_eq!(started["connected_peers"], serde_json::json!([]), "{out}");
-    assert_eq!(started["bootstrap"]["reached"], serde_json::json!([]), "{out}");
+    assert_eq!(
+        started["bootstrap"]["reached"],
+        serde_json::json!([]),
+        "{out}"
+    );
     let put = &lines[1];
     assert!(put["records_put"].as_u64().unwrap() >= 1, "{out}");
     assert_eq!(put["on_peers"], 0, "{out}");

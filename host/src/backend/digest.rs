@@ -58,8 +58,13 @@ impl<W: Write> Write for HashingWriter<W> {
 
 /// The checksum and size of the file at `path`.
 pub fn file(path: &Path) -> io::Result<(String, u64)> {
+    reader(std::fs::File::open(path)?)
+}
+
+/// The checksum and size of what `from` yields.
+fn reader(mut from: impl io::Read) -> io::Result<(String, u64)> {
     let mut writer = HashingWriter::new(io::sink());
-    io::copy(&mut std::fs::File::open(path)?, &mut writer)?;
+    io::copy(&mut from, &mut writer)?;
     let (_, digest, size) = writer.finish();
     Ok((digest, size))
 }
@@ -78,13 +83,17 @@ pub struct Tree {
 
 /// Hash every file under `dir`, never following symlinks.
 pub fn tree(dir: &Path) -> io::Result<Tree> {
+    let root = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let mut out = Tree::default();
-    walk(dir, "", &mut out)?;
+    walk(&root, "", &mut out)?;
     Ok(out)
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Tree) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
+/// Through directory handles, not paths: install unpacks the same way, so
+/// a tree whose full paths pass PATH_MAX (under a long --target) can be
+/// verified too (paths failed with "File name too long").
+fn walk(dir: &cap_std::fs::Dir, prefix: &str, out: &mut Tree) -> io::Result<()> {
+    for entry in dir.entries()? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let rel = if prefix.is_empty() {
@@ -94,9 +103,9 @@ fn walk(dir: &Path, prefix: &str, out: &mut Tree) -> io::Result<()> {
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.path(), &rel, out)?;
+            walk(&entry.open_dir()?, &rel, out)?;
         } else if kind.is_file() {
-            let (digest, size) = file(&entry.path())?;
+            let (digest, size) = reader(entry.open()?.into_std())?;
             out.bytes += size;
             out.files.insert(rel, digest);
         } else {
