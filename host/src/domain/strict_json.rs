@@ -45,7 +45,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Number(v.into()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // An integer past 64 bits arrives here as a float: stored back, it
+        // came out as 1.2345678901234568e22, not what the author wrote.
+        if v.fract() == 0.0 && v.abs() >= 2f64.powi(63) {
+            return Err(E::custom(format!(
+                "the number {v:e} is too large to keep exactly; write it as a string"
+            )));
+        }
         Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
@@ -99,6 +106,20 @@ mod tests {
         assert_eq!(
             from_str(text).unwrap(),
             serde_json::from_str::<Value>(text).unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_integers_it_cannot_keep_exactly() {
+        let err = from_str(r#"{"build":123456789012345678901234}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("too large to keep exactly; write it as a string"),
+            "{err}"
+        );
+        assert!(
+            from_str(r#"{"n":18446744073709551615,"m":-9223372036854775808,"f":1.5e3}"#).is_ok()
         );
     }
 
