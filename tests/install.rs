@@ -1008,7 +1008,8 @@ fn update_moves_only_what_is_named_within_the_requirements() {
     let out = env.ok(&["marketplace", "update", "lib"]);
     assert!(
         out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
-            == ["reinstall", "lib", "1.0.0", "->", "1.1.0"]),
+            == ["update", "lib", "1.0.0", "->", "1.1.0"])
+            && out.contains(": 1 updated"),
         "{out}"
     );
     assert_eq!(
@@ -1061,9 +1062,10 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let plan = env.json(&["marketplace", "install", "base", "--json"]);
     assert_eq!(
         plan["packages"],
-        json!([{"name": "base", "version": "1.1.0", "action": "reinstall", "previous_version": "1.0.0", "dependencies": {}}])
+        json!([{"name": "base", "version": "1.1.0", "action": "update", "previous_version": "1.0.0", "dependencies": {}}])
     );
-    env.ok(&["marketplace", "install", "base@1.0.0"]);
+    let back = env.json(&["marketplace", "install", "base@1.0.0", "--json"]);
+    assert_eq!(back["packages"][0]["action"], "downgrade", "{back}");
     // A new package sharing a dependency gets the installed version when it
     // fits, and installed packages it does not touch are not listed.
     let plan = env.json(&["marketplace", "install", "tool", "--json"]);

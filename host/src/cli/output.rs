@@ -234,11 +234,18 @@ pub fn install(r: &InstallReport, as_json: bool) {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
     }
-    let changed = r
-        .packages
-        .iter()
-        .filter(|p| p.action != "unchanged")
-        .count();
+    let done: Vec<String> = [
+        ("install", "installed"),
+        ("update", "updated"),
+        ("downgrade", "downgraded"),
+        ("reinstall", "reinstalled"),
+    ]
+    .iter()
+    .filter_map(|(action, past)| {
+        let n = r.packages.iter().filter(|p| p.action == *action).count();
+        (n > 0).then(|| format!("{n} {past}"))
+    })
+    .collect();
     if r.dry_run {
         out!("Would install into {}:", r.root.display());
     }
@@ -255,15 +262,10 @@ pub fn install(r: &InstallReport, as_json: bool) {
         .collect();
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
-        match changed {
-            0 => out!(
-                "\nNothing to do: everything requested is installed (use --force to reinstall)."
-            ),
-            n => out!(
-                "\nInstalled {n} package{} into {}",
-                if n == 1 { "" } else { "s" },
-                r.root.display()
-            ),
+        if done.is_empty() {
+            out!("\nNothing to do: everything requested is installed (use --force to reinstall).");
+        } else {
+            out!("\nDone in {}: {}", r.root.display(), done.join(", "));
         }
     }
     // Skipped hooks, grouped by package in install order.

@@ -90,7 +90,8 @@ pub struct Backends<'a> {
 pub struct PlannedPackage {
     pub name: String,
     pub version: String,
-    /// `install`, `reinstall` (--force or a different version) or `unchanged`.
+    /// `install`, `update` (to a newer version), `downgrade` (to an older
+    /// one), `reinstall` (the same version again, --force) or `unchanged`.
     pub action: &'static str,
     /// The version installed before, when this one replaces another version.
     pub previous_version: Option<String>,
@@ -323,7 +324,7 @@ fn plan(
                     if !options.discard_changes {
                         super::verify::refuse_local_changes(root, l, "replacing it")?;
                     }
-                    "reinstall"
+                    version_move(&l.version, &resolved.version)
                 }
                 // Not ggen's: the user's own files, replaced only when asked.
                 None if root.join(name).symlink_metadata().is_ok() => {
@@ -471,5 +472,16 @@ impl RegistrySource<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// The action that replaces installed version `from` by `to`.
+fn version_move(from: &str, to: &semver::Version) -> &'static str {
+    match semver::Version::parse(from).map(|from| to.cmp(&from)) {
+        Ok(std::cmp::Ordering::Greater) => "update",
+        Ok(std::cmp::Ordering::Less) => "downgrade",
+        // The same version, or a ggen.lock version that does not parse
+        // (it is replaced all the same).
+        _ => "reinstall",
     }
 }
