@@ -405,7 +405,8 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
         "skipped"
     );
 
-    // approve-hooks reinstalled from the local registry only: "not in this registry".
+    // approve-hooks fetches it again from where it came from: the peer (the
+    // client's registry would answer "not in this registry").
     let out = client.ok(&[
         "marketplace",
         "approve-hooks",
@@ -425,8 +426,17 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     assert_eq!(entry["hooks"][0]["outcome"], "ran");
     assert_eq!(entry["source"], installed);
 
-    // update never asked the network: "web is up to date" at 1.0.0.
+    // Without --p2p, update asks only the registry, and says so.
     p2p_publish_template(&node, "1.1.0");
+    let out = client.run(&["marketplace", "update", "web"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("web came from peers") && err.contains("--p2p"),
+        "{err}"
+    );
+    assert_eq!(lock(&client)["packages"][0]["version"], "1.0.0");
+    // With --p2p it finds 1.1.0 on the network.
     let report = client.json(&[
         "marketplace",
         "update",

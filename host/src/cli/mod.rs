@@ -160,13 +160,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 &root,
                 &a.packages,
                 &options,
+                peers.is_some(),
                 || session.lock_existing_install_root(&root),
                 // update holds the lock already
                 |specs, options| {
                     install_from(&session, &mut env, peers, &root, specs, options, || Ok(()))
                 },
             )?;
-            output::install(&report, a.json);
+            output::update(&report, a.json);
         }
         MarketplaceCommand::Remove(a) => {
             let root = session.install_root(a.target.as_deref());

@@ -230,6 +230,23 @@ pub fn info(p: &Package, as_json: bool) {
 }
 
 pub fn install(r: &InstallReport, as_json: bool) {
+    changes(
+        r,
+        as_json,
+        "Nothing to do: everything requested is installed (use --force to reinstall).",
+    );
+}
+
+pub fn update(r: &InstallReport, as_json: bool) {
+    changes(
+        r,
+        as_json,
+        "Nothing to do: everything is at the newest version its requirements allow.",
+    );
+}
+
+/// The report of a transaction that installs: what it did (or would do).
+fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
     if as_json {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
@@ -263,7 +280,7 @@ pub fn install(r: &InstallReport, as_json: bool) {
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
         if done.is_empty() {
-            out!("\nNothing to do: everything requested is installed (use --force to reinstall).");
+            out!("\n{nothing_to_do}");
         } else {
             out!("\nDone in {}: {}", r.root.display(), done.join(", "));
         }

@@ -11,15 +11,18 @@ use std::path::Path;
 
 use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed;
+use super::p2p_install::SOURCE_PREFIX;
 use super::transaction::recover;
 use super::{MarketplaceError, Result};
 
 /// `install` runs the transaction with the root already locked (the lock is
-/// not re-entrant, so it must not take it again).
+/// not re-entrant, so it must not take it again); `from_peers` says whether it
+/// asks the network.
 pub fn update<L>(
     root: &Path,
     names: &[String],
     options: &InstallOptions,
+    from_peers: bool,
     lock: impl FnOnce() -> Result<L>,
     install: impl FnOnce(&[Spec], &InstallOptions) -> Result<InstallReport>,
 ) -> Result<InstallReport> {
@@ -43,6 +46,19 @@ pub fn update<L>(
         }
     }
     let selected = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
+    if !from_peers {
+        let delivered: Vec<&str> = (locked.iter())
+            .filter(|p| selected(&p.name) && p.source.starts_with(SOURCE_PREFIX))
+            .map(|p| p.name.as_str())
+            .collect();
+        if !delivered.is_empty() {
+            // Their newer versions may exist only on the network.
+            tracing::warn!(
+                "{} came from peers; only the registry is searched for newer versions unless you pass --p2p",
+                delivered.join(", ")
+            );
+        }
+    }
     let mut specs = Vec::new();
     for p in &locked {
         // A selected package goes as high as its dependents' requirements
