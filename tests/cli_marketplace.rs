@@ -166,7 +166,7 @@ fn output_that_cannot_be_written_ends_cleanly() {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(
             stderr.trim(),
-            "error: cannot write the output: No space left on device (os error 28)"
+            "error: cannot write the output: No space left on device (os error 28); what the command changed before this report stays changed"
         );
     }
 }

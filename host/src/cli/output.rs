@@ -71,7 +71,11 @@ fn write_raw(text: &str) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("error: cannot write the output: {e}");
+        // Reports come after the work: a publish or install whose report
+        // was lost is not to be taken for a failed one and retried.
+        eprintln!(
+            "error: cannot write the output: {e}; what the command changed before this report stays changed"
+        );
         std::process::exit(1);
     }
 }
