@@ -307,10 +307,19 @@ fn usage_errors_are_one_line_with_status_2() {
             format!("{expected}\n")
         );
     }
-    // Help and version are still clap's, on stdout, with success.
+    // Help and version are still clap's, on stdout, with success; a
+    // command's own options come first, the global ones under their heading.
+    let help = env.ok(&["marketplace", "install", "--help"]);
+    assert!(help.contains("Usage: ggen marketplace install"), "{help}");
+    let (own, global) =
+        (help.split_once("\nGlobal options:\n")).unwrap_or_else(|| panic!("{help}"));
     assert!(
-        env.ok(&["marketplace", "install", "--help"])
-            .contains("Usage: ggen marketplace install")
+        own.contains("--no-dependencies") && !own.contains("--registry"),
+        "{help}"
+    );
+    assert!(
+        global.contains("--registry-plugin") && !global.contains("--target"),
+        "{help}"
     );
     assert!(env.ok(&["--version"]).starts_with("ggen "));
 }

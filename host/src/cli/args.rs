@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use ggen::domain::search::DEFAULT_LIMIT;
 
+/// The heading under which `--help` lists the options every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser)]
 #[command(
     name = "ggen",
@@ -16,27 +19,27 @@ pub struct Cli {
     pub command: Command,
 
     /// Use this registry backend (a registry-plugin component) instead of the built-in file registry
-    #[arg(long, global = true, value_name = "FILE.wasm")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE.wasm")]
     pub registry_plugin: Option<PathBuf>,
 
     /// Use this P2P policy (a p2p-policy-plugin component) instead of the built-in one
-    #[arg(long, global = true, value_name = "FILE.wasm")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE.wasm")]
     pub p2p_policy_plugin: Option<PathBuf>,
 
     /// Registry root directory [default: $GGEN_HOME/registry]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub registry: Option<PathBuf>,
 
     /// Deadline for each plugin call, e.g. 5s or 500ms [default: 5s, or config.toml]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub plugin_timeout: Option<std::time::Duration>,
 
     /// Memory cap per plugin, in MiB [default: 256, or config.toml]
-    #[arg(long, global = true, value_name = "MIB")]
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "MIB")]
     pub plugin_memory: Option<u64>,
 
     /// More output (-v info, -vv debug, -vvv trace); RUST_LOG overrides
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
