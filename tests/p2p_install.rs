@@ -456,4 +456,11 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     // --bootstrap means nothing without --p2p.
     let err = client.fails(&["marketplace", "update", "web", "--bootstrap", &node.addr]);
     assert!(err.contains("add --p2p"), "{err}");
+    // Reinstalling it from the registry: not there, and the error says where.
+    let err = client.fails(&["marketplace", "install", "web", "--force"]);
+    assert!(
+        err.contains("not in this registry")
+            && err.contains("web came from peers (ggen.lock): add --p2p"),
+        "{err}"
+    );
 }

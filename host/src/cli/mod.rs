@@ -312,7 +312,14 @@ fn install_from<L>(
     lock: impl Fn() -> Result<L, MarketplaceError>,
 ) -> Result<domain::install::InstallReport, MarketplaceError> {
     let Some(bootstrap) = peers else {
-        return domain::install::install(env.backends(), root, specs, options, lock);
+        return domain::install::install(env.backends(), root, specs, options, lock).map_err(|e| {
+            // Without P2P compiled in, --p2p is no help.
+            if cfg!(feature = "p2p") {
+                domain::p2p_install::hint_peers(e, root, specs)
+            } else {
+                e
+            }
+        });
     };
     let mut network = session.open_network(&P2pOverrides {
         bootstrap,

@@ -21,6 +21,28 @@ use crate::backend::p2p_policy::P2pPolicy;
 /// How ggen.lock's `source` starts for a package delivered by a peer.
 pub const SOURCE_PREFIX: &str = "p2p+";
 
+/// A registry-only install of `specs` that found a package missing: when
+/// ggen.lock says peers delivered some of them, the error says where to look.
+pub fn hint_peers(e: MarketplaceError, root: &Path, specs: &[Spec]) -> MarketplaceError {
+    let MarketplaceError::NotFound(why) = e else {
+        return e;
+    };
+    let locked = super::installed::read(root)
+        .map(|l| l.packages)
+        .unwrap_or_default();
+    let delivered: Vec<&str> = (locked.iter())
+        .filter(|l| l.source.starts_with(SOURCE_PREFIX) && specs.iter().any(|s| s.name == l.name))
+        .map(|l| l.name.as_str())
+        .collect();
+    if delivered.is_empty() {
+        return MarketplaceError::NotFound(why);
+    }
+    MarketplaceError::NotFound(format!(
+        "{why}; {} came from peers (ggen.lock): add --p2p to fetch from them",
+        delivered.join(", ")
+    ))
+}
+
 /// The P2P network as an install source.
 pub struct P2pSource<'a> {
     network: &'a mut dyn Network,
