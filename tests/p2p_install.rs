@@ -464,3 +464,87 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
         "{err}"
     );
 }
+
+/// `loc`@`version`, with a post-install hook, published into `env`'s own registry.
+fn publish_local_with_hook(env: &Env, version: &str) {
+    env.publish(json!({
+        "name": "loc",
+        "version": version,
+        "hooks": {"post-install": ["builtin:file-manifest"]}
+    }));
+}
+
+#[test]
+fn mixed_origins_update_and_approve_each_from_where_they_came() {
+    let node = Node::start(&[]);
+    p2p_publish_template(&node, "1.0.0");
+    let client = Env::new();
+    installed_source(&client, &install_p2p(&client, "web", &[&node.addr]));
+    publish_local_with_hook(&client, "1.0.0");
+    client.ok(&["marketplace", "install", "loc"]);
+    let sources = |env: &Env| -> Vec<(String, String, String)> {
+        (lock(env)["packages"].as_array().unwrap().iter())
+            .map(|p| {
+                let s = |f: &str| p[f].as_str().unwrap().to_owned();
+                (s("name"), s("version"), s("source")[..4].to_owned())
+            })
+            .collect()
+    };
+
+    // Newer versions on both sides: update --p2p moves each from its origin
+    // (loc used to stay put: only the network was asked).
+    p2p_publish_template(&node, "1.1.0");
+    publish_local_with_hook(&client, "1.1.0");
+    let report = client.json(&[
+        "marketplace",
+        "update",
+        "--all",
+        "--p2p",
+        "--bootstrap",
+        &node.addr,
+        "--json",
+    ]);
+    let actions: Vec<(&str, &str)> = (report["packages"].as_array().unwrap().iter())
+        .map(|p| (p["name"].as_str().unwrap(), p["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions, [("loc", "update"), ("web", "update")], "{report}");
+    let mut got = sources(&client);
+    got.sort();
+    let own = |n: &str, v: &str, s: &str| (n.to_owned(), v.to_owned(), s.to_owned());
+    assert_eq!(
+        got,
+        [own("loc", "1.1.0", "regi"), own("web", "1.1.0", "p2p+")]
+    );
+
+    // The peer moves on to 1.2.0: web 1.1.0 can no longer come from it, so
+    // approving fails for web and says why, while loc's approval, whose
+    // reinstall committed first, is recorded (it used to be lost).
+    p2p_publish_template(&node, "1.2.0");
+    let err = client.fails(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--bootstrap",
+        &node.addr,
+    ]);
+    assert!(
+        err.contains("web@1.1.0 is not on the P2P network")
+            && err.contains("newest version only, now 1.2.0"),
+        "{err}"
+    );
+    let config = std::fs::read_to_string(client.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("\"loc\"") && !config.contains("\"web\""),
+        "{config}"
+    );
+    let outcome = |name: &str| {
+        (lock(&client)["packages"].as_array().unwrap().iter())
+            .find(|p| p["name"] == name)
+            .unwrap()["hooks"][0]["outcome"]
+            .clone()
+    };
+    assert_eq!(
+        (outcome("loc"), outcome("web")),
+        (json!("ran"), json!("skipped"))
+    );
+}

@@ -163,7 +163,10 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 peers.is_some(),
                 || session.lock_existing_install_root(&root),
                 // update holds the lock already
-                |specs, options| {
+                |origin, specs, options| {
+                    let peers = peers
+                        .clone()
+                        .filter(|_| origin == domain::approve::Origin::Peers);
                     install_from(&session, &mut env, peers, &root, specs, options, || Ok(()))
                 },
             )?;
@@ -223,7 +226,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
             let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
             // run_approved reinstalls the locked versions with these names
-            // allowed; config.toml records the approval only once that worked.
+            // allowed; config.toml records each approval once its
+            // reinstall worked.
             let options = domain::install::InstallOptions {
                 force: true,
                 discard_changes: a.force,
@@ -241,11 +245,16 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 domain::approve::run_approved(&pending, &options, |origin, specs, options| {
                     let peers =
                         (origin == domain::approve::Origin::Peers).then(|| a.net.bootstrap.clone());
-                    install_from(&session, &mut env, peers, &root, specs, options, || {
-                        session.lock_install_root(&root)
-                    })
+                    let report =
+                        install_from(&session, &mut env, peers, &root, specs, options, || {
+                            session.lock_install_root(&root)
+                        })?;
+                    // Recorded per transaction: hooks that ran stay approved
+                    // even if the other origin's transaction fails.
+                    let done: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+                    session.home.approve_hooks(&done)?;
+                    Ok(report)
                 })?;
-            session.home.approve_hooks(&names)?;
             output::install(&report, a.json);
         }
         MarketplaceCommand::Plugin {

@@ -30,13 +30,20 @@ pub enum Origin {
     Peers,
 }
 
-impl PendingHooks {
-    pub fn origin(&self) -> Origin {
-        if self.source.starts_with(super::p2p_install::SOURCE_PREFIX) {
+impl Origin {
+    /// Where a package with ggen.lock `source` came from.
+    pub fn of(source: &str) -> Origin {
+        if source.starts_with(super::p2p_install::SOURCE_PREFIX) {
             Origin::Peers
         } else {
             Origin::Registry
         }
+    }
+}
+
+impl PendingHooks {
+    pub fn origin(&self) -> Origin {
+        Origin::of(&self.source)
     }
 }
 

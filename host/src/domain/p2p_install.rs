@@ -123,7 +123,11 @@ impl Registry for P2pSource<'_> {
     fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion> {
         match self.lookup(name)? {
             Some(p) if p.version == version => Ok(p),
-            _ => Err(MarketplaceError::NotFound(format!(
+            Some(p) => Err(MarketplaceError::NotFound(format!(
+                "{name}@{version} is not on the P2P network: peers announce each package's newest version only, now {}",
+                p.version
+            ))),
+            None => Err(MarketplaceError::NotFound(format!(
                 "{name}@{version} is not on the P2P network"
             ))),
         }

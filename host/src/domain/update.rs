@@ -9,22 +9,24 @@
 
 use std::path::Path;
 
+use super::approve::Origin;
 use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed;
-use super::p2p_install::SOURCE_PREFIX;
 use super::transaction::recover;
 use super::{MarketplaceError, Result};
 
-/// `install` runs the transaction with the root already locked (the lock is
-/// not re-entrant, so it must not take it again); `from_peers` says whether it
-/// asks the network.
+/// `install` runs one transaction, from `Origin`, with the root already
+/// locked (the lock is not re-entrant, so it must not take it again). With
+/// `from_peers`, packages that peers delivered are updated from peers and the
+/// rest from the registry, in two transactions; otherwise all come from the
+/// registry.
 pub fn update<L>(
     root: &Path,
     names: &[String],
     options: &InstallOptions,
     from_peers: bool,
     lock: impl FnOnce() -> Result<L>,
-    install: impl FnOnce(&[Spec], &InstallOptions) -> Result<InstallReport>,
+    mut install: impl FnMut(Origin, &[Spec], &InstallOptions) -> Result<InstallReport>,
 ) -> Result<InstallReport> {
     // Lock and recover before reading ggen.lock: a dead transaction's
     // lockfile must not decide what gets pinned.
@@ -46,9 +48,16 @@ pub fn update<L>(
         }
     }
     let selected = |name: &str| names.is_empty() || names.iter().any(|n| n == name);
+    let origin = |source: &str| {
+        if from_peers {
+            Origin::of(source)
+        } else {
+            Origin::Registry
+        }
+    };
     if !from_peers {
         let delivered: Vec<&str> = (locked.iter())
-            .filter(|p| selected(&p.name) && p.source.starts_with(SOURCE_PREFIX))
+            .filter(|p| selected(&p.name) && Origin::of(&p.source) == Origin::Peers)
             .map(|p| p.name.as_str())
             .collect();
         if !delivered.is_empty() {
@@ -59,27 +68,58 @@ pub fn update<L>(
             );
         }
     }
-    let mut specs = Vec::new();
-    for p in &locked {
-        // A selected package goes as high as its dependents' requirements
-        // allow, never lower; the others stay where they are.
-        let op = if selected(&p.name) { ">=" } else { "=" };
-        let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
-            MarketplaceError::Storage(format!(
-                "ggen.lock has an invalid version for {}: {e}",
-                p.name
-            ))
-        })?;
-        specs.push(Spec {
-            name: p.name.clone(),
-            req,
+    let options = InstallOptions {
+        force: false,
+        ..options.clone()
+    };
+    let mut report: Option<InstallReport> = None;
+    for from in [Origin::Registry, Origin::Peers] {
+        // Read again: the first transaction may have moved versions.
+        let locked = installed::read(root)?.packages;
+        if !locked
+            .iter()
+            .any(|p| selected(&p.name) && origin(&p.source) == from)
+        {
+            continue;
+        }
+        let mut specs = Vec::new();
+        for p in &locked {
+            // A selected package goes as high as its dependents' requirements
+            // allow, never lower; the others stay where they are.
+            let moves = selected(&p.name) && origin(&p.source) == from;
+            let op = if moves { ">=" } else { "=" };
+            let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
+                MarketplaceError::Storage(format!(
+                    "ggen.lock has an invalid version for {}: {e}",
+                    p.name
+                ))
+            })?;
+            specs.push(Spec {
+                name: p.name.clone(),
+                req,
+            });
+        }
+        let done = install(from, &specs, &options)?;
+        report = Some(match report {
+            None => done,
+            Some(mut r) => {
+                merge(&mut r, done);
+                r
+            }
         });
     }
-    install(
-        &specs,
-        &InstallOptions {
-            force: false,
-            ..options.clone()
-        },
-    )
+    Ok(report.expect("every installed package has an origin"))
+}
+
+/// Fold a second transaction's report into the first: a package the second
+/// one changed takes its new row.
+fn merge(into: &mut InstallReport, next: InstallReport) {
+    for p in next.packages {
+        match into.packages.iter_mut().find(|q| q.name == p.name) {
+            Some(q) if p.action != "unchanged" => *q = p,
+            Some(_) => {}
+            None => into.packages.push(p),
+        }
+    }
+    into.hooks.extend(next.hooks);
 }
