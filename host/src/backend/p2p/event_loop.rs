@@ -400,7 +400,7 @@ impl EventLoop {
                 // Unreachable counts against a peer; a dial cut short because
                 // another succeeded, or an address of someone else, does not.
                 if let (Some(peer), DialError::Transport(_)) = (peer_id, &error) {
-                    self.peers.failure(peer);
+                    self.peers.unreachable(peer);
                 }
             }
             SwarmEvent::ConnectionEstablished {

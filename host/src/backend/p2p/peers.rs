@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,9 @@ const MAX_ADDRESSES: usize = 8;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
+/// An unreachable peer counts one failure per this long, however many
+/// dials (every DHT query tries the routing table) find it away.
+const UNREACHABLE_COUNTS_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug)]
 pub struct Peer {
@@ -32,6 +35,9 @@ pub struct Peer {
     pub agent: Option<String>,
     tokens: f64,
     refilled: Instant,
+    /// When an unreachable dial last counted as a failure, until the peer
+    /// shows up again.
+    unreachable_counted: Option<Instant>,
 }
 
 impl Peer {
@@ -48,6 +54,7 @@ impl Peer {
             agent: None,
             tokens: BURST,
             refilled: Instant::now(),
+            unreachable_counted: None,
         }
     }
 
@@ -125,8 +132,7 @@ impl Peers {
                 latency_samples: s.latency_samples,
                 last_seen: s.last_seen,
                 agent: s.agent,
-                tokens: BURST,
-                refilled: Instant::now(),
+                ..Peer::new()
             };
             if peer.last_seen < cutoff
                 || (peer.reputation() < prune.threshold && peer.last_seen < bad_cutoff)
@@ -188,6 +194,7 @@ impl Peers {
     pub fn seen(&mut self, id: PeerId) -> &mut Peer {
         let peer = self.entry(id);
         peer.last_seen = now();
+        peer.unreachable_counted = None;
         peer
     }
 
@@ -210,6 +217,19 @@ impl Peers {
     /// sign of life, so `last_seen` stays.
     pub fn failure(&mut self, id: PeerId) {
         self.entry(id).failures += 1;
+    }
+
+    /// A dial that found no one there. Being away is not misbehaving: it
+    /// counts once per `UNREACHABLE_COUNTS_EVERY` while the peer stays away.
+    pub fn unreachable(&mut self, id: PeerId) {
+        let peer = self.entry(id);
+        if peer
+            .unreachable_counted
+            .is_none_or(|t| t.elapsed() >= UNREACHABLE_COUNTS_EVERY)
+        {
+            peer.failures += 1;
+            peer.unreachable_counted = Some(Instant::now());
+        }
     }
 
     pub fn latency(&mut self, id: PeerId, ms: u64) {
@@ -287,6 +307,20 @@ mod tests {
         assert_eq!(peers.get(&id).unwrap().reputation(), 0.5);
         peers.failure(id);
         assert!(peers.get(&id).unwrap().reputation() < 0.5);
+    }
+
+    #[test]
+    fn a_peer_that_stays_away_counts_one_failure_until_it_is_back() {
+        let mut peers = Peers::default();
+        let id = PeerId::random();
+        for _ in 0..50 {
+            peers.unreachable(id);
+        }
+        assert_eq!(peers.get(&id).unwrap().failures, 1);
+        peers.seen(id);
+        peers.unreachable(id);
+        peers.unreachable(id);
+        assert_eq!(peers.get(&id).unwrap().failures, 2);
     }
 
     #[test]
