@@ -953,3 +953,24 @@ fn a_node_that_dies_mid_publish_leaves_the_package_published() {
     let info = env.json(&["marketplace", "info", "orphan", "--json"]);
     assert_eq!(strings(&info["versions"], "version"), ["1.1.0", "1.0.0"]);
 }
+
+#[test]
+fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
+    let a = Node::start(&[]);
+    let b = Node::start(&[&a.addr]);
+    let c = Node::start(&[]);
+    // Its own address: refused, and it does not become a known peer.
+    let err = c.env.fails(&["marketplace", "p2p", "bootstrap", &c.addr]);
+    assert!(err.contains("this node's own address"), "{err}");
+    // c dials b only; a, which c may meet through b meanwhile, was not dialled.
+    let report = c
+        .env
+        .json(&["marketplace", "p2p", "bootstrap", &b.addr, "--json"]);
+    assert_eq!(
+        report["reached"],
+        serde_json::json!([b.peer_id]),
+        "{report}"
+    );
+    let peers = c.env.json(&["marketplace", "p2p", "peer-list", "--json"]);
+    assert!(!peers.to_string().contains(&c.peer_id), "{peers}");
+}

@@ -95,7 +95,18 @@ impl Client {
                 _ => None,
             })
             .collect();
-        let before = self.status().await?.connected_peers;
+        // An address without /p2p/<id> is known only by the new connection
+        // it brings; with every address named, other newcomers (found through
+        // the DHT meanwhile) are not what was dialled.
+        let unnamed = named.len() < addrs.len();
+        let status = self.status().await?;
+        if named.contains(&status.peer_id) {
+            return Err(MarketplaceError::Validation(format!(
+                "{} is this node's own address; give another peer's",
+                status.peer_id
+            )));
+        }
+        let before = status.connected_peers;
         let errors = self.ask(|tx| Command::Dial(addrs, tx)).await?;
         for e in &errors {
             tracing::warn!("cannot dial {e}");
@@ -106,7 +117,7 @@ impl Client {
             let reached: Vec<String> = status
                 .connected_peers
                 .iter()
-                .filter(|p| named.contains(p) || !before.contains(p))
+                .filter(|p| named.contains(p) || (unnamed && !before.contains(p)))
                 .cloned()
                 .collect();
             if !reached.is_empty() || status.dials_in_flight == 0 || Instant::now() >= deadline {

@@ -184,6 +184,11 @@ impl EventLoop {
                 let mut errors = Vec::new();
                 for addr in addrs {
                     if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                        // Not a peer: left out of the routing table and peers.json.
+                        if peer == *self.swarm.local_peer_id() {
+                            errors.push(format!("{addr}: that is this node's own address"));
+                            continue;
+                        }
                         self.swarm
                             .behaviour_mut()
                             .kademlia
