@@ -13,7 +13,8 @@ use libp2p::kad::{
     self, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record, store::RecordStore,
 };
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::{DialError, SwarmEvent};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
@@ -85,8 +86,9 @@ pub struct EventLoop {
     #[allow(clippy::type_complexity)]
     pending_providers: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     listen: Vec<Multiaddr>,
-    /// Dials started by `Dial` that have neither connected nor failed yet.
-    dials_in_flight: usize,
+    /// Dials started by `Dial` that have neither connected nor failed yet
+    /// (by connection: the DHT's own dials come and go meanwhile).
+    dials_in_flight: HashSet<ConnectionId>,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -118,7 +120,7 @@ impl EventLoop {
             served,
             pending_providers: HashMap::new(),
             listen: Vec::new(),
-            dials_in_flight: 0,
+            dials_in_flight: HashSet::new(),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -195,8 +197,12 @@ impl EventLoop {
                             .add_address(&peer, addr.clone());
                         self.peers.add_address(peer, addr.clone());
                     }
-                    match self.swarm.dial(addr.clone()) {
-                        Ok(()) => self.dials_in_flight += 1,
+                    let dial = DialOpts::from(addr.clone());
+                    let id = dial.connection_id();
+                    match self.swarm.dial(dial) {
+                        Ok(()) => {
+                            self.dials_in_flight.insert(id);
+                        }
                         Err(e) => errors.push(format!("{addr}: {e}")),
                     }
                 }
@@ -376,7 +382,7 @@ impl EventLoop {
             dht_server: self.dht_server,
             uptime_secs: self.started.elapsed().as_secs(),
             mode: self.mode.to_owned(),
-            dials_in_flight: self.dials_in_flight,
+            dials_in_flight: self.dials_in_flight.len(),
             metrics,
         }
     }
@@ -399,9 +405,13 @@ impl EventLoop {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen.retain(|a| a != &address);
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
                 tracing::debug!("dial failed: {error}");
-                self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
+                self.dials_in_flight.remove(&connection_id);
                 // Unreachable counts against a peer; a dial cut short because
                 // another succeeded, or an address of someone else, does not.
                 if let (Some(peer), DialError::Transport(_)) = (peer_id, &error) {
@@ -409,12 +419,15 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
             } => {
+                self.dials_in_flight.remove(&connection_id);
                 let peer = self.peers.seen(peer_id);
                 peer.connected = true;
                 if endpoint.is_dialer() {
-                    self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
                     let addr = endpoint.get_remote_address().clone();
                     self.peers.add_address(peer_id, addr.clone());
                     self.swarm
