@@ -275,7 +275,7 @@ pub struct UpdateArgs {
     /// Discard local changes to the packages it replaces
     #[arg(long)]
     pub force: bool,
-    /// Look for newer versions on the P2P network too, falling back to the registry [also P2P_ENABLED=1 or [marketplace.p2p] enabled]
+    /// Update the packages peers delivered from the P2P network (falling back to the registry), the rest from the registry [also P2P_ENABLED=1 or [marketplace.p2p] enabled]
     #[arg(long)]
     pub p2p: bool,
     #[command(flatten)]

@@ -166,7 +166,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 |origin, specs, options| {
                     let peers = peers
                         .clone()
-                        .filter(|_| origin == domain::approve::Origin::Peers);
+                        .filter(|_| origin == domain::installed::Origin::Peers);
                     install_from(&session, &mut env, peers, &root, specs, options, || Ok(()))
                 },
             )?;
@@ -243,8 +243,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             // delivered it.
             let report =
                 domain::approve::run_approved(&pending, &options, |origin, specs, options| {
-                    let peers =
-                        (origin == domain::approve::Origin::Peers).then(|| a.net.bootstrap.clone());
+                    let peers = (origin == domain::installed::Origin::Peers)
+                        .then(|| a.net.bootstrap.clone());
                     let report =
                         install_from(&session, &mut env, peers, &root, specs, options, || {
                             session.lock_install_root(&root)

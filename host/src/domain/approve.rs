@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::install::{InstallOptions, InstallReport, Spec};
-use super::installed::{self, HookOutcome};
+use super::installed::{self, HookOutcome, Origin};
 use super::{MarketplaceError, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -21,24 +21,6 @@ pub struct PendingHooks {
     /// Where it came from (ggen.lock `source`).
     #[serde(skip)]
     pub source: String,
-}
-
-/// Where approve-hooks fetches a package again: where it was installed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    Registry,
-    Peers,
-}
-
-impl Origin {
-    /// Where a package with ggen.lock `source` came from.
-    pub fn of(source: &str) -> Origin {
-        if source.starts_with(super::p2p_install::SOURCE_PREFIX) {
-            Origin::Peers
-        } else {
-            Origin::Registry
-        }
-    }
 }
 
 impl PendingHooks {
@@ -111,10 +93,7 @@ pub fn run_approved(
         }
         let done = reinstall(origin, &specs, &options)?;
         match &mut report {
-            Some(r) => {
-                r.packages.extend(done.packages);
-                r.hooks.extend(done.hooks);
-            }
+            Some(r) => r.merge(done),
             None => report = Some(done),
         }
     }

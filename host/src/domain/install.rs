@@ -108,6 +108,21 @@ pub struct InstallReport {
     pub hooks: Vec<HookReport>,
 }
 
+impl InstallReport {
+    /// Fold in the report of a later transaction on the same root: a
+    /// package it changed takes its new row, one it left alone keeps its old.
+    pub fn merge(&mut self, next: InstallReport) {
+        for p in next.packages {
+            match self.packages.iter_mut().find(|q| q.name == p.name) {
+                Some(q) if p.action != "unchanged" => *q = p,
+                Some(_) => {}
+                None => self.packages.push(p),
+            }
+        }
+        self.hooks.extend(next.hooks);
+    }
+}
+
 /// Install `specs` into `root` (`root/<name>`, `root/ggen.lock`); `lock`
 /// serialises installers of one root.
 pub fn install<L>(

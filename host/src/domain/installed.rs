@@ -19,6 +19,24 @@ pub struct Lockfile {
     pub packages: Vec<LockedPackage>,
 }
 
+/// Where an installed package came from, by its ggen.lock `source`; a
+/// package is fetched again (hooks, updates) from where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Registry,
+    Peers,
+}
+
+impl Origin {
+    pub fn of(source: &str) -> Origin {
+        if source.starts_with(super::p2p_install::SOURCE_PREFIX) {
+            Origin::Peers
+        } else {
+            Origin::Registry
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LockedPackage {
     pub name: String,

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
+use super::installed::Origin;
 use super::progress::Silent;
 use super::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
@@ -31,7 +32,9 @@ pub fn hint_peers(e: MarketplaceError, root: &Path, specs: &[Spec]) -> Marketpla
         .map(|l| l.packages)
         .unwrap_or_default();
     let delivered: Vec<&str> = (locked.iter())
-        .filter(|l| l.source.starts_with(SOURCE_PREFIX) && specs.iter().any(|s| s.name == l.name))
+        .filter(|l| {
+            Origin::of(&l.source) == Origin::Peers && specs.iter().any(|s| s.name == l.name)
+        })
         .map(|l| l.name.as_str())
         .collect();
     if delivered.is_empty() {

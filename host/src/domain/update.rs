@@ -9,9 +9,8 @@
 
 use std::path::Path;
 
-use super::approve::Origin;
 use super::install::{InstallOptions, InstallReport, Spec};
-use super::installed;
+use super::installed::{self, Origin};
 use super::transaction::recover;
 use super::{MarketplaceError, Result};
 
@@ -100,26 +99,10 @@ pub fn update<L>(
             });
         }
         let done = install(from, &specs, &options)?;
-        report = Some(match report {
-            None => done,
-            Some(mut r) => {
-                merge(&mut r, done);
-                r
-            }
-        });
-    }
-    Ok(report.expect("every installed package has an origin"))
-}
-
-/// Fold a second transaction's report into the first: a package the second
-/// one changed takes its new row.
-fn merge(into: &mut InstallReport, next: InstallReport) {
-    for p in next.packages {
-        match into.packages.iter_mut().find(|q| q.name == p.name) {
-            Some(q) if p.action != "unchanged" => *q = p,
-            Some(_) => {}
-            None => into.packages.push(p),
+        match &mut report {
+            Some(r) => r.merge(done),
+            None => report = Some(done),
         }
     }
-    into.hooks.extend(next.hooks);
+    Ok(report.expect("the packages to update are installed (checked above)"))
 }
