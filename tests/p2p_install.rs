@@ -8,7 +8,9 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::nodes::{Node, p2p_publish};
+use std::time::Duration;
+
+use support::nodes::{Node, eventually, p2p_publish};
 use support::{Env, snapshot};
 
 fn lock(env: &Env) -> Value {
@@ -516,35 +518,60 @@ fn mixed_origins_update_and_approve_each_from_where_they_came() {
         [own("loc", "1.1.0", "regi"), own("web", "1.1.0", "p2p+")]
     );
 
-    // The peer moves on to 1.2.0: web 1.1.0 can no longer come from it, so
-    // approving fails for web and says why, while loc's approval, whose
-    // reinstall committed first, is recorded (it used to be lost).
+    // The peer moves on to 1.2.0 and goes away: approving fails for web,
+    // while loc's approval, whose reinstall committed first, is recorded (it
+    // used to be lost).
     p2p_publish_template(&node, "1.2.0");
+    let (gone, publisher) = (node.addr.clone(), node.peer_id.clone());
+    let node_home = node.stop();
     let err = client.fails(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--bootstrap",
+        &gone,
+    ]);
+    assert!(err.contains("`web` version 1.1.0"), "{err}");
+    let config = std::fs::read_to_string(client.home().join("config.toml")).unwrap();
+    assert!(
+        config.contains("\"loc\"") && !config.contains("\"web\""),
+        "{config}"
+    );
+    let web = || {
+        (lock(&client)["packages"].as_array().unwrap().iter())
+            .find(|p| p["name"] == "web")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(web()["hooks"][0]["outcome"], "skipped");
+
+    // Back, restarted: its DHT record says 1.2.0, but it still serves the
+    // 1.1.0 tarball, found by the sha256 ggen.lock pinned, so web's hooks
+    // run on the bytes that were installed (it used to answer "not on the
+    // P2P network": peers announce only the newest version).
+    let node = Node::start_in(node_home, &[]);
+    let served = eventually(Duration::from_secs(30), || {
+        let status = node.env.json(&["marketplace", "p2p", "status", "--json"]);
+        let n = status["tarballs_served"].as_u64().unwrap();
+        (n == 3, n)
+    });
+    assert_eq!(served, 3, "1.0.0, 1.1.0 and 1.2.0");
+    client.ok(&[
         "marketplace",
         "approve-hooks",
         "--yes",
         "--bootstrap",
         &node.addr,
     ]);
-    assert!(
-        err.contains("web@1.1.0 is not on the P2P network")
-            && err.contains("newest version only, now 1.2.0"),
-        "{err}"
-    );
-    let config = std::fs::read_to_string(client.home().join("config.toml")).unwrap();
-    assert!(
-        config.contains("\"loc\"") && !config.contains("\"web\""),
-        "{config}"
-    );
-    let outcome = |name: &str| {
-        (lock(&client)["packages"].as_array().unwrap().iter())
-            .find(|p| p["name"] == name)
-            .unwrap()["hooks"][0]["outcome"]
-            .clone()
-    };
+    let entry = web();
     assert_eq!(
-        (outcome("loc"), outcome("web")),
-        (json!("ran"), json!("skipped"))
+        (&entry["version"], &entry["hooks"][0]["outcome"]),
+        (&json!("1.1.0"), &json!("ran")),
+        "{entry}"
+    );
+    assert_eq!(entry["source"], format!("p2p+{publisher}"));
+    assert_eq!(
+        std::fs::read_to_string(client.home().join("packages/web/main.rs")).unwrap(),
+        "// demo 1.1.0\n"
     );
 }

@@ -94,6 +94,9 @@ pub struct NodeStatus {
     pub known_peers: usize,
     /// DHT records this node stores.
     pub records_held: usize,
+    /// Tarballs this node serves to peers (every version it has a copy of).
+    #[serde(default)]
+    pub tarballs_served: usize,
     pub dht_server: bool,
     pub uptime_secs: u64,
     /// `running node` (reached through the control socket) or `client node` (short-lived).

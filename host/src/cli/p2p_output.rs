@@ -225,6 +225,7 @@ pub fn status(s: &NodeStatus, as_json: bool) {
     out!("connected peers  {}", s.connected_peers.len());
     out!("known peers      {}", s.known_peers);
     out!("records held     {}", s.records_held);
+    out!("tarballs served  {}", s.tarballs_served);
     out!("uptime           {}s", s.uptime_secs);
     out!(
         "dht queries      {} ({} failed)",

@@ -225,6 +225,7 @@ fn commit(
             )));
         }
         let mut tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
+        let size = tarball.size;
         fault("fetched")?;
         check_metadata(std::io::BufReader::new(&tarball.file))
             .map_err(|e| MarketplaceError::Security(format!("refusing {}: {e}", p.name)))?;
@@ -243,13 +244,13 @@ fn commit(
         progress.finish();
         let files = files?;
         fault("staged")?;
-        verified.insert(p.name.clone(), (meta.checksum, files));
+        verified.insert(p.name.clone(), (meta.checksum, size, files));
     }
     // Hooks run once everything is staged (dependencies first), before
     // anything moves: a failing hook leaves the root untouched.
     let mut hooked = BTreeMap::new();
     for p in &changed {
-        let (_, files) = verified.get_mut(&p.name).expect("staged above");
+        let (_, _, files) = verified.get_mut(&p.name).expect("staged above");
         let context = HookContext {
             package: p.name.clone(),
             version: p.version.clone(),
@@ -280,7 +281,7 @@ fn commit(
         .packages
         .retain(|l| !verified.contains_key(&l.name));
     for p in changed {
-        let (integrity, files) = verified.remove(&p.name).expect("staged above");
+        let (integrity, size, files) = verified.remove(&p.name).expect("staged above");
         let (hooks, hook_changes) = hooked.remove(&p.name).expect("hooks ran above");
         lockfile.packages.push(LockedPackage {
             name: p.name.clone(),
@@ -289,6 +290,7 @@ fn commit(
                 .resolved_source(&p.name)
                 .unwrap_or_else(|| source.to_owned()),
             integrity,
+            size,
             dependencies: p.dependencies.clone(),
             files,
             hooks,

@@ -45,6 +45,10 @@ pub struct LockedPackage {
     pub source: String,
     /// `sha256-<hex>` of the tarball.
     pub integrity: String,
+    /// The tarball's size in bytes (0 in lockfiles written before it was
+    /// recorded): with `integrity` it fetches these exact bytes from peers.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
     #[serde(default)]
     pub dependencies: BTreeMap<String, String>,
     /// Every installed file, path (relative to the package directory) →
@@ -87,6 +91,10 @@ pub enum FileChange {
 }
 
 pub const LOCKFILE_VERSION: u32 = 1;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// The installed packages under `packages_dir` (none if nothing was installed).
 pub fn list(packages_dir: &Path) -> Result<Vec<LockedPackage>> {
@@ -231,6 +239,7 @@ mod tests {
             version: "1.0.0".into(),
             source: "registry+file:///r".into(),
             integrity: "sha256-00".into(),
+            size: 12,
             dependencies: BTreeMap::from([("x".to_string(), "1.0.0".to_string())]),
             files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
             hooks: Vec::new(),

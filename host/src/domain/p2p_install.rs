@@ -4,7 +4,7 @@
 //! while streaming), drives the unchanged install transaction. Any P2P
 //! failure falls back to the file registry with a warning.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,9 @@ pub struct P2pSource<'a> {
     min_reputation: f64,
     downloads: DownloadDir,
     known: HashMap<String, PackageVersion>,
+    /// Packages pinned to what ggen.lock records: fetched by that record,
+    /// never by the DHT's (see [`locked_metadata`]).
+    locked: HashMap<String, PackageVersion>,
     delivered_by: HashMap<String, String>,
 }
 
@@ -77,12 +80,13 @@ impl<'a> P2pSource<'a> {
                 )
             })?,
             known: HashMap::new(),
+            locked: HashMap::new(),
             delivered_by: HashMap::new(),
         })
     }
 
     fn lookup(&mut self, name: &str) -> Result<Option<PackageVersion>> {
-        if let Some(p) = self.known.get(name) {
+        if let Some(p) = self.locked.get(name).or_else(|| self.known.get(name)) {
             return Ok(Some(p.clone()));
         }
         let query = Query {
@@ -180,6 +184,44 @@ impl Registry for P2pSource<'_> {
     }
 }
 
+/// The `pinned` packages as ggen.lock records them, where it records the
+/// pinned bytes and their size. Peers announce only each package's newest
+/// version, but providers are found by sha256 and a download needs only
+/// that and the size: so an older version a peer delivered (approve-hooks
+/// reinstalling it) stays fetchable while some peer still serves it. The
+/// lock holds resolved versions, not requirements: each becomes `^version`.
+fn locked_metadata(
+    root: &Path,
+    pinned: &BTreeMap<String, String>,
+) -> Result<HashMap<String, PackageVersion>> {
+    if pinned.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let lock = super::installed::read(root)?;
+    Ok(lock
+        .packages
+        .into_iter()
+        .filter(|l| l.size > 0 && pinned.get(&l.name) == Some(&l.integrity))
+        .map(|l| {
+            let meta = PackageVersion {
+                name: l.name.clone(),
+                version: l.version,
+                title: String::new(),
+                description: String::new(),
+                categories: Vec::new(),
+                tags: Vec::new(),
+                authors: Vec::new(),
+                license: None,
+                dependencies: l.dependencies,
+                checksum: l.integrity,
+                published_at: String::new(),
+                size: l.size,
+            };
+            (l.name, meta)
+        })
+        .collect())
+}
+
 /// The network and how to judge it, for [`install_p2p`].
 pub struct Peers<'a> {
     pub network: &'a mut dyn Network,
@@ -215,6 +257,7 @@ pub fn install_p2p<L>(
         Some(why) => MarketplaceError::Network(why),
         None => {
             let mut source = P2pSource::new(network, policy, min_reputation, downloads)?;
+            source.locked = locked_metadata(root, &options.pinned)?;
             let attempt = install(
                 Backends {
                     registry: &mut source,

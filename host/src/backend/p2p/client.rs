@@ -152,9 +152,14 @@ impl Client {
     /// Serve the package's tarball if its verified copy is in the serve directory.
     pub async fn provide(&self, package: &PackageVersion) -> Result<bool> {
         match digest_bytes(&package.checksum) {
-            Some(sha) => self.ask(|tx| Command::Provide(sha, tx)).await,
+            Some(sha) => self.provide_digest(sha).await,
             None => Ok(false),
         }
+    }
+
+    /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
+    pub async fn provide_digest(&self, sha256: [u8; 32]) -> Result<bool> {
+        self.ask(|tx| Command::Provide(sha256, tx)).await
     }
 
     /// The peers providing `package`'s tarball, with this node's statistics.

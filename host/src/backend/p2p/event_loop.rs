@@ -379,6 +379,7 @@ impl EventLoop {
             connected_peers: connected,
             known_peers: self.peers.len(),
             records_held,
+            tarballs_served: self.served.len(),
             dht_server: self.dht_server,
             uptime_secs: self.started.elapsed().as_secs(),
             mode: self.mode.to_owned(),

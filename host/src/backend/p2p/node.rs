@@ -15,8 +15,9 @@ use super::client::{Client, parse_multiaddr};
 use super::control;
 use super::event_loop::EventLoop;
 use super::identity;
-use super::serve::{Served, serve_all};
+use super::serve::{Served, earlier_copies, serve_all};
 use super::tls::Tls;
+use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView, RecordsPut,
 };
@@ -247,6 +248,7 @@ pub fn run(
             bootstrap,
         });
         let publisher = client.clone();
+        let serve_dir = config.serve_dir.clone();
         let publishing = tokio::spawn(async move {
             let packages = match tokio::task::spawn_blocking(local_packages).await {
                 Ok(Ok(packages)) => packages,
@@ -276,6 +278,19 @@ pub fn run(
                 local_packages: packages.len(),
                 on_peers,
             });
+            // Older versions have no record (the DHT holds each package's
+            // newest), but lockfiles pin them by sha256: keep serving them.
+            let newest = packages
+                .iter()
+                .filter_map(|p| digest_bytes(&p.checksum))
+                .collect();
+            let dir = serve_dir.clone();
+            let earlier = tokio::task::spawn_blocking(move || earlier_copies(&dir, &newest)).await;
+            for sha in earlier.unwrap_or_default() {
+                if let Err(e) = publisher.provide_digest(sha).await {
+                    tracing::warn!("cannot serve {}: {e}", hex::encode(sha));
+                }
+            }
         });
         let expire = async {
             match exit_after {

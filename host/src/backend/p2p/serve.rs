@@ -2,8 +2,8 @@
 //! off the swarm's event loop, reading the verified copies this node
 //! provides in bounded pieces.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,6 +26,10 @@ impl Served {
             .insert(sha256, path);
     }
 
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     fn get(&self, sha256: &[u8; 32]) -> Option<PathBuf> {
         self.0
             .read()
@@ -33,6 +37,38 @@ impl Served {
             .get(sha256)
             .cloned()
     }
+}
+
+/// The copies in `dir` (`<sha256 hex>.tar.gz`) other than `skip`, whose
+/// bytes match their name: tarballs this node served before, still wanted
+/// by whoever pinned them in a lockfile. A damaged copy is deleted, not
+/// served (receivers would penalise this node for it).
+pub fn earlier_copies(dir: &Path, skip: &HashSet<[u8; 32]>) -> Vec<[u8; 32]> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut copies = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(sha) = (name.to_str())
+            .and_then(|n| n.strip_suffix(".tar.gz"))
+            .and_then(|hex| super::transfer::digest_bytes(&format!("sha256-{hex}")))
+        else {
+            continue;
+        };
+        if skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        match crate::backend::digest::file(&entry.path()) {
+            Ok((actual, _)) if actual == format!("sha256-{}", hex::encode(sha)) => copies.push(sha),
+            Ok(_) => {
+                tracing::warn!("deleting {}: damaged", entry.path().display());
+                let _ = std::fs::remove_file(entry.path());
+            }
+            Err(e) => tracing::warn!("not serving {}: {e}", entry.path().display()),
+        }
+    }
+    copies
 }
 
 /// Streams served at once; more are closed at once (the peer retries or
@@ -191,5 +227,36 @@ async fn serve_stream(
         if fault == Some("truncate") {
             return stream.close().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        sha2::Sha256::digest(bytes).into()
+    }
+
+    #[test]
+    fn earlier_copies_are_the_intact_ones_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |bytes: &[u8], named: [u8; 32]| {
+            let path = dir.path().join(format!("{}.tar.gz", hex::encode(named)));
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        let (old, newest) = (sha(b"old"), sha(b"newest"));
+        put(b"old", old);
+        put(b"newest", newest);
+        let damaged = put(b"flipped", sha(b"original"));
+        std::fs::write(dir.path().join("notes.txt"), "not a copy").unwrap();
+
+        let found = earlier_copies(dir.path(), &HashSet::from([newest]));
+        assert_eq!(found, [old]);
+        assert!(!damaged.exists(), "a damaged copy is deleted");
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(earlier_copies(&dir.path().join("none"), &HashSet::new()).is_empty());
     }
 }
