@@ -524,6 +524,33 @@ fn mixed_origins_update_and_approve_each_from_where_they_came() {
     p2p_publish_template(&node, "1.2.0");
     let (gone, publisher) = (node.addr.clone(), node.peer_id.clone());
     let node_home = node.stop();
+    // update cannot see 1.2.0 now, and says so rather than "newest".
+    let out = client.ok(&[
+        "marketplace",
+        "update",
+        "web",
+        "--p2p",
+        "--bootstrap",
+        &gone,
+    ]);
+    assert!(out.contains("the P2P network could not be asked"), "{out}");
+    let report = client.json(&[
+        "marketplace",
+        "update",
+        "web",
+        "--p2p",
+        "--bootstrap",
+        &gone,
+        "--json",
+    ]);
+    assert!(
+        report["p2p_fallback"]
+            .as_str()
+            .unwrap()
+            .contains("bootstrap"),
+        "{report}"
+    );
+    assert_eq!(report["packages"][0]["action"], "unchanged");
     let err = client.fails(&[
         "marketplace",
         "approve-hooks",

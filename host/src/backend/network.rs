@@ -38,6 +38,9 @@ pub struct PeerView {
     pub connected: bool,
     pub successes: u32,
     pub failures: u32,
+    /// Times dials found it away (not failures: see `Peer::unreachable`).
+    #[serde(default)]
+    pub unreachable: u32,
     /// Messages dropped by the flood limit.
     pub rate_limited: u32,
     /// Mean latency of answered requests, milliseconds.
@@ -58,6 +61,7 @@ impl PeerView {
             connected: false,
             successes: 0,
             failures: 0,
+            unreachable: 0,
             rate_limited: 0,
             avg_latency_ms: 0,
             last_seen: 0,

@@ -242,11 +242,14 @@ pub fn install(r: &InstallReport, as_json: bool) {
 }
 
 pub fn update(r: &InstallReport, as_json: bool) {
-    changes(
-        r,
-        as_json,
-        "Nothing to do: everything is at the newest version its requirements allow.",
-    );
+    let nothing_to_do = match r.p2p_fallback {
+        // Peers were never asked: "newest" would claim what nobody checked.
+        Some(_) => {
+            "Nothing newer in the local registry; the P2P network could not be asked (see the warning), so what peers offer was not checked."
+        }
+        None => "Nothing to do: everything is at the newest version its requirements allow.",
+    };
+    changes(r, as_json, nothing_to_do);
 }
 
 /// The report of a transaction that installs: what it did (or would do).

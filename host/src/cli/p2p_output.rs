@@ -185,6 +185,7 @@ pub fn peer(p: &PeerView, as_json: bool) {
     out!("reputation   {:.2}", p.reputation);
     out!("successes    {}", p.successes);
     out!("failures     {}", p.failures);
+    out!("unreachable  {}", p.unreachable);
     out!("rate limited {}", p.rate_limited);
     out!("latency      {} ms", p.avg_latency_ms);
     out!("connected    {}", if p.connected { "yes" } else { "no" });

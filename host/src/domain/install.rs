@@ -106,6 +106,9 @@ pub struct InstallReport {
     pub packages: Vec<PlannedPackage>,
     /// Post-install hooks that ran or were skipped (not approved).
     pub hooks: Vec<HookReport>,
+    /// Why peers could not be asked, when an install meant to use them fell
+    /// back to the registry (what peers offer was then not seen).
+    pub p2p_fallback: Option<String>,
 }
 
 impl InstallReport {
@@ -120,6 +123,7 @@ impl InstallReport {
             }
         }
         self.hooks.extend(next.hooks);
+        self.p2p_fallback = self.p2p_fallback.take().or(next.p2p_fallback);
     }
 }
 
@@ -167,6 +171,7 @@ pub fn install<L>(
         dry_run: options.dry_run,
         packages: plan.clone(),
         hooks: Vec::new(),
+        p2p_fallback: None,
     };
     if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
         return Ok(report);

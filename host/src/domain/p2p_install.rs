@@ -299,6 +299,10 @@ pub fn install_p2p<L>(
         Err(MarketplaceError::NotFound(local)) => Err(MarketplaceError::NotFound(format!(
             "not on the P2P network ({why}) and not in the local registry ({local})"
         ))),
+        Ok(mut report) => {
+            report.p2p_fallback = Some(why.to_string());
+            Ok(report)
+        }
         other => other,
     }
 }

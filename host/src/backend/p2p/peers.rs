@@ -16,8 +16,8 @@ const MAX_ADDRESSES: usize = 8;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
-/// An unreachable peer counts one failure per this long, however many
-/// dials (every DHT query tries the routing table) find it away.
+/// An unreachable peer counts once per this long, however many dials
+/// (every DHT query tries the routing table) find it away.
 const UNREACHABLE_COUNTS_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug)]
@@ -26,6 +26,10 @@ pub struct Peer {
     pub connected: bool,
     pub successes: u32,
     pub failures: u32,
+    /// Times dials found it away (once per [`UNREACHABLE_COUNTS_EVERY`]).
+    /// Not a failure: being away is not misbehaving, and an honest peer
+    /// back from an outage must not be ranked out of use for it.
+    pub unreachable: u32,
     pub rate_limited: u32,
     latency_total_ms: u64,
     latency_samples: u32,
@@ -47,6 +51,7 @@ impl Peer {
             connected: false,
             successes: 0,
             failures: 0,
+            unreachable: 0,
             rate_limited: 0,
             latency_total_ms: 0,
             latency_samples: 0,
@@ -77,6 +82,8 @@ struct Saved {
     addresses: Vec<String>,
     successes: u32,
     failures: u32,
+    #[serde(default)]
+    unreachable: u32,
     rate_limited: u32,
     latency_total_ms: u64,
     latency_samples: u32,
@@ -127,6 +134,7 @@ impl Peers {
                 connected: false,
                 successes: s.successes,
                 failures: s.failures,
+                unreachable: s.unreachable,
                 rate_limited: s.rate_limited,
                 latency_total_ms: s.latency_total_ms,
                 latency_samples: s.latency_samples,
@@ -155,6 +163,7 @@ impl Peers {
                 addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
                 successes: p.successes,
                 failures: p.failures,
+                unreachable: p.unreachable,
                 rate_limited: p.rate_limited,
                 latency_total_ms: p.latency_total_ms,
                 latency_samples: p.latency_samples,
@@ -219,15 +228,15 @@ impl Peers {
         self.entry(id).failures += 1;
     }
 
-    /// A dial that found no one there. Being away is not misbehaving: it
-    /// counts once per `UNREACHABLE_COUNTS_EVERY` while the peer stays away.
+    /// A dial that found no one there: counted apart from failures, once
+    /// per `UNREACHABLE_COUNTS_EVERY` while the peer stays away.
     pub fn unreachable(&mut self, id: PeerId) {
         let peer = self.entry(id);
         if peer
             .unreachable_counted
             .is_none_or(|t| t.elapsed() >= UNREACHABLE_COUNTS_EVERY)
         {
-            peer.failures += 1;
+            peer.unreachable += 1;
             peer.unreachable_counted = Some(Instant::now());
         }
     }
@@ -271,6 +280,7 @@ impl Peers {
             connected: p.connected,
             successes: p.successes,
             failures: p.failures,
+            unreachable: p.unreachable,
             rate_limited: p.rate_limited,
             avg_latency_ms: p
                 .latency_total_ms
@@ -310,17 +320,20 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_that_stays_away_counts_one_failure_until_it_is_back() {
+    fn a_peer_that_stays_away_counts_once_and_keeps_its_reputation() {
         let mut peers = Peers::default();
         let id = PeerId::random();
+        peers.success(id);
         for _ in 0..50 {
             peers.unreachable(id);
         }
-        assert_eq!(peers.get(&id).unwrap().failures, 1);
+        assert_eq!(peers.get(&id).unwrap().unreachable, 1);
         peers.seen(id);
         peers.unreachable(id);
         peers.unreachable(id);
-        assert_eq!(peers.get(&id).unwrap().failures, 2);
+        let peer = peers.get(&id).unwrap();
+        assert_eq!((peer.unreachable, peer.failures), (2, 0));
+        assert!(peer.reputation() > 0.5, "away is not misbehaving");
     }
 
     #[test]
