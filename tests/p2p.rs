@@ -548,9 +548,17 @@ fn one_node_per_home_even_when_two_start_at_once() {
     });
     assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
 
-    // Once it is gone, --daemon starts one in the background and returns.
-    let status = env.json(&[&args[..], &["--json"]].concat());
+    // Once it is gone, --daemon starts one in the background and returns,
+    // reporting what a foreground start does, its bootstrap too (it used
+    // to print the status shape, without it).
+    let peer = Node::start(&[]);
+    let status = env.json(&[&args[..], &["--bootstrap", &peer.addr, "--json"]].concat());
     assert!(status["peer_id"].is_string(), "{status}");
+    assert_eq!(
+        status["bootstrap"]["reached"],
+        json!([peer.peer_id]),
+        "{status}"
+    );
     let err = env.fails(&args);
     assert!(err.contains("already running"), "{err}");
     env.ok(&["marketplace", "p2p", "stop"]);

@@ -142,8 +142,8 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
             .skip(1)
             .filter(|arg| arg != "--daemon")
             .collect();
-        let status = session.spawn_node_daemon(args)?;
-        output::daemon_started(&status, a.json);
+        let started = session.spawn_node_daemon(args)?;
+        output::started(&started, true, a.json);
         return Ok(());
     }
     let reader = session.clone();
@@ -156,7 +156,7 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
         &overrides,
         local,
         a.exit_after,
-        |started| output::started(started, json),
+        |started| output::started(started, false, json),
         move |put| output::announced(&put, json),
     )
 }

@@ -250,8 +250,10 @@ pub fn status(s: &NodeStatus, as_json: bool) {
     out!("records rejected {}", m.records_rejected);
 }
 
+/// A node that started (in the foreground, or `--daemon` in the
+/// background): the same warning and JSON either way.
 #[cfg(feature = "p2p")]
-pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
+pub fn started(s: &ggen::backend::p2p::Started, in_background: bool, as_json: bool) {
     // On stderr whatever the format (--json said nothing).
     if s.bootstrap.as_ref().is_some_and(|b| b.reached.is_empty()) {
         tracing::warn!("Operating in offline mode: no bootstrap node answered; waiting for peers");
@@ -264,6 +266,9 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             "bootstrap": s.bootstrap,
         }));
     } else {
+        if in_background {
+            out!("P2P node running in the background");
+        }
         out!("PeerId: {}", s.status.peer_id);
         for a in &s.status.listen_addresses {
             out!("listening on {a}");
@@ -273,8 +278,10 @@ pub fn started(s: &ggen::backend::p2p::Started, as_json: bool) {
             Some(b) => out!("bootstrapped: connected to {} peer(s)", b.reached.len()),
             None => out!("no bootstrap nodes: waiting for peers to connect"),
         }
-        out!("putting DHT records for the local registry's packages");
-        out!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
+        if !in_background {
+            out!("putting DHT records for the local registry's packages");
+            out!("ready (Ctrl-C or `ggen marketplace p2p stop` to stop)");
+        }
     }
     // Tests and scripts read these lines while the node runs.
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -302,18 +309,6 @@ pub fn announced(put: &ggen::backend::network::RecordsPut, as_json: bool) {
         );
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
-}
-
-#[cfg(feature = "p2p")]
-pub fn daemon_started(s: &NodeStatus, as_json: bool) {
-    if as_json {
-        return json(s);
-    }
-    out!("P2P node running in the background");
-    out!("PeerId: {}", s.peer_id);
-    for a in &s.listen_addresses {
-        out!("listening on {a}");
-    }
 }
 
 #[cfg(test)]

@@ -493,15 +493,14 @@ impl Session {
     pub fn spawn_node_daemon(
         &self,
         args: Vec<std::ffi::OsString>,
-    ) -> Result<crate::backend::network::NodeStatus> {
-        use crate::backend::network::Network;
-        let mut node = crate::backend::p2p::daemon::spawn(
+    ) -> Result<crate::backend::p2p::Started> {
+        let node = crate::backend::p2p::daemon::spawn(
             args,
             &self.home.p2p().join("node.log"),
             &self.control_socket(),
             Duration::from_secs(self.config.marketplace.p2p.bootstrap_timeout_secs + 10),
         )?;
-        node.status()
+        node.started()
     }
 
     /// Ask the running node to stop; false if none is running.

@@ -15,6 +15,7 @@ use tokio::net::UnixListener;
 use tokio::sync::Notify;
 
 use super::client::Client;
+use super::node::Started;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
 };
@@ -32,6 +33,8 @@ const FETCH_WITHIN: Duration = Duration::from_secs(3600);
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum Request {
     Status,
+    /// The status and what the start-up bootstrap did (`start --daemon`).
+    Started,
     Peers,
     Peer {
         peer_id: String,
@@ -69,7 +72,9 @@ pub fn serve(
     socket: &Path,
     client: Client,
     stop: Arc<Notify>,
+    bootstrap: Option<BootstrapReport>,
 ) -> Result<tokio::task::JoinHandle<()>> {
+    let bootstrap = Arc::new(bootstrap);
     let fail = |e| {
         MarketplaceError::storage(
             format!("cannot open the control socket {}", socket.display()),
@@ -90,6 +95,7 @@ pub fn serve(
         while let Ok((stream, _)) = listener.accept().await {
             let client = client.clone();
             let stop = stop.clone();
+            let bootstrap = bootstrap.clone();
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut line = String::new();
@@ -104,6 +110,16 @@ pub fn serve(
                         stop.notify_one();
                         Response::Ok(Value::Null)
                     }
+                    Ok(Request::Started) => match client.status().await {
+                        Ok(status) => Response::Ok(
+                            serde_json::to_value(Started {
+                                status,
+                                bootstrap: (*bootstrap).clone(),
+                            })
+                            .expect("answers serialise"),
+                        ),
+                        Err(e) => Response::Error(e.to_string()),
+                    },
                     Ok(request) => match answer(&client, request).await {
                         Ok(v) => Response::Ok(v),
                         Err(e) => Response::Error(e.to_string()),
@@ -136,7 +152,7 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
             order,
             dest,
         } => json(client.fetch(&package, &order, &dest).await),
-        Request::Stop => Ok(Value::Null),
+        Request::Stop | Request::Started => Ok(Value::Null),
     }
 }
 
@@ -241,6 +257,11 @@ impl ControlClient {
                 None => MarketplaceError::Unsupported(e),
             }),
         }
+    }
+
+    /// The node's status and what its start-up bootstrap did.
+    pub fn started(&self) -> Result<Started> {
+        self.call(&Request::Started)
     }
 
     pub fn stop(&self) -> Result<()> {

@@ -213,7 +213,7 @@ impl Network for LocalNode {
 }
 
 /// What a long-running node did while starting.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Started {
     pub status: NodeStatus,
     pub bootstrap: Option<BootstrapReport>,
@@ -242,7 +242,7 @@ pub fn run(
             Some(client.bootstrap(&config.bootstrap).await?)
         };
         let stop = Arc::new(Notify::new());
-        let server = control::serve(&socket, client.clone(), stop.clone())?;
+        let server = control::serve(&socket, client.clone(), stop.clone(), bootstrap.clone())?;
         ready(&Started {
             status: client.status().await?,
             bootstrap,
