@@ -108,8 +108,8 @@ impl Peers {
         let Ok(text) = crate::backend::small_file::read_to_string(path, 64 << 20) else {
             return peers;
         };
-        let saved: Vec<Saved> = match serde_json::from_str(&text) {
-            Ok(saved) => saved,
+        let entries: Vec<serde_json::Value> = match serde_json::from_str(&text) {
+            Ok(entries) => entries,
             Err(e) => {
                 tracing::warn!(
                     "ignoring {} ({e}); peer statistics start afresh",
@@ -118,10 +118,17 @@ impl Peers {
                 return peers;
             }
         };
+        // One damaged entry costs that peer's statistics, not everyone's.
+        let total = entries.len().min(MAX_PEERS);
+        let mut damaged = 0;
         let cutoff = now().saturating_sub(prune.after_days * 86_400);
         let bad_cutoff = now().saturating_sub(86_400);
-        for s in saved.into_iter().take(MAX_PEERS) {
-            let Ok(id) = s.peer_id.parse::<PeerId>() else {
+        for entry in entries.into_iter().take(MAX_PEERS) {
+            let Some((id, s)) = serde_json::from_value::<Saved>(entry)
+                .ok()
+                .and_then(|s| Some((s.peer_id.parse::<PeerId>().ok()?, s)))
+            else {
+                damaged += 1;
                 continue;
             };
             let peer = Peer {
@@ -148,6 +155,12 @@ impl Peers {
                 continue;
             }
             peers.map.insert(id, peer);
+        }
+        if damaged > 0 {
+            tracing::warn!(
+                "ignoring {damaged} of {total} entries in {}: not valid peer statistics",
+                path.display()
+            );
         }
         peers
     }
@@ -334,6 +347,34 @@ mod tests {
         let peer = peers.get(&id).unwrap();
         assert_eq!((peer.unreachable, peer.failures), (2, 0));
         assert!(peer.reputation() > 0.5, "away is not misbehaving");
+    }
+
+    #[test]
+    fn a_damaged_entry_in_peers_json_costs_only_that_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let good = PeerId::random();
+        let entry = |id: String, failures: serde_json::Value| {
+            serde_json::json!({
+                "peer_id": id, "addresses": ["/ip4/127.0.0.1/tcp/9"], "successes": 3,
+                "failures": failures, "rate_limited": 0, "latency_total_ms": 0,
+                "latency_samples": 0, "last_seen": now(), "agent": null,
+            })
+        };
+        let saved = serde_json::json!([
+            entry(good.to_string(), 1.into()),
+            entry(PeerId::random().to_string(), 5_000_000_000u64.into()),
+            entry("not a peer id".into(), 0.into()),
+        ]);
+        std::fs::write(&path, saved.to_string()).unwrap();
+        let prune = Prune {
+            threshold: 0.1,
+            after_days: 30,
+        };
+        let peers = Peers::load(&path, prune);
+        assert_eq!(peers.len(), 1);
+        let peer = peers.get(&good).unwrap();
+        assert_eq!((peer.successes, peer.failures, peer.unreachable), (3, 1, 0));
     }
 
     #[test]
