@@ -965,6 +965,17 @@ fn a_node_that_dies_mid_publish_leaves_the_package_published() {
             && out.contains("`ggen marketplace p2p start` announces it"),
         "{out}"
     );
+    // The retry announces what is there (it said "already published");
+    // other bytes under the same version are still refused.
+    let out = env.ok(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+    assert!(
+        out.contains("orphan@1.1.0 is in the local registry with these exact bytes already")
+            && out.contains("Not announced: announcing failed: "),
+        "{out}"
+    );
+    std::fs::write(dir.join("extra.txt"), "changed").unwrap();
+    let err = env.fails(&["marketplace", "p2p", "publish", dir.to_str().unwrap()]);
+    assert!(err.contains("orphan@1.1.0 is already published"), "{err}");
     let info = env.json(&["marketplace", "info", "orphan", "--json"]);
     assert_eq!(strings(&info["versions"], "version"), ["1.1.0", "1.0.0"]);
 }

@@ -14,12 +14,21 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
         return json(r);
     }
     let p = &r.published;
-    out!(
-        "Published {}@{} to the local registry ({})",
-        p.name,
-        p.version,
-        p.checksum
-    );
+    if r.already_published {
+        out!(
+            "{}@{} is in the local registry with these exact bytes already ({})",
+            p.name,
+            p.version,
+            p.checksum
+        );
+    } else {
+        out!(
+            "Published {}@{} to the local registry ({})",
+            p.name,
+            p.version,
+            p.checksum
+        );
+    }
     match &r.announced {
         Some(a) => {
             if a.version != p.version {

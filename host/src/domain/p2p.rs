@@ -221,6 +221,9 @@ pub struct P2pPublishReport {
     pub announced: Option<Announced>,
     /// Why it was not announced.
     pub offline: Option<String>,
+    /// The local registry held these exact bytes already (a retry after
+    /// "Not announced"): only the announcement was left to do.
+    pub already_published: bool,
 }
 
 /// What went out to the network: the package's newest version, which is
@@ -243,7 +246,15 @@ pub fn publish<L>(
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<P2pPublishReport> {
-    let published = publish::publish(registry, dir, options, lock)?;
+    let (published, already_published) = match publish::publish(registry, dir, options, lock) {
+        Err(MarketplaceError::AlreadyExists(why)) if !options.force => {
+            match same_bytes_published(registry, dir)? {
+                Some(report) => (report, true),
+                None => return Err(MarketplaceError::AlreadyExists(why)),
+            }
+        }
+        other => (other?, false),
+    };
     let mut offline = network.offline();
     let mut announced = None;
     if offline.is_none() && !options.dry_run {
@@ -259,7 +270,23 @@ pub fn publish<L>(
         published,
         announced,
         offline,
+        already_published,
     })
+}
+
+/// `dir` packed as publishing would, when the registry holds exactly that
+/// tarball for its version already.
+fn same_bytes_published(registry: &mut dyn Registry, dir: &Path) -> Result<Option<PublishReport>> {
+    let check = PublishOptions {
+        dry_run: true,
+        force: true,
+    };
+    // A dry run takes no lock.
+    let mut packed = publish::publish(registry, dir, &check, || Ok(()))?;
+    let stored = registry.get_package_version(&packed.name, &packed.version)?;
+    packed.dry_run = false;
+    packed.replaced = false;
+    Ok((stored.checksum == packed.checksum).then_some(packed))
 }
 
 /// Serve and announce the newest version of `name`: the network holds one
