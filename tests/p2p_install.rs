@@ -525,24 +525,17 @@ fn mixed_origins_update_and_approve_each_from_where_they_came() {
     let (gone, publisher) = (node.addr.clone(), node.peer_id.clone());
     let node_home = node.stop();
     // update cannot see 1.2.0 now, and says so rather than "newest".
-    let out = client.ok(&[
+    let update = [
         "marketplace",
         "update",
         "web",
         "--p2p",
         "--bootstrap",
         &gone,
-    ]);
+    ];
+    let out = client.ok(&update);
     assert!(out.contains("the P2P network could not be asked"), "{out}");
-    let report = client.json(&[
-        "marketplace",
-        "update",
-        "web",
-        "--p2p",
-        "--bootstrap",
-        &gone,
-        "--json",
-    ]);
+    let report = client.json(&[&update[..], &["--json"]].concat());
     assert!(
         report["p2p_fallback"]
             .as_str()
