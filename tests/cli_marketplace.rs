@@ -290,6 +290,12 @@ fn usage_errors_are_one_line_with_status_2() {
              usage: ggen marketplace install <NAME[@REQ]>...; see --help",
         ),
         (
+            // Both ways to say what (it named only <PACKAGES>).
+            &["marketplace", "update"],
+            "error: the following required arguments were not provided: <PACKAGES|--all>; \
+             usage: ggen marketplace update <PACKAGES|--all>; see --help",
+        ),
+        (
             &["marketplace", "serch"],
             "error: unrecognized subcommand 'serch'; tip: a similar subcommand exists: 'search'; \
              usage: ggen marketplace [OPTIONS] <COMMAND>; see --help",

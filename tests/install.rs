@@ -1038,6 +1038,79 @@ fn update_moves_only_what_is_named_within_the_requirements() {
 }
 
 #[test]
+fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing() {
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "zapp", "1.0.0", json!({"base": "^1"}));
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "zapp", "solo"]);
+    pkg(&env, "base", "1.2.0", json!({}));
+    pkg(&env, "zapp", "1.1.0", json!({"base": "^1.2"}));
+    pkg(&env, "solo", "2.0.0", json!({}));
+
+    // zapp 1.1.0 needs base ^1.2: base moves as far as that (update said
+    // "Nothing to do", and install kept zapp at 1.0.0 because `base` sorts
+    // first); solo, not named, stays.
+    let plan = env.json(&["marketplace", "install", "zapp", "--dry-run", "--json"]);
+    assert_eq!(plan["packages"][1]["version"], "1.1.0", "{plan}");
+    let report = env.json(&["marketplace", "update", "zapp", "--json"]);
+    let actions: Vec<(&str, &str)> = (report["packages"].as_array().unwrap().iter())
+        .map(|p| (p["name"].as_str().unwrap(), p["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("base", "update"),
+            ("solo", "unchanged"),
+            ("zapp", "update")
+        ],
+        "{report}"
+    );
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("base", "1.2.0"), ("solo", "1.0.0"), ("zapp", "1.1.0")])
+    );
+
+    // --no-dependencies installs only what is named, but never breaks an
+    // installed dependent (base 2 went in, zapp's ^1.2 broken, verify ok).
+    pkg(&env, "base", "2.0.0", json!({}));
+    let before = snapshot(&root);
+    let err = env.fails(&["marketplace", "install", "base@2", "--no-dependencies"]);
+    assert!(err.contains("^1.2 (required by zapp@1.1.0)"), "{err}");
+    assert_eq!(snapshot(&root), before);
+    // What fits goes in, and the dependent's record follows it.
+    pkg(&env, "base", "1.3.0", json!({}));
+    env.ok(&["marketplace", "install", "base@1.3.0", "--no-dependencies"]);
+    let zapp = |lock: &Value| {
+        (lock["packages"].as_array().unwrap().iter())
+            .find(|p| p["name"] == "zapp")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(zapp(&lock(&root))["dependencies"], json!({"base": "1.3.0"}));
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+
+    // A record that disagrees with what is installed is reported.
+    let mut edited = lock(&root);
+    for p in edited["packages"].as_array_mut().unwrap() {
+        if p["name"] == "zapp" {
+            p["dependencies"]["base"] = json!("1.2.0");
+        }
+    }
+    std::fs::write(root.join("ggen.lock"), edited.to_string()).unwrap();
+    let out = env.run(&["marketplace", "verify", "--json"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checked = zapp(&report);
+    assert_eq!(
+        checked["missing_dependencies"],
+        json!(["base@1.2.0"]),
+        "{report}"
+    );
+}
+
+#[test]
 fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let env = Env::new();
     pkg(&env, "base", "1.0.0", json!({}));

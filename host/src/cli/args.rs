@@ -259,9 +259,11 @@ pub struct ApproveHooksArgs {
 }
 
 #[derive(Args)]
+// One required group, so a bare `update` names both ways to say what.
+#[command(group(clap::ArgGroup::new("which").required(true).args(["packages", "all"])))]
 pub struct UpdateArgs {
     /// Packages to update (the others stay as they are)
-    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    #[arg(conflicts_with = "all")]
     pub packages: Vec<String>,
     /// Update every installed package
     #[arg(long)]

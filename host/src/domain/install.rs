@@ -14,7 +14,7 @@ use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
-use super::resolve::{Candidate, Resolution, VersionSource, resolve};
+use super::resolve::{Candidate, Resolution, VersionSource, resolve_holding};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
 use crate::backend::hook::{HookContext, HookRunner};
@@ -156,7 +156,7 @@ pub fn install<L>(
         .iter()
         .map(|(name, c)| (name.clone(), c.version.clone()))
         .collect();
-    let resolution = resolve(
+    let resolution = resolve_holding(
         &mut RegistrySource {
             registry: backends.registry,
             installed: &installed,
@@ -164,6 +164,13 @@ pub fn install<L>(
         &requests,
         &installed_versions,
         options.with_dependencies,
+        // What ggen.lock says depends on the request.
+        |name| {
+            installed[name]
+                .dependencies
+                .keys()
+                .any(|d| requests.contains_key(d))
+        },
     )?;
     let plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
     let mut report = InstallReport {
@@ -176,15 +183,20 @@ pub fn install<L>(
     if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
         return Ok(report);
     }
-    if options.with_dependencies {
-        // A package that stays may now depend on a version that moved.
-        for l in &mut lockfile.packages {
-            if let Some(r) = resolution.packages.get(&l.name) {
-                l.dependencies = r
-                    .dependencies
-                    .iter()
-                    .map(|(d, v)| (d.clone(), v.to_string()))
-                    .collect();
+    // A package that stays may now depend on a version that moved.
+    for l in &mut lockfile.packages {
+        if options.with_dependencies
+            && let Some(r) = resolution.packages.get(&l.name)
+        {
+            l.dependencies = r
+                .dependencies
+                .iter()
+                .map(|(d, v)| (d.clone(), v.to_string()))
+                .collect();
+        }
+        for (dep, version) in &mut l.dependencies {
+            if let Some(r) = resolution.packages.get(dep) {
+                *version = r.version.to_string();
             }
         }
     }

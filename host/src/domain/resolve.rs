@@ -51,24 +51,41 @@ pub struct Resolution {
 /// already in the install root that are not requested: they stay, so their
 /// requirements hold too; each keeps its version unless something needs a
 /// newer one, and is never lowered. With `with_dependencies` false, only the
-/// requested packages are chosen (`--no-dependencies`).
+/// requested packages are chosen (`--no-dependencies`), and the installed
+/// ones stay exactly as they are, their requirements on the requested ones
+/// still holding (a dependent is never broken).
+#[cfg(test)]
 pub fn resolve(
     source: &mut dyn VersionSource,
     requests: &BTreeMap<String, VersionReq>,
     installed: &BTreeMap<String, Version>,
     with_dependencies: bool,
 ) -> Result<Resolution> {
-    // Without dependencies only the request is resolved: nothing to keep.
+    resolve_holding(source, requests, installed, with_dependencies, |_| true)
+}
+
+/// [`resolve`], where without dependencies only the installed packages
+/// `may_depend` names are held to their requirements (the others cannot
+/// object, and asking a source about each costs a lookup).
+pub fn resolve_holding(
+    source: &mut dyn VersionSource,
+    requests: &BTreeMap<String, VersionReq>,
+    installed: &BTreeMap<String, Version>,
+    with_dependencies: bool,
+    may_depend: impl Fn(&str) -> bool,
+) -> Result<Resolution> {
     let kept: BTreeMap<String, Version> = installed
         .iter()
-        .filter(|(name, _)| with_dependencies && !requests.contains_key(*name))
+        .filter(|(name, _)| !requests.contains_key(*name))
+        .filter(|(name, _)| with_dependencies || may_depend(name))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let mut roots = requests.clone();
+    let op = if with_dependencies { ">=" } else { "=" };
     for (name, version) in &kept {
-        let at_least =
-            VersionReq::parse(&format!(">={version}")).expect("a version makes a requirement");
-        roots.insert(name.clone(), at_least);
+        let stays =
+            VersionReq::parse(&format!("{op}{version}")).expect("a version makes a requirement");
+        roots.insert(name.clone(), stays);
     }
     let provider = Provider {
         source: RefCell::new(source),
@@ -131,6 +148,10 @@ pub fn resolve(
     let mut packages = BTreeMap::new();
     for (pkg, version) in &solution {
         let Pkg::Named(name) = pkg else { continue };
+        if !with_dependencies && !requests.contains_key(name) {
+            // Installed, only held to: nothing to install.
+            continue;
+        }
         let candidate = provider
             .candidate(name, version)
             .expect("the solver only picks listed versions");
@@ -235,7 +256,8 @@ struct Provider<'a> {
     /// What the root depends on: the requests, plus `>=installed` for each
     /// package in `installed`.
     requests: BTreeMap<String, VersionReq>,
-    /// Installed, not requested: their version is chosen first.
+    /// Installed, not requested: decided after everything else, keeping
+    /// their version when it fits (so a request goes as high as it can).
     installed: BTreeMap<String, Version>,
     with_dependencies: bool,
 }
@@ -303,7 +325,8 @@ impl DependencyProvider for Provider<'_> {
     type VS = Ranges<Version>;
     type M = String;
     type Err = Aborted;
-    type Priority = Reverse<usize>;
+    /// (not an installed one, fewest fitting versions).
+    type Priority = (bool, Reverse<usize>);
 
     fn prioritize(
         &self,
@@ -311,12 +334,18 @@ impl DependencyProvider for Provider<'_> {
         range: &Ranges<Version>,
         _: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        // Decide the most constrained packages first.
+        // Installed packages last: decided first, each would keep its
+        // version and hold a request below its highest fitting version
+        // (which one won depended on the names). Otherwise the most
+        // constrained first.
         match package {
-            Pkg::Root => Reverse(0),
-            Pkg::Named(name) => Reverse(self.cache.borrow().get(name).map_or(usize::MAX, |c| {
-                c.iter().filter(|c| range.contains(&c.version)).count()
-            })),
+            Pkg::Root => (true, Reverse(0)),
+            Pkg::Named(name) => (
+                !self.installed.contains_key(name),
+                Reverse(self.cache.borrow().get(name).map_or(usize::MAX, |c| {
+                    c.iter().filter(|c| range.contains(&c.version)).count()
+                })),
+            ),
         }
     }
 
@@ -350,8 +379,21 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
         let (requirer, deps) = match package {
             Pkg::Root => ("your request".to_owned(), self.requests.clone()),
-            Pkg::Named(_) if !self.with_dependencies => {
-                return Ok(Dependencies::Available(Default::default()));
+            // Without dependencies, an installed package's requirements on
+            // what is requested are all that count.
+            Pkg::Named(name) if !self.with_dependencies => {
+                if !self.installed.contains_key(name) {
+                    return Ok(Dependencies::Available(Default::default()));
+                }
+                let candidate = self
+                    .candidate(name, version)
+                    .expect("chosen versions are listed");
+                let on_requested = (candidate.dependencies.into_iter())
+                    .filter(|(d, _)| {
+                        self.requests.contains_key(d) && !self.installed.contains_key(d)
+                    })
+                    .collect();
+                (format!("{name}@{version}"), on_requested)
             }
             Pkg::Named(name) => {
                 let candidate = self

@@ -98,7 +98,11 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
     for e in &on_dep {
         let who = match e.from {
             Pkg::Root if provider.installed.contains_key(e.dep) => {
-                "installed, not downgraded".into()
+                if provider.with_dependencies {
+                    "installed, not downgraded".into()
+                } else {
+                    "installed, and --no-dependencies leaves it as it is".into()
+                }
             }
             _ => format!(
                 "required by {}",

@@ -103,7 +103,11 @@ fn deep_chains_install_dependencies_first() {
 
 #[test]
 fn no_dependencies_resolves_only_the_request() {
-    let mut reg = Mem::new(&[("a", "1.0.0", &[("b", "^1")]), ("b", "1.0.0", &[])]);
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[("b", "^1")]),
+        ("b", "1.0.0", &[]),
+        ("b", "2.0.0", &[]),
+    ]);
     let r = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), false).unwrap();
     assert_eq!(r.order, ["a"]);
     assert!(r.packages["a"].dependencies.is_empty());
@@ -115,6 +119,55 @@ fn no_dependencies_resolves_only_the_request() {
     assert_eq!(b.to_string(), "1.0.0");
     let r = resolve(&mut reg, &req(&[("a", "*")]), &installed("2.0.0"), false).unwrap();
     assert!(r.packages["a"].dependencies.is_empty());
+}
+
+#[test]
+fn a_request_goes_highest_whatever_the_names_of_installed_packages() {
+    // The newer top needs a newer base than the installed one. Installed
+    // packages were decided first when their names sorted first, so `zapp`
+    // stayed at 1.0.0 where `app` moved.
+    for top in ["app", "zapp"] {
+        let mut reg = Mem::new(&[
+            ("base", "1.0.0", &[]),
+            ("base", "1.2.0", &[]),
+            (top, "1.0.0", &[("base", "^1")]),
+            (top, "1.1.0", &[("base", "^1.2")]),
+        ]);
+        let installed = BTreeMap::from([
+            ("base".to_owned(), Version::new(1, 0, 0)),
+            (top.to_owned(), Version::new(1, 0, 0)),
+        ]);
+        let r = resolve(&mut reg, &req(&[(top, "*")]), &installed, true).unwrap();
+        let got: BTreeMap<String, String> = versions(&r).into_iter().collect();
+        assert_eq!(
+            (got["base"].as_str(), got[top].as_str()),
+            ("1.2.0", "1.1.0"),
+            "{top}"
+        );
+    }
+}
+
+#[test]
+fn no_dependencies_never_breaks_an_installed_dependent() {
+    let mut reg = Mem::new(&[
+        ("lib", "1.0.0", &[]),
+        ("lib", "2.0.0", &[]),
+        ("lib", "2.1.0", &[]),
+        ("app", "1.0.0", &[("lib", "^2")]),
+    ]);
+    let installed = BTreeMap::from([
+        ("app".to_owned(), Version::new(1, 0, 0)),
+        ("lib".to_owned(), Version::new(2, 0, 0)),
+    ]);
+    let err = resolve(&mut reg, &req(&[("lib", "=1.0.0")]), &installed, false).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("^2 (required by app@1.0.0)") && text.contains("=1.0.0"),
+        "{text}"
+    );
+    // What the dependent allows goes through, and only the request moves.
+    let r = resolve(&mut reg, &req(&[("lib", "*")]), &installed, false).unwrap();
+    assert_eq!(versions(&r), [("lib".to_owned(), "2.1.0".to_owned())]);
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! Named packages (or all, with `--all`) move up: one that nothing installed
 //! depends on to its newest version, a dependency as high as its dependents'
 //! requirements allow; none ever moves down (when nothing fits, the error
-//! names what holds it back). Everything not named stays at its installed
-//! version (as `cargo update -p` does). The work is then an ordinary install
+//! names what holds it back). What they depend on moves only as far as
+//! their new versions need; everything else stays at its installed version
+//! (as `cargo update -p` does). The work is then an ordinary install
 //! transaction, from the registry or from peers (the caller's `install`).
 
 use std::path::Path;
@@ -81,12 +82,18 @@ pub fn update<L>(
         {
             continue;
         }
+        let moves = |p: &installed::LockedPackage| selected(&p.name) && origin(&p.source) == from;
+        let needed = dependencies_of(&locked, locked.iter().filter(|p| moves(p)));
         let mut specs = Vec::new();
         for p in &locked {
             // A selected package goes as high as its dependents' requirements
-            // allow, never lower; the others stay where they are.
-            let moves = selected(&p.name) && origin(&p.source) == from;
-            let op = if moves { ">=" } else { "=" };
+            // allow, never lower; what it depends on is left to the install,
+            // which keeps each installed version unless the new ones need a
+            // higher one; the others stay where they are.
+            if !moves(p) && needed.contains(p.name.as_str()) {
+                continue;
+            }
+            let op = if moves(p) { ">=" } else { "=" };
             let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
                 MarketplaceError::Storage(format!(
                     "ggen.lock has an invalid version for {}: {e}",
@@ -105,4 +112,23 @@ pub fn update<L>(
         }
     }
     Ok(report.expect("the packages to update are installed (checked above)"))
+}
+
+/// Everything `from` depend on, directly or not, as ggen.lock records it.
+fn dependencies_of<'a>(
+    locked: &'a [installed::LockedPackage],
+    from: impl Iterator<Item = &'a installed::LockedPackage>,
+) -> std::collections::BTreeSet<&'a str> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack: Vec<&str> = from
+        .flat_map(|p| p.dependencies.keys().map(String::as_str))
+        .collect();
+    while let Some(name) = stack.pop() {
+        if found.insert(name)
+            && let Some(p) = locked.iter().find(|p| p.name == name)
+        {
+            stack.extend(p.dependencies.keys().map(String::as_str));
+        }
+    }
+    found
 }

@@ -23,7 +23,8 @@ pub struct PackageCheck {
     /// post-install hook changed them, and are as that hook left them.
     pub changed_by_hooks: Vec<String>,
     /// Dependencies (`name@version`, as ggen.lock recorded them) that are
-    /// not installed: removed with --force, or dropped from ggen.lock.
+    /// not installed at that version: removed with --force, moved by hand,
+    /// or dropped from ggen.lock.
     pub missing_dependencies: Vec<String>,
 }
 
@@ -48,8 +49,9 @@ pub struct VerifyReport {
 
 pub fn verify(root: &Path) -> Result<VerifyReport> {
     let lock = installed::read(root)?;
-    let installed: std::collections::BTreeSet<&str> =
-        lock.packages.iter().map(|p| p.name.as_str()).collect();
+    let installed: std::collections::BTreeMap<&str, &str> = (lock.packages.iter())
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
     let mut packages = lock
         .packages
         .iter()
@@ -58,7 +60,9 @@ pub fn verify(root: &Path) -> Result<VerifyReport> {
             check.missing_dependencies = locked
                 .dependencies
                 .iter()
-                .filter(|(dep, _)| !installed.contains(dep.as_str()))
+                // Recorded at another version than the one installed is
+                // missing too: what it was installed against is gone.
+                .filter(|(dep, version)| installed.get(dep.as_str()) != Some(&version.as_str()))
                 .map(|(dep, version)| format!("{dep}@{version}"))
                 .collect();
             Ok(check)
