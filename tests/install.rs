@@ -1111,6 +1111,25 @@ fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing(
 }
 
 #[test]
+fn a_tarball_of_another_version_is_refused() {
+    // A registry (or a peer's record) pointing 1.1.0 at 1.0.0's tarball: the
+    // checksum matches the bytes, but they are not 1.1.0. It installed
+    // "1.1.0" holding 1.0.0's files, and verify said ok.
+    let env = Env::new();
+    pkg(&env, "alpha", "1.0.0", json!({}));
+    pkg(&env, "alpha", "1.1.0", json!({}));
+    let old = std::fs::read(env.registry().join("alpha/1.0.0/alpha-1.0.0.tar.gz")).unwrap();
+    plant_tarball(&env, "alpha", "1.1.0", &old);
+    let err = env.fails(&["marketplace", "install", "alpha"]);
+    assert!(
+        err.contains("refusing alpha@1.1.0: its tarball's package.json says `alpha@1.0.0`"),
+        "{err}"
+    );
+    assert!(!env.home().join("packages/alpha").exists());
+    env.ok(&["marketplace", "install", "alpha@1.0.0"]);
+}
+
+#[test]
 fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let env = Env::new();
     pkg(&env, "base", "1.0.0", json!({}));

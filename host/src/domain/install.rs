@@ -260,6 +260,7 @@ fn commit(
         );
         progress.finish();
         let files = files?;
+        check_identity(&tx.staged(&p.name), &p.name, &p.version)?;
         fault("staged")?;
         verified.insert(p.name.clone(), (meta.checksum, size, files));
     }
@@ -395,6 +396,35 @@ fn plan(
             })
         })
         .collect()
+}
+
+/// The staged package.json, when there is one, must name the package and
+/// version being installed: a record (a peer's, a registry plugin's) or a
+/// lockfile pointing at another version's tarball would install those bytes
+/// under the wrong version, and verify could not tell.
+fn check_identity(dir: &Path, name: &str, version: &str) -> Result<()> {
+    let path = dir.join(super::manifest::MANIFEST_FILE);
+    let text = match crate::backend::small_file::read_to_string(&path, 1 << 20) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(MarketplaceError::Security(format!(
+                "refusing {name}@{version}: its package.json cannot be read ({e})"
+            )));
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let said = |field: &str| manifest.get(field).and_then(|v| v.as_str()).unwrap_or("");
+    let same_version =
+        semver::Version::parse(said("version")).ok() == semver::Version::parse(version).ok();
+    if said("name") != name || !same_version {
+        return Err(MarketplaceError::Security(format!(
+            "refusing {name}@{version}: its tarball's package.json says `{}@{}`; the source points at the wrong tarball",
+            super::excerpt(said("name"), 64),
+            super::excerpt(said("version"), 64)
+        )));
+    }
+    Ok(())
 }
 
 /// Unpack a verified tarball into `dir`; returns each file's digest.
