@@ -56,7 +56,10 @@ pub fn earlier_copies(dir: &Path, skip: &HashSet<[u8; 32]>) -> Vec<[u8; 32]> {
         else {
             continue;
         };
-        if skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        // `Provide` opens the lowercase name: another spelling would pass
+        // here and then not be served.
+        let canonical = name.to_str() == Some(&format!("{}.tar.gz", hex::encode(sha)));
+        if !canonical || skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         match crate::backend::digest::file(&entry.path()) {
@@ -252,6 +255,9 @@ mod tests {
         put(b"newest", newest);
         let damaged = put(b"flipped", sha(b"original"));
         std::fs::write(dir.path().join("notes.txt"), "not a copy").unwrap();
+        let upper = sha(b"upper");
+        let upper_name = format!("{}.tar.gz", hex::encode_upper(upper));
+        std::fs::write(dir.path().join(upper_name), b"upper").unwrap();
 
         let found = earlier_copies(dir.path(), &HashSet::from([newest]));
         assert_eq!(found, [old]);
