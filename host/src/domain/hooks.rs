@@ -323,15 +323,9 @@ fn diff(
 
 /// The hooks the staged package.json declares (none without a package.json).
 fn staged_hooks(dir: &Path) -> std::result::Result<Vec<String>, String> {
-    let text = match std::fs::read_to_string(dir.join(super::manifest::MANIFEST_FILE)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot be read ({e})")),
-    };
-    match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => declared(&map),
-        Ok(_) => Err("is not a JSON object".into()),
-        Err(e) => Err(format!("is not valid JSON ({e})")),
+    match super::manifest::read_staged(dir)? {
+        Some(map) => declared(&map),
+        None => Ok(Vec::new()),
     }
 }
 

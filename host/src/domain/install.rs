@@ -14,7 +14,7 @@ use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
-use super::resolve::{Candidate, Resolution, VersionSource, resolve_holding};
+use super::resolve::{Candidate, Resolution, VersionSource, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
 use crate::backend::hook::{HookContext, HookRunner};
@@ -156,7 +156,7 @@ pub fn install<L>(
         .iter()
         .map(|(name, c)| (name.clone(), c.version.clone()))
         .collect();
-    let resolution = resolve_holding(
+    let resolution = resolve(
         &mut RegistrySource {
             registry: backends.registry,
             installed: &installed,
@@ -403,23 +403,19 @@ fn plan(
 /// lockfile pointing at another version's tarball would install those bytes
 /// under the wrong version, and verify could not tell.
 fn check_identity(dir: &Path, name: &str, version: &str) -> Result<()> {
-    let path = dir.join(super::manifest::MANIFEST_FILE);
-    let text = match crate::backend::small_file::read_to_string(&path, 1 << 20) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(MarketplaceError::Security(format!(
-                "refusing {name}@{version}: its package.json cannot be read ({e})"
-            )));
-        }
+    let refuse =
+        |why: String| MarketplaceError::Security(format!("refusing {name}@{version}: {why}"));
+    let Some(manifest) =
+        super::manifest::read_staged(dir).map_err(|e| refuse(format!("package.json {e}")))?
+    else {
+        return Ok(());
     };
-    let manifest: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let said = |field: &str| manifest.get(field).and_then(|v| v.as_str()).unwrap_or("");
     let same_version =
         semver::Version::parse(said("version")).ok() == semver::Version::parse(version).ok();
     if said("name") != name || !same_version {
-        return Err(MarketplaceError::Security(format!(
-            "refusing {name}@{version}: its tarball's package.json says `{}@{}`; the source points at the wrong tarball",
+        return Err(refuse(format!(
+            "its tarball's package.json says `{}@{}`; the source points at the wrong tarball",
             super::excerpt(said("name"), 64),
             super::excerpt(said("version"), 64)
         )));

@@ -51,6 +51,25 @@ struct Fields {
     dependencies: BTreeMap<String, String>,
 }
 
+/// The package.json an install staged, as a JSON object; None when the
+/// tarball has none. Not validated as a manifest (the registry's metadata
+/// is what installs), only read: the error says what is wrong with it.
+pub fn read_staged(
+    dir: &Path,
+) -> std::result::Result<Option<serde_json::Map<String, serde_json::Value>>, String> {
+    let path = dir.join(MANIFEST_FILE);
+    let text = match crate::backend::small_file::read_to_string(&path, MAX_MANIFEST_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot be read ({e})")),
+    };
+    match serde_json::from_str(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => Err("is not a JSON object".into()),
+        Err(e) => Err(format!("is not valid JSON ({e})")),
+    }
+}
+
 /// Read `<dir>/package.json` and validate it.
 pub fn load(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);

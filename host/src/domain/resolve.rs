@@ -53,21 +53,10 @@ pub struct Resolution {
 /// newer one, and is never lowered. With `with_dependencies` false, only the
 /// requested packages are chosen (`--no-dependencies`), and the installed
 /// ones stay exactly as they are, their requirements on the requested ones
-/// still holding (a dependent is never broken).
-#[cfg(test)]
+/// still holding (a dependent is never broken): only those `may_depend`
+/// names are held (the others cannot object, and asking a source about each
+/// costs a lookup).
 pub fn resolve(
-    source: &mut dyn VersionSource,
-    requests: &BTreeMap<String, VersionReq>,
-    installed: &BTreeMap<String, Version>,
-    with_dependencies: bool,
-) -> Result<Resolution> {
-    resolve_holding(source, requests, installed, with_dependencies, |_| true)
-}
-
-/// [`resolve`], where without dependencies only the installed packages
-/// `may_depend` names are held to their requirements (the others cannot
-/// object, and asking a source about each costs a lookup).
-pub fn resolve_holding(
     source: &mut dyn VersionSource,
     requests: &BTreeMap<String, VersionReq>,
     installed: &BTreeMap<String, Version>,

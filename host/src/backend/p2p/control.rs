@@ -110,17 +110,7 @@ pub fn serve(
                         stop.notify_one();
                         Response::Ok(Value::Null)
                     }
-                    Ok(Request::Started) => match client.status().await {
-                        Ok(status) => Response::Ok(
-                            serde_json::to_value(Started {
-                                status,
-                                bootstrap: (*bootstrap).clone(),
-                            })
-                            .expect("answers serialise"),
-                        ),
-                        Err(e) => Response::Error(e.to_string()),
-                    },
-                    Ok(request) => match answer(&client, request).await {
+                    Ok(request) => match answer(&client, &bootstrap, request).await {
                         Ok(v) => Response::Ok(v),
                         Err(e) => Response::Error(e.to_string()),
                     },
@@ -138,9 +128,18 @@ fn json<T: Serialize>(v: Result<T>) -> Result<Value> {
     v.map(|v| serde_json::to_value(v).expect("answers serialise"))
 }
 
-async fn answer(client: &Client, request: Request) -> Result<Value> {
+/// `bootstrap`: what the node's start-up bootstrap did.
+async fn answer(
+    client: &Client,
+    bootstrap: &Option<BootstrapReport>,
+    request: Request,
+) -> Result<Value> {
     match request {
         Request::Status => json(client.status().await),
+        Request::Started => json(client.status().await.map(|status| Started {
+            status,
+            bootstrap: bootstrap.clone(),
+        })),
         Request::Peers => json(client.peers().await),
         Request::Peer { peer_id } => json(client.peer(&peer_id).await),
         Request::Bootstrap { addresses } => json(client.bootstrap(&addresses).await),
@@ -152,7 +151,7 @@ async fn answer(client: &Client, request: Request) -> Result<Value> {
             order,
             dest,
         } => json(client.fetch(&package, &order, &dest).await),
-        Request::Stop | Request::Started => Ok(Value::Null),
+        Request::Stop => Ok(Value::Null),
     }
 }
 

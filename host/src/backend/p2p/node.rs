@@ -284,8 +284,8 @@ pub fn run(
                 .iter()
                 .filter_map(|p| digest_bytes(&p.checksum))
                 .collect();
-            let dir = serve_dir.clone();
-            let earlier = tokio::task::spawn_blocking(move || earlier_copies(&dir, &newest)).await;
+            let earlier =
+                tokio::task::spawn_blocking(move || earlier_copies(&serve_dir, &newest)).await;
             for sha in earlier.unwrap_or_default() {
                 if let Err(e) = publisher.provide_digest(sha).await {
                     tracing::warn!("cannot serve {}: {e}", hex::encode(sha));

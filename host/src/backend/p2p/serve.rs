@@ -50,20 +50,22 @@ pub fn earlier_copies(dir: &Path, skip: &HashSet<[u8; 32]>) -> Vec<[u8; 32]> {
     let mut copies = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(sha) = (name.to_str())
-            .and_then(|n| n.strip_suffix(".tar.gz"))
-            .and_then(|hex| super::transfer::digest_bytes(&format!("sha256-{hex}")))
+        let Some(named) = name.to_str().and_then(|n| n.strip_suffix(".tar.gz")) else {
+            continue;
+        };
+        let checksum = format!("{}{named}", crate::backend::digest::PREFIX);
+        // Lowercase only: `Provide` opens the lowercase name, so another
+        // spelling would pass here and then not be served.
+        let Some(sha) =
+            super::transfer::digest_bytes(&checksum).filter(|sha| named == hex::encode(sha))
         else {
             continue;
         };
-        // `Provide` opens the lowercase name: another spelling would pass
-        // here and then not be served.
-        let canonical = name.to_str() == Some(&format!("{}.tar.gz", hex::encode(sha)));
-        if !canonical || skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+        if skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
         match crate::backend::digest::file(&entry.path()) {
-            Ok((actual, _)) if actual == format!("sha256-{}", hex::encode(sha)) => copies.push(sha),
+            Ok((actual, _)) if actual == checksum => copies.push(sha),
             Ok(_) => {
                 tracing::warn!("deleting {}: damaged", entry.path().display());
                 let _ = std::fs::remove_file(entry.path());
