@@ -17,6 +17,16 @@ fn lock(env: &Env) -> Value {
     serde_json::from_slice(&std::fs::read(env.home().join("packages/ggen.lock")).unwrap()).unwrap()
 }
 
+/// Change `name`'s record in ggen.lock by hand.
+fn edit_locked(env: &Env, name: &str, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) {
+    let mut lock = lock(env);
+    let entry = (lock["packages"].as_array_mut().unwrap().iter_mut())
+        .find(|p| p["name"] == name)
+        .unwrap();
+    edit(entry.as_object_mut().unwrap());
+    std::fs::write(env.home().join("packages/ggen.lock"), lock.to_string()).unwrap();
+}
+
 /// `name`@1.0.0 with `size` incompressible bytes (the same bytes in every
 /// env, so every publisher has the same tarball), published into `env`'s registry.
 fn publish_payload(env: &Env, name: &str, size: usize) {
@@ -186,6 +196,13 @@ fn bad_providers_are_detected_penalised_and_skipped() {
         assert!(info["failures"].as_u64().unwrap() >= 1, "{info}");
         assert!(info["reputation"].as_f64().unwrap() < 0.5, "{info}");
     }
+    // Asked again, none of them is used, and the error says why.
+    let out = install_p2p(&client, "big", &[&bad[0].addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no usable peer provides big@1.0.0: every provider (1) is under the minimum reputation 0.5"),
+        "{stderr}"
+    );
     // With an honest provider among them, the install succeeds from it.
     let honest_env = Env::new();
     publish_big(&honest_env);
@@ -343,19 +360,48 @@ fn large_tarballs_come_from_several_providers_at_once() {
     }
 
     // A liar among them spoils the shared download; one provider at a time
-    // then finds the honest copy.
+    // then finds the honest copy, and the parts are compared with it.
     let mut liar_env = Env::new();
     publish_12mb(&liar_env);
     let liar = start_faulty(&mut liar_env, "corrupt", &[&a.addr]);
+    // Providers: a, b (found through a) and the liar. The liar not first,
+    // so the one-at-a-time pass never asks it: only the comparison can
+    // catch it (it used to go unpunished). Unknown peers tie; the default
+    // policy then orders by peer id, reverse-policy the other way.
+    let policy = support::fixture("reverse-policy");
+    let global: &[&str] = if liar.peer_id < a.peer_id && liar.peer_id < b.peer_id {
+        &["--p2p-policy-plugin", policy.to_str().unwrap()]
+    } else {
+        &[]
+    };
     let client = Env::new();
-    let out = install_p2p(&client, "large", &[&liar.addr, &a.addr]);
+    let out = install_p2p_with(&client, global, "large", &[&liar.addr, &a.addr]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("P2P failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("peer {} sent wrong parts", liar.peer_id)),
+        "{stderr}"
+    );
+    let source = installed_source(&client, &out);
+    assert!(
+        [&a, &b]
+            .iter()
+            .any(|n| source == format!("p2p+{}", n.peer_id)),
+        "{source}"
+    );
     assert_eq!(
         client.json(&["marketplace", "verify", "--json"])["ok"],
         true
     );
+    let info =
+        |node: &Node| client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+    let liar_info = info(&liar);
+    assert!(liar_info["failures"].as_u64().unwrap() >= 1, "{liar_info}");
+    for honest in [&a, &b] {
+        let honest_info = info(honest);
+        assert_eq!(honest_info["failures"], 0, "{honest_info}");
+    }
 }
 
 #[test]
@@ -408,7 +454,12 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     );
 
     // approve-hooks fetches it again from where it came from: the peer (the
-    // client's registry would answer "not in this registry").
+    // client's registry would answer "not in this registry"). A size edited
+    // into the lock by hand does not matter: the provider says it, the
+    // checksum decides (the honest peer used to get a failure each time).
+    edit_locked(&client, "web", |web| {
+        web.insert("size".into(), json!(5));
+    });
     let out = client.ok(&[
         "marketplace",
         "approve-hooks",
@@ -427,6 +478,8 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     let entry = &lock(&client)["packages"][0];
     assert_eq!(entry["hooks"][0]["outcome"], "ran");
     assert_eq!(entry["source"], installed);
+    let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+    assert_eq!(info["failures"], 0, "{info}");
 
     // Without --p2p, update asks only the registry, and says so.
     p2p_publish_template(&node, "1.1.0");
@@ -576,6 +629,10 @@ fn mixed_origins_update_and_approve_each_from_where_they_came() {
         (n == 3, n)
     });
     assert_eq!(served, 3, "1.0.0, 1.1.0 and 1.2.0");
+    // As a lockfile written before ggen recorded sizes: the sha256 is enough.
+    edit_locked(&client, "web", |web| {
+        web.remove("size").unwrap();
+    });
     client.ok(&[
         "marketplace",
         "approve-hooks",

@@ -23,5 +23,5 @@ pub mod small_file;
 pub mod unpack;
 
 pub use error::{MarketplaceError, Result, excerpt};
-pub use model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
+pub use model::{MAX_TARBALL, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 pub use registry::Registry;

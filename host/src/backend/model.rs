@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Largest tarball ggen accepts, from a registry or from peers.
+pub const MAX_TARBALL: u64 = 1 << 30;
+
 /// One published version of a package.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageVersion {
@@ -20,6 +23,8 @@ pub struct PackageVersion {
     /// `sha256-<hex>` of the tarball.
     pub checksum: String,
     pub published_at: String,
+    /// The tarball's bytes; 0 where unknown (a download then asks the
+    /// provider, and the checksum decides).
     pub size: u64,
 }
 

@@ -17,11 +17,10 @@ use super::progress::{Progress, Reading};
 use super::resolve::{Candidate, Resolution, VersionSource, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
+use crate::backend::MAX_TARBALL;
 use crate::backend::hook::{HookContext, HookRunner};
 use crate::backend::unpack::{UnpackLimits, check_metadata, unpack};
 
-/// Largest tarball accepted.
-const MAX_TARBALL: u64 = 1 << 30;
 /// `name`, `name@1.2.3`, `name@^1.2`, `name@>=1, <2` or `name@latest`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {

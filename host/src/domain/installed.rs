@@ -45,8 +45,8 @@ pub struct LockedPackage {
     pub source: String,
     /// `sha256-<hex>` of the tarball.
     pub integrity: String,
-    /// The tarball's size in bytes (0 in lockfiles written before it was
-    /// recorded): with `integrity` it fetches these exact bytes from peers.
+    /// The tarball's size in bytes, for reference (0 in lockfiles written
+    /// before it was recorded). Fetching by `integrity` asks the provider.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub size: u64,
     #[serde(default)]

@@ -16,7 +16,7 @@ use super::{
     SearchResults,
 };
 use crate::backend::download_dir::DownloadDir;
-use crate::backend::network::Network;
+use crate::backend::network::{Network, PeerView};
 use crate::backend::p2p_policy::P2pPolicy;
 
 /// How ggen.lock's `source` starts for a package delivered by a peer.
@@ -168,9 +168,13 @@ impl Registry for P2pSource<'_> {
             .path()
             .join(format!("{name}-{version}.tar.gz"));
         let providers = self.network.providers(&meta)?;
-        let order =
-            self.policy
-                .rank_providers(&providers, self.min_reputation, super::p2p::now())?;
+        let now = super::p2p::now();
+        let order = self
+            .policy
+            .rank_providers(&providers, self.min_reputation, now)?;
+        if order.is_empty() {
+            return Err(self.no_usable_provider(&meta, &providers, now));
+        }
         let peer = self.network.fetch(&meta, &order, &dest)?;
         self.delivered_by.insert(name.to_owned(), peer);
         let file = std::fs::File::open(&dest)
@@ -184,12 +188,44 @@ impl Registry for P2pSource<'_> {
     }
 }
 
+impl P2pSource<'_> {
+    /// Why no provider of `meta` is left to download from.
+    fn no_usable_provider(
+        &mut self,
+        meta: &PackageVersion,
+        providers: &[PeerView],
+        now: u64,
+    ) -> MarketplaceError {
+        let who = format!("{}@{}", meta.name, meta.version);
+        if providers.is_empty() {
+            return MarketplaceError::Network(format!("no peer provides the tarball of {who}"));
+        }
+        let min = self.min_reputation;
+        let below = (providers.iter())
+            .filter(|p| self.policy.reputation(p, now).is_ok_and(|r| r < min))
+            .count();
+        let n = providers.len();
+        let why = if below == n {
+            format!(
+                "every provider ({n}) is under the minimum reputation {min} (see `ggen marketplace p2p peer-list`; config.toml [marketplace.p2p.reputation] min_reputation sets it)"
+            )
+        } else {
+            format!(
+                "the P2P policy left out every provider ({n}; {below} under the minimum reputation {min})"
+            )
+        };
+        MarketplaceError::Network(format!("no usable peer provides {who}: {why}"))
+    }
+}
+
 /// The `pinned` packages as ggen.lock records them, where it records the
-/// pinned bytes and their size. Peers announce only each package's newest
-/// version, but providers are found by sha256 and a download needs only
-/// that and the size: so an older version a peer delivered (approve-hooks
-/// reinstalling it) stays fetchable while some peer still serves it. The
-/// lock holds resolved versions, not requirements: each becomes `^version`.
+/// pinned bytes. Peers announce only each package's newest version, but
+/// providers are found by sha256 and a download needs only that: so an
+/// older version a peer delivered (approve-hooks reinstalling it) stays
+/// fetchable while some peer still serves it. The size is left unknown
+/// (the provider says it, the checksum decides): a lockfile without it, or
+/// with a wrong one edited in, must not count against honest providers. The lock holds resolved
+/// versions, not requirements: each becomes `^version`.
 fn locked_metadata(
     root: &Path,
     pinned: &BTreeMap<String, String>,
@@ -201,7 +237,7 @@ fn locked_metadata(
     Ok(lock
         .packages
         .into_iter()
-        .filter(|l| l.size > 0 && pinned.get(&l.name) == Some(&l.integrity))
+        .filter(|l| pinned.get(&l.name) == Some(&l.integrity))
         .map(|l| {
             let meta = PackageVersion {
                 name: l.name.clone(),
@@ -215,7 +251,7 @@ fn locked_metadata(
                 dependencies: l.dependencies,
                 checksum: l.integrity,
                 published_at: String::new(),
-                size: l.size,
+                size: 0,
             };
             (l.name, meta)
         })
@@ -282,6 +318,11 @@ pub fn install_p2p<L>(
             }
         }
     };
+    // The error's own "P2P: " prefix would repeat what the message says.
+    let why = match why {
+        MarketplaceError::Network(why) => why,
+        other => other.to_string(),
+    };
     tracing::warn!("P2P failed, using local registry ({why})");
     let fallback = install(
         Backends {
@@ -300,7 +341,7 @@ pub fn install_p2p<L>(
             "not on the P2P network ({why}) and not in the local registry ({local})"
         ))),
         Ok(mut report) => {
-            report.p2p_fallback = Some(why.to_string());
+            report.p2p_fallback = Some(why);
             Ok(report)
         }
         other => other,
@@ -339,7 +380,7 @@ pub fn export_tarball(
     std::fs::create_dir_all(serve_dir).map_err(fail)?;
     let tmp = tempfile::NamedTempFile::new_in(serve_dir).map_err(fail)?;
     let handle = tmp.as_file().try_clone().map_err(fail)?;
-    super::fetch::verify_into(registry, meta, handle, 1 << 30, &Silent)?;
+    super::fetch::verify_into(registry, meta, handle, crate::backend::MAX_TARBALL, &Silent)?;
     tmp.persist(&path).map_err(|e| fail(e.error))?;
     Ok(path)
 }

@@ -1,13 +1,15 @@
 //! The handle to a node's event loop: async methods that send a command and
 //! await its answer, each bounded by the configured timeouts.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use libp2p::futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use super::download::{Failure, download};
+use super::download::{Failure, culprits, download};
 use super::event_loop::Command;
 use super::transfer::digest_bytes;
 use crate::backend::network::{
@@ -184,22 +186,26 @@ impl Client {
     }
 
     /// Download `package`'s tarball into `dest`, trying the peers in `order`
-    /// (the policy's ranking) and verifying its sha256. A large tarball is
-    /// first fetched from the top [`PARALLEL_PEERS`] providers at once,
-    /// segment by segment; a segment a peer fails to deliver counts against
-    /// that peer. A whole-file mismatch cannot be pinned on one of them, so then,
-    /// as for small tarballs, the providers are tried one at a time: a
-    /// provider that fails (wrong bytes, short stream, silence, missing) is
-    /// penalised and the next one tried. Returns who delivered it.
+    /// (the policy's ranking) and verifying its sha256. A large tarball of
+    /// known size is first fetched from the top [`PARALLEL_PEERS`] providers
+    /// at once, segment by segment; a segment a peer fails to deliver counts
+    /// against that peer. Otherwise, or when the parts do not add up, the
+    /// providers are tried one at a time: a provider that fails (wrong
+    /// bytes, short stream, silence, missing) is penalised and the next one
+    /// tried. Parts that did not add up are compared with the verified copy
+    /// afterwards, and the peers that sent wrong ones are penalised too.
+    /// Returns who delivered it.
     pub async fn fetch(
         &self,
         package: &PackageVersion,
         order: &[String],
-        dest: &std::path::Path,
+        dest: &Path,
     ) -> Result<String> {
         let who = format!("{}@{}", package.name, package.version);
         let sha = digest_bytes(&package.checksum)
             .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
+        // 0: unknown (a lockfile without it); each provider is asked.
+        let size = (package.size > 0).then_some(package.size);
         let mut peers = Vec::new();
         for id in order {
             peers.push(id.parse::<PeerId>().map_err(|e| {
@@ -212,9 +218,10 @@ impl Client {
             )));
         }
         let mut failures = Vec::new();
-        if package.size >= PARALLEL_FROM && peers.len() > 1 {
+        let mut mixed = None;
+        if size.is_some_and(|s| s >= PARALLEL_FROM) && peers.len() > 1 {
             let group: Vec<PeerId> = peers.iter().take(PARALLEL_PEERS).copied().collect();
-            match self.download_from(&group, &sha, package.size, dest).await {
+            match self.download_from(&group, &sha, size, dest).await {
                 Ok(()) => {
                     return Ok(group
                         .iter()
@@ -222,36 +229,89 @@ impl Client {
                         .collect::<Vec<_>>()
                         .join(","));
                 }
-                Err((Some(peer), why)) => {
+                Err(Failure::Peer(peer, why)) => {
                     tracing::warn!("peer {peer} failed to deliver part of {who}: {why}");
-                    let _ = self.tx.send(Command::Outcome(peer, None)).await;
+                    self.penalise(peer).await;
                     failures.push(format!("{peer}: {why}"));
                     peers.retain(|p| *p != peer);
                 }
-                Err((None, why)) => {
+                Err(Failure::Mixed(senders)) => {
                     tracing::warn!(
-                        "{why} (from {} peers at once); trying one provider at a time",
+                        "the parts of {who} from {} providers do not match its checksum; trying one provider at a time",
                         group.len()
                     );
+                    let kept = set_aside(dest);
+                    mixed = std::fs::rename(dest, &kept).ok().map(|()| (kept, senders));
                 }
+                Err(Failure::Local(why)) => return Err(MarketplaceError::Network(why)),
             }
         }
-        for peer in peers {
-            match self.download_from(&[peer], &sha, package.size, dest).await {
-                Ok(()) => return Ok(peer.to_string()),
-                Err((_, why)) => {
+        let mut delivered = None;
+        for peer in &peers {
+            match self.download_from(&[*peer], &sha, size, dest).await {
+                Ok(()) => {
+                    delivered = Some(*peer);
+                    break;
+                }
+                Err(Failure::Local(why)) => {
+                    failures.push(why);
+                    break;
+                }
+                Err(failure) => {
                     tracing::warn!(
-                        "peer {peer} failed to deliver {who}: {why}; trying the next provider"
+                        "peer {peer} failed to deliver {who}: {failure}; trying the next provider"
                     );
-                    let _ = self.tx.send(Command::Outcome(peer, None)).await;
-                    failures.push(format!("{peer}: {why}"));
+                    self.penalise(*peer).await;
+                    failures.push(format!("{peer}: {failure}"));
                 }
             }
         }
-        Err(MarketplaceError::Network(format!(
-            "every provider of {who} failed ({})",
-            failures.join("; ")
-        )))
+        if let Some((kept, senders)) = mixed {
+            if delivered.is_some() {
+                let penalised: HashSet<PeerId> = peers
+                    .iter()
+                    .take_while(|p| Some(**p) != delivered)
+                    .copied()
+                    .collect();
+                self.blame_wrong_parts(&who, &kept, dest, senders, &penalised)
+                    .await;
+            }
+            let _ = std::fs::remove_file(&kept);
+        }
+        delivered.map(|p| p.to_string()).ok_or_else(|| {
+            MarketplaceError::Network(format!(
+                "every provider of {who} failed ({})",
+                failures.join("; ")
+            ))
+        })
+    }
+
+    /// Penalise the peers whose parts of `kept` (a download from several
+    /// peers that failed its checksum) differ from the verified `good`,
+    /// unless already `penalised`.
+    async fn blame_wrong_parts(
+        &self,
+        who: &str,
+        kept: &Path,
+        good: &Path,
+        senders: Vec<PeerId>,
+        penalised: &HashSet<PeerId>,
+    ) {
+        let (kept_path, good_path) = (kept.to_owned(), good.to_owned());
+        let found =
+            tokio::task::spawn_blocking(move || culprits(&kept_path, &good_path, &senders)).await;
+        let found = match found.map_err(std::io::Error::other).and_then(|r| r) {
+            Ok(found) => found,
+            Err(e) => return tracing::debug!("cannot compare the parts of {who}: {e}"),
+        };
+        for peer in found.difference(penalised) {
+            tracing::warn!("peer {peer} sent wrong parts of {who}");
+            self.penalise(*peer).await;
+        }
+    }
+
+    async fn penalise(&self, peer: PeerId) {
+        let _ = self.tx.send(Command::Outcome(peer, None)).await;
     }
 
     /// One download from `group`; on success each of them is credited with
@@ -260,8 +320,8 @@ impl Client {
         &self,
         group: &[PeerId],
         sha: &[u8; 32],
-        size: u64,
-        dest: &std::path::Path,
+        size: Option<u64>,
+        dest: &Path,
     ) -> std::result::Result<(), Failure> {
         let started = Instant::now();
         download(&self.streams, group, sha, size, dest, self.query_timeout).await?;
@@ -338,6 +398,13 @@ impl Client {
         }
         Ok(result)
     }
+}
+
+/// Where a download that failed its checksum waits to be compared.
+fn set_aside(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_owned();
+    name.push(".mixed");
+    PathBuf::from(name)
 }
 
 pub fn parse_multiaddr(text: &str) -> Result<Multiaddr> {

@@ -5,7 +5,7 @@
 //! written on a blocking thread while the next segments arrive. At most
 //! [`AHEAD`] + [`QUEUED`] segments are in memory, whatever the file's size.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use sha2::Digest;
 use tokio::sync::mpsc;
 
 use super::transfer::{PROTOCOL, Request, read_header};
+use crate::backend::MAX_TARBALL;
 
 const SEGMENT: u64 = 512 << 10;
 /// Streams per download (spread over the providers, at least one each).
@@ -30,23 +31,64 @@ const QUEUED: usize = 4;
 /// New streams closed before answering that are retried, per segment.
 const OPEN_RETRIES: u32 = 3;
 
-/// Why a download failed, and the peer to blame when there is one.
-pub type Failure = (Option<PeerId>, String);
+/// Why a download failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// This peer failed to deliver (silence, short or refused answers,
+    /// wrong bytes when it was the only sender).
+    Peer(PeerId, String),
+    /// Several peers' segments add up to bytes that do not match the
+    /// checksum; `senders[i]` sent segment `i`. [`culprits`] finds out who
+    /// once a verified copy is at hand.
+    Mixed(Vec<PeerId>),
+    /// Writing here failed; no peer is to blame.
+    Local(String),
+}
 
-/// Fetch `size` bytes with sha256 `sha` into `dest` from `peers` (stream
-/// `i` asks `peers[i % n]`). A segment a peer fails to deliver within
-/// `deadline` names that peer; a whole-file mismatch names one only if there
-/// was one.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Peer(_, why) | Failure::Local(why) => f.write_str(why),
+            Failure::Mixed(senders) => write!(
+                f,
+                "the parts {} peers sent do not match the checksum",
+                distinct(senders).len()
+            ),
+        }
+    }
+}
+
+fn distinct(peers: &[PeerId]) -> HashSet<PeerId> {
+    peers.iter().copied().collect()
+}
+
+/// Fetch the tarball with sha256 `sha` into `dest` from `peers` (stream
+/// `i` asks `peers[i % n]`). Its size is `size`, or when that is unknown
+/// what `peers[0]` says (at most [`MAX_TARBALL`]; the checksum still
+/// decides). A segment a peer fails to deliver within `deadline` names
+/// that peer.
 pub async fn download(
     control: &libp2p_stream::Control,
     peers: &[PeerId],
     sha: &[u8; 32],
-    size: u64,
+    size: Option<u64>,
     dest: &Path,
     deadline: Duration,
 ) -> Result<(), Failure> {
+    let first = peers[0];
+    let blame_first = |why: String| Failure::Peer(first, why);
+    let (size, probed) = match size {
+        Some(size) => (size, None),
+        None => {
+            let (stream, total) = tokio::time::timeout(deadline, probe(control, first, sha))
+                .await
+                .map_err(|_| blame_first(format!("timed out after {}s", deadline.as_secs())))?
+                .map_err(blame_first)?;
+            (total, Some(stream))
+        }
+    };
     let file = std::fs::File::create(dest)
-        .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
+        .map_err(|e| Failure::Local(format!("cannot write {}: {e}", dest.display())))?;
     let (to_writer, mut queue) = mpsc::channel::<Vec<u8>>(QUEUED);
     let (recycle, mut spare) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::task::spawn_blocking(move || {
@@ -69,11 +111,14 @@ pub async fn download(
         .min(usize::try_from(segments).unwrap_or(usize::MAX))
         .max(1);
     let mut streams: Vec<Option<Stream>> = (0..slots).map(|_| None).collect();
+    // Slot 0 asks peers[0], which the probe's stream already reaches.
+    streams[0] = probed;
     let mut idle: Vec<usize> = (0..slots).rev().collect();
     let (mut next, mut wanted) = (0u64, 0u64);
     let mut ready = BTreeMap::new();
     let mut in_flight = FuturesUnordered::new();
     let peer_of = |slot: usize| peers[slot % peers.len()];
+    let mut senders = Vec::with_capacity(usize::try_from(segments).unwrap_or(0));
     'fetch: loop {
         while next < segments && in_flight.len() + ready.len() < AHEAD {
             let Some(slot) = idle.pop() else { break };
@@ -88,12 +133,13 @@ pub async fn download(
             let fetch = segment(control, peer_of(slot), stream, request, size, buf);
             let index = next;
             in_flight.push(tokio::time::timeout(deadline, fetch).map(move |r| (slot, index, r)));
+            senders.push(peer_of(slot));
             next += 1;
         }
         let Some((slot, index, result)) = in_flight.next().await else {
             break;
         };
-        let blame = |why: String| (Some(peer_of(slot)), why);
+        let blame = |why: String| Failure::Peer(peer_of(slot), why);
         let (stream, bytes) = result
             .map_err(|_| blame(format!("timed out after {}s", deadline.as_secs())))?
             .map_err(blame)?;
@@ -110,15 +156,75 @@ pub async fn download(
     drop(to_writer);
     let digest = writer
         .await
-        .map_err(|e| (None, e.to_string()))?
-        .map_err(|e| (None, format!("cannot write {}: {e}", dest.display())))?;
+        .map_err(|e| Failure::Local(e.to_string()))?
+        .map_err(|e| Failure::Local(format!("cannot write {}: {e}", dest.display())))?;
     // Only a failed writer stops the loop early, and its error returned above.
     debug_assert_eq!(wanted, segments);
-    if &digest != sha {
-        let culprit = (peers.len() == 1).then(|| peers[0]);
-        return Err((culprit, "sent bytes that do not match the checksum".into()));
+    if &digest == sha {
+        Ok(())
+    } else if distinct(&senders).len() > 1 {
+        Err(Failure::Mixed(senders))
+    } else {
+        Err(blame_first(
+            "sent bytes that do not match the checksum".into(),
+        ))
     }
-    Ok(())
+}
+
+/// The peers among `senders` whose segments of `mixed` (a download that
+/// failed its checksum) differ from the verified file `good`.
+pub fn culprits(mixed: &Path, good: &Path, senders: &[PeerId]) -> std::io::Result<HashSet<PeerId>> {
+    let (mut mixed, mut good) = (std::fs::File::open(mixed)?, std::fs::File::open(good)?);
+    let (mut a, mut b) = (vec![0u8; SEGMENT as usize], vec![0u8; SEGMENT as usize]);
+    let mut found = HashSet::new();
+    for sender in senders {
+        let n = read_up_to(&mut good, &mut b)?;
+        let m = read_up_to(&mut mixed, &mut a)?;
+        if (m, &a[..m]) != (n, &b[..n]) {
+            found.insert(*sender);
+        }
+    }
+    Ok(found)
+}
+
+/// Fill `buf` as far as the file allows; the bytes read.
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match std::io::Read::read(file, &mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Ask `peer` for the first byte of the tarball, to learn its size from
+/// the answer's header; the stream comes back for the download.
+async fn probe(
+    control: &libp2p_stream::Control,
+    peer: PeerId,
+    sha: &[u8; 32],
+) -> Result<(Stream, u64), String> {
+    let request = Request {
+        sha256: *sha,
+        offset: 0,
+        len: 1,
+    };
+    let (mut stream, header) = open_and_ask(control, peer, &request).await?;
+    let total = header?;
+    if total > MAX_TARBALL {
+        return Err(format!(
+            "claims {total} bytes, more than the {} MiB ggen accepts",
+            MAX_TARBALL >> 20
+        ));
+    }
+    let mut byte = [0u8; 1];
+    stream
+        .read_exact(&mut byte)
+        .await
+        .map_err(|e| format!("sent no byte of the file ({e})"))?;
+    Ok((stream, total))
 }
 
 /// One segment over `stream` (opened first when there is none yet); the
@@ -193,4 +299,43 @@ async fn open_and_ask(
 async fn ask(stream: &mut Stream, request: &Request) -> std::io::Result<Result<u64, String>> {
     request.write(stream).await?;
     read_header(stream).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn culprits_are_the_senders_of_the_segments_that_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = SEGMENT as usize;
+        let good: Vec<u8> = (0..2 * seg + 10).map(|i| (i % 251) as u8).collect();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let senders = [a, b, c];
+        let (good_path, mixed_path) = (dir.path().join("good"), dir.path().join("mixed"));
+        std::fs::write(&good_path, &good).unwrap();
+
+        // One wrong byte in the short last segment: only its sender.
+        let mut mixed = good.clone();
+        mixed[2 * seg + 3] ^= 1;
+        std::fs::write(&mixed_path, &mixed).unwrap();
+        let found = culprits(&mixed_path, &good_path, &senders).unwrap();
+        assert_eq!(found, HashSet::from([c]));
+
+        // A wrong first segment, and a file one byte short: both senders.
+        let mut mixed = good.clone();
+        mixed[0] ^= 1;
+        mixed.pop();
+        std::fs::write(&mixed_path, &mixed).unwrap();
+        let found = culprits(&mixed_path, &good_path, &senders).unwrap();
+        assert_eq!(found, HashSet::from([a, c]));
+
+        // Identical: nobody.
+        std::fs::write(&mixed_path, &good).unwrap();
+        assert!(
+            culprits(&mixed_path, &good_path, &senders)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::PackageVersion;
 use crate::backend::digest::is_checksum;
 use crate::backend::model::{check_texts, validate_name};
+use crate::backend::{MAX_TARBALL, PackageVersion};
 
 /// Largest record or announcement accepted (and sent).
 /// Fits the largest package publish accepts (`model::check_texts`), with
@@ -66,6 +66,13 @@ fn check(p: &PackageVersion) -> Result<(), String> {
         validate_name(dep)?;
         semver::VersionReq::parse(req)
             .map_err(|e| format!("dependency {dep} `{req}` is not a semver requirement ({e})"))?;
+    }
+    if p.size > MAX_TARBALL {
+        return Err(format!(
+            "a {}-byte tarball is over the {} MiB ggen accepts",
+            p.size,
+            MAX_TARBALL >> 20
+        ));
     }
     if p.published_at.len() > 64 || p.published_at.contains(char::is_control) {
         return Err("published_at too long or not printable".into());
@@ -129,6 +136,10 @@ mod tests {
             (
                 Box::new(|p: &mut PackageVersion| p.title = "a\x1b[31m".into()),
                 "printable",
+            ),
+            (
+                Box::new(|p: &mut PackageVersion| p.size = MAX_TARBALL + 1),
+                "over the 1024 MiB",
             ),
         ] {
             let mut bad = sample();
