@@ -405,19 +405,36 @@ fn large_tarballs_come_from_several_providers_at_once() {
 }
 
 #[test]
-fn a_damaged_serve_copy_is_replaced_when_the_node_starts() {
+fn damaged_serve_copies_are_replaced_when_the_node_starts() {
     let node = Node::start(&[]);
     p2p_publish(&node.env, "mended", "1.0.0", "served intact again");
-    let served: Vec<_> = std::fs::read_dir(node.home().join("p2p/serve"))
+    p2p_publish(&node.env, "mended", "1.1.0", "the newest, intact again");
+    let serve = node.home().join("p2p/serve");
+    let served: Vec<_> = std::fs::read_dir(&serve)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(served.len(), 1, "{served:?}");
-    let mut bytes = std::fs::read(&served[0]).unwrap();
-    bytes[50] ^= 0xff;
-    std::fs::write(&served[0], bytes).unwrap();
-    // Restarted, the node checks its copy (it served the damaged one forever).
+    assert_eq!(served.len(), 2, "{served:?}");
+    for copy in &served {
+        let mut bytes = std::fs::read(copy).unwrap();
+        bytes[50] ^= 0xff;
+        std::fs::write(copy, bytes).unwrap();
+    }
+    // Restarted, the node checks its copies (it served damaged ones
+    // forever) and exports both afresh from its registry: the newest it
+    // announces, the older one a lockfile may pin (it used to be deleted).
     let node = Node::start_in(node.stop(), &[]);
+    let count = eventually(Duration::from_secs(30), || {
+        let status = node.env.json(&["marketplace", "p2p", "status", "--json"]);
+        let n = status["tarballs_served"].as_u64().unwrap();
+        (n == 2, n)
+    });
+    assert_eq!(count, 2);
+    for copy in &served {
+        let name = copy.file_name().unwrap().to_str().unwrap();
+        let hex = support::sha256_hex(&std::fs::read(copy).unwrap());
+        assert_eq!(name, format!("{hex}.tar.gz"));
+    }
     let client = Env::new();
     let out = install_p2p(&client, "mended", &[&node.addr]);
     assert!(installed_source(&client, &out).starts_with("p2p+"));

@@ -64,6 +64,19 @@ pub struct Query {
     pub offset: u32,
 }
 
+impl Query {
+    /// Every package (its newest version), unpaged.
+    pub fn everything() -> Self {
+        Self {
+            text: String::new(),
+            categories: Vec::new(),
+            tags: Vec::new(),
+            limit: u32::MAX,
+            offset: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SearchResults {
     /// Matches before paging.

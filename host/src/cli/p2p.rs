@@ -146,15 +146,9 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
         output::started(&started, true, a.json);
         return Ok(());
     }
-    let reader = session.clone();
-    let local = move || {
-        let mut registry = reader.open_registry()?;
-        domain::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
-    };
     let json = a.json;
     session.run_node(
         &overrides,
-        local,
         a.exit_after,
         |started| output::started(started, false, json),
         move |put| output::announced(&put, json),

@@ -16,6 +16,7 @@ pub mod publish;
 pub mod remove;
 pub mod resolve;
 pub mod search;
+pub mod serving;
 pub mod session;
 mod strict_json;
 pub mod transaction;

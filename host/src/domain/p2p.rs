@@ -50,16 +50,9 @@ pub fn local_packages(
     registry: &mut dyn Registry,
     serve_dir: &Path,
 ) -> Result<Vec<PackageVersion>> {
-    let all = Query {
-        text: String::new(),
-        categories: Vec::new(),
-        tags: Vec::new(),
-        limit: u32::MAX,
-        offset: 0,
-    };
-    let packages = registry.search(&all)?.hits;
+    let packages = registry.search(&Query::everything())?.hits;
     for p in &packages {
-        if let Err(e) = super::p2p_install::export_tarball(registry, p, serve_dir) {
+        if let Err(e) = super::serving::export_tarball(registry, p, serve_dir) {
             tracing::warn!("not serving {}@{}: {e}", p.name, p.version);
         }
     }
@@ -301,7 +294,7 @@ fn announce(
     let meta = package.newest().cloned().ok_or_else(|| {
         MarketplaceError::NotFound(format!("{name} has no versions after publishing"))
     })?;
-    super::p2p_install::export_tarball(registry, &meta, serve_dir)?;
+    super::serving::export_tarball(registry, &meta, serve_dir)?;
     Ok(Announced {
         report: network.announce(&meta)?,
         version: meta.version,

@@ -6,11 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::install::{Backends, InstallOptions, InstallReport, Spec, install};
 use super::installed::Origin;
-use super::progress::Silent;
 use super::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
     SearchResults,
@@ -346,41 +345,4 @@ pub fn install_p2p<L>(
         }
         other => other,
     }
-}
-
-/// Put a verified copy of `meta`'s tarball where the node serves it from
-/// (`<serve_dir>/<sha256 hex>.tar.gz`), unless it is there already.
-pub fn export_tarball(
-    registry: &mut dyn Registry,
-    meta: &PackageVersion,
-    serve_dir: &Path,
-) -> Result<PathBuf> {
-    let hex = meta
-        .checksum
-        .strip_prefix(crate::backend::digest::PREFIX)
-        .filter(|_| crate::backend::digest::is_checksum(&meta.checksum))
-        .ok_or_else(|| {
-            MarketplaceError::Security(format!("{} has a malformed checksum", meta.name))
-        })?;
-    let path = serve_dir.join(format!("{hex}.tar.gz"));
-    // Checked, not trusted: a damaged copy was served (and its receivers
-    // penalised this node) until someone deleted it by hand.
-    match crate::backend::digest::file(&path) {
-        Ok((actual, _)) if actual == meta.checksum => return Ok(path),
-        Ok(_) => tracing::warn!(
-            "the copy of {}@{} this node serves was damaged; serving a fresh one",
-            meta.name,
-            meta.version
-        ),
-        Err(_) => {}
-    }
-    let fail = |e: std::io::Error| {
-        MarketplaceError::storage(format!("cannot write {}", path.display()), e)
-    };
-    std::fs::create_dir_all(serve_dir).map_err(fail)?;
-    let tmp = tempfile::NamedTempFile::new_in(serve_dir).map_err(fail)?;
-    let handle = tmp.as_file().try_clone().map_err(fail)?;
-    super::fetch::verify_into(registry, meta, handle, crate::backend::MAX_TARBALL, &Silent)?;
-    tmp.persist(&path).map_err(|e| fail(e.error))?;
-    Ok(path)
 }

@@ -464,23 +464,33 @@ impl Session {
         Err(p2p_not_compiled())
     }
 
-    /// Run a node in this process until it is stopped (`p2p start`).
-    /// `local_packages` runs once the node is up; their records are put then
-    /// and `announced` is told how many.
+    /// Run a node in this process until it is stopped (`p2p start`). Once
+    /// it is up it serves the registry's packages (their records put, and
+    /// `announced` told how many) and the older copies it served before.
     #[cfg(feature = "p2p")]
     pub fn run_node(
         &self,
         overrides: &P2pOverrides,
-        local_packages: impl FnOnce() -> Result<Vec<crate::backend::PackageVersion>> + Send + 'static,
         exit_after: Option<Duration>,
         ready: impl FnOnce(&crate::backend::p2p::Started),
         announced: impl FnOnce(crate::backend::network::RecordsPut) + Send + 'static,
     ) -> Result<()> {
         let config = self.node_config(overrides, true)?;
+        let (reader, restorer) = (self.clone(), self.clone());
+        let local = crate::backend::p2p::LocalTarballs {
+            packages: move || {
+                let mut registry = reader.open_registry()?;
+                super::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
+            },
+            earlier_copies: move |newest| {
+                let dir = restorer.serve_dir();
+                super::serving::earlier_copies(&dir, &newest, || restorer.open_registry())
+            },
+        };
         crate::backend::p2p::run(
             &config,
             self.control_socket(),
-            local_packages,
+            local,
             exit_after,
             ready,
             announced,

@@ -23,5 +23,5 @@ mod transfer;
 
 pub use client::parse_multiaddr;
 pub use control::ControlClient;
-pub use node::{LocalNode, NodeConfig, Started, run};
+pub use node::{LocalNode, LocalTarballs, NodeConfig, Started, run};
 pub use peers::Prune;

@@ -2,6 +2,7 @@
 //! long-running (`p2p start`, serving the control socket) or short-lived
 //! (a client node for one command when no node is running).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use super::client::{Client, parse_multiaddr};
 use super::control;
 use super::event_loop::EventLoop;
 use super::identity;
-use super::serve::{Served, earlier_copies, serve_all};
+use super::serve::{Served, serve_all};
 use super::tls::Tls;
 use super::transfer::digest_bytes;
 use crate::backend::network::{
@@ -212,6 +213,16 @@ impl Network for LocalNode {
     }
 }
 
+/// What a long-running node serves from this machine, read once it is up.
+pub struct LocalTarballs<P, E> {
+    /// The local registry's newest versions (verified copies exported to
+    /// the serve directory): one DHT record each.
+    pub packages: P,
+    /// Given the newest checksums, the other verified copies in the serve
+    /// directory (older versions lockfiles pin).
+    pub earlier_copies: E,
+}
+
 /// What a long-running node did while starting.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Started {
@@ -220,13 +231,17 @@ pub struct Started {
 }
 
 /// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: listen,
-/// bootstrap, serve `socket`, call `ready`; then read `local_packages` (the
+/// bootstrap, serve `socket`, call `ready`; then read `local.packages` (the
 /// registry plugin may need compiling: the node does not wait for it), put
-/// a DHT record for each and call `announced` with how that went.
+/// a DHT record for each, call `announced` with how that went, and serve
+/// the `local.earlier_copies` too.
 pub fn run(
     config: &NodeConfig,
     socket: PathBuf,
-    local_packages: impl FnOnce() -> Result<Vec<PackageVersion>> + Send + 'static,
+    local: LocalTarballs<
+        impl FnOnce() -> Result<Vec<PackageVersion>> + Send + 'static,
+        impl FnOnce(HashSet<String>) -> Vec<String> + Send + 'static,
+    >,
     exit_after: Option<Duration>,
     ready: impl FnOnce(&Started),
     announced: impl FnOnce(RecordsPut) + Send + 'static,
@@ -248,7 +263,10 @@ pub fn run(
             bootstrap,
         });
         let publisher = client.clone();
-        let serve_dir = config.serve_dir.clone();
+        let LocalTarballs {
+            packages: local_packages,
+            earlier_copies,
+        } = local;
         let publishing = tokio::spawn(async move {
             let packages = match tokio::task::spawn_blocking(local_packages).await {
                 Ok(Ok(packages)) => packages,
@@ -280,15 +298,14 @@ pub fn run(
             });
             // Older versions have no record (the DHT holds each package's
             // newest), but lockfiles pin them by sha256: keep serving them.
-            let newest = packages
-                .iter()
-                .filter_map(|p| digest_bytes(&p.checksum))
-                .collect();
-            let earlier =
-                tokio::task::spawn_blocking(move || earlier_copies(&serve_dir, &newest)).await;
-            for sha in earlier.unwrap_or_default() {
+            let newest = packages.iter().map(|p| p.checksum.clone()).collect();
+            let earlier = tokio::task::spawn_blocking(move || earlier_copies(newest)).await;
+            for checksum in earlier.unwrap_or_default() {
+                let Some(sha) = digest_bytes(&checksum) else {
+                    continue;
+                };
                 if let Err(e) = publisher.provide_digest(sha).await {
-                    tracing::warn!("cannot serve {}: {e}", hex::encode(sha));
+                    tracing::warn!("cannot serve {checksum}: {e}");
                 }
             }
         });

@@ -2,8 +2,8 @@
 //! off the swarm's event loop, reading the verified copies this node
 //! provides in bounded pieces.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -37,43 +37,6 @@ impl Served {
             .get(sha256)
             .cloned()
     }
-}
-
-/// The copies in `dir` (`<sha256 hex>.tar.gz`) other than `skip`, whose
-/// bytes match their name: tarballs this node served before, still wanted
-/// by whoever pinned them in a lockfile. A damaged copy is deleted, not
-/// served (receivers would penalise this node for it).
-pub fn earlier_copies(dir: &Path, skip: &HashSet<[u8; 32]>) -> Vec<[u8; 32]> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut copies = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(named) = name.to_str().and_then(|n| n.strip_suffix(".tar.gz")) else {
-            continue;
-        };
-        let checksum = format!("{}{named}", crate::backend::digest::PREFIX);
-        // Lowercase only: `Provide` opens the lowercase name, so another
-        // spelling would pass here and then not be served.
-        let Some(sha) =
-            super::transfer::digest_bytes(&checksum).filter(|sha| named == hex::encode(sha))
-        else {
-            continue;
-        };
-        if skip.contains(&sha) || !entry.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        match crate::backend::digest::file(&entry.path()) {
-            Ok((actual, _)) if actual == checksum => copies.push(sha),
-            Ok(_) => {
-                tracing::warn!("deleting {}: damaged", entry.path().display());
-                let _ = std::fs::remove_file(entry.path());
-            }
-            Err(e) => tracing::warn!("not serving {}: {e}", entry.path().display()),
-        }
-    }
-    copies
 }
 
 /// Streams served at once; more are closed at once (the peer retries or
@@ -232,39 +195,5 @@ async fn serve_stream(
         if fault == Some("truncate") {
             return stream.close().await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sha2::Digest;
-
-    fn sha(bytes: &[u8]) -> [u8; 32] {
-        sha2::Sha256::digest(bytes).into()
-    }
-
-    #[test]
-    fn earlier_copies_are_the_intact_ones_not_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let put = |bytes: &[u8], named: [u8; 32]| {
-            let path = dir.path().join(format!("{}.tar.gz", hex::encode(named)));
-            std::fs::write(&path, bytes).unwrap();
-            path
-        };
-        let (old, newest) = (sha(b"old"), sha(b"newest"));
-        put(b"old", old);
-        put(b"newest", newest);
-        let damaged = put(b"flipped", sha(b"original"));
-        std::fs::write(dir.path().join("notes.txt"), "not a copy").unwrap();
-        let upper = sha(b"upper");
-        let upper_name = format!("{}.tar.gz", hex::encode_upper(upper));
-        std::fs::write(dir.path().join(upper_name), b"upper").unwrap();
-
-        let found = earlier_copies(dir.path(), &HashSet::from([newest]));
-        assert_eq!(found, [old]);
-        assert!(!damaged.exists(), "a damaged copy is deleted");
-        assert!(dir.path().join("notes.txt").exists());
-        assert!(earlier_copies(&dir.path().join("none"), &HashSet::new()).is_empty());
     }
 }
