@@ -399,6 +399,16 @@ fn offline_mode_answers_from_local_data() {
             "{err}"
         );
     }
+    // In the background too: the error quotes the node's log (it used to
+    // say only "see node.log").
+    let addr = format!("/ip4/127.0.0.1/tcp/{}", busy.local_addr().unwrap().port());
+    let err = Env::new().fails(&["marketplace", "p2p", "start", "--daemon", "--listen", &addr]);
+    assert!(
+        err.contains(&format!(
+            "the background P2P node exited: configuration error: cannot listen on {addr}: Address already in use"
+        )) && err.contains("node.log"),
+        "{err}"
+    );
 }
 
 /// A valid peer id nobody runs.

@@ -28,6 +28,8 @@ pub fn spawn(
         .append(true)
         .open(log)
         .map_err(fail)?;
+    // Where this run's output starts: its error is quoted if it exits.
+    let start = out.metadata().map_err(fail)?.len();
     let err = out.try_clone().map_err(fail)?;
     let exe = std::env::current_exe().map_err(fail)?;
     let mut child = Command::new(exe)
@@ -43,8 +45,9 @@ pub fn spawn(
     loop {
         // A child that exited (another node won the race) is checked first.
         if let Ok(Some(status)) = child.try_wait() {
+            let why = last_error(log, start).unwrap_or_else(|| status.to_string());
             return Err(MarketplaceError::Unsupported(format!(
-                "the background P2P node exited ({status}); see {}",
+                "the background P2P node exited: {why} (see {})",
                 log.display()
             )));
         }
@@ -59,5 +62,43 @@ pub fn spawn(
             )));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last `error: ` line `log` received from byte `start` on, without
+/// the prefix (cut short: the log is the node's, and may hold anything).
+fn last_error(log: &Path, start: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    // The tail is enough: the error is the node's last word.
+    const TAIL: u64 = 64 << 10;
+    let mut file = std::fs::File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(start.max(len.saturating_sub(TAIL))))
+        .ok()?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().rev().find_map(|l| l.strip_prefix("error: "))?;
+    Some(crate::backend::excerpt(line.trim(), 400))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_error_of_this_run_is_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("node.log");
+        std::fs::write(&log, "error: an earlier run\n").unwrap();
+        let start = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(last_error(&log, start), None);
+        let mut text = std::fs::read_to_string(&log).unwrap();
+        text.push_str("warning: noise\nerror: cannot listen on /ip4/127.0.0.1/tcp/1\nmore\n");
+        std::fs::write(&log, text).unwrap();
+        assert_eq!(
+            last_error(&log, start).as_deref(),
+            Some("cannot listen on /ip4/127.0.0.1/tcp/1")
+        );
     }
 }
