@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,9 @@ const MAX_ADDRESSES: usize = 8;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
-/// An unreachable peer counts once per this long, however many dials
-/// (every DHT query tries the routing table) find it away.
-const UNREACHABLE_COUNTS_EVERY: Duration = Duration::from_secs(600);
+/// An unreachable peer counts once per this many seconds, however many
+/// dials (every DHT query tries the routing table) and commands find it away.
+const UNREACHABLE_COUNTS_EVERY: u64 = 600;
 
 #[derive(Debug)]
 pub struct Peer {
@@ -39,9 +39,10 @@ pub struct Peer {
     pub agent: Option<String>,
     tokens: f64,
     refilled: Instant,
-    /// When an unreachable dial last counted as a failure, until the peer
-    /// shows up again.
-    unreachable_counted: Option<Instant>,
+    /// When (Unix seconds) an unreachable dial last counted, until the
+    /// peer shows up again; 0 if none. Saved: each short-lived command
+    /// would count once otherwise.
+    unreachable_counted: u64,
 }
 
 impl Peer {
@@ -59,7 +60,7 @@ impl Peer {
             agent: None,
             tokens: BURST,
             refilled: Instant::now(),
-            unreachable_counted: None,
+            unreachable_counted: 0,
         }
     }
 
@@ -84,6 +85,8 @@ struct Saved {
     failures: u32,
     #[serde(default)]
     unreachable: u32,
+    #[serde(default)]
+    unreachable_counted: u64,
     rate_limited: u32,
     latency_total_ms: u64,
     latency_samples: u32,
@@ -142,6 +145,7 @@ impl Peers {
                 successes: s.successes,
                 failures: s.failures,
                 unreachable: s.unreachable,
+                unreachable_counted: s.unreachable_counted,
                 rate_limited: s.rate_limited,
                 latency_total_ms: s.latency_total_ms,
                 latency_samples: s.latency_samples,
@@ -177,6 +181,7 @@ impl Peers {
                 successes: p.successes,
                 failures: p.failures,
                 unreachable: p.unreachable,
+                unreachable_counted: p.unreachable_counted,
                 rate_limited: p.rate_limited,
                 latency_total_ms: p.latency_total_ms,
                 latency_samples: p.latency_samples,
@@ -216,7 +221,7 @@ impl Peers {
     pub fn seen(&mut self, id: PeerId) -> &mut Peer {
         let peer = self.entry(id);
         peer.last_seen = now();
-        peer.unreachable_counted = None;
+        peer.unreachable_counted = 0;
         peer
     }
 
@@ -245,12 +250,12 @@ impl Peers {
     /// per `UNREACHABLE_COUNTS_EVERY` while the peer stays away.
     pub fn unreachable(&mut self, id: PeerId) {
         let peer = self.entry(id);
-        if peer
-            .unreachable_counted
-            .is_none_or(|t| t.elapsed() >= UNREACHABLE_COUNTS_EVERY)
-        {
+        let now = now();
+        // A clock set back counts too, rather than never again.
+        let since = now.checked_sub(peer.unreachable_counted);
+        if peer.unreachable_counted == 0 || since.is_none_or(|s| s >= UNREACHABLE_COUNTS_EVERY) {
             peer.unreachable += 1;
-            peer.unreachable_counted = Some(Instant::now());
+            peer.unreachable_counted = now;
         }
     }
 
@@ -347,6 +352,22 @@ mod tests {
         let peer = peers.get(&id).unwrap();
         assert_eq!((peer.unreachable, peer.failures), (2, 0));
         assert!(peer.reputation() > 0.5, "away is not misbehaving");
+        // The next command, still finding it away, does not count it again
+        // (each one used to).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        peers.save(&path, &mut Vec::new()).unwrap();
+        let prune = Prune {
+            threshold: 0.1,
+            after_days: 30,
+        };
+        let mut next = Peers::load(&path, prune);
+        next.unreachable(id);
+        assert_eq!(next.get(&id).unwrap().unreachable, 2);
+        // Ten minutes on, it counts again.
+        next.entry(id).unreachable_counted -= UNREACHABLE_COUNTS_EVERY;
+        next.unreachable(id);
+        assert_eq!(next.get(&id).unwrap().unreachable, 3);
     }
 
     #[test]
