@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use support::archives::{entry, gz};
-use support::{Env, fixture, plant_tarball, sha256_hex, snapshot, strings};
+use support::{Env, fixture, named, plant_tarball, sha256_hex, snapshot, strings};
 
 fn lock(env: &Env) -> Value {
     let text = std::fs::read(env.home().join("packages/ggen.lock")).unwrap();
@@ -394,12 +394,7 @@ fn a_package_hook_gets_its_install_context_and_output_is_shown() {
     );
     // The digest recorded is the component's.
     let lock = lock(&env);
-    let app = lock["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "app")
-        .unwrap();
+    let app = named(&lock["packages"], "app");
     let wasm = std::fs::read(fixture("hostile-hook")).unwrap();
     assert_eq!(
         app["hooks"][0]["digest"],

@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Env, plant_tarball, snapshot, strings};
+use support::{Env, named, plant_tarball, snapshot, strings};
 
 fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
@@ -157,12 +157,7 @@ fn installs_a_diamond_with_the_highest_compatible_versions() {
             ("right", "0.3.1")
         ])
     );
-    let app = lock["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "app")
-        .unwrap();
+    let app = named(&lock["packages"], "app");
     assert_eq!(
         app["dependencies"],
         json!({"left": "1.0.0", "right": "0.3.1"})
@@ -429,13 +424,7 @@ fn no_dependencies_installs_only_what_was_named() {
     env.ok(&["marketplace", "remove", "top"]);
     env.ok(&["marketplace", "install", "dep"]);
     env.ok(&["marketplace", "install", "top", "--no-dependencies"]);
-    let top = lock(&root)["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "top")
-        .cloned()
-        .unwrap();
+    let top = named(&lock(&root)["packages"], "top").clone();
     assert_eq!(top["dependencies"], json!({"dep": "1.0.0"}), "{top}");
     let err = env.fails(&["marketplace", "remove", "dep"]);
     assert!(err.contains("top"), "{err}");
@@ -780,12 +769,7 @@ fn verify_reports_modified_missing_and_extra_files() {
     let out = env.run(&["marketplace", "verify", "--json"]);
     assert!(!out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let top = report["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "top")
-        .unwrap();
+    let top = named(&report["packages"], "top");
     assert!(!top["modified"].as_array().unwrap().is_empty(), "{top}");
     env.ok(&["marketplace", "install", "top", "--force"]);
     assert!(root.join("top").symlink_metadata().unwrap().is_dir());
@@ -893,12 +877,7 @@ fn ggen_lock_follows_dependencies_that_moved() {
     env.ok(&["marketplace", "update", "dep"]);
     let root = env.home().join("packages");
     let lock = lock(&root);
-    let top = lock["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "top")
-        .unwrap();
+    let top = named(&lock["packages"], "top");
     assert_eq!(top["dependencies"], json!({"dep": "1.1.0"}));
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
@@ -996,12 +975,8 @@ fn update_moves_only_what_is_named_within_the_requirements() {
         })
         .collect();
     assert_eq!(planned.iter().find(|p| p.0 == "lib").unwrap().1, "1.1.0");
-    let lib = plan["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "lib");
-    assert_eq!(lib.unwrap()["previous_version"], "1.0.0", "{plan}");
+    let lib = named(&plan["packages"], "lib");
+    assert_eq!(lib["previous_version"], "1.0.0", "{plan}");
     assert_eq!(snapshot(&root), before, "--dry-run changed the root");
 
     // Only lib, and only as far as tool's ^1 allows; tool and solo stay.
@@ -1082,13 +1057,10 @@ fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing(
     // What fits goes in, and the dependent's record follows it.
     pkg(&env, "base", "1.3.0", json!({}));
     env.ok(&["marketplace", "install", "base@1.3.0", "--no-dependencies"]);
-    let zapp = |lock: &Value| {
-        (lock["packages"].as_array().unwrap().iter())
-            .find(|p| p["name"] == "zapp")
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(zapp(&lock(&root))["dependencies"], json!({"base": "1.3.0"}));
+    assert_eq!(
+        named(&lock(&root)["packages"], "zapp")["dependencies"],
+        json!({"base": "1.3.0"})
+    );
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 
     // A record that disagrees with what is installed is reported.
@@ -1102,7 +1074,7 @@ fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing(
     let out = env.run(&["marketplace", "verify", "--json"]);
     assert!(!out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let checked = zapp(&report);
+    let checked = named(&report["packages"], "zapp");
     assert_eq!(
         checked["missing_dependencies"],
         json!(["base@1.2.0"]),
@@ -1191,12 +1163,7 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     pkg(&env, "edge", "2.1.0-beta.1", json!({}));
     env.ok(&["marketplace", "install", "edge@=2.1.0-beta.1"]);
     let plan = env.json(&["marketplace", "update", "edge", "--dry-run", "--json"]);
-    let edge = plan["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "edge")
-        .unwrap();
+    let edge = named(&plan["packages"], "edge");
     assert_eq!(
         (&edge["version"], &edge["action"]),
         (&json!("2.1.0-beta.1"), &json!("unchanged"))

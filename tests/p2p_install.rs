@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use support::nodes::{Node, eventually, p2p_publish};
-use support::{Env, snapshot};
+use support::{Env, named, snapshot};
 
 fn lock(env: &Env) -> Value {
     serde_json::from_slice(&std::fs::read(env.home().join("packages/ggen.lock")).unwrap()).unwrap()
@@ -627,12 +627,7 @@ fn mixed_origins_update_and_approve_each_from_where_they_came() {
         config.contains("\"loc\"") && !config.contains("\"web\""),
         "{config}"
     );
-    let web = || {
-        (lock(&client)["packages"].as_array().unwrap().iter())
-            .find(|p| p["name"] == "web")
-            .unwrap()
-            .clone()
-    };
+    let web = || named(&lock(&client)["packages"], "web").clone();
     assert_eq!(web()["hooks"][0]["outcome"], "skipped");
 
     // Back, restarted: its DHT record says 1.2.0, but it still serves the

@@ -36,6 +36,15 @@ pub fn strings<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The object named `name` in the JSON array `list` (panics if there is none).
+pub fn named<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list}"))
+}
+
 /// A scratch GGEN_HOME plus helpers to run ggen in it.
 pub struct Env {
     pub home: tempfile::TempDir,
