@@ -216,6 +216,49 @@ fn bad_providers_are_detected_penalised_and_skipped() {
     );
 }
 
+#[test]
+fn a_record_of_the_wrong_size_counts_against_no_provider() {
+    // A record claiming one byte more than the tarball has (a buggy or
+    // hostile publisher): the provider's own word and the checksum decide.
+    // The honest provider used to get a failure per install.
+    let mut env = Env::new();
+    publish_big(&env);
+    let node = start_faulty(&mut env, "record-size", &[]);
+    let client = Env::new();
+    let out = install_p2p(&client, "big", &[&node.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        installed_source(&client, &out),
+        format!("p2p+{}", node.peer_id)
+    );
+    assert!(stderr.contains("says big@1.0.0 is"), "{stderr}");
+    // Its size unknown, the fetch line gives none (it said "0 bytes").
+    assert!(stderr.contains("fetch  big@1.0.0\n"), "{stderr}");
+    let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+    assert_eq!(info["failures"], 0, "{info}");
+
+    // A registry whose metadata disagrees with its tarball: its node
+    // neither serves nor announces the package (it announced it, sending
+    // peers after bytes of another size).
+    let env = Env::new();
+    publish_big(&env);
+    let index = env.registry().join("index.json");
+    let mut meta: Value = serde_json::from_slice(&std::fs::read(&index).unwrap()).unwrap();
+    meta["packages"]["big"]["versions"][0]["size"] = json!(9000);
+    std::fs::write(&index, meta.to_string()).unwrap();
+    let node = Node::start_in(env, &[]);
+    let log = std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
+    assert!(log.contains("not serving or announcing big@1.0.0"), "{log}");
+    let client = Env::new();
+    let out = install_p2p(&client, "big", &[&node.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not on the P2P network"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("provides"), "{stderr}");
+}
+
 /// Two nodes that each `publish` the same package, the second bootstrapped
 /// from the first.
 fn two_providers(publish: impl Fn(&Env)) -> (Node, Node) {

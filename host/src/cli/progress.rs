@@ -26,13 +26,18 @@ struct Bars {
 
 impl Progress for Bars {
     fn start(&self, label: &str, total: u64) {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
+        // 0: the size is not known beforehand (a peer's record, unverified).
+        let (bar, template) = match total {
+            0 => (ProgressBar::no_length(), "{msg:40} {bytes} {bytes_per_sec}"),
+            _ => (
+                ProgressBar::new(total),
                 "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
+            ),
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("the template is valid")
+                .progress_chars("=> "),
         );
         bar.set_message(label.to_owned());
         *self.bar.borrow_mut() = Some(bar);
@@ -59,7 +64,10 @@ struct Lines;
 
 impl Progress for Lines {
     fn start(&self, label: &str, total: u64) {
-        eprintln!("{label} ({total} bytes)");
+        match total {
+            0 => eprintln!("{label}"),
+            _ => eprintln!("{label} ({total} bytes)"),
+        }
     }
     fn advance(&self, _: u64) {}
     fn finish(&self) {}

@@ -44,18 +44,24 @@ pub struct P2pSearchReport {
     pub min_reputation: f64,
 }
 
-/// Every package of the local registry (newest versions): what a node puts
-/// in the DHT and serves, each tarball copied (verified) into `serve_dir`.
+/// Every package of the local registry (newest versions) whose tarball is
+/// what its metadata says: what a node puts in the DHT and serves, each
+/// tarball copied (verified) into `serve_dir`. One that fails the check is
+/// left out: its record would send peers after bytes nobody has.
 pub fn local_packages(
     registry: &mut dyn Registry,
     serve_dir: &Path,
 ) -> Result<Vec<PackageVersion>> {
-    let packages = registry.search(&Query::everything())?.hits;
-    for p in &packages {
-        if let Err(e) = super::serving::export_tarball(registry, p, serve_dir) {
-            tracing::warn!("not serving {}@{}: {e}", p.name, p.version);
-        }
-    }
+    let mut packages = registry.search(&Query::everything())?.hits;
+    packages.retain(
+        |p| match super::serving::export_tarball(registry, p, serve_dir) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!("not serving or announcing {}@{}: {e}", p.name, p.version);
+                false
+            }
+        },
+    );
     Ok(packages)
 }
 

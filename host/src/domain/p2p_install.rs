@@ -107,6 +107,26 @@ impl<'a> P2pSource<'a> {
         }
         Ok(best)
     }
+
+    /// The record of `name`@`version`, as a peer put it.
+    fn record(&mut self, name: &str, version: &str) -> Result<PackageVersion> {
+        match self.lookup(name)? {
+            Some(p) if p.version == version => Ok(p),
+            Some(p) => Err(MarketplaceError::NotFound(format!(
+                "{name}@{version} is not on the P2P network: peers announce each package's newest version only, now {}",
+                p.version
+            ))),
+            None => Err(MarketplaceError::NotFound(format!(
+                "{name}@{version} is not on the P2P network"
+            ))),
+        }
+    }
+}
+
+/// A record's size is only its publisher's word (the download uses it as
+/// a hint): the install checks the checksum alone.
+fn unverified_size(record: PackageVersion) -> PackageVersion {
+    PackageVersion { size: 0, ..record }
 }
 
 fn read_only(what: &str) -> MarketplaceError {
@@ -127,20 +147,16 @@ impl Registry for P2pSource<'_> {
         })
     }
     fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion> {
-        match self.lookup(name)? {
-            Some(p) if p.version == version => Ok(p),
-            Some(p) => Err(MarketplaceError::NotFound(format!(
-                "{name}@{version} is not on the P2P network: peers announce each package's newest version only, now {}",
-                p.version
-            ))),
-            None => Err(MarketplaceError::NotFound(format!(
-                "{name}@{version} is not on the P2P network"
-            ))),
-        }
+        self.record(name, version).map(unverified_size)
     }
+
     /// Peers publish one record per package: its newest version.
     fn list_versions(&mut self, name: &str) -> Result<Vec<PackageVersion>> {
-        Ok(self.lookup(name)?.into_iter().collect())
+        Ok(self
+            .lookup(name)?
+            .into_iter()
+            .map(unverified_size)
+            .collect())
     }
     fn publish(
         &mut self,
@@ -161,7 +177,7 @@ impl Registry for P2pSource<'_> {
         Err(read_only("describe itself"))
     }
     fn open_tarball<'b>(&'b mut self, name: &str, version: &str) -> Result<Box<dyn Read + 'b>> {
-        let meta = self.get_package_version(name, version)?;
+        let meta = self.record(name, version)?;
         let dest = self
             .downloads
             .path()

@@ -193,7 +193,10 @@ impl Client {
     /// providers are tried one at a time: a provider that fails (wrong
     /// bytes, short stream, silence, missing) is penalised and the next one
     /// tried. Parts that did not add up are compared with the verified copy
-    /// afterwards, and the peers that sent wrong ones are penalised too.
+    /// afterwards, and the peers that sent wrong ones are penalised too. A
+    /// provider that disagrees with the record's size is not penalised for
+    /// it (the record may be wrong): from then on each provider says the
+    /// size and the checksum decides.
     /// Returns who delivered it.
     pub async fn fetch(
         &self,
@@ -205,7 +208,7 @@ impl Client {
         let sha = digest_bytes(&package.checksum)
             .ok_or_else(|| MarketplaceError::Security(format!("{who} has a malformed checksum")))?;
         // 0: unknown (a lockfile without it); each provider is asked.
-        let size = (package.size > 0).then_some(package.size);
+        let mut size = (package.size > 0).then_some(package.size);
         let mut peers = Vec::new();
         for id in order {
             peers.push(id.parse::<PeerId>().map_err(|e| {
@@ -243,12 +246,23 @@ impl Client {
                     let kept = set_aside(dest);
                     mixed = std::fs::rename(dest, &kept).ok().map(|()| (kept, senders));
                 }
+                Err(Failure::Size { peer, claimed }) => {
+                    size = None;
+                    warn_other_size(peer, &who, claimed, package.size);
+                }
                 Err(Failure::Local(why)) => return Err(MarketplaceError::Network(why)),
             }
         }
         let mut delivered = None;
         for peer in &peers {
-            match self.download_from(&[*peer], &sha, size, dest).await {
+            let mut result = self.download_from(&[*peer], &sha, size, dest).await;
+            if let Err(Failure::Size { claimed, .. }) = result {
+                // The record may be the one that is wrong: the checksum decides.
+                size = None;
+                warn_other_size(*peer, &who, claimed, package.size);
+                result = self.download_from(&[*peer], &sha, size, dest).await;
+            }
+            match result {
                 Ok(()) => {
                     delivered = Some(*peer);
                     break;
@@ -398,6 +412,12 @@ impl Client {
         }
         Ok(result)
     }
+}
+
+fn warn_other_size(peer: PeerId, who: &str, claimed: u64, recorded: u64) {
+    tracing::warn!(
+        "peer {peer} says {who} is {claimed} bytes, its record {recorded}; asking each provider, the checksum decides"
+    );
 }
 
 /// Where a download that failed its checksum waits to be compared.

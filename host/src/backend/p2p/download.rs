@@ -41,8 +41,25 @@ pub enum Failure {
     /// checksum; `senders[i]` sent segment `i`. [`culprits`] finds out who
     /// once a verified copy is at hand.
     Mixed(Vec<PeerId>),
+    /// This peer says the tarball has another size than expected: the
+    /// record may be wrong as well as the peer, so the checksum decides
+    /// (ask it again with the size unknown).
+    Size { peer: PeerId, claimed: u64 },
     /// Writing here failed; no peer is to blame.
     Local(String),
+}
+
+/// Why a segment did not come.
+enum Refusal {
+    Failed(String),
+    /// The answer announced a file of this size.
+    OtherSize(u64),
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Refusal::Failed(why)
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -54,6 +71,7 @@ impl std::fmt::Display for Failure {
                 "the parts {} peers sent do not match the checksum",
                 distinct(senders).len()
             ),
+            Failure::Size { claimed, .. } => write!(f, "claims {claimed} bytes"),
         }
     }
 }
@@ -139,10 +157,13 @@ pub async fn download(
         let Some((slot, index, result)) = in_flight.next().await else {
             break;
         };
-        let blame = |why: String| Failure::Peer(peer_of(slot), why);
+        let peer = peer_of(slot);
         let (stream, bytes) = result
-            .map_err(|_| blame(format!("timed out after {}s", deadline.as_secs())))?
-            .map_err(blame)?;
+            .map_err(|_| Failure::Peer(peer, format!("timed out after {}s", deadline.as_secs())))?
+            .map_err(|refusal| match refusal {
+                Refusal::Failed(why) => Failure::Peer(peer, why),
+                Refusal::OtherSize(claimed) => Failure::Size { peer, claimed },
+            })?;
         streams[slot] = Some(stream);
         idle.push(slot);
         ready.insert(index, bytes);
@@ -236,7 +257,7 @@ async fn segment(
     request: Request,
     size: u64,
     mut buf: Vec<u8>,
-) -> Result<(Stream, Vec<u8>), String> {
+) -> Result<(Stream, Vec<u8>), Refusal> {
     let (mut stream, header) = match stream {
         Some(mut stream) => {
             let header = ask(&mut stream, &request)
@@ -248,7 +269,7 @@ async fn segment(
     };
     let total = header?;
     if total != size {
-        return Err(format!("claims {total} bytes, the record says {size}"));
+        return Err(Refusal::OtherSize(total));
     }
     if buf.capacity() == 0 {
         // calloc: fresh pages come zeroed from the kernel, no memset.

@@ -224,7 +224,10 @@ impl EventLoop {
                     .get_record(record::key(&name));
                 self.pending_get.insert(id, (name, Instant::now(), reply));
             }
-            Command::Put(package, reply) => {
+            Command::Put(mut package, reply) => {
+                if super::serve::fault().as_deref() == Some("record-size") {
+                    package.size += 1;
+                }
                 let record = Record {
                     key: record::key(&package.name),
                     value: record::encode(&package),

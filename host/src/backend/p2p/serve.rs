@@ -53,9 +53,10 @@ const IDLE: Duration = Duration::from_secs(30);
 const SILENCE: Duration = Duration::from_secs(600);
 
 /// Debug builds only: `GGEN_P2P_FAULT=corrupt|truncate|silent` makes this
-/// node serve wrong bytes, short answers, or nothing, so tests can check
-/// that downloaders detect and penalise it. Release builds never misbehave.
-fn fault() -> Option<String> {
+/// node serve wrong bytes, short answers, or nothing, and `record-size`
+/// put records claiming one byte more than the tarball has, so tests can
+/// check what downloaders make of it. Release builds never misbehave.
+pub(super) fn fault() -> Option<String> {
     if cfg!(debug_assertions) {
         std::env::var("GGEN_P2P_FAULT").ok()
     } else {
