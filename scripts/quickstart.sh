@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build --release --quiet
-export GGEN_HOME="${GGEN_HOME:-$PWD/target/quickstart-home}"
+# Always its own home: the registry below is emptied first, and a GGEN_HOME
+# the user exported must never be the one emptied.
+export GGEN_HOME="$PWD/target/quickstart-home"
 rm -rf "$GGEN_HOME/registry"
 ggen=target/release/ggen
 for dir in examples/packages/*/; do

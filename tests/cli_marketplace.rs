@@ -168,6 +168,12 @@ fn output_that_cannot_be_written_ends_cleanly() {
             stderr.trim(),
             "error: cannot write the output: No space left on device (os error 28); what the command changed before this report stays changed"
         );
+        // Help too (clap's printing error was dropped: exit 0, no word).
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = env.cmd(&["--help"]).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with("error: cannot write"), "{stderr}");
     }
 }
 

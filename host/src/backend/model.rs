@@ -125,8 +125,11 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
         .chars()
         .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
     {
+        // Escaped: a newline or tab shown as itself reads as a space.
         return Err(format!(
-            "package name `{name}` contains `{c}`; use lowercase letters, digits, `-`, `_` and `.`"
+            "package name `{}` contains `{}`; use lowercase letters, digits, `-`, `_` and `.`",
+            name.escape_debug(),
+            c.escape_debug()
         ));
     }
     Ok(())

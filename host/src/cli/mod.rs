@@ -55,8 +55,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = e.print();
-        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        // Like every report: a closed pipe is quiet, an unwritable stdout an error.
+        return match e
+            .print()
+            .and_then(|()| std::io::Write::flush(&mut std::io::stdout()))
+        {
+            Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe => {
+                eprintln!("error: cannot write the output: {w}");
+                ExitCode::FAILURE
+            }
+            _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+        };
     }
     let line = one_line_usage(&e.render().to_string());
     eprintln!("error: {}", output::error_line(&line));

@@ -212,6 +212,11 @@ mod tests {
             (r#"{"version":"1.0.0"}"#, "missing \"name\""),
             (r#"{"name":"Bad","version":"1.0.0"}"#, "must start with"),
             (r#"{"name":"a/b","version":"1.0.0"}"#, "contains `/`"),
+            // Escaped: shown as itself, a newline read as a space.
+            (
+                r#"{"name":"a\nb","version":"1.0.0"}"#,
+                "`a\\nb` contains `\\n`",
+            ),
             (r#"{"name":"..","version":"1.0.0"}"#, "must start with"),
             (r#"{"name":"ok","version":"1.0"}"#, "not a semver version"),
             (
