@@ -404,18 +404,20 @@ fn large_tarballs_come_from_several_providers_at_once() {
 
     // A liar among them spoils the shared download; one provider at a time
     // then finds the honest copy, and the parts are compared with it.
-    let mut liar_env = Env::new();
-    publish_12mb(&liar_env);
-    let liar = start_faulty(&mut liar_env, "corrupt", &[&a.addr]);
-    // Providers: a, b (found through a) and the liar. The liar not first,
-    // so the one-at-a-time pass never asks it: only the comparison can
-    // catch it (it used to go unpunished). Unknown peers tie; the default
-    // policy then orders by peer id, reverse-policy the other way.
+    // Providers: a, b and the liar, ordered by reverse-policy (descending
+    // peer id; the default policy weighs measured latency first). The liar
+    // must not come first, so the one-at-a-time pass never asks it: only
+    // the comparison can catch it (it used to go unpunished). Its identity
+    // is drawn until it fits; a node not bootstrapped touches no one.
     let policy = support::fixture("reverse-policy");
-    let global: &[&str] = if liar.peer_id < a.peer_id && liar.peer_id < b.peer_id {
-        &["--p2p-policy-plugin", policy.to_str().unwrap()]
-    } else {
-        &[]
+    let global: &[&str] = &["--p2p-policy-plugin", policy.to_str().unwrap()];
+    let liar = loop {
+        let mut liar_env = Env::new();
+        publish_12mb(&liar_env);
+        let liar = start_faulty(&mut liar_env, "corrupt", &[]);
+        if liar.peer_id < a.peer_id.clone().max(b.peer_id.clone()) {
+            break liar;
+        }
     };
     let client = Env::new();
     let out = install_p2p_with(&client, global, "large", &[&liar.addr, &a.addr]);

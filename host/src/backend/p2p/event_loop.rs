@@ -163,7 +163,7 @@ impl EventLoop {
         }
     }
 
-    fn save_peers(&self, saved: &mut Vec<u8>) {
+    fn save_peers(&mut self, saved: &mut Vec<u8>) {
         if let Some(file) = &self.peers_file
             && let Err(e) = self.peers.save(file, saved)
         {

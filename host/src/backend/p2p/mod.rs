@@ -15,6 +15,7 @@ mod event_loop;
 mod identity;
 mod node;
 mod peers;
+mod peers_file;
 mod record;
 mod running;
 mod serve;

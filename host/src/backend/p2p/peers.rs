@@ -2,17 +2,15 @@
 //! (invalid records and messages count against the sender), flood limits.
 //! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
-use serde::{Deserialize, Serialize};
 
 use crate::backend::network::{PeerView, unix_now as now};
 
 pub const MAX_PEERS: usize = 10_000;
-const MAX_ADDRESSES: usize = 8;
+pub(super) const MAX_ADDRESSES: usize = 8;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
@@ -31,8 +29,8 @@ pub struct Peer {
     /// back from an outage must not be ranked out of use for it.
     pub unreachable: u32,
     pub rate_limited: u32,
-    latency_total_ms: u64,
-    latency_samples: u32,
+    pub(super) latency_total_ms: u64,
+    pub(super) latency_samples: u32,
     /// When the peer last showed it was there (a connection, a message, an
     /// answer), in Unix seconds; 0 if never (an address we were only given).
     pub last_seen: u64,
@@ -42,11 +40,11 @@ pub struct Peer {
     /// When (Unix seconds) an unreachable dial last counted, until the
     /// peer shows up again; 0 if none. Saved: each short-lived command
     /// would count once otherwise.
-    unreachable_counted: u64,
+    pub(super) unreachable_counted: u64,
 }
 
 impl Peer {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             addresses: Vec::new(),
             connected: false,
@@ -73,25 +71,13 @@ impl Peer {
 
 #[derive(Default)]
 pub struct Peers {
-    map: HashMap<PeerId, Peer>,
-}
-
-/// What `$GGEN_HOME/p2p/peers.json` keeps of a peer across restarts.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    peer_id: String,
-    addresses: Vec<String>,
-    successes: u32,
-    failures: u32,
-    #[serde(default)]
-    unreachable: u32,
-    #[serde(default)]
-    unreachable_counted: u64,
-    rate_limited: u32,
-    latency_total_ms: u64,
-    latency_samples: u32,
-    last_seen: u64,
-    agent: Option<String>,
+    pub(super) map: HashMap<PeerId, Peer>,
+    /// What peers.json held of each peer when last read or written: what
+    /// this process added since is what it adds to the file (see
+    /// `peers_file`), so two processes do not overwrite each other's counts.
+    pub(super) base: HashMap<PeerId, super::peers_file::Saved>,
+    /// Peers this process dropped (pruned or past the cap): not written back.
+    pub(super) forgotten: HashSet<PeerId>,
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -99,106 +85,6 @@ struct Saved {
 pub struct Prune {
     pub threshold: f64,
     pub after_days: u64,
-}
-
-impl Peers {
-    /// Peers saved by an earlier run, minus those to prune: not seen for
-    /// `after_days`, or below the threshold and not seen for a day (a bad
-    /// peer is remembered long enough to be avoided, not forever). A missing
-    /// or unreadable file starts afresh (it only holds statistics).
-    pub fn load(path: &Path, prune: Prune) -> Self {
-        let mut peers = Self::default();
-        let Ok(text) = crate::backend::small_file::read_to_string(path, 64 << 20) else {
-            return peers;
-        };
-        let entries: Vec<serde_json::Value> = match serde_json::from_str(&text) {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::warn!(
-                    "ignoring {} ({e}); peer statistics start afresh",
-                    path.display()
-                );
-                return peers;
-            }
-        };
-        // One damaged entry costs that peer's statistics, not everyone's.
-        let total = entries.len().min(MAX_PEERS);
-        let mut damaged = 0;
-        let cutoff = now().saturating_sub(prune.after_days * 86_400);
-        let bad_cutoff = now().saturating_sub(86_400);
-        for entry in entries.into_iter().take(MAX_PEERS) {
-            let Some((id, s)) = serde_json::from_value::<Saved>(entry)
-                .ok()
-                .and_then(|s| Some((s.peer_id.parse::<PeerId>().ok()?, s)))
-            else {
-                damaged += 1;
-                continue;
-            };
-            let peer = Peer {
-                addresses: s
-                    .addresses
-                    .iter()
-                    .filter_map(|a| a.parse().ok())
-                    .take(MAX_ADDRESSES)
-                    .collect(),
-                connected: false,
-                successes: s.successes,
-                failures: s.failures,
-                unreachable: s.unreachable,
-                unreachable_counted: s.unreachable_counted,
-                rate_limited: s.rate_limited,
-                latency_total_ms: s.latency_total_ms,
-                latency_samples: s.latency_samples,
-                last_seen: s.last_seen,
-                agent: s.agent,
-                ..Peer::new()
-            };
-            if peer.last_seen < cutoff
-                || (peer.reputation() < prune.threshold && peer.last_seen < bad_cutoff)
-            {
-                continue;
-            }
-            peers.map.insert(id, peer);
-        }
-        if damaged > 0 {
-            tracing::warn!(
-                "ignoring {damaged} of {total} entries in {}: not valid peer statistics",
-                path.display()
-            );
-        }
-        peers
-    }
-
-    /// Write the statistics atomically (temporary file, then rename), unless
-    /// they are what `last` (the bytes last written, updated here) holds.
-    pub fn save(&self, path: &Path, last: &mut Vec<u8>) -> std::io::Result<()> {
-        let saved: Vec<Saved> = self
-            .map
-            .iter()
-            .map(|(id, p)| Saved {
-                peer_id: id.to_string(),
-                addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
-                successes: p.successes,
-                failures: p.failures,
-                unreachable: p.unreachable,
-                unreachable_counted: p.unreachable_counted,
-                rate_limited: p.rate_limited,
-                latency_total_ms: p.latency_total_ms,
-                latency_samples: p.latency_samples,
-                last_seen: p.last_seen,
-                agent: p.agent.clone(),
-            })
-            .collect();
-        let text = serde_json::to_vec(&saved).expect("peer statistics serialise");
-        if text == *last {
-            return Ok(());
-        }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        crate::backend::atomic::write_file(path, &text, dir)?;
-        *last = text;
-        Ok(())
-    }
 }
 
 impl Peers {
@@ -213,6 +99,8 @@ impl Peers {
                 .map(|(id, _)| *id)
         {
             self.map.remove(&oldest);
+            self.base.remove(&oldest);
+            self.forgotten.insert(oldest);
         }
         self.map.entry(id).or_insert_with(Peer::new)
     }
@@ -368,34 +256,6 @@ mod tests {
         next.entry(id).unreachable_counted -= UNREACHABLE_COUNTS_EVERY;
         next.unreachable(id);
         assert_eq!(next.get(&id).unwrap().unreachable, 3);
-    }
-
-    #[test]
-    fn a_damaged_entry_in_peers_json_costs_only_that_peer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
-        let good = PeerId::random();
-        let entry = |id: String, failures: serde_json::Value| {
-            serde_json::json!({
-                "peer_id": id, "addresses": ["/ip4/127.0.0.1/tcp/9"], "successes": 3,
-                "failures": failures, "rate_limited": 0, "latency_total_ms": 0,
-                "latency_samples": 0, "last_seen": now(), "agent": null,
-            })
-        };
-        let saved = serde_json::json!([
-            entry(good.to_string(), 1.into()),
-            entry(PeerId::random().to_string(), 5_000_000_000u64.into()),
-            entry("not a peer id".into(), 0.into()),
-        ]);
-        std::fs::write(&path, saved.to_string()).unwrap();
-        let prune = Prune {
-            threshold: 0.1,
-            after_days: 30,
-        };
-        let peers = Peers::load(&path, prune);
-        assert_eq!(peers.len(), 1);
-        let peer = peers.get(&good).unwrap();
-        assert_eq!((peer.successes, peer.failures, peer.unreachable), (3, 1, 0));
     }
 
     #[test]

@@ -1,0 +1,356 @@
+//! Peer statistics on disk, `$GGEN_HOME/p2p/peers.json`: read when a node
+//! starts, written by every node and short-lived command that learned
+//! something. Writers take `peers.json.lock` and add what they learned to
+//! what the file holds then, so two commands at once both count (the last
+//! one's copy used to replace the other's: a penalty was lost).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+
+use super::peers::{MAX_ADDRESSES, MAX_PEERS, Peer, Peers, Prune};
+use crate::backend::network::unix_now as now;
+
+/// What peers.json keeps of a peer across restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    peer_id: String,
+    addresses: Vec<String>,
+    successes: u32,
+    failures: u32,
+    #[serde(default)]
+    unreachable: u32,
+    #[serde(default)]
+    unreachable_counted: u64,
+    rate_limited: u32,
+    latency_total_ms: u64,
+    latency_samples: u32,
+    last_seen: u64,
+    agent: Option<String>,
+}
+
+impl Saved {
+    fn of(id: &PeerId, p: &Peer) -> Self {
+        Self {
+            peer_id: id.to_string(),
+            addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
+            successes: p.successes,
+            failures: p.failures,
+            unreachable: p.unreachable,
+            unreachable_counted: p.unreachable_counted,
+            rate_limited: p.rate_limited,
+            latency_total_ms: p.latency_total_ms,
+            latency_samples: p.latency_samples,
+            last_seen: p.last_seen,
+            agent: p.agent.clone(),
+        }
+    }
+
+    /// Its statistics onto `p` (connection state and flood bucket stay).
+    fn apply(&self, p: &mut Peer) {
+        p.addresses = (self.addresses.iter())
+            .filter_map(|a| a.parse().ok())
+            .take(MAX_ADDRESSES)
+            .collect();
+        p.successes = self.successes;
+        p.failures = self.failures;
+        p.unreachable = self.unreachable;
+        p.unreachable_counted = self.unreachable_counted;
+        p.rate_limited = self.rate_limited;
+        p.latency_total_ms = self.latency_total_ms;
+        p.latency_samples = self.latency_samples;
+        p.last_seen = self.last_seen;
+        p.agent = self.agent.clone();
+    }
+
+    /// `self` (this process's view) onto `disk` (the file's now), where
+    /// `base` is what the file held when this process last read it: counts
+    /// add what this process added since; times take the latest.
+    fn merged(&self, base: Option<&Saved>, disk: &Saved) -> Saved {
+        // No base: the peer is new to this process, all its counts are news.
+        // Counts only grow; a base above ours (never expected) adds nothing.
+        // Saturating: the file is not to be trusted with overflows.
+        fn add64(disk: u64, mine: u64, base: Option<u64>) -> u64 {
+            disk.saturating_add(mine.saturating_sub(base.unwrap_or(0)))
+        }
+        fn add(disk: u32, mine: u32, base: Option<u32>) -> u32 {
+            disk.saturating_add(mine.saturating_sub(base.unwrap_or(0)))
+        }
+        let last_seen = self.last_seen.max(disk.last_seen);
+        let counted = self.unreachable_counted.max(disk.unreachable_counted);
+        let mut addresses = self.addresses.clone();
+        for a in &disk.addresses {
+            if !addresses.contains(a) && addresses.len() < MAX_ADDRESSES {
+                addresses.push(a.clone());
+            }
+        }
+        Saved {
+            peer_id: self.peer_id.clone(),
+            addresses,
+            successes: add(disk.successes, self.successes, base.map(|b| b.successes)),
+            failures: add(disk.failures, self.failures, base.map(|b| b.failures)),
+            unreachable: add(
+                disk.unreachable,
+                self.unreachable,
+                base.map(|b| b.unreachable),
+            ),
+            // Seen since it was last found away: the throttle starts over.
+            unreachable_counted: if last_seen > counted { 0 } else { counted },
+            rate_limited: add(
+                disk.rate_limited,
+                self.rate_limited,
+                base.map(|b| b.rate_limited),
+            ),
+            latency_total_ms: add64(
+                disk.latency_total_ms,
+                self.latency_total_ms,
+                base.map(|b| b.latency_total_ms),
+            ),
+            latency_samples: add(
+                disk.latency_samples,
+                self.latency_samples,
+                base.map(|b| b.latency_samples),
+            ),
+            last_seen,
+            agent: self.agent.clone().or_else(|| disk.agent.clone()),
+        }
+    }
+}
+
+/// What [`read`] found in peers.json.
+struct Entries {
+    /// The entries that parse (at most [`MAX_PEERS`]).
+    saved: Vec<(PeerId, Saved)>,
+    /// Of `read` entries, those that did not.
+    damaged: usize,
+    read: usize,
+}
+
+/// None if the file cannot be read or is not a list.
+fn read(path: &Path) -> Option<Entries> {
+    let text = crate::backend::small_file::read_to_string(path, 64 << 20).ok()?;
+    let entries: Vec<serde_json::Value> = match serde_json::from_str(&text) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(
+                "ignoring {} ({e}); peer statistics start afresh",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let total = entries.len().min(MAX_PEERS);
+    let mut damaged = 0;
+    let mut saved = Vec::new();
+    for entry in entries.into_iter().take(MAX_PEERS) {
+        match serde_json::from_value::<Saved>(entry)
+            .ok()
+            .and_then(|s| Some((s.peer_id.parse::<PeerId>().ok()?, s)))
+        {
+            Some(pair) => saved.push(pair),
+            None => damaged += 1,
+        }
+    }
+    Some(Entries {
+        saved,
+        damaged,
+        read: total,
+    })
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl Peers {
+    /// Peers saved by an earlier run, minus those to prune: not seen for
+    /// `after_days`, or below the threshold and not seen for a day (a bad
+    /// peer is remembered long enough to be avoided, not forever). A missing
+    /// or unreadable file starts afresh (it only holds statistics); one
+    /// damaged entry costs that peer's statistics, not everyone's.
+    pub fn load(path: &Path, prune: Prune) -> Self {
+        let mut peers = Self::default();
+        let Some(entries) = read(path) else {
+            return peers;
+        };
+        if entries.damaged > 0 {
+            tracing::warn!(
+                "ignoring {} of {} entries in {}: not valid peer statistics",
+                entries.damaged,
+                entries.read,
+                path.display()
+            );
+        }
+        let cutoff = now().saturating_sub(prune.after_days * 86_400);
+        let bad_cutoff = now().saturating_sub(86_400);
+        for (id, s) in entries.saved {
+            let mut peer = Peer::new();
+            s.apply(&mut peer);
+            if peer.last_seen < cutoff
+                || (peer.reputation() < prune.threshold && peer.last_seen < bad_cutoff)
+            {
+                peers.forgotten.insert(id);
+                continue;
+            }
+            peers.map.insert(id, peer);
+            peers.base.insert(id, s);
+        }
+        peers
+    }
+
+    /// Add what this process learned since it last read the file to what
+    /// the file holds now, under `peers.json.lock`, and write the result
+    /// atomically; this process then knows what the others added too.
+    /// Nothing is done while nothing changed here since `last` (the bytes
+    /// of this process's view when it last saved, updated here).
+    pub fn save(&mut self, path: &Path, last: &mut Vec<u8>) -> std::io::Result<()> {
+        let mine: Vec<Saved> = (self.map.iter()).map(|(id, p)| Saved::of(id, p)).collect();
+        let text = serde_json::to_vec(&mine).expect("peer statistics serialise");
+        if text == *last {
+            return Ok(());
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path(path))?;
+        lock.lock()?;
+        let mut on_disk: HashMap<PeerId, Saved> = (read(path).map(|e| e.saved))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(id, _)| !self.forgotten.contains(id))
+            .collect();
+        for (id, peer) in &mut self.map {
+            let saved = Saved::of(id, peer);
+            let merged = match on_disk.get(id) {
+                Some(disk) => saved.merged(self.base.get(id), disk),
+                None => saved,
+            };
+            merged.apply(peer);
+            self.base.insert(*id, merged.clone());
+            on_disk.insert(*id, merged);
+        }
+        let mut all: Vec<Saved> = on_disk.into_values().collect();
+        // Past the cap, those seen longest ago go.
+        all.sort_by(|a, b| {
+            b.last_seen
+                .cmp(&a.last_seen)
+                .then(a.peer_id.cmp(&b.peer_id))
+        });
+        all.truncate(MAX_PEERS);
+        let out = serde_json::to_vec(&all).expect("peer statistics serialise");
+        crate::backend::atomic::write_file(path, &out, dir)?;
+        drop(lock);
+        *last = serde_json::to_vec(
+            &(self.map.iter())
+                .map(|(id, p)| Saved::of(id, p))
+                .collect::<Vec<_>>(),
+        )
+        .expect("peer statistics serialise");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRUNE: Prune = Prune {
+        threshold: 0.1,
+        after_days: 30,
+    };
+
+    #[test]
+    fn a_damaged_entry_in_peers_json_costs_only_that_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let good = PeerId::random();
+        let entry = |id: String, failures: serde_json::Value| {
+            serde_json::json!({
+                "peer_id": id, "addresses": ["/ip4/127.0.0.1/tcp/9"], "successes": 3,
+                "failures": failures, "rate_limited": 0, "latency_total_ms": 0,
+                "latency_samples": 0, "last_seen": now(), "agent": null,
+            })
+        };
+        let saved = serde_json::json!([
+            entry(good.to_string(), 1.into()),
+            entry(PeerId::random().to_string(), 5_000_000_000u64.into()),
+            entry("not a peer id".into(), 0.into()),
+        ]);
+        std::fs::write(&path, saved.to_string()).unwrap();
+        let peers = Peers::load(&path, PRUNE);
+        assert_eq!(peers.len(), 1);
+        let peer = peers.get(&good).unwrap();
+        assert_eq!((peer.successes, peer.failures, peer.unreachable), (3, 1, 0));
+    }
+
+    #[test]
+    fn two_processes_saving_at_once_both_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let (liar, honest, other) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let mut first = Peers::default();
+        first.success(honest);
+        first.save(&path, &mut Vec::new()).unwrap();
+
+        // Two commands read the same file, each learns something, each saves.
+        let mut a = Peers::load(&path, PRUNE);
+        let mut b = Peers::load(&path, PRUNE);
+        // Connected (a sign of life), then sent wrong bytes.
+        a.seen(liar);
+        a.failure(liar);
+        a.success(honest);
+        b.seen(liar);
+        b.failure(liar);
+        b.success(honest);
+        b.success(other);
+        a.save(&path, &mut Vec::new()).unwrap();
+        b.save(&path, &mut Vec::new()).unwrap();
+
+        let after = Peers::load(&path, PRUNE);
+        let count = |id| {
+            let p = after.get(&id).unwrap();
+            (p.successes, p.failures)
+        };
+        assert_eq!(
+            count(liar),
+            (0, 2),
+            "the second save kept the first's penalty"
+        );
+        assert_eq!(count(honest), (3, 0));
+        assert_eq!(count(other), (1, 0));
+        // The later saver now knows what the other added.
+        assert_eq!(b.get(&liar).unwrap().failures, 2);
+        // Saving again without news changes nothing.
+        let before = std::fs::read(&path).unwrap();
+        b.save(&path, &mut Vec::new()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn pruned_peers_are_not_written_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let (bad, good) = (PeerId::random(), PeerId::random());
+        let mut peers = Peers::default();
+        peers.success(good);
+        for _ in 0..20 {
+            peers.failure(bad);
+        }
+        peers.entry(bad).last_seen = now() - 2 * 86_400;
+        peers.save(&path, &mut Vec::new()).unwrap();
+        let mut next = Peers::load(&path, PRUNE);
+        assert!(next.get(&bad).is_none());
+        next.success(good);
+        next.save(&path, &mut Vec::new()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&bad.to_string()), "{text}");
+    }
+}
