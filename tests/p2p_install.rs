@@ -306,6 +306,19 @@ fn what_the_network_cannot_resolve_comes_from_the_file_registry() {
         "{stderr}"
     );
     assert!(installed_source(&client, &out).starts_with("registry+file://"));
+
+    // Only in the local registry: the warning says where it was not found
+    // (it said "not in the registry", of the one it was then found in).
+    client.publish(json!({"name": "solo", "version": "1.0.0"}));
+    let out = install_p2p(&client, "solo", &[&node.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "package `solo` (required by your request) is not in the P2P network's records"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@ use super::error::Result;
 use super::model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
 pub trait Registry {
-    /// Human name of the backend, for messages (e.g. `file-registry (built in)`).
+    /// Where its packages are, as a message names it (`the registry`, `the
+    /// P2P network`): "package `x` is not in the registry".
     fn describe(&self) -> String;
     fn search(&mut self, query: &Query) -> Result<SearchResults>;
     fn get_package(&mut self, name: &str) -> Result<Package>;

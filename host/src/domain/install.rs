@@ -476,6 +476,9 @@ struct RegistrySource<'a> {
 }
 
 impl VersionSource for RegistrySource<'_> {
+    fn describe(&self) -> String {
+        self.registry.describe()
+    }
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
         if let Some(kept) = self.installed.get(name)

@@ -135,7 +135,7 @@ fn read_only(what: &str) -> MarketplaceError {
 
 impl Registry for P2pSource<'_> {
     fn describe(&self) -> String {
-        "the P2P network".into()
+        "the P2P network's records".into()
     }
     fn search(&mut self, _: &Query) -> Result<SearchResults> {
         Err(read_only("search through the install source"))

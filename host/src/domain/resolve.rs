@@ -31,6 +31,10 @@ pub struct Candidate {
 pub trait VersionSource {
     /// Every version of `name`; empty when the package does not exist.
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>>;
+    /// Where the versions are, for "package `x` is not in ...".
+    fn describe(&self) -> String {
+        "the registry".into()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +399,8 @@ impl DependencyProvider for Provider<'_> {
         for (dep, req) in deps {
             if self.candidates(&dep)?.is_empty() {
                 return Err(self.fail(MarketplaceError::NotFound(format!(
-                    "missing dependency: package `{dep}` (required by {requirer}) is not in the registry"
+                    "missing dependency: package `{dep}` (required by {requirer}) is not in {}",
+                    self.source.borrow().describe()
                 ))));
             }
             self.note_prereleases(&dep, &req);

@@ -73,7 +73,8 @@ impl WasmRegistry {
 
 impl Registry for WasmRegistry {
     fn describe(&self) -> String {
-        self.calls.label.clone()
+        // Whichever plugin: to the user it is the registry (`--registry`).
+        "the registry".into()
     }
 
     fn search(&mut self, query: &Query) -> Result<SearchResults> {
