@@ -26,7 +26,7 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE.wasm")]
     pub p2p_policy_plugin: Option<PathBuf>,
 
-    /// Registry root directory [default: $GGEN_HOME/registry]
+    /// Registry root directory [default: registry_path in config.toml, else $GGEN_HOME/registry]
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "DIR")]
     pub registry: Option<PathBuf>,
 
@@ -119,7 +119,7 @@ pub struct P2pStartArgs {
     pub listen: Vec<String>,
     #[command(flatten)]
     pub net: NetArgs,
-    /// Serve the DHT (Kademlia server mode; also [marketplace.p2p] dht_server_mode)
+    /// Serve the DHT even if [marketplace.p2p] dht_server_mode = false (server mode is the default)
     #[arg(long)]
     pub dht_server: bool,
     /// Run in the background (output in $GGEN_HOME/p2p/node.log)
