@@ -683,6 +683,44 @@ fn plugin_inspect_describes_components() {
     assert!(exports(&i).contains(&"ggen:marketplace/registry@0.1.0".to_string()));
     let guests: Vec<&str> = strings(&i["capabilities"]["preopens"], "guest");
     assert_eq!(guests, ["/registry", "/cache"]);
+    assert_eq!(i["capabilities"]["deadline_ms"], 5_000);
+    // The limits shown are those this configuration gives (they were the
+    // defaults whatever the settings).
+    let limited = env.json(&[
+        "--plugin-timeout",
+        "2s",
+        "--plugin-memory",
+        "64",
+        "marketplace",
+        "plugin",
+        "inspect",
+        registry.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            &limited["capabilities"]["deadline_ms"],
+            &limited["capabilities"]["memory_mib"]
+        ),
+        (&json!(2_000), &json!(64)),
+        "{limited}"
+    );
+    config(&env, "[hooks]\ntimeout_ms = 3000\nmemory_mib = 32\n");
+    let hook = env.json(&[
+        "marketplace",
+        "plugin",
+        "inspect",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            &hook["capabilities"]["deadline_ms"],
+            &hook["capabilities"]["memory_mib"]
+        ),
+        (&json!(3_000), &json!(32)),
+        "{hook}"
+    );
 
     let future = fixture("future-contract");
     let i = env.json(&[

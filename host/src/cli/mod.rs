@@ -269,7 +269,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         MarketplaceCommand::Plugin {
             command: PluginCommand::Inspect(a),
         } => {
-            let inspection = domain::inspect::inspect(&a.file)?;
+            let inspection = session.inspect_plugin(&a.file)?;
             output::inspect(&a.file, &inspection, a.json);
         }
         MarketplaceCommand::P2p { command } => p2p::run(&session, command)?,

@@ -3,10 +3,14 @@
 use std::path::Path;
 
 use super::{MarketplaceError, Result};
+use crate::backend::plugin::Limits;
 pub use crate::backend::plugin::inspect::Inspection;
 
-pub fn inspect(path: &Path) -> Result<Inspection> {
+/// `plugins` and `hooks`: the limits registry and policy plugins, and
+/// post-install hooks, run under.
+pub fn inspect(path: &Path, plugins: Limits, hooks: Limits) -> Result<Inspection> {
     let source = crate::backend::plugin::WasmSource::from_file(path)?;
-    crate::backend::plugin::inspect::inspect(&source.bytes, &path.display().to_string())
+    let label = path.display().to_string();
+    crate::backend::plugin::inspect::inspect(&source.bytes, &label, plugins, hooks)
         .map_err(MarketplaceError::Plugin)
 }

@@ -186,6 +186,14 @@ impl Session {
 impl Session {
     /// Runs post-install hooks with the `[hooks]` limits of config.toml.
     pub fn hook_runner(&self) -> Result<WasmHookRunner> {
+        Ok(WasmHookRunner::new(
+            PluginEngine::new(self.home.cache())?,
+            self.hook_limits()?,
+        ))
+    }
+
+    /// The `[hooks]` limits of config.toml.
+    fn hook_limits(&self) -> Result<Limits> {
         let hooks = &self.config.hooks;
         let limits = Limits {
             deadline: Duration::from_millis(hooks.timeout_ms),
@@ -196,10 +204,13 @@ impl Session {
                 "[hooks] timeout_ms and memory_mib must be greater than zero".into(),
             ));
         }
-        Ok(WasmHookRunner::new(
-            PluginEngine::new(self.home.cache())?,
-            limits,
-        ))
+        Ok(limits)
+    }
+
+    /// `plugin inspect`, showing the limits this configuration gives the
+    /// component's role.
+    pub fn inspect_plugin(&self, path: &Path) -> Result<super::inspect::Inspection> {
+        super::inspect::inspect(path, self.limits, self.hook_limits()?)
     }
 
     /// Hook consent: the command's `--allow-hooks`/`--allow-all-hooks` plus

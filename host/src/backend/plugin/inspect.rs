@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::contract::{self, World};
-use super::policy::{self, Access};
+use super::policy::{self, Access, Limits};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -52,7 +52,13 @@ pub struct PreopenView {
 
 const WORLDS: [World; 3] = [World::Registry, World::P2pPolicy, World::PostInstallHook];
 
-pub fn inspect(bytes: &[u8], label: &str) -> Result<Inspection, String> {
+/// `plugins` and `hooks`: the limits each role runs under here (shown).
+pub fn inspect(
+    bytes: &[u8],
+    label: &str,
+    plugins: Limits,
+    hooks: Limits,
+) -> Result<Inspection, String> {
     if !wasmparser::Parser::is_component(bytes) {
         // The contract check words this for core modules and other files.
         return Err(contract::check(bytes, World::Registry, label)
@@ -125,11 +131,17 @@ pub fn inspect(bytes: &[u8], label: &str) -> Result<Inspection, String> {
         loadable: world.is_some() && compatible && imports.iter().all(|i| i.provided),
         imports,
         exports,
-        capabilities: world.map(capabilities),
+        capabilities: world.map(|w| {
+            let limits = match w {
+                World::Registry | World::P2pPolicy => plugins,
+                World::PostInstallHook => hooks,
+            };
+            capabilities(w, limits)
+        }),
     })
 }
 
-fn capabilities(world: World) -> Capabilities {
+fn capabilities(world: World, limits: Limits) -> Capabilities {
     let grants = policy::grants(world);
     Capabilities {
         preopens: grants
@@ -141,8 +153,8 @@ fn capabilities(world: World) -> Capabilities {
                 writable: access != Access::ReadOnly,
             })
             .collect(),
-        deadline_ms: grants.default_limits.deadline.as_millis() as u64,
-        memory_mib: (grants.default_limits.memory_bytes >> 20) as u64,
+        deadline_ms: limits.deadline.as_millis() as u64,
+        memory_mib: (limits.memory_bytes >> 20) as u64,
         configured_in: grants.configured_in.summary,
         imports: policy::IMPORTS.to_vec(),
     }

@@ -75,7 +75,6 @@ pub struct Limits {
 pub struct RoleGrants {
     /// (guest path, what it is, access)
     pub preopens: &'static [(&'static str, &'static str, Access)],
-    pub default_limits: Limits,
     /// Where users change the limits.
     pub configured_in: LimitSettings,
 }
@@ -123,12 +122,10 @@ pub fn grants(world: World) -> RoleGrants {
                     Access::Cache,
                 ),
             ],
-            default_limits: PLUGIN_LIMITS,
             configured_in: PLUGIN_SETTINGS,
         },
         World::P2pPolicy => RoleGrants {
             preopens: &[],
-            default_limits: PLUGIN_LIMITS,
             configured_in: PLUGIN_SETTINGS,
         },
         World::PostInstallHook => RoleGrants {
@@ -137,7 +134,6 @@ pub fn grants(world: World) -> RoleGrants {
                 "the staged package directory",
                 Access::ReadWrite,
             )],
-            default_limits: HOOK_LIMITS,
             configured_in: HOOK_SETTINGS,
         },
     }
