@@ -39,11 +39,28 @@ pub fn export_tarball(
         MarketplaceError::storage(format!("cannot write {}", path.display()), e)
     };
     std::fs::create_dir_all(serve_dir).map_err(fail)?;
-    let tmp = tempfile::NamedTempFile::new_in(serve_dir).map_err(fail)?;
+    let tmp = (tempfile::Builder::new().prefix(PARTIAL))
+        .tempfile_in(serve_dir)
+        .map_err(fail)?;
     let handle = tmp.as_file().try_clone().map_err(fail)?;
     super::fetch::verify_into(registry, meta, handle, MAX_TARBALL, &Silent)?;
     tmp.persist(&path).map_err(|e| fail(e.error))?;
     Ok(path)
+}
+
+/// A copy being exported (its name until it is complete and verified).
+const PARTIAL: &str = ".partial-";
+/// An export untouched this long was killed: its file is removed. Younger
+/// ones may be another process's export in progress.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn remove_if_abandoned(entry: &std::fs::DirEntry) {
+    let age = (entry.metadata().and_then(|m| m.modified()))
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    if age.is_some_and(|age| age >= ABANDONED_AFTER) {
+        let _ = std::fs::remove_file(entry.path());
+    }
 }
 
 /// The checksums of the copies in `serve_dir` other than `newest`'s whose
@@ -62,6 +79,10 @@ pub fn earlier_copies(
     let (mut copies, mut damaged) = (Vec::new(), HashSet::new());
     for entry in entries.flatten() {
         let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with(PARTIAL)) {
+            remove_if_abandoned(&entry);
+            continue;
+        }
         // A checksum is lowercase hex: the node opens the lowercase name, so
         // another spelling would pass a digest check and then not be served.
         let Some(checksum) = (name.to_str())
@@ -151,6 +172,20 @@ mod tests {
         assert_eq!(found, [old]);
         assert!(!damaged.exists(), "a damaged copy is deleted");
         assert!(dir.path().join("notes.txt").exists());
+        // A killed export's file goes once it is old; a fresh one may be
+        // another process's export in progress.
+        let (old_part, new_part) = (dir.path().join(".partial-a"), dir.path().join(".partial-b"));
+        std::fs::write(&old_part, b"half").unwrap();
+        std::fs::write(&new_part, b"half").unwrap();
+        let hours_ago = std::time::SystemTime::now() - 2 * ABANDONED_AFTER;
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&old_part)
+            .unwrap();
+        file.set_modified(hours_ago).unwrap();
+        let newest = HashSet::from([checksum(b"newest")]);
+        earlier_copies(dir.path(), &newest, || unreachable!());
+        assert!(!old_part.exists() && new_part.exists());
         let none = dir.path().join("none");
         assert!(earlier_copies(&none, &HashSet::new(), || unreachable!()).is_empty());
     }
