@@ -9,7 +9,7 @@ cargo build --release --quiet
 # the user exported must never be the one emptied.
 export GGEN_HOME="$PWD/target/quickstart-home"
 rm -rf "$GGEN_HOME/registry"
-ggen=target/release/ggen
+ggen="${CARGO_TARGET_DIR:-target}/release/ggen"
 for dir in examples/packages/*/; do
   "$ggen" marketplace publish "$dir"
 done

@@ -60,6 +60,14 @@ pub enum Command {
     Shutdown,
 }
 
+/// peers.json saving: the bytes last written (nothing is written again
+/// until they change) and the error it last failed with.
+#[derive(Default)]
+struct Saving {
+    last: Vec<u8>,
+    failing: Option<String>,
+}
+
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
@@ -145,9 +153,13 @@ impl EventLoop {
         }
         // A node killed (kill -9, power loss) lost every penalty it had
         // learned when they were written only on shutdown.
-        let mut save = tokio::time::interval(SAVE_PEERS_EVERY);
+        // Not at once: a node just started has learned nothing yet.
+        let mut save = tokio::time::interval_at(
+            tokio::time::Instant::now() + SAVE_PEERS_EVERY,
+            SAVE_PEERS_EVERY,
+        );
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut saved = Vec::new();
+        let mut saved = Saving::default();
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
@@ -163,11 +175,20 @@ impl EventLoop {
         }
     }
 
-    fn save_peers(&mut self, saved: &mut Vec<u8>) {
-        if let Some(file) = &self.peers_file
-            && let Err(e) = self.peers.save(file, saved)
-        {
-            tracing::warn!("cannot save peer statistics to {}: {e}", file.display());
+    fn save_peers(&mut self, saving: &mut Saving) {
+        let Some(file) = &self.peers_file else {
+            return;
+        };
+        match self.peers.save(file, &mut saving.last) {
+            Ok(()) => saving.failing = None,
+            Err(e) => {
+                // Once per cause, not every few seconds.
+                let why = e.to_string();
+                if saving.failing.as_ref() != Some(&why) {
+                    tracing::warn!("cannot save peer statistics to {}: {why}", file.display());
+                    saving.failing = Some(why);
+                }
+            }
         }
     }
 

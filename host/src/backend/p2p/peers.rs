@@ -2,7 +2,7 @@
 //! (invalid records and messages count against the sender), flood limits.
 //! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
@@ -76,8 +76,12 @@ pub struct Peers {
     /// this process added since is what it adds to the file (see
     /// `peers_file`), so two processes do not overwrite each other's counts.
     pub(super) base: HashMap<PeerId, super::peers_file::Saved>,
-    /// Peers this process dropped (pruned or past the cap): not written back.
-    pub(super) forgotten: HashSet<PeerId>,
+    /// Peers this process dropped (pruned or past the cap), as the file
+    /// held them: not written back unless another process changed them.
+    pub(super) forgotten: HashMap<PeerId, super::peers_file::Saved>,
+    /// peers.json's modification time when last read or written here: a
+    /// change by another process is merged in at the next save.
+    pub(super) file_stamp: Option<std::time::SystemTime>,
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -99,8 +103,9 @@ impl Peers {
                 .map(|(id, _)| *id)
         {
             self.map.remove(&oldest);
-            self.base.remove(&oldest);
-            self.forgotten.insert(oldest);
+            if let Some(saved) = self.base.remove(&oldest) {
+                self.forgotten.insert(oldest, saved);
+            }
         }
         self.map.entry(id).or_insert_with(Peer::new)
     }
@@ -125,13 +130,15 @@ impl Peers {
     }
 
     pub fn success(&mut self, id: PeerId) {
-        self.seen(id).successes += 1;
+        let p = self.seen(id);
+        p.successes = p.successes.saturating_add(1);
     }
 
     /// A failed dial or download, or something invalid the peer sent: not a
     /// sign of life, so `last_seen` stays.
     pub fn failure(&mut self, id: PeerId) {
-        self.entry(id).failures += 1;
+        let p = self.entry(id);
+        p.failures = p.failures.saturating_add(1);
     }
 
     /// A dial that found no one there: counted apart from failures, once
@@ -142,15 +149,16 @@ impl Peers {
         // A clock set back counts too, rather than never again.
         let since = now.checked_sub(peer.unreachable_counted);
         if peer.unreachable_counted == 0 || since.is_none_or(|s| s >= UNREACHABLE_COUNTS_EVERY) {
-            peer.unreachable += 1;
+            peer.unreachable = peer.unreachable.saturating_add(1);
             peer.unreachable_counted = now;
         }
     }
 
     pub fn latency(&mut self, id: PeerId, ms: u64) {
         let p = self.seen(id);
-        p.latency_total_ms += ms;
-        p.latency_samples += 1;
+        // Saturating: peers.json may hold anything.
+        p.latency_total_ms = p.latency_total_ms.saturating_add(ms);
+        p.latency_samples = p.latency_samples.saturating_add(1);
     }
 
     /// Take one message from the peer's flood bucket; false when it is empty.
@@ -163,7 +171,7 @@ impl Peers {
             p.tokens -= 1.0;
             true
         } else {
-            p.rate_limited += 1;
+            p.rate_limited = p.rate_limited.saturating_add(1);
             false
         }
     }
@@ -191,7 +199,7 @@ impl Peers {
             avg_latency_ms: p
                 .latency_total_ms
                 .checked_div(p.latency_samples as u64)
-                .unwrap_or(0) as u32,
+                .map_or(0, |ms| u32::try_from(ms).unwrap_or(u32::MAX)),
             last_seen: p.last_seen,
             reputation: p.reputation(),
             agent: p.agent.clone(),

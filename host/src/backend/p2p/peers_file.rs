@@ -5,8 +5,9 @@
 //! one's copy used to replace the other's: a penalty was lost).
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ pub struct Saved {
 }
 
 impl Saved {
-    fn of(id: &PeerId, p: &Peer) -> Self {
+    pub(super) fn of(id: &PeerId, p: &Peer) -> Self {
         Self {
             peer_id: id.to_string(),
             addresses: p.addresses.iter().map(|a| a.to_string()).collect(),
@@ -129,19 +130,15 @@ struct Entries {
     read: usize,
 }
 
-/// None if the file cannot be read or is not a list.
-fn read(path: &Path) -> Option<Entries> {
-    let text = crate::backend::small_file::read_to_string(path, 64 << 20).ok()?;
-    let entries: Vec<serde_json::Value> = match serde_json::from_str(&text) {
-        Ok(entries) => entries,
-        Err(e) => {
-            tracing::warn!(
-                "ignoring {} ({e}); peer statistics start afresh",
-                path.display()
-            );
-            return None;
-        }
+/// The file's entries; an error when it cannot be read or is not a list
+/// (a missing file is an empty one).
+fn read(path: &Path) -> Result<Entries, String> {
+    let text = match crate::backend::small_file::read_to_string(path, 64 << 20) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "[]".to_owned(),
+        Err(e) => return Err(e.to_string()),
     };
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     let total = entries.len().min(MAX_PEERS);
     let mut damaged = 0;
     let mut saved = Vec::new();
@@ -154,7 +151,7 @@ fn read(path: &Path) -> Option<Entries> {
             None => damaged += 1,
         }
     }
-    Some(Entries {
+    Ok(Entries {
         saved,
         damaged,
         read: total,
@@ -167,6 +164,42 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// How long a save waits for another process's: a stuck holder costs this
+/// save (the next one tries again), never the node's event loop.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn lock(path: &Path) -> std::io::Result<File> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path))?;
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "another process held {} for {}s",
+                        lock_path(path).display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 impl Peers {
     /// Peers saved by an earlier run, minus those to prune: not seen for
     /// `after_days`, or below the threshold and not seen for a day (a bad
@@ -175,8 +208,15 @@ impl Peers {
     /// damaged entry costs that peer's statistics, not everyone's.
     pub fn load(path: &Path, prune: Prune) -> Self {
         let mut peers = Self::default();
-        let Some(entries) = read(path) else {
-            return peers;
+        let entries = match read(path) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(
+                    "ignoring {} ({e}); peer statistics start afresh",
+                    path.display()
+                );
+                return peers;
+            }
         };
         if entries.damaged > 0 {
             tracing::warn!(
@@ -186,6 +226,7 @@ impl Peers {
                 path.display()
             );
         }
+        peers.file_stamp = modified(path);
         let cutoff = now().saturating_sub(prune.after_days * 86_400);
         let bad_cutoff = now().saturating_sub(86_400);
         for (id, s) in entries.saved {
@@ -194,7 +235,7 @@ impl Peers {
             if peer.last_seen < cutoff
                 || (peer.reputation() < prune.threshold && peer.last_seen < bad_cutoff)
             {
-                peers.forgotten.insert(id);
+                peers.forgotten.insert(id, s);
                 continue;
             }
             peers.map.insert(id, peer);
@@ -206,36 +247,36 @@ impl Peers {
     /// Add what this process learned since it last read the file to what
     /// the file holds now, under `peers.json.lock`, and write the result
     /// atomically; this process then knows what the others added too.
-    /// Nothing is done while nothing changed here since `last` (the bytes
-    /// of this process's view when it last saved, updated here).
+    /// Nothing is done while nothing changed, here (since `last`, the bytes
+    /// of this process's view when it last saved, updated here) or in the
+    /// file. Until a write succeeds, what this process learned stays news.
     pub fn save(&mut self, path: &Path, last: &mut Vec<u8>) -> std::io::Result<()> {
-        let mine: Vec<Saved> = (self.map.iter()).map(|(id, p)| Saved::of(id, p)).collect();
-        let text = serde_json::to_vec(&mine).expect("peer statistics serialise");
-        if text == *last {
+        let view = |map: &HashMap<PeerId, Peer>| {
+            let mine: Vec<Saved> = map.iter().map(|(id, p)| Saved::of(id, p)).collect();
+            serde_json::to_vec(&mine).expect("peer statistics serialise")
+        };
+        if view(&self.map) == *last && modified(path) == self.file_stamp {
             return Ok(());
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path(path))?;
-        lock.lock()?;
+        let lock = lock(path)?;
+        // A file that cannot be read is replaced (it only holds statistics).
         let mut on_disk: HashMap<PeerId, Saved> = (read(path).map(|e| e.saved))
             .unwrap_or_default()
             .into_iter()
-            .filter(|(id, _)| !self.forgotten.contains(id))
+            // What this process forgot goes, unless someone changed it since.
+            .filter(|(id, disk)| self.forgotten.get(id) != Some(disk))
             .collect();
-        for (id, peer) in &mut self.map {
+        let mut merged = HashMap::new();
+        for (id, peer) in &self.map {
             let saved = Saved::of(id, peer);
-            let merged = match on_disk.get(id) {
+            let new = match on_disk.get(id) {
                 Some(disk) => saved.merged(self.base.get(id), disk),
                 None => saved,
             };
-            merged.apply(peer);
-            self.base.insert(*id, merged.clone());
-            on_disk.insert(*id, merged);
+            on_disk.insert(*id, new.clone());
+            merged.insert(*id, new);
         }
         let mut all: Vec<Saved> = on_disk.into_values().collect();
         // Past the cap, those seen longest ago go.
@@ -247,13 +288,16 @@ impl Peers {
         all.truncate(MAX_PEERS);
         let out = serde_json::to_vec(&all).expect("peer statistics serialise");
         crate::backend::atomic::write_file(path, &out, dir)?;
+        self.file_stamp = modified(path);
         drop(lock);
-        *last = serde_json::to_vec(
-            &(self.map.iter())
-                .map(|(id, p)| Saved::of(id, p))
-                .collect::<Vec<_>>(),
-        )
-        .expect("peer statistics serialise");
+        for (id, new) in merged {
+            if let Some(peer) = self.map.get_mut(&id) {
+                new.apply(peer);
+            }
+            self.base.insert(id, new);
+        }
+        self.forgotten.clear();
+        *last = view(&self.map);
         Ok(())
     }
 }
@@ -332,6 +376,102 @@ mod tests {
         let before = std::fs::read(&path).unwrap();
         b.save(&path, &mut Vec::new()).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_peer_forgotten_here_but_updated_elsewhere_keeps_its_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let p = PeerId::random();
+        // Written by a command that was only given its address (never seen):
+        // the next loader prunes it.
+        let mut given = Peers::default();
+        given.add_address(p, "/ip4/127.0.0.1/tcp/9".parse().unwrap());
+        given.save(&path, &mut Vec::new()).unwrap();
+        let mut x = Peers::load(&path, PRUNE);
+        assert!(x.get(&p).is_none());
+        // Meanwhile another command got a tarball from it.
+        let mut y = Peers::load(&path, PRUNE);
+        y.success(p);
+        y.save(&path, &mut Vec::new()).unwrap();
+        // x gets one too: both count (x used to drop y's as "forgotten").
+        x.success(p);
+        x.save(&path, &mut Vec::new()).unwrap();
+        assert_eq!(Peers::load(&path, PRUNE).get(&p).unwrap().successes, 2);
+    }
+
+    #[test]
+    fn a_failed_save_keeps_what_was_learned_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let p = PeerId::random();
+        let mut peers = Peers::default();
+        peers.success(p);
+        peers.save(&path, &mut Vec::new()).unwrap();
+        let mut last = Vec::new();
+        let mut node = Peers::load(&path, PRUNE);
+        node.success(p);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        assert!(node.save(&path, &mut last).is_err());
+        std::fs::remove_dir(&path).unwrap();
+        peers.save(&path, &mut Vec::new()).unwrap(); // the file back, 1 success
+        node.save(&path, &mut last).unwrap();
+        assert_eq!(Peers::load(&path, PRUNE).get(&p).unwrap().successes, 2);
+    }
+
+    #[test]
+    fn a_held_lock_costs_one_save_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let holder = File::create(lock_path(&path)).unwrap();
+        holder.lock().unwrap();
+        let mut peers = Peers::default();
+        peers.success(PeerId::random());
+        let err = peers.save(&path, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        drop(holder);
+        peers.save(&path, &mut Vec::new()).unwrap();
+        assert_eq!(Peers::load(&path, PRUNE).len(), 1);
+    }
+
+    #[test]
+    fn counts_at_their_limit_stay_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let p = PeerId::random();
+        let entry = serde_json::json!([{
+            "peer_id": p.to_string(), "addresses": [], "successes": u32::MAX,
+            "failures": 0, "rate_limited": 0, "latency_total_ms": u64::MAX,
+            "latency_samples": u32::MAX, "last_seen": now(), "agent": null,
+        }]);
+        std::fs::write(&path, entry.to_string()).unwrap();
+        let mut peers = Peers::load(&path, PRUNE);
+        peers.success(p);
+        peers.latency(p, 5);
+        let view = peers.view(&p).unwrap();
+        assert_eq!(view.successes, u32::MAX);
+        assert_eq!(view.avg_latency_ms, u32::MAX);
+        peers.save(&path, &mut Vec::new()).unwrap();
+    }
+
+    #[test]
+    fn a_running_node_learns_what_others_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let p = PeerId::random();
+        let mut node = Peers::default();
+        node.success(p);
+        let mut last = Vec::new();
+        node.save(&path, &mut last).unwrap();
+        let mut command = Peers::load(&path, PRUNE);
+        command.failure(p);
+        // A coarse file clock must still see the change.
+        std::thread::sleep(Duration::from_millis(20));
+        command.save(&path, &mut Vec::new()).unwrap();
+        // Nothing new on the node's side, but the file changed.
+        node.save(&path, &mut last).unwrap();
+        assert_eq!(node.get(&p).unwrap().failures, 1);
     }
 
     #[test]
