@@ -643,15 +643,29 @@ fn bad_hook_declarations_are_refused_at_publish_and_install() {
 #[test]
 fn plugin_inspect_describes_components() {
     let env = Env::new();
+    let inspect = |global: &[&str], file: &std::path::Path| {
+        let args = [
+            global,
+            &[
+                "marketplace",
+                "plugin",
+                "inspect",
+                file.to_str().unwrap(),
+                "--json",
+            ],
+        ];
+        env.json(&args.concat())
+    };
+    let limits = |i: &Value| {
+        let c = &i["capabilities"];
+        (
+            c["deadline_ms"].as_u64().unwrap(),
+            c["memory_mib"].as_u64().unwrap(),
+        )
+    };
     let path = fixture("hostile-hook");
     let bytes = std::fs::read(&path).unwrap();
-    let i = env.json(&[
-        "marketplace",
-        "plugin",
-        "inspect",
-        path.to_str().unwrap(),
-        "--json",
-    ]);
+    let i = inspect(&[], &path);
     assert_eq!(i["world"], "post-install-hook");
     assert_eq!(i["contract"], "ggen:marketplace@0.1.0");
     assert_eq!(i["stamped"], true);
@@ -660,8 +674,7 @@ fn plugin_inspect_describes_components() {
     assert_eq!(i["sha256"], sha256_hex(&bytes));
     assert!(exports(&i).contains(&"ggen:marketplace/post-install@0.1.0".to_string()));
     assert_eq!(i["capabilities"]["preopens"][0]["guest"], "/package");
-    assert_eq!(i["capabilities"]["deadline_ms"], 10_000);
-    assert_eq!(i["capabilities"]["memory_mib"], 128);
+    assert_eq!(limits(&i), (10_000, 128));
     assert!(
         i["imports"]
             .as_array()
@@ -672,64 +685,25 @@ fn plugin_inspect_describes_components() {
     );
 
     let registry = fixture("memory-registry");
-    let i = env.json(&[
-        "marketplace",
-        "plugin",
-        "inspect",
-        registry.to_str().unwrap(),
-        "--json",
-    ]);
+    let i = inspect(&[], &registry);
     assert_eq!(i["world"], "registry-plugin");
     assert!(exports(&i).contains(&"ggen:marketplace/registry@0.1.0".to_string()));
     let guests: Vec<&str> = strings(&i["capabilities"]["preopens"], "guest");
     assert_eq!(guests, ["/registry", "/cache"]);
-    assert_eq!(i["capabilities"]["deadline_ms"], 5_000);
+    assert_eq!(limits(&i), (5_000, 256));
     // The limits shown are those this configuration gives (they were the
     // defaults whatever the settings).
-    let limited = env.json(&[
-        "--plugin-timeout",
-        "2s",
-        "--plugin-memory",
-        "64",
-        "marketplace",
-        "plugin",
-        "inspect",
-        registry.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(
-        (
-            &limited["capabilities"]["deadline_ms"],
-            &limited["capabilities"]["memory_mib"]
-        ),
-        (&json!(2_000), &json!(64)),
-        "{limited}"
+    let limited = inspect(
+        &["--plugin-timeout", "2s", "--plugin-memory", "64"],
+        &registry,
     );
+    assert_eq!(limits(&limited), (2_000, 64), "{limited}");
     config(&env, "[hooks]\ntimeout_ms = 3000\nmemory_mib = 32\n");
-    let hook = env.json(&[
-        "marketplace",
-        "plugin",
-        "inspect",
-        path.to_str().unwrap(),
-        "--json",
-    ]);
-    assert_eq!(
-        (
-            &hook["capabilities"]["deadline_ms"],
-            &hook["capabilities"]["memory_mib"]
-        ),
-        (&json!(3_000), &json!(32)),
-        "{hook}"
-    );
+    let hook = inspect(&[], &path);
+    assert_eq!(limits(&hook), (3_000, 32), "{hook}");
 
     let future = fixture("future-contract");
-    let i = env.json(&[
-        "marketplace",
-        "plugin",
-        "inspect",
-        future.to_str().unwrap(),
-        "--json",
-    ]);
+    let i = inspect(&[], &future);
     assert_eq!(i["contract"], "ggen:marketplace@0.2.0");
     assert_eq!(i["loadable"], false);
 
