@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
@@ -29,7 +29,7 @@ use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
 
 /// How often changed peer statistics are written to peers.json.
-const SAVE_PEERS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const SAVE_PEERS_EVERY: Duration = Duration::from_secs(5);
 
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
@@ -60,13 +60,15 @@ pub enum Command {
     Shutdown,
 }
 
-/// peers.json saving: the bytes last written (nothing is written again
-/// until they change) and the error it last failed with.
+/// peers.json saving: the error it last failed with (warned about once).
 #[derive(Default)]
 struct Saving {
-    last: Vec<u8>,
     failing: Option<String>,
 }
+
+/// How long the last save, on shutdown, waits for other processes' saves
+/// (periodic ones never wait: the event loop goes on, the next one retries).
+const LAST_SAVE_WAIT: Duration = Duration::from_secs(10);
 
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -163,10 +165,10 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
-                _ = save.tick() => self.save_peers(&mut saved),
+                _ = save.tick() => self.save_peers(&mut saved, Duration::ZERO),
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => {
-                        self.save_peers(&mut saved);
+                        self.save_peers(&mut saved, LAST_SAVE_WAIT);
                         break;
                     }
                     Some(command) => self.on_command(command),
@@ -175,11 +177,11 @@ impl EventLoop {
         }
     }
 
-    fn save_peers(&mut self, saving: &mut Saving) {
+    fn save_peers(&mut self, saving: &mut Saving, wait: Duration) {
         let Some(file) = &self.peers_file else {
             return;
         };
-        match self.peers.save(file, &mut saving.last) {
+        match self.peers.save(file, wait) {
             Ok(()) => saving.failing = None,
             Err(e) => {
                 // Once per cause, not every few seconds.

@@ -82,6 +82,8 @@ pub struct Peers {
     /// peers.json's modification time when last read or written here: a
     /// change by another process is merged in at the next save.
     pub(super) file_stamp: Option<std::time::SystemTime>,
+    /// What this process's statistics were when last loaded or saved.
+    pub(super) saved_view: Vec<u8>,
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -221,6 +223,8 @@ impl Peers {
 mod tests {
     use super::*;
 
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
     #[test]
     fn floods_are_limited_and_failures_lower_reputation() {
         let mut peers = Peers::default();
@@ -252,7 +256,7 @@ mod tests {
         // (each one used to).
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("peers.json");
-        peers.save(&path, &mut Vec::new()).unwrap();
+        peers.save(&path, WAIT).unwrap();
         let prune = Prune {
             threshold: 0.1,
             after_days: 30,

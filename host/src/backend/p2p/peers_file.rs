@@ -164,17 +164,22 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// How long a save waits for another process's: a stuck holder costs this
-/// save (the next one tries again), never the node's event loop.
-const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// The bytes of what `map` holds, as peers.json would: nothing to save
+/// while they are those last loaded or saved.
+pub(super) fn view(map: &HashMap<PeerId, Peer>) -> Vec<u8> {
+    let mut mine: Vec<Saved> = map.iter().map(|(id, p)| Saved::of(id, p)).collect();
+    mine.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    serde_json::to_vec(&mine).expect("peer statistics serialise")
+}
 
-fn lock(path: &Path) -> std::io::Result<File> {
+/// Take the lock, waiting at most `wait` for another process's save.
+fn lock(path: &Path, wait: Duration) -> std::io::Result<File> {
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(lock_path(path))?;
-    let deadline = Instant::now() + LOCK_WAIT;
+    let deadline = Instant::now() + wait;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
@@ -185,9 +190,9 @@ fn lock(path: &Path) -> std::io::Result<File> {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(
-                        "another process held {} for {}s",
+                        "another process held {} for {:.1}s",
                         lock_path(path).display(),
-                        LOCK_WAIT.as_secs()
+                        wait.as_secs_f64()
                     ),
                 ));
             }
@@ -241,26 +246,27 @@ impl Peers {
             peers.map.insert(id, peer);
             peers.base.insert(id, s);
         }
+        peers.saved_view = view(&peers.map);
         peers
     }
 
     /// Add what this process learned since it last read the file to what
-    /// the file holds now, under `peers.json.lock`, and write the result
-    /// atomically; this process then knows what the others added too.
-    /// Nothing is done while nothing changed, here (since `last`, the bytes
-    /// of this process's view when it last saved, updated here) or in the
-    /// file. Until a write succeeds, what this process learned stays news.
-    pub fn save(&mut self, path: &Path, last: &mut Vec<u8>) -> std::io::Result<()> {
-        let view = |map: &HashMap<PeerId, Peer>| {
-            let mine: Vec<Saved> = map.iter().map(|(id, p)| Saved::of(id, p)).collect();
-            serde_json::to_vec(&mine).expect("peer statistics serialise")
-        };
-        if view(&self.map) == *last && modified(path) == self.file_stamp {
+    /// the file holds now, under `peers.json.lock` (waiting for it at most
+    /// `wait`), and write the result atomically; this process then knows
+    /// what the others added too, peers it has not met included. Nothing is
+    /// done while nothing changed, here or in the file. Until a write
+    /// succeeds, what this process learned stays news.
+    pub fn save(&mut self, path: &Path, wait: Duration) -> std::io::Result<()> {
+        // A process that never loaded a file starts from an empty view.
+        let mine = view(&self.map);
+        let unchanged =
+            mine == self.saved_view || (self.saved_view.is_empty() && self.map.is_empty());
+        if unchanged && modified(path) == self.file_stamp {
             return Ok(());
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let lock = lock(path)?;
+        let lock = lock(path, wait)?;
         // A file that cannot be read is replaced (it only holds statistics).
         let mut on_disk: HashMap<PeerId, Saved> = (read(path).map(|e| e.saved))
             .unwrap_or_default()
@@ -268,36 +274,36 @@ impl Peers {
             // What this process forgot goes, unless someone changed it since.
             .filter(|(id, disk)| self.forgotten.get(id) != Some(disk))
             .collect();
-        let mut merged = HashMap::new();
         for (id, peer) in &self.map {
             let saved = Saved::of(id, peer);
             let new = match on_disk.get(id) {
                 Some(disk) => saved.merged(self.base.get(id), disk),
                 None => saved,
             };
-            on_disk.insert(*id, new.clone());
-            merged.insert(*id, new);
+            on_disk.insert(*id, new);
         }
-        let mut all: Vec<Saved> = on_disk.into_values().collect();
+        let mut all: Vec<(PeerId, Saved)> = on_disk.into_iter().collect();
         // Past the cap, those seen longest ago go.
-        all.sort_by(|a, b| {
+        all.sort_by(|(_, a), (_, b)| {
             b.last_seen
                 .cmp(&a.last_seen)
                 .then(a.peer_id.cmp(&b.peer_id))
         });
         all.truncate(MAX_PEERS);
-        let out = serde_json::to_vec(&all).expect("peer statistics serialise");
+        let out: Vec<&Saved> = all.iter().map(|(_, s)| s).collect();
+        let out = serde_json::to_vec(&out).expect("peer statistics serialise");
         crate::backend::atomic::write_file(path, &out, dir)?;
         self.file_stamp = modified(path);
         drop(lock);
-        for (id, new) in merged {
-            if let Some(peer) = self.map.get_mut(&id) {
-                new.apply(peer);
+        for (id, new) in all {
+            if self.map.len() >= MAX_PEERS && !self.map.contains_key(&id) {
+                continue;
             }
+            new.apply(self.map.entry(id).or_insert_with(Peer::new));
             self.base.insert(id, new);
         }
         self.forgotten.clear();
-        *last = view(&self.map);
+        self.saved_view = view(&self.map);
         Ok(())
     }
 }
@@ -305,6 +311,8 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WAIT: Duration = Duration::from_secs(1);
 
     const PRUNE: Prune = Prune {
         threshold: 0.1,
@@ -342,7 +350,7 @@ mod tests {
         let (liar, honest, other) = (PeerId::random(), PeerId::random(), PeerId::random());
         let mut first = Peers::default();
         first.success(honest);
-        first.save(&path, &mut Vec::new()).unwrap();
+        first.save(&path, WAIT).unwrap();
 
         // Two commands read the same file, each learns something, each saves.
         let mut a = Peers::load(&path, PRUNE);
@@ -355,8 +363,8 @@ mod tests {
         b.failure(liar);
         b.success(honest);
         b.success(other);
-        a.save(&path, &mut Vec::new()).unwrap();
-        b.save(&path, &mut Vec::new()).unwrap();
+        a.save(&path, WAIT).unwrap();
+        b.save(&path, WAIT).unwrap();
 
         let after = Peers::load(&path, PRUNE);
         let count = |id| {
@@ -374,7 +382,7 @@ mod tests {
         assert_eq!(b.get(&liar).unwrap().failures, 2);
         // Saving again without news changes nothing.
         let before = std::fs::read(&path).unwrap();
-        b.save(&path, &mut Vec::new()).unwrap();
+        b.save(&path, WAIT).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
@@ -387,16 +395,16 @@ mod tests {
         // the next loader prunes it.
         let mut given = Peers::default();
         given.add_address(p, "/ip4/127.0.0.1/tcp/9".parse().unwrap());
-        given.save(&path, &mut Vec::new()).unwrap();
+        given.save(&path, WAIT).unwrap();
         let mut x = Peers::load(&path, PRUNE);
         assert!(x.get(&p).is_none());
         // Meanwhile another command got a tarball from it.
         let mut y = Peers::load(&path, PRUNE);
         y.success(p);
-        y.save(&path, &mut Vec::new()).unwrap();
+        y.save(&path, WAIT).unwrap();
         // x gets one too: both count (x used to drop y's as "forgotten").
         x.success(p);
-        x.save(&path, &mut Vec::new()).unwrap();
+        x.save(&path, WAIT).unwrap();
         assert_eq!(Peers::load(&path, PRUNE).get(&p).unwrap().successes, 2);
     }
 
@@ -407,16 +415,15 @@ mod tests {
         let p = PeerId::random();
         let mut peers = Peers::default();
         peers.success(p);
-        peers.save(&path, &mut Vec::new()).unwrap();
-        let mut last = Vec::new();
+        peers.save(&path, WAIT).unwrap();
         let mut node = Peers::load(&path, PRUNE);
         node.success(p);
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
-        assert!(node.save(&path, &mut last).is_err());
+        assert!(node.save(&path, WAIT).is_err());
         std::fs::remove_dir(&path).unwrap();
-        peers.save(&path, &mut Vec::new()).unwrap(); // the file back, 1 success
-        node.save(&path, &mut last).unwrap();
+        peers.save(&path, WAIT).unwrap(); // the file back, 1 success
+        node.save(&path, WAIT).unwrap();
         assert_eq!(Peers::load(&path, PRUNE).get(&p).unwrap().successes, 2);
     }
 
@@ -428,10 +435,12 @@ mod tests {
         holder.lock().unwrap();
         let mut peers = Peers::default();
         peers.success(PeerId::random());
-        let err = peers.save(&path, &mut Vec::new()).unwrap_err();
+        let err = peers.save(&path, WAIT).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+        // A periodic save does not wait: it fails at once, and the next retries.
+        assert!(peers.save(&path, Duration::ZERO).is_err());
         drop(holder);
-        peers.save(&path, &mut Vec::new()).unwrap();
+        peers.save(&path, WAIT).unwrap();
         assert_eq!(Peers::load(&path, PRUNE).len(), 1);
     }
 
@@ -452,7 +461,7 @@ mod tests {
         let view = peers.view(&p).unwrap();
         assert_eq!(view.successes, u32::MAX);
         assert_eq!(view.avg_latency_ms, u32::MAX);
-        peers.save(&path, &mut Vec::new()).unwrap();
+        peers.save(&path, WAIT).unwrap();
     }
 
     #[test]
@@ -462,16 +471,53 @@ mod tests {
         let p = PeerId::random();
         let mut node = Peers::default();
         node.success(p);
-        let mut last = Vec::new();
-        node.save(&path, &mut last).unwrap();
+        node.save(&path, WAIT).unwrap();
         let mut command = Peers::load(&path, PRUNE);
         command.failure(p);
         // A coarse file clock must still see the change.
         std::thread::sleep(Duration::from_millis(20));
-        command.save(&path, &mut Vec::new()).unwrap();
+        command.save(&path, WAIT).unwrap();
         // Nothing new on the node's side, but the file changed.
-        node.save(&path, &mut last).unwrap();
+        node.save(&path, WAIT).unwrap();
         assert_eq!(node.get(&p).unwrap().failures, 1);
+    }
+
+    #[test]
+    fn only_news_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        // Nothing learned, no file: none is made.
+        Peers::default().save(&path, WAIT).unwrap();
+        assert!(!path.exists());
+        let p = PeerId::random();
+        let mut peers = Peers::default();
+        peers.success(p);
+        peers.save(&path, WAIT).unwrap();
+        // A command that only reads leaves the file as it was (it rewrote it).
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        Peers::load(&path, PRUNE).save(&path, WAIT).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn a_node_learns_of_peers_others_met() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        let (known, stranger) = (PeerId::random(), PeerId::random());
+        let mut node = Peers::default();
+        node.success(known);
+        node.save(&path, WAIT).unwrap();
+        let mut command = Peers::load(&path, PRUNE);
+        command.seen(stranger);
+        command.failure(stranger);
+        std::thread::sleep(Duration::from_millis(20));
+        command.save(&path, WAIT).unwrap();
+        node.save(&path, WAIT).unwrap();
+        assert_eq!(node.get(&stranger).unwrap().failures, 1);
     }
 
     #[test]
@@ -485,11 +531,11 @@ mod tests {
             peers.failure(bad);
         }
         peers.entry(bad).last_seen = now() - 2 * 86_400;
-        peers.save(&path, &mut Vec::new()).unwrap();
+        peers.save(&path, WAIT).unwrap();
         let mut next = Peers::load(&path, PRUNE);
         assert!(next.get(&bad).is_none());
         next.success(good);
-        next.save(&path, &mut Vec::new()).unwrap();
+        next.save(&path, WAIT).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(&bad.to_string()), "{text}");
     }
