@@ -10,7 +10,16 @@ use std::path::Path;
 /// the umask), not the temporary file's private 0600.
 pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    // Named after the target, so that one killed mid-write is known for
+    // what it is and removed by a later write (it stayed forever).
+    let prefix = format!(
+        ".{}.",
+        target.file_name().unwrap_or_default().to_string_lossy()
+    );
+    remove_abandoned(tmp_dir, &prefix);
     let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(SUFFIX)
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(tmp_dir)?;
     if let Ok(existing) = std::fs::metadata(target) {
@@ -20,6 +29,27 @@ pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Resul
     tmp.as_file().sync_all()?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
+}
+
+const SUFFIX: &str = ".tmp";
+/// A temporary file untouched this long belongs to a killed writer; a
+/// younger one may be another process's write in progress.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn remove_abandoned(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = (name.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(SUFFIX));
+        let age = (entry.metadata().and_then(|m| m.modified()))
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if ours && age.is_some_and(|age| age >= ABANDONED_AFTER) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +73,30 @@ mod tests {
         super::write_file(&target, b"again", dir.path()).unwrap();
         assert_eq!(mode(&target), 0o640);
         assert_eq!(std::fs::read(&target).unwrap(), b"again");
+    }
+
+    #[test]
+    fn a_killed_writers_file_goes_at_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("peers.json");
+        let (old, fresh, other) = (
+            dir.path().join(".peers.json.abc.tmp"),
+            dir.path().join(".peers.json.def.tmp"),
+            dir.path().join(".keypair.ghi.tmp"),
+        );
+        for f in [&old, &fresh, &other] {
+            std::fs::write(f, b"half").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - 2 * super::ABANDONED_AFTER;
+        for f in [&old, &other] {
+            let file = std::fs::File::options().write(true).open(f).unwrap();
+            file.set_modified(long_ago).unwrap();
+        }
+        super::write_file(&target, b"new", dir.path()).unwrap();
+        assert!(!old.exists(), "a killed write of this file stays");
+        assert!(fresh.exists(), "a write in progress was removed");
+        assert!(other.exists(), "another file's write was removed");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 3, "{left:?}");
     }
 }
