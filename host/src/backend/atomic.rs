@@ -16,7 +16,7 @@ pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Resul
         ".{}.",
         target.file_name().unwrap_or_default().to_string_lossy()
     );
-    remove_abandoned(tmp_dir, &prefix);
+    remove_abandoned(tmp_dir, &prefix, SUFFIX);
     let mut tmp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(SUFFIX)
@@ -34,15 +34,17 @@ pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Resul
 const SUFFIX: &str = ".tmp";
 /// A temporary file untouched this long belongs to a killed writer; a
 /// younger one may be another process's write in progress.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
-fn remove_abandoned(dir: &Path, prefix: &str) {
+/// Remove the temporary files in `dir` named `<prefix>...<suffix>` that
+/// nobody touched for [`ABANDONED_AFTER`].
+pub fn remove_abandoned(dir: &Path, prefix: &str, suffix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let ours = (name.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(SUFFIX));
+        let ours = (name.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix));
         let age = (entry.metadata().and_then(|m| m.modified()))
             .ok()
             .and_then(|t| t.elapsed().ok());

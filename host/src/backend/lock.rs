@@ -73,6 +73,38 @@ pub fn lock_exclusive(
     }
 }
 
+/// Take the exclusive lock on the file `path` (made if missing), waiting at
+/// most `wait` for its holder: for a lock a process takes for a moment
+/// while others go on (a periodic save), where waiting long is worse than
+/// skipping a turn. Held until the file is dropped.
+pub fn lock_within(path: &Path, wait: std::time::Duration) -> std::io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "another process held {} for {:.1}s",
+                        path.display(),
+                        wait.as_secs_f64()
+                    ),
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 /// Wait for whoever holds the lock `<dir>/<name>` (if the file exists) and
 /// keep writers out while the returned guard lives, without creating
 /// anything: for commands that only read (they may lack write access).

@@ -121,6 +121,34 @@ impl<'a> P2pSource<'a> {
             ))),
         }
     }
+
+    /// Why no provider of `meta` is left to download from.
+    fn no_usable_provider(
+        &mut self,
+        meta: &PackageVersion,
+        providers: &[PeerView],
+        now: u64,
+    ) -> MarketplaceError {
+        let who = format!("{}@{}", meta.name, meta.version);
+        if providers.is_empty() {
+            return MarketplaceError::Network(format!("no peer provides the tarball of {who}"));
+        }
+        let min = self.min_reputation;
+        let below = (providers.iter())
+            .filter(|p| self.policy.reputation(p, now).is_ok_and(|r| r < min))
+            .count();
+        let n = providers.len();
+        let why = if below == n {
+            format!(
+                "every provider ({n}) is under the minimum reputation {min} (see `ggen marketplace p2p peer-list`; config.toml [marketplace.p2p.reputation] min_reputation sets it)"
+            )
+        } else {
+            format!(
+                "the P2P policy left out every provider ({n}; {below} under the minimum reputation {min})"
+            )
+        };
+        MarketplaceError::Network(format!("no usable peer provides {who}: {why}"))
+    }
 }
 
 /// A record's size is only its publisher's word (the download uses it as
@@ -203,44 +231,15 @@ impl Registry for P2pSource<'_> {
     }
 }
 
-impl P2pSource<'_> {
-    /// Why no provider of `meta` is left to download from.
-    fn no_usable_provider(
-        &mut self,
-        meta: &PackageVersion,
-        providers: &[PeerView],
-        now: u64,
-    ) -> MarketplaceError {
-        let who = format!("{}@{}", meta.name, meta.version);
-        if providers.is_empty() {
-            return MarketplaceError::Network(format!("no peer provides the tarball of {who}"));
-        }
-        let min = self.min_reputation;
-        let below = (providers.iter())
-            .filter(|p| self.policy.reputation(p, now).is_ok_and(|r| r < min))
-            .count();
-        let n = providers.len();
-        let why = if below == n {
-            format!(
-                "every provider ({n}) is under the minimum reputation {min} (see `ggen marketplace p2p peer-list`; config.toml [marketplace.p2p.reputation] min_reputation sets it)"
-            )
-        } else {
-            format!(
-                "the P2P policy left out every provider ({n}; {below} under the minimum reputation {min})"
-            )
-        };
-        MarketplaceError::Network(format!("no usable peer provides {who}: {why}"))
-    }
-}
-
 /// The `pinned` packages as ggen.lock records them, where it records the
 /// pinned bytes. Peers announce only each package's newest version, but
 /// providers are found by sha256 and a download needs only that: so an
 /// older version a peer delivered (approve-hooks reinstalling it) stays
 /// fetchable while some peer still serves it. The size is left unknown
 /// (the provider says it, the checksum decides): a lockfile without it, or
-/// with a wrong one edited in, must not count against honest providers. The lock holds resolved
-/// versions, not requirements: each becomes `^version`.
+/// with a wrong one edited in, must not count against honest providers.
+/// The lock holds resolved versions, not requirements: each becomes
+/// `^version`.
 fn locked_metadata(
     root: &Path,
     pinned: &BTreeMap<String, String>,

@@ -50,18 +50,6 @@ pub fn export_tarball(
 
 /// A copy being exported (its name until it is complete and verified).
 const PARTIAL: &str = ".partial-";
-/// An export untouched this long was killed: its file is removed. Younger
-/// ones may be another process's export in progress.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
-
-fn remove_if_abandoned(entry: &std::fs::DirEntry) {
-    let age = (entry.metadata().and_then(|m| m.modified()))
-        .ok()
-        .and_then(|t| t.elapsed().ok());
-    if age.is_some_and(|age| age >= ABANDONED_AFTER) {
-        let _ = std::fs::remove_file(entry.path());
-    }
-}
 
 /// The checksums of the copies in `serve_dir` other than `newest`'s whose
 /// bytes match their name: tarballs this node served before, still wanted
@@ -73,16 +61,14 @@ pub fn earlier_copies(
     newest: &HashSet<String>,
     open_registry: impl FnOnce() -> Result<Box<dyn Registry>>,
 ) -> Vec<String> {
+    // A killed export's file; a young one may be another process's export.
+    crate::backend::atomic::remove_abandoned(serve_dir, PARTIAL, "");
     let Ok(entries) = std::fs::read_dir(serve_dir) else {
         return Vec::new();
     };
     let (mut copies, mut damaged) = (Vec::new(), HashSet::new());
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with(PARTIAL)) {
-            remove_if_abandoned(&entry);
-            continue;
-        }
         // A checksum is lowercase hex: the node opens the lowercase name, so
         // another spelling would pass a digest check and then not be served.
         let Some(checksum) = (name.to_str())
@@ -177,7 +163,7 @@ mod tests {
         let (old_part, new_part) = (dir.path().join(".partial-a"), dir.path().join(".partial-b"));
         std::fs::write(&old_part, b"half").unwrap();
         std::fs::write(&new_part, b"half").unwrap();
-        let hours_ago = std::time::SystemTime::now() - 2 * ABANDONED_AFTER;
+        let hours_ago = std::time::SystemTime::now() - 2 * crate::backend::atomic::ABANDONED_AFTER;
         let file = std::fs::File::options()
             .write(true)
             .open(&old_part)

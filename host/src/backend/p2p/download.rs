@@ -195,29 +195,21 @@ pub async fn download(
 /// The peers among `senders` whose segments of `mixed` (a download that
 /// failed its checksum) differ from the verified file `good`.
 pub fn culprits(mixed: &Path, good: &Path, senders: &[PeerId]) -> std::io::Result<HashSet<PeerId>> {
+    use std::io::Read;
     let (mut mixed, mut good) = (std::fs::File::open(mixed)?, std::fs::File::open(good)?);
-    let (mut a, mut b) = (vec![0u8; SEGMENT as usize], vec![0u8; SEGMENT as usize]);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
     let mut found = HashSet::new();
     for sender in senders {
-        let n = read_up_to(&mut good, &mut b)?;
-        let m = read_up_to(&mut mixed, &mut a)?;
-        if (m, &a[..m]) != (n, &b[..n]) {
+        // Segment by segment, the last one short (or missing if cut).
+        a.clear();
+        b.clear();
+        (&mut mixed).take(SEGMENT).read_to_end(&mut a)?;
+        (&mut good).take(SEGMENT).read_to_end(&mut b)?;
+        if a != b {
             found.insert(*sender);
         }
     }
     Ok(found)
-}
-
-/// Fill `buf` as far as the file allows; the bytes read.
-fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match std::io::Read::read(file, &mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// Ask `peer` for the first byte of the tarball, to learn its size from

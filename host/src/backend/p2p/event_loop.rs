@@ -60,12 +60,6 @@ pub enum Command {
     Shutdown,
 }
 
-/// peers.json saving: the error it last failed with (warned about once).
-#[derive(Default)]
-struct Saving {
-    failing: Option<String>,
-}
-
 /// How long the last save, on shutdown, waits for other processes' saves
 /// (periodic ones never wait: the event loop goes on, the next one retries).
 const LAST_SAVE_WAIT: Duration = Duration::from_secs(10);
@@ -161,14 +155,15 @@ impl EventLoop {
             SAVE_PEERS_EVERY,
         );
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut saved = Saving::default();
+        // The error saving last failed with: warned about once per cause.
+        let mut failing: Option<String> = None;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
-                _ = save.tick() => self.save_peers(&mut saved, Duration::ZERO),
+                _ = save.tick() => self.save_peers(&mut failing, Duration::ZERO),
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => {
-                        self.save_peers(&mut saved, LAST_SAVE_WAIT);
+                        self.save_peers(&mut failing, LAST_SAVE_WAIT);
                         break;
                     }
                     Some(command) => self.on_command(command),
@@ -177,18 +172,18 @@ impl EventLoop {
         }
     }
 
-    fn save_peers(&mut self, saving: &mut Saving, wait: Duration) {
+    fn save_peers(&mut self, failing: &mut Option<String>, wait: Duration) {
         let Some(file) = &self.peers_file else {
             return;
         };
         match self.peers.save(file, wait) {
-            Ok(()) => saving.failing = None,
+            Ok(()) => *failing = None,
             Err(e) => {
                 // Once per cause, not every few seconds.
                 let why = e.to_string();
-                if saving.failing.as_ref() != Some(&why) {
+                if failing.as_ref() != Some(&why) {
                     tracing::warn!("cannot save peer statistics to {}: {why}", file.display());
-                    saving.failing = Some(why);
+                    *failing = Some(why);
                 }
             }
         }

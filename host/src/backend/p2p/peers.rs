@@ -79,9 +79,9 @@ pub struct Peers {
     /// Peers this process dropped (pruned or past the cap), as the file
     /// held them: not written back unless another process changed them.
     pub(super) forgotten: HashMap<PeerId, super::peers_file::Saved>,
-    /// peers.json's modification time when last read or written here: a
-    /// change by another process is merged in at the next save.
-    pub(super) file_stamp: Option<std::time::SystemTime>,
+    /// Which peers.json this process last read or wrote: a change by
+    /// another process is merged in at the next save.
+    pub(super) file_stamp: Option<super::peers_file::Stamp>,
     /// What this process's statistics were when last loaded or saved.
     pub(super) saved_view: Vec<u8>,
 }

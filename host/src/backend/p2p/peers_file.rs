@@ -5,9 +5,8 @@
 //! one's copy used to replace the other's: a penalty was lost).
 
 use std::collections::HashMap;
-use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
@@ -172,37 +171,14 @@ pub(super) fn view(map: &HashMap<PeerId, Peer>) -> Vec<u8> {
     serde_json::to_vec(&mine).expect("peer statistics serialise")
 }
 
-/// Take the lock, waiting at most `wait` for another process's save.
-fn lock(path: &Path, wait: Duration) -> std::io::Result<File> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock_path(path))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!(
-                        "another process held {} for {:.1}s",
-                        lock_path(path).display(),
-                        wait.as_secs_f64()
-                    ),
-                ));
-            }
-            Err(TryLockError::Error(e)) => return Err(e),
-        }
-    }
-}
+/// Which version of the file is on disk: every write replaces it (a new
+/// inode), so this changes with each save even within one clock tick.
+pub(super) type Stamp = (u64, SystemTime);
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.ino(), meta.modified().ok()?))
 }
 
 impl Peers {
@@ -231,7 +207,7 @@ impl Peers {
                 path.display()
             );
         }
-        peers.file_stamp = modified(path);
+        peers.file_stamp = stamp(path);
         let cutoff = now().saturating_sub(prune.after_days * 86_400);
         let bad_cutoff = now().saturating_sub(86_400);
         for (id, s) in entries.saved {
@@ -261,12 +237,12 @@ impl Peers {
         let mine = view(&self.map);
         let unchanged =
             mine == self.saved_view || (self.saved_view.is_empty() && self.map.is_empty());
-        if unchanged && modified(path) == self.file_stamp {
+        if unchanged && stamp(path) == self.file_stamp {
             return Ok(());
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let lock = lock(path, wait)?;
+        let lock = crate::backend::lock::lock_within(&lock_path(path), wait)?;
         // A file that cannot be read is replaced (it only holds statistics).
         let mut on_disk: HashMap<PeerId, Saved> = (read(path).map(|e| e.saved))
             .unwrap_or_default()
@@ -293,7 +269,7 @@ impl Peers {
         let out: Vec<&Saved> = all.iter().map(|(_, s)| s).collect();
         let out = serde_json::to_vec(&out).expect("peer statistics serialise");
         crate::backend::atomic::write_file(path, &out, dir)?;
-        self.file_stamp = modified(path);
+        self.file_stamp = stamp(path);
         drop(lock);
         for (id, new) in all {
             if self.map.len() >= MAX_PEERS && !self.map.contains_key(&id) {
@@ -314,6 +290,13 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(1);
 
+    /// A scratch directory and the peers.json path in it.
+    fn scratch() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.json");
+        (dir, path)
+    }
+
     const PRUNE: Prune = Prune {
         threshold: 0.1,
         after_days: 30,
@@ -321,8 +304,7 @@ mod tests {
 
     #[test]
     fn a_damaged_entry_in_peers_json_costs_only_that_peer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let good = PeerId::random();
         let entry = |id: String, failures: serde_json::Value| {
             serde_json::json!({
@@ -345,8 +327,7 @@ mod tests {
 
     #[test]
     fn two_processes_saving_at_once_both_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let (liar, honest, other) = (PeerId::random(), PeerId::random(), PeerId::random());
         let mut first = Peers::default();
         first.success(honest);
@@ -388,8 +369,7 @@ mod tests {
 
     #[test]
     fn a_peer_forgotten_here_but_updated_elsewhere_keeps_its_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let p = PeerId::random();
         // Written by a command that was only given its address (never seen):
         // the next loader prunes it.
@@ -410,8 +390,7 @@ mod tests {
 
     #[test]
     fn a_failed_save_keeps_what_was_learned_for_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let p = PeerId::random();
         let mut peers = Peers::default();
         peers.success(p);
@@ -429,9 +408,8 @@ mod tests {
 
     #[test]
     fn a_held_lock_costs_one_save_not_a_hang() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
-        let holder = File::create(lock_path(&path)).unwrap();
+        let (_dir, path) = scratch();
+        let holder = std::fs::File::create(lock_path(&path)).unwrap();
         holder.lock().unwrap();
         let mut peers = Peers::default();
         peers.success(PeerId::random());
@@ -446,8 +424,7 @@ mod tests {
 
     #[test]
     fn counts_at_their_limit_stay_there() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let p = PeerId::random();
         let entry = serde_json::json!([{
             "peer_id": p.to_string(), "addresses": [], "successes": u32::MAX,
@@ -466,16 +443,13 @@ mod tests {
 
     #[test]
     fn a_running_node_learns_what_others_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let p = PeerId::random();
         let mut node = Peers::default();
         node.success(p);
         node.save(&path, WAIT).unwrap();
         let mut command = Peers::load(&path, PRUNE);
         command.failure(p);
-        // A coarse file clock must still see the change.
-        std::thread::sleep(Duration::from_millis(20));
         command.save(&path, WAIT).unwrap();
         // Nothing new on the node's side, but the file changed.
         node.save(&path, WAIT).unwrap();
@@ -484,8 +458,7 @@ mod tests {
 
     #[test]
     fn only_news_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         // Nothing learned, no file: none is made.
         Peers::default().save(&path, WAIT).unwrap();
         assert!(!path.exists());
@@ -494,19 +467,16 @@ mod tests {
         peers.success(p);
         peers.save(&path, WAIT).unwrap();
         // A command that only reads leaves the file as it was (it rewrote it).
-        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        // Every write replaces the file: the same inode means no write.
+        let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        let before = inode();
         Peers::load(&path, PRUNE).save(&path, WAIT).unwrap();
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().modified().unwrap(),
-            before
-        );
+        assert_eq!(inode(), before);
     }
 
     #[test]
     fn a_node_learns_of_peers_others_met() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let (known, stranger) = (PeerId::random(), PeerId::random());
         let mut node = Peers::default();
         node.success(known);
@@ -514,7 +484,6 @@ mod tests {
         let mut command = Peers::load(&path, PRUNE);
         command.seen(stranger);
         command.failure(stranger);
-        std::thread::sleep(Duration::from_millis(20));
         command.save(&path, WAIT).unwrap();
         node.save(&path, WAIT).unwrap();
         assert_eq!(node.get(&stranger).unwrap().failures, 1);
@@ -522,8 +491,7 @@ mod tests {
 
     #[test]
     fn pruned_peers_are_not_written_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("peers.json");
+        let (_dir, path) = scratch();
         let (bad, good) = (PeerId::random(), PeerId::random());
         let mut peers = Peers::default();
         peers.success(good);
