@@ -259,6 +259,32 @@ fn a_record_of_the_wrong_size_counts_against_no_provider() {
     assert!(!stderr.contains("provides"), "{stderr}");
 }
 
+#[test]
+fn a_command_waits_for_another_process_saving_peer_statistics() {
+    // Another process holds peers.json.lock for 6 s (24 installs at once
+    // queue like this). The install's last save waits for it (up to 10 s);
+    // it was cut off after 3 s, silently, and the success was lost.
+    let node = Node::start(&[]);
+    p2p_publish(&node.env, "shared", "1.0.0", "shared through peers");
+    let client = Env::new();
+    let p2p = client.home().join("p2p");
+    std::fs::create_dir_all(&p2p).unwrap();
+    let held = std::fs::File::create(p2p.join("peers.json.lock")).unwrap();
+    held.lock().unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(6));
+        drop(held);
+    });
+    let out = install_p2p(&client, "shared", &[&node.addr]);
+    assert_eq!(
+        installed_source(&client, &out),
+        format!("p2p+{}", node.peer_id)
+    );
+    release.join().unwrap();
+    let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+    assert_eq!(info["successes"], 1, "{info}");
+}
+
 /// Two nodes that each `publish` the same package, the second bootstrapped
 /// from the first.
 fn two_providers(publish: impl Fn(&Env)) -> (Node, Node) {

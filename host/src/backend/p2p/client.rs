@@ -10,7 +10,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::download::{Failure, culprits, download};
-use super::event_loop::Command;
+use super::event_loop::{Command, LAST_SAVE_WAIT};
 use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, NetworkSearch, NodeStatus, PeerView,
@@ -60,9 +60,13 @@ impl Client {
         let _ = self.tx.send(Command::Shutdown).await;
     }
 
-    /// Resolves once the event loop has stopped (at most 2 s).
+    /// Resolves once the event loop has stopped: after its last save of
+    /// peers.json, which may wait [`LAST_SAVE_WAIT`] for other processes'
+    /// saves (a bound of 2 s cut it off, and 24 commands at once lost their
+    /// news), plus the time to write the file.
     pub async fn closed(&self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.tx.closed()).await;
+        let bound = LAST_SAVE_WAIT + Duration::from_secs(5);
+        let _ = tokio::time::timeout(bound, self.tx.closed()).await;
     }
 
     pub async fn status(&self) -> Result<NodeStatus> {

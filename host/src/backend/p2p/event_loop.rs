@@ -62,7 +62,7 @@ pub enum Command {
 
 /// How long the last save, on shutdown, waits for other processes' saves
 /// (periodic ones never wait: the event loop goes on, the next one retries).
-const LAST_SAVE_WAIT: Duration = Duration::from_secs(10);
+pub(super) const LAST_SAVE_WAIT: Duration = Duration::from_secs(10);
 
 pub struct EventLoop {
     swarm: Swarm<Behaviour>,
@@ -178,6 +178,8 @@ impl EventLoop {
         };
         match self.peers.save(file, wait) {
             Ok(()) => *failing = None,
+            // Another process is saving: the next tick retries, no news.
+            Err(e) if wait.is_zero() && e.kind() == std::io::ErrorKind::TimedOut => {}
             Err(e) => {
                 // Once per cause, not every few seconds.
                 let why = e.to_string();
