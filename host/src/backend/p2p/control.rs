@@ -201,9 +201,11 @@ impl ControlClient {
     }
 
     fn call<T: serde::de::DeserializeOwned>(&self, request: &Request) -> Result<T> {
+        // A node that stopped between finding it and asking it is a network
+        // that went away: install falls back on it.
         let fail = |e: std::io::Error| {
-            MarketplaceError::Unsupported(format!(
-                "the running P2P node (control socket {}) did not answer: {e}",
+            MarketplaceError::Network(format!(
+                "the running P2P node (control socket {}) did not answer: {e}; it may have stopped",
                 self.socket.display()
             ))
         };
@@ -315,5 +317,27 @@ impl Network for ControlClient {
             order: order.to_vec(),
             dest: dest.to_path_buf(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_gone_between_finding_and_asking_it_is_a_network_failure() {
+        // Install falls back to the registry on network failures only: a
+        // node stopped mid-command failed the install instead.
+        let dir = tempfile::tempdir().unwrap();
+        let node = ControlClient {
+            socket: dir.path().join("gone.sock"),
+            timeout: Duration::from_secs(1),
+        };
+        match node.stop() {
+            Err(MarketplaceError::Network(why)) => {
+                assert!(why.contains("may have stopped"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
