@@ -4,24 +4,14 @@
 use std::io::Write;
 use std::path::Path;
 
+use tempfile::NamedTempFile;
+
 /// Write `bytes` to a temporary file in `tmp_dir` (same filesystem as
 /// `target`), sync it, and rename it over `target`. The file keeps the
 /// target's permissions, or gets the usual ones for a new file (0666 less
 /// the umask), not the temporary file's private 0600.
 pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    // Named after the target, so that one killed mid-write is known for
-    // what it is and removed by a later write (it stayed forever).
-    let prefix = format!(
-        ".{}.",
-        target.file_name().unwrap_or_default().to_string_lossy()
-    );
-    remove_abandoned(tmp_dir, &prefix, SUFFIX);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(SUFFIX)
-        .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(tmp_dir)?;
+    let mut tmp = temp_for(target, tmp_dir, 0o666)?;
     if let Ok(existing) = std::fs::metadata(target) {
         tmp.as_file().set_permissions(existing.permissions())?;
     }
@@ -29,6 +19,33 @@ pub fn write_file(target: &Path, bytes: &[u8], tmp_dir: &Path) -> std::io::Resul
     tmp.as_file().sync_all()?;
     tmp.persist(target).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// A new temporary file in `dir` (mode `mode`, less the umask) that will
+/// replace `target`, named `.<target's name>.XXXX.tmp` so that one left by a
+/// killed writer is known for what it is; such leftovers are removed first
+/// (they stayed forever).
+pub fn temp_for(target: &Path, dir: &Path, mode: u32) -> std::io::Result<NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let prefix = temp_prefix(target);
+    remove_abandoned(dir, &prefix, SUFFIX);
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(SUFFIX)
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+}
+
+/// Remove what killed writers of `target` left in `dir` (see [`temp_for`]).
+pub fn remove_abandoned_temps(target: &Path, dir: &Path) {
+    remove_abandoned(dir, &temp_prefix(target), SUFFIX);
+}
+
+fn temp_prefix(target: &Path) -> String {
+    format!(
+        ".{}.",
+        target.file_name().unwrap_or_default().to_string_lossy()
+    )
 }
 
 const SUFFIX: &str = ".tmp";
