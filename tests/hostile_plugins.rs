@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use support::{Env, fixture, snapshot};
 
 /// `ggen --registry-plugin hostile.wasm <extra> marketplace search <what>`.
@@ -102,6 +105,36 @@ fn endless_loop_hits_the_deadline() {
         "x",
     ]);
     assert!(out.contains("No packages match"), "{out}");
+}
+
+#[test]
+fn sleeping_in_the_host_hits_the_deadline() {
+    // A plugin waiting on a WASI clock is blocked in the host, where the
+    // epoch deadline cannot interrupt it: its hour-long sleep ran out.
+    let env = Env::new();
+    let args = attack_args(&["--plugin-timeout", "500ms"], "sleep");
+    let mut child = env
+        .cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Not a timing assertion: a hang check, 240 times the deadline.
+    let watchdog = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if watchdog.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("a plugin asleep in the host outlived its 500ms deadline by minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ran past its 500ms deadline in `search`"),
+        "{err}"
+    );
 }
 
 #[test]

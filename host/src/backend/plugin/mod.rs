@@ -3,6 +3,7 @@
 //! adapters that expose plugins as backends.
 
 mod bindings;
+mod bounded_sleep;
 mod cache;
 pub mod contract;
 mod engine;

@@ -28,6 +28,9 @@ pub struct PluginState {
     /// For plugins the user watches (hooks): their log calls and output,
     /// kept for the user instead of going to the log.
     pub(super) transcript: Option<Transcript>,
+    /// When the current call's deadline passes: waits in the host end by
+    /// then (bounded_sleep.rs).
+    pub(super) deadline_at: Option<std::time::Instant>,
 }
 
 /// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`] lines and
@@ -160,6 +163,7 @@ pub fn new_store(
         stderr,
         forwarded: (0, 0),
         transcript: None,
+        deadline_at: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
@@ -175,6 +179,7 @@ pub fn linker(
 ) -> Result<Linker<PluginState>, MarketplaceError> {
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| super::bounded_sleep::add_to_linker(&mut linker))
         .and_then(|()| fast_reads(&mut linker))
         .and_then(|()| add(&mut linker))
         .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
@@ -246,6 +251,8 @@ impl Calls {
 /// Give the next call `limits.deadline` of wall-clock time.
 pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
     let ticks = deadline_ticks(limits.deadline);
+    store.data_mut().deadline_at =
+        std::time::Instant::now().checked_add(effective_deadline(limits.deadline));
     store.set_epoch_deadline(ticks);
     super::engine::tick_for(ticks);
 }

@@ -1,0 +1,100 @@
+//! `wasi:clocks/monotonic-clock` `subscribe-duration` and `subscribe-instant`
+//! for plugins, cut at the call's deadline. A plugin waiting on a clock
+//! (`std::thread::sleep`, `poll`) is blocked in the host, where the epoch
+//! deadline cannot interrupt it: an hour-long sleep held `ggen` for an hour.
+//! Here the wait ends by the deadline, and the plugin traps on its next
+//! epoch check. Everything else is as wasmtime-wasi does it.
+
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::clocks::WasiClocksView;
+use wasmtime_wasi::p2::DynPollable;
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host;
+
+use super::engine::EPOCH_TICK;
+use super::sandbox::PluginState;
+
+/// The interface `wasmtime_wasi::p2::add_to_linker_sync` links (imports of
+/// any 0.2.x resolve to it).
+const INTERFACE: &str = "wasi:clocks/monotonic-clock@0.2.12";
+const SUBSCRIBE_DURATION: &str = "subscribe-duration";
+const SUBSCRIBE_INSTANT: &str = "subscribe-instant";
+
+/// Replace the clock subscriptions that WASI linked.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = (|| {
+        let mut clock = linker.instance(INTERFACE)?;
+        clock.func_wrap(SUBSCRIBE_DURATION, |mut store, (nanos,): (u64,)| {
+            let state = store.data_mut();
+            let wait = bounded(Duration::from_nanos(nanos), state.deadline_at);
+            subscribe(state, wait)
+        })?;
+        clock.func_wrap(SUBSCRIBE_INSTANT, |mut store, (when,): (u64,)| {
+            let state = store.data_mut();
+            let now = state.clocks().now()?;
+            let wait = Duration::from_nanos(when.saturating_sub(now));
+            let wait = bounded(wait, state.deadline_at);
+            subscribe(state, wait)
+        })
+    })();
+    linker.allow_shadowing(false);
+    linked
+}
+
+fn subscribe(
+    state: &mut PluginState,
+    wait: Duration,
+) -> wasmtime::Result<(Resource<DynPollable>,)> {
+    let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+    Ok((state.clocks().subscribe_duration(nanos)?,))
+}
+
+/// `wait`, but ending at most two epoch ticks past `deadline_at`: by then
+/// the epoch has passed the deadline, so the plugin traps as it resumes.
+fn bounded(wait: Duration, deadline_at: Option<Instant>) -> Duration {
+    match deadline_at {
+        Some(at) => wait.min(at.saturating_duration_since(Instant::now()) + 2 * EPOCH_TICK),
+        None => wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_functions_wasi_links() {
+        // Without shadowing, a second definition of a linked name is refused:
+        // so this fails if wasmtime-wasi links another version of the interface.
+        let mut linker = Linker::<PluginState>::new(&wasmtime::Engine::default());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        for name in [SUBSCRIBE_DURATION, SUBSCRIBE_INSTANT] {
+            let again = linker.instance(INTERFACE).unwrap().func_wrap(
+                name,
+                |_, (_,): (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> { unreachable!() },
+            );
+            assert!(again.is_err(), "{INTERFACE} {name} is not linked by WASI");
+        }
+        add_to_linker(&mut linker).unwrap();
+    }
+
+    #[test]
+    fn waits_end_by_the_deadline() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(bounded(hour, None), hour);
+        let soon = Instant::now() + Duration::from_millis(100);
+        let cut = bounded(hour, Some(soon));
+        assert!(
+            cut <= Duration::from_millis(100) + 2 * EPOCH_TICK,
+            "{cut:?}"
+        );
+        // A deadline already past leaves the ticks it takes to be noticed.
+        let past = Instant::now() - Duration::from_secs(1);
+        assert_eq!(bounded(hour, Some(past)), 2 * EPOCH_TICK);
+        // Short waits are untouched.
+        let ms = Duration::from_millis(1);
+        assert_eq!(bounded(ms, Some(Instant::now() + hour)), ms);
+    }
+}
