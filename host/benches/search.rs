@@ -5,18 +5,27 @@
 //! * the same search through the WASM plugin and natively in this process
 //!   (the very same file-registry code compiled for the host), calls
 //!   alternating so that noise on the machine falls on both alike;
+//! * the whole `ggen marketplace search rust web` process next to a process
+//!   that does the same natively (this benchmark run again with
+//!   `GGEN_BENCH_NATIVE_SEARCH`: config, registry, search, print), alternating;
 //! * the cold first run: compiling the plugin, and rebuilding the search index.
 //!
 //! Run: `cargo bench -p ggen --bench search` (GGEN_BENCH_SIZES=1000,10000 to
 //! pick sizes, GGEN_BENCH_RUNS to change the sample count).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ggen::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use ggen::backend::{Query, Registry};
+use ggen::domain::session::{Overrides, Session};
+use ggen::home::GgenHome;
 use ggen_file_registry::FileRegistry;
+
+/// Set (to the query) in the child that plays a native `ggen marketplace search`.
+const NATIVE_SEARCH: &str = "GGEN_BENCH_NATIVE_SEARCH";
 
 const WORDS: &[&str] = &[
     "rust",
@@ -156,6 +165,48 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// What `ggen marketplace search <text>` does with the file registry compiled
+/// into the host instead of sandboxed: read the config, search the same
+/// registry through the same derived index, print a table.
+fn native_search_process(text: &str) {
+    let session = Session::new(GgenHome::from_env().unwrap(), Overrides::default()).unwrap();
+    let data = session.registry_data_dir(embedded::FILE_REGISTRY.name);
+    let results = FileRegistry::new(&session.registry_root, &data)
+        .search(&sdk_query(text))
+        .unwrap();
+    let width = results.hits.iter().map(|h| h.name.len()).max().unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for hit in &results.hits {
+        writeln!(
+            out,
+            "{:<width$}  {:<8}  {}",
+            hit.name, hit.version, hit.title
+        )
+        .unwrap();
+    }
+    writeln!(
+        out,
+        "\n1-{} of {} matches",
+        results.hits.len(),
+        results.total
+    )
+    .unwrap();
+}
+
+/// `ggen marketplace search <text>` as the native child above.
+fn native_cli(home: &Path, text: &str) -> Duration {
+    let started = Instant::now();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .env(NATIVE_SEARCH, text)
+        .env("GGEN_HOME", home)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(status.success(), "native search {text:?} failed");
+    elapsed
+}
+
 fn cli(home: &Path, args: &[&str]) -> Duration {
     let started = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_ggen"))
@@ -198,6 +249,9 @@ const LIMITS: Limits = Limits {
 };
 
 fn main() {
+    if let Ok(text) = std::env::var(NATIVE_SEARCH) {
+        return native_search_process(&text);
+    }
     let sizes: Vec<usize> = std::env::var("GGEN_BENCH_SIZES")
         .map(|s| s.split(',').map(|n| n.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1_000, 10_000, 100_000]);
@@ -223,9 +277,9 @@ fn main() {
         "## search, {runs} runs per CLI cell, {CALL_RUNS} alternating WASM/native calls (medians)\n"
     );
     println!(
-        "| packages | first search (compile + index build) | CLI `search rust web` | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |"
+        "| packages | first search (compile + index build) | CLI `search rust web` | native process `search rust web` | CLI / native process | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let home = tempfile::tempdir().unwrap();
         let root = home.path().join("registry");
@@ -233,7 +287,12 @@ fn main() {
         let rebuild = cli(home.path(), &["marketplace", "search", "rust", "web"]);
         let cli_med =
             |q: &str| sample(runs, || _ = cli(home.path(), &["marketplace", "search", q]));
-        let (multi, common, exact) = (cli_med("rust web"), cli_med("kafka"), cli_med(&probe));
+        let (multi, native_process) = sample_pair(
+            runs,
+            || _ = cli(home.path(), &["marketplace", "search", "rust web"]),
+            || _ = native_cli(home.path(), "rust web"),
+        );
+        let (common, exact) = (cli_med("kafka"), cli_med(&probe));
 
         // In process: the same registry through the plugin and natively.
         let engine = PluginEngine::new(home.path().join("cache")).unwrap();
@@ -260,9 +319,11 @@ fn main() {
                 .unwrap();
         });
         println!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} |",
+            "| {n} | {} | {} | {} | {:.2}x | {} | {} | {} | {} | {} | {:.2}x | {} |",
             ms(rebuild),
             ms(multi),
+            ms(native_process),
+            multi.as_secs_f64() / native_process.as_secs_f64(),
             ms(common),
             ms(exact),
             ms(load),

@@ -142,15 +142,20 @@ impl Session {
             None => WasmSource::embedded(&embedded::FILE_REGISTRY),
         };
         let engine = PluginEngine::new(self.home.cache())?;
-        let root_key =
-            hex::encode(&Sha256::digest(self.registry_root.as_os_str().as_encoded_bytes())[..8]);
-        let data = self
-            .home
-            .cache()
-            .join("data")
-            .join(format!("{}-{root_key}", source.name));
+        let data = self.registry_data_dir(&source.name);
         let policy = Policy::registry(self.registry_root.clone(), data, self.limits);
         Ok(Box::new(WasmRegistry::load(&engine, &source, &policy)?))
+    }
+
+    /// The cache directory a registry plugin named `plugin` gets for this
+    /// registry root (its derived search index lives there).
+    pub fn registry_data_dir(&self, plugin: &str) -> PathBuf {
+        let root_key =
+            hex::encode(&Sha256::digest(self.registry_root.as_os_str().as_encoded_bytes())[..8]);
+        self.home
+            .cache()
+            .join("data")
+            .join(format!("{plugin}-{root_key}"))
     }
 
     /// The P2P policy: the built-in one, or `--p2p-policy-plugin`, sandboxed
