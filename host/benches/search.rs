@@ -195,28 +195,27 @@ fn native_search_process(text: &str) {
 
 /// `ggen marketplace search <text>` as the native child above.
 fn native_cli(home: &Path, text: &str) -> Duration {
-    let started = Instant::now();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .env(NATIVE_SEARCH, text)
-        .env("GGEN_HOME", home)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    let elapsed = started.elapsed();
-    assert!(status.success(), "native search {text:?} failed");
-    elapsed
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child.env(NATIVE_SEARCH, text);
+    timed(child, home)
 }
 
 fn cli(home: &Path, args: &[&str]) -> Duration {
+    let mut ggen = Command::new(env!("CARGO_BIN_EXE_ggen"));
+    ggen.args(args);
+    timed(ggen, home)
+}
+
+/// How long `cmd` took in `home`; it must succeed.
+fn timed(mut cmd: Command, home: &Path) -> Duration {
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_ggen"))
-        .args(args)
+    let status = cmd
         .env("GGEN_HOME", home)
         .stdout(Stdio::null())
         .status()
         .unwrap();
     let elapsed = started.elapsed();
-    assert!(status.success(), "ggen {args:?} failed");
+    assert!(status.success(), "{cmd:?} failed");
     elapsed
 }
 
