@@ -2,11 +2,13 @@
 //! for plugins, cut at the call's deadline. A plugin waiting on a clock
 //! (`std::thread::sleep`, `poll`) is blocked in the host, where the epoch
 //! deadline cannot interrupt it: an hour-long sleep held `ggen` for an hour.
-//! Here the wait ends by the deadline, and the plugin traps on its next
-//! epoch check. Everything else is as wasmtime-wasi does it.
+//! Here the wait ends by the deadline; the plugin traps on its next epoch
+//! check or wait, and a call returning past its deadline fails anyway
+//! (`sandbox::within_deadline`). Everything else is as wasmtime-wasi does it.
 
 use std::time::{Duration, Instant};
 
+use wasmtime::Trap;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::clocks::WasiClocksView;
 use wasmtime_wasi::p2::DynPollable;
@@ -47,6 +49,10 @@ fn subscribe(
     state: &mut PluginState,
     wait: Duration,
 ) -> wasmtime::Result<(Resource<DynPollable>,)> {
+    // Past the deadline, waiting again is where it stops.
+    if state.deadline_at.is_some_and(|at| Instant::now() > at) {
+        return Err(Trap::Interrupt.into());
+    }
     let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
     Ok((state.clocks().subscribe_duration(nanos)?,))
 }

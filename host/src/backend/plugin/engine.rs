@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -34,20 +34,29 @@ fn process_engine() -> Result<&'static Engine, MarketplaceError> {
             let thread = std::thread::Builder::new()
                 .name("ggen-epoch".into())
                 .spawn(move || {
+                    // Ticks fall due on a fixed schedule: a sleep per tick
+                    // overruns, and the epoch fell behind the clock (44 ms in
+                    // 3 s), giving plugins more than their deadline.
+                    let mut due = Instant::now() + EPOCH_TICK;
                     while let Some(engine) = ticker.upgrade() {
                         drop(engine);
                         if EPOCH.load(Ordering::Acquire) >= TICK_UNTIL.load(Ordering::Acquire) {
                             // Every armed deadline has passed: sleep until the next
                             // is armed, so an idle node does not wake 100 times a second.
                             std::thread::park();
+                            due = Instant::now() + EPOCH_TICK;
                             continue;
                         }
-                        std::thread::sleep(EPOCH_TICK);
-                        if let Some(engine) = ticker.upgrade() {
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                        let Some(engine) = ticker.upgrade() else {
+                            break;
+                        };
+                        while due <= Instant::now() {
                             // Counted before the engine's epoch moves, so an armed
                             // target is never below the store's deadline.
                             EPOCH.fetch_add(1, Ordering::AcqRel);
                             engine.increment_epoch();
+                            due += EPOCH_TICK;
                         }
                     }
                 })

@@ -117,6 +117,7 @@ fn run(
         .and_then(|hook| {
             hook.ggen_marketplace_post_install()
                 .call_run(&mut store, &context)
+                .and_then(|v| sandbox::within_deadline(&store).map(|()| v))
                 .map_err(|e| ("run", e))
         });
     sandbox::forward_output(&mut store);

@@ -238,13 +238,24 @@ impl Calls {
             )));
         }
         arm_deadline(store, &self.limits);
-        let result = f(store);
+        let result = f(store).and_then(|v| within_deadline(store).map(|()| v));
         forward_output(store);
         result.map_err(|trap| {
             let message = describe_failure(store, &trap, func, &self.limits);
             self.stopped = Some(message.clone());
             MarketplaceError::Plugin(message)
         })
+    }
+}
+
+/// A call that returned after its deadline ran past it, whether or not an
+/// epoch check caught it (the ticker may run late on a busy machine, and a
+/// wait in the host ends at the deadline): it fails as a trap at the
+/// deadline would.
+pub fn within_deadline(store: &Store<PluginState>) -> wasmtime::Result<()> {
+    match store.data().deadline_at {
+        Some(at) if std::time::Instant::now() > at => Err(Trap::Interrupt.into()),
+        _ => Ok(()),
     }
 }
 
