@@ -5,6 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::archives::{entry, gz};
@@ -224,6 +225,13 @@ fn config_toml_approval_and_limits_are_honoured() {
         "{err}"
     );
     assert!(!err.contains("memory_mib"), "{err}");
+    // So does a hook asleep in the host (where epoch checks do not run).
+    let err = env.fails_unless_hung(
+        &["marketplace", "install", "slow", "--var", "attack=sleep"],
+        Duration::from_secs(120),
+    );
+    assert!(err.contains("ran past its 300ms deadline"), "{err}");
+    assert!(!installed(&env, "slow").exists());
 
     // Names that cannot be packages approve nothing: refused, not ignored.
     config(&env, "[hooks]\nallow = [\"*\"]\n");

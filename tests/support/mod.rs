@@ -100,7 +100,30 @@ impl Env {
 
     /// Run, assert failure with a one-line error, return that line.
     pub fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
+        self.one_error(args, self.run(args))
+    }
+
+    /// As [`Env::fails`] for a command that might hang: killed, and the test
+    /// failed, if it still runs after `limit`. A hang check, not a timing
+    /// assertion: give `limit` a wide margin.
+    pub fn fails_unless_hung(&self, args: &[&str], limit: std::time::Duration) -> String {
+        use std::process::Stdio;
+        let mut child = (self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()))
+            .spawn()
+            .expect("ggen runs");
+        let started = std::time::Instant::now();
+        // Output stays small here: a full pipe would block the child.
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                child.kill().unwrap();
+                panic!("ggen {args:?} still ran after {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.one_error(args, child.wait_with_output().unwrap())
+    }
+
+    fn one_error(&self, args: &[&str], out: Output) -> String {
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(
             !out.status.success(),
