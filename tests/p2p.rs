@@ -1010,3 +1010,43 @@ fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
     let peers = c.env.json(&["marketplace", "p2p", "peer-list", "--json"]);
     assert!(!peers.to_string().contains(&c.peer_id), "{peers}");
 }
+
+#[test]
+fn dht_server_mode_is_chosen_per_run() {
+    let env = Env::new();
+    let started = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "marketplace",
+            "p2p",
+            "start",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--exit-after",
+            "1s",
+            "--json",
+        ];
+        args.extend(extra);
+        let out = env.ok(&args);
+        let first = serde_json::Deserializer::from_str(&out).into_iter().next();
+        first.unwrap().unwrap()
+    };
+    assert_eq!(started(&[])["dht_server"], true);
+    // No flag turned server mode off for one run.
+    assert_eq!(started(&["--dht-client"])["dht_server"], false);
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace.p2p]\ndht_server_mode = false\n",
+    )
+    .unwrap();
+    assert_eq!(started(&[])["dht_server"], false);
+    assert_eq!(started(&["--dht-server"])["dht_server"], true);
+    let both = env.run(&[
+        "marketplace",
+        "p2p",
+        "start",
+        "--dht-server",
+        "--dht-client",
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+}

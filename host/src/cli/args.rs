@@ -120,8 +120,11 @@ pub struct P2pStartArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// Serve the DHT even if [marketplace.p2p] dht_server_mode = false (server mode is the default)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dht_client")]
     pub dht_server: bool,
+    /// Be a DHT client only, even if [marketplace.p2p] dht_server_mode = true
+    #[arg(long)]
+    pub dht_client: bool,
     /// Run in the background (output in $GGEN_HOME/p2p/node.log)
     #[arg(long)]
     pub daemon: bool,

@@ -135,7 +135,11 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
     let overrides = P2pOverrides {
         listen: a.listen.clone(),
         bootstrap: a.net.bootstrap.clone(),
-        dht_server: a.dht_server,
+        dht_server: match (a.dht_server, a.dht_client) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     if a.daemon {
         let args: Vec<std::ffi::OsString> = std::env::args_os()

@@ -272,6 +272,7 @@ pub fn started(s: &ggen::backend::p2p::Started, in_background: bool, as_json: bo
             "peer_id": s.status.peer_id,
             "listen_addresses": s.status.listen_addresses,
             "connected_peers": s.status.connected_peers,
+            "dht_server": s.status.dht_server,
             "bootstrap": s.bootstrap,
         }));
     } else {

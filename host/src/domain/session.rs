@@ -371,7 +371,8 @@ fn source_id(plugin: Option<&Path>, root: &Path) -> String {
 pub struct P2pOverrides {
     pub listen: Vec<String>,
     pub bootstrap: Vec<String>,
-    pub dht_server: bool,
+    /// `--dht-server` (true) or `--dht-client` (false) over dht_server_mode.
+    pub dht_server: Option<bool>,
 }
 
 /// Why P2P commands cannot run in a build without the `p2p` feature (seeds §6.4).
@@ -430,7 +431,7 @@ impl Session {
             } else {
                 overrides.bootstrap.clone()
             },
-            dht_server: server && (overrides.dht_server || p2p.dht_server_mode),
+            dht_server: server && overrides.dht_server.unwrap_or(p2p.dht_server_mode),
             bootstrap_timeout: Duration::from_secs(p2p.bootstrap_timeout_secs),
             query_timeout: Duration::from_secs(p2p.query_timeout_secs),
             cache_capacity: p2p.cache_capacity,
