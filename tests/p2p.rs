@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::nodes::{Node, eventually, p2p_publish};
+use support::nodes::{Node, START_LOCAL, eventually, p2p_publish};
 use support::{Env, strings};
 
 fn search(env: &Env, args: &[&str]) -> Value {
@@ -1015,16 +1015,8 @@ fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
 fn dht_server_mode_is_chosen_per_run() {
     let env = Env::new();
     let started = |extra: &[&str]| -> Value {
-        let mut args = vec![
-            "marketplace",
-            "p2p",
-            "start",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--exit-after",
-            "1s",
-            "--json",
-        ];
+        let mut args = START_LOCAL.to_vec();
+        args.extend(["--exit-after", "1s", "--json"]);
         args.extend(extra);
         let out = env.ok(&args);
         let first = serde_json::Deserializer::from_str(&out).into_iter().next();

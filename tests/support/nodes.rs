@@ -10,6 +10,15 @@ use std::time::Duration;
 
 use super::Env;
 
+/// `p2p start` on a free port of 127.0.0.1.
+pub const START_LOCAL: [&str; 5] = [
+    "marketplace",
+    "p2p",
+    "start",
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+];
+
 pub struct Node {
     pub env: Env,
     pub peer_id: String,
@@ -24,16 +33,8 @@ impl Node {
     }
 
     pub fn start_in(env: Env, bootstrap: &[&str]) -> Self {
-        let mut args = vec![
-            "marketplace",
-            "p2p",
-            "start",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--dht-server",
-            "--exit-after",
-            "180s",
-        ];
+        let mut args = START_LOCAL.to_vec();
+        args.extend(["--dht-server", "--exit-after", "180s"]);
         for b in bootstrap {
             args.extend(["--bootstrap", b]);
         }
