@@ -71,6 +71,15 @@ pub fn remove_abandoned(dir: &Path, prefix: &str, suffix: &str) {
     }
 }
 
+/// Make `path` look left by a writer killed long ago (older than
+/// [`ABANDONED_AFTER`]), for tests of the clean-up.
+#[cfg(test)]
+pub fn abandon(path: &Path) {
+    let long_ago = std::time::SystemTime::now() - 2 * ABANDONED_AFTER;
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(long_ago).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -106,11 +115,8 @@ mod tests {
         for f in [&old, &fresh, &other] {
             std::fs::write(f, b"half").unwrap();
         }
-        let long_ago = std::time::SystemTime::now() - 2 * super::ABANDONED_AFTER;
-        for f in [&old, &other] {
-            let file = std::fs::File::options().write(true).open(f).unwrap();
-            file.set_modified(long_ago).unwrap();
-        }
+        super::abandon(&old);
+        super::abandon(&other);
         super::write_file(&target, b"new", dir.path()).unwrap();
         assert!(!old.exists(), "a killed write of this file stays");
         assert!(fresh.exists(), "a write in progress was removed");

@@ -163,12 +163,7 @@ mod tests {
         let (old_part, new_part) = (dir.path().join(".partial-a"), dir.path().join(".partial-b"));
         std::fs::write(&old_part, b"half").unwrap();
         std::fs::write(&new_part, b"half").unwrap();
-        let hours_ago = std::time::SystemTime::now() - 2 * crate::backend::atomic::ABANDONED_AFTER;
-        let file = std::fs::File::options()
-            .write(true)
-            .open(&old_part)
-            .unwrap();
-        file.set_modified(hours_ago).unwrap();
+        crate::backend::atomic::abandon(&old_part);
         let newest = HashSet::from([checksum(b"newest")]);
         earlier_copies(dir.path(), &newest, || unreachable!());
         assert!(!old_part.exists() && new_part.exists());

@@ -444,16 +444,20 @@ mod tests {
     #[test]
     fn a_running_node_learns_what_others_wrote() {
         let (_dir, path) = scratch();
-        let p = PeerId::random();
+        let (known, stranger) = (PeerId::random(), PeerId::random());
         let mut node = Peers::default();
-        node.success(p);
+        node.success(known);
         node.save(&path, WAIT).unwrap();
         let mut command = Peers::load(&path, PRUNE);
-        command.failure(p);
+        command.failure(known);
+        // A peer the node has not met counts too.
+        command.seen(stranger);
+        command.failure(stranger);
         command.save(&path, WAIT).unwrap();
         // Nothing new on the node's side, but the file changed.
         node.save(&path, WAIT).unwrap();
-        assert_eq!(node.get(&p).unwrap().failures, 1);
+        assert_eq!(node.get(&known).unwrap().failures, 1);
+        assert_eq!(node.get(&stranger).unwrap().failures, 1);
     }
 
     #[test]
@@ -472,21 +476,6 @@ mod tests {
         let before = inode();
         Peers::load(&path, PRUNE).save(&path, WAIT).unwrap();
         assert_eq!(inode(), before);
-    }
-
-    #[test]
-    fn a_node_learns_of_peers_others_met() {
-        let (_dir, path) = scratch();
-        let (known, stranger) = (PeerId::random(), PeerId::random());
-        let mut node = Peers::default();
-        node.success(known);
-        node.save(&path, WAIT).unwrap();
-        let mut command = Peers::load(&path, PRUNE);
-        command.seen(stranger);
-        command.failure(stranger);
-        command.save(&path, WAIT).unwrap();
-        node.save(&path, WAIT).unwrap();
-        assert_eq!(node.get(&stranger).unwrap().failures, 1);
     }
 
     #[test]

@@ -58,7 +58,8 @@ fn subscribe(
 }
 
 /// `wait`, but ending at most two epoch ticks past `deadline_at`: by then
-/// the epoch has passed the deadline, so the plugin traps as it resumes.
+/// the epoch has normally passed the deadline and the plugin traps as it
+/// resumes; if the ticker runs late, its next wait or its return does.
 fn bounded(wait: Duration, deadline_at: Option<Instant>) -> Duration {
     match deadline_at {
         Some(at) => wait.min(at.saturating_duration_since(Instant::now()) + 2 * EPOCH_TICK),
