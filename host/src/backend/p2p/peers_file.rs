@@ -230,15 +230,27 @@ impl Peers {
     /// the file holds now, under `peers.json.lock` (waiting for it at most
     /// `wait`), and write the result atomically; this process then knows
     /// what the others added too, peers it has not met included. Nothing is
-    /// done while nothing changed, here or in the file. Until a write
-    /// succeeds, what this process learned stays news.
+    /// done while nothing changed, here or in the file; with no news of its
+    /// own, this process only takes in what the file holds (a node rewrote
+    /// it after every command's save). Until a write succeeds, what this
+    /// process learned stays news.
     pub fn save(&mut self, path: &Path, wait: Duration) -> std::io::Result<()> {
         // A process that never loaded a file starts from an empty view.
         let mine = view(&self.map);
         let unchanged =
             mine == self.saved_view || (self.saved_view.is_empty() && self.map.is_empty());
-        if unchanged && stamp(path) == self.file_stamp {
-            return Ok(());
+        if unchanged {
+            let now = stamp(path);
+            if now == self.file_stamp {
+                return Ok(());
+            }
+            // Renames make every read whole: no lock needed. A file that
+            // cannot be read is replaced below.
+            if let Ok(file) = read(path) {
+                self.adopt(file.saved);
+                self.file_stamp = now;
+                return Ok(());
+            }
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
@@ -271,7 +283,14 @@ impl Peers {
         crate::backend::atomic::write_file(path, &out, dir)?;
         self.file_stamp = stamp(path);
         drop(lock);
-        for (id, new) in all {
+        self.adopt(all);
+        Ok(())
+    }
+
+    /// Take `saved` (what the file holds now) as this process's view and
+    /// base: nothing it holds is news any more.
+    fn adopt(&mut self, saved: Vec<(PeerId, Saved)>) {
+        for (id, new) in saved {
             if self.map.len() >= MAX_PEERS && !self.map.contains_key(&id) {
                 continue;
             }
@@ -280,7 +299,6 @@ impl Peers {
         }
         self.forgotten.clear();
         self.saved_view = view(&self.map);
-        Ok(())
     }
 }
 
@@ -454,10 +472,20 @@ mod tests {
         command.seen(stranger);
         command.failure(stranger);
         command.save(&path, WAIT).unwrap();
-        // Nothing new on the node's side, but the file changed.
+        // Nothing new on the node's side, but the file changed: the node
+        // takes it in, and writes nothing (it rewrote the file each time).
+        let inode = || std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        let before = inode();
         node.save(&path, WAIT).unwrap();
         assert_eq!(node.get(&known).unwrap().failures, 1);
         assert_eq!(node.get(&stranger).unwrap().failures, 1);
+        assert_eq!(inode(), before);
+        // Its own news after that is added to the others'.
+        node.success(known);
+        node.save(&path, WAIT).unwrap();
+        let again = Peers::load(&path, PRUNE);
+        let known_saved = again.get(&known).unwrap();
+        assert_eq!((known_saved.successes, known_saved.failures), (2, 1));
     }
 
     #[test]
