@@ -78,11 +78,10 @@ pub fn lock_exclusive(
 /// while others go on (a periodic save), where waiting long is worse than
 /// skipping a turn. Held until the file is dropped.
 pub fn lock_within(path: &Path, wait: std::time::Duration) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
+    let file = open_lock_file(
+        OpenOptions::new().create(true).truncate(false).write(true),
+        path,
+    )?;
     let deadline = std::time::Instant::now() + wait;
     loop {
         match file.try_lock() {
@@ -164,6 +163,17 @@ impl Drop for DirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_lock_is_never_taken_through_a_symlink() {
+        // One in its place would make ggen create or lock a file elsewhere.
+        let tmp = tempfile::tempdir().unwrap();
+        let (lock, elsewhere) = (tmp.path().join("x.lock"), tmp.path().join("elsewhere"));
+        std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+        let err = lock_within(&lock, std::time::Duration::ZERO).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(!elsewhere.exists());
+    }
 
     #[test]
     fn what_the_lock_created_goes_when_nothing_else_was_written() {
