@@ -8,7 +8,7 @@ use super::model::{Package, PackageVersion, Query, RegistryMetadata, SearchResul
 
 pub trait Registry {
     /// Where its packages are, as a message names it (`the registry`, `the
-    /// P2P network`): "package `x` is not in the registry".
+    /// P2P network's records`): "package `x` is not in the registry".
     fn describe(&self) -> String;
     fn search(&mut self, query: &Query) -> Result<SearchResults>;
     fn get_package(&mut self, name: &str) -> Result<Package>;

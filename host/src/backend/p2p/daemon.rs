@@ -55,8 +55,10 @@ pub fn spawn(
             return Ok(node);
         }
         if Instant::now() > deadline {
+            let said =
+                last_error(log, start).map_or_else(String::new, |e| format!(" (it said: {e})"));
             return Err(MarketplaceError::Unsupported(format!(
-                "the background P2P node did not open its control socket within {}s; see {}",
+                "the background P2P node did not open its control socket within {}s{said}; see {}",
                 wait.as_secs(),
                 log.display()
             )));
