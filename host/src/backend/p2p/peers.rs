@@ -84,6 +84,9 @@ pub struct Peers {
     pub(super) file_stamp: Option<super::peers_file::Stamp>,
     /// What this process's statistics were when last loaded or saved.
     pub(super) saved_view: Vec<u8>,
+    /// A peer was handed out for changing since `saved_view` was taken:
+    /// until then a save need not serialise every peer to find no news.
+    pub(super) touched: bool,
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -94,7 +97,9 @@ pub struct Prune {
 }
 
 impl Peers {
+    /// The peer, to change: every change goes through here.
     pub fn entry(&mut self, id: PeerId) -> &mut Peer {
+        self.touched = true;
         if !self.map.contains_key(&id)
             && self.map.len() >= MAX_PEERS
             && let Some(oldest) = self

@@ -223,6 +223,7 @@ impl Peers {
             peers.base.insert(id, s);
         }
         peers.saved_view = view(&peers.map);
+        peers.touched = false;
         peers
     }
 
@@ -236,10 +237,12 @@ impl Peers {
     /// process learned stays news.
     pub fn save(&mut self, path: &Path, wait: Duration) -> std::io::Result<()> {
         // A process that never loaded a file starts from an empty view.
-        let mine = view(&self.map);
-        let unchanged =
-            mine == self.saved_view || (self.saved_view.is_empty() && self.map.is_empty());
+        let unchanged = !self.touched || {
+            let mine = view(&self.map);
+            mine == self.saved_view || (self.saved_view.is_empty() && self.map.is_empty())
+        };
         if unchanged {
+            self.touched = false;
             let now = stamp(path);
             if now == self.file_stamp {
                 return Ok(());
@@ -299,6 +302,7 @@ impl Peers {
         }
         self.forgotten.clear();
         self.saved_view = view(&self.map);
+        self.touched = false;
     }
 }
 
