@@ -1,8 +1,12 @@
 //! The seeds' MarketplaceError: every failure the user can see, one line each.
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+/// Serialisable so that a running node's answer keeps its kind on the
+/// control socket (a command falls back on network failures, not others).
+#[derive(Debug, Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
 pub enum MarketplaceError {
     #[error("{0}")]
     NotFound(String),

@@ -64,7 +64,7 @@ enum Request {
 #[serde(rename_all = "kebab-case")]
 enum Response {
     Ok(Value),
-    Error(String),
+    Error(MarketplaceError),
 }
 
 /// Serve `socket` until the returned task is aborted.
@@ -112,9 +112,11 @@ pub fn serve(
                     }
                     Ok(request) => match answer(&client, &bootstrap, request).await {
                         Ok(v) => Response::Ok(v),
-                        Err(e) => Response::Error(e.to_string()),
+                        Err(e) => Response::Error(e),
                     },
-                    Err(e) => Response::Error(format!("bad control request: {e}")),
+                    Err(e) => Response::Error(MarketplaceError::Validation(format!(
+                        "bad control request: {e}"
+                    ))),
                 };
                 let mut text = serde_json::to_string(&response).expect("responses serialise");
                 text.push('\n');
@@ -252,11 +254,7 @@ impl ControlClient {
         };
         match serde_json::from_str::<Response>(&line).map_err(bad)? {
             Response::Ok(v) => serde_json::from_value(v).map_err(bad),
-            // The node's network failures keep their kind (install falls back on them).
-            Response::Error(e) => Err(match e.strip_prefix("P2P: ") {
-                Some(why) => MarketplaceError::Network(why.to_owned()),
-                None => MarketplaceError::Unsupported(e),
-            }),
+            Response::Error(e) => Err(e),
         }
     }
 
@@ -339,5 +337,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nodes_failures_keep_their_kind() {
+        // Install falls back on a node's network failures and on its not
+        // finding a package, and on nothing else: the kind must survive the socket.
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("node.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let answers = [
+            MarketplaceError::Network("no provider answered".into()),
+            MarketplaceError::NotFound("this node has not met peer x".into()),
+            MarketplaceError::Security("checksum mismatch".into()),
+        ];
+        let expected: Vec<String> = answers.iter().map(|e| format!("{e:?}")).collect();
+        let server = std::thread::spawn(move || {
+            for answer in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                let mut text = serde_json::to_string(&Response::Error(answer)).unwrap();
+                text.push('\n');
+                (&stream).write_all(text.as_bytes()).unwrap();
+            }
+        });
+        let node = ControlClient {
+            socket,
+            timeout: Duration::from_secs(10),
+        };
+        for want in expected {
+            let got = node.call::<Value>(&Request::Status).unwrap_err();
+            assert_eq!(format!("{got:?}"), want);
+        }
+        server.join().unwrap();
     }
 }
