@@ -893,7 +893,17 @@ fn a_node_that_stopped_answering_is_named_not_replaced() {
             "{err}"
         );
     }
+    // A command that gave up waiting (and said so) leaves its request
+    // queued: it must not act once the node runs again, least of all `stop`.
+    {
+        use std::io::Write;
+        let socket = node.env.home().join("p2p/control.sock");
+        let mut gone = std::os::unix::net::UnixStream::connect(socket).unwrap();
+        gone.write_all(b"{\"op\":\"stop\"}\n").unwrap();
+    }
     node.signal("CONT");
+    assert_eq!(status(&node.env)["peer_id"], node.peer_id);
+    std::thread::sleep(Duration::from_secs(1));
     assert_eq!(status(&node.env)["peer_id"], node.peer_id);
 
     // A request the node would cut off (over 1 MiB) is refused plainly.

@@ -105,6 +105,12 @@ pub fn serve(
                 if !matches!(read.await, Ok(Ok(_))) {
                     return;
                 }
+                if hung_up(reader.get_ref().get_ref()) {
+                    // The command gave up waiting (and said so): a request
+                    // queued while the node was busy or paused must not act
+                    // later, least of all a `stop`.
+                    return;
+                }
                 let response = match serde_json::from_str::<Request>(&line) {
                     Ok(Request::Stop) => {
                         stop.notify_one();
@@ -124,6 +130,19 @@ pub fn serve(
             });
         }
     }))
+}
+
+/// The client closed its end after sending its request: nobody waits for
+/// the answer. (A client waiting for it keeps the socket open.)
+fn hung_up(stream: &tokio::net::unix::OwnedReadHalf) -> bool {
+    use rustix::net::RecvFlags;
+    let mut byte = [0u8; 1];
+    let peek = rustix::net::recv(
+        stream.as_ref(),
+        &mut byte,
+        RecvFlags::PEEK | RecvFlags::DONTWAIT,
+    );
+    matches!(peek, Ok((_, 0)))
 }
 
 fn json<T: Serialize>(v: Result<T>) -> Result<Value> {
