@@ -728,11 +728,22 @@ fn verify_reports_modified_missing_and_extra_files() {
     std::fs::write(root.join("top/README.md"), "tampered").unwrap();
     std::fs::remove_file(root.join("dep/templates/main.tmpl")).unwrap();
     std::fs::write(root.join("dep/planted.sh"), "rm -rf /").unwrap();
+    // A file name cannot forge a line of the report.
+    let forged = "notes\nok        forged@9.9.9";
+    std::fs::write(root.join("top").join(forged), "").unwrap();
     let err = env.fails(&["marketplace", "verify"]);
     assert!(
         err.contains("2 installed packages differ from ggen.lock"),
         "{err}"
     );
+    let text = env.run(&["marketplace", "verify"]).stdout;
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("  extra    notes\u{fffd}ok        forged@9.9.9\n")
+            && !text.lines().any(|l| l.starts_with("ok        forged")),
+        "{text}"
+    );
+    std::fs::remove_file(root.join("top").join(forged)).unwrap();
     let out = env.run(&["marketplace", "verify", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -15,19 +15,20 @@ use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResul
 use serde_json::json;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-/// One line of output for people (what `out!` prints). Registry text is
-/// untrusted (a hostile registry, plugin or peer), so control characters
-/// (escape sequences, bells, carriage returns) and bidirectional overrides
-/// that reorder what the terminal shows are replaced by U+FFFD.
+/// One line of output for people (what `out!` prints). Registry text and
+/// file names are untrusted (a hostile registry, plugin, peer or package),
+/// so control characters (escape sequences, bells, carriage returns, and
+/// newlines, which could forge a line of the report) and bidirectional
+/// overrides that reorder what the terminal shows are replaced by U+FFFD.
 pub fn write_line(line: std::fmt::Arguments) {
     write_raw(&terminal_safe(&line.to_string()));
 }
 
-/// `text` with control characters (but newlines and tabs) and
-/// bidirectional overrides replaced by U+FFFD.
+/// `text` with control characters (but tabs) and bidirectional overrides
+/// replaced by U+FFFD.
 fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char = |c: char| {
-        (c.is_control() && !matches!(c, '\n' | '\t'))
+        (c.is_control() && c != '\t')
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     };
     if text.contains(unsafe_char) {
@@ -146,8 +147,9 @@ pub fn no_results(query: &Query, total: u64) {
 pub fn page_footer(query: &Query, shown: usize, total: u64) {
     let first = query.offset as u64 + 1;
     let last = query.offset as u64 + shown as u64;
+    out!();
     out!(
-        "\n{first}-{last} of {total} match{}",
+        "{first}-{last} of {total} match{}",
         if total == 1 { "" } else { "es" }
     );
 }
@@ -287,9 +289,11 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
     table(["ACTION", "NAME", "VERSION"], &rows);
     if !r.dry_run {
         if done.is_empty() {
-            out!("\n{nothing_to_do}");
+            out!();
+            out!("{nothing_to_do}");
         } else {
-            out!("\nDone in {}: {}", r.root.display(), done.join(", "));
+            out!();
+            out!("Done in {}: {}", r.root.display(), done.join(", "));
         }
     }
     // Skipped hooks, grouped by package in install order.
@@ -301,7 +305,8 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
         }
     }
     if !skipped.is_empty() {
-        out!("\nSkipped post-install hooks (not approved):");
+        out!();
+        out!("Skipped post-install hooks (not approved):");
         for (name, version, hooks) in &skipped {
             out!("  {name}@{version}: {}", hooks.join(", "));
         }
