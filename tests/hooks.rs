@@ -364,6 +364,37 @@ fn approve_hooks_lists_approves_and_runs_them() {
     env.ok(&["marketplace", "approve-hooks", "--yes", "--var", "who=you"]);
     let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
     assert!(config.contains("allow = [\"web\", \"needs\"]"), "{config}");
+
+    // An install killed before it committed is rolled back, not completed:
+    // its skipped hooks were listed from the ggen.lock it had written.
+    let dir = env.package(
+        "killed-1.0.0",
+        &json!({"name": "killed", "version": "1.0.0",
+                "hooks": {"post-install": "builtin:file-manifest"}}),
+        &[("a.txt", "a\n")],
+    );
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let crashed = (env.cmd(&["marketplace", "install", "killed"]))
+        .env("GGEN_CRASH", "after-lockfile")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    let out = env.ok(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(out.contains("No post-install hooks are waiting"), "{out}");
+    assert!(!installed(&env, "killed").exists());
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(!config.contains("killed"), "{config}");
+
+    // A mistyped --target is an error, as for list and verify.
+    let missing = env.work.path().join("no-such-root");
+    let err = env.fails(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--target",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(err.contains("no such directory"), "{err}");
 }
 
 #[test]

@@ -219,8 +219,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
         }
         MarketplaceCommand::ApproveHooks(a) => {
-            let root = session.install_root(a.target.as_deref());
-            let pending = domain::approve::pending(&root)?;
+            let root = session.installed_root(a.target.as_deref())?;
+            let pending = domain::approve::pending_now(&root, || session.lock_install_root(&root))?;
             if pending.is_empty() {
                 output::no_pending_hooks(a.json);
                 return Ok(());

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed::{self, HookOutcome, Origin};
+use super::transaction::recover;
 use super::{MarketplaceError, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +28,19 @@ impl PendingHooks {
     pub fn origin(&self) -> Origin {
         Origin::of(&self.source)
     }
+}
+
+/// Installed packages with skipped hooks, once an interrupted install or
+/// remove in `root` is rolled back (under the root's lock, taken by `lock`):
+/// a package whose install was killed before it committed is not installed.
+/// Nothing waits in a root that does not exist.
+pub fn pending_now<L>(root: &Path, lock: impl FnOnce() -> Result<L>) -> Result<Vec<PendingHooks>> {
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let _guard = lock()?;
+    recover(root)?;
+    pending(root)
 }
 
 /// Installed packages with skipped hooks, by name.

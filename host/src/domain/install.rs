@@ -149,6 +149,16 @@ pub fn install<L>(
         }
     }
     let mut lockfile = installed::read(root)?;
+    // A pinned package (approve-hooks) is reinstalled as it is installed:
+    // not if another process removed or replaced it since it was listed.
+    for (name, integrity) in &options.pinned {
+        if !(lockfile.packages.iter()).any(|l| l.name == *name && l.integrity == *integrity) {
+            return Err(MarketplaceError::NotFound(format!(
+                "{name} is no longer installed in {} as it was listed (another ggen command changed it since); nothing was done, run the command again",
+                root.display()
+            )));
+        }
+    }
     // What is installed stays, so its requirements must keep holding.
     let installed = installed_candidates(&lockfile.packages)?;
     let installed_versions = installed
