@@ -104,6 +104,20 @@ impl GgenHome {
     /// in the file (comments included) as it was. Written atomically.
     pub fn approve_hooks(&self, names: &[String]) -> Result<()> {
         let path = self.config_file();
+        // Read, change and write under a lock: two commands approving at
+        // once each kept only their own names.
+        let shown = self.root.display().to_string();
+        let _lock = crate::backend::lock::lock_exclusive(
+            &self.root,
+            "config.toml.lock",
+            Some("config.toml"),
+            || {
+                tracing::warn!(
+                    "waiting for another ggen process to finish writing {shown}/config.toml"
+                )
+            },
+        )
+        .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}/config.toml"), e))?;
         let text = match read_to_string(&path, MAX_CONFIG_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -387,5 +401,28 @@ pub fn expand_tilde(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::home_dir()) {
         (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvals_made_at_once_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "# mine\n").unwrap();
+        let names: Vec<String> = (0..8).map(|i| format!("pkg{i}")).collect();
+        std::thread::scope(|s| {
+            for name in &names {
+                let home = GgenHome::at(dir.path());
+                s.spawn(move || home.approve_hooks(std::slice::from_ref(name)).unwrap());
+            }
+        });
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(text.contains("# mine"), "{text}");
+        for name in &names {
+            assert!(text.contains(&format!("\"{name}\"")), "{name} lost: {text}");
+        }
     }
 }
