@@ -132,17 +132,28 @@ pub fn lock_shared_if_present(
 /// Open a lock file, never through a symlink: one in its place would make
 /// the lock create (and then remove) files wherever it points.
 fn open_lock_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
-    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-    options.custom_flags(nofollow).open(path).map_err(|e| {
-        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            std::io::Error::other(format!(
-                "{} is a symbolic link, not a lock file ggen made; remove it",
-                path.display()
-            ))
-        } else {
-            e
+    use rustix::fs::OFlags;
+    // Non-blocking, so that a FIFO put in its place cannot hang the open
+    // (flock ignores the flag; waiting for the lock still waits).
+    let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32;
+    let not_ours = |what: &str| {
+        std::io::Error::other(format!(
+            "{} is {what}, not a lock file ggen made; remove it",
+            path.display()
+        ))
+    };
+    let file = options.custom_flags(flags).open(path).map_err(|e| {
+        match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+            Some(rustix::io::Errno::LOOP) => not_ours("a symbolic link"),
+            // A FIFO without a reader refuses a non-blocking writer.
+            Some(rustix::io::Errno::NXIO) => not_ours("not a regular file"),
+            _ => e,
         }
-    })
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(not_ours("not a regular file"));
+    }
+    Ok(file)
 }
 
 impl Drop for DirLock {
@@ -173,6 +184,30 @@ mod tests {
         let err = lock_within(&lock, std::time::Duration::ZERO).unwrap_err();
         assert!(err.to_string().contains("is a symbolic link"), "{err}");
         assert!(!elsewhere.exists());
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_lock_file_is_refused_not_waited_on() {
+        // Opening a FIFO for writing waits for a reader: forever.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.join(".lock"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let exclusive = lock_exclusive(&dir, ".lock", None, || {}).map(drop);
+            let shared = lock_shared_if_present(&dir, ".lock", || {}).map(drop);
+            tx.send((exclusive, shared)).unwrap();
+        });
+        let (exclusive, shared) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("opening the FIFO hung");
+        for err in [exclusive.unwrap_err(), shared.unwrap_err()] {
+            assert!(err.to_string().contains("is not a regular file"), "{err}");
+        }
     }
 
     #[test]
