@@ -525,6 +525,20 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
     assert_eq!(snapshot(&root), before);
     std::fs::remove_dir(&stored).unwrap();
 
+    // A FIFO in its place: opening it waited forever, holding the root's lock.
+    let made = std::process::Command::new("mkfifo").arg(&stored).status();
+    assert!(made.unwrap().success());
+    let args = ["marketplace", "install", "tampered", "good@^1.1"];
+    let err = env.fails_unless_hung(&args, std::time::Duration::from_secs(120));
+    assert!(
+        err.ends_with(
+            "(tampered/1.0.0/tampered-1.0.0.tar.gz): it is not a regular file (a FIFO, socket or device); put the file itself there"
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+    std::fs::remove_file(&stored).unwrap();
+
     // A registry that vouches for a hostile archive: unpacking refuses it.
     let traversal = support::archives::gz(&[support::archives::entry(
         b"../../escape",

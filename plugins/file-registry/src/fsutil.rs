@@ -27,6 +27,10 @@ pub fn temp_beside(target: &Path) -> PathBuf {
 pub fn open_failure(path: &Path, e: &io::Error) -> String {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => "it is a directory, not a file".into(),
+        // ggen refuses to open these: a FIFO would wait for a writer forever.
+        Ok(m) if !m.is_file() && !m.is_symlink() => {
+            "it is not a regular file (a FIFO, socket or device); put the file itself there".into()
+        }
         Ok(m) if m.is_symlink() => {
             // The sandbox hides targets outside the registry, absolute ones included.
             let to = fs::read_link(path)

@@ -12,6 +12,8 @@ mod file_read;
 mod hook_plugin;
 mod host_api;
 pub mod inspect;
+#[cfg(unix)]
+mod open_guard;
 pub mod policy;
 mod policy_plugin;
 mod registry_plugin;

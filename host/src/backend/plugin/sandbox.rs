@@ -180,19 +180,22 @@ pub fn linker(
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| super::bounded_sleep::add_to_linker(&mut linker))
-        .and_then(|()| fast_reads(&mut linker))
+        .and_then(|()| unix_overrides(&mut linker))
         .and_then(|()| add(&mut linker))
         .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
     Ok(linker)
 }
 
+/// WASI functions ggen replaces on unix: reads without zeroing, and opens
+/// that refuse FIFOs and devices.
 #[cfg(unix)]
-fn fast_reads(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
-    super::file_read::add_to_linker(linker)
+fn unix_overrides(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    super::file_read::add_to_linker(linker)?;
+    super::open_guard::add_to_linker(linker)
 }
 
 #[cfg(not(unix))]
-fn fast_reads(_: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+fn unix_overrides(_: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     Ok(())
 }
 

@@ -1,0 +1,134 @@
+//! `wasi:filesystem` `descriptor.open-at` for plugins, refusing FIFOs,
+//! sockets and devices. Opening a FIFO waits for its other end in the host,
+//! where no deadline reaches: a FIFO in place of a registry's tarball or
+//! index.json held `ggen` (and the install root's lock) forever. A plugin
+//! only ever needs files and directories; anything else is refused before
+//! the open, and the open itself is wasmtime-wasi's.
+//!
+//! The check looks at the path, then wasmtime-wasi opens it: someone who can
+//! swap entries in a granted directory between the two could still make one
+//! open wait, which needs write access to that directory while ggen runs.
+
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
+    DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
+};
+
+use super::sandbox::PluginState;
+
+/// The WASI interface `wasmtime_wasi::p2::add_to_linker_sync` links (imports
+/// of any 0.2.x resolve to it).
+const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
+const OPEN_AT: &str = "[method]descriptor.open-at";
+
+type Opened = Result<Resource<Descriptor>, ErrorCode>;
+
+/// Replace the `descriptor.open-at` that WASI linked.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = linker.instance(INTERFACE)?.func_wrap(
+        OPEN_AT,
+        |mut store,
+         (fd, path_flags, path, oflags, flags): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            OpenFlags,
+            DescriptorFlags,
+        )| {
+            let state = store.data_mut();
+            if let Descriptor::Dir(dir) = state.table.get(&fd)?
+                && is_special(
+                    &dir.dir,
+                    &path,
+                    path_flags.contains(PathFlags::SYMLINK_FOLLOW),
+                )
+            {
+                return Ok((Err(ErrorCode::Unsupported),));
+            }
+            let opened: Opened = match HostDescriptor::open_at(
+                &mut state.filesystem(),
+                fd,
+                path_flags,
+                path,
+                oflags,
+                flags,
+            ) {
+                Ok(descriptor) => Ok(descriptor),
+                Err(e) => Err(e.downcast()?.into()),
+            };
+            Ok((opened,))
+        },
+    );
+    linker.allow_shadowing(false);
+    linked
+}
+
+/// Whether `path` under `dir` is something other than a file, a directory
+/// or a symbolic link. Paths that cannot be looked at (missing, outside the
+/// directory) are left to the open, which reports them as WASI does.
+fn is_special(dir: &std::fs::File, path: &str, follow: bool) -> bool {
+    let Ok(dup) = dir.try_clone() else {
+        return false;
+    };
+    let dir = cap_std::fs::Dir::from_std_file(dup);
+    let meta = if follow {
+        dir.metadata(path)
+    } else {
+        dir.symlink_metadata(path)
+    };
+    meta.is_ok_and(|m| {
+        let kind = m.file_type();
+        !(kind.is_file() || kind.is_dir() || kind.is_symlink())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_a_function_wasi_links() {
+        // Without shadowing, a second definition of a linked name is refused:
+        // so this fails if wasmtime-wasi links another version of the interface.
+        let mut linker = Linker::<PluginState>::new(&wasmtime::Engine::default());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        let again = linker.instance(INTERFACE).unwrap().func_wrap(
+            OPEN_AT,
+            |_,
+             (_, _, _, _, _): (
+                Resource<Descriptor>,
+                PathFlags,
+                String,
+                OpenFlags,
+                DescriptorFlags,
+            )| { Ok((Err::<Resource<Descriptor>, _>(ErrorCode::Io),)) },
+        );
+        assert!(
+            again.is_err(),
+            "{INTERFACE} {OPEN_AT} is not linked by WASI"
+        );
+        add_to_linker(&mut linker).unwrap();
+    }
+
+    #[test]
+    fn fifos_are_special_files_and_directories_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("file"), "x").unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("fifo", tmp.path().join("link")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("fifo"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let dir = std::fs::File::open(tmp.path()).unwrap();
+        assert!(is_special(&dir, "fifo", false));
+        assert!(is_special(&dir, "link", true), "followed to the FIFO");
+        assert!(!is_special(&dir, "link", false));
+        for ok in ["file", "sub", ".", "missing", "../outside", "/etc/passwd"] {
+            assert!(!is_special(&dir, ok, true), "{ok}");
+        }
+    }
+}
