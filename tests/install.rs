@@ -428,6 +428,30 @@ fn no_dependencies_installs_only_what_was_named() {
     assert_eq!(top["dependencies"], json!({"dep": "1.0.0"}), "{top}");
     let err = env.fails(&["marketplace", "remove", "dep"]);
     assert!(err.contains("top"), "{err}");
+
+    // What was left out stays out: other commands neither install it nor
+    // fail for want of it (one dependency here is in no registry at all),
+    // and ggen.lock keeps what the package was installed with.
+    pkg(&env, "app", "1.0.0", json!({"lib": "^1", "ghost": "^1"}));
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    pkg(&env, "dep", "1.1.0", json!({}));
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "other"]);
+    let plan = env.json(&["marketplace", "update", "dep", "--dry-run", "--json"]);
+    let changed: Vec<&Value> = (plan["packages"].as_array().unwrap().iter())
+        .filter(|p| p["action"] != "unchanged")
+        .collect();
+    assert_eq!(changed.len(), 1, "{plan}");
+    assert_eq!(changed[0]["name"], "dep", "{plan}");
+    env.ok(&["marketplace", "update", "dep"]);
+    assert!(!root.join("lib").exists());
+    let app = named(&lock(&root)["packages"], "app").clone();
+    assert_eq!(app["dependencies"], json!({}), "{app}");
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+    // Asking for the package itself resolves its dependencies again.
+    let err = env.fails(&["marketplace", "install", "app"]);
+    assert!(err.contains("`ghost`"), "{err}");
 }
 
 #[test]

@@ -74,6 +74,10 @@ pub struct InstallOptions {
     /// given for the hooks of the bytes that were installed, not for
     /// whatever the registry serves now).
     pub pinned: BTreeMap<String, String>,
+    /// Installed packages named only to hold them at their versions
+    /// (update's bystanders): like the packages not named at all, each
+    /// keeps needing just the dependencies ggen.lock records for it.
+    pub staying: std::collections::BTreeSet<String>,
 }
 
 /// The backends an install works with, and where it reports progress.
@@ -169,6 +173,11 @@ pub fn install<L>(
         &mut RegistrySource {
             registry: backends.registry,
             installed: &installed,
+            named: &requests
+                .keys()
+                .filter(|n| !options.staying.contains(*n))
+                .cloned()
+                .collect(),
         },
         &requests,
         &installed_versions,
@@ -483,6 +492,8 @@ fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Can
 struct RegistrySource<'a> {
     registry: &'a mut dyn Registry,
     installed: &'a BTreeMap<String, Candidate>,
+    /// What the user asked to install or update.
+    named: &'a std::collections::BTreeSet<String>,
 }
 
 impl VersionSource for RegistrySource<'_> {
@@ -491,9 +502,19 @@ impl VersionSource for RegistrySource<'_> {
     }
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
-        if let Some(kept) = self.installed.get(name)
-            && !out.iter().any(|c| c.version == kept.version)
-        {
+        let Some(kept) = self.installed.get(name) else {
+            return Ok(out);
+        };
+        if !self.named.contains(name) {
+            // Installed without some of its dependencies (--no-dependencies),
+            // it keeps needing only those it has: an unrelated command must
+            // neither install the others nor fail for want of them.
+            for c in out.iter_mut().filter(|c| c.version == kept.version) {
+                c.dependencies
+                    .retain(|d, _| kept.dependencies.contains_key(d));
+            }
+        }
+        if !out.iter().any(|c| c.version == kept.version) {
             out.push(kept.clone());
         }
         Ok(out)

@@ -85,6 +85,7 @@ pub fn update<L>(
         let moves = |p: &installed::LockedPackage| selected(&p.name) && origin(&p.source) == from;
         let needed = dependencies_of(&locked, locked.iter().filter(|p| moves(p)));
         let mut specs = Vec::new();
+        let mut options = options.clone();
         for p in &locked {
             // A selected package goes as high as its dependents' requirements
             // allow, never lower; what it depends on is left to the install,
@@ -94,6 +95,9 @@ pub fn update<L>(
                 continue;
             }
             let op = if moves(p) { ">=" } else { "=" };
+            if !moves(p) {
+                options.staying.insert(p.name.clone());
+            }
             let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
                 MarketplaceError::Storage(format!(
                     "ggen.lock has an invalid version for {}: {e}",
