@@ -581,12 +581,13 @@ fn altered_and_hostile_tarballs_are_refused_and_everything_rolls_back() {
 }
 
 /// The install steps with debug fault/crash points, in order.
-const STEPS: [&str; 6] = [
+const STEPS: [&str; 7] = [
     "fetched",
     "staged",
     "hooks-ran",
     "moved",
     "before-lockfile",
+    "writing-lockfile",
     "after-lockfile",
 ];
 
@@ -595,6 +596,10 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
     let env = Env::new();
     let root = upgrade_scene(&env);
     let before = snapshot(&root);
+    let lock_inode = |root: &std::path::Path| {
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(root.join("ggen.lock")).unwrap())
+    };
+    let inode_before = lock_inode(&root);
     for point in STEPS {
         let out = env
             .cmd(&["marketplace", "install", "top", "dep@^1.1", "--force"])
@@ -615,6 +620,11 @@ fn a_failure_after_any_step_leaves_the_root_byte_identical() {
             !root.join(".ggen-staging").exists(),
             "fault at {point} left the staging directory"
         );
+        // A ggen.lock the failed write never replaced is not rewritten: on
+        // a full disk the rewrite failed too, and kept the transaction.
+        if point == "writing-lockfile" {
+            assert_eq!(lock_inode(&root), inode_before, "ggen.lock was rewritten");
+        }
     }
     // Without --force the local edit is not thrown away: refused, untouched.
     let err = env.fails(&["marketplace", "install", "top", "dep@^1.1"]);

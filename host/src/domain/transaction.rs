@@ -147,6 +147,7 @@ impl Transaction {
         // The temporary lockfile lives in the transaction, so a kill mid-write
         // leaves nothing in the root that recovery would not remove.
         self.lock_written = true;
+        fault("writing-lockfile")?;
         installed::write_via(&self.root, lockfile, self.path())?;
         fault("after-lockfile")?;
         write_synced(&self.path().join(COMMITTED), b"")?;
@@ -173,7 +174,10 @@ impl Transaction {
                 ok = false;
             }
         }
-        if self.lock_written {
+        // A write that failed before replacing ggen.lock (a full disk) left
+        // it as it was: rewriting it could fail the same way and keep the
+        // transaction, so that a failed command looked like a killed one.
+        if self.lock_written && !self.lockfile_unchanged() {
             let restored = match self.lockfile_before.clone().flatten() {
                 Some(before) => {
                     installed::write_raw_via(&self.root, before.as_bytes(), self.path()).is_ok()
@@ -183,6 +187,21 @@ impl Transaction {
             ok &= restored;
         }
         ok
+    }
+}
+
+impl Transaction {
+    /// ggen.lock holds what it held before this transaction.
+    fn lockfile_unchanged(&self) -> bool {
+        let Some(before) = &self.lockfile_before else {
+            return false;
+        };
+        let path = self.root.join(installed::LOCKFILE);
+        match (read_to_string(&path, installed::MAX_LOCKFILE_BYTES), before) {
+            (Ok(now), Some(before)) => now == *before,
+            (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
     }
 }
 
