@@ -806,8 +806,27 @@ fn verify_reports_modified_missing_and_extra_files() {
         )
     );
     assert_eq!(report["packages"][1]["modified"], json!(["README.md"]));
-    // Reinstalling (dependencies too) repairs it, planted file included.
-    env.ok(&["marketplace", "install", "top", "--force"]);
+    // Reinstalling (dependencies too) repairs it, planted file included,
+    // and says what it threw away.
+    let plan = env.json(&[
+        "marketplace",
+        "install",
+        "top",
+        "--force",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(
+        named(&plan["packages"], "dep")["discarded"],
+        json!({"modified": [], "added": ["planted.sh"]})
+    );
+    let out = env.ok(&["marketplace", "install", "top", "--force"]);
+    assert!(
+        out.contains(
+            "Discarded local changes (--force): dep: added planted.sh | top: modified README.md"
+        ),
+        "{out}"
+    );
     assert!(!root.join("dep/planted.sh").exists());
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 

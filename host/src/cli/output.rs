@@ -287,6 +287,18 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
         })
         .collect();
     table(["ACTION", "NAME", "VERSION"], &rows);
+    let discarded: Vec<String> = (r.packages.iter())
+        .filter_map(|p| Some(format!("{}: {}", p.name, p.discarded.as_ref()?.summary())))
+        .collect();
+    if !discarded.is_empty() {
+        let verb = if r.dry_run {
+            "Would discard"
+        } else {
+            "Discarded"
+        };
+        out!();
+        out!("{verb} local changes (--force): {}", discarded.join(" | "));
+    }
     if !r.dry_run {
         if done.is_empty() {
             out!();

@@ -99,6 +99,10 @@ pub struct PlannedPackage {
     /// The version installed before, when this one replaces another version.
     pub previous_version: Option<String>,
     pub dependencies: BTreeMap<String, String>,
+    /// What `--force` throws away: files edited or added in the installed
+    /// copy this one replaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<super::verify::LocalChanges>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -369,12 +373,16 @@ fn plan(
             let resolved = &resolution.packages[name];
             let version = resolved.version.to_string();
             let current = locked.iter().find(|l| &l.name == name);
+            let mut discarded = None;
             let action = match current {
                 Some(l) if l.version == version && !force && root.join(name).is_dir() => {
                     "unchanged"
                 }
                 Some(l) => {
-                    if !options.discard_changes {
+                    if options.discard_changes {
+                        let changes = super::verify::local_changes(root, l)?;
+                        discarded = (!changes.is_empty()).then_some(changes);
+                    } else {
                         super::verify::refuse_local_changes(root, l, "replacing it")?;
                     }
                     version_move(&l.version, &resolved.version)
@@ -411,6 +419,7 @@ fn plan(
                 version,
                 action,
                 dependencies,
+                discarded,
             })
         })
         .collect()

@@ -122,21 +122,48 @@ pub fn check(root: &Path, locked: &LockedPackage) -> Result<PackageCheck> {
 /// Refuse to replace or remove a package whose files were edited or added
 /// to since ggen installed it (a file deleted is not lost: it comes back).
 pub fn refuse_local_changes(root: &Path, locked: &LockedPackage, doing: &str) -> Result<()> {
-    let check = check(root, locked)?;
-    let mut parts = Vec::new();
-    for (files, what) in [(&check.modified, "modified"), (&check.extra, "added")] {
-        if !files.is_empty() {
-            parts.push(format!("{what} {}", cut_list(files, 3)));
-        }
-    }
-    if parts.is_empty() {
+    let changes = local_changes(root, locked)?;
+    if changes.is_empty() {
         return Ok(());
     }
     Err(MarketplaceError::AlreadyExists(format!(
         "{} has local changes ({}); {doing} would lose them: move them away, or pass --force to discard them",
         root.join(&locked.name).display(),
-        parts.join("; ")
+        changes.summary()
     )))
+}
+
+/// Files edited or added in an installed package since ggen installed it
+/// (a deleted file is no loss: a reinstall brings it back).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LocalChanges {
+    pub modified: Vec<String>,
+    pub added: Vec<String>,
+}
+
+impl LocalChanges {
+    pub fn is_empty(&self) -> bool {
+        self.modified.is_empty() && self.added.is_empty()
+    }
+
+    /// `modified a, b; added c and 2 more`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        for (files, what) in [(&self.modified, "modified"), (&self.added, "added")] {
+            if !files.is_empty() {
+                parts.push(format!("{what} {}", cut_list(files, 3)));
+            }
+        }
+        parts.join("; ")
+    }
+}
+
+pub fn local_changes(root: &Path, locked: &LockedPackage) -> Result<LocalChanges> {
+    let check = check(root, locked)?;
+    Ok(LocalChanges {
+        modified: check.modified,
+        added: check.extra,
+    })
 }
 
 /// `a, b, c and 4 more` (file names are the user's: no control characters).
