@@ -203,6 +203,13 @@ fn unapproved_hooks_are_skipped_and_reported() {
             .join("templates/main.rs.tmpl")
             .is_file()
     );
+    // Allowing them later on an install that has nothing to do points to
+    // approve-hooks, rather than only to --force.
+    let out = env.ok(&["marketplace", "install", "web", "--allow-hooks", "web"]);
+    assert!(
+        out.contains("The post-install hooks of web were skipped when it was installed; run them with `ggen marketplace approve-hooks`."),
+        "{out}"
+    );
 }
 
 #[test]

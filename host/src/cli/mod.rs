@@ -159,6 +159,22 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 session.lock_install_root(&root)
             })?;
             output::install(&report, a.json);
+            if !a.json && !report.dry_run && report.packages.iter().all(|p| p.action == "unchanged")
+            {
+                // `--allow-hooks` does not run the hooks of what is installed already.
+                let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+                let waiting: Vec<String> = (domain::approve::pending(&root).unwrap_or_default())
+                    .into_iter()
+                    .filter(|p| named.contains(&p.name.as_str()))
+                    .map(|p| p.name)
+                    .collect();
+                if !waiting.is_empty() {
+                    out!(
+                        "The post-install hooks of {} were skipped when it was installed; run them with `ggen marketplace approve-hooks`.",
+                        waiting.join(", ")
+                    );
+                }
+            }
         }
         MarketplaceCommand::Update(a) => {
             let root = session.install_root(a.target.as_deref());
