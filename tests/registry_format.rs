@@ -190,6 +190,15 @@ fn corrupt_index_is_kept_as_backup_and_rebuilt_without_loss() {
     let kept = corrupt_backups(&env);
     assert_eq!(kept.len(), 3);
     assert!(kept.contains(&b"second".to_vec()) && kept.contains(&b"third".to_vec()));
+
+    // Valid JSON without the packages (a tool that truncated it): damage
+    // too, not an empty registry that the next publish would make final.
+    for bad in ["{}", "[]"] {
+        std::fs::write(&path, bad).unwrap();
+        let r = env.json(&["marketplace", "search", "package", "--json"]);
+        assert_eq!(r["total"], 3, "{bad}: {r}");
+        assert!(corrupt_backups(&env).contains(&bad.as_bytes().to_vec()));
+    }
 }
 
 #[test]
@@ -544,6 +553,14 @@ fn a_search_rebuilding_the_index_never_drops_a_concurrent_publish() {
             info["versions"].as_array().unwrap().len() as u64,
             round + 1,
             "round {round}: a published version vanished from the index: {info}"
+        );
+        // Nor from search: a rebuild that read index.json before the
+        // publish wrote it was stored as the new file's search index.
+        let hit = env.json(&["marketplace", "search", "race", "--json"]);
+        assert_eq!(
+            hit["results"][0]["version"],
+            format!("1.0.{round}"),
+            "round {round}: search shows an index from before the publish: {hit}"
         );
     }
     let all = env.json(&["marketplace", "search", "bulk", "--json"]);

@@ -26,7 +26,8 @@ pub struct IndexFile {
     pub version: String,
     #[serde(default)]
     pub updated_at: String,
-    #[serde(default)]
+    /// Required: an index without it (`{}`, `[]`: a truncating tool, a bad
+    /// merge) is damage to recover from, not an empty registry.
     pub packages: BTreeMap<String, Box<RawValue>>,
 }
 

@@ -83,7 +83,7 @@ impl FileRegistry {
     }
 
     fn refresh_search_index(&self, index: &IndexFile) {
-        if let Err(e) = search_index::rebuild(self, index) {
+        if let Err(e) = search_index::rebuild(self, index, None) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
         }

@@ -36,7 +36,7 @@ const HEADER_LEN: usize = 40;
 
 /// Identity of an index.json version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
+pub struct Fingerprint {
     len: u64,
     secs: i64,
     nanos: u32,
@@ -59,7 +59,8 @@ fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
 }
 
 pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error> {
-    if let Ok(fp) = fingerprint(&reg.index_path())
+    let read_as = fingerprint(&reg.index_path()).ok();
+    if let Some(fp) = read_as
         && let Some(results) = search_cached(reg, fp, query)
     {
         return Ok(results);
@@ -67,7 +68,7 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
     // Stale, missing or damaged: rebuild from index.json (which may itself be
     // recovered; that path refreshes the search index too).
     let index = reg.load_index()?;
-    let built = match rebuild(reg, &index) {
+    let built = match rebuild(reg, &index, read_as) {
         Ok(built) => built,
         Err(_) => build(&index),
     };
@@ -92,14 +93,26 @@ pub struct Built {
     blobs: Vec<u8>,
 }
 
-/// Build the search index for `index` and store it.
-pub fn rebuild(reg: &FileRegistry, index: &IndexFile) -> io::Result<Built> {
+/// Build the search index for `index` and store it. `read_as`: the
+/// fingerprint index.json had before `index` was read from it, if it was
+/// (a writer passes None: it holds the registry lock and just wrote it).
+pub fn rebuild(
+    reg: &FileRegistry,
+    index: &IndexFile,
+    read_as: Option<Fingerprint>,
+) -> io::Result<Built> {
     let built = build(index);
     // Without index.json (an empty registry) a stored index could never be
     // found fresh: storing it would only cost a write on every search.
     let Ok(fp) = fingerprint(&reg.index_path()) else {
         return Ok(built);
     };
+    // Changed since it was read (a publish meanwhile): stored under the new
+    // file's fingerprint, this index would hide the publish until the next
+    // change. Left for the next search to build.
+    if read_as.is_some_and(|before| before != fp) {
+        return Ok(built);
+    }
     fs::create_dir_all(&reg.cache)?;
     write_atomic_with(&reg.cache.join(FILE), |w| {
         w.write_all(&header(fp, built.count, built.hay.len() as u64))?;
