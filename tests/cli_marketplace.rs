@@ -243,6 +243,10 @@ fn a_package_json_with_a_byte_order_mark_is_read() {
         env.json(&["marketplace", "info", "bom", "--json"])["versions"][0]["version"],
         "1.0.0"
     );
+    // And installed: the tarball's package.json keeps the mark, and install
+    // checks that it names this package.
+    env.ok(&["marketplace", "install", "bom"]);
+    assert!(env.home().join("packages/bom/package.json").is_file());
 }
 
 #[test]

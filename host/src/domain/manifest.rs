@@ -63,7 +63,7 @@ pub fn read_staged(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot be read ({e})")),
     };
-    match serde_json::from_str(&text) {
+    match serde_json::from_str(without_bom(&text)) {
         Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
         Ok(_) => Err("is not a JSON object".into()),
         Err(e) => Err(format!("is not valid JSON ({e})")),
@@ -98,11 +98,16 @@ pub fn load(dir: &Path) -> Result<Manifest> {
     parse(&text).map_err(invalid)
 }
 
+/// Editors on Windows may start the file with a byte-order mark: publish
+/// takes it, so install must too.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Parse and validate manifest text; the error names the offending field.
 pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
-    // Editors on Windows may start the file with a byte-order mark.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let value = super::strict_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+    let value = super::strict_json::from_str(without_bom(text))
+        .map_err(|e| format!("not valid JSON ({e})"))?;
     let Value::Object(raw) = value else {
         return Err("must be a JSON object".into());
     };
