@@ -175,6 +175,21 @@ fn output_that_cannot_be_written_ends_cleanly() {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.starts_with("error: cannot write"), "{stderr}");
     }
+    // A closed stderr (`2>&1 | head -1`) drops warnings and progress lines;
+    // writing them panicked (exit 101), part-way through an install.
+    std::fs::write(env.registry().join("index.json"), "{\"broken").unwrap();
+    let target = env.work.path().join("closed-stderr");
+    let target = target.to_str().unwrap();
+    for args in [
+        &["marketplace", "search", "rust"][..],
+        &["marketplace", "install", "go-service", "--target", target],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = (env.cmd(args).stderr(writer)).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", out.status);
+    }
+    assert!(std::path::Path::new(target).join("ggen.lock").is_file());
 }
 
 #[test]

@@ -11,8 +11,9 @@ pub fn ask(question: &str) -> Result<bool, MarketplaceError> {
             "not approving without a terminal to ask on; pass --yes to approve".into(),
         ));
     }
-    eprint!("{question} [y/N] ");
-    let _ = std::io::stderr().flush();
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{question} [y/N] ").and_then(|()| stderr.flush());
+    drop(stderr);
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -12,6 +12,14 @@ macro_rules! out {
     };
 }
 
+/// `eprintln!` for errors, warnings and progress: a closed stderr
+/// (`2>&1 | head`) drops the line instead of panicking mid-command.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_note(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod confirm;
 mod logging;
@@ -61,14 +69,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
             .and_then(|()| std::io::Write::flush(&mut std::io::stdout()))
         {
             Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe => {
-                eprintln!("error: cannot write the output: {w}");
+                note!("error: cannot write the output: {w}");
                 ExitCode::FAILURE
             }
             _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
         };
     }
     let line = one_line_usage(&e.render().to_string());
-    eprintln!("error: {}", output::error_line(&line));
+    note!("error: {}", output::error_line(&line));
     ExitCode::from(2)
 }
 

@@ -64,6 +64,12 @@ pub fn error_line(text: &str) -> String {
         .join(" ")
 }
 
+/// One line to stderr (what `note!` prints); dropped if stderr is closed.
+pub fn write_note(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Quietly ends the process when the reader has gone (`ggen ... | head`),
 /// and with one error line when stdout cannot be written (a full disk).
 fn write_raw(text: &str) {
@@ -74,7 +80,7 @@ fn write_raw(text: &str) {
         }
         // Reports come after the work: a publish or install whose report
         // was lost is not to be taken for a failed one and retried.
-        eprintln!(
+        note!(
             "error: cannot write the output: {e}; what the command changed before this report stays changed"
         );
         std::process::exit(1);
@@ -82,7 +88,7 @@ fn write_raw(text: &str) {
 }
 
 pub fn error(e: &MarketplaceError) {
-    eprintln!("error: {}", error_line(&e.to_string()));
+    note!("error: {}", error_line(&e.to_string()));
 }
 
 /// JSON as it is: serde escapes control characters, and tools get the text

@@ -55,7 +55,7 @@ impl Progress for Bars {
     fn note(&self, line: &str) {
         match self.bar.borrow().as_ref() {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => note!("{line}"),
         }
     }
 }
@@ -65,13 +65,13 @@ struct Lines;
 impl Progress for Lines {
     fn start(&self, label: &str, total: u64) {
         match total {
-            0 => eprintln!("{label}"),
-            _ => eprintln!("{label} ({total} bytes)"),
+            0 => note!("{label}"),
+            _ => note!("{label} ({total} bytes)"),
         }
     }
     fn advance(&self, _: u64) {}
     fn finish(&self) {}
     fn note(&self, line: &str) {
-        eprintln!("{line}");
+        note!("{line}");
     }
 }
