@@ -392,8 +392,16 @@ impl PluginConfig {
         Duration::from_millis(self.timeout_ms)
     }
     pub fn memory_bytes(&self) -> usize {
-        (self.memory_mib as usize).saturating_mul(1 << 20)
+        mib_to_bytes(self.memory_mib)
     }
+}
+
+/// `mib` MiB in bytes, at most `usize::MAX` (a shift wrapped huge values
+/// round to small caps, or to zero).
+pub fn mib_to_bytes(mib: u64) -> usize {
+    usize::try_from(mib)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20)
 }
 
 /// Expand a leading `~/` (config values are written that way in the seeds).
@@ -407,6 +415,14 @@ pub fn expand_tilde(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_memory_caps_saturate_instead_of_wrapping() {
+        assert_eq!(mib_to_bytes(256), 256 << 20);
+        // 2^44 MiB shifted left by 20 wrapped to 0 ("must be greater than zero").
+        assert_eq!(mib_to_bytes(1 << 44), usize::MAX);
+        assert_eq!(mib_to_bytes((1 << 44) + 1), usize::MAX);
+    }
 
     #[test]
     fn approvals_made_at_once_are_all_kept() {

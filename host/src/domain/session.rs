@@ -67,7 +67,7 @@ impl Session {
                 .unwrap_or_else(|| plugins.timeout()),
             memory_bytes: overrides
                 .plugin_memory_mib
-                .map(|m| (m as usize) << 20)
+                .map(crate::home::mib_to_bytes)
                 .unwrap_or_else(|| plugins.memory_bytes()),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
@@ -202,7 +202,7 @@ impl Session {
         let hooks = &self.config.hooks;
         let limits = Limits {
             deadline: Duration::from_millis(hooks.timeout_ms),
-            memory_bytes: (hooks.memory_mib as usize).saturating_mul(1 << 20),
+            memory_bytes: crate::home::mib_to_bytes(hooks.memory_mib),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
             return Err(MarketplaceError::Config(
