@@ -135,7 +135,8 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Longest title, description and list entry (tag, category, author), and
+/// Longest title, description and list entry (tag, category, author; and
+/// license), and
 /// most entries per list. Publish refuses what exceeds them and peers drop
 /// records that do, so whatever publishes is accepted across the network.
 pub const MAX_TITLE: usize = 256;
@@ -150,6 +151,7 @@ pub const MAX_DEPENDENCIES: usize = 128;
 pub fn check_texts(
     title: &str,
     description: &str,
+    license: &str,
     lists: [(&str, &[String]); 3],
     dependencies: usize,
 ) -> std::result::Result<(), String> {
@@ -162,6 +164,11 @@ pub fn check_texts(
     if title.len() > MAX_TITLE || !printable(title) {
         return Err(format!(
             "\"title\" must be at most {MAX_TITLE} bytes of printable text"
+        ));
+    }
+    if license.len() > MAX_LIST_ENTRY || !printable(license) {
+        return Err(format!(
+            "\"license\" must be at most {MAX_LIST_ENTRY} bytes of printable text, such as an SPDX expression (MIT OR Apache-2.0)"
         ));
     }
     if description.len() > MAX_DESCRIPTION {

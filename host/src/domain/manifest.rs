@@ -142,6 +142,7 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     check_texts(
         fields.title.as_deref().unwrap_or_default(),
         fields.description.as_deref().unwrap_or_default(),
+        fields.license.as_deref().unwrap_or_default(),
         [
             ("tags", &fields.tags),
             ("categories", &fields.categories),
@@ -278,6 +279,12 @@ mod tests {
         assert!(big("title", "x".repeat(257).into()).contains("\"title\""));
         assert!(big("tags", many(65)).contains("\"tags\" has 65 entries; the limit is 64"));
         assert!(big("authors", Value::from(vec!["a".repeat(129)])).contains("\"authors\""));
+        for license in ["MIT\u{1b}[31m".to_owned(), "x".repeat(129)] {
+            assert!(big("license", license.into()).contains("\"license\" must be at most 128"));
+        }
+        assert!(
+            parse(r#"{"name": "ok", "version": "1.0.0", "license": "MIT OR Apache-2.0"}"#).is_ok()
+        );
         let deps: Map<String, Value> = (0..129)
             .map(|i| (format!("d{i}"), Value::from("^1")))
             .collect();

@@ -80,6 +80,7 @@ fn check(p: &PackageVersion) -> Result<(), String> {
     check_texts(
         &p.title,
         &p.description,
+        p.license.as_deref().unwrap_or_default(),
         [
             ("tags", &p.tags),
             ("categories", &p.categories),
