@@ -651,6 +651,17 @@ fn bad_hook_declarations_are_refused_at_publish_and_install() {
         let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
         assert!(err.contains(needle), "{err}");
     }
+    // A hook under .git is there, but never packed: no install could run it.
+    let in_git = env.package(
+        "ingit",
+        &json!({"name": "ingit", "version": "1.0.0", "hooks": {"post-install": "sub/.git/h.wasm"}}),
+        &[("sub/.git/h.wasm", "x")],
+    );
+    let err = env.fails(&["marketplace", "publish", in_git.to_str().unwrap()]);
+    assert!(
+        err.contains("post-install hook `sub/.git/h.wasm` is inside a `.git` directory, which is never packed"),
+        "{err}"
+    );
     // Hooks no install could load are refused at publish already...
     let not_wasm = env.package(
         "notwasm",

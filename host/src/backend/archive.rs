@@ -23,6 +23,13 @@ pub struct Packed {
 /// submodule's `.git` file (as npm leaves them out).
 const SKIPPED: &[&str] = &[".git"];
 
+/// Whether a file at `rel` (relative to the package directory) would be left
+/// out of the archive.
+pub fn never_packed(rel: &Path) -> bool {
+    rel.components()
+        .any(|c| SKIPPED.iter().any(|s| c.as_os_str() == *s))
+}
+
 /// Pack every regular file under `dir` into `out` as a deterministic tar.gz.
 /// Symlinks and special files are refused: what is published is exactly what
 /// an installer will extract.

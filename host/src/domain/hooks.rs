@@ -367,6 +367,11 @@ pub fn check_declared(
         match hook.strip_prefix(BUILTIN_PREFIX) {
             Some(name) if builtins.contains(&name) => {}
             Some(_) => return Err(unknown_builtin(hook, builtins)),
+            None if crate::backend::archive::never_packed(Path::new(hook)) => {
+                return Err(format!(
+                    "post-install hook `{hook}` is inside a `.git` directory, which is never packed; move it elsewhere in the package"
+                ));
+            }
             None if !dir.join(hook).is_file() => {
                 return Err(format!(
                     "post-install hook `{hook}` is not a file in the package; build it (cargo build --target wasm32-wasip2 --release) and copy it there"
