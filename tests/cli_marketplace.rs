@@ -265,6 +265,21 @@ fn a_package_json_with_a_byte_order_mark_is_read() {
 }
 
 #[test]
+fn the_longest_name_and_version_can_be_republished() {
+    // 64 and 128 characters, the limits: the replacement's temporary file
+    // name went past the 255 bytes a file name may have.
+    let env = Env::new();
+    let (name, version) = ("n".repeat(64), format!("1.0.0-{}", "v".repeat(122)));
+    let dir = env.package("long", &manifest(&name, &version), &[("a.txt", "one")]);
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    std::fs::write(dir.join("a.txt"), "two").unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    env.ok(&["marketplace", "install", &format!("{name}@={version}")]);
+    let installed = env.home().join("packages").join(&name).join("a.txt");
+    assert_eq!(std::fs::read_to_string(installed).unwrap(), "two");
+}
+
+#[test]
 fn existing_version_is_refused_unless_forced() {
     let env = Env::new();
     let dir = env.package("p", &manifest("dup", "1.0.0"), &[("a.txt", "one")]);

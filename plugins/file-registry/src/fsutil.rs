@@ -18,8 +18,18 @@ pub fn temp_beside(target: &Path) -> PathBuf {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("file");
-    target.with_file_name(format!(".{name}.tmp-{nanos}-{n}"))
+    // The name is only for people: the clock and counter make it unique.
+    // Cut so that a long name (a 64-character package at a 128-character
+    // version, being replaced) stays within the 255 bytes filesystems allow.
+    let mut keep = name.len().min(MAX_NAME_KEPT);
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    target.with_file_name(format!(".{}.tmp-{nanos}-{n}", &name[..keep]))
 }
+
+/// What a temporary name keeps of the target's name.
+const MAX_NAME_KEPT: usize = 160;
 
 /// Why `path` could not be opened, in words a user can act on: in the
 /// sandbox a directory opens as `bad-descriptor`, and a symbolic link that
