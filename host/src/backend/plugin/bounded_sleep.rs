@@ -3,7 +3,7 @@
 //! (`std::thread::sleep`, `poll`) is blocked in the host, where the epoch
 //! deadline cannot interrupt it: an hour-long sleep held `ggen` for an hour.
 //! Here the wait ends by the deadline; the plugin traps on its next epoch
-//! check or wait, and a call returning past its deadline fails anyway
+//! check or wait, and a call whose wait was cut fails when it returns
 //! (`sandbox::within_deadline`). Everything else is as wasmtime-wasi does it.
 
 use std::time::{Duration, Instant};
@@ -29,16 +29,12 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     let linked = (|| {
         let mut clock = linker.instance(INTERFACE)?;
         clock.func_wrap(SUBSCRIBE_DURATION, |mut store, (nanos,): (u64,)| {
-            let state = store.data_mut();
-            let wait = bounded(Duration::from_nanos(nanos), state.deadline_at);
-            subscribe(state, wait)
+            subscribe(store.data_mut(), Duration::from_nanos(nanos))
         })?;
         clock.func_wrap(SUBSCRIBE_INSTANT, |mut store, (when,): (u64,)| {
             let state = store.data_mut();
             let now = state.clocks().now()?;
-            let wait = Duration::from_nanos(when.saturating_sub(now));
-            let wait = bounded(wait, state.deadline_at);
-            subscribe(state, wait)
+            subscribe(state, Duration::from_nanos(when.saturating_sub(now)))
         })
     })();
     linker.allow_shadowing(false);
@@ -47,12 +43,14 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
 
 fn subscribe(
     state: &mut PluginState,
-    wait: Duration,
+    asked: Duration,
 ) -> wasmtime::Result<(Resource<DynPollable>,)> {
     // Past the deadline, waiting again is where it stops.
     if state.deadline_at.is_some_and(|at| Instant::now() > at) {
         return Err(Trap::Interrupt.into());
     }
+    let wait = bounded(asked, state.deadline_at);
+    state.wait_cut |= wait < asked;
     let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
     Ok((state.clocks().subscribe_duration(nanos)?,))
 }

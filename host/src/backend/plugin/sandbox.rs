@@ -31,6 +31,8 @@ pub struct PluginState {
     /// When the current call's deadline passes: waits in the host end by
     /// then (bounded_sleep.rs).
     pub(super) deadline_at: Option<std::time::Instant>,
+    /// A wait of the current call was cut at its deadline.
+    pub(super) wait_cut: bool,
 }
 
 /// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`] lines and
@@ -164,6 +166,7 @@ pub fn new_store(
         forwarded: (0, 0),
         transcript: None,
         deadline_at: None,
+        wait_cut: false,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
@@ -251,13 +254,16 @@ impl Calls {
     }
 }
 
-/// A call that returned after its deadline ran past it, whether or not an
-/// epoch check caught it (the ticker may run late on a busy machine, and a
-/// wait in the host ends at the deadline): it fails as a trap at the
-/// deadline would.
+/// A call whose wait was cut at its deadline (it meant to wait longer, so
+/// it cannot have done what it meant to) fails as a trap at the deadline
+/// would, even when it returns before an epoch check catches it. A call
+/// that returns late only because work in the host (a large write) ended
+/// just after the deadline keeps its result: that work is done, and a
+/// publish whose files were all written is published.
 pub fn within_deadline(store: &Store<PluginState>) -> wasmtime::Result<()> {
-    match store.data().deadline_at {
-        Some(at) if std::time::Instant::now() > at => Err(Trap::Interrupt.into()),
+    let state = store.data();
+    match state.deadline_at {
+        Some(at) if state.wait_cut && std::time::Instant::now() > at => Err(Trap::Interrupt.into()),
         _ => Ok(()),
     }
 }
@@ -267,6 +273,7 @@ pub fn arm_deadline(store: &mut Store<PluginState>, limits: &Limits) {
     let ticks = deadline_ticks(limits.deadline);
     store.data_mut().deadline_at =
         std::time::Instant::now().checked_add(effective_deadline(limits.deadline));
+    store.data_mut().wait_cut = false;
     store.set_epoch_deadline(ticks);
     super::engine::tick_for(ticks);
 }
@@ -443,6 +450,28 @@ mod tests {
         let long = Duration::from_secs(u64::MAX / 4);
         assert_eq!(effective_deadline(long), long);
         assert_eq!(deadline_ticks(Duration::MAX), 1 << 52);
+    }
+
+    #[test]
+    fn a_late_return_fails_only_after_a_wait_cut_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            deadline: Duration::from_millis(10),
+            memory_bytes: 1 << 20,
+        };
+        let policy = Policy::hook(dir.path().to_path_buf(), limits);
+        let mut store = new_store(&Engine::default(), &policy, "test").unwrap();
+        arm_deadline(&mut store, &limits);
+        assert!(within_deadline(&store).is_ok());
+        std::thread::sleep(Duration::from_millis(30));
+        // Host work (a large write) that ended late: the call's result stands.
+        assert!(within_deadline(&store).is_ok());
+        store.data_mut().wait_cut = true;
+        let err = within_deadline(&store).unwrap_err();
+        assert_eq!(err.downcast_ref::<Trap>(), Some(&Trap::Interrupt));
+        // The next call starts afresh.
+        arm_deadline(&mut store, &limits);
+        assert!(!store.data().wait_cut);
     }
 
     #[test]
