@@ -104,6 +104,46 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
 }
 
 #[test]
+fn a_malformed_entry_is_read_back_from_its_package_json_files() {
+    let env = Env::new();
+    env.publish(json!({"name": "alpha", "version": "1.0.0", "description": "about rust"}));
+    env.publish(json!({"name": "beta", "version": "1.0.0", "description": "rust too"}));
+    let path = env.registry().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["packages"]["alpha"]["versions"] = json!("oops");
+    std::fs::write(&path, index.to_string()).unwrap();
+
+    // It vanished from search, info failed, and no new version could be
+    // published, while its package.json files were all there.
+    let out = env.run(&["marketplace", "search", "rust", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("index.json entry for `alpha` is malformed")
+            && stderr.contains("read its 1 version(s) from its package.json files instead"),
+        "{stderr}"
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["total"], 2, "{found}");
+    assert_eq!(
+        env.json(&["marketplace", "info", "alpha", "--json"])["versions"][0]["version"],
+        "1.0.0"
+    );
+    env.publish(json!({"name": "alpha", "version": "1.1.0", "description": "about rust"}));
+    // The publish wrote the entry back whole.
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        index["packages"]["alpha"]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = env.run(&["marketplace", "info", "alpha"]);
+    assert!(out.status.success() && out.stderr.is_empty());
+}
+
+#[test]
 fn edits_to_index_json_are_seen_by_the_next_search() {
     let env = Env::new();
     env.publish(manifest("first", "1.0.0"));

@@ -10,7 +10,9 @@
 //! the root), published_at and size. Missing optional fields default, so an
 //! index written by hand or by another tool is read as is.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use ggen_plugin_sdk::{Dependency, Error, Package, PackageVersion};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,13 @@ pub struct IndexFile {
     /// Required: an index without it (`{}`, `[]`: a truncating tool, a bad
     /// merge) is damage to recover from, not an empty registry.
     pub packages: BTreeMap<String, Box<RawValue>>,
+    /// The registry root, where an entry that does not parse is read back
+    /// from its package.json files (set by `FileRegistry::load_index`).
+    #[serde(skip)]
+    pub root: Option<PathBuf>,
+    /// Entries already read back from their package.json files.
+    #[serde(skip)]
+    recovered: RefCell<BTreeMap<String, IndexPackage>>,
 }
 
 impl Default for IndexFile {
@@ -37,6 +46,8 @@ impl Default for IndexFile {
             version: format_version(),
             updated_at: String::new(),
             packages: BTreeMap::new(),
+            root: None,
+            recovered: RefCell::default(),
         }
     }
 }
@@ -50,7 +61,7 @@ impl IndexFile {
     pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
         self.packages
             .get(name)
-            .map(|raw| parse_package(name, raw))
+            .map(|raw| self.parse_package(name, raw))
             .transpose()
     }
 
@@ -58,18 +69,57 @@ impl IndexFile {
     pub fn iter(&self) -> impl Iterator<Item = (&str, Result<IndexPackage, Error>)> {
         self.packages
             .iter()
-            .map(|(name, raw)| (name.as_str(), parse_package(name, raw)))
+            .map(|(name, raw)| (name.as_str(), self.parse_package(name, raw)))
     }
 
     pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
         let raw = serde_json::value::to_raw_value(package).expect("index packages serialise");
         self.packages.insert(name.to_owned(), raw);
+        self.recovered.get_mut().remove(name);
     }
-}
 
-fn parse_package(name: &str, raw: &RawValue) -> Result<IndexPackage, Error> {
-    serde_json::from_str(raw.get())
-        .map_err(|e| Error::Invalid(format!("index.json entry for `{name}` is malformed: {e}")))
+    /// Write back the entries read from package.json files instead (before
+    /// a write; only those met so far: checking every entry would cost a
+    /// publish to a large registry a second parse of the whole index).
+    pub fn repair(&mut self) {
+        let recovered = std::mem::take(self.recovered.get_mut());
+        for (name, package) in recovered {
+            self.set_package(&name, &package);
+        }
+    }
+
+    /// An entry that does not parse (a hand edit, another tool) is read
+    /// back from the package's package.json files when they are there,
+    /// once per index, with a warning; else it is an error naming it.
+    fn parse_package(&self, name: &str, raw: &RawValue) -> Result<IndexPackage, Error> {
+        let why = match serde_json::from_str(raw.get()) {
+            Ok(package) => return Ok(package),
+            Err(e) => format!("index.json entry for `{name}` is malformed: {e}"),
+        };
+        if let Some(package) = self.recovered.borrow().get(name) {
+            return Ok(package.clone());
+        }
+        let Some(root) = &self.root else {
+            return Err(Error::Invalid(why));
+        };
+        match crate::recover::package_from_manifests(root, name) {
+            Ok(Some(package)) => {
+                // Once per instance (one command): it loads the index per call.
+                static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+                if !warned.iter().any(|n| n == name) {
+                    warned.push(name.to_owned());
+                    crate::warn(&format!(
+                        "{why}; read its {} version(s) from its package.json files instead (publishing a version of it rewrites the entry)",
+                        package.versions.len()
+                    ));
+                }
+                (self.recovered.borrow_mut()).insert(name.to_owned(), package.clone());
+                Ok(package)
+            }
+            _ => Err(Error::Invalid(why)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

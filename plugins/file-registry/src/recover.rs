@@ -2,6 +2,7 @@
 //! index was lost or corrupted.
 
 use std::fs;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ggen_plugin_sdk::Error;
@@ -70,12 +71,12 @@ pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
 /// Walk `<name>/<version>/package.json`.
 fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
     let mut index = IndexFile::default();
-    let mut packages: std::collections::BTreeMap<String, IndexPackage> = Default::default();
     let names = match fs::read_dir(&reg.root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(index),
         Err(e) => return Err(Error::io(format!("cannot list the registry: {e}"))),
     };
+    let mut found = Vec::new();
     for name_dir in names.flatten() {
         let Ok(name) = name_dir.file_name().into_string() else {
             continue;
@@ -83,61 +84,74 @@ fn scan(reg: &FileRegistry) -> Result<IndexFile, Error> {
         if name.starts_with('.') || !name_dir.path().is_dir() {
             continue;
         }
-        let Ok(versions) = fs::read_dir(name_dir.path()) else {
-            continue;
-        };
-        for version_dir in versions.flatten() {
-            let Ok(version) = version_dir.file_name().into_string() else {
-                continue;
-            };
-            let manifest = version_dir.path().join("package.json");
-            let Ok(bytes) = fs::read(&manifest) else {
-                continue;
-            };
-            let Ok(mut entry) = serde_json::from_slice::<IndexEntry>(&bytes) else {
-                warn(&format!(
-                    "skipping unreadable {name}/{version}/package.json"
-                ));
-                continue;
-            };
-            if entry.version != version || (!entry.name.is_empty() && entry.name != name) {
-                warn(&format!(
-                    "skipping {name}/{version}/package.json: it names {}@{}",
-                    entry.name, entry.version
-                ));
-                continue;
-            }
-            entry.name.clear();
-            entry.tarball = tarball_path(&name, &version);
-            let tarball = reg.root.join(&entry.tarball);
-            let Ok(meta) = fs::metadata(&tarball) else {
-                warn(&format!(
-                    "skipping {name}@{version}: its tarball is missing"
-                ));
-                continue;
-            };
-            entry.size = meta.len();
-            if entry.checksum.is_empty() {
-                entry.checksum = sha256_file(&tarball)?;
-            }
-            if entry.published_at > index.updated_at {
-                index.updated_at = entry.published_at.clone();
-            }
-            packages
-                .entry(name.clone())
-                .or_insert_with(|| IndexPackage {
-                    name: name.clone(),
-                    versions: Vec::new(),
-                })
-                .versions
-                .push(entry);
+        if let Some(package) = package_from_manifests(&reg.root, &name)? {
+            found.push((name, package));
         }
     }
-    for (name, mut package) in packages {
-        package.sort_newest_first();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, package) in found {
+        if let Some(newest) = package.versions.iter().map(|e| &e.published_at).max()
+            && *newest > index.updated_at
+        {
+            index.updated_at = newest.clone();
+        }
         index.set_package(&name, &package);
     }
     Ok(index)
+}
+
+/// One package's versions as its `<name>/<version>/package.json` files
+/// describe them (None if it has none): for a lost or corrupt index, or an
+/// index entry that does not parse.
+pub fn package_from_manifests(root: &Path, name: &str) -> Result<Option<IndexPackage>, Error> {
+    let Ok(versions) = fs::read_dir(root.join(name)) else {
+        return Ok(None);
+    };
+    let mut package = IndexPackage {
+        name: name.to_owned(),
+        versions: Vec::new(),
+    };
+    for version_dir in versions.flatten() {
+        let Ok(version) = version_dir.file_name().into_string() else {
+            continue;
+        };
+        let manifest = version_dir.path().join("package.json");
+        let Ok(bytes) = fs::read(&manifest) else {
+            continue;
+        };
+        let Ok(mut entry) = serde_json::from_slice::<IndexEntry>(&bytes) else {
+            warn(&format!(
+                "skipping unreadable {name}/{version}/package.json"
+            ));
+            continue;
+        };
+        if entry.version != version || (!entry.name.is_empty() && entry.name != name) {
+            warn(&format!(
+                "skipping {name}/{version}/package.json: it names {}@{}",
+                entry.name, entry.version
+            ));
+            continue;
+        }
+        entry.name.clear();
+        entry.tarball = tarball_path(name, &version);
+        let tarball = root.join(&entry.tarball);
+        let Ok(meta) = fs::metadata(&tarball) else {
+            warn(&format!(
+                "skipping {name}@{version}: its tarball is missing"
+            ));
+            continue;
+        };
+        entry.size = meta.len();
+        if entry.checksum.is_empty() {
+            entry.checksum = sha256_file(&tarball)?;
+        }
+        package.versions.push(entry);
+    }
+    if package.versions.is_empty() {
+        return Ok(None);
+    }
+    package.sort_newest_first();
+    Ok(Some(package))
 }
 
 fn sha256_file(path: &std::path::Path) -> Result<String, Error> {

@@ -39,7 +39,10 @@ impl FileRegistry {
     pub fn load_index(&self) -> Result<IndexFile, Error> {
         match ggen_plugin_sdk::fs::read(&self.index_path()) {
             Ok(bytes) => match serde_json::from_slice::<IndexFile>(&bytes) {
-                Ok(index) => Ok(index),
+                Ok(mut index) => {
+                    index.root = Some(self.root.clone());
+                    Ok(index)
+                }
                 Err(e) => recover::rebuild_corrupt(self, &e.to_string()),
             },
             // A dangling symlink is not a missing index: rebuilding could never write one.
@@ -59,7 +62,8 @@ impl FileRegistry {
     /// Write index.json atomically and refresh the derived search index.
     /// Only writers holding the registry lock (publish, delete) may replace
     /// the index; see [`Self::save_new_index`].
-    pub(crate) fn save_index(&self, index: &IndexFile) -> Result<(), Error> {
+    pub(crate) fn save_index(&self, index: &mut IndexFile) -> Result<(), Error> {
+        index.repair();
         write_atomic_with(&self.index_path(), |w| {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
         })
@@ -160,7 +164,7 @@ impl FileRegistry {
         }
         stored?;
         set_version(&mut index, meta, rel)?;
-        self.save_index(&index)
+        self.save_index(&mut index)
     }
 
     /// `--force` over a published version. The index never points at a
@@ -186,13 +190,13 @@ impl FileRegistry {
         let side = format!("{rel}.{REPLACING}{nanos}");
         self.store_tarball(&side, meta, tarball)?;
         set_version(&mut index, meta, side.clone())?;
-        self.save_index(&index)?;
+        self.save_index(&mut index)?;
         let mut copy = fs::File::open(self.root.join(&side))?;
         self.store_tarball(rel, meta, &mut copy)?;
         write_atomic(&dir.join("package.json"), manifest.as_bytes())
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
         set_version(&mut index, meta, rel.to_owned())?;
-        self.save_index(&index)?;
+        self.save_index(&mut index)?;
         // Ours, and one an earlier killed replacement had indexed.
         remove_replacements(dir, &file_name, rel);
         Ok(())
@@ -244,7 +248,7 @@ impl FileRegistry {
         } else {
             index.set_package(name, &package);
         }
-        self.save_index(&index)?;
+        self.save_index(&mut index)?;
         // The index no longer points at the files; removing them last means a
         // crash here leaves garbage, never a dangling index entry.
         let _ = fs::remove_dir_all(self.root.join(name).join(version));
