@@ -82,17 +82,17 @@ fn human_output_is_aligned_and_readable() {
 fn registry_text_cannot_inject_terminal_escapes() {
     let env = Env::new();
     env.publish(serde_json::json!({
-        "name": "ctl", "version": "1.0.0", "description": "a\rb\u{7} \u{202e}gnp.exe",
-        "license": "\u{9b}31m"
+        "name": "ctl", "version": "1.0.0", "description": "a\rb\u{7} \u{202e}gnp.exe"
     }));
-    // Publish refuses control characters in titles and authors, but an
-    // index.json written by another tool may hold them.
+    // Publish refuses control characters in titles, authors and licenses,
+    // but an index.json written by another tool may hold them.
     let path = env.registry().join("index.json");
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let entry = &mut index["packages"]["ctl"]["versions"][0];
     entry["title"] = "Evil\u{1b}[31mRED\u{1b}[0m".into();
     entry["authors"] = serde_json::json!(["x\u{0}y"]);
+    entry["license"] = "\u{9b}31m".into();
     std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
     for args in [
         &["marketplace", "info", "ctl"][..],
