@@ -38,17 +38,19 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
         }
     }
     let index = scan(reg)?;
-    if !reg.save_new_index(&index)? {
-        return reg.load_index();
-    }
     let versions: usize = index
         .iter()
         .filter_map(|(_, p)| p.ok())
         .map(|p| p.versions.len())
         .sum();
+    // Said even when another process writes the new index first: this one
+    // moved the corrupt file aside, and only it can say where to.
     warn(&format!(
         "registry {INDEX_FILE} was corrupt ({why}); kept it as {backup} and rebuilt the index from {versions} package.json file(s)"
     ));
+    if !reg.save_new_index(&index)? {
+        return reg.load_index();
+    }
     Ok(index)
 }
 
