@@ -313,11 +313,6 @@ fn missing_index_is_rebuilt_from_package_manifests() {
 /// Longer than any command takes: a command still running then hangs.
 const HANG: std::time::Duration = std::time::Duration::from_secs(120);
 
-fn mkfifo(path: &std::path::Path) {
-    let made = std::process::Command::new("mkfifo").arg(path).status();
-    assert!(made.unwrap().success());
-}
-
 #[test]
 fn an_index_that_is_no_file_is_named_not_rebuilt_over() {
     let env = Env::new();
@@ -357,7 +352,7 @@ fn an_index_that_is_no_file_is_named_not_rebuilt_over() {
 
     // A FIFO: opening it waited for a writer forever, in the host, where
     // the plugin's deadline does not reach.
-    mkfifo(&index);
+    support::mkfifo(&index);
     let err = env.fails_unless_hung(&["marketplace", "search", "kept"], HANG);
     assert!(
         err.contains("cannot read index.json: it is not a regular file (a FIFO"),
