@@ -11,7 +11,10 @@
 //!
 //! The header records index.json's size and mtime; any change to index.json,
 //! by ggen or by hand, makes the index stale and the next search rebuilds it.
-//! Every read is bounds-checked; a damaged file is simply rebuilt.
+//! Every read is bounds-checked; a file whose structure is damaged is
+//! rebuilt (damage inside a record's text is not detected: the file is a
+//! cache in the plugin's own directory, and checksumming it would cost a
+//! full hash per search).
 
 use std::fs;
 use std::io;
