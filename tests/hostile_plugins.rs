@@ -174,11 +174,13 @@ fn plugin_text_cannot_inject_terminal_escapes() {
         "search",
         "escape-sequence",
     ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.stderr.contains(&0x1b) && !out.stderr.contains(&0x07),
-        "{:?}",
-        String::from_utf8_lossy(&out.stderr)
+        "{stderr:?}"
     );
+    // Shown as the README says (they were blanked, as if never there).
+    assert!(stderr.contains("\u{FFFD}[31m"), "{stderr:?}");
 }
 
 #[test]

@@ -405,7 +405,13 @@ fn human(d: Duration) -> String {
 pub fn sanitize(text: &str, max: usize) -> String {
     let mut out: String = without_errno(text)
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| match c {
+            // Line breaks and tabs read as spaces in a one-line message;
+            // anything else (escape sequences) shows as the README says.
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
         .collect();
     if out.len() > max {
         let mut end = max;
@@ -481,7 +487,7 @@ mod tests {
                 "cannot open a.tgz: No such file or directory (os error 44)\x1b[2J",
                 100
             ),
-            "cannot open a.tgz: No such file or directory [2J"
+            "cannot open a.tgz: No such file or directory\u{FFFD}[2J"
         );
         assert_eq!(
             sanitize("x (os error 2) and y (os error 63); z", 100),
