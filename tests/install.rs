@@ -452,6 +452,12 @@ fn no_dependencies_installs_only_what_was_named() {
     // Asking for the package itself resolves its dependencies again.
     let err = env.fails(&["marketplace", "install", "app"]);
     assert!(err.contains("`ghost`"), "{err}");
+    // A dependency installed later still binds it: moving lib past its
+    // requirement would break app, so it is refused.
+    pkg(&env, "lib", "2.0.0", json!({}));
+    env.ok(&["marketplace", "install", "lib@1.0.0"]);
+    let err = env.fails(&["marketplace", "install", "lib@2"]);
+    assert!(err.contains("app"), "{err}");
 }
 
 #[test]

@@ -518,9 +518,14 @@ impl VersionSource for RegistrySource<'_> {
             // Installed without some of its dependencies (--no-dependencies),
             // it keeps needing only those it has: an unrelated command must
             // neither install the others nor fail for want of them.
+            // What is installed and fits still binds it: an install that
+            // would break it is refused.
+            let installed = self.installed;
             for c in out.iter_mut().filter(|c| c.version == kept.version) {
-                c.dependencies
-                    .retain(|d, _| kept.dependencies.contains_key(d));
+                c.dependencies.retain(|d, req| {
+                    kept.dependencies.contains_key(d)
+                        || installed.get(d).is_some_and(|i| req.matches(&i.version))
+                });
             }
         }
         if !out.iter().any(|c| c.version == kept.version) {
