@@ -380,8 +380,14 @@ fn plan(
                 }
                 Some(l) => {
                     if options.discard_changes {
-                        let changes = super::verify::local_changes(root, l)?;
-                        discarded = (!changes.is_empty()).then_some(changes);
+                        // Only a report: a tree --force replaces because it
+                        // cannot be read must not stop the replacing.
+                        match super::verify::local_changes(root, l) {
+                            Ok(changes) => discarded = (!changes.is_empty()).then_some(changes),
+                            Err(e) => tracing::warn!(
+                                "cannot tell what --force discards in {name}: {e}"
+                            ),
+                        }
                     } else {
                         super::verify::refuse_local_changes(root, l, "replacing it")?;
                     }
