@@ -68,7 +68,7 @@ impl FileRegistry {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
         })
         .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
-        self.refresh_search_index(index);
+        self.refresh_search_index(index, None);
         Ok(())
     }
 
@@ -81,13 +81,16 @@ impl FileRegistry {
         })
         .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
         if written {
-            self.refresh_search_index(index);
+            // Without the registry lock: a publish may replace it before the
+            // search index is stored, which must then not claim its fingerprint.
+            let written_as = search_index::fingerprint_of(&self.index_path());
+            self.refresh_search_index(index, written_as);
         }
         Ok(written)
     }
 
-    fn refresh_search_index(&self, index: &IndexFile) {
-        if let Err(e) = search_index::rebuild(self, index, None) {
+    fn refresh_search_index(&self, index: &IndexFile, written_as: Option<search_index::Fingerprint>) {
+        if let Err(e) = search_index::rebuild(self, index, written_as) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
         }

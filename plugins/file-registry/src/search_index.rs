@@ -61,6 +61,11 @@ fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
     })
 }
 
+/// index.json's fingerprint now, if it can be read.
+pub fn fingerprint_of(path: &Path) -> Option<Fingerprint> {
+    fingerprint(path).ok()
+}
+
 pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error> {
     let read_as = fingerprint(&reg.index_path()).ok();
     if let Some(fp) = read_as
@@ -97,8 +102,8 @@ pub struct Built {
 }
 
 /// Build the search index for `index` and store it. `read_as`: the
-/// fingerprint index.json had before `index` was read from it, if it was
-/// (a writer passes None: it holds the registry lock and just wrote it).
+/// fingerprint index.json had when `index` was read from it or written to
+/// it without the registry lock (a writer holding the lock passes None).
 pub fn rebuild(
     reg: &FileRegistry,
     index: &IndexFile,
