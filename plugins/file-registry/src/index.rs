@@ -78,6 +78,12 @@ impl IndexFile {
         self.recovered.get_mut().remove(name);
     }
 
+    /// Drop a package (its last version was deleted), recovered copy included.
+    pub fn remove_package(&mut self, name: &str) {
+        self.packages.remove(name);
+        self.recovered.get_mut().remove(name);
+    }
+
     /// Write back the entries read from package.json files instead (before
     /// a write; only those met so far: checking every entry would cost a
     /// publish to a large registry a second parse of the whole index).

@@ -247,7 +247,7 @@ impl FileRegistry {
         let mut package = index.package(name)?.expect("found above");
         package.versions.retain(|e| e.version != version);
         if package.versions.is_empty() {
-            index.packages.remove(name);
+            index.remove_package(name);
         } else {
             index.set_package(name, &package);
         }
