@@ -105,7 +105,11 @@ impl IndexFile {
         if let Some(package) = self.recovered.borrow().get(name) {
             return Ok(package.clone());
         }
-        let Some(root) = &self.root else {
+        // The key names a directory to read: only a package name may.
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && (name.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        let (Some(root), true) = (&self.root, plain) else {
             return Err(Error::Invalid(why));
         };
         match crate::recover::package_from_manifests(root, name) {
