@@ -64,7 +64,29 @@ enum Request {
 #[serde(rename_all = "kebab-case")]
 enum Response {
     Ok(Value),
-    Error(MarketplaceError),
+    Error(WireError),
+}
+
+/// A node's error: with its kind, or as the text a node of an earlier ggen
+/// sends (still running after an upgrade).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireError {
+    Kind(MarketplaceError),
+    Text(String),
+}
+
+impl From<WireError> for MarketplaceError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Kind(e) => e,
+            // Its network failures keep their kind (install falls back on them).
+            WireError::Text(t) => match t.strip_prefix("P2P: ") {
+                Some(why) => MarketplaceError::Network(why.to_owned()),
+                None => MarketplaceError::Unsupported(t),
+            },
+        }
+    }
 }
 
 /// Serve `socket` until the returned task is aborted.
@@ -118,10 +140,10 @@ pub fn serve(
                     }
                     Ok(request) => match answer(&client, &bootstrap, request).await {
                         Ok(v) => Response::Ok(v),
-                        Err(e) => Response::Error(e),
+                        Err(e) => Response::Error(WireError::Kind(e)),
                     },
-                    Err(e) => Response::Error(MarketplaceError::Validation(format!(
-                        "bad control request: {e}"
+                    Err(e) => Response::Error(WireError::Kind(MarketplaceError::Validation(
+                        format!("bad control request: {e}"),
                     ))),
                 };
                 let mut text = serde_json::to_string(&response).expect("responses serialise");
@@ -273,7 +295,7 @@ impl ControlClient {
         };
         match serde_json::from_str::<Response>(&line).map_err(bad)? {
             Response::Ok(v) => serde_json::from_value(v).map_err(bad),
-            Response::Error(e) => Err(e),
+            Response::Error(e) => Err(e.into()),
         }
     }
 
@@ -365,18 +387,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("node.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-        let answers = [
+        let kinds = [
             MarketplaceError::Network("no provider answered".into()),
             MarketplaceError::NotFound("this node has not met peer x".into()),
             MarketplaceError::Security("checksum mismatch".into()),
         ];
-        let expected: Vec<String> = answers.iter().map(|e| format!("{e:?}")).collect();
+        let mut expected: Vec<String> = kinds.iter().map(|e| format!("{e:?}")).collect();
+        let mut answers: Vec<String> = (kinds.into_iter())
+            .map(|e| serde_json::to_string(&Response::Error(WireError::Kind(e))).unwrap())
+            .collect();
+        // A node of an earlier ggen (still running after an upgrade) sends text.
+        answers.push(r#"{"error":"P2P: no provider answered"}"#.into());
+        expected.push(format!(
+            "{:?}",
+            MarketplaceError::Network("no provider answered".into())
+        ));
+        answers.push(r#"{"error":"storage error: disk full"}"#.into());
+        expected.push(format!(
+            "{:?}",
+            MarketplaceError::Unsupported("storage error: disk full".into())
+        ));
         let server = std::thread::spawn(move || {
-            for answer in answers {
+            for mut text in answers {
                 let (stream, _) = listener.accept().unwrap();
                 let mut line = String::new();
                 BufReader::new(&stream).read_line(&mut line).unwrap();
-                let mut text = serde_json::to_string(&Response::Error(answer)).unwrap();
                 text.push('\n');
                 (&stream).write_all(text.as_bytes()).unwrap();
             }
