@@ -154,17 +154,15 @@ pub fn serve(
     }))
 }
 
-/// The client closed its end after sending its request: nobody waits for
-/// the answer. (A client waiting for it keeps the socket open.)
+/// The client closed the connection after sending its request: nobody
+/// waits for the answer. (Only a full close hangs up: a client that shuts
+/// its write side after the request still reads the answer.)
 fn hung_up(stream: &tokio::net::unix::OwnedReadHalf) -> bool {
-    use rustix::net::RecvFlags;
-    let mut byte = [0u8; 1];
-    let peek = rustix::net::recv(
-        stream.as_ref(),
-        &mut byte,
-        RecvFlags::PEEK | RecvFlags::DONTWAIT,
-    );
-    matches!(peek, Ok((_, 0)))
+    use rustix::event::{PollFd, PollFlags, poll};
+    let socket: &tokio::net::UnixStream = stream.as_ref();
+    let mut fds = [PollFd::new(socket, PollFlags::empty())];
+    matches!(poll(&mut fds, Some(&rustix::event::Timespec::default())), Ok(n) if n > 0)
+        && fds[0].revents().contains(PollFlags::HUP)
 }
 
 fn json<T: Serialize>(v: Result<T>) -> Result<Value> {
