@@ -108,7 +108,8 @@ impl IndexFile {
         // The key names a directory to read: only a package name may.
         let plain = !name.is_empty()
             && !name.starts_with('.')
-            && (name.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            && (name.bytes())
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
         let (Some(root), true) = (&self.root, plain) else {
             return Err(Error::Invalid(why));
         };

@@ -89,7 +89,11 @@ impl FileRegistry {
         Ok(written)
     }
 
-    fn refresh_search_index(&self, index: &IndexFile, written_as: Option<search_index::Fingerprint>) {
+    fn refresh_search_index(
+        &self,
+        index: &IndexFile,
+        written_as: Option<search_index::Fingerprint>,
+    ) {
         if let Err(e) = search_index::rebuild(self, index, written_as) {
             // The search index is derived data: the next search rebuilds it.
             warn(&format!("could not refresh the search index: {e}"));
