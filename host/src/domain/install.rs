@@ -76,7 +76,8 @@ pub struct InstallOptions {
     pub pinned: BTreeMap<String, String>,
     /// Installed packages named only to hold them at their versions
     /// (update's bystanders): like the packages not named at all, each
-    /// keeps needing just the dependencies ggen.lock records for it.
+    /// needs only the dependencies ggen.lock records for it or that are
+    /// installed and fit (see `RegistrySource::versions`).
     pub staying: std::collections::BTreeSet<String>,
 }
 

@@ -188,9 +188,7 @@ impl Transaction {
         }
         ok
     }
-}
 
-impl Transaction {
     /// ggen.lock holds what it held before this transaction.
     fn lockfile_unchanged(&self) -> bool {
         let Some(before) = &self.lockfile_before else {

@@ -3,9 +3,9 @@
 //! Named packages (or all, with `--all`) move up: one that nothing installed
 //! depends on to its newest version, a dependency as high as its dependents'
 //! requirements allow; none ever moves down (when nothing fits, the error
-//! names what holds it back). What they depend on moves only when
-//! their new versions need it (then to the newest version that fits); everything else stays at its installed version
-//! (as `cargo update -p` does). The work is then an ordinary install
+//! names what holds it back). What they depend on moves only when their
+//! new versions need it (then to the newest version that fits); everything
+//! else stays at its installed version (as `cargo update -p` does). The work is then an ordinary install
 //! transaction, from the registry or from peers (the caller's `install`).
 
 use std::path::Path;

@@ -106,10 +106,7 @@ impl IndexFile {
             return Ok(package.clone());
         }
         // The key names a directory to read: only a package name may.
-        let plain = !name.is_empty()
-            && !name.starts_with('.')
-            && (name.bytes())
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        let plain = crate::registry::is_package_name(name);
         let (Some(root), true) = (&self.root, plain) else {
             return Err(Error::Invalid(why));
         };

@@ -345,8 +345,10 @@ fn not_found(name: &str, version: Option<&str>) -> Error {
 
 /// Names and versions become directory names: refuse anything that is not a
 /// plain, portable path component.
-fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
-    let ok_name = !name.is_empty()
+/// Whether `name` is a package name, and so safe as a directory name in
+/// the registry root.
+pub fn is_package_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
@@ -354,8 +356,11 @@ fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
         // The index and its backups live beside the package directories.
         && name != INDEX_FILE
-        && !name.starts_with(&format!("{INDEX_FILE}."));
-    if !ok_name {
+        && !name.starts_with(&format!("{INDEX_FILE}."))
+}
+
+fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
+    if !is_package_name(name) {
         return Err(Error::Invalid(format!("invalid package name `{name}`")));
     }
     if semver::Version::parse(version).is_err() {

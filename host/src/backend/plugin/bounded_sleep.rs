@@ -71,18 +71,11 @@ mod tests {
 
     #[test]
     fn replaces_functions_wasi_links() {
-        // Without shadowing, a second definition of a linked name is refused:
-        // so this fails if wasmtime-wasi links another version of the interface.
-        let mut linker = Linker::<PluginState>::new(&wasmtime::Engine::default());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        for name in [SUBSCRIBE_DURATION, SUBSCRIBE_INSTANT] {
-            let again = linker.instance(INTERFACE).unwrap().func_wrap(
-                name,
-                |_, (_,): (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> { unreachable!() },
-            );
-            assert!(again.is_err(), "{INTERFACE} {name} is not linked by WASI");
-        }
-        add_to_linker(&mut linker).unwrap();
+        super::super::sandbox::assert_replaces_wasi(
+            INTERFACE,
+            &[SUBSCRIBE_DURATION, SUBSCRIBE_INSTANT],
+            add_to_linker,
+        );
     }
 
     #[test]

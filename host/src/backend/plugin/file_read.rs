@@ -74,18 +74,7 @@ mod tests {
 
     #[test]
     fn replaces_a_function_wasi_links() {
-        // Without shadowing, a second definition of a linked name is refused:
-        // so this fails if wasmtime-wasi links another version of the interface.
-        let mut linker = Linker::<PluginState>::new(&wasmtime::Engine::default());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        let again = linker.instance(INTERFACE).unwrap().func_wrap(
-            READ,
-            |_, (_, _, _): (Resource<Descriptor>, u64, u64)| {
-                Ok((Err::<(Vec<u8>, bool), _>(ErrorCode::Io),))
-            },
-        );
-        assert!(again.is_err(), "{INTERFACE} {READ} is not linked by WASI");
-        add_to_linker(&mut linker).unwrap();
+        super::super::sandbox::assert_replaces_wasi(INTERFACE, &[READ], add_to_linker);
     }
 
     #[test]

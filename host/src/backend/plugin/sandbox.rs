@@ -443,6 +443,25 @@ fn without_errno(text: &str) -> String {
     out
 }
 
+/// For the modules that replace WASI functions: `names` in `interface` are
+/// linked by wasmtime-wasi (a second definition is refused without
+/// shadowing, so this fails once it links another version of the
+/// interface), and `add` replaces them.
+#[cfg(test)]
+pub(super) fn assert_replaces_wasi(
+    interface: &str,
+    names: &[&str],
+    add: fn(&mut Linker<PluginState>) -> wasmtime::Result<()>,
+) {
+    let mut linker = Linker::<PluginState>::new(&Engine::default());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    for name in names {
+        let again = (linker.instance(interface).unwrap()).func_new(name, |_, _, _, _| Ok(()));
+        assert!(again.is_err(), "{interface} {name} is not linked by WASI");
+    }
+    add(&mut linker).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
