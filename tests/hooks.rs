@@ -822,7 +822,7 @@ fn approve_hooks_writes_through_a_linked_config_toml() {
     let link = env.home().join("config.toml");
     std::os::unix::fs::symlink(&kept, &link).unwrap();
     env.ok(&["marketplace", "approve-hooks", "--yes"]);
-    // It replaced the link with a regular file.
+    // It kept the link (it used to replace it with a regular file).
     assert!(
         std::fs::symlink_metadata(&link)
             .unwrap()
@@ -834,4 +834,8 @@ fn approve_hooks_writes_through_a_linked_config_toml() {
         text.contains("# mine") && text.contains("allow = [\"web\"]"),
         "{text}"
     );
+    // Its lock sits beside the file it guards, so GGEN_HOME itself may be
+    // read-only (as root, this machine cannot show that with permissions).
+    assert!(kept.with_file_name("ggen.toml.lock").is_file());
+    assert!(!env.home().join("config.toml.lock").exists());
 }

@@ -104,20 +104,25 @@ impl GgenHome {
     /// in the file (comments included) as it was. Written atomically.
     pub fn approve_hooks(&self, names: &[String]) -> Result<()> {
         let path = self.config_file();
+        // A config.toml linked from elsewhere (a dotfiles repository) is
+        // written where the link points; replacing the link lost that. The
+        // lock sits beside that file too: its directory is the one that must
+        // be writable, and GGEN_HOME need not be.
+        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        let file_name = target
+            .file_name()
+            .map_or_else(|| "config.toml".into(), |n| n.to_string_lossy());
+        let shown = target.display().to_string();
         // Read, change and write under a lock: two commands approving at
         // once each kept only their own names.
-        let shown = self.root.display().to_string();
         let _lock = crate::backend::lock::lock_exclusive(
-            &self.root,
-            "config.toml.lock",
-            Some("config.toml"),
-            || {
-                tracing::warn!(
-                    "waiting for another ggen process to finish writing {shown}/config.toml"
-                )
-            },
+            &dir,
+            &format!("{file_name}.lock"),
+            Some(&file_name),
+            || tracing::warn!("waiting for another ggen process to finish writing {shown}"),
         )
-        .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}/config.toml"), e))?;
+        .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))?;
         let text = match read_to_string(&path, MAX_CONFIG_BYTES) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -153,13 +158,6 @@ impl GgenHome {
                 allow.push(name.as_str());
             }
         }
-        std::fs::create_dir_all(&self.root).map_err(|e| {
-            MarketplaceError::storage(format!("cannot create {}", self.root.display()), e)
-        })?;
-        // A config.toml linked from elsewhere (a dotfiles repository) is
-        // written where the link points; replacing the link lost that.
-        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         crate::backend::atomic::write_file(&target, doc.to_string().as_bytes(), &dir)
             .map_err(|e| MarketplaceError::storage(format!("cannot write {}", target.display()), e))
     }

@@ -17,7 +17,7 @@ use super::created_dir::CreatedDir;
 pub struct DirLock {
     _file: File,
     path: PathBuf,
-    keep_if: Option<&'static str>,
+    keep_if: Option<String>,
     /// Dropped after the lock file is gone (fields drop after `drop`).
     _dir: CreatedDir,
 }
@@ -28,7 +28,7 @@ pub struct DirLock {
 pub fn lock_exclusive(
     dir: &Path,
     name: &str,
-    keep_if: Option<&'static str>,
+    keep_if: Option<&str>,
     waiting: impl FnOnce(),
 ) -> std::io::Result<DirLock> {
     let mut waiting = Some(waiting);
@@ -62,7 +62,7 @@ pub fn lock_exclusive(
                 return Ok(DirLock {
                     _file: file,
                     path,
-                    keep_if,
+                    keep_if: keep_if.map(str::to_owned),
                     _dir: dir_guard,
                 });
             }
@@ -161,7 +161,7 @@ impl Drop for DirLock {
         let Some(dir) = self.path.parent() else {
             return;
         };
-        let keep = match self.keep_if {
+        let keep = match &self.keep_if {
             Some(data) => dir.join(data).exists(),
             None => std::fs::read_dir(dir).map_or(true, |entries| entries.count() > 1),
         };
