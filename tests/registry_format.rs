@@ -104,43 +104,71 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
 }
 
 #[test]
-fn a_malformed_entry_is_read_back_from_its_package_json_files() {
+fn a_malformed_entry_keeps_every_version_still_readable() {
     let env = Env::new();
     env.publish(json!({"name": "alpha", "version": "1.0.0", "description": "about rust"}));
+    env.publish(json!({"name": "alpha", "version": "1.1.0", "description": "about rust"}));
     env.publish(json!({"name": "beta", "version": "1.0.0", "description": "rust too"}));
     let path = env.registry().join("index.json");
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    index["packages"]["alpha"]["versions"] = json!("oops");
+    let versions = index["packages"]["alpha"]["versions"]
+        .as_array_mut()
+        .unwrap();
+    // A version only index.json knows (written by another tool, its tarball
+    // elsewhere), next to one damaged by a hand edit: the entry as a whole
+    // no longer parses.
+    let mut by_hand = versions[1].clone();
+    assert_eq!(by_hand["version"], "1.0.0");
+    by_hand["version"] = json!("0.9.0");
+    versions.push(by_hand);
+    let newest = versions
+        .iter_mut()
+        .find(|v| v["version"] == "1.1.0")
+        .unwrap();
+    newest["tags"] = json!(5);
     std::fs::write(&path, index.to_string()).unwrap();
 
     // It vanished from search, info failed, and no new version could be
-    // published, while its package.json files were all there.
+    // published, while its package.json files were all there; then the
+    // versions only index.json held were lost.
     let out = env.run(&["marketplace", "search", "rust", "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("index.json entry for `alpha` is malformed")
-            && stderr.contains("read its 1 version(s) from its package.json files instead"),
+            && stderr.contains("kept the 3 version(s) still readable (2 from the entry, 1 from its package.json files)"),
         "{stderr}"
     );
     let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(found["total"], 2, "{found}");
+    let versions = |info: serde_json::Value| -> Vec<String> {
+        info["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_str().unwrap().to_owned())
+            .collect()
+    };
     assert_eq!(
-        env.json(&["marketplace", "info", "alpha", "--json"])["versions"][0]["version"],
-        "1.0.0"
+        versions(env.json(&["marketplace", "info", "alpha", "--json"])),
+        ["1.1.0", "1.0.0", "0.9.0"]
     );
-    env.publish(json!({"name": "alpha", "version": "1.1.0", "description": "about rust"}));
-    // The publish wrote the entry back whole.
+    env.publish(json!({"name": "alpha", "version": "1.2.0", "description": "about rust"}));
+    // The publish wrote the entry back whole, the hand-written version too.
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(
         index["packages"]["alpha"]["versions"]
             .as_array()
             .unwrap()
             .len(),
-        2
+        4
     );
-    let out = env.run(&["marketplace", "info", "alpha"]);
+    let out = env.run(&["marketplace", "info", "alpha", "--json"]);
     assert!(out.status.success() && out.stderr.is_empty());
+    assert_eq!(
+        versions(serde_json::from_slice(&out.stdout).unwrap()),
+        ["1.2.0", "1.1.0", "1.0.0", "0.9.0"]
+    );
 }
 
 #[test]

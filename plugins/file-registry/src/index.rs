@@ -94,9 +94,10 @@ impl IndexFile {
         }
     }
 
-    /// An entry that does not parse (a hand edit, another tool) is read
-    /// back from the package's package.json files when they are there,
-    /// once per index, with a warning; else it is an error naming it.
+    /// An entry that does not parse (a hand edit, another tool) keeps the
+    /// versions that still can be read: its own version entries that parse
+    /// one by one, then those only its package.json files hold. Done once per
+    /// index, with a warning; with nothing readable it is an error naming it.
     fn parse_package(&self, name: &str, raw: &RawValue) -> Result<IndexPackage, Error> {
         let why = match serde_json::from_str(raw.get()) {
             Ok(package) => return Ok(package),
@@ -105,29 +106,61 @@ impl IndexFile {
         if let Some(package) = self.recovered.borrow().get(name) {
             return Ok(package.clone());
         }
-        // The key names a directory to read: only a package name may.
-        let plain = crate::registry::is_package_name(name);
-        let (Some(root), true) = (&self.root, plain) else {
-            return Err(Error::Invalid(why));
+        let mut package = IndexPackage {
+            name: name.to_owned(),
+            versions: Vec::new(),
         };
-        match crate::recover::package_from_manifests(root, name) {
-            Ok(Some(package)) => {
-                // Once per instance (one command): it loads the index per call.
-                static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-                let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-                if !warned.iter().any(|n| n == name) {
-                    warned.push(name.to_owned());
-                    crate::warn(&format!(
-                        "{why}; read its {} version(s) from its package.json files instead (publishing a version of it rewrites the entry)",
-                        package.versions.len()
-                    ));
-                }
-                (self.recovered.borrow_mut()).insert(name.to_owned(), package.clone());
-                Ok(package)
-            }
-            _ => Err(Error::Invalid(why)),
+        for entry in readable_versions(raw) {
+            package.add_if_new(entry);
         }
+        let from_entry = package.versions.len();
+        // The key names a directory to read: only a package name may.
+        if let (Some(root), true) = (&self.root, crate::registry::is_package_name(name)) {
+            if let Ok(Some(found)) = crate::recover::package_from_manifests(root, name) {
+                for entry in found.versions {
+                    package.add_if_new(entry);
+                }
+            }
+        }
+        if package.versions.is_empty() {
+            return Err(Error::Invalid(why));
+        }
+        package.sort_newest_first();
+        // Once per instance and damage (one command, or a node until the
+        // entry changes): the index is loaded per call.
+        static WARNED: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+        let seen = (name.to_owned(), {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            raw.get().hash(&mut hasher);
+            hasher.finish()
+        });
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.contains(&seen) {
+            warned.push(seen);
+            crate::warn(&format!(
+                "{why}; kept the {} version(s) still readable ({from_entry} from the entry, {} from its package.json files); publishing a version of it rewrites the entry",
+                package.versions.len(),
+                package.versions.len() - from_entry
+            ));
+        }
+        (self.recovered.borrow_mut()).insert(name.to_owned(), package.clone());
+        Ok(package)
     }
+}
+
+/// The version entries of a malformed package entry that parse on their own.
+fn readable_versions(raw: &RawValue) -> Vec<IndexEntry> {
+    let Ok(serde_json::Value::Object(mut entry)) = serde_json::from_str(raw.get()) else {
+        return Vec::new();
+    };
+    let Some(serde_json::Value::Array(versions)) = entry.remove("versions") else {
+        return Vec::new();
+    };
+    versions
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -227,6 +260,13 @@ impl IndexPackage {
         self.versions
             .iter()
             .max_by_key(|e| ggen_plugin_sdk::search::preference(&e.version))
+    }
+
+    /// Keep `entry` unless a version of that number is already kept.
+    pub fn add_if_new(&mut self, entry: IndexEntry) {
+        if !self.versions.iter().any(|e| e.version == entry.version) {
+            self.versions.push(entry);
+        }
     }
 
     pub fn sort_newest_first(&mut self) {
