@@ -14,6 +14,7 @@ mod error;
 pub mod fs;
 pub mod hook;
 mod io;
+pub mod names;
 pub mod policy;
 pub mod registry;
 pub mod search;

@@ -93,54 +93,16 @@ pub struct RegistryMetadata {
     pub writable: bool,
 }
 
-const MAX_NAME_LEN: usize = 64;
-
 /// Package names become directory names everywhere (and arrive from
-/// registries and peers): lowercase ASCII letters, digits, `-`, `_` and `.`,
-/// starting with a letter or digit, at most 64 bytes.
-pub fn validate_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() {
-        return Err("package name is empty".into());
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "package name `{}` is longer than {MAX_NAME_LEN} characters",
-            super::excerpt(name, MAX_NAME_LEN + 1)
-        ));
-    }
-    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(format!(
-            "package name `{name}` must start with a lowercase letter or a digit"
-        ));
-    }
-    // The lockfile shares the install root, and the file registry's index
-    // (and its backups, `index.json.corrupt-*`) the registry root, with
-    // package directories.
-    if name == "ggen.lock" || name == "index.json" || name.starts_with("index.json.") {
-        return Err(format!(
-            "package name `{name}` is reserved for ggen's own files; choose another name"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')))
-    {
-        // Escaped: a newline or tab shown as itself reads as a space.
-        return Err(format!(
-            "package name `{}` contains `{}`; use lowercase letters, digits, `-`, `_` and `.`",
-            name.escape_debug(),
-            c.escape_debug()
-        ));
-    }
-    Ok(())
-}
+/// registries and peers): the SDK's rule, which plugins share.
+pub use ggen_plugin_sdk::names::check_package_name as validate_name;
 
-/// Longest title, description and list entry (tag, category, author; and
-/// license), and
+/// Longest title, description, tag or category, author and license, and
 /// most entries per list. Publish refuses what exceeds them and peers drop
 /// records that do, so whatever publishes is accepted across the network.
 pub const MAX_TITLE: usize = 256;
 pub const MAX_DESCRIPTION: usize = 8192;
+pub const MAX_TAG: usize = 64;
 pub const MAX_LIST_ENTRY: usize = 128;
 pub const MAX_LIST_ENTRIES: usize = 64;
 /// With the limits above, keeps a record within a peer's limit (p2p record.rs).
@@ -152,7 +114,9 @@ pub fn check_texts(
     title: &str,
     description: &str,
     license: &str,
-    lists: [(&str, &[String]); 3],
+    tags: &[String],
+    categories: &[String],
+    authors: &[String],
     dependencies: usize,
 ) -> std::result::Result<(), String> {
     if dependencies > MAX_DEPENDENCIES {
@@ -177,19 +141,39 @@ pub fn check_texts(
             description.len()
         ));
     }
-    for (field, list) in lists {
+    // Tags and categories are what search filters on: a blank one matches nothing.
+    let tag = |s: &String| !s.trim().is_empty() && s.len() <= MAX_TAG && printable(s);
+    let author = |s: &String| s.len() <= MAX_LIST_ENTRY && printable(s);
+    let lists: [(&str, &[String], &dyn Fn(&String) -> bool, String); 3] = [
+        (
+            "tags",
+            tags,
+            &tag,
+            format!("1-{MAX_TAG} bytes of printable text"),
+        ),
+        (
+            "categories",
+            categories,
+            &tag,
+            format!("1-{MAX_TAG} bytes of printable text"),
+        ),
+        (
+            "authors",
+            authors,
+            &author,
+            format!("at most {MAX_LIST_ENTRY} bytes of printable text"),
+        ),
+    ];
+    for (field, list, fits, rule) in lists {
         if list.len() > MAX_LIST_ENTRIES {
             return Err(format!(
                 "\"{field}\" has {} entries; the limit is {MAX_LIST_ENTRIES}",
                 list.len()
             ));
         }
-        if let Some(bad) = list
-            .iter()
-            .find(|s| s.len() > MAX_LIST_ENTRY || !printable(s))
-        {
+        if let Some(bad) = list.iter().find(|s| !fits(s)) {
             return Err(format!(
-                "\"{field}\": `{}` must be at most {MAX_LIST_ENTRY} bytes of printable text",
+                "\"{field}\": `{}` must be {rule}",
                 super::excerpt(&bad.escape_debug().to_string(), 40)
             ));
         }

@@ -82,12 +82,7 @@ pub fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
 
 /// A template variable's name: what `{{ name }}` can refer to.
 pub fn validate_var_name(key: &str) -> std::result::Result<(), String> {
-    if key.is_empty()
-        || key.len() > 64
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+    if !ggen_plugin_sdk::names::is_variable_name(key) {
         return Err(format!(
             "`{}` is not a variable name (1-64 letters, digits, `_`, `-`, `.`)",
             super::excerpt(&key.escape_debug().to_string(), 65)

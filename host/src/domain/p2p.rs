@@ -70,8 +70,8 @@ fn lookup_names(query: &Query) -> Vec<String> {
     let whole = query.text.trim().to_lowercase();
     let mut names = vec![whole.clone()];
     names.extend(whole.split_whitespace().map(str::to_owned));
-    names.retain(|n| super::manifest::validate_name(n).is_ok());
-    names.dedup();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| super::manifest::validate_name(n).is_ok() && seen.insert(n.clone()));
     names.truncate(MAX_LOOKUPS);
     names
 }
@@ -323,5 +323,7 @@ mod tests {
         assert_eq!(lookup_names(&q("rust-web")), ["rust-web"]);
         assert_eq!(lookup_names(&q("Rust Web")), ["rust", "web"]);
         assert!(lookup_names(&q("../x !!")).is_empty());
+        // A repeated word takes one of the few lookups, not two.
+        assert_eq!(lookup_names(&q("web rust web")), ["web", "rust"]);
     }
 }

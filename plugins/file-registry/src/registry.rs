@@ -343,22 +343,10 @@ fn not_found(name: &str, version: Option<&str>) -> Error {
     }
 }
 
+pub use ggen_plugin_sdk::names::is_package_name;
+
 /// Names and versions become directory names: refuse anything that is not a
 /// plain, portable path component.
-/// Whether `name` is a package name, and so safe as a directory name in
-/// the registry root.
-pub fn is_package_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
-        // The index and its backups live beside the package directories.
-        && name != INDEX_FILE
-        && !name.starts_with(&format!("{INDEX_FILE}."))
-}
-
 fn check_path_safe(name: &str, version: &str) -> Result<(), Error> {
     if !is_package_name(name) {
         return Err(Error::Invalid(format!("invalid package name `{name}`")));

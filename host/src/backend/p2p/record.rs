@@ -81,11 +81,9 @@ fn check(p: &PackageVersion) -> Result<(), String> {
         &p.title,
         &p.description,
         p.license.as_deref().unwrap_or_default(),
-        [
-            ("tags", &p.tags),
-            ("categories", &p.categories),
-            ("authors", &p.authors),
-        ],
+        &p.tags,
+        &p.categories,
+        &p.authors,
         p.dependencies.len(),
     )
 }
@@ -94,7 +92,7 @@ fn check(p: &PackageVersion) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::backend::model::{
-        MAX_DEPENDENCIES, MAX_DESCRIPTION, MAX_LIST_ENTRIES, MAX_LIST_ENTRY, MAX_TITLE,
+        MAX_DEPENDENCIES, MAX_DESCRIPTION, MAX_LIST_ENTRIES, MAX_LIST_ENTRY, MAX_TAG, MAX_TITLE,
     };
 
     fn sample() -> PackageVersion {
@@ -138,6 +136,15 @@ mod tests {
                 Box::new(|p: &mut PackageVersion| p.title = "a\x1b[31m".into()),
                 "printable",
             ),
+            // Publish refuses these: a peer must too.
+            (
+                Box::new(|p: &mut PackageVersion| p.tags = vec![" ".into()]),
+                "\"tags\": ` ` must be 1-64 bytes",
+            ),
+            (
+                Box::new(|p: &mut PackageVersion| p.categories = vec!["c".repeat(65)]),
+                "\"categories\"",
+            ),
             (
                 Box::new(|p: &mut PackageVersion| p.size = MAX_TARBALL + 1),
                 "over the 1024 MiB",
@@ -151,11 +158,12 @@ mod tests {
         assert!(decode(b"{not json").unwrap_err().contains("malformed"));
         // The largest package publish accepts still makes a record peers accept.
         let mut max = sample();
-        let entries = |c: char| vec![c.to_string().repeat(MAX_LIST_ENTRY); MAX_LIST_ENTRIES];
+        let entries = |c: char, len| vec![c.to_string().repeat(len); MAX_LIST_ENTRIES];
         max.name = "n".repeat(64);
         max.title = "t".repeat(MAX_TITLE);
         max.description = "\u{1}".repeat(MAX_DESCRIPTION); // escaped as 6 bytes each in JSON
-        (max.tags, max.categories, max.authors) = (entries('a'), entries('b'), entries('c'));
+        (max.tags, max.categories) = (entries('a', MAX_TAG), entries('b', MAX_TAG));
+        max.authors = entries('c', MAX_LIST_ENTRY);
         max.license = Some("l".repeat(128));
         max.dependencies = (0..MAX_DEPENDENCIES)
             .map(|i| (format!("{i:0>64}"), format!("^{}", u64::MAX)))

@@ -134,13 +134,9 @@ fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String>
             )
         })?;
         let name = after[..end].trim();
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-        if !valid {
+        if !ggen_plugin_sdk::names::is_variable_name(name) {
             return Err(format!(
-                "{}: `{{{{{}}}}}` is not a placeholder (use letters, digits, `_`, `-`, `.`; write `\\{{{{` for a literal)",
+                "{}: `{{{{{}}}}}` is not a placeholder (1-64 letters, digits, `_`, `-`, `.`; write `\\{{{{` for a literal)",
                 line_of(&rest[at..]),
                 &after[..end]
             ));
