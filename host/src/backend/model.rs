@@ -141,39 +141,26 @@ pub fn check_texts(
             description.len()
         ));
     }
-    // Tags and categories are what search filters on: a blank one matches nothing.
-    let tag = |s: &String| !s.trim().is_empty() && s.len() <= MAX_TAG && printable(s);
-    let author = |s: &String| s.len() <= MAX_LIST_ENTRY && printable(s);
-    let lists: [(&str, &[String], &dyn Fn(&String) -> bool, String); 3] = [
-        (
-            "tags",
-            tags,
-            &tag,
-            format!("1-{MAX_TAG} bytes of printable text"),
-        ),
-        (
-            "categories",
-            categories,
-            &tag,
-            format!("1-{MAX_TAG} bytes of printable text"),
-        ),
-        (
-            "authors",
-            authors,
-            &author,
-            format!("at most {MAX_LIST_ENTRY} bytes of printable text"),
-        ),
+    // Tags and categories are what search filters on: a blank one matches
+    // nothing. (field, entries, longest entry, whether one may be blank)
+    let lists = [
+        ("tags", tags, MAX_TAG, false),
+        ("categories", categories, MAX_TAG, false),
+        ("authors", authors, MAX_LIST_ENTRY, true),
     ];
-    for (field, list, fits, rule) in lists {
+    for (field, list, max, blank_ok) in lists {
         if list.len() > MAX_LIST_ENTRIES {
             return Err(format!(
                 "\"{field}\" has {} entries; the limit is {MAX_LIST_ENTRIES}",
                 list.len()
             ));
         }
+        let fits =
+            |s: &String| s.len() <= max && printable(s) && (blank_ok || !s.trim().is_empty());
         if let Some(bad) = list.iter().find(|s| !fits(s)) {
+            let least = if blank_ok { "at most " } else { "1-" };
             return Err(format!(
-                "\"{field}\": `{}` must be {rule}",
+                "\"{field}\": `{}` must be {least}{max} bytes of printable text",
                 super::excerpt(&bad.escape_debug().to_string(), 40)
             ));
         }
