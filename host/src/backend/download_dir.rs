@@ -34,7 +34,8 @@ impl DownloadDir {
 }
 
 /// Remove the directories whose lock nobody holds. One without a lock file
-/// is being made right now (or is not ours) and is left alone.
+/// is being made right now, and one whose lock is not a regular file is not
+/// ours (a FIFO would hang the open): both are left alone.
 fn remove_abandoned(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -43,10 +44,7 @@ fn remove_abandoned(parent: &Path) {
         if !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        let Ok(lock) = File::open(entry.path().join(LOCK)) else {
-            continue;
-        };
-        if lock.try_lock().is_ok() {
+        if let Ok(Some(_lock)) = super::lock::try_exclusive(&entry.path().join(LOCK), false) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
@@ -67,8 +65,22 @@ mod tests {
         std::fs::write(dead.join("part.tar.gz"), b"partial").unwrap();
         let foreign = parent.path().join("mine");
         std::fs::create_dir(&foreign).unwrap();
+        // A FIFO in place of a lock would hold the open forever.
+        let fifo = parent.path().join("dl-fifo");
+        std::fs::create_dir(&fifo).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo.join(LOCK))
+            .status()
+            .unwrap();
+        assert!(made.success());
 
-        let next = DownloadDir::create(parent.path()).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let at = parent.path().to_owned();
+        std::thread::spawn(move || tx.send(DownloadDir::create(&at).unwrap()).unwrap());
+        let next = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a FIFO lock hung the clean-up");
+        assert!(fifo.is_dir(), "not ours: left alone");
         assert!(!dead.exists(), "an abandoned download stays");
         assert!(live.path().join("part.tar.gz").is_file());
         assert!(foreign.is_dir());

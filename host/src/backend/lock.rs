@@ -104,6 +104,23 @@ pub fn lock_within(path: &Path, wait: std::time::Duration) -> std::io::Result<Fi
     }
 }
 
+/// Take the exclusive lock on the file `path` unless another process holds
+/// it (`Ok(None)`); `create` makes the file if missing, else a missing file
+/// is `NotFound`. Held until the file is dropped.
+pub fn try_exclusive(path: &Path, create: bool) -> std::io::Result<Option<File>> {
+    let mut options = OpenOptions::new();
+    match create {
+        true => options.create(true).truncate(false).write(true),
+        false => options.read(true),
+    };
+    let file = open_lock_file(&mut options, path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Wait for whoever holds the lock `<dir>/<name>` (if the file exists) and
 /// keep writers out while the returned guard lives, without creating
 /// anything: for commands that only read (they may lack write access).
@@ -200,12 +217,14 @@ mod tests {
         std::thread::spawn(move || {
             let exclusive = lock_exclusive(&dir, ".lock", None, || {}).map(drop);
             let shared = lock_shared_if_present(&dir, ".lock", || {}).map(drop);
-            tx.send((exclusive, shared)).unwrap();
+            let tried = try_exclusive(&dir.join(".lock"), true).map(drop);
+            let existing = try_exclusive(&dir.join(".lock"), false).map(drop);
+            tx.send([exclusive, shared, tried, existing]).unwrap();
         });
-        let (exclusive, shared) = rx
+        let results = rx
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("opening the FIFO hung");
-        for err in [exclusive.unwrap_err(), shared.unwrap_err()] {
+        for err in results.map(Result::unwrap_err) {
             assert!(err.to_string().contains("is not a regular file"), "{err}");
         }
     }

@@ -3,7 +3,7 @@
 //! two nodes starting at once both find it silent, and the second would take
 //! the socket over and leave the first running unreachable.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::path::Path;
 
 use crate::backend::{MarketplaceError, Result};
@@ -16,17 +16,9 @@ pub fn claim(dir: &Path) -> Result<File> {
     let fail =
         |e| MarketplaceError::storage(format!("cannot lock {}", dir.join(LOCK_FILE).display()), e);
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(fail)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(already_running(dir)),
-        Err(TryLockError::Error(e)) => Err(fail(e)),
-    }
+    crate::backend::lock::try_exclusive(&dir.join(LOCK_FILE), true)
+        .map_err(fail)?
+        .ok_or_else(|| already_running(dir))
 }
 
 /// Whether a node holds `dir` now.
