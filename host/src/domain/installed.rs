@@ -139,7 +139,7 @@ pub fn read(packages_dir: &Path) -> Result<Lockfile> {
         MarketplaceError::Storage(format!(
             "{} is not a valid lockfile ({}); restore it from a backup, or move it away and install again",
             path.display(),
-            e.replace(char::is_control, "?")
+            e
         ))
     })?;
     Ok(lock)
@@ -178,7 +178,7 @@ fn check_entries(lock: &Lockfile) -> std::result::Result<(), String> {
             return Err(format!(
                 "{}: file `{}` is not a plain path inside the package",
                 entry(),
-                super::excerpt(file, 64).replace(char::is_control, "?")
+                super::excerpt(file, 64)
             ));
         }
     }

@@ -166,12 +166,12 @@ pub fn local_changes(root: &Path, locked: &LockedPackage) -> Result<LocalChanges
     })
 }
 
-/// `a, b, c and 4 more` (file names are the user's: no control characters).
+/// `a, b, c and 4 more` (the CLI makes the user's file names terminal-safe).
 fn cut_list(items: &[String], shown: usize) -> String {
     let mut text = items
         .iter()
         .take(shown)
-        .map(|name| name.replace(char::is_control, "?"))
+        .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ");
     if items.len() > shown {
