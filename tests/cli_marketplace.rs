@@ -721,11 +721,21 @@ fn registry_flag_and_config_choose_the_root() {
         // A huge timeout overflowed the clock (a panic); 0 timed everything out.
         (
             "[marketplace.p2p]\nquery_timeout_secs = 9223372036854775807\n",
-            "config.toml line 2: a timeout is between 1 and 86400 seconds, not 9223372036854775807",
+            "config.toml line 2: a timeout in seconds is between 1 and 86400, not 9223372036854775807",
         ),
         (
             "[marketplace.p2p]\nbootstrap_timeout_secs = 0\n",
-            "config.toml line 2: a timeout is between 1 and 86400 seconds, not 0",
+            "config.toml line 2: a timeout in seconds is between 1 and 86400, not 0",
+        ),
+        // Days were multiplied into seconds (an overflow panic), and the
+        // cache was allocated whole (an abort).
+        (
+            "[marketplace.p2p.reputation]\nprune_after_days = 213503982334602\n",
+            "config.toml line 2: prune_after_days is between 0 and 36500, not 213503982334602",
+        ),
+        (
+            "[marketplace.p2p]\ncache_capacity = 1000000000\n",
+            "config.toml line 2: cache_capacity (packages kept in memory) is between 1 and 1000000, not 1000000000",
         ),
         // A limit of 0 refused every package at install time.
         (

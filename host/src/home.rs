@@ -219,6 +219,7 @@ pub struct P2pConfig {
     #[serde(deserialize_with = "timeout_secs")]
     pub query_timeout_secs: u64,
     /// Discovered packages a node keeps in memory.
+    #[serde(deserialize_with = "cache_entries")]
     pub cache_capacity: usize,
     pub reputation: ReputationConfig,
 }
@@ -278,6 +279,7 @@ pub struct ReputationConfig {
     pub min_reputation: f64,
     #[serde(deserialize_with = "fraction")]
     pub prune_threshold: f64,
+    #[serde(deserialize_with = "prune_days")]
     pub prune_after_days: u64,
 }
 
@@ -294,17 +296,43 @@ fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, 
     }
 }
 
-/// A P2P wait: 1 s to a day (0 timed every query out at once; a huge one
-/// overflowed the clock).
-fn timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    let value = u64::deserialize(d)?;
-    if (1..=86_400).contains(&value) {
+/// A whole number within `range`, checked as the file is read so that the
+/// error names config.toml and the line; `what` says what it counts.
+fn number_within<'de, D, T>(
+    d: D,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + PartialOrd + std::fmt::Display,
+{
+    let value = T::deserialize(d)?;
+    if range.contains(&value) {
         Ok(value)
     } else {
         Err(serde::de::Error::custom(format!(
-            "a timeout is between 1 and 86400 seconds, not {value}"
+            "{what} is between {} and {}, not {value}",
+            range.start(),
+            range.end()
         )))
     }
+}
+
+/// A P2P wait: 1 s to a day (0 timed every query out at once; a huge one
+/// overflowed the clock).
+fn timeout_secs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    number_within(d, 1..=86_400, "a timeout in seconds")
+}
+
+/// The node's cache is allocated up front: a billion entries took 36 GB.
+fn cache_entries<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    number_within(d, 1..=1_000_000, "cache_capacity (packages kept in memory)")
+}
+
+/// Days count in seconds inside: at most a century keeps that in range.
+fn prune_days<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
+    number_within(d, 0..=36_500, "prune_after_days")
 }
 
 /// A limit of 0 would refuse every package.

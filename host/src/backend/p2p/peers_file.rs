@@ -208,7 +208,7 @@ impl Peers {
             );
         }
         peers.file_stamp = stamp(path);
-        let cutoff = now().saturating_sub(prune.after_days * 86_400);
+        let cutoff = now().saturating_sub(prune.after_days.saturating_mul(86_400));
         let bad_cutoff = now().saturating_sub(86_400);
         for (id, s) in entries.saved {
             let mut peer = Peer::new();
