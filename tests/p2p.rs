@@ -415,6 +415,36 @@ fn offline_mode_answers_from_local_data() {
 const DEAD_PEER: &str = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
 
 #[test]
+fn the_control_socket_outlives_a_burst_that_uses_up_the_nodes_descriptors() {
+    let node = Node::start(&[]);
+    // Few descriptors left, so that a burst of idle clients takes them all.
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &node.pid().to_string(), "--nofile=64:64"])
+        .status()
+        .expect("prlimit (util-linux) runs");
+    assert!(limited.success());
+    let socket = node.home().join("p2p/control.sock");
+    let burst: Vec<_> = (0..100)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+        .collect();
+    let log = || std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
+    eventually(Duration::from_secs(10), || {
+        let log = log();
+        (log.contains("cannot accept a connection"), log)
+    });
+    drop(burst);
+    // The accept loop ended at the first failure: the node ran on, and
+    // every command, `p2p stop` too, found it not answering.
+    let status = eventually(Duration::from_secs(10), || {
+        let out = node.env.run(&["marketplace", "p2p", "status", "--json"]);
+        (out.status.success(), out)
+    });
+    assert!(status.status.success(), "{status:?}");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["peer_id"], node.peer_id.as_str(), "{status}");
+}
+
+#[test]
 fn bootstrap_and_stop_through_the_control_socket() {
     let node1 = Node::start(&[]);
     let lonely = Node::start(&[]);

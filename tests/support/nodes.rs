@@ -80,6 +80,10 @@ impl Node {
         self.env.home()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Send the node's process `signal` (e.g. `STOP`, `CONT`).
     pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill")

@@ -23,6 +23,8 @@ use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
 /// Longest request accepted.
 const MAX_REQUEST: u64 = 1 << 20;
+/// Pause after a failed accept (no descriptor free) before the next one.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// How long a node has to answer `status` (its event loop answers at once).
 const STATUS_WITHIN: Duration = Duration::from_secs(5);
 /// A download through the node: it stops stalled providers itself, so this
@@ -114,7 +116,22 @@ pub fn serve(
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
     }
     Ok(tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        let mut failing = false;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors (a burst of clients) passes as
+                    // they close; ending the loop left the node running and
+                    // unreachable for good, `stop` included.
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!("control socket: cannot accept a connection: {e}");
+                    }
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            };
+            failing = false;
             let client = client.clone();
             let stop = stop.clone();
             let bootstrap = bootstrap.clone();
