@@ -923,6 +923,37 @@ fn a_node_that_stopped_answering_is_named_not_replaced() {
             "{err}"
         );
     }
+    // Searches and installs go on offline from the local registry (they
+    // failed, though the registry had the package).
+    node.env
+        .publish(json!({"name": "kept", "version": "1.0.0", "description": "local only"}));
+    let out = node
+        .env
+        .run(&["marketplace", "search", "local", "--hybrid"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Operating in offline mode") && stderr.contains("but does not answer"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"));
+    let target = node.env.work.path().join("installed");
+    let target_arg = target.to_str().unwrap();
+    let out = node.env.run(&[
+        "marketplace",
+        "install",
+        "kept",
+        "--p2p",
+        "--target",
+        target_arg,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("P2P failed, using local registry"),
+        "{stderr}"
+    );
+    assert!(target.join("kept/package.json").is_file());
     // A command that gave up waiting (and said so) leaves its request
     // queued: it must not act once the node runs again, least of all `stop`.
     {

@@ -166,3 +166,44 @@ pub trait Network: Send {
     /// in `order` until one delivers; returns its PeerId.
     fn fetch(&mut self, package: &PackageVersion, order: &[String], dest: &Path) -> Result<String>;
 }
+
+/// A network that cannot be used now (a running node that holds this
+/// GGEN_HOME but does not answer): searches and installs go on offline with
+/// local data, as they do without peers; what needs the node fails, saying why.
+pub struct Unreachable(pub String);
+
+impl Unreachable {
+    fn fail<T>(&self) -> Result<T> {
+        Err(super::MarketplaceError::Network(self.0.clone()))
+    }
+}
+
+impl Network for Unreachable {
+    fn offline(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+    fn status(&mut self) -> Result<NodeStatus> {
+        self.fail()
+    }
+    fn peers(&mut self) -> Result<Vec<PeerView>> {
+        self.fail()
+    }
+    fn peer(&mut self, _: &str) -> Result<PeerView> {
+        self.fail()
+    }
+    fn bootstrap(&mut self, _: &[String]) -> Result<BootstrapReport> {
+        self.fail()
+    }
+    fn announce(&mut self, _: &PackageVersion) -> Result<AnnounceReport> {
+        self.fail()
+    }
+    fn search(&mut self, _: &Query, _: &[String]) -> Result<NetworkSearch> {
+        Ok(NetworkSearch::default())
+    }
+    fn providers(&mut self, _: &PackageVersion) -> Result<Vec<PeerView>> {
+        Ok(Vec::new())
+    }
+    fn fetch(&mut self, _: &PackageVersion, _: &[String], _: &Path) -> Result<String> {
+        self.fail()
+    }
+}

@@ -67,9 +67,9 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let min = a.min_reputation.unwrap_or(0.0);
             check_reputation(min)?;
             let mut network = session.open_network(&overrides(&a.net))?;
-            warn_offline(network.as_ref());
             let mut policy = session.open_policy()?;
             let peers = domain::p2p::peers(network.as_mut(), policy.as_mut(), min)?;
+            warn_offline(network.as_ref());
             output::peers(&peers, a.json);
             Ok(())
         }
@@ -94,8 +94,8 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
         }
         P2pCommand::Status(a) => {
             let mut network = session.open_network(&overrides(&a.net))?;
-            warn_offline(network.as_ref());
             let status = network.status()?;
+            warn_offline(network.as_ref());
             output::status(&status, a.json);
             Ok(())
         }

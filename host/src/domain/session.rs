@@ -453,9 +453,17 @@ impl Session {
     ) -> Result<Box<dyn crate::backend::network::Network>> {
         let config = self.node_config(overrides, false)?;
         let answer_within = config.query_timeout * 3 + config.bootstrap_timeout;
-        if let Some(mut node) =
-            crate::backend::p2p::ControlClient::running(&self.control_socket(), answer_within)?
-        {
+        let running =
+            crate::backend::p2p::ControlClient::running(&self.control_socket(), answer_within);
+        let node = match running {
+            // A node holds this home but does not answer: commands go on
+            // offline (installs fall back on the registry), not fail.
+            Err(MarketplaceError::Network(why)) => {
+                return Ok(Box::new(crate::backend::network::Unreachable(why)));
+            }
+            other => other?,
+        };
+        if let Some(mut node) = node {
             // The running node has its peers; peers named now are dialled
             // through it (they were silently ignored).
             if !overrides.bootstrap.is_empty() {
