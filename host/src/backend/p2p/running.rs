@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::backend::{MarketplaceError, Result};
 
-const LOCK_FILE: &str = "node.lock";
+pub const LOCK_FILE: &str = "node.lock";
 
 /// Claim `dir` for this node (released when the file is dropped, or the
 /// process dies), or say that a node already runs there.
