@@ -601,11 +601,14 @@ fn one_node_per_home_even_when_two_start_at_once() {
     );
     let err = env.fails(&args);
     assert!(err.contains("already running"), "{err}");
+    // Stop returns once the node has let go of its home: a start right
+    // after it found the node still running, some of the time.
+    for _ in 0..3 {
+        env.ok(&["marketplace", "p2p", "stop"]);
+        assert!(!socket.exists(), "the background node did not stop");
+        env.ok(&args);
+    }
     env.ok(&["marketplace", "p2p", "stop"]);
-    let gone = eventually(Duration::from_secs(10), || {
-        (!socket.exists(), !socket.exists())
-    });
-    assert!(gone, "the background node did not stop");
     assert!(
         env.fails(&["marketplace", "p2p", "stop"])
             .contains("no P2P node is running")

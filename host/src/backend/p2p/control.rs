@@ -23,6 +23,8 @@ use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
 /// Longest request accepted.
 const MAX_REQUEST: u64 = 1 << 20;
+/// How long a node asked to stop may take to shut down.
+const STOPPED_WITHIN: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (no descriptor free) before the next one.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 /// How long a node has to answer `status` (its event loop answers at once).
@@ -321,8 +323,11 @@ impl ControlClient {
         self.call(&Request::Started)
     }
 
+    /// Stop the node, returning once it has let go of its home.
     pub fn stop(&self) -> Result<()> {
-        self.call::<Value>(&Request::Stop).map(|_| ())
+        self.call::<Value>(&Request::Stop)?;
+        let dir = self.socket.parent().unwrap_or(Path::new("."));
+        super::running::wait_until_free(dir, STOPPED_WITHIN)
     }
 }
 

@@ -26,6 +26,24 @@ pub fn check_free(dir: &Path) -> Result<()> {
     claim(dir).map(drop)
 }
 
+/// Wait until the node holding `dir` has let go of it (a node asked to stop
+/// answers first, then shuts down): a `start` right after `stop` found it
+/// still running.
+pub fn wait_until_free(dir: &Path, within: std::time::Duration) -> Result<()> {
+    let path = dir.join(LOCK_FILE);
+    crate::backend::lock::lock_within(&path, within)
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => MarketplaceError::Network(format!(
+                "the P2P node was asked to stop but still holds {} after {}s; wait for it, or end its process (`fuser -k {}`)",
+                path.display(),
+                within.as_secs(),
+                path.display()
+            )),
+            _ => MarketplaceError::storage(format!("cannot lock {}", path.display()), e),
+        })
+}
+
 fn already_running(dir: &Path) -> MarketplaceError {
     MarketplaceError::AlreadyExists(format!(
         "a P2P node is already running for this GGEN_HOME (it holds {}); stop it with `ggen marketplace p2p stop`",
