@@ -306,6 +306,50 @@ fn offline_mode_answers_from_local_data() {
     );
     let err = env.fails(&["marketplace", "p2p", "stop"]);
     assert!(err.contains("no P2P node is running"), "{err}");
+
+    // Refused input writes nothing and waits for no network (it left the
+    // registry and a node identity, after the bootstrap wait); a registry
+    // is made as `publish` makes one (it was refused as missing).
+    let fresh = Env::new();
+    let bad = fresh.package(
+        "bad",
+        &serde_json::json!({"name": "Bad", "version": "1"}),
+        &[],
+    );
+    let good = fresh.package(
+        "good",
+        &serde_json::json!({"name": "good", "version": "1.0.0"}),
+        &[],
+    );
+    let silent = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
+    let (bad, good) = (bad.to_str().unwrap(), good.to_str().unwrap());
+    let err = fresh.fails(&["marketplace", "p2p", "publish", bad, "--bootstrap", silent]);
+    assert!(err.contains("\"name\""), "{err}");
+    let err = fresh.fails(&[
+        "marketplace",
+        "p2p",
+        "publish",
+        good,
+        "--bootstrap",
+        "nonsense",
+    ]);
+    assert!(err.contains("is not a multiaddr"), "{err}");
+    for left in ["p2p", "registry"] {
+        assert!(!fresh.home().join(left).exists(), "{left} was left behind");
+    }
+    let registry = fresh.work.path().join("new-registry");
+    let registry = registry.to_str().unwrap();
+    let out = fresh.ok(&[
+        "marketplace",
+        "p2p",
+        "publish",
+        good,
+        "--registry",
+        registry,
+    ]);
+    assert!(out.contains("Published good@1.0.0"), "{out}");
+    assert!(std::path::Path::new(registry).join("index.json").is_file());
+
     let err = env.fails(&[
         "marketplace",
         "p2p",

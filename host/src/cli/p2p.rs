@@ -25,16 +25,17 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
         P2pCommand::Start(a) => start(session, a),
         P2pCommand::Stop => stop(session),
         P2pCommand::Publish(a) => {
-            let mut registry = session.open_registry()?;
-            let mut network = session.open_network(&overrides(&a.net))?;
-            warn_offline(network.as_ref());
+            // As `publish`: bad input writes nothing, a new registry is made.
+            let net = overrides(&a.net);
+            session.check_network(&net)?;
+            let (mut registry, _created) = session.open_registry_to_publish()?;
             let options = domain::publish::PublishOptions {
                 dry_run: false,
                 force: a.force,
             };
             let report = domain::p2p::publish(
                 registry.as_mut(),
-                network.as_mut(),
+                || session.open_network(&net),
                 &a.dir,
                 &session.serve_dir(),
                 &options,

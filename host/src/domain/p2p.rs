@@ -237,9 +237,12 @@ pub struct Announced {
 /// Publish into the local registry, copy the tarball where the node serves
 /// it from, then put the record in the DHT, the provider record, and
 /// announce it (seeds §4.2 "P2P Publish").
+/// Publish into the local registry, then go online and announce: a package
+/// that cannot be published never waits for the network or leaves a node's
+/// identity behind.
 pub fn publish<L>(
     registry: &mut dyn Registry,
-    network: &mut dyn Network,
+    open_network: impl FnOnce() -> Result<Box<dyn Network>>,
     dir: &Path,
     serve_dir: &Path,
     options: &PublishOptions,
@@ -254,15 +257,22 @@ pub fn publish<L>(
         }
         other => (other?, false),
     };
-    let mut offline = network.offline();
-    let mut announced = None;
-    if offline.is_none() && !options.dry_run {
-        // The package is published whatever happens next: a network that
-        // fails now (a node killed mid-request) leaves it unannounced, which
-        // the next `p2p start` repairs, not a failed publish to retry.
-        match announce(registry, network, &published.name, serve_dir) {
-            Ok(a) => announced = Some(a),
-            Err(e) => offline = Some(format!("announcing failed: {e}")),
+    // The package is published whatever happens next: a network that is
+    // away or fails now (a node killed mid-request) leaves it unannounced,
+    // which the next `p2p start` repairs, not a failed publish to retry.
+    let (mut offline, mut announced) = (None, None);
+    if !options.dry_run {
+        match open_network() {
+            Ok(mut network) => {
+                offline = network.offline();
+                if offline.is_none() {
+                    match announce(registry, network.as_mut(), &published.name, serve_dir) {
+                        Ok(a) => announced = Some(a),
+                        Err(e) => offline = Some(format!("announcing failed: {e}")),
+                    }
+                }
+            }
+            Err(e) => offline = Some(format!("cannot go online: {e}")),
         }
     }
     Ok(P2pPublishReport {

@@ -417,6 +417,9 @@ impl Session {
                 ))
             })?;
         }
+        for address in overrides.listen.iter().chain(&overrides.bootstrap) {
+            crate::backend::p2p::parse_multiaddr(address)?;
+        }
         Ok(crate::backend::p2p::NodeConfig {
             keypair: self.home.p2p().join("keypair"),
             listen: if !overrides.listen.is_empty() {
@@ -479,6 +482,18 @@ impl Session {
             return Ok(Box::new(node));
         }
         Ok(Box::new(crate::backend::p2p::LocalNode::start(&config)?))
+    }
+
+    /// Check the addresses `open_network` would use, without touching
+    /// anything: for a command that writes before it goes online.
+    #[cfg(feature = "p2p")]
+    pub fn check_network(&self, overrides: &P2pOverrides) -> Result<()> {
+        self.node_config(overrides, false).map(drop)
+    }
+
+    #[cfg(not(feature = "p2p"))]
+    pub fn check_network(&self, _: &P2pOverrides) -> Result<()> {
+        Err(p2p_not_compiled())
     }
 
     #[cfg(not(feature = "p2p"))]
