@@ -811,6 +811,24 @@ fn exports(i: &Value) -> Vec<String> {
 }
 
 #[test]
+fn approve_hooks_that_cannot_record_the_approval_runs_no_hook() {
+    let env = Env::new();
+    publish_template(&env);
+    env.ok(&["marketplace", "install", "web"]);
+    // config.toml cannot be written (its lock is a FIFO): the hooks ran and
+    // committed first, the command then failed, and the consent was lost.
+    let fifo = env.home().join("config.toml.lock");
+    support::mkfifo(&fifo);
+    let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(err.contains("config.toml.lock"), "{err}");
+    std::fs::remove_file(&fifo).unwrap();
+    let out = env.ok(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(!out.contains("No post-install hooks"), "{out}");
+    let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();
+    assert!(config.contains("allow = [\"web\"]"), "{config}");
+}
+
+#[test]
 fn approve_hooks_writes_through_a_linked_config_toml() {
     let env = Env::new();
     publish_template(&env);

@@ -259,8 +259,10 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
             let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
             // run_approved reinstalls the locked versions with these names
-            // allowed; config.toml records each approval once its
-            // reinstall worked.
+            // allowed; config.toml records each origin's approvals before
+            // its reinstall, so that a config.toml that cannot be written
+            // stops the command before any hook runs (after the commit, it
+            // failed a command whose hooks had run, and lost the consent).
             let options = domain::install::InstallOptions {
                 force: true,
                 discard_changes: a.force,
@@ -279,15 +281,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 domain::approve::run_approved(&pending, &options, |origin, specs, options| {
                     let peers = (origin == domain::installed::Origin::Peers)
                         .then(|| a.net.bootstrap.clone());
-                    let report =
-                        install_from(&session, &mut env, peers, &root, specs, options, || {
-                            session.lock_install_root(&root)
-                        })?;
-                    // Recorded per transaction: hooks that ran stay approved
-                    // even if the other origin's transaction fails.
-                    let done: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-                    session.home.approve_hooks(&done)?;
-                    Ok(report)
+                    let approved: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+                    session.home.approve_hooks(&approved)?;
+                    install_from(&session, &mut env, peers, &root, specs, options, || {
+                        session.lock_install_root(&root)
+                    })
                 })?;
             output::install(&report, a.json);
         }
