@@ -101,6 +101,12 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
             .ends_with("; it is left out of search results"),
         "{stderr}"
     );
+    // What to do is said where the package is asked for.
+    let err = env.fails(&["marketplace", "info", "bad"]);
+    assert!(
+        err.contains("fix or remove that entry in index.json"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -330,11 +336,23 @@ fn damaged_search_cache_is_rebuilt() {
 fn missing_index_is_rebuilt_from_package_manifests() {
     let env = Env::new();
     env.publish(manifest("kept", "1.0.0"));
+    env.publish(manifest("kept", "1.1.0"));
     std::fs::remove_file(env.registry().join("index.json")).unwrap();
+    // A version whose package.json cannot be read is named, not dropped
+    // silently.
+    let unreadable = env.registry().join("kept/1.1.0/package.json");
+    std::fs::remove_file(&unreadable).unwrap();
+    std::fs::create_dir(&unreadable).unwrap();
     let out = env.run(&["marketplace", "search", "kept", "--json"]);
     assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("skipping kept/1.1.0: cannot read its package.json"),
+        "{stderr}"
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["results"][0]["name"], "kept");
+    assert_eq!(r["results"][0]["version"], "1.0.0");
     assert!(env.registry().join("index.json").is_file());
 }
 

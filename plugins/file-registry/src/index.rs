@@ -123,7 +123,9 @@ impl IndexFile {
             }
         }
         if package.versions.is_empty() {
-            return Err(Error::Invalid(why));
+            return Err(Error::Invalid(format!(
+                "{why} (and no version of it can be read elsewhere); fix or remove that entry in index.json"
+            )));
         }
         package.sort_newest_first();
         // Once per instance and damage (one command, or a node until the

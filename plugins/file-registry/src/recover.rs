@@ -118,8 +118,22 @@ pub fn package_from_manifests(root: &Path, name: &str) -> Result<Option<IndexPac
             continue;
         };
         let manifest = version_dir.path().join("package.json");
-        let Ok(bytes) = fs::read(&manifest) else {
-            continue;
+        let bytes = match fs::read(&manifest) {
+            Ok(bytes) => bytes,
+            // Not a version directory (or one a publish is still making);
+            // a link to nothing is named below.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && fs::symlink_metadata(&manifest).is_err() =>
+            {
+                continue;
+            }
+            Err(e) => {
+                warn(&format!(
+                    "skipping {name}/{version}: cannot read its package.json ({e})"
+                ));
+                continue;
+            }
         };
         let Ok(mut entry) = serde_json::from_slice::<IndexEntry>(&bytes) else {
             warn(&format!(
