@@ -294,8 +294,15 @@ fn lockfiles_of_another_format_or_damaged_are_refused_untouched() {
             "is lockfile format 99; this ggen reads format 1",
         ),
         (r#"{"version": 1, "packa"#, "is not a valid lockfile"),
+        // A link to nothing read as no lockfile: the next install replaced
+        // it, and what was installed was no longer listed.
+        ("", "is a symbolic link to a file that does not exist"),
     ] {
-        std::fs::write(root.join("ggen.lock"), text).unwrap();
+        let _ = std::fs::remove_file(root.join("ggen.lock"));
+        match text {
+            "" => std::os::unix::fs::symlink("gone", root.join("ggen.lock")).unwrap(),
+            _ => std::fs::write(root.join("ggen.lock"), text).unwrap(),
+        }
         for args in [
             &["marketplace", "list"][..],
             &["marketplace", "install", "mine"],
@@ -303,10 +310,18 @@ fn lockfiles_of_another_format_or_damaged_are_refused_untouched() {
             let err = env.fails(args);
             assert!(err.contains(expected), "{args:?}: {err}");
         }
-        assert_eq!(
-            std::fs::read_to_string(root.join("ggen.lock")).unwrap(),
-            text
-        );
+        match text {
+            "" => assert!(
+                root.join("ggen.lock")
+                    .symlink_metadata()
+                    .unwrap()
+                    .is_symlink()
+            ),
+            _ => assert_eq!(
+                std::fs::read_to_string(root.join("ggen.lock")).unwrap(),
+                text
+            ),
+        }
         assert!(!root.join("mine").exists());
     }
 }
@@ -408,6 +423,31 @@ fn files_ggen_did_not_install_are_replaced_only_when_forced() {
     ]);
     assert!(!own.exists());
     assert!(root.join("mine/package.json").is_file());
+    // A link to nothing in a package's place: `exists` said no one was
+    // there, and moving the package in failed ("Not a directory").
+    let mine = root.join("mine");
+    std::fs::remove_dir_all(&mine).unwrap();
+    std::os::unix::fs::symlink("nowhere", &mine).unwrap();
+    env.ok(&[
+        "marketplace",
+        "install",
+        "mine",
+        "--target",
+        target,
+        "--force",
+    ]);
+    assert!(mine.join("package.json").is_file());
+    std::fs::remove_dir_all(&mine).unwrap();
+    std::os::unix::fs::symlink("nowhere", &mine).unwrap();
+    env.ok(&[
+        "marketplace",
+        "remove",
+        "mine",
+        "--target",
+        target,
+        "--force",
+    ]);
+    assert!(mine.symlink_metadata().is_err(), "remove left the link");
 }
 
 #[test]

@@ -108,7 +108,13 @@ impl GgenHome {
         // written where the link points; replacing the link lost that. The
         // lock sits beside that file too: its directory is the one that must
         // be writable, and GGEN_HOME need not be.
-        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let target = std::fs::canonicalize(&path).unwrap_or_else(|_| {
+            // A link to a file not made yet makes it there.
+            match std::fs::read_link(&path) {
+                Ok(to) => self.root.join(to),
+                Err(_) => path.clone(),
+            }
+        });
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
         let file_name = target
             .file_name()
@@ -448,6 +454,24 @@ mod tests {
         // 2^44 MiB shifted left by 20 wrapped to 0 ("must be greater than zero").
         assert_eq!(mib_to_bytes(1 << 44), usize::MAX);
         assert_eq!(mib_to_bytes((1 << 44) + 1), usize::MAX);
+    }
+
+    #[test]
+    fn a_config_toml_linked_to_a_file_not_made_yet_is_made_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("dotfiles/ggen.toml");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::symlink("../dotfiles/ggen.toml", home.join("config.toml")).unwrap();
+        GgenHome::at(&home).approve_hooks(&["web".into()]).unwrap();
+        assert!(
+            home.join("config.toml")
+                .symlink_metadata()
+                .unwrap()
+                .is_symlink()
+        );
+        let text = std::fs::read_to_string(&kept).unwrap();
+        assert!(text.contains("allow = [\"web\"]"), "{text}");
     }
 
     #[test]

@@ -38,6 +38,22 @@ pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
     Ok(text)
 }
 
+/// [`read_to_string`], or `None` if there is no file. A symlink to nothing
+/// is an error, not a missing file: writing one in its place would cut the
+/// link (and leave what it stood for, such as an installed tree, unlisted).
+pub fn read_if_present(path: &Path, max: u64) -> io::Result<Option<String>> {
+    match read_to_string(path, max) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match path.symlink_metadata() {
+            Ok(_) => Err(io::Error::other(
+                "it is a symbolic link to a file that does not exist",
+            )),
+            Err(_) => Ok(None),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

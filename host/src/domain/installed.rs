@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{MarketplaceError, Result};
-use crate::backend::small_file::read_to_string;
+use crate::backend::small_file::read_if_present;
 
 pub const LOCKFILE: &str = "ggen.lock";
 /// Room for every file digest of a very large install root.
@@ -106,9 +106,9 @@ pub fn list(packages_dir: &Path) -> Result<Vec<LockedPackage>> {
 /// `<packages_dir>/ggen.lock`, or an empty lockfile if there is none.
 pub fn read(packages_dir: &Path) -> Result<Lockfile> {
     let path = packages_dir.join(LOCKFILE);
-    let text = match read_to_string(&path, MAX_LOCKFILE_BYTES) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match read_if_present(&path, MAX_LOCKFILE_BYTES) {
+        Ok(Some(text)) => text,
+        Ok(None) => {
             return Ok(Lockfile {
                 version: LOCKFILE_VERSION,
                 packages: Vec::new(),

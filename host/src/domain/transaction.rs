@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::installed::{self, Lockfile};
 use super::{MarketplaceError, Result};
-use crate::backend::small_file::read_to_string;
+use crate::backend::small_file::{read_if_present, read_to_string};
 
 const STAGING: &str = ".ggen-staging";
 const JOURNAL: &str = "journal.json";
@@ -80,9 +80,8 @@ impl Transaction {
     /// Record what is about to move; must precede the first move.
     pub fn write_journal(&mut self, names: &[String]) -> Result<()> {
         let path = self.root.join(installed::LOCKFILE);
-        let lockfile_before = match read_to_string(&path, installed::MAX_LOCKFILE_BYTES) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        let lockfile_before = match read_if_present(&path, installed::MAX_LOCKFILE_BYTES) {
+            Ok(text) => text,
             Err(e) => {
                 return Err(MarketplaceError::storage(
                     format!("cannot read {}", path.display()),
@@ -94,7 +93,7 @@ impl Transaction {
         let journal = Journal {
             moves: names
                 .iter()
-                .map(|n| (n.clone(), self.root.join(n).exists()))
+                .map(|n| (n.clone(), present(&self.root.join(n))))
                 .collect(),
             lockfile_before,
         };
@@ -131,7 +130,7 @@ impl Transaction {
 
     fn move_aside(&self, name: &str) -> Result<bool> {
         let live = self.root.join(name);
-        if !live.exists() {
+        if !present(&live) {
             return Ok(false);
         }
         let fail =
@@ -167,7 +166,7 @@ impl Transaction {
         let mut ok = true;
         while let Some((name, had_old)) = self.done.pop() {
             let live = self.root.join(&name);
-            if live.exists() && fs::remove_dir_all(&live).is_err() {
+            if present(&live) && fs::remove_dir_all(&live).is_err() {
                 ok = false;
             }
             if had_old && fs::rename(self.aside(&name), &live).is_err() {
@@ -312,7 +311,7 @@ pub fn recover(root: &Path) -> Result<usize> {
                     let live = root.join(name);
                     let old = txn.join("old").join(name);
                     if *existed {
-                        if old.exists() {
+                        if present(&old) {
                             let _ = fs::remove_dir_all(&live);
                             fs::rename(&old, &live).map_err(|e| {
                                 MarketplaceError::storage(
@@ -384,4 +383,10 @@ pub fn fault(point: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether anything is at `path`, a link to nothing included (`exists`
+/// follows links, so such a link in a package's place was never moved).
+fn present(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
 }

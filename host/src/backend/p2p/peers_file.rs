@@ -132,9 +132,8 @@ struct Entries {
 /// The file's entries; an error when it cannot be read or is not a list
 /// (a missing file is an empty one).
 fn read(path: &Path) -> Result<Entries, String> {
-    let text = match crate::backend::small_file::read_to_string(path, 64 << 20) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "[]".to_owned(),
+    let text = match crate::backend::small_file::read_if_present(path, 64 << 20) {
+        Ok(text) => text.unwrap_or_else(|| "[]".to_owned()),
         Err(e) => return Err(e.to_string()),
     };
     let entries: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| e.to_string())?;
