@@ -459,6 +459,24 @@ fn offline_mode_answers_from_local_data() {
 const DEAD_PEER: &str = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
 
 #[test]
+fn a_ggen_home_too_long_for_a_socket_path_is_refused_before_the_node_starts() {
+    let env = Env::new();
+    let long = env.work.path().join("e".repeat(120));
+    std::fs::create_dir_all(&long).unwrap();
+    let mut args = START_LOCAL.to_vec();
+    args.extend(["--exit-after", "30s"]);
+    let out = env.cmd(&args).env("GGEN_HOME", &long).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("over the 107 a Unix socket path may have; use a shorter GGEN_HOME"),
+        "{stderr}"
+    );
+    // Nothing made: no identity, no lock.
+    assert!(!long.join("p2p").exists());
+}
+
+#[test]
 fn the_control_socket_outlives_a_burst_that_uses_up_the_nodes_descriptors() {
     let node = Node::start(&[]);
     // Few descriptors left, so that a burst of idle clients takes them all.

@@ -23,6 +23,22 @@ use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
 /// Longest request accepted.
 const MAX_REQUEST: u64 = 1 << 20;
+/// Longest socket path the kernel takes (`sun_path` holds 108 bytes, NUL included).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// A control socket path the kernel can bind: checked before a node starts,
+/// since it is bound only once the node is up.
+pub fn check_socket_path(socket: &Path) -> Result<()> {
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(MarketplaceError::Config(format!(
+            "the node's control socket {} would be {len} bytes, over the {MAX_SOCKET_PATH} a Unix socket path may have; use a shorter GGEN_HOME",
+            socket.display()
+        )));
+    }
+    Ok(())
+}
+
 /// How long a node asked to stop may take to shut down.
 const STOPPED_WITHIN: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (no descriptor free) before the next one.

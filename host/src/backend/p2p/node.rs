@@ -246,6 +246,7 @@ pub fn run(
     ready: impl FnOnce(&Started),
     announced: impl FnOnce(RecordsPut) + Send + 'static,
 ) -> Result<()> {
+    super::control::check_socket_path(&socket)?;
     // Held until the node has stopped and removed its socket.
     let _running = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
     let runtime = runtime()?;
