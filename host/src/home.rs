@@ -101,8 +101,35 @@ impl GgenHome {
 
 impl GgenHome {
     /// Add `names` to `[hooks] allow` in config.toml, keeping everything else
-    /// in the file (comments included) as it was. Written atomically.
-    pub fn approve_hooks(&self, names: &[String]) -> Result<()> {
+    /// in the file (comments included) as it was. Written atomically; returns
+    /// the names that were not there yet.
+    pub fn approve_hooks(&self, names: &[String]) -> Result<Vec<String>> {
+        let mut added = Vec::new();
+        self.edit_allowed_hooks(|allow| {
+            for name in names {
+                if !allow.iter().any(|v| v.as_str() == Some(name)) {
+                    allow.push(name.as_str());
+                    added.push(name.clone());
+                }
+            }
+            !added.is_empty()
+        })?;
+        Ok(added)
+    }
+
+    /// Take back approvals [`Self::approve_hooks`] added, when the reinstall
+    /// that was to run their hooks failed.
+    pub fn withdraw_hooks(&self, names: &[String]) -> Result<()> {
+        self.edit_allowed_hooks(|allow| {
+            let before = allow.len();
+            allow.retain(|v| !v.as_str().is_some_and(|v| names.iter().any(|n| n == v)));
+            allow.len() != before
+        })
+    }
+
+    /// Change `[hooks] allow` in config.toml, under its lock; written only
+    /// when `change` says it changed something.
+    fn edit_allowed_hooks(&self, change: impl FnOnce(&mut toml_edit::Array) -> bool) -> Result<()> {
         let path = self.config_file();
         // A config.toml linked from elsewhere (a dotfiles repository) is
         // written where the link points; replacing the link lost that. The
@@ -159,10 +186,8 @@ impl GgenHome {
             .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
             .as_array_mut()
             .ok_or_else(bad)?;
-        for name in names {
-            if !allow.iter().any(|v| v.as_str() == Some(name)) {
-                allow.push(name.as_str());
-            }
+        if !change(allow) {
+            return Ok(());
         }
         crate::backend::atomic::write_file(&target, doc.to_string().as_bytes(), &dir)
             .map_err(|e| MarketplaceError::storage(format!("cannot write {}", target.display()), e))

@@ -262,7 +262,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             // allowed; config.toml records each origin's approvals before
             // its reinstall, so that a config.toml that cannot be written
             // stops the command before any hook runs (after the commit, it
-            // failed a command whose hooks had run, and lost the consent).
+            // failed a command whose hooks had run, and lost the consent),
+            // and takes them back if the reinstall fails.
             let options = domain::install::InstallOptions {
                 force: true,
                 discard_changes: a.force,
@@ -282,10 +283,20 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     let peers = (origin == domain::installed::Origin::Peers)
                         .then(|| a.net.bootstrap.clone());
                     let approved: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-                    session.home.approve_hooks(&approved)?;
-                    install_from(&session, &mut env, peers, &root, specs, options, || {
-                        session.lock_install_root(&root)
-                    })
+                    let added = session.home.approve_hooks(&approved)?;
+                    let report =
+                        install_from(&session, &mut env, peers, &root, specs, options, || {
+                            session.lock_install_root(&root)
+                        });
+                    if report.is_err() {
+                        // Nothing ran: the command leaves config.toml as it was.
+                        if let Err(e) = session.home.withdraw_hooks(&added) {
+                            tracing::warn!(
+                                "cannot take back the approvals of hooks that did not run: {e}"
+                            );
+                        }
+                    }
+                    report
                 })?;
             output::install(&report, a.json);
         }
