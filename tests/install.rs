@@ -399,6 +399,16 @@ fn files_ggen_did_not_install_are_replaced_only_when_forced() {
     std::fs::write(&own, "precious").unwrap();
     let before = snapshot(&root);
     let target = root.to_str().unwrap();
+    let force = || {
+        env.ok(&[
+            "marketplace",
+            "install",
+            "mine",
+            "--target",
+            target,
+            "--force",
+        ])
+    };
     for extra in [&[][..], &["--dry-run"]] {
         let mut args = vec!["marketplace", "install", "mine", "--target", target];
         args.extend(extra);
@@ -413,14 +423,7 @@ fn files_ggen_did_not_install_are_replaced_only_when_forced() {
         before,
         "a refused install touched the user's files or left its lock"
     );
-    env.ok(&[
-        "marketplace",
-        "install",
-        "mine",
-        "--target",
-        target,
-        "--force",
-    ]);
+    force();
     assert!(!own.exists());
     assert!(root.join("mine/package.json").is_file());
     // A link to nothing in a package's place: `exists` said no one was
@@ -428,14 +431,7 @@ fn files_ggen_did_not_install_are_replaced_only_when_forced() {
     let mine = root.join("mine");
     std::fs::remove_dir_all(&mine).unwrap();
     std::os::unix::fs::symlink("nowhere", &mine).unwrap();
-    env.ok(&[
-        "marketplace",
-        "install",
-        "mine",
-        "--target",
-        target,
-        "--force",
-    ]);
+    force();
     assert!(mine.join("package.json").is_file());
     std::fs::remove_dir_all(&mine).unwrap();
     std::os::unix::fs::symlink("nowhere", &mine).unwrap();
