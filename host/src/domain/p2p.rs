@@ -234,12 +234,11 @@ pub struct Announced {
     pub report: AnnounceReport,
 }
 
-/// Publish into the local registry, copy the tarball where the node serves
-/// it from, then put the record in the DHT, the provider record, and
-/// announce it (seeds §4.2 "P2P Publish").
-/// Publish into the local registry, then go online and announce: a package
-/// that cannot be published never waits for the network or leaves a node's
-/// identity behind.
+/// Publish into the local registry, then go online (`open_network`), copy
+/// the tarball where the node serves it from, put the record in the DHT and
+/// the provider record, and announce it (seeds §4.2 "P2P Publish"). Online
+/// comes last, so a package that cannot be published never waits for the
+/// network or leaves a node's identity behind.
 pub fn publish<L>(
     registry: &mut dyn Registry,
     open_network: impl FnOnce() -> Result<Box<dyn Network>>,

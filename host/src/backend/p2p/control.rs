@@ -264,15 +264,14 @@ impl ControlClient {
             return Ok(None);
         }
         let dir = socket.parent().unwrap_or(Path::new("."));
-        let lock = dir.join(super::running::LOCK_FILE);
-        let lock = lock.display();
         match super::running::check_free(dir) {
             Ok(()) => Ok(None),
             Err(MarketplaceError::AlreadyExists(_)) => Err(MarketplaceError::Network(format!(
-                // `p2p stop` asks the node too: it cannot be the way out.
-                "a P2P node runs for this GGEN_HOME (it holds {lock}) but does not answer on {} within {}s; wait for it, or end its process (`fuser -k {lock}`)",
+                "a P2P node runs for this GGEN_HOME (it holds {}) but does not answer on {} within {}s; {}",
+                dir.join(super::running::LOCK_FILE).display(),
                 socket.display(),
-                STATUS_WITHIN.as_secs()
+                STATUS_WITHIN.as_secs(),
+                super::running::how_to_end(dir)
             ))),
             Err(e) => Err(e),
         }

@@ -35,13 +35,23 @@ pub fn wait_until_free(dir: &Path, within: std::time::Duration) -> Result<()> {
         .map(drop)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::TimedOut => MarketplaceError::Network(format!(
-                "the P2P node was asked to stop but still holds {} after {}s; wait for it, or end its process (`fuser -k {}`)",
+                "the P2P node was asked to stop but still holds {} after {}s; {}",
                 path.display(),
                 within.as_secs(),
-                path.display()
+                how_to_end(dir)
             )),
             _ => MarketplaceError::storage(format!("cannot lock {}", path.display()), e),
         })
+}
+
+/// What to do about a node that holds `dir` and does not answer (asking it
+/// to stop is no way out then).
+pub fn how_to_end(dir: &Path) -> String {
+    let lock = dir.join(LOCK_FILE);
+    format!(
+        "wait for it, or end its process (`fuser -k {}`)",
+        lock.display()
+    )
 }
 
 fn already_running(dir: &Path) -> MarketplaceError {
