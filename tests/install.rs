@@ -497,6 +497,92 @@ fn no_dependencies_installs_only_what_was_named() {
 }
 
 #[test]
+fn a_package_installed_without_dependencies_stays_so_through_update_all() {
+    // update --all moved app as if it had been named: its dependencies were
+    // resolved again, so lib ^2 clashed with other's ^1 and ghost came in.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({}));
+    pkg(&env, "ghost", "1.0.0", json!({}));
+    pkg(&env, "other", "1.0.0", json!({"lib": "^1"}));
+    pkg(&env, "app", "1.0.0", json!({"lib": "^2"}));
+    env.ok(&["marketplace", "install", "other"]);
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    pkg(&env, "app", "1.1.0", json!({"lib": "^2", "ghost": "^1"}));
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("app", "1.1.0"), ("lib", "1.0.0"), ("other", "1.0.0")])
+    );
+    assert_eq!(
+        named(&lock(&root)["packages"], "app")["dependencies"],
+        json!({})
+    );
+    // ghost comes in for other (installed with its dependencies), and then
+    // binds app too.
+    pkg(&env, "other", "1.1.0", json!({"lib": "^1", "ghost": "^1"}));
+    env.ok(&["marketplace", "update", "--all"]);
+    let locked = lock(&root);
+    assert_eq!(
+        locked_versions(&locked),
+        pairs(&[
+            ("app", "1.1.0"),
+            ("ghost", "1.0.0"),
+            ("lib", "1.0.0"),
+            ("other", "1.1.0")
+        ])
+    );
+    assert_eq!(
+        named(&locked["packages"], "app")["dependencies"],
+        json!({"ghost": "1.0.0"})
+    );
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+    // Naming it resolves its dependencies again, as `install app` does.
+    let err = env.fails(&["marketplace", "update", "app"]);
+    assert!(err.contains("^2 (required by app@1.1.0)"), "{err}");
+}
+
+#[test]
+fn what_comes_later_binds_a_package_installed_without_dependencies() {
+    // tool needs kit ^1 but went in without it; kit installed afterwards
+    // was not recorded as tool's, so `remove kit` was allowed, and an
+    // install could put kit 2 in beside it.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "kit", "1.0.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"kit": "^1"}));
+    pkg(&env, "maker", "1.0.0", json!({"kit": "^2"}));
+    env.ok(&["marketplace", "install", "tool", "--no-dependencies"]);
+    let before = snapshot(&root);
+    for specs in [
+        &["kit@2"][..],
+        &["kit@2", "--no-dependencies"][..],
+        &["maker"][..],
+    ] {
+        let mut args = vec!["marketplace", "install"];
+        args.extend_from_slice(specs);
+        let err = env.fails(&args);
+        assert!(
+            err.contains("^1 (required by tool@1.0.0)"),
+            "{specs:?}: {err}"
+        );
+        assert_eq!(snapshot(&root), before, "{specs:?}");
+    }
+    env.ok(&["marketplace", "install", "kit"]);
+    let locked = lock(&root);
+    assert_eq!(named(&locked["packages"], "kit")["version"], "1.0.0");
+    assert_eq!(
+        named(&locked["packages"], "tool")["dependencies"],
+        json!({"kit": "1.0.0"})
+    );
+    let err = env.fails(&["marketplace", "remove", "kit"]);
+    assert!(err.contains("tool"), "{err}");
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
 fn unresolvable_requests_fail_cleanly() {
     let env = Env::new();
     pkg(&env, "a", "1.0.0", json!({"b": "^1"}));

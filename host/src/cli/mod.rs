@@ -272,7 +272,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 limits: session.config.marketplace.install.limits(),
                 hooks: session.hook_options(&names, false, a.vars)?,
                 pinned: Default::default(),
-                staying: Default::default(),
+                unnamed: Default::default(),
             };
             let mut env = InstallEnv::open(&session, a.json)?;
             // Each package comes again from where it came from: from peers
@@ -441,7 +441,7 @@ fn install_options(
             hooks.vars.clone(),
         )?,
         pinned: Default::default(),
-        staying: Default::default(),
+        unnamed: Default::default(),
     })
 }
 

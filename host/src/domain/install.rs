@@ -4,7 +4,7 @@
 //! is left exactly as it was. The staging directory lives inside the install
 //! root (same filesystem, so moves are renames) and is removed on every exit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -74,11 +74,12 @@ pub struct InstallOptions {
     /// given for the hooks of the bytes that were installed, not for
     /// whatever the registry serves now).
     pub pinned: BTreeMap<String, String>,
-    /// Installed packages named only to hold them at their versions
-    /// (update's bystanders): like the packages not named at all, each
-    /// needs only the dependencies ggen.lock records for it or that are
-    /// installed and fit (see `RegistrySource::versions`).
-    pub staying: std::collections::BTreeSet<String>,
+    /// Installed packages requested although the user did not name them
+    /// (update's bystanders, held at their versions, and everything
+    /// `update --all` moves): like the packages not requested at all, one
+    /// installed without some of its dependencies stays so (see
+    /// `RegistrySource::versions`).
+    pub unnamed: BTreeSet<String>,
 }
 
 /// The backends an install works with, and where it reports progress.
@@ -174,27 +175,39 @@ pub fn install<L>(
         .iter()
         .map(|(name, c)| (name.clone(), c.version.clone()))
         .collect();
-    let resolution = resolve(
-        &mut RegistrySource {
-            registry: backends.registry,
+    let named: BTreeSet<String> = (requests.keys())
+        .filter(|n| !options.unnamed.contains(*n))
+        .cloned()
+        .collect();
+    // What goes in binds the packages installed without it: resolve again
+    // while the last resolution brought in a dependency one of them left out.
+    let mut joining: BTreeSet<String> = (requests.keys())
+        .filter(|n| !installed.contains_key(*n))
+        .cloned()
+        .collect();
+    let resolution = loop {
+        let mut source = RegistrySource {
+            registry: &mut *backends.registry,
             installed: &installed,
-            named: &requests
-                .keys()
-                .filter(|n| !options.staying.contains(*n))
-                .cloned()
-                .collect(),
-        },
-        &requests,
-        &installed_versions,
-        options.with_dependencies,
-        // What ggen.lock says depends on the request.
-        |name| {
-            installed[name]
-                .dependencies
-                .keys()
-                .any(|d| requests.contains_key(d))
-        },
-    )?;
+            named: &named,
+            joining: &joining,
+            left_out: BTreeSet::new(),
+        };
+        let resolution = resolve(
+            &mut source,
+            &requests,
+            &installed_versions,
+            options.with_dependencies,
+        )?;
+        let came: Vec<String> = (resolution.packages.keys())
+            .filter(|n| source.left_out.contains(*n) && !joining.contains(*n))
+            .cloned()
+            .collect();
+        if came.is_empty() {
+            break resolution;
+        }
+        joining.extend(came);
+    };
     let plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
     let mut report = InstallReport {
         root: root.to_path_buf(),
@@ -509,7 +522,11 @@ struct RegistrySource<'a> {
     registry: &'a mut dyn Registry,
     installed: &'a BTreeMap<String, Candidate>,
     /// What the user asked to install or update.
-    named: &'a std::collections::BTreeSet<String>,
+    named: &'a BTreeSet<String>,
+    /// Packages not installed that this install puts in.
+    joining: &'a BTreeSet<String>,
+    /// Not installed, and left out of some candidate's dependencies.
+    left_out: BTreeSet<String>,
 }
 
 impl VersionSource for RegistrySource<'_> {
@@ -521,17 +538,32 @@ impl VersionSource for RegistrySource<'_> {
         let Some(kept) = self.installed.get(name) else {
             return Ok(out);
         };
-        if !self.named.contains(name) {
-            // Installed without some of its dependencies (--no-dependencies),
-            // it keeps needing only those it has: an unrelated command must
-            // neither install the others nor fail for want of them.
-            // What is installed and fits still binds it: an install that
-            // would break it is refused.
-            let installed = self.installed;
-            for c in out.iter_mut().filter(|c| c.version == kept.version) {
+        // Installed without some of its dependencies (--no-dependencies),
+        // it keeps needing only those it has, in any version it moves to
+        // unless the user names it: an unrelated command must neither
+        // install the others nor fail for want of them. What is installed
+        // and fits, or goes in now, still binds it: an install that would
+        // break it is refused.
+        let partial = out.iter().any(|c| {
+            c.version == kept.version
+                && (c.dependencies.keys()).any(|d| !kept.dependencies.contains_key(d))
+        });
+        if partial && !self.named.contains(name) {
+            let Self {
+                installed,
+                joining,
+                left_out,
+                ..
+            } = self;
+            for c in &mut out {
                 c.dependencies.retain(|d, req| {
-                    kept.dependencies.contains_key(d)
-                        || installed.get(d).is_some_and(|i| req.matches(&i.version))
+                    let binds = kept.dependencies.contains_key(d)
+                        || joining.contains(d)
+                        || installed.get(d).is_some_and(|i| req.matches(&i.version));
+                    if !binds && !installed.contains_key(d) {
+                        left_out.insert(d.clone());
+                    }
+                    binds
                 });
             }
         }

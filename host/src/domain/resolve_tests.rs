@@ -2,18 +2,8 @@ use std::collections::BTreeMap;
 
 use semver::{Version, VersionReq};
 
-use super::{Candidate, Resolution, VersionSource, to_ranges};
+use super::{Candidate, VersionSource, resolve, to_ranges};
 use crate::domain::{MarketplaceError, Result};
-
-/// [`super::resolve`] holding every installed package.
-fn resolve(
-    source: &mut dyn VersionSource,
-    requests: &BTreeMap<String, VersionReq>,
-    installed: &BTreeMap<String, Version>,
-    with_dependencies: bool,
-) -> Result<Resolution> {
-    super::resolve(source, requests, installed, with_dependencies, |_| true)
-}
 
 /// One version: name, version, dependencies (name, requirement).
 type Entry<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);

@@ -5,8 +5,11 @@
 //! requirements allow; none ever moves down (when nothing fits, the error
 //! names what holds it back). What they depend on moves only when their
 //! new versions need it (then to the newest version that fits); everything
-//! else stays at its installed version (as `cargo update -p` does). The work is then an ordinary install
-//! transaction, from the registry or from peers (the caller's `install`).
+//! else stays at its installed version (as `cargo update -p` does). A package
+//! installed with `--no-dependencies` moves without its dependencies under
+//! `--all` (the user named nothing); named, it resolves them again, as
+//! `install` does. The work is then an ordinary install transaction, from
+//! the registry or from peers (the caller's `install`).
 
 use std::path::Path;
 
@@ -95,8 +98,8 @@ pub fn update<L>(
                 continue;
             }
             let op = if moves(p) { ">=" } else { "=" };
-            if !moves(p) {
-                options.staying.insert(p.name.clone());
+            if !(moves(p) && !names.is_empty()) {
+                options.unnamed.insert(p.name.clone());
             }
             let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
                 MarketplaceError::Storage(format!(
