@@ -98,7 +98,8 @@ pub fn update<L>(
                 continue;
             }
             let op = if moves(p) { ">=" } else { "=" };
-            if !(moves(p) && !names.is_empty()) {
+            // Under --all the user named nothing.
+            if !moves(p) || names.is_empty() {
                 options.unnamed.insert(p.name.clone());
             }
             let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
