@@ -285,6 +285,99 @@ fn a_command_waits_for_another_process_saving_peer_statistics() {
     assert_eq!(info["successes"], 1, "{info}");
 }
 
+#[test]
+fn a_node_drops_the_download_of_an_install_that_was_killed() {
+    // The node went on downloading for a killed install, and then charged
+    // the provider for a wait nobody was waiting for.
+    let mut provider = Env::new();
+    publish_big(&provider);
+    let provider = start_faulty(&mut provider, "silent", &[]);
+    let client = Env::new();
+    std::fs::write(
+        client.home().join("config.toml"),
+        "[marketplace.p2p]\nquery_timeout_secs = 3\n",
+    )
+    .unwrap();
+    let node = Node::start_in(client, &[&provider.addr]);
+    let mut install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The node writes the tarball into the install's download directory.
+    let downloads = node.home().join("p2p/downloads");
+    let started = eventually(Duration::from_secs(60), || {
+        let found = walk_files(&downloads)
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".tar.gz"));
+        (found, found)
+    });
+    assert!(started, "the download never started");
+    install.kill().unwrap();
+    install.wait().unwrap();
+    // Past the deadline the abandoned download would have run into.
+    std::thread::sleep(Duration::from_secs(6));
+    let info = (node.env).json(&[
+        "marketplace",
+        "p2p",
+        "peer-info",
+        &provider.peer_id,
+        "--json",
+    ]);
+    assert_eq!(info["failures"], 0, "{info}");
+}
+
+#[test]
+fn a_provider_that_went_away_counts_as_unreachable_not_as_failed() {
+    // Peers never stored the provider records others sent them, so a
+    // provider was found only by asking itself. And once found, one that
+    // went away was charged twice: its dial failing counted as
+    // `unreachable`, the stream that could not open as a failure too.
+    // gone announces itself as big's provider to the client's node, its
+    // only peer, and then stops.
+    let client = Node::start(&[]);
+    let gone_env = Env::new();
+    publish_big(&gone_env);
+    let gone = Node::start_in(gone_env, &[&client.addr]);
+    let gone_id = gone.peer_id.clone();
+    let held = eventually(Duration::from_secs(30), || {
+        let status = client.env.json(&["marketplace", "p2p", "status", "--json"]);
+        let n = status["metrics"]["provider_records_received"]
+            .as_u64()
+            .unwrap();
+        (n >= 1, n)
+    });
+    assert!(
+        held >= 1,
+        "gone's provider record never reached the client's node"
+    );
+    drop(gone);
+    let out = client.env.run(&["marketplace", "install", "big", "--p2p"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{gone_id}: cannot reach it")),
+        "{stderr}"
+    );
+    let info = (client.env).json(&["marketplace", "p2p", "peer-info", &gone_id, "--json"]);
+    assert_eq!(info["failures"], 0, "{info}\n{stderr}");
+    assert!(info["unreachable"].as_u64().unwrap() >= 1, "{info}");
+}
+
+/// Every file under `dir`, at any depth.
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Two nodes that each `publish` the same package, the second bootstrapped
 /// from the first.
 fn two_providers(publish: impl Fn(&Env)) -> (Node, Node) {

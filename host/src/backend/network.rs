@@ -88,6 +88,10 @@ pub struct Metrics {
     pub messages_rejected: u64,
     pub messages_rate_limited: u64,
     pub records_rejected: u64,
+    /// Other peers' provider records stored (they say they serve a
+    /// tarball); absent from nodes of earlier ggen versions.
+    #[serde(default)]
+    pub provider_records_received: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -257,6 +257,7 @@ pub fn status(s: &NodeStatus, as_json: bool) {
         m.messages_rate_limited
     );
     out!("records rejected {}", m.records_rejected);
+    out!("provider records {} received", m.provider_records_received);
 }
 
 /// A node that started (in the foreground, or `--daemon` in the

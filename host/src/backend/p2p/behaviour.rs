@@ -32,7 +32,8 @@ impl Behaviour {
         // kad's default (16 KiB) is below our largest record: such records
         // failed to be stored or fetched. Room for the closer peers besides.
         kad_config.set_max_packet_size(MAX_RECORD_BYTES + (16 << 10));
-        // Inbound records are validated by the event loop before they are stored.
+        // Inbound records are validated by the event loop before they are
+        // stored; it stores provider records as they come.
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
         let store = MemoryStore::with_config(
             peer_id,

@@ -254,6 +254,11 @@ impl Client {
                     size = None;
                     warn_other_size(peer, &who, claimed, package.size);
                 }
+                Err(Failure::Unreachable(peer, why)) => {
+                    tracing::warn!("peer {peer} cannot deliver part of {who}: {why}");
+                    failures.push(format!("{peer}: {why}"));
+                    peers.retain(|p| *p != peer);
+                }
                 Err(Failure::Local(why)) => return Err(MarketplaceError::Network(why)),
             }
         }
@@ -274,6 +279,12 @@ impl Client {
                 Err(Failure::Local(why)) => {
                     failures.push(why);
                     break;
+                }
+                Err(Failure::Unreachable(_, why)) => {
+                    tracing::warn!(
+                        "peer {peer} cannot deliver {who}: {why}; trying the next provider"
+                    );
+                    failures.push(format!("{peer}: {why}"));
                 }
                 Err(failure) => {
                     tracing::warn!(

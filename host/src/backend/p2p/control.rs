@@ -43,6 +43,8 @@ pub fn check_socket_path(socket: &Path) -> Result<()> {
 const STOPPED_WITHIN: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (no descriptor free) before the next one.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+/// How often a request's work checks that its command still waits.
+const HANG_UP_CHECK: Duration = Duration::from_millis(200);
 /// How long a node has to answer `status` (its event loop answers at once).
 const STATUS_WITHIN: Duration = Duration::from_secs(5);
 /// A download through the node: it stops stalled providers itself, so this
@@ -173,10 +175,23 @@ pub fn serve(
                         stop.notify_one();
                         Response::Ok(Value::Null)
                     }
-                    Ok(request) => match answer(&client, &bootstrap, request).await {
-                        Ok(v) => Response::Ok(v),
-                        Err(e) => Response::Error(WireError::Kind(e)),
-                    },
+                    Ok(request) => {
+                        // A command killed mid-request (Ctrl-C during a
+                        // download) leaves nobody to answer: dropping the
+                        // work stops it, and blames no peer for the wait.
+                        let abandoned = async {
+                            while !hung_up(reader.get_ref().get_ref()) {
+                                tokio::time::sleep(HANG_UP_CHECK).await;
+                            }
+                        };
+                        tokio::select! {
+                            answer = answer(&client, &bootstrap, request) => match answer {
+                                Ok(v) => Response::Ok(v),
+                                Err(e) => Response::Error(WireError::Kind(e)),
+                            },
+                            () = abandoned => return,
+                        }
+                    }
                     Err(e) => Response::Error(WireError::Kind(MarketplaceError::Validation(
                         format!("bad control request: {e}"),
                     ))),

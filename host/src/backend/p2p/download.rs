@@ -47,6 +47,9 @@ pub enum Failure {
     Size { peer: PeerId, claimed: u64 },
     /// Writing here failed; no peer is to blame.
     Local(String),
+    /// This peer could not be reached (gone offline since it was found):
+    /// the swarm counts that as `unreachable`, so it is no failure too.
+    Unreachable(PeerId, String),
 }
 
 /// Why a segment did not come.
@@ -54,6 +57,17 @@ enum Refusal {
     Failed(String),
     /// The answer announced a file of this size.
     OtherSize(u64),
+    Unreachable(String),
+}
+
+impl Refusal {
+    fn blame(self, peer: PeerId) -> Failure {
+        match self {
+            Refusal::Failed(why) => Failure::Peer(peer, why),
+            Refusal::OtherSize(claimed) => Failure::Size { peer, claimed },
+            Refusal::Unreachable(why) => Failure::Unreachable(peer, why),
+        }
+    }
 }
 
 impl From<String> for Refusal {
@@ -65,7 +79,9 @@ impl From<String> for Refusal {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Peer(_, why) | Failure::Local(why) => f.write_str(why),
+            Failure::Peer(_, why) | Failure::Local(why) | Failure::Unreachable(_, why) => {
+                f.write_str(why)
+            }
             Failure::Mixed(senders) => write!(
                 f,
                 "the parts {} peers sent do not match the checksum",
@@ -101,7 +117,7 @@ pub async fn download(
             let (stream, total) = tokio::time::timeout(deadline, probe(control, first, sha))
                 .await
                 .map_err(|_| blame_first(format!("timed out after {}s", deadline.as_secs())))?
-                .map_err(blame_first)?;
+                .map_err(|refusal| refusal.blame(first))?;
             (total, Some(stream))
         }
     };
@@ -160,10 +176,7 @@ pub async fn download(
         let peer = peer_of(slot);
         let (stream, bytes) = result
             .map_err(|_| Failure::Peer(peer, format!("timed out after {}s", deadline.as_secs())))?
-            .map_err(|refusal| match refusal {
-                Refusal::Failed(why) => Failure::Peer(peer, why),
-                Refusal::OtherSize(claimed) => Failure::Size { peer, claimed },
-            })?;
+            .map_err(|refusal| refusal.blame(peer))?;
         streams[slot] = Some(stream);
         idle.push(slot);
         ready.insert(index, bytes);
@@ -218,7 +231,7 @@ async fn probe(
     control: &libp2p_stream::Control,
     peer: PeerId,
     sha: &[u8; 32],
-) -> Result<(Stream, u64), String> {
+) -> Result<(Stream, u64), Refusal> {
     let request = Request {
         sha256: *sha,
         offset: 0,
@@ -227,10 +240,10 @@ async fn probe(
     let (mut stream, header) = open_and_ask(control, peer, &request).await?;
     let total = header?;
     if total > MAX_TARBALL {
-        return Err(format!(
+        return Err(Refusal::Failed(format!(
             "claims {total} bytes, more than the {} MiB ggen accepts",
             MAX_TARBALL >> 20
-        ));
+        )));
     }
     let mut byte = [0u8; 1];
     stream
@@ -290,17 +303,24 @@ async fn open_and_ask(
     control: &libp2p_stream::Control,
     peer: PeerId,
     request: &Request,
-) -> Result<(Stream, Result<u64, String>), String> {
+) -> Result<(Stream, Result<u64, String>), Refusal> {
     let mut attempt = 0;
     loop {
-        let mut stream = control
-            .clone()
-            .open_stream(peer, PROTOCOL)
-            .await
-            .map_err(|e| format!("cannot open a stream: {e}"))?;
+        let mut stream = (control.clone().open_stream(peer, PROTOCOL).await).map_err(|e| {
+            match e {
+                // The dial failed (libp2p-stream's word for it).
+                libp2p_stream::OpenStreamError::Io(e)
+                    if e.kind() == std::io::ErrorKind::NotConnected =>
+                {
+                    tracing::debug!("cannot reach {peer}: {e}");
+                    Refusal::Unreachable("cannot reach it (offline?)".into())
+                }
+                e => Refusal::Failed(format!("cannot open a stream: {e}")),
+            }
+        })?;
         match ask(&mut stream, request).await {
             Ok(header) => return Ok((stream, header)),
-            Err(e) if attempt == OPEN_RETRIES => return Err(e.to_string()),
+            Err(e) if attempt == OPEN_RETRIES => return Err(e.to_string().into()),
             Err(_) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 << attempt)).await;

@@ -544,6 +544,22 @@ impl EventLoop {
         match event {
             kad::Event::InboundRequest {
                 request:
+                    kad::InboundRequest::AddProvider {
+                        record: Some(record),
+                    },
+            } => {
+                // Filtering hands these to us as well (they were never
+                // stored, so only a provider itself could say it provides).
+                // kad checked that the sender names itself; the store caps
+                // how many are kept.
+                let store = self.swarm.behaviour_mut().kademlia.store_mut();
+                match store.add_provider(record) {
+                    Ok(()) => self.metrics.provider_records_received += 1,
+                    Err(e) => tracing::debug!("not storing a provider record: {e:?}"),
+                }
+            }
+            kad::Event::InboundRequest {
+                request:
                     kad::InboundRequest::PutRecord {
                         source,
                         record: Some(record),
