@@ -565,7 +565,7 @@ fn what_comes_later_binds_a_package_installed_without_dependencies() {
         args.extend_from_slice(specs);
         let err = env.fails(&args);
         assert!(
-            err.contains("^1 (required by tool@1.0.0)"),
+            err.contains("`kit` ^1 (required by tool@1.0.0, installed without it)"),
             "{specs:?}: {err}"
         );
         assert_eq!(snapshot(&root), before, "{specs:?}");
@@ -580,6 +580,102 @@ fn what_comes_later_binds_a_package_installed_without_dependencies() {
     let err = env.fails(&["marketplace", "remove", "kit"]);
     assert!(err.contains("tool"), "{err}");
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
+    // base 1 and 2; app needs base ^1 and goes in without it.
+    let scene = || {
+        let env = Env::new();
+        pkg(&env, "base", "1.0.0", json!({}));
+        pkg(&env, "base", "2.0.0", json!({}));
+        pkg(&env, "app", "1.0.0", json!({"base": "^1"}));
+        env
+    };
+    let app_deps = |env: &Env| {
+        let locked = lock(&env.home().join("packages"));
+        named(&locked["packages"], "app")["dependencies"].clone()
+    };
+    let versions = |env: &Env| locked_versions(&lock(&env.home().join("packages")));
+
+    // A dependency that only app's requirement would bring in stays out:
+    // lib 2 needs base ^2, which app forbids, so lib 1 goes in, alone (base
+    // came in too, or was recorded as app's without being installed).
+    let env = scene();
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({"base": "^2"}));
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "lib"]);
+    assert_eq!(versions(&env), pairs(&[("app", "1.0.0"), ("lib", "1.0.0")]));
+    assert_eq!(app_deps(&env), json!({}));
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+
+    // Two such packages that need different majors: update --all leaves
+    // what would put either major in where it was, and moves the rest
+    // (it failed outright).
+    let env = scene();
+    pkg(&env, "bapp", "1.0.0", json!({"base": "^2"}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "app", "bapp", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "other", "solo"]);
+    pkg(&env, "other", "2.0.0", json!({"base": "^2"}));
+    pkg(&env, "solo", "1.1.0", json!({}));
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(
+        versions(&env),
+        pairs(&[
+            ("app", "1.0.0"),
+            ("bapp", "1.0.0"),
+            ("other", "1.0.0"),
+            ("solo", "1.1.0")
+        ])
+    );
+
+    // Asked for with --no-dependencies too, it must fit, and is recorded.
+    let env = scene();
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "base", "--no-dependencies"]);
+    assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
+    assert!(
+        env.fails(&["marketplace", "remove", "base"])
+            .contains("app")
+    );
+
+    // Moved into app's range, it is recorded as well (install refused to
+    // move it out again while remove let it go).
+    let env = scene();
+    env.ok(&["marketplace", "install", "base"]);
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    assert_eq!(app_deps(&env), json!({}));
+    env.ok(&["marketplace", "install", "base@1.0.0"]);
+    assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
+    assert!(
+        env.fails(&["marketplace", "remove", "base"])
+            .contains("app")
+    );
+
+    // Named in one command, each fits the other.
+    let env = scene();
+    env.ok(&["marketplace", "install", "app", "base", "--no-dependencies"]);
+    assert_eq!(
+        versions(&env),
+        pairs(&[("app", "1.0.0"), ("base", "1.0.0")])
+    );
+    assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
+
+    // Naming it records what it resolves, though nothing moves (a ggen.lock
+    // from before such records were kept).
+    let mut edited = lock(&env.home().join("packages"));
+    for p in edited["packages"].as_array_mut().unwrap() {
+        if p["name"] == "app" {
+            p["dependencies"] = json!({});
+        }
+    }
+    std::fs::write(env.home().join("packages/ggen.lock"), edited.to_string()).unwrap();
+    let out = env.ok(&["marketplace", "install", "app"]);
+    assert!(out.contains("unchanged"), "{out}");
+    assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
 }
 
 #[test]

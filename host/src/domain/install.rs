@@ -14,7 +14,8 @@ use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
-use super::resolve::{Candidate, Resolution, VersionSource, resolve};
+use super::registry_source::{Limits, RegistrySource};
+use super::resolve::{Candidate, Resolution, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
 use crate::backend::MAX_TARBALL;
@@ -179,34 +180,27 @@ pub fn install<L>(
         .filter(|n| !options.unnamed.contains(*n))
         .cloned()
         .collect();
-    // What goes in binds the packages installed without it: resolve again
-    // while the last resolution brought in a dependency one of them left out.
-    let mut joining: BTreeSet<String> = (requests.keys())
-        .filter(|n| !installed.contains_key(*n))
-        .cloned()
-        .collect();
-    let resolution = loop {
-        let mut source = RegistrySource {
-            registry: &mut *backends.registry,
-            installed: &installed,
-            named: &named,
-            joining: &joining,
-            left_out: BTreeSet::new(),
-        };
+    // A package installed without some of its dependencies binds those
+    // that go in (see `registry_source`): resolve again, seeing only the
+    // versions that fit, while a resolution puts one in that does not.
+    let mut limits = Limits::new();
+    let (resolution, bound) = loop {
+        let mut source = RegistrySource::new(&mut *backends.registry, &installed, &named, &limits);
         let resolution = resolve(
             &mut source,
             &requests,
             &installed_versions,
             options.with_dependencies,
-        )?;
-        let came: Vec<String> = (resolution.packages.keys())
-            .filter(|n| source.left_out.contains(*n) && !joining.contains(*n))
-            .cloned()
-            .collect();
-        if came.is_empty() {
-            break resolution;
+        )
+        .map_err(|e| held_back(e, &limits))?;
+        let unfit = source.unfit(&resolution);
+        if unfit.is_empty() {
+            let bound = source.bound(&resolution);
+            break (resolution, bound);
         }
-        joining.extend(came);
+        for (name, reqs) in unfit {
+            limits.entry(name).or_default().extend(reqs);
+        }
     };
     let plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
     let mut report = InstallReport {
@@ -216,10 +210,14 @@ pub fn install<L>(
         hooks: Vec::new(),
         p2p_fallback: None,
     };
-    if options.dry_run || plan.iter().all(|p| p.action == "unchanged") {
+    if options.dry_run {
         return Ok(report);
     }
-    // A package that stays may now depend on a version that moved.
+    // A package that stays may now depend on a version that moved, or on
+    // one that went in and binds it.
+    let recorded: Vec<_> = (lockfile.packages.iter())
+        .map(|l| l.dependencies.clone())
+        .collect();
     for l in &mut lockfile.packages {
         if options.with_dependencies
             && let Some(r) = resolution.packages.get(&l.name)
@@ -235,9 +233,43 @@ pub fn install<L>(
                 *version = r.version.to_string();
             }
         }
+        if let Some(fitting) = bound.get(&l.name) {
+            l.dependencies.extend(fitting.clone());
+        }
+    }
+    if plan.iter().all(|p| p.action == "unchanged") {
+        let same = (lockfile.packages.iter())
+            .zip(&recorded)
+            .all(|(l, r)| l.dependencies == *r);
+        if !same {
+            installed::write(root, &lockfile)?;
+        }
+        return Ok(report);
     }
     report.hooks = commit(backends, root, &plan, options, &mut lockfile)?;
     Ok(report)
+}
+
+/// A resolution that failed with `limits` in force says which versions
+/// they held back, and why.
+fn held_back(e: MarketplaceError, limits: &Limits) -> MarketplaceError {
+    let MarketplaceError::Dependency(why) = e else {
+        return e;
+    };
+    let held: Vec<String> = (limits.iter())
+        .flat_map(|(name, reqs)| {
+            reqs.iter().map(move |(who, req)| {
+                format!("`{name}` {req} (required by {who}, installed without it)")
+            })
+        })
+        .collect();
+    if held.is_empty() {
+        return MarketplaceError::Dependency(why);
+    }
+    MarketplaceError::Dependency(format!(
+        "{why}; only versions that fit were considered: {}",
+        held.join(", ")
+    ))
 }
 
 /// Stage every package, run its hooks, move them into place, write the
@@ -514,111 +546,6 @@ fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Can
         );
     }
     Ok(out)
-}
-
-/// The registry's versions, plus each installed version the registry no
-/// longer lists, so that what is installed can always stay.
-struct RegistrySource<'a> {
-    registry: &'a mut dyn Registry,
-    installed: &'a BTreeMap<String, Candidate>,
-    /// What the user asked to install or update.
-    named: &'a BTreeSet<String>,
-    /// Packages not installed that this install puts in.
-    joining: &'a BTreeSet<String>,
-    /// Not installed, and left out of some candidate's dependencies.
-    left_out: BTreeSet<String>,
-}
-
-impl VersionSource for RegistrySource<'_> {
-    fn describe(&self) -> String {
-        self.registry.describe()
-    }
-    fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
-        let mut out = self.listed(name)?;
-        let Some(kept) = self.installed.get(name) else {
-            return Ok(out);
-        };
-        // Installed without some of its dependencies (--no-dependencies),
-        // it keeps needing only those it has, in any version it moves to
-        // unless the user names it: an unrelated command must neither
-        // install the others nor fail for want of them. What is installed
-        // and fits, or goes in now, still binds it: an install that would
-        // break it is refused.
-        let partial = out.iter().any(|c| {
-            c.version == kept.version
-                && (c.dependencies.keys()).any(|d| !kept.dependencies.contains_key(d))
-        });
-        if partial && !self.named.contains(name) {
-            let Self {
-                installed,
-                joining,
-                left_out,
-                ..
-            } = self;
-            for c in &mut out {
-                c.dependencies.retain(|d, req| {
-                    let binds = kept.dependencies.contains_key(d)
-                        || joining.contains(d)
-                        || installed.get(d).is_some_and(|i| req.matches(&i.version));
-                    if !binds && !installed.contains_key(d) {
-                        left_out.insert(d.clone());
-                    }
-                    binds
-                });
-            }
-        }
-        if !out.iter().any(|c| c.version == kept.version) {
-            out.push(kept.clone());
-        }
-        Ok(out)
-    }
-}
-
-impl RegistrySource<'_> {
-    fn listed(&mut self, name: &str) -> Result<Vec<Candidate>> {
-        let versions = match self.registry.list_versions(name) {
-            Ok(v) => v,
-            Err(MarketplaceError::NotFound(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut out = Vec::new();
-        for v in versions {
-            // Names become directories under the install root: a registry
-            // (an untrusted plugin) must not be able to name `../x`.
-            if v.name != name
-                || v.dependencies
-                    .keys()
-                    .any(|d| super::manifest::validate_name(d).is_err())
-            {
-                tracing::warn!(
-                    "ignoring {}@{} from the registry: it carries an invalid package name",
-                    name,
-                    v.version
-                );
-                continue;
-            }
-            let parsed = semver::Version::parse(&v.version).ok().and_then(|version| {
-                let deps: Option<BTreeMap<_, _>> = v
-                    .dependencies
-                    .iter()
-                    .map(|(d, r)| semver::VersionReq::parse(r).ok().map(|r| (d.clone(), r)))
-                    .collect();
-                deps.map(|dependencies| Candidate {
-                    version,
-                    dependencies,
-                })
-            });
-            match parsed {
-                Some(c) => out.push(c),
-                None => tracing::warn!(
-                    "ignoring {}@{}: its version or dependency requirements do not parse",
-                    v.name,
-                    v.version
-                ),
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// The action that replaces installed version `from` by `to`.

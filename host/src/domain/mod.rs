@@ -13,6 +13,7 @@ pub mod p2p;
 pub mod p2p_install;
 pub mod progress;
 pub mod publish;
+mod registry_source;
 pub mod remove;
 pub mod resolve;
 pub mod search;

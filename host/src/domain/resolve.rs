@@ -368,12 +368,9 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
         let (requirer, deps) = match package {
             Pkg::Root => ("your request".to_owned(), self.requests.clone()),
-            // Without dependencies, an installed package's requirements on
-            // what is requested are all that count.
+            // Without dependencies, a package's requirements on what is
+            // requested (and so goes in beside it) are all that count.
             Pkg::Named(name) if !self.with_dependencies => {
-                if !self.installed.contains_key(name) {
-                    return Ok(Dependencies::Available(Default::default()));
-                }
                 let candidate = self
                     .candidate(name, version)
                     .expect("chosen versions are listed");

@@ -1,0 +1,188 @@
+//! What an install resolves against: the registry's versions, plus each
+//! installed version the registry no longer lists (so that what is
+//! installed can always stay); and what binds a package installed without
+//! some of its dependencies (`--no-dependencies`).
+//!
+//! Such a package ("partial") keeps needing only what is there: an
+//! unrelated command must neither install the rest nor fail for want of
+//! it. What is there must fit it, though: an installed dependency that fits
+//! its requirement may not move out of it, and one that goes in later must
+//! fit too, and is recorded as its dependency (so `remove` refuses it).
+//! PubGrub has no "if present" requirement: once a resolution puts a
+//! package in outside such a requirement ([`RegistrySource::unfit`]), the
+//! next one sees only the versions of it that fit (`limits`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use semver::{Version, VersionReq};
+
+use super::resolve::{Candidate, Resolution, VersionSource};
+use super::{MarketplaceError, Registry, Result};
+
+/// Package → (partial package@version, its requirement on it).
+pub type Limits = BTreeMap<String, Vec<(String, VersionReq)>>;
+
+pub struct RegistrySource<'a> {
+    pub registry: &'a mut dyn Registry,
+    pub installed: &'a BTreeMap<String, Candidate>,
+    /// What the user asked to install or update: a partial package named
+    /// resolves all its dependencies again.
+    pub named: &'a BTreeSet<String>,
+    /// Packages not installed → the partial packages' requirements on
+    /// them that a version must meet to be seen.
+    pub limits: &'a Limits,
+    /// Each partial package's versions with every requirement they list.
+    partial: BTreeMap<String, BTreeMap<Version, BTreeMap<String, VersionReq>>>,
+}
+
+impl<'a> RegistrySource<'a> {
+    pub fn new(
+        registry: &'a mut dyn Registry,
+        installed: &'a BTreeMap<String, Candidate>,
+        named: &'a BTreeSet<String>,
+        limits: &'a Limits,
+    ) -> Self {
+        Self {
+            registry,
+            installed,
+            named,
+            limits,
+            partial: BTreeMap::new(),
+        }
+    }
+
+    /// The version `name` has once `resolution` is installed, if any.
+    fn after<'r>(&'r self, resolution: &'r Resolution, name: &str) -> Option<&'r Version> {
+        (resolution.packages.get(name).map(|r| &r.version))
+            .or_else(|| self.installed.get(name).map(|c| &c.version))
+    }
+
+    /// Each partial package's requirements at the version it ends up with.
+    fn requirements<'r>(
+        &'r self,
+        resolution: &'r Resolution,
+    ) -> impl Iterator<Item = (&'r String, &'r BTreeMap<String, VersionReq>)> {
+        (self.partial.iter()).filter_map(move |(name, versions)| {
+            self.after(resolution, name)
+                .and_then(|v| versions.get(v))
+                .map(|reqs| (name, reqs))
+        })
+    }
+
+    /// The requirements of partial packages that `resolution` puts a
+    /// package in outside of, as [`Limits`] to resolve again with.
+    pub fn unfit(&self, resolution: &Resolution) -> Limits {
+        let mut out = Limits::new();
+        for (name, reqs) in self.requirements(resolution) {
+            for (dep, req) in reqs {
+                if !self.installed.contains_key(dep)
+                    && (resolution.packages.get(dep)).is_some_and(|r| !req.matches(&r.version))
+                {
+                    let who = format!("{name}@{}", self.after(resolution, name).expect("listed"));
+                    out.entry(dep.clone()).or_default().push((who, req.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// For each partial package, the dependencies it requires that are
+    /// there once `resolution` is installed and fit it: name → dependency →
+    /// version (what its ggen.lock entry records).
+    pub fn bound(&self, resolution: &Resolution) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (name, reqs) in self.requirements(resolution) {
+            let fitting: BTreeMap<String, String> = (reqs.iter())
+                .filter_map(|(dep, req)| {
+                    (self.after(resolution, dep))
+                        .filter(|v| req.matches(v))
+                        .map(|v| (dep.clone(), v.to_string()))
+                })
+                .collect();
+            out.insert(name.clone(), fitting);
+        }
+        out
+    }
+
+    fn listed(&mut self, name: &str) -> Result<Vec<Candidate>> {
+        let versions = match self.registry.list_versions(name) {
+            Ok(v) => v,
+            Err(MarketplaceError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for v in versions {
+            // Names become directories under the install root: a registry
+            // (an untrusted plugin) must not be able to name `../x`.
+            if v.name != name
+                || v.dependencies
+                    .keys()
+                    .any(|d| super::manifest::validate_name(d).is_err())
+            {
+                tracing::warn!(
+                    "ignoring {}@{} from the registry: it carries an invalid package name",
+                    name,
+                    v.version
+                );
+                continue;
+            }
+            let parsed = Version::parse(&v.version).ok().and_then(|version| {
+                let deps: Option<BTreeMap<_, _>> = v
+                    .dependencies
+                    .iter()
+                    .map(|(d, r)| VersionReq::parse(r).ok().map(|r| (d.clone(), r)))
+                    .collect();
+                deps.map(|dependencies| Candidate {
+                    version,
+                    dependencies,
+                })
+            });
+            match parsed {
+                Some(c) => out.push(c),
+                None => tracing::warn!(
+                    "ignoring {}@{}: its version or dependency requirements do not parse",
+                    v.name,
+                    v.version
+                ),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl VersionSource for RegistrySource<'_> {
+    fn describe(&self) -> String {
+        self.registry.describe()
+    }
+
+    fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
+        let mut out = self.listed(name)?;
+        let Some(kept) = self.installed.get(name) else {
+            if let Some(limits) = self.limits.get(name) {
+                out.retain(|c| limits.iter().all(|(_, req)| req.matches(&c.version)));
+            }
+            return Ok(out);
+        };
+        // Partial: its listing asks for more than ggen.lock records (which
+        // holds every requirement that something installed fits).
+        let partial = out.iter().any(|c| {
+            c.version == kept.version
+                && (c.dependencies.keys()).any(|d| !kept.dependencies.contains_key(d))
+        });
+        if partial && !self.named.contains(name) {
+            let versions = self.partial.entry(name.to_owned()).or_default();
+            let installed = self.installed;
+            for c in &mut out {
+                versions.insert(c.version.clone(), c.dependencies.clone());
+                c.dependencies.retain(|d, req| {
+                    kept.dependencies.contains_key(d)
+                        || installed.get(d).is_some_and(|i| req.matches(&i.version))
+                });
+            }
+        }
+        if !out.iter().any(|c| c.version == kept.version) {
+            out.push(kept.clone());
+        }
+        Ok(out)
+    }
+}
