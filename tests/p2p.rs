@@ -292,6 +292,8 @@ fn offline_mode_answers_from_local_data() {
         let r: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(hit(&r, "local-only").unwrap()["source"], "local");
         assert!(r["offline"].is_string());
+        // Offline, no DHT lookup is made (they were listed as made).
+        assert_eq!(r["dht_lookups"], serde_json::json!([]), "{r}");
     }
     // Publishing offline still publishes locally, and says it was not announced.
     let dir = env.package(

@@ -92,7 +92,11 @@ pub fn search(
         ..query.clone()
     };
     let offline = network.offline();
-    let names = lookup_names(query);
+    // Offline there is no one to ask.
+    let names = match offline {
+        Some(_) => Vec::new(),
+        None => lookup_names(query),
+    };
     let (local, found) = std::thread::scope(|scope| {
         let remote = scope.spawn(|| network.search(&everything, &names));
         let local = registry.search(&everything);
