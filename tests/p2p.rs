@@ -599,6 +599,30 @@ fn bootstrap_and_stop_through_the_control_socket() {
 }
 
 #[test]
+fn what_is_in_the_way_of_the_control_socket_is_named_and_kept() {
+    // A directory there said "Address already in use"; a file there was
+    // deleted as if it were a dead node's socket.
+    let env = Env::new();
+    let socket = env.home().join("p2p/control.sock");
+    std::fs::create_dir_all(&socket).unwrap();
+    let mut args = START_LOCAL.to_vec();
+    args.extend(["--exit-after", "10s"]);
+    let err = env.fails(&args);
+    assert!(
+        err.contains(&format!(
+            "{} is in the way of the control socket (it is not a socket); move it away",
+            socket.display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir(&socket).unwrap();
+    std::fs::write(&socket, "mine").unwrap();
+    let err = env.fails(&args);
+    assert!(err.contains("is in the way of the control socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&socket).unwrap(), "mine");
+}
+
+#[test]
 fn one_node_per_home_even_when_two_start_at_once() {
     use std::process::Stdio;
     let env = Env::new();

@@ -128,8 +128,20 @@ pub fn serve(
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    // A socket file left by a node that died: nobody answers on it (checked by the caller).
-    let _ = std::fs::remove_file(socket);
+    // A socket file left by a node that died: nobody answers on it (checked
+    // by the caller). Anything else there is not ours to delete.
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            let _ = std::fs::remove_file(socket);
+        }
+        Ok(_) => {
+            return Err(MarketplaceError::Storage(format!(
+                "{} is in the way of the control socket (it is not a socket); move it away",
+                socket.display()
+            )));
+        }
+        Err(_) => {}
+    }
     let listener = UnixListener::bind(socket).map_err(fail)?;
     {
         use std::os::unix::fs::PermissionsExt;
