@@ -537,6 +537,18 @@ fn bootstrap_and_stop_through_the_control_socket() {
         .env
         .fails(&["marketplace", "p2p", "bootstrap", &dead_addr]);
     assert!(err.contains("none of") && err.contains(DEAD_PEER), "{err}");
+    // Nor does a dead address of a peer connected at another one count.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stale = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{}",
+        closed.local_addr().unwrap().port(),
+        node1.peer_id
+    );
+    drop(closed);
+    let err = lonely
+        .env
+        .fails(&["marketplace", "p2p", "bootstrap", &stale]);
+    assert!(err.contains("none of"), "{err}");
     let dead = eventually(Duration::from_secs(5), || {
         let p = lonely
             .env

@@ -94,43 +94,28 @@ impl Client {
             .iter()
             .map(|a| parse_multiaddr(a))
             .collect::<Result<Vec<_>>>()?;
-        let named: Vec<String> = addrs
-            .iter()
-            .filter_map(|a| match a.iter().last() {
-                Some(libp2p::multiaddr::Protocol::P2p(peer)) => Some(peer.to_string()),
-                _ => None,
-            })
-            .collect();
-        // An address without /p2p/<id> is known only by the new connection
-        // it brings; with every address named, other newcomers (found through
-        // the DHT meanwhile) are not what was dialled.
-        let unnamed = named.len() < addrs.len();
-        let status = self.status().await?;
-        if named.contains(&status.peer_id) {
+        let own = self.status().await?.peer_id;
+        if addrs.iter().any(|a| {
+            matches!(a.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(p)) if p.to_string() == own)
+        }) {
             return Err(MarketplaceError::Validation(format!(
-                "{} is this node's own address; give another peer's",
-                status.peer_id
+                "{own} is this node's own address; give another peer's"
             )));
         }
-        let before = status.connected_peers;
-        let errors = self.ask(|tx| Command::Dial(addrs, tx)).await?;
+        // Reached means one of these dials connected: a peer connected
+        // already (at another address) does not make a dead address good.
+        let (ids, errors) = self.ask(|tx| Command::Dial(addrs, tx)).await?;
         for e in &errors {
             tracing::warn!("cannot dial {e}");
         }
         let deadline = Instant::now() + self.bootstrap_timeout;
         loop {
-            let status = self.status().await?;
-            let reached: Vec<String> = status
-                .connected_peers
-                .iter()
-                .filter(|p| named.contains(p) || (unnamed && !before.contains(p)))
-                .cloned()
-                .collect();
-            if !reached.is_empty() || status.dials_in_flight == 0 || Instant::now() >= deadline {
+            let outcome = self.ask(|tx| Command::DialOutcome(ids.clone(), tx)).await?;
+            if !outcome.reached.is_empty() || outcome.in_flight == 0 || Instant::now() >= deadline {
                 return Ok(BootstrapReport {
                     dialed: addresses.to_vec(),
-                    reached,
-                    connected_peers: status.connected_peers.len(),
+                    reached: outcome.reached.iter().map(|p| p.to_string()).collect(),
+                    connected_peers: self.status().await?.connected_peers.len(),
                 });
             }
             tokio::time::sleep(POLL).await;

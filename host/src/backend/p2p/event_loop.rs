@@ -20,6 +20,7 @@ use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::dials::{DialOutcome, Dials};
 use super::peers::Peers;
 use super::record;
 use super::serve::Served;
@@ -35,8 +36,14 @@ pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
     Peers(oneshot::Sender<Vec<PeerView>>),
     Peer(PeerId, oneshot::Sender<Option<PeerView>>),
-    /// Dial these addresses and start a DHT bootstrap; replies with dial errors.
-    Dial(Vec<Multiaddr>, oneshot::Sender<Vec<String>>),
+    /// Dial these addresses and start a DHT bootstrap; replies with the
+    /// dials' connections and the errors of those that could not start.
+    Dial(
+        Vec<Multiaddr>,
+        oneshot::Sender<(Vec<ConnectionId>, Vec<String>)>,
+    ),
+    /// How the dials of these connections went so far.
+    DialOutcome(Vec<ConnectionId>, oneshot::Sender<DialOutcome>),
     /// The package's record, from the cache or a DHT lookup (None: not found).
     Get(
         String,
@@ -90,9 +97,9 @@ pub struct EventLoop {
     #[allow(clippy::type_complexity)]
     pending_providers: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     listen: Vec<Multiaddr>,
-    /// Dials started by `Dial` that have neither connected nor failed yet
-    /// (by connection: the DHT's own dials come and go meanwhile).
-    dials_in_flight: HashSet<ConnectionId>,
+    /// Dials started by `Dial` (by connection: the DHT's own dials come
+    /// and go meanwhile).
+    dials: Dials,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -124,7 +131,7 @@ impl EventLoop {
             served,
             pending_providers: HashMap::new(),
             listen: Vec::new(),
-            dials_in_flight: HashSet::new(),
+            dials: Dials::default(),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -203,7 +210,7 @@ impl EventLoop {
                 let _ = reply.send(self.peers.view(&id));
             }
             Command::Dial(addrs, reply) => {
-                let mut errors = Vec::new();
+                let (mut ids, mut errors) = (Vec::new(), Vec::new());
                 for addr in addrs {
                     if let Some(Protocol::P2p(peer)) = addr.iter().last() {
                         // Not a peer: left out of the routing table and peers.json.
@@ -221,13 +228,17 @@ impl EventLoop {
                     let id = dial.connection_id();
                     match self.swarm.dial(dial) {
                         Ok(()) => {
-                            self.dials_in_flight.insert(id);
+                            self.dials.started(id);
+                            ids.push(id);
                         }
                         Err(e) => errors.push(format!("{addr}: {e}")),
                     }
                 }
                 let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
-                let _ = reply.send(errors);
+                let _ = reply.send((ids, errors));
+            }
+            Command::DialOutcome(ids, reply) => {
+                let _ = reply.send(self.dials.outcome(&ids));
             }
             Command::Get(name, reply) => {
                 if let Some(hit) = self.cache.get(&name) {
@@ -406,7 +417,7 @@ impl EventLoop {
             dht_server: self.dht_server,
             uptime_secs: self.started.elapsed().as_secs(),
             mode: self.mode.to_owned(),
-            dials_in_flight: self.dials_in_flight.len(),
+            dials_in_flight: self.dials.in_flight(),
             metrics,
         }
     }
@@ -435,7 +446,7 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!("dial failed: {error}");
-                self.dials_in_flight.remove(&connection_id);
+                self.dials.ended(connection_id, None);
                 // Unreachable counts against a peer; a dial cut short because
                 // another succeeded, or an address of someone else, does not.
                 if let (Some(peer), DialError::Transport(_)) = (peer_id, &error) {
@@ -448,7 +459,7 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.dials_in_flight.remove(&connection_id);
+                self.dials.ended(connection_id, Some(peer_id));
                 let peer = self.peers.seen(peer_id);
                 peer.connected = true;
                 if endpoint.is_dialer() {

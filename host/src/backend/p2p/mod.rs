@@ -10,6 +10,7 @@ mod behaviour;
 mod client;
 mod control;
 pub mod daemon;
+mod dials;
 mod download;
 mod event_loop;
 mod identity;
