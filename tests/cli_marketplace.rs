@@ -840,6 +840,43 @@ fn dangling_links_and_files_in_place_of_directories_are_named() {
         assert!(!err.contains("os error"), "{err}");
     }
     assert!(!work.join("gone").exists());
+    // The same in GGEN_HOME's own places: a file at registry/ said "File
+    // exists", one at packages/ "Not a directory", a directory in place of
+    // the install lock "Is a directory", a socket at config.toml "No such
+    // device or address".
+    let home = work.join("home");
+    std::fs::create_dir(&home).unwrap();
+    let in_home = |args: &[&str]| one_line(env.cmd(args).env("GGEN_HOME", &home).output().unwrap());
+    std::fs::write(home.join("registry"), "").unwrap();
+    let err = in_home(&["marketplace", "search", "x"]);
+    assert!(
+        err.contains("registry is not a directory") && err.contains("move it away"),
+        "{err}"
+    );
+    std::fs::write(home.join("packages"), "").unwrap();
+    let err = in_home(&["marketplace", "list"]);
+    assert!(
+        err.contains("packages is not a directory") && err.contains("move it away"),
+        "{err}"
+    );
+    std::fs::remove_file(home.join("packages")).unwrap();
+    std::fs::create_dir_all(home.join("packages/.ggen-install.lock")).unwrap();
+    for args in [
+        &["marketplace", "list"][..],
+        &["marketplace", "remove", "x"],
+    ] {
+        let err = in_home(args);
+        assert!(
+            err.contains(".ggen-install.lock is a directory, not a lock file ggen made; remove it"),
+            "{args:?}: {err}"
+        );
+    }
+    let _socket = std::os::unix::net::UnixListener::bind(home.join("config.toml")).unwrap();
+    let err = in_home(&["marketplace", "list"]);
+    assert!(
+        err.contains("config.toml: it is not a regular file"),
+        "{err}"
+    );
 
     // A quoted `~/` in GGEN_HOME is the home directory, not a directory named `~`.
     let dir = env.package("p", &manifest("tilde", "1.0.0"), &[]);

@@ -164,10 +164,15 @@ fn open_lock_file(options: &mut OpenOptions, path: &Path) -> std::io::Result<Fil
             Some(rustix::io::Errno::LOOP) => not_ours("a symbolic link"),
             // A FIFO without a reader refuses a non-blocking writer.
             Some(rustix::io::Errno::NXIO) => not_ours("not a regular file"),
+            Some(rustix::io::Errno::ISDIR) => not_ours("a directory"),
             _ => e,
         }
     })?;
-    if !file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(not_ours("a directory"));
+    }
+    if !meta.is_file() {
         return Err(not_ours("not a regular file"));
     }
     Ok(file)
@@ -226,6 +231,21 @@ mod tests {
             .expect("opening the FIFO hung");
         for err in results.map(Result::unwrap_err) {
             assert!(err.to_string().contains("is not a regular file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_directory_in_place_of_a_lock_file_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join(".lock")).unwrap();
+        let exclusive = lock_exclusive(tmp.path(), ".lock", None, || {}).map(drop);
+        let shared = lock_shared_if_present(tmp.path(), ".lock", || {}).map(drop);
+        for err in [exclusive, shared].map(Result::unwrap_err) {
+            assert!(
+                err.to_string()
+                    .ends_with(".lock is a directory, not a lock file ggen made; remove it"),
+                "{err}"
+            );
         }
     }
 

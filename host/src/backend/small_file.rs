@@ -9,17 +9,23 @@ use std::path::Path;
 
 /// The text of `path` (symlinks followed), at most `max` bytes.
 pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
+    let not_regular = || io::Error::new(io::ErrorKind::InvalidInput, "it is not a regular file");
     // Non-blocking, so that opening a FIFO returns at once.
-    let file = OpenOptions::new()
+    let file = match OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
+        .open(path)
+    {
+        Ok(file) => file,
+        // A socket cannot be opened at all.
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {
+            return Err(not_regular());
+        }
+        Err(e) => return Err(e),
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "it is not a regular file",
-        ));
+        return Err(not_regular());
     }
     let too_big = |len: u64| {
         io::Error::new(
@@ -75,6 +81,11 @@ mod tests {
         let fifo = dir.path().join("fifo");
         rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RWXU).unwrap();
         assert!(read_to_string(&fifo, 100).is_err());
+        // A socket refuses to be opened ("No such device or address").
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let err = read_to_string(&socket, 100).unwrap_err();
+        assert_eq!(err.to_string(), "it is not a regular file");
         assert_eq!(
             read_to_string(&dir.path().join("none"), 1)
                 .unwrap_err()

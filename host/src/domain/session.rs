@@ -261,9 +261,7 @@ impl Session {
     /// Serialise installers of one root across processes.
     pub fn lock_install_root(&self, root: &Path) -> Result<DirLock> {
         if let Some(why) = not_a_directory(root) {
-            return Err(MarketplaceError::Validation(format!(
-                "{why}; packages are installed into a directory (--target DIR)"
-            )));
+            return Err(self.not_an_install_root(why, root));
         }
         // Packages are directories named like the registry's own: installing
         // into the registry (or it into the root) with --force replaced them.
@@ -310,13 +308,25 @@ impl Session {
     /// The install root a reading command (list, verify) looks at: a
     /// `--target` that does not exist is a mistake, not an empty root.
     pub fn installed_root(&self, target: Option<&Path>) -> Result<PathBuf> {
-        match target {
-            Some(dir) if let Some(why) = not_a_directory(dir) => Err(MarketplaceError::Validation(
-                format!("{why}; --target names the directory packages were installed into"),
-            )),
-            Some(dir) if !dir.exists() => Err(no_install_root(dir)),
-            _ => Ok(self.install_root(target)),
+        let root = self.install_root(target);
+        if let Some(why) = not_a_directory(&root) {
+            return Err(self.not_an_install_root(why, &root));
         }
+        match target {
+            Some(dir) if !dir.exists() => Err(no_install_root(dir)),
+            _ => Ok(root),
+        }
+    }
+
+    /// `why` (`root` is not a directory), with what to do about it.
+    fn not_an_install_root(&self, why: String, root: &Path) -> MarketplaceError {
+        MarketplaceError::Validation(if root == self.packages_dir {
+            format!(
+                "{why}; ggen installs packages into a directory there: move it away, or pass --target DIR"
+            )
+        } else {
+            format!("{why}; --target names the directory packages are installed into")
+        })
     }
 }
 

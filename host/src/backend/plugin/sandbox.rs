@@ -134,10 +134,14 @@ pub fn new_store(
                 continue;
             }
             Err(e) => {
-                return Err(MarketplaceError::storage(
-                    format!("cannot create {}", p.host.display()),
-                    e,
-                ));
+                return Err(match crate::backend::dir_check::not_a_directory(&p.host) {
+                    Some(why) => MarketplaceError::Storage(format!(
+                        "{why}; the plugin needs a directory there: move it away"
+                    )),
+                    None => {
+                        MarketplaceError::storage(format!("cannot create {}", p.host.display()), e)
+                    }
+                });
             }
         }
         let perms = match p.access {
