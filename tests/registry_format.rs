@@ -110,6 +110,41 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
 }
 
 #[test]
+fn entries_nothing_could_install_are_left_out_and_named() {
+    // Search showed them, and install then said "not in the registry".
+    let env = Env::new();
+    let entry = |version: &str| json!({"version": version, "description": "x"});
+    write_index(
+        &env,
+        &json!({"version": "1", "packages": {
+            "good": {"name": "good", "versions": [entry("1.0.0")]},
+            "../evil": {"name": "../evil", "versions": [entry("1.0.0")]},
+            "App": {"name": "App", "versions": [entry("1.0.0")]},
+            "mixed": {"name": "mixed", "versions": [entry("1.0.0"), entry("not.a.version")]},
+            "nover": {"name": "nover", "versions": [entry("latest")]}
+        }}),
+    );
+    let out = env.run(&["marketplace", "search", "--json"]);
+    assert!(out.status.success());
+    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(strings(&results["results"], "name"), ["good", "mixed"]);
+    assert_eq!(results["results"][1]["version"], "1.0.0");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for expected in [
+        "index.json has an entry `../evil`, which is not a package name; fix or remove that entry",
+        "index.json has an entry `App`, which is not a package name",
+        "index.json entry for `mixed` has versions that are not semver (`not.a.version`); fix or remove them (they are ignored)",
+        "index.json entry for `nover` has versions that are not semver (`latest`)",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let info = env.json(&["marketplace", "info", "mixed", "--json"]);
+    assert_eq!(strings(&info["versions"], "version"), ["1.0.0"]);
+    let err = env.fails(&["marketplace", "info", "nover"]);
+    assert!(err.contains("not semver (`latest`)"), "{err}");
+}
+
+#[test]
 fn a_malformed_entry_keeps_every_version_still_readable() {
     let env = Env::new();
     env.publish(json!({"name": "alpha", "version": "1.0.0", "description": "about rust"}));

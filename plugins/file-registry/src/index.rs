@@ -61,7 +61,7 @@ impl IndexFile {
     pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
         self.packages
             .get(name)
-            .map(|raw| self.parse_package(name, raw))
+            .map(|raw| self.usable_package(name, raw))
             .transpose()
     }
 
@@ -69,7 +69,39 @@ impl IndexFile {
     pub fn iter(&self) -> impl Iterator<Item = (&str, Result<IndexPackage, Error>)> {
         self.packages
             .iter()
-            .map(|(name, raw)| (name.as_str(), self.parse_package(name, raw)))
+            .map(|(name, raw)| (name.as_str(), self.usable_package(name, raw)))
+    }
+
+    /// [`Self::parse_package`] without what nothing could install (search
+    /// showed it, and install then said "not in the registry"): a key that
+    /// is no package name, versions that are not semver.
+    fn usable_package(&self, name: &str, raw: &RawValue) -> Result<IndexPackage, Error> {
+        if !crate::registry::is_package_name(name) {
+            return Err(Error::Invalid(format!(
+                "index.json has an entry `{}`, which is not a package name; fix or remove that entry",
+                excerpt(name)
+            )));
+        }
+        let mut package = self.parse_package(name, raw)?;
+        let mut ignored = Vec::new();
+        package.versions.retain(|e| {
+            let usable = semver::Version::parse(&e.version).is_ok();
+            if !usable {
+                ignored.push(format!("`{}`", excerpt(&e.version)));
+            }
+            usable
+        });
+        if !ignored.is_empty() {
+            let why = format!(
+                "index.json entry for `{name}` has versions that are not semver ({}); fix or remove them",
+                ignored.join(", ")
+            );
+            if package.versions.is_empty() {
+                return Err(Error::Invalid(why));
+            }
+            warn_once(name, raw, &format!("{why} (they are ignored)"));
+        }
+        Ok(package)
     }
 
     pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
@@ -128,26 +160,40 @@ impl IndexFile {
             )));
         }
         package.sort_newest_first();
-        // Once per instance and damage (one command, or a node until the
-        // entry changes): the index is loaded per call.
-        static WARNED: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
-        let seen = (name.to_owned(), {
-            use std::hash::{Hash, Hasher};
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            raw.get().hash(&mut hasher);
-            hasher.finish()
-        });
-        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-        if !warned.contains(&seen) {
-            warned.push(seen);
-            crate::warn(&format!(
+        warn_once(
+            name,
+            raw,
+            &format!(
                 "{why}; kept the {} version(s) still readable ({from_entry} from the entry, {} from its package.json files); publishing a version of it rewrites the entry",
                 package.versions.len(),
                 package.versions.len() - from_entry
-            ));
-        }
+            ),
+        );
         (self.recovered.borrow_mut()).insert(name.to_owned(), package.clone());
         Ok(package)
+    }
+}
+
+/// Hand-written text for a one-line message: escaped, at most 64 characters.
+fn excerpt(text: &str) -> String {
+    text.escape_debug().take(64).collect()
+}
+
+/// Warn about a damaged entry once per instance and damage (one command,
+/// or a node until the entry changes): the index is loaded per call.
+fn warn_once(name: &str, raw: &RawValue, message: &str) {
+    static WARNED: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+    let seen = (name.to_owned(), {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        raw.get().hash(&mut hasher);
+        message.hash(&mut hasher);
+        hasher.finish()
+    });
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.contains(&seen) {
+        warned.push(seen);
+        crate::warn(message);
     }
 }
 
