@@ -167,7 +167,9 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 session.lock_install_root(&root)
             })?;
             output::install(&report, a.json);
-            if !a.json && !report.dry_run && report.packages.iter().all(|p| p.action == "unchanged")
+            if !a.json
+                && !report.dry_run
+                && (report.packages.iter()).all(|p| p.action == domain::install::Action::Unchanged)
             {
                 // `--allow-hooks` does not run the hooks of what is installed already.
                 let named: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();

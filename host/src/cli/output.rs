@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ggen::domain::approve::PendingHooks;
 use ggen::domain::inspect::Inspection;
-use ggen::domain::install::InstallReport;
+use ggen::domain::install::{Action, InstallReport};
 use ggen::domain::installed::HookOutcome;
 use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
@@ -267,10 +267,10 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
         return;
     }
     let done: Vec<String> = [
-        ("install", "installed"),
-        ("update", "updated"),
-        ("downgrade", "downgraded"),
-        ("reinstall", "reinstalled"),
+        (Action::Install, "installed"),
+        (Action::Update, "updated"),
+        (Action::Downgrade, "downgraded"),
+        (Action::Reinstall, "reinstalled"),
     ]
     .iter()
     .filter_map(|(action, past)| {
@@ -289,7 +289,7 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
                 Some(old) => format!("{old} -> {}", p.version),
                 None => p.version.clone(),
             };
-            [p.action.to_owned(), p.name.clone(), version]
+            [p.action.as_str().to_owned(), p.name.clone(), version]
         })
         .collect();
     table(["ACTION", "NAME", "VERSION"], &rows);

@@ -92,13 +92,38 @@ pub struct Backends<'a> {
     pub progress: &'a dyn Progress,
 }
 
+/// What an install does to one package.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Install,
+    /// To a newer version.
+    Update,
+    /// To an older version.
+    Downgrade,
+    /// The same version again (--force, or a tree ggen did not install).
+    Reinstall,
+    Unchanged,
+}
+
+impl Action {
+    /// The word in reports (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Update => "update",
+            Action::Downgrade => "downgrade",
+            Action::Reinstall => "reinstall",
+            Action::Unchanged => "unchanged",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PlannedPackage {
     pub name: String,
     pub version: String,
-    /// `install`, `update` (to a newer version), `downgrade` (to an older
-    /// one), `reinstall` (the same version again, --force) or `unchanged`.
-    pub action: &'static str,
+    pub action: Action,
     /// The version installed before, when this one replaces another version.
     pub previous_version: Option<String>,
     pub dependencies: BTreeMap<String, String>,
@@ -127,7 +152,7 @@ impl InstallReport {
     pub fn merge(&mut self, next: InstallReport) {
         for p in next.packages {
             match self.packages.iter_mut().find(|q| q.name == p.name) {
-                Some(q) if p.action != "unchanged" => *q = p,
+                Some(q) if p.action != Action::Unchanged => *q = p,
                 Some(_) => {}
                 None => self.packages.push(p),
             }
@@ -237,7 +262,7 @@ pub fn install<L>(
             l.dependencies.extend(fitting.clone());
         }
     }
-    if plan.iter().all(|p| p.action == "unchanged") {
+    if plan.iter().all(|p| p.action == Action::Unchanged) {
         let same = (lockfile.packages.iter())
             .zip(&recorded)
             .all(|(l, r)| l.dependencies == *r);
@@ -289,7 +314,10 @@ fn commit(
         progress,
     } = backends;
     let limits = &options.limits;
-    let changed: Vec<&PlannedPackage> = plan.iter().filter(|p| p.action != "unchanged").collect();
+    let changed: Vec<&PlannedPackage> = plan
+        .iter()
+        .filter(|p| p.action != Action::Unchanged)
+        .collect();
     let mut tx = Transaction::begin(root)?;
     let mut verified = BTreeMap::new();
     let mut reports = Vec::new();
@@ -422,7 +450,7 @@ fn plan(
             let mut discarded = None;
             let action = match current {
                 Some(l) if l.version == version && !force && root.join(name).is_dir() => {
-                    "unchanged"
+                    Action::Unchanged
                 }
                 Some(l) => {
                     if options.discard_changes {
@@ -447,9 +475,9 @@ fn plan(
                             root.join(name).display()
                         )));
                     }
-                    "reinstall"
+                    Action::Reinstall
                 }
-                None => "install",
+                None => Action::Install,
             };
             // Without dependency resolution (--no-dependencies) a reinstall of
             // the same version keeps the dependency versions ggen.lock knows.
@@ -549,12 +577,12 @@ fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Can
 }
 
 /// The action that replaces installed version `from` by `to`.
-fn version_move(from: &str, to: &semver::Version) -> &'static str {
+fn version_move(from: &str, to: &semver::Version) -> Action {
     match semver::Version::parse(from).map(|from| to.cmp(&from)) {
-        Ok(std::cmp::Ordering::Greater) => "update",
-        Ok(std::cmp::Ordering::Less) => "downgrade",
+        Ok(std::cmp::Ordering::Greater) => Action::Update,
+        Ok(std::cmp::Ordering::Less) => Action::Downgrade,
         // The same version, or a ggen.lock version that does not parse
         // (it is replaced all the same).
-        _ => "reinstall",
+        _ => Action::Reinstall,
     }
 }
