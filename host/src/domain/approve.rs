@@ -90,15 +90,9 @@ pub fn run_approved(
             .iter()
             .filter(|p| p.origin() == origin)
             .map(|p| {
-                let req = semver::VersionReq::parse(&format!("={}", p.version)).map_err(|e| {
-                    MarketplaceError::Storage(format!(
-                        "ggen.lock has an invalid version for {}: {e}",
-                        p.name
-                    ))
-                })?;
                 Ok(Spec {
                     name: p.name.clone(),
-                    req,
+                    req: installed::requirement("=", &p.name, &p.version)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -562,8 +562,7 @@ fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Can
         let version = semver::Version::parse(&p.version).map_err(|e| invalid(&p.name, e))?;
         let mut dependencies = BTreeMap::new();
         for (dep, v) in &p.dependencies {
-            let exact = semver::VersionReq::parse(&format!("={v}")).map_err(|e| invalid(dep, e))?;
-            dependencies.insert(dep.clone(), exact);
+            dependencies.insert(dep.clone(), installed::requirement("=", dep, v)?);
         }
         out.insert(
             p.name.clone(),

@@ -103,6 +103,14 @@ pub fn list(packages_dir: &Path) -> Result<Vec<LockedPackage>> {
     Ok(packages)
 }
 
+/// `op` and a version ggen.lock holds for `name` as a requirement (`=1.2.0`
+/// holds it there, `>=1.2.0` lets it move up).
+pub fn requirement(op: &str, name: &str, version: &str) -> Result<semver::VersionReq> {
+    semver::VersionReq::parse(&format!("{op}{version}")).map_err(|e| {
+        MarketplaceError::Storage(format!("ggen.lock has an invalid version for {name}: {e}"))
+    })
+}
+
 /// `<packages_dir>/ggen.lock`, or an empty lockfile if there is none.
 pub fn read(packages_dir: &Path) -> Result<Lockfile> {
     let path = packages_dir.join(LOCKFILE);

@@ -102,15 +102,9 @@ pub fn update<L>(
             if !moves(p) || names.is_empty() {
                 options.unnamed.insert(p.name.clone());
             }
-            let req = semver::VersionReq::parse(&format!("{op}{}", p.version)).map_err(|e| {
-                MarketplaceError::Storage(format!(
-                    "ggen.lock has an invalid version for {}: {e}",
-                    p.name
-                ))
-            })?;
             specs.push(Spec {
                 name: p.name.clone(),
-                req,
+                req: installed::requirement(op, &p.name, &p.version)?,
             });
         }
         let done = install(from, &specs, &options)?;
