@@ -16,6 +16,15 @@ fn p2p_commands_explain_how_to_enable_p2p() {
         vec!["marketplace", "p2p", "status"],
         vec!["marketplace", "p2p", "peer-list"],
         vec!["marketplace", "p2p", "bootstrap", "/ip4/127.0.0.1/tcp/1"],
+        vec![
+            "marketplace",
+            "p2p",
+            "peer-info",
+            "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR",
+        ],
+        vec!["marketplace", "p2p", "publish", "."],
+        vec!["marketplace", "install", "x", "--p2p"],
+        vec!["marketplace", "search", "x", "--hybrid"],
     ] {
         let err = env.fails(&args);
         assert!(err.contains("without P2P support"), "{args:?}: {err}");
