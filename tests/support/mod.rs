@@ -191,7 +191,9 @@ impl Env {
     }
 }
 
-/// Every file under `dir` with its bytes, for before/after comparisons.
+/// Everything under `dir`, for before/after comparisons: each file with its
+/// bytes, each directory (`name/`, so an empty one left behind shows), each
+/// symlink with its target (not followed), anything else by its kind.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -200,13 +202,21 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let Ok(meta) = p.symlink_metadata() else {
+                continue;
+            };
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                let to = std::fs::read_link(&p).unwrap_or_default();
+                out.push((rel, format!("-> {}", to.display()).into_bytes()));
+            } else if kind.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
                 walk(root, &p, out);
+            } else if kind.is_file() {
+                out.push((rel, std::fs::read(&p).unwrap_or_default()));
             } else {
-                out.push((
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap_or_default(),
-                ));
+                out.push((rel, format!("{kind:?}").into_bytes()));
             }
         }
     }
