@@ -655,6 +655,59 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
             .contains("app")
     );
 
+    // Named again beside its dependency, it records it (nothing moves).
+    let env = scene();
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "app", "base", "--no-dependencies"]);
+    assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
+    assert!(
+        env.fails(&["marketplace", "remove", "base"])
+            .contains("app")
+    );
+
+    // Moving in the transaction that moves its dependency into range, it
+    // records it too.
+    let env = Env::new();
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "app", "1.0.0", json!({"base": "^2"}));
+    env.ok(&["marketplace", "install", "base"]);
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    pkg(&env, "base", "2.0.0", json!({}));
+    pkg(&env, "app", "1.1.0", json!({"base": "^2"}));
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(
+        versions(&env),
+        pairs(&[("app", "1.1.0"), ("base", "2.0.0")])
+    );
+    assert_eq!(app_deps(&env), json!({"base": "2.0.0"}));
+
+    // No version fitting at all is a conflict, not a missing package: update
+    // --all holds back what would need one (and moves the rest), and an
+    // install says what held the versions back.
+    let env = Env::new();
+    pkg(&env, "base", "2.0.0", json!({}));
+    pkg(&env, "app", "1.0.0", json!({"base": "^1"}));
+    pkg(&env, "lib", "1.0.0", json!({"base": "^2"}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    pkg(&env, "solo", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "other", "solo"]);
+    pkg(&env, "other", "2.0.0", json!({"base": "*"}));
+    pkg(&env, "solo", "1.1.0", json!({}));
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(
+        versions(&env),
+        pairs(&[("app", "1.0.0"), ("other", "1.0.0"), ("solo", "1.1.0")])
+    );
+    for request in ["lib", "base"] {
+        let err = env.fails(&["marketplace", "install", request]);
+        assert!(
+            err.contains("`base` ^1 (required by app@1.0.0, installed without it)")
+                && !err.contains("not in the registry"),
+            "{err}"
+        );
+    }
+
     // Named in one command, each fits the other.
     let env = scene();
     env.ok(&["marketplace", "install", "app", "base", "--no-dependencies"]);

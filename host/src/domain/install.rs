@@ -227,7 +227,13 @@ pub fn install<L>(
             limits.entry(name).or_default().extend(reqs);
         }
     };
-    let plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
+    let mut plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
+    // A package moving without its dependencies records those that fit.
+    for p in &mut plan {
+        if let Some(fitting) = bound.get(&p.name) {
+            p.dependencies.extend(fitting.clone());
+        }
+    }
     let mut report = InstallReport {
         root: root.to_path_buf(),
         dry_run: options.dry_run,
@@ -244,14 +250,14 @@ pub fn install<L>(
         .map(|l| l.dependencies.clone())
         .collect();
     for l in &mut lockfile.packages {
-        if options.with_dependencies
-            && let Some(r) = resolution.packages.get(&l.name)
-        {
-            l.dependencies = r
-                .dependencies
-                .iter()
-                .map(|(d, v)| (d.clone(), v.to_string()))
-                .collect();
+        if let Some(r) = resolution.packages.get(&l.name) {
+            let resolved = (r.dependencies.iter()).map(|(d, v)| (d.clone(), v.to_string()));
+            if options.with_dependencies {
+                l.dependencies = resolved.collect();
+            } else {
+                // Only what is there anyway: the rest stays as recorded.
+                l.dependencies.extend(resolved);
+            }
         }
         for (dep, version) in &mut l.dependencies {
             if let Some(r) = resolution.packages.get(dep) {

@@ -155,6 +155,10 @@ impl VersionSource for RegistrySource<'_> {
         self.registry.describe()
     }
 
+    fn held_back(&self, name: &str) -> bool {
+        self.limits.contains_key(name)
+    }
+
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
         let Some(kept) = self.installed.get(name) else {

@@ -29,8 +29,14 @@ pub struct Candidate {
 
 /// Where versions come from (a registry, in practice).
 pub trait VersionSource {
-    /// Every version of `name`; empty when the package does not exist.
+    /// Every version of `name`; empty when the package does not exist, or
+    /// when all its versions are [`Self::held_back`].
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>>;
+    /// Some of `name`'s versions are left out on purpose: none left is a
+    /// conflict to back out of, not a missing package.
+    fn held_back(&self, _name: &str) -> bool {
+        false
+    }
     /// Where the versions are, for "package `x` is not in ...".
     fn describe(&self) -> String {
         "the registry".into()
@@ -390,7 +396,7 @@ impl DependencyProvider for Provider<'_> {
         };
         let mut constraints = Vec::new();
         for (dep, req) in deps {
-            if self.candidates(&dep)?.is_empty() {
+            if self.candidates(&dep)?.is_empty() && !self.source.borrow().held_back(&dep) {
                 return Err(self.fail(MarketplaceError::NotFound(format!(
                     "missing dependency: package `{dep}` (required by {requirer}) is not in {}",
                     self.source.borrow().describe()
