@@ -708,6 +708,16 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
         );
     }
 
+    // What it records may not close a cycle: that was recorded, and then
+    // every later install failed on it.
+    let env = Env::new();
+    pkg(&env, "a", "1.0.0", json!({"b": "^1"}));
+    pkg(&env, "b", "1.0.0", json!({"a": "^1"}));
+    env.ok(&["marketplace", "install", "a", "--no-dependencies"]);
+    let err = env.fails(&["marketplace", "install", "b"]);
+    assert!(err.contains("dependency cycle: a → b → a"), "{err}");
+    assert_eq!(versions(&env), pairs(&[("a", "1.0.0")]));
+
     // Named in one command, each fits the other.
     let env = scene();
     env.ok(&["marketplace", "install", "app", "base", "--no-dependencies"]);

@@ -15,7 +15,7 @@ use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
 use super::registry_source::{Limits, RegistrySource};
-use super::resolve::{Candidate, Resolution, resolve};
+use super::resolve::{Candidate, Resolution, dependency_order, resolve};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
 use crate::backend::MAX_TARBALL;
@@ -234,16 +234,6 @@ pub fn install<L>(
             p.dependencies.extend(fitting.clone());
         }
     }
-    let mut report = InstallReport {
-        root: root.to_path_buf(),
-        dry_run: options.dry_run,
-        packages: plan.clone(),
-        hooks: Vec::new(),
-        p2p_fallback: None,
-    };
-    if options.dry_run {
-        return Ok(report);
-    }
     // A package that stays may now depend on a version that moved, or on
     // one that went in and binds it.
     let recorded: Vec<_> = (lockfile.packages.iter())
@@ -268,6 +258,30 @@ pub fn install<L>(
             l.dependencies.extend(fitting.clone());
         }
     }
+    // What a package installed without its dependencies records may close
+    // a cycle (it was recorded, and then refused every later install).
+    let changing: Vec<&PlannedPackage> = (plan.iter())
+        .filter(|p| p.action != Action::Unchanged)
+        .collect();
+    let after = (lockfile.packages.iter())
+        .filter(|l| !changing.iter().any(|p| p.name == l.name))
+        .map(|l| (l.name.as_str(), l.dependencies.keys()))
+        .chain(
+            changing
+                .iter()
+                .map(|p| (p.name.as_str(), p.dependencies.keys())),
+        );
+    dependency_order(after)?;
+    let report = InstallReport {
+        root: root.to_path_buf(),
+        dry_run: options.dry_run,
+        packages: plan.clone(),
+        hooks: Vec::new(),
+        p2p_fallback: None,
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
     if plan.iter().all(|p| p.action == Action::Unchanged) {
         let same = (lockfile.packages.iter())
             .zip(&recorded)
@@ -277,8 +291,8 @@ pub fn install<L>(
         }
         return Ok(report);
     }
-    report.hooks = commit(backends, root, &plan, options, &mut lockfile)?;
-    Ok(report)
+    let hooks = commit(backends, root, &plan, options, &mut lockfile)?;
+    Ok(InstallReport { hooks, ..report })
 }
 
 /// A resolution that failed with `limits` in force says which versions

@@ -179,23 +179,38 @@ pub fn resolve(
 
 /// Dependencies first; a cycle is an error naming its whole chain.
 fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
+    // Only what is being installed is ordered (--no-dependencies records
+    // dependencies that are installed already).
+    dependency_order(
+        packages
+            .iter()
+            .map(|(name, r)| (name.as_str(), r.dependencies.keys())),
+    )
+}
+
+/// Every package of `graph` (name, what it depends on), each after all of
+/// its dependencies among them; a cycle is an error naming its whole chain.
+pub fn dependency_order<'a, D>(graph: impl Iterator<Item = (&'a str, D)>) -> Result<Vec<String>>
+where
+    D: IntoIterator<Item = &'a String>,
+{
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         Visiting,
         Done,
     }
-    fn visit(
-        name: &str,
-        packages: &BTreeMap<String, Resolved>,
-        marks: &mut HashMap<String, Mark>,
-        path: &mut Vec<String>,
+    fn visit<'a>(
+        name: &'a str,
+        graph: &BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        path: &mut Vec<&'a str>,
         order: &mut Vec<String>,
     ) -> Result<()> {
         match marks.get(name) {
             Some(Mark::Done) => return Ok(()),
             Some(Mark::Visiting) => {
-                let start = path.iter().position(|p| p == name).unwrap_or(0);
-                let mut chain: Vec<&str> = path[start..].iter().map(String::as_str).collect();
+                let start = path.iter().position(|p| *p == name).unwrap_or(0);
+                let mut chain = path[start..].to_vec();
                 chain.push(name);
                 return Err(MarketplaceError::Dependency(format!(
                     "dependency cycle: {}",
@@ -204,23 +219,23 @@ fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
             }
             None => {}
         }
-        marks.insert(name.to_owned(), Mark::Visiting);
-        path.push(name.to_owned());
-        // Only what is being installed is ordered (--no-dependencies records
-        // dependencies that are installed already).
-        let deps = packages[name].dependencies.keys();
-        for dep in deps.filter(|d| packages.contains_key(*d)) {
-            visit(dep, packages, marks, path, order)?;
+        marks.insert(name, Mark::Visiting);
+        path.push(name);
+        for dep in graph[name].iter().filter(|d| graph.contains_key(*d)) {
+            visit(dep, graph, marks, path, order)?;
         }
         path.pop();
-        marks.insert(name.to_owned(), Mark::Done);
+        marks.insert(name, Mark::Done);
         order.push(name.to_owned());
         Ok(())
     }
+    let graph: BTreeMap<&str, Vec<&str>> = graph
+        .map(|(name, deps)| (name, deps.into_iter().map(String::as_str).collect()))
+        .collect();
     let mut marks = HashMap::new();
     let mut order = Vec::new();
-    for name in packages.keys() {
-        visit(name, packages, &mut marks, &mut Vec::new(), &mut order)?;
+    for name in graph.keys() {
+        visit(name, &graph, &mut marks, &mut Vec::new(), &mut order)?;
     }
     Ok(order)
 }
