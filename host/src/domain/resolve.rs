@@ -411,14 +411,31 @@ impl DependencyProvider for Provider<'_> {
         };
         let mut constraints = Vec::new();
         for (dep, req) in deps {
-            if self.candidates(&dep)?.is_empty() && !self.source.borrow().held_back(&dep) {
+            let candidates = self.candidates(&dep)?;
+            if candidates.is_empty() && !self.source.borrow().held_back(&dep) {
                 return Err(self.fail(MarketplaceError::NotFound(format!(
                     "missing dependency: package `{dep}` (required by {requirer}) is not in {}",
                     self.source.borrow().describe()
                 ))));
             }
             self.note_prereleases(&dep, &req);
-            constraints.push((Pkg::Named(dep), to_ranges(&req)));
+            let mut range = to_ranges(&req);
+            // A pre-release between a range's bounds fits only a requirement
+            // naming its version (`^1` never takes 2.0.0-rc.1, which sorts
+            // below 2.0.0), as in cargo; a request by name alone for a
+            // package with only pre-releases takes them all (see `resolve`).
+            let latest = *package == Pkg::Root
+                && req == VersionReq::STAR
+                && candidates.iter().all(|c| !c.version.pre.is_empty());
+            for c in candidates
+                .iter()
+                .filter(|c| !c.version.pre.is_empty() && !latest)
+            {
+                if range.contains(&c.version) && !req.matches(&c.version) {
+                    range = range.intersection(&Ranges::singleton(c.version.clone()).complement());
+                }
+            }
+            constraints.push((Pkg::Named(dep), range));
         }
         Ok(Dependencies::Available(constraints.into_iter().collect()))
     }

@@ -301,6 +301,15 @@ fn prereleases_only_when_asked_for() {
     )
     .unwrap();
     assert_eq!(r.packages["a"].version.to_string(), "2.0.0-rc.1");
+    // Asked for by one, a pre-release still does not fit another's range
+    // it sorts into (`^1` held 2.0.0-rc.1 once it had been named).
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[]),
+        ("a", "2.0.0-rc.1", &[]),
+        ("mid", "1.0.0", &[("a", "^1")]),
+    ]);
+    let both = req(&[("a", "=2.0.0-rc.1"), ("mid", "*")]);
+    assert!(resolve(&mut reg, &both, &BTreeMap::new(), true).is_err());
 
     // Named alone, a package with only pre-releases gets the newest (as
     // search shows it); as a dependency, or under a range, it does not.
