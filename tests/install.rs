@@ -742,6 +742,48 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
 }
 
 #[test]
+fn a_dependency_removed_with_force_stays_removed_and_recorded() {
+    // Unrelated commands rewrote app's record to a version never installed
+    // (install), or put base back (update).
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "app", "1.0.0", json!({"base": "^1"}));
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "other", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "app", "lib"]);
+    pkg(&env, "base", "1.1.0", json!({}));
+    pkg(&env, "lib", "1.1.0", json!({}));
+    env.ok(&["marketplace", "remove", "base", "--force"]);
+    for args in [
+        &["marketplace", "install", "other"][..],
+        &["marketplace", "update", "lib"],
+    ] {
+        env.ok(args);
+        let locked = lock(&root);
+        assert!(!root.join("base").exists(), "{args:?}");
+        assert_eq!(
+            named(&locked["packages"], "app")["dependencies"],
+            json!({"base": "1.0.0"}),
+            "{args:?}"
+        );
+    }
+    let out = env.run(&["marketplace", "verify", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        named(&report["packages"], "app")["missing_dependencies"],
+        json!(["base@1.0.0"])
+    );
+    // Named, it gets its dependencies again.
+    env.ok(&["marketplace", "install", "app"]);
+    assert_eq!(
+        named(&lock(&root)["packages"], "app")["dependencies"],
+        json!({"base": "1.1.0"})
+    );
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
 fn unresolvable_requests_fail_cleanly() {
     let env = Env::new();
     pkg(&env, "a", "1.0.0", json!({"b": "^1"}));

@@ -243,7 +243,12 @@ pub fn install<L>(
         if let Some(r) = resolution.packages.get(&l.name) {
             let resolved = (r.dependencies.iter()).map(|(d, v)| (d.clone(), v.to_string()));
             if options.with_dependencies {
-                l.dependencies = resolved.collect();
+                // A dependency removed with --force stays recorded (verify
+                // names it missing) unless it comes back.
+                let missing = (l.dependencies.iter())
+                    .filter(|(d, _)| !installed.contains_key(*d))
+                    .map(|(d, v)| (d.clone(), v.clone()));
+                l.dependencies = missing.chain(resolved).collect();
             } else {
                 // Only what is there anyway: the rest stays as recorded.
                 l.dependencies.extend(resolved);

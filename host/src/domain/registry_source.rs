@@ -168,20 +168,20 @@ impl VersionSource for RegistrySource<'_> {
             return Ok(out);
         };
         // Partial: its listing asks for more than ggen.lock records (which
-        // holds every requirement that something installed fits).
+        // holds every requirement that something installed fits), or for
+        // what is no longer installed (`remove --force`).
+        let installed = self.installed;
         let partial = out.iter().any(|c| {
             c.version == kept.version
-                && (c.dependencies.keys()).any(|d| !kept.dependencies.contains_key(d))
+                && (c.dependencies.keys())
+                    .any(|d| !kept.dependencies.contains_key(d) || !installed.contains_key(d))
         });
         if partial && !self.named.contains(name) {
             let versions = self.partial.entry(name.to_owned()).or_default();
-            let installed = self.installed;
             for c in &mut out {
                 versions.insert(c.version.clone(), c.dependencies.clone());
-                c.dependencies.retain(|d, req| {
-                    kept.dependencies.contains_key(d)
-                        || installed.get(d).is_some_and(|i| req.matches(&i.version))
-                });
+                c.dependencies
+                    .retain(|d, req| installed.get(d).is_some_and(|i| req.matches(&i.version)));
             }
         }
         if !out.iter().any(|c| c.version == kept.version) {
