@@ -648,6 +648,15 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     env.ok(&["marketplace", "install", "base"]);
     env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
     assert_eq!(app_deps(&env), json!({}));
+    // Named, it resolves again: base 2 is held where it is, and the error
+    // says so (it said "=2.0.0 (required by your request)").
+    let err = env.fails(&["marketplace", "update", "app"]);
+    assert!(
+        err.contains(
+            "^1 (required by app@1.0.0) and =2.0.0 (installed, and update leaves it as it is)"
+        ),
+        "{err}"
+    );
     env.ok(&["marketplace", "install", "base@1.0.0"]);
     assert_eq!(app_deps(&env), json!({"base": "1.0.0"}));
     assert!(

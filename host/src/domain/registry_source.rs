@@ -159,6 +159,10 @@ impl VersionSource for RegistrySource<'_> {
         self.limits.contains_key(name)
     }
 
+    fn asked_for(&self, name: &str) -> bool {
+        self.named.contains(name)
+    }
+
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
         let Some(kept) = self.installed.get(name) else {

@@ -37,6 +37,11 @@ pub trait VersionSource {
     fn held_back(&self, _name: &str) -> bool {
         false
     }
+    /// The user asked for `name` (a request that is not is an installed
+    /// package `update` holds or moves: errors say so, not "your request").
+    fn asked_for(&self, _name: &str) -> bool {
+        true
+    }
     /// Where the versions are, for "package `x` is not in ...".
     fn describe(&self) -> String {
         "the registry".into()

@@ -104,6 +104,15 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
                     "installed, and --no-dependencies leaves it as it is".into()
                 }
             }
+            Pkg::Root if !provider.source.borrow().asked_for(e.dep) => {
+                let held = (provider.requests.get(e.dep))
+                    .is_some_and(|r| r.comparators.iter().all(|c| c.op == semver::Op::Exact));
+                if held {
+                    "installed, and update leaves it as it is".into()
+                } else {
+                    "installed, not downgraded".into()
+                }
+            }
             _ => format!(
                 "required by {}",
                 chain(e.from, e.from_range, edges, provider)
