@@ -727,6 +727,21 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     assert!(err.contains("dependency cycle: a → b → a"), "{err}");
     assert_eq!(versions(&env), pairs(&[("a", "1.0.0")]));
 
+    // Its version no longer listed, its own package.json still says it
+    // went in without base: update --all moves it on without base (it was
+    // taken for a complete install and base came in).
+    let env = scene();
+    env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
+    pkg(&env, "app", "1.1.0", json!({"base": "^1"}));
+    let index_path = env.registry().join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let app_versions = index["packages"]["app"]["versions"].as_array_mut().unwrap();
+    app_versions.retain(|v| v["version"] != "1.0.0");
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    std::fs::remove_dir_all(env.registry().join("app/1.0.0")).unwrap();
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(versions(&env), pairs(&[("app", "1.1.0")]));
+
     // Named in one command, each fits the other.
     let env = scene();
     env.ok(&["marketplace", "install", "app", "base", "--no-dependencies"]);

@@ -210,7 +210,8 @@ pub fn install<L>(
     // versions that fit, while a resolution puts one in that does not.
     let mut limits = Limits::new();
     let (resolution, bound) = loop {
-        let mut source = RegistrySource::new(&mut *backends.registry, &installed, &named, &limits);
+        let mut source =
+            RegistrySource::new(&mut *backends.registry, root, &installed, &named, &limits);
         let resolution = resolve(
             &mut source,
             &requests,

@@ -13,6 +13,7 @@
 //! next one sees only the versions of it that fit (`limits`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use semver::{Version, VersionReq};
 
@@ -24,6 +25,9 @@ pub type Limits = BTreeMap<String, Vec<(String, VersionReq)>>;
 
 pub struct RegistrySource<'a> {
     pub registry: &'a mut dyn Registry,
+    /// The install root: an installed package's own package.json says what
+    /// it requires when the registry no longer lists its version.
+    root: &'a Path,
     pub installed: &'a BTreeMap<String, Candidate>,
     /// What the user asked to install or update: a partial package named
     /// resolves all its dependencies again.
@@ -38,12 +42,14 @@ pub struct RegistrySource<'a> {
 impl<'a> RegistrySource<'a> {
     pub fn new(
         registry: &'a mut dyn Registry,
+        root: &'a Path,
         installed: &'a BTreeMap<String, Candidate>,
         named: &'a BTreeSet<String>,
         limits: &'a Limits,
     ) -> Self {
         Self {
             registry,
+            root,
             installed,
             named,
             limits,
@@ -171,14 +177,17 @@ impl VersionSource for RegistrySource<'_> {
             }
             return Ok(out);
         };
-        // Partial: its listing asks for more than ggen.lock records (which
-        // holds every requirement that something installed fits), or for
-        // what is no longer installed (`remove --force`).
+        // Partial: what it requires (as listed, or as its installed
+        // package.json says when its version is no longer listed) is more
+        // than ggen.lock records (which holds every requirement that
+        // something installed fits), or no longer installed (`remove --force`).
         let installed = self.installed;
-        let partial = out.iter().any(|c| {
-            c.version == kept.version
-                && (c.dependencies.keys())
-                    .any(|d| !kept.dependencies.contains_key(d) || !installed.contains_key(d))
+        let requires = match out.iter().find(|c| c.version == kept.version) {
+            Some(c) => Some(c.dependencies.clone()),
+            None => installed_requirements(&self.root.join(name)),
+        };
+        let partial = requires.as_ref().is_some_and(|reqs| {
+            (reqs.keys()).any(|d| !kept.dependencies.contains_key(d) || !installed.contains_key(d))
         });
         if partial && !self.named.contains(name) {
             let versions = self.partial.entry(name.to_owned()).or_default();
@@ -187,10 +196,26 @@ impl VersionSource for RegistrySource<'_> {
                 c.dependencies
                     .retain(|d, req| installed.get(d).is_some_and(|i| req.matches(&i.version)));
             }
+            if let Some(reqs) = requires {
+                versions.entry(kept.version.clone()).or_insert(reqs);
+            }
         }
         if !out.iter().any(|c| c.version == kept.version) {
             out.push(kept.clone());
         }
         Ok(out)
     }
+}
+
+/// The requirements in the package.json of the package installed in `dir`,
+/// if it can be read (unreadable, it counts as requiring what ggen.lock says).
+fn installed_requirements(dir: &Path) -> Option<BTreeMap<String, VersionReq>> {
+    let manifest = super::manifest::read_staged(dir).ok()??;
+    let Some(deps) = manifest.get("dependencies") else {
+        return Some(BTreeMap::new());
+    };
+    let deps = deps.as_object()?;
+    (deps.iter())
+        .map(|(d, r)| Some((d.clone(), VersionReq::parse(r.as_str()?).ok()?)))
+        .collect()
 }
