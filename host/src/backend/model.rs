@@ -33,11 +33,9 @@ impl PackageVersion {
     /// is shown or kept (search, info, merged P2P results): stable above
     /// pre-release, as an install without a version picks, then by semver;
     /// an unparseable version lowest. The SDK's `search::preference` is the
-    /// same rule inside plugins.
+    /// same rule inside plugins, and this is it.
     pub fn preference(&self) -> Option<(bool, semver::Version)> {
-        semver::Version::parse(&self.version)
-            .ok()
-            .map(|v| (v.pre.is_empty(), v))
+        ggen_plugin_sdk::search::preference(&self.version)
     }
 }
 
