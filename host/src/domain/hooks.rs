@@ -167,14 +167,7 @@ fn validate_entry(entry: &str) -> std::result::Result<(), String> {
         }
         return Ok(());
     }
-    let relative = !entry.is_empty()
-        && entry.len() <= 256
-        && !entry.starts_with('/')
-        && !entry.contains('\\')
-        && entry
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..");
-    if !relative {
+    if entry.len() > 256 || !crate::backend::unpack::is_plain_relative(entry) {
         return Err(format!(
             "\"hooks\": `{entry}` must be a path inside the package (like hooks/setup.wasm) or builtin:<name>"
         ));
