@@ -808,6 +808,41 @@ fn a_dependency_removed_with_force_stays_removed_and_recorded() {
 }
 
 #[test]
+fn a_target_through_a_name_that_does_not_exist_makes_only_the_target() {
+    // `--target x/../t` made an empty x/ on the way (and kept it, even when
+    // the install failed).
+    let env = Env::new();
+    pkg(&env, "dep", "1.0.0", json!({}));
+    let work = env.work.path();
+    let through = |a: &str, b: &str| work.join(a).join("..").join(b).display().to_string();
+    env.ok(&[
+        "marketplace",
+        "install",
+        "dep",
+        "--target",
+        &through("x", "t"),
+    ]);
+    assert!(work.join("t/dep/package.json").is_file());
+    assert!(!work.join("x").exists());
+    let listed = env.json(&[
+        "marketplace",
+        "list",
+        "--target",
+        &through("y", "t"),
+        "--json",
+    ]);
+    assert_eq!(listed["packages"][0]["name"], "dep", "{listed}");
+    env.fails(&[
+        "marketplace",
+        "install",
+        "ghost",
+        "--target",
+        &through("z", "u"),
+    ]);
+    assert!(!work.join("z").exists() && !work.join("u").exists());
+}
+
+#[test]
 fn unresolvable_requests_fail_cleanly() {
     let env = Env::new();
     pkg(&env, "a", "1.0.0", json!({"b": "^1"}));

@@ -302,7 +302,17 @@ impl Session {
 
     /// `--target DIR`, or `$GGEN_HOME/packages`.
     pub fn install_root(&self, target: Option<&Path>) -> PathBuf {
-        target.map_or_else(|| self.packages_dir.clone(), Path::to_path_buf)
+        match target {
+            Some(dir)
+                if dir
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir) =>
+            {
+                resolved(dir)
+            }
+            Some(dir) => dir.to_path_buf(),
+            None => self.packages_dir.clone(),
+        }
     }
 
     /// The install root a reading command (list, verify) looks at: a
@@ -313,7 +323,7 @@ impl Session {
             return Err(self.not_an_install_root(why, &root));
         }
         match target {
-            Some(dir) if !dir.exists() => Err(no_install_root(dir)),
+            Some(_) if !root.exists() => Err(no_install_root(&root)),
             _ => Ok(root),
         }
     }
@@ -339,22 +349,26 @@ fn no_install_root(root: &Path) -> MarketplaceError {
 
 /// `path` with symlinks resolved as far as it exists (the rest appended), so
 /// two spellings of one directory compare equal.
+/// `..` steps out of the real directory, and out of a name that does not
+/// exist yet without making it (`--target a/../t` left an empty `a/`).
 fn resolved(path: &Path) -> PathBuf {
-    let path = absolute(path);
-    let mut existing = path.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return rest.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent;
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in absolute(path).components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
             }
-            _ => return path,
+            Component::CurDir => {}
+            other => {
+                out.push(other);
+                if let Ok(real) = out.canonicalize() {
+                    out = real;
+                }
+            }
         }
     }
+    out
 }
 
 fn absolute(p: &Path) -> PathBuf {
