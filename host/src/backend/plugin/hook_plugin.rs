@@ -82,17 +82,14 @@ fn run(
         bytes: program.bytes.clone(),
         sha256: program.sha256.clone(),
     };
-    let component = engine
-        .load(&source, World::PostInstallHook)
-        .map_err(|e| e.to_string())?;
-    let linker = sandbox::linker(engine, |l| {
-        PostInstallHook::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s)
-    })
+    let pre = sandbox::prepare(
+        engine,
+        &source,
+        World::PostInstallHook,
+        |l| PostInstallHook::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s),
+        PostInstallHookPre::new,
+    )
     .map_err(|e| e.to_string())?;
-    let pre = linker
-        .instantiate_pre(&component)
-        .and_then(PostInstallHookPre::new)
-        .map_err(|e| sandbox::link_error(&label, &e))?;
     let policy = Policy::hook(package_dir.to_path_buf(), limits);
     let mut store =
         sandbox::new_store(engine.engine(), &policy, &label).map_err(|e| e.to_string())?;

@@ -22,25 +22,16 @@ pub struct WasmP2pPolicy {
 
 impl WasmP2pPolicy {
     pub fn load(engine: &PluginEngine, source: &WasmSource, limits: Limits) -> Result<Self> {
-        let component = engine.load(source, World::P2pPolicy)?;
-        let linker = sandbox::linker(engine, |l| {
-            P2pPolicyPlugin::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s)
-        })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(P2pPolicyPluginPre::new)
-            .map_err(|e| MarketplaceError::Plugin(sandbox::link_error(&source.label, &e)))?;
+        let pre = sandbox::prepare(
+            engine,
+            source,
+            World::P2pPolicy,
+            |l| P2pPolicyPlugin::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s),
+            P2pPolicyPluginPre::new,
+        )?;
         let policy = Policy::p2p_policy(limits);
-        let mut store = sandbox::new_store(engine.engine(), &policy, &source.label)?;
-        sandbox::arm_deadline(&mut store, &limits);
-        let plugin = pre.instantiate(&mut store).map_err(|e| {
-            MarketplaceError::Plugin(sandbox::describe_failure(
-                &store,
-                &e,
-                "instantiate",
-                &limits,
-            ))
-        })?;
+        let (store, plugin) =
+            sandbox::instantiate(engine, &policy, &source.label, |s| pre.instantiate(s))?;
         Ok(Self {
             store,
             plugin,

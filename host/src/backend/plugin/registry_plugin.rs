@@ -29,23 +29,15 @@ pub struct WasmRegistry {
 impl WasmRegistry {
     /// Compile (or load from cache), link and instantiate `source` in a sandbox built from `policy`.
     pub fn load(engine: &PluginEngine, source: &WasmSource, policy: &Policy) -> Result<Self> {
-        let component = engine.load(source, World::Registry)?;
-        let linker = sandbox::linker(engine, |l| {
-            RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s)
-        })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(RegistryPluginPre::new)
-            .map_err(|e| MarketplaceError::Plugin(sandbox::link_error(&source.label, &e)))?;
-        let mut store = sandbox::new_store(engine.engine(), policy, &source.label)?;
-        sandbox::arm_deadline(&mut store, &policy.limits);
-        let plugin = match pre.instantiate(&mut store) {
-            Ok(p) => p,
-            Err(e) => {
-                let message = sandbox::describe_failure(&store, &e, "instantiate", &policy.limits);
-                return Err(MarketplaceError::Plugin(message));
-            }
-        };
+        let pre = sandbox::prepare(
+            engine,
+            source,
+            World::Registry,
+            |l| RegistryPlugin::add_to_linker::<_, HasSelf<PluginState>>(l, |s| s),
+            RegistryPluginPre::new,
+        )?;
+        let (store, plugin) =
+            sandbox::instantiate(engine, policy, &source.label, |s| pre.instantiate(s))?;
         Ok(Self {
             store,
             plugin,

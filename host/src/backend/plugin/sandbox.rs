@@ -206,6 +206,44 @@ fn unix_overrides(_: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// `source` compiled (or loaded from the cache) as `world` and linked:
+/// ready to instantiate (`pre`: the world's typed `...Pre::new`), once per
+/// plugin, whatever its kind.
+pub fn prepare<P>(
+    engine: &PluginEngine,
+    source: &super::WasmSource,
+    world: super::contract::World,
+    add: impl FnOnce(&mut Linker<PluginState>) -> wasmtime::Result<()>,
+    pre: impl FnOnce(wasmtime::component::InstancePre<PluginState>) -> wasmtime::Result<P>,
+) -> Result<P, MarketplaceError> {
+    let component = engine.load(source, world)?;
+    linker(engine, add)?
+        .instantiate_pre(&component)
+        .and_then(pre)
+        .map_err(|e| MarketplaceError::Plugin(link_error(&source.label, &e)))
+}
+
+/// A new sandboxed store for `policy` with `instantiate` run in it under
+/// the deadline: the store and the instance, or the failure in one line.
+pub fn instantiate<T>(
+    engine: &PluginEngine,
+    policy: &Policy,
+    label: &str,
+    instantiate: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<T>,
+) -> Result<(Store<PluginState>, T), MarketplaceError> {
+    let mut store = new_store(engine.engine(), policy, label)?;
+    arm_deadline(&mut store, &policy.limits);
+    match instantiate(&mut store) {
+        Ok(instance) => Ok((store, instance)),
+        Err(e) => Err(MarketplaceError::Plugin(describe_failure(
+            &store,
+            &e,
+            "instantiate",
+            &policy.limits,
+        ))),
+    }
+}
+
 /// One line for a component the linker refused, naming the missing import.
 pub fn link_error(label: &str, e: &wasmtime::Error) -> String {
     let text = format!("{e:#}");
