@@ -399,7 +399,7 @@ fn install_from<L>(
 struct InstallEnv {
     registry: Box<dyn ggen::domain::Registry>,
     source: String,
-    hooks: ggen::backend::plugin::WasmHookRunner,
+    hooks: Box<dyn ggen::domain::HookRunner>,
     progress: Box<dyn ggen::domain::progress::Progress>,
 }
 
@@ -417,7 +417,7 @@ impl InstallEnv {
         Backends {
             registry: self.registry.as_mut(),
             source: &self.source,
-            hooks: &mut self.hooks,
+            hooks: self.hooks.as_mut(),
             progress: self.progress.as_ref(),
         }
     }

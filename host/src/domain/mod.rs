@@ -24,6 +24,7 @@ pub mod transaction;
 pub mod update;
 pub mod verify;
 
+pub use crate::backend::hook::HookRunner;
 pub use crate::backend::{
     MarketplaceError, Package, PackageVersion, Query, Registry, RegistryMetadata, Result,
     SearchResults, excerpt,

@@ -190,11 +190,11 @@ impl Session {
 
 impl Session {
     /// Runs post-install hooks with the `[hooks]` limits of config.toml.
-    pub fn hook_runner(&self) -> Result<WasmHookRunner> {
-        Ok(WasmHookRunner::new(
+    pub fn hook_runner(&self) -> Result<Box<dyn super::HookRunner>> {
+        Ok(Box::new(WasmHookRunner::new(
             PluginEngine::new(self.home.cache())?,
             self.hook_limits()?,
-        ))
+        )))
     }
 
     /// The `[hooks]` limits of config.toml.
