@@ -208,10 +208,16 @@ pub fn install<L>(
     // A package installed without some of its dependencies binds those
     // that go in (see `registry_source`): resolve again, seeing only the
     // versions that fit, while a resolution puts one in that does not.
-    let mut limits = Limits::new();
+    let (mut limits, mut listings) = (Limits::new(), BTreeMap::new());
     let (resolution, bound) = loop {
-        let mut source =
-            RegistrySource::new(&mut *backends.registry, root, &installed, &named, &limits);
+        let mut source = RegistrySource::new(
+            &mut *backends.registry,
+            root,
+            &installed,
+            &named,
+            &limits,
+            &mut listings,
+        );
         let resolution = resolve(
             &mut source,
             &requests,

@@ -35,6 +35,9 @@ pub struct RegistrySource<'a> {
     /// Packages not installed → the partial packages' requirements on
     /// them that a version must meet to be seen.
     pub limits: &'a Limits,
+    /// What the registry listed, kept across the resolutions of one
+    /// install (each round would list every package again).
+    listings: &'a mut BTreeMap<String, Vec<Candidate>>,
     /// Each partial package's versions with every requirement they list.
     partial: BTreeMap<String, BTreeMap<Version, BTreeMap<String, VersionReq>>>,
 }
@@ -46,6 +49,7 @@ impl<'a> RegistrySource<'a> {
         installed: &'a BTreeMap<String, Candidate>,
         named: &'a BTreeSet<String>,
         limits: &'a Limits,
+        listings: &'a mut BTreeMap<String, Vec<Candidate>>,
     ) -> Self {
         Self {
             registry,
@@ -53,6 +57,7 @@ impl<'a> RegistrySource<'a> {
             installed,
             named,
             limits,
+            listings,
             partial: BTreeMap::new(),
         }
     }
@@ -111,6 +116,15 @@ impl<'a> RegistrySource<'a> {
     }
 
     fn listed(&mut self, name: &str) -> Result<Vec<Candidate>> {
+        if let Some(listed) = self.listings.get(name) {
+            return Ok(listed.clone());
+        }
+        let listed = self.list(name)?;
+        self.listings.insert(name.to_owned(), listed.clone());
+        Ok(listed)
+    }
+
+    fn list(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let versions = match self.registry.list_versions(name) {
             Ok(v) => v,
             Err(MarketplaceError::NotFound(_)) => return Ok(Vec::new()),
