@@ -274,14 +274,6 @@ pub(crate) fn checked_path(raw: &[u8], limits: &UnpackLimits) -> Result<String, 
     Ok(parts.join("/"))
 }
 
-/// A path as ggen writes one (what [`checked_path`] makes of an archive's):
-/// non-empty, relative, `/`-separated, normal components only. What a
-/// package.json or ggen.lock names inside a package must be one.
-pub fn is_plain_relative(path: &str) -> bool {
-    !path.is_empty()
-        && checked_path(path.as_bytes(), &UnpackLimits::default()).is_ok_and(|p| p == path)
-}
-
 fn ancestors_are_not_files(path: &str, files: &HashSet<String>) -> Result<(), String> {
     let mut end = 0;
     while let Some(i) = path[end..].find('/') {
@@ -346,22 +338,5 @@ impl<R: Read> Read for Budget<R> {
         let n = self.inner.read(&mut buf[..max])?;
         self.left -= n as u64;
         Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_plain_relative;
-
-    #[test]
-    fn plain_relative_paths_are_what_unpacking_writes() {
-        for ok in ["a", "hooks/setup.wasm", "a.b/c-d_e"] {
-            assert!(is_plain_relative(ok), "{ok}");
-        }
-        for bad in [
-            "", "/a", "a/../b", "..", "./a", "a//b", "a/", "a\\b", "c:d", "a\u{1}b",
-        ] {
-            assert!(!is_plain_relative(bad), "{bad:?}");
-        }
     }
 }

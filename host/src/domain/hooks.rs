@@ -167,7 +167,14 @@ fn validate_entry(entry: &str) -> std::result::Result<(), String> {
         }
         return Ok(());
     }
-    if entry.len() > 256 || !crate::backend::unpack::is_plain_relative(entry) {
+    let relative = !entry.is_empty()
+        && entry.len() <= 256
+        && !entry.starts_with('/')
+        && !entry.contains('\\')
+        && entry
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
+    if !relative {
         return Err(format!(
             "\"hooks\": `{entry}` must be a path inside the package (like hooks/setup.wasm) or builtin:<name>"
         ));

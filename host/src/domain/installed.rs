@@ -182,9 +182,7 @@ fn check_entries(lock: &Lockfile) -> std::result::Result<(), String> {
             })?;
         }
         let paths = p.files.keys().chain(p.hook_changes.keys());
-        if let Some(file) =
-            (paths.into_iter()).find(|f| !crate::backend::unpack::is_plain_relative(f))
-        {
+        if let Some(file) = paths.into_iter().find(|f| !is_plain_relative(f)) {
             return Err(format!(
                 "{}: file `{}` is not a plain path inside the package",
                 entry(),
@@ -193,6 +191,13 @@ fn check_entries(lock: &Lockfile) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Replace `<packages_dir>/ggen.lock` atomically: a temporary file beside it
