@@ -10,6 +10,16 @@ fn pkg(env: &Env, name: &str, version: &str, deps: Value) {
     env.publish(json!({"name": name, "version": version, "description": format!("{name} {version}"), "dependencies": deps}));
 }
 
+/// Take `name`@`version` out of the registry (as a yank or cleanup would).
+fn unlist(env: &Env, name: &str, version: &str) {
+    let index_path = env.registry().join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let versions = index["packages"][name]["versions"].as_array_mut().unwrap();
+    versions.retain(|v| v["version"] != version);
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    std::fs::remove_dir_all(env.registry().join(name).join(version)).unwrap();
+}
+
 fn lock(root: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(root.join("ggen.lock")).unwrap()).unwrap()
 }
@@ -733,12 +743,7 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     let env = scene();
     env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
     pkg(&env, "app", "1.1.0", json!({"base": "^1"}));
-    let index_path = env.registry().join("index.json");
-    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    let app_versions = index["packages"]["app"]["versions"].as_array_mut().unwrap();
-    app_versions.retain(|v| v["version"] != "1.0.0");
-    std::fs::write(&index_path, index.to_string()).unwrap();
-    std::fs::remove_dir_all(env.registry().join("app/1.0.0")).unwrap();
+    unlist(&env, "app", "1.0.0");
     env.ok(&["marketplace", "update", "--all"]);
     assert_eq!(versions(&env), pairs(&[("app", "1.1.0")]));
 
@@ -798,6 +803,14 @@ fn a_dependency_removed_with_force_stays_removed_and_recorded() {
         named(&report["packages"], "app")["missing_dependencies"],
         json!(["base@1.0.0"])
     );
+    // So also when the registry no longer lists app's version, nor base's:
+    // app's record held base at =1.0.0 and an unrelated install failed.
+    unlist(&env, "app", "1.0.0");
+    unlist(&env, "base", "1.0.0");
+    pkg(&env, "more", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "more"]);
+    assert!(!root.join("base").exists());
+    pkg(&env, "app", "1.0.1", json!({"base": "^1"}));
     // Named, it gets its dependencies again.
     env.ok(&["marketplace", "install", "app"]);
     assert_eq!(

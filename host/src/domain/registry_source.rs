@@ -215,7 +215,11 @@ impl VersionSource for RegistrySource<'_> {
             }
         }
         if !out.iter().any(|c| c.version == kept.version) {
-            out.push(kept.clone());
+            // What ggen.lock records for it, less what `remove --force` took
+            // away (it stays recorded, but nothing may put it back).
+            let mut kept = kept.clone();
+            kept.dependencies.retain(|d, _| installed.contains_key(d));
+            out.push(kept);
         }
         Ok(out)
     }
