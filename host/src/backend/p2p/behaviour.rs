@@ -39,6 +39,8 @@ impl Behaviour {
             peer_id,
             MemoryStoreConfig {
                 max_records: MAX_RECORDS,
+                max_provided_keys: super::remote_providers::REMOTE_KEYS
+                    + super::remote_providers::LOCAL_KEYS,
                 max_value_bytes: MAX_RECORD_BYTES,
                 ..Default::default()
             },

@@ -23,6 +23,7 @@ use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{DialOutcome, Dials};
 use super::peers::Peers;
 use super::record;
+use super::remote_providers::RemoteProviders;
 use super::serve::Served;
 use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
@@ -100,6 +101,7 @@ pub struct EventLoop {
     /// Dials started by `Dial` (by connection: the DHT's own dials come
     /// and go meanwhile).
     dials: Dials,
+    remote_providers: RemoteProviders,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -132,6 +134,7 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             listen: Vec::new(),
             dials: Dials::default(),
+            remote_providers: RemoteProviders::default(),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -561,12 +564,9 @@ impl EventLoop {
             } => {
                 // Filtering hands these to us as well (they were never
                 // stored, so only a provider itself could say it provides).
-                // kad checked that the sender names itself; the store caps
-                // how many are kept.
                 let store = self.swarm.behaviour_mut().kademlia.store_mut();
-                match store.add_provider(record) {
-                    Ok(()) => self.metrics.provider_records_received += 1,
-                    Err(e) => tracing::debug!("not storing a provider record: {e:?}"),
+                if self.remote_providers.add(store, record) {
+                    self.metrics.provider_records_received += 1;
                 }
             }
             kad::Event::InboundRequest {
