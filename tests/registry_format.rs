@@ -140,8 +140,20 @@ fn entries_nothing_could_install_are_left_out_and_named() {
     }
     let info = env.json(&["marketplace", "info", "mixed", "--json"]);
     assert_eq!(strings(&info["versions"], "version"), ["1.0.0"]);
-    let err = env.fails(&["marketplace", "info", "nover"]);
-    assert!(err.contains("not semver (`latest`)"), "{err}");
+    // With no version left, it is not there.
+    let out = env.run(&["marketplace", "info", "nover"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("not semver (`latest`)")
+            && stderr.contains("`nover` is not in this registry"),
+        "{stderr}"
+    );
+    // Publishing it writes the entry back without them (it failed, and left
+    // the new version's files behind).
+    env.publish(json!({"name": "nover", "version": "1.0.0"}));
+    let info = env.json(&["marketplace", "info", "nover", "--json"]);
+    assert_eq!(strings(&info["versions"], "version"), ["1.0.0"]);
 }
 
 #[test]

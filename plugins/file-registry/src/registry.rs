@@ -101,10 +101,16 @@ impl FileRegistry {
     }
 
     pub fn list_packages(&self) -> Result<Vec<Package>, Error> {
-        self.load_index()?
-            .iter()
-            .map(|(name, p)| p.map(|p| p.to_wire(name)))
-            .collect()
+        // One unusable entry (named in a warning) does not hide the rest.
+        Ok((self.load_index()?.iter())
+            .filter_map(|(name, p)| match p {
+                Ok(p) => Some(p.to_wire(name)),
+                Err(e) => {
+                    crate::warn(&format!("{}; it is left out", e.message()));
+                    None
+                }
+            })
+            .collect())
     }
 
     pub fn search(&self, query: &Query) -> Result<SearchResults, Error> {
@@ -113,7 +119,9 @@ impl FileRegistry {
 
     pub fn get_package(&self, name: &str) -> Result<Package, Error> {
         let index = self.load_index()?;
-        let package = index.package(name)?.ok_or_else(|| not_found(name, None))?;
+        let package = (index.package(name)?)
+            .filter(|p| !p.versions.is_empty())
+            .ok_or_else(|| not_found(name, None))?;
         Ok(package.to_wire(name))
     }
 
@@ -126,7 +134,7 @@ impl FileRegistry {
         let index = self.load_index()?;
         let mut version_count = 0;
         for (_, package) in index.iter() {
-            version_count += package?.versions.len() as u64;
+            version_count += package.map_or(0, |p| p.versions.len() as u64);
         }
         Ok(RegistryMetadata {
             name: "file registry".into(),
@@ -248,7 +256,7 @@ impl FileRegistry {
         check_path_safe(name, version)?;
         let mut index = self.load_index()?;
         find_entry(&index, name, version)?;
-        let mut package = index.package(name)?.expect("found above");
+        let mut package = index.package_to_write(name)?.expect("found above");
         package.versions.retain(|e| e.version != version);
         if package.versions.is_empty() {
             index.remove_package(name);
@@ -296,10 +304,12 @@ impl FileRegistry {
 
 /// Make `meta`, stored at `rel`, the index's entry for its version.
 fn set_version(index: &mut IndexFile, meta: &PackageVersion, rel: String) -> Result<(), Error> {
-    let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
-        name: meta.name.clone(),
-        versions: Vec::new(),
-    });
+    let mut package = index
+        .package_to_write(&meta.name)?
+        .unwrap_or_else(|| IndexPackage {
+            name: meta.name.clone(),
+            versions: Vec::new(),
+        });
     package.versions.retain(|e| e.version != meta.version);
     package.versions.push(IndexEntry::from_wire(meta, rel));
     package.sort_newest_first();
@@ -328,8 +338,9 @@ fn remove_replacements(dir: &Path, file_name: &str, indexed: &str) {
 }
 
 fn find_entry(index: &IndexFile, name: &str, version: &str) -> Result<IndexEntry, Error> {
+    // Asked for by semver version, an entry's other versions do not matter.
     index
-        .package(name)?
+        .package_to_write(name)?
         .and_then(|p| p.versions.into_iter().find(|e| e.version == version))
         .ok_or_else(|| not_found(name, Some(version)))
 }
