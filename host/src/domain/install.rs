@@ -275,8 +275,9 @@ pub fn install<L>(
     let changing: Vec<&PlannedPackage> = (plan.iter())
         .filter(|p| p.action != Action::Unchanged)
         .collect();
+    let moving: BTreeSet<&str> = changing.iter().map(|p| p.name.as_str()).collect();
     let after = (lockfile.packages.iter())
-        .filter(|l| !changing.iter().any(|p| p.name == l.name))
+        .filter(|l| !moving.contains(l.name.as_str()))
         .map(|l| (l.name.as_str(), l.dependencies.keys()))
         .chain(
             changing
