@@ -201,6 +201,18 @@ pub fn install<L>(
         .iter()
         .map(|(name, c)| (name.clone(), c.version.clone()))
         .collect();
+    // With --no-dependencies only those that may require a request can
+    // object (asking the registry about every installed package cost a
+    // lookup each, a DHT query each with --p2p): what ggen.lock records, or
+    // the installed package.json, says so.
+    let may_depend = |name: &str| {
+        installed[name]
+            .dependencies
+            .keys()
+            .any(|d| requests.contains_key(d))
+            || super::registry_source::installed_requirements(&root.join(name))
+                .is_none_or(|reqs| reqs.keys().any(|d| requests.contains_key(d)))
+    };
     let named: BTreeSet<String> = (requests.keys())
         .filter(|n| !options.unnamed.contains(*n))
         .cloned()
@@ -223,6 +235,7 @@ pub fn install<L>(
             &requests,
             &installed_versions,
             options.with_dependencies,
+            may_depend,
         )
         .map_err(|e| held_back(e, &limits))?;
         let unfit = source.unfit(&resolution);

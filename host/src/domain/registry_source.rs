@@ -227,7 +227,7 @@ impl VersionSource for RegistrySource<'_> {
 
 /// The requirements in the package.json of the package installed in `dir`,
 /// if it can be read (unreadable, it counts as requiring what ggen.lock says).
-fn installed_requirements(dir: &Path) -> Option<BTreeMap<String, VersionReq>> {
+pub fn installed_requirements(dir: &Path) -> Option<BTreeMap<String, VersionReq>> {
     let manifest = super::manifest::read_staged(dir).ok()??;
     let Some(deps) = manifest.get("dependencies") else {
         return Some(BTreeMap::new());

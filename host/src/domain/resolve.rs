@@ -68,16 +68,20 @@ pub struct Resolution {
 /// newer one, and is never lowered. With `with_dependencies` false, only the
 /// requested packages are chosen (`--no-dependencies`), and the installed
 /// ones stay exactly as they are, their requirements on the requested ones
-/// still holding (a dependent is never broken).
+/// still holding (a dependent is never broken): only those `may_depend`
+/// names are held (the others cannot object, and asking a source about each
+/// costs a lookup).
 pub fn resolve(
     source: &mut dyn VersionSource,
     requests: &BTreeMap<String, VersionReq>,
     installed: &BTreeMap<String, Version>,
     with_dependencies: bool,
+    may_depend: impl Fn(&str) -> bool,
 ) -> Result<Resolution> {
     let kept: BTreeMap<String, Version> = installed
         .iter()
         .filter(|(name, _)| !requests.contains_key(*name))
+        .filter(|(name, _)| with_dependencies || may_depend(name))
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let mut roots = requests.clone();

@@ -2,7 +2,17 @@ use std::collections::BTreeMap;
 
 use semver::{Version, VersionReq};
 
-use super::{Candidate, VersionSource, resolve, to_ranges};
+use super::{Candidate, Resolution, VersionSource, to_ranges};
+
+/// [`super::resolve`] holding every installed package.
+fn resolve(
+    source: &mut dyn VersionSource,
+    requests: &BTreeMap<String, VersionReq>,
+    installed: &BTreeMap<String, Version>,
+    with_dependencies: bool,
+) -> Result<Resolution> {
+    super::resolve(source, requests, installed, with_dependencies, |_| true)
+}
 use crate::domain::{MarketplaceError, Result};
 
 /// One version: name, version, dependencies (name, requirement).
