@@ -72,20 +72,6 @@ impl IndexFile {
             .map(|(name, raw)| (name.as_str(), self.usable_package(name, raw)))
     }
 
-    /// One package to change (publish, delete): as parsed, less the
-    /// versions that are not semver, which the write then drops (they made
-    /// [`Self::package`] fail when nothing else was left).
-    pub fn package_to_write(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
-        let Some(raw) = self.packages.get(name) else {
-            return Ok(None);
-        };
-        let mut package = self.parse_package(name, raw)?;
-        package
-            .versions
-            .retain(|e| semver::Version::parse(&e.version).is_ok());
-        Ok(Some(package))
-    }
-
     /// [`Self::parse_package`] without what nothing could install (search
     /// showed it, and install then said "not in the registry"): a key that
     /// is no package name, versions that are not semver.
@@ -110,8 +96,8 @@ impl IndexFile {
                 "index.json entry for `{name}` has versions that are not semver ({}); fix or remove them",
                 ignored.join(", ")
             );
-            // With none left the package is not there (publishing it
-            // writes the entry back without them).
+            // With none left the package is not there; a write (publish,
+            // delete) drops them.
             warn_once(name, raw, &format!("{why} (they are ignored)"));
         }
         Ok(package)

@@ -256,7 +256,7 @@ impl FileRegistry {
         check_path_safe(name, version)?;
         let mut index = self.load_index()?;
         find_entry(&index, name, version)?;
-        let mut package = index.package_to_write(name)?.expect("found above");
+        let mut package = index.package(name)?.expect("found above");
         package.versions.retain(|e| e.version != version);
         if package.versions.is_empty() {
             index.remove_package(name);
@@ -304,12 +304,10 @@ impl FileRegistry {
 
 /// Make `meta`, stored at `rel`, the index's entry for its version.
 fn set_version(index: &mut IndexFile, meta: &PackageVersion, rel: String) -> Result<(), Error> {
-    let mut package = index
-        .package_to_write(&meta.name)?
-        .unwrap_or_else(|| IndexPackage {
-            name: meta.name.clone(),
-            versions: Vec::new(),
-        });
+    let mut package = index.package(&meta.name)?.unwrap_or_else(|| IndexPackage {
+        name: meta.name.clone(),
+        versions: Vec::new(),
+    });
     package.versions.retain(|e| e.version != meta.version);
     package.versions.push(IndexEntry::from_wire(meta, rel));
     package.sort_newest_first();
@@ -338,9 +336,8 @@ fn remove_replacements(dir: &Path, file_name: &str, indexed: &str) {
 }
 
 fn find_entry(index: &IndexFile, name: &str, version: &str) -> Result<IndexEntry, Error> {
-    // Asked for by semver version, an entry's other versions do not matter.
     index
-        .package_to_write(name)?
+        .package(name)?
         .and_then(|p| p.versions.into_iter().find(|e| e.version == version))
         .ok_or_else(|| not_found(name, Some(version)))
 }

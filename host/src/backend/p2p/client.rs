@@ -247,7 +247,7 @@ impl Client {
                 Err(Failure::Local(why)) => return Err(MarketplaceError::Network(why)),
             }
         }
-        let mut delivered = None;
+        let (mut delivered, mut penalised) = (None, HashSet::new());
         for peer in &peers {
             let mut result = self.download_from(&[*peer], &sha, size, dest).await;
             if let Err(Failure::Size { claimed, .. }) = result {
@@ -276,17 +276,14 @@ impl Client {
                         "peer {peer} failed to deliver {who}: {failure}; trying the next provider"
                     );
                     self.penalise(*peer).await;
+                    penalised.insert(*peer);
                     failures.push(format!("{peer}: {failure}"));
                 }
             }
         }
         if let Some((kept, senders)) = mixed {
             if delivered.is_some() {
-                let penalised: HashSet<PeerId> = peers
-                    .iter()
-                    .take_while(|p| Some(**p) != delivered)
-                    .copied()
-                    .collect();
+                // One that was only unreachable still answers for its parts.
                 self.blame_wrong_parts(&who, &kept, dest, senders, &penalised)
                     .await;
             }
