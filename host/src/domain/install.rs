@@ -254,11 +254,44 @@ pub fn install<L>(
             p.dependencies.extend(fitting.clone());
         }
     }
-    // A package that stays may now depend on a version that moved, or on
-    // one that went in and binds it.
     let recorded: Vec<_> = (lockfile.packages.iter())
         .map(|l| l.dependencies.clone())
         .collect();
+    record_dependencies(&mut lockfile, &resolution, &bound, &installed, options);
+    check_acyclic(&lockfile, &plan)?;
+    let report = InstallReport {
+        root: root.to_path_buf(),
+        dry_run: options.dry_run,
+        packages: plan.clone(),
+        hooks: Vec::new(),
+        p2p_fallback: None,
+    };
+    if options.dry_run {
+        return Ok(report);
+    }
+    if plan.iter().all(|p| p.action == Action::Unchanged) {
+        let same = (lockfile.packages.iter())
+            .zip(&recorded)
+            .all(|(l, r)| l.dependencies == *r);
+        if !same {
+            installed::write(root, &lockfile)?;
+        }
+        return Ok(report);
+    }
+    let hooks = commit(backends, root, &plan, options, &mut lockfile)?;
+    Ok(InstallReport { hooks, ..report })
+}
+
+/// What each installed package depends on once `resolution` is in: a
+/// package that stays may now depend on a version that moved, or on one
+/// that went in and binds it (`bound`).
+fn record_dependencies(
+    lockfile: &mut installed::Lockfile,
+    resolution: &Resolution,
+    bound: &BTreeMap<String, BTreeMap<String, String>>,
+    installed: &BTreeMap<String, Candidate>,
+    options: &InstallOptions,
+) {
     for l in &mut lockfile.packages {
         if let Some(r) = resolution.packages.get(&l.name) {
             let resolved = (r.dependencies.iter()).map(|(d, v)| (d.clone(), v.to_string()));
@@ -283,8 +316,11 @@ pub fn install<L>(
             l.dependencies.extend(fitting.clone());
         }
     }
-    // What a package installed without its dependencies records may close
-    // a cycle (it was recorded, and then refused every later install).
+}
+
+/// What a package installed without its dependencies records may close a
+/// cycle (it was recorded, and then refused every later install).
+fn check_acyclic(lockfile: &installed::Lockfile, plan: &[PlannedPackage]) -> Result<()> {
     let changing: Vec<&PlannedPackage> = (plan.iter())
         .filter(|p| p.action != Action::Unchanged)
         .collect();
@@ -297,28 +333,7 @@ pub fn install<L>(
                 .iter()
                 .map(|p| (p.name.as_str(), p.dependencies.keys())),
         );
-    dependency_order(after)?;
-    let report = InstallReport {
-        root: root.to_path_buf(),
-        dry_run: options.dry_run,
-        packages: plan.clone(),
-        hooks: Vec::new(),
-        p2p_fallback: None,
-    };
-    if options.dry_run {
-        return Ok(report);
-    }
-    if plan.iter().all(|p| p.action == Action::Unchanged) {
-        let same = (lockfile.packages.iter())
-            .zip(&recorded)
-            .all(|(l, r)| l.dependencies == *r);
-        if !same {
-            installed::write(root, &lockfile)?;
-        }
-        return Ok(report);
-    }
-    let hooks = commit(backends, root, &plan, options, &mut lockfile)?;
-    Ok(InstallReport { hooks, ..report })
+    dependency_order(after).map(drop)
 }
 
 /// A resolution that failed with `limits` in force says which versions
