@@ -228,12 +228,5 @@ impl VersionSource for RegistrySource<'_> {
 /// The requirements in the package.json of the package installed in `dir`,
 /// if it can be read (unreadable, it counts as requiring what ggen.lock says).
 pub fn installed_requirements(dir: &Path) -> Option<BTreeMap<String, VersionReq>> {
-    let manifest = super::manifest::read_staged(dir).ok()??;
-    let Some(deps) = manifest.get("dependencies") else {
-        return Some(BTreeMap::new());
-    };
-    let deps = deps.as_object()?;
-    (deps.iter())
-        .map(|(d, r)| Some((d.clone(), VersionReq::parse(r.as_str()?).ok()?)))
-        .collect()
+    super::manifest::load(dir).ok().map(|m| m.dependencies)
 }
