@@ -575,7 +575,7 @@ fn what_comes_later_binds_a_package_installed_without_dependencies() {
         args.extend_from_slice(specs);
         let err = env.fails(&args);
         assert!(
-            err.contains("`kit` ^1 (required by tool@1.0.0, installed without it)"),
+            err.contains("`kit` ^1 (required by tool@1.0.0, which is installed without it)"),
             "{specs:?}: {err}"
         );
         assert_eq!(snapshot(&root), before, "{specs:?}");
@@ -590,6 +590,54 @@ fn what_comes_later_binds_a_package_installed_without_dependencies() {
     let err = env.fails(&["marketplace", "remove", "kit"]);
     assert!(err.contains("tool"), "{err}");
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
+fn a_package_installed_without_dependencies_moves_to_fit_what_comes_later() {
+    // tool 1.0 went in without kit ^1; maker needs kit 2, which tool 1.1
+    // accepts. tool moves up for it, as any installed package moves for a
+    // newer dependency (kit was held to ^1 for good: a conflict).
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "kit", "1.0.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"kit": "^1"}));
+    pkg(&env, "tool", "1.1.0", json!({"kit": "^2", "extra": "^1"}));
+    pkg(&env, "maker", "1.0.0", json!({"kit": "^2"}));
+    env.ok(&["marketplace", "install", "tool@1.0.0", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "maker"]);
+    let locked = lock(&root);
+    assert_eq!(
+        locked_versions(&locked),
+        pairs(&[("kit", "2.0.0"), ("maker", "1.0.0"), ("tool", "1.1.0")])
+    );
+    // Still without what it was installed without (extra is not even
+    // published), and bound to kit.
+    assert_eq!(
+        named(&locked["packages"], "tool")["dependencies"],
+        json!({"kit": "2.0.0"})
+    );
+    assert!(
+        env.fails(&["marketplace", "remove", "kit"])
+            .contains("tool")
+    );
+
+    // Held where it is (--no-dependencies), it cannot move: kit 2 does not
+    // fit, and the error says why.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "kit", "1.0.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"kit": "^1"}));
+    pkg(&env, "tool", "1.1.0", json!({"kit": "^2"}));
+    env.ok(&["marketplace", "install", "tool@1.0.0", "--no-dependencies"]);
+    let before = snapshot(&root);
+    let err = env.fails(&["marketplace", "install", "kit@2", "--no-dependencies"]);
+    assert!(
+        err.contains("`kit` ^1 (required by tool@1.0.0, which is installed without it)"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
 }
 
 #[test]
@@ -721,7 +769,7 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     for request in ["lib", "base"] {
         let err = env.fails(&["marketplace", "install", request]);
         assert!(
-            err.contains("`base` ^1 (required by app@1.0.0, installed without it)")
+            err.contains("`base` ^1 (required by app@1.0.0, which is installed without it)")
                 && !err.contains("not in the registry"),
             "{err}"
         );

@@ -15,7 +15,7 @@ use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage};
 use super::progress::{Progress, Reading};
 use super::registry_source::{Limits, RegistrySource};
-use super::resolve::{Candidate, Resolution, dependency_order, resolve};
+use super::resolve::{Candidate, Resolution, dependency_order, resolve, staying};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
 use crate::backend::MAX_TARBALL;
@@ -220,12 +220,22 @@ pub fn install<L>(
     // A package installed without some of its dependencies binds those
     // that go in (see `registry_source`): resolve again, seeing only the
     // versions that fit, while a resolution puts one in that does not.
+    let reach = (installed.iter())
+        .map(|(name, c)| {
+            let held = || staying(&c.version, options.with_dependencies);
+            (
+                name.clone(),
+                requests.get(name).cloned().unwrap_or_else(held),
+            )
+        })
+        .collect();
     let (mut limits, mut listings) = (Limits::new(), BTreeMap::new());
     let (resolution, bound) = loop {
         let mut source = RegistrySource::new(
             &mut *backends.registry,
             root,
             &installed,
+            &reach,
             &named,
             &limits,
             &mut listings,
@@ -237,14 +247,25 @@ pub fn install<L>(
             options.with_dependencies,
             may_depend,
         )
-        .map_err(|e| held_back(e, &limits))?;
+        .map_err(|e| held_back(e, &limits, &installed))?;
         let unfit = source.unfit(&resolution);
         if unfit.is_empty() {
             let bound = source.bound(&resolution);
             break (resolution, bound);
         }
-        for (name, reqs) in unfit {
-            limits.entry(name).or_default().extend(reqs);
+        for (name, bindings) in unfit {
+            let known = limits.entry(name).or_default();
+            for b in bindings {
+                // A binding is exact, so the next resolution fits it: the
+                // same one again would loop for ever.
+                if known.iter().any(|k| k.by == b.by) {
+                    return Err(MarketplaceError::Dependency(format!(
+                        "resolution keeps putting in a version that {} does not accept; install it with its dependencies (`ggen marketplace install {}`)",
+                        b.by, b.by
+                    )));
+                }
+                known.push(b);
+            }
         }
     };
     let mut plan = plan(&resolution, &requests, &lockfile.packages, root, options)?;
@@ -338,14 +359,34 @@ fn check_acyclic(lockfile: &installed::Lockfile, plan: &[PlannedPackage]) -> Res
 
 /// A resolution that failed with `limits` in force says which versions
 /// they held back, and why.
-fn held_back(e: MarketplaceError, limits: &Limits) -> MarketplaceError {
+fn held_back(
+    e: MarketplaceError,
+    limits: &Limits,
+    installed: &BTreeMap<String, Candidate>,
+) -> MarketplaceError {
     let MarketplaceError::Dependency(why) = e else {
         return e;
     };
     let held: Vec<String> = (limits.iter())
-        .flat_map(|(name, reqs)| {
-            reqs.iter().map(move |(who, req)| {
-                format!("`{name}` {req} (required by {who}, installed without it)")
+        .flat_map(|(name, bindings)| {
+            bindings.iter().map(move |b| {
+                let mut reqs: Vec<String> = Vec::new();
+                for r in b.at.values().flatten().map(|r| r.to_string()) {
+                    if !reqs.contains(&r) {
+                        reqs.push(r);
+                    }
+                }
+                let now = &installed[&b.by].version;
+                let who = match b.at.get(now) {
+                    Some(Some(r)) if reqs.len() == 1 && reqs[0] == r.to_string() => {
+                        format!("{}@{now}", b.by)
+                    }
+                    _ => format!("{} at the versions it may move to", b.by),
+                };
+                format!(
+                    "`{name}` {} (required by {who}, which is installed without it)",
+                    reqs.join(" or ")
+                )
             })
         })
         .collect();
@@ -625,13 +666,7 @@ fn installed_candidates(locked: &[LockedPackage]) -> Result<BTreeMap<String, Can
         for (dep, v) in &p.dependencies {
             dependencies.insert(dep.clone(), installed::requirement("=", dep, v)?);
         }
-        out.insert(
-            p.name.clone(),
-            Candidate {
-                version,
-                dependencies,
-            },
-        );
+        out.insert(p.name.clone(), Candidate::new(version, dependencies));
     }
     Ok(out)
 }

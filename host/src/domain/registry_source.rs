@@ -10,7 +10,10 @@
 //! fit too, and is recorded as its dependency (so `remove` refuses it).
 //! PubGrub has no "if present" requirement: once a resolution puts a
 //! package in outside such a requirement ([`RegistrySource::unfit`]), the
-//! next one sees only the versions of it that fit (`limits`).
+//! next one sees only the versions of it that some version the partial
+//! package may end up at accepts, each bound to those versions
+//! ([`Candidate::binds`]): the partial package may move to fit it, as any
+//! installed package moves for a newer dependency.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -20,8 +23,27 @@ use semver::{Version, VersionReq};
 use super::resolve::{Candidate, Resolution, VersionSource};
 use super::{MarketplaceError, Registry, Result};
 
-/// Package → (partial package@version, its requirement on it).
-pub type Limits = BTreeMap<String, Vec<(String, VersionReq)>>;
+/// Package not installed → the partial packages it must fit if it goes in.
+pub type Limits = BTreeMap<String, Vec<Binding>>;
+
+/// A partial package's requirement on a package that is not installed.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The partial package.
+    pub by: String,
+    /// Each version it may end up at → its requirement then, if any.
+    pub at: BTreeMap<Version, Option<VersionReq>>,
+}
+
+impl Binding {
+    /// The versions of `by` that a version `v` of the package fits.
+    fn accepting(&self, v: &Version) -> Vec<Version> {
+        (self.at.iter())
+            .filter(|(_, req)| req.as_ref().is_none_or(|r| r.matches(v)))
+            .map(|(at, _)| at.clone())
+            .collect()
+    }
+}
 
 pub struct RegistrySource<'a> {
     pub registry: &'a mut dyn Registry,
@@ -29,6 +51,8 @@ pub struct RegistrySource<'a> {
     /// it requires when the registry no longer lists its version.
     root: &'a Path,
     pub installed: &'a BTreeMap<String, Candidate>,
+    /// The versions each installed package may end up at.
+    reach: &'a BTreeMap<String, VersionReq>,
     /// What the user asked to install or update: a partial package named
     /// resolves all its dependencies again.
     pub named: &'a BTreeSet<String>,
@@ -47,6 +71,7 @@ impl<'a> RegistrySource<'a> {
         registry: &'a mut dyn Registry,
         root: &'a Path,
         installed: &'a BTreeMap<String, Candidate>,
+        reach: &'a BTreeMap<String, VersionReq>,
         named: &'a BTreeSet<String>,
         limits: &'a Limits,
         listings: &'a mut BTreeMap<String, Vec<Candidate>>,
@@ -55,6 +80,7 @@ impl<'a> RegistrySource<'a> {
             registry,
             root,
             installed,
+            reach,
             named,
             limits,
             listings,
@@ -89,8 +115,14 @@ impl<'a> RegistrySource<'a> {
                 if !self.installed.contains_key(dep)
                     && (resolution.packages.get(dep)).is_some_and(|r| !req.matches(&r.version))
                 {
-                    let who = format!("{name}@{}", self.after(resolution, name).expect("listed"));
-                    out.entry(dep.clone()).or_default().push((who, req.clone()));
+                    let versions = &self.partial[name];
+                    let reach = &self.reach[name];
+                    let at = (versions.iter())
+                        .filter(|(v, _)| reach.matches(v))
+                        .map(|(v, reqs)| (v.clone(), reqs.get(dep).cloned()))
+                        .collect();
+                    let by = name.clone();
+                    out.entry(dep.clone()).or_default().push(Binding { by, at });
                 }
             }
         }
@@ -152,10 +184,7 @@ impl<'a> RegistrySource<'a> {
                     .iter()
                     .map(|(d, r)| VersionReq::parse(r).ok().map(|r| (d.clone(), r)))
                     .collect();
-                deps.map(|dependencies| Candidate {
-                    version,
-                    dependencies,
-                })
+                deps.map(|dependencies| Candidate::new(version, dependencies))
             });
             match parsed {
                 Some(c) => out.push(c),
@@ -186,8 +215,15 @@ impl VersionSource for RegistrySource<'_> {
     fn versions(&mut self, name: &str) -> Result<Vec<Candidate>> {
         let mut out = self.listed(name)?;
         let Some(kept) = self.installed.get(name) else {
-            if let Some(limits) = self.limits.get(name) {
-                out.retain(|c| limits.iter().all(|(_, req)| req.matches(&c.version)));
+            for binding in self.limits.get(name).into_iter().flatten() {
+                out.retain_mut(|c| {
+                    let accepting = binding.accepting(&c.version);
+                    let fits = !accepting.is_empty();
+                    if fits && accepting.len() < binding.at.len() {
+                        c.binds.insert(binding.by.clone(), accepting);
+                    }
+                    fits
+                });
             }
             return Ok(out);
         };

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::ops::Bound;
 
 use pubgrub::{
     DefaultStringReporter, Dependencies, DependencyProvider, PackageResolutionStatistics,
@@ -25,6 +26,20 @@ use super::{MarketplaceError, Result};
 pub struct Candidate {
     pub version: Version,
     pub dependencies: BTreeMap<String, VersionReq>,
+    /// Installed packages this version may go in beside only at these
+    /// versions of theirs (it does not depend on them: they require it if
+    /// it is there, see `registry_source`).
+    pub binds: BTreeMap<String, Vec<Version>>,
+}
+
+impl Candidate {
+    pub fn new(version: Version, dependencies: BTreeMap<String, VersionReq>) -> Self {
+        Self {
+            version,
+            dependencies,
+            binds: BTreeMap::new(),
+        }
+    }
 }
 
 /// Where versions come from (a registry, in practice).
@@ -85,11 +100,8 @@ pub fn resolve(
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let mut roots = requests.clone();
-    let op = if with_dependencies { ">=" } else { "=" };
     for (name, version) in &kept {
-        let stays =
-            VersionReq::parse(&format!("{op}{version}")).expect("a version makes a requirement");
-        roots.insert(name.clone(), stays);
+        roots.insert(name.clone(), staying(version, with_dependencies));
     }
     let provider = Provider {
         source: RefCell::new(source),
@@ -186,6 +198,13 @@ pub fn resolve(
     Ok(Resolution { packages, order })
 }
 
+/// The versions an installed package that is not requested may end up at:
+/// its own or higher, or (`--no-dependencies`) its own.
+pub fn staying(version: &Version, with_dependencies: bool) -> VersionReq {
+    let op = if with_dependencies { ">=" } else { "=" };
+    VersionReq::parse(&format!("{op}{version}")).expect("a version makes a requirement")
+}
+
 /// Dependencies first; a cycle is an error naming its whole chain.
 fn install_order(packages: &BTreeMap<String, Resolved>) -> Result<Vec<String>> {
     // Only what is being installed is ordered (--no-dependencies records
@@ -249,7 +268,7 @@ where
     Ok(order)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Pkg {
     /// What the user asked for.
     Root,
@@ -396,29 +415,39 @@ impl DependencyProvider for Provider<'_> {
         package: &Pkg,
         version: &Version,
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
-        let (requirer, deps) = match package {
-            Pkg::Root => ("your request".to_owned(), self.requests.clone()),
+        let Pkg::Named(name) = package else {
+            let requests = self.requests.clone().into_iter();
+            return self.constraints(package, "your request", requests, BTreeMap::new());
+        };
+        let candidate = self
+            .candidate(name, version)
+            .expect("chosen versions are listed");
+        let mut deps = candidate.dependencies;
+        if !self.with_dependencies {
             // Without dependencies, a package's requirements on what is
             // requested (and so goes in beside it) are all that count.
-            Pkg::Named(name) if !self.with_dependencies => {
-                let candidate = self
-                    .candidate(name, version)
-                    .expect("chosen versions are listed");
-                let on_requested = (candidate.dependencies.into_iter())
-                    .filter(|(d, _)| {
-                        self.requests.contains_key(d) && !self.installed.contains_key(d)
-                    })
-                    .collect();
-                (format!("{name}@{version}"), on_requested)
-            }
-            Pkg::Named(name) => {
-                let candidate = self
-                    .candidate(name, version)
-                    .expect("chosen versions are listed");
-                (format!("{name}@{version}"), candidate.dependencies)
-            }
-        };
-        let mut constraints = Vec::new();
+            deps.retain(|d, _| self.requests.contains_key(d) && !self.installed.contains_key(d));
+        }
+        self.constraints(
+            package,
+            &format!("{name}@{version}"),
+            deps.into_iter(),
+            candidate.binds,
+        )
+    }
+}
+
+impl Provider<'_> {
+    /// What `package` (`requirer` in messages) requires, as the solver's
+    /// ranges; with `binds` (see [`Candidate::binds`]).
+    fn constraints(
+        &self,
+        package: &Pkg,
+        requirer: &str,
+        deps: impl Iterator<Item = (String, VersionReq)>,
+        binds: BTreeMap<String, Vec<Version>>,
+    ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
+        let mut constraints: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
         for (dep, req) in deps {
             let candidates = self.candidates(&dep)?;
             if candidates.is_empty() && !self.source.borrow().held_back(&dep) {
@@ -428,26 +457,37 @@ impl DependencyProvider for Provider<'_> {
                 ))));
             }
             self.note_prereleases(&dep, &req);
-            let mut range = to_ranges(&req);
             // A pre-release between a range's bounds fits only a requirement
             // naming its version (`^1` never takes 2.0.0-rc.1, which sorts
             // below 2.0.0), as in cargo; a request by name alone for a
             // package with only pre-releases takes them all (see `resolve`).
+            let range = to_ranges(&req);
             let latest = *package == Pkg::Root
                 && req == VersionReq::STAR
                 && candidates.iter().all(|c| !c.version.pre.is_empty());
-            for c in candidates
-                .iter()
-                .filter(|c| !c.version.pre.is_empty() && !latest)
-            {
-                if range.contains(&c.version) && !req.matches(&c.version) {
-                    range = range.intersection(&Ranges::singleton(c.version.clone()).complement());
-                }
-            }
-            constraints.push((Pkg::Named(dep), range));
+            let unfit = (candidates.iter())
+                .filter(|c| !latest && !c.version.pre.is_empty())
+                .filter(|c| range.contains(&c.version) && !req.matches(&c.version))
+                .map(|c| c.version.clone());
+            let range = range.intersection(&exactly(unfit).complement());
+            constraints.insert(Pkg::Named(dep), range);
+        }
+        for (other, versions) in binds {
+            let range = constraints.remove(&Pkg::Named(other.clone()));
+            let at = exactly(versions);
+            let at = range.map_or(at.clone(), |r| r.intersection(&at));
+            constraints.insert(Pkg::Named(other), at);
         }
         Ok(Dependencies::Available(constraints.into_iter().collect()))
     }
+}
+
+/// Exactly `versions`, as one set (built at once: intersecting one
+/// singleton at a time costs the square of their number).
+fn exactly(versions: impl IntoIterator<Item = Version>) -> Ranges<Version> {
+    (versions.into_iter())
+        .map(|v| (Bound::Included(v.clone()), Bound::Included(v)))
+        .collect()
 }
 
 /// A semver requirement as a set of versions (the comparators intersected).

@@ -25,13 +25,14 @@ impl Mem {
     fn new(entries: &[Entry<'_>]) -> Self {
         let mut map: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
         for (name, version, deps) in entries {
-            map.entry(name.to_string()).or_default().push(Candidate {
-                version: Version::parse(version).unwrap(),
-                dependencies: deps
-                    .iter()
-                    .map(|(d, r)| (d.to_string(), VersionReq::parse(r).unwrap()))
-                    .collect(),
-            });
+            map.entry(name.to_string())
+                .or_default()
+                .push(Candidate::new(
+                    Version::parse(version).unwrap(),
+                    deps.iter()
+                        .map(|(d, r)| (d.to_string(), VersionReq::parse(r).unwrap()))
+                        .collect(),
+                ));
         }
         Self(map)
     }
@@ -435,4 +436,28 @@ fn ranges_at_the_largest_versions_agree_too() {
             assert_eq!(ranges.contains(v), req.matches(v), "{text} vs {v}");
         }
     }
+}
+
+#[test]
+fn a_bound_version_goes_in_only_beside_the_versions_it_binds() {
+    // p (installed at 1.0.0) accepts d 2 only from 1.1.0 on: d 2 binds p
+    // there, so p moves up for it; held at 1.0.0, the request cannot take d 2.
+    let mut reg = Mem::new(&[
+        ("p", "1.0.0", &[]),
+        ("p", "1.1.0", &[]),
+        ("d", "1.0.0", &[]),
+        ("d", "2.0.0", &[]),
+    ]);
+    let d2 = (reg.0.get_mut("d").unwrap().iter_mut())
+        .find(|c| c.version == Version::new(2, 0, 0))
+        .unwrap();
+    d2.binds.insert("p".into(), vec![Version::new(1, 1, 0)]);
+    let installed = BTreeMap::from([("p".to_string(), Version::new(1, 0, 0))]);
+    let r = resolve(&mut reg, &req(&[("d", "^2")]), &installed, true).unwrap();
+    assert_eq!(r.packages["p"].version, Version::new(1, 1, 0));
+    // Binding is not depending: nothing records d as needing p.
+    assert!(r.packages["d"].dependencies.is_empty());
+    let r = resolve(&mut reg, &req(&[("d", "*")]), &installed, false).unwrap();
+    assert_eq!(r.packages["d"].version, Version::new(1, 0, 0));
+    assert!(resolve(&mut reg, &req(&[("d", "^2")]), &installed, false).is_err());
 }
