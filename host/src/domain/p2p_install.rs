@@ -51,7 +51,9 @@ pub struct P2pSource<'a> {
     policy: &'a mut dyn P2pPolicy,
     min_reputation: f64,
     downloads: DownloadDir,
-    known: HashMap<String, PackageVersion>,
+    /// What the network answered for each name (None: nothing), so that
+    /// each costs one DHT query per install.
+    known: HashMap<String, Option<PackageVersion>>,
     /// Packages pinned to what ggen.lock records: fetched by that record,
     /// never by the DHT's (see [`locked_metadata`]).
     locked: HashMap<String, PackageVersion>,
@@ -85,8 +87,11 @@ impl<'a> P2pSource<'a> {
     }
 
     fn lookup(&mut self, name: &str) -> Result<Option<PackageVersion>> {
-        if let Some(p) = self.locked.get(name).or_else(|| self.known.get(name)) {
+        if let Some(p) = self.locked.get(name) {
             return Ok(Some(p.clone()));
+        }
+        if let Some(known) = self.known.get(name) {
+            return Ok(known.clone());
         }
         let query = Query {
             text: name.to_owned(),
@@ -102,9 +107,7 @@ impl<'a> P2pSource<'a> {
             .filter(|h| h.package.name == name)
             .max_by_key(|h| h.package.preference())
             .map(|h| h.package);
-        if let Some(p) = &best {
-            self.known.insert(name.to_owned(), p.clone());
-        }
+        self.known.insert(name.to_owned(), best.clone());
         Ok(best)
     }
 

@@ -150,7 +150,7 @@ impl Client {
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
     pub async fn provide_digest(&self, sha256: [u8; 32]) -> Result<bool> {
-        self.ask(|tx| Command::Provide(sha256, tx)).await
+        (self.ask(|tx| Command::Provide(sha256, tx)).await?).map_err(MarketplaceError::Network)
     }
 
     /// The peers providing `package`'s tarball, with this node's statistics.

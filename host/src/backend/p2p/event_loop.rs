@@ -60,7 +60,7 @@ pub enum Command {
     CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
     /// false when that file is not there.
-    Provide([u8; 32], oneshot::Sender<bool>),
+    Provide([u8; 32], oneshot::Sender<Result<bool, String>>),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
     /// How a download from a peer went (latency in ms when it succeeded).
@@ -311,19 +311,22 @@ impl EventLoop {
             }
             Command::Provide(sha, reply) => {
                 let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
-                let present = path.is_file();
-                if present {
+                let provided = if path.is_file() {
                     self.served.insert(sha, path);
-                    if let Err(e) = self
-                        .swarm
-                        .behaviour_mut()
-                        .kademlia
+                    // Served all the same: a peer that knows this node asks it.
+                    (self.swarm.behaviour_mut().kademlia)
                         .start_providing(provider_key(&sha))
-                    {
-                        tracing::warn!("cannot announce a provider record: {e:?}");
-                    }
-                }
-                let _ = reply.send(present);
+                        .map(|_| true)
+                        .map_err(|e| {
+                            format!(
+                                "it is served, but no provider record could be stored for it ({e:?}): this node provides {} tarballs already, the most it announces",
+                                super::remote_providers::LOCAL_KEYS
+                            )
+                        })
+                } else {
+                    Ok(false)
+                };
+                let _ = reply.send(provided);
             }
             Command::Providers(sha, reply) => {
                 self.metrics.dht_queries += 1;
