@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use ggen::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use ggen::backend::{Query, Registry};
-use ggen::domain::session::{Overrides, Session};
 use ggen::home::GgenHome;
+use ggen::session::{Overrides, Session};
 use ggen_file_registry::FileRegistry;
 
 /// Set (to the query) in the child that plays a native `ggen marketplace search`.

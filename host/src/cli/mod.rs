@@ -34,9 +34,9 @@ use clap::Parser;
 
 use args::{Cli, Command, MarketplaceCommand, PluginCommand};
 use ggen::domain::install::Backends;
-use ggen::domain::session::{Overrides, P2pOverrides, Session};
 use ggen::domain::{self, MarketplaceError};
 use ggen::home::GgenHome;
+use ggen::session::{Overrides, P2pOverrides, Session};
 
 pub fn run() -> ExitCode {
     let cli = match Cli::try_parse() {

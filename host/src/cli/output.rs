@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use ggen::domain::approve::PendingHooks;
-use ggen::domain::inspect::Inspection;
 use ggen::domain::install::{Action, InstallReport};
 use ggen::domain::installed::HookOutcome;
 use ggen::domain::installed::LockedPackage;
@@ -12,6 +11,7 @@ use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
 use ggen::domain::verify::VerifyReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
+use ggen::session::Inspection;
 use serde_json::json;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 

@@ -1,7 +1,7 @@
 //! Dispatch of `ggen marketplace p2p ...`.
 
-use ggen::domain::session::{P2pOverrides, Session};
 use ggen::domain::{self, MarketplaceError, Query};
+use ggen::session::{P2pOverrides, Session};
 
 use super::args::{NetArgs, P2pCommand};
 use super::p2p_output as output;
@@ -162,7 +162,7 @@ fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), Marketpl
 
 #[cfg(not(feature = "p2p"))]
 fn start(_: &Session, _: super::args::P2pStartArgs) -> Result<(), MarketplaceError> {
-    Err(ggen::domain::session::p2p_not_compiled())
+    Err(ggen::session::p2p_not_compiled())
 }
 
 #[cfg(feature = "p2p")]
@@ -179,5 +179,5 @@ fn stop(session: &Session) -> Result<(), MarketplaceError> {
 
 #[cfg(not(feature = "p2p"))]
 fn stop(_: &Session) -> Result<(), MarketplaceError> {
-    Err(ggen::domain::session::p2p_not_compiled())
+    Err(ggen::session::p2p_not_compiled())
 }

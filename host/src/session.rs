@@ -1,5 +1,7 @@
 //! Where a command works: the roots, the registry backend and its sandbox,
-//! resolved from flags, config.toml and `$GGEN_HOME` (in that order).
+//! resolved from flags, config.toml and `$GGEN_HOME` (in that order). This
+//! is where concrete backends (wasm plugins, the libp2p node) are built and
+//! handed to the domain as traits; the CLI calls it, the domain never does.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,8 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::backend::created_dir::CreatedDir;
 use crate::backend::dir_check::not_a_directory;
 use crate::backend::lock::{DirLock, lock_exclusive};
+pub use crate::backend::plugin::inspect::Inspection;
 use crate::backend::plugin::{
-    Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded,
+    Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded, inspect,
 };
 use crate::backend::{MarketplaceError, Registry, Result};
 use crate::domain::hooks::HookOptions;
@@ -190,7 +193,7 @@ impl Session {
 
 impl Session {
     /// Runs post-install hooks with the `[hooks]` limits of config.toml.
-    pub fn hook_runner(&self) -> Result<Box<dyn super::HookRunner>> {
+    pub fn hook_runner(&self) -> Result<Box<dyn crate::domain::HookRunner>> {
         Ok(Box::new(WasmHookRunner::new(
             PluginEngine::new(self.home.cache())?,
             self.hook_limits()?,
@@ -214,8 +217,11 @@ impl Session {
 
     /// `plugin inspect`, showing the limits this configuration gives the
     /// component's role.
-    pub fn inspect_plugin(&self, path: &Path) -> Result<super::inspect::Inspection> {
-        super::inspect::inspect(path, self.limits, self.hook_limits()?)
+    pub fn inspect_plugin(&self, path: &Path) -> Result<Inspection> {
+        let source = WasmSource::from_file(path)?;
+        let label = path.display().to_string();
+        inspect::inspect(&source.bytes, &label, self.limits, self.hook_limits()?)
+            .map_err(MarketplaceError::Plugin)
     }
 
     /// Hook consent: the command's `--allow-hooks`/`--allow-all-hooks` plus
@@ -239,7 +245,7 @@ impl Session {
                     "{whence}: `*` is not a package name; use --allow-all-hooks to run every package's hooks"
                 )));
             }
-            super::manifest::validate_name(name)
+            crate::domain::manifest::validate_name(name)
                 .map_err(|e| MarketplaceError::Validation(format!("{whence}: {e}")))?;
         }
         Ok(HookOptions {
@@ -274,9 +280,12 @@ impl Session {
             )));
         }
         let shown = root.display().to_string();
-        lock_exclusive(root, INSTALL_LOCK, Some(super::installed::LOCKFILE), || {
-            tracing::warn!("waiting for another ggen process to finish installing into {shown}")
-        })
+        lock_exclusive(
+            root,
+            INSTALL_LOCK,
+            Some(crate::domain::installed::LOCKFILE),
+            || tracing::warn!("waiting for another ggen process to finish installing into {shown}"),
+        )
         .map_err(|e| MarketplaceError::storage(format!("cannot lock {shown}"), e))
     }
 
@@ -544,11 +553,11 @@ impl Session {
         let local = crate::backend::p2p::LocalTarballs {
             packages: move || {
                 let mut registry = reader.open_registry()?;
-                super::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
+                crate::domain::p2p::local_packages(registry.as_mut(), &reader.serve_dir())
             },
             earlier_copies: move |newest| {
                 let dir = restorer.serve_dir();
-                super::serving::earlier_copies(&dir, &newest, || restorer.open_registry())
+                crate::domain::serving::earlier_copies(&dir, &newest, || restorer.open_registry())
             },
         };
         crate::backend::p2p::run(
