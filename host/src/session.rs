@@ -545,7 +545,7 @@ impl Session {
         &self,
         overrides: &P2pOverrides,
         exit_after: Option<Duration>,
-        ready: impl FnOnce(&crate::backend::p2p::Started),
+        ready: impl FnOnce(&crate::backend::network::Started),
         announced: impl FnOnce(crate::backend::network::RecordsPut) + Send + 'static,
     ) -> Result<()> {
         let config = self.node_config(overrides, true)?;
@@ -576,7 +576,7 @@ impl Session {
     pub fn spawn_node_daemon(
         &self,
         args: Vec<std::ffi::OsString>,
-    ) -> Result<crate::backend::p2p::Started> {
+    ) -> Result<crate::backend::network::Started> {
         let node = crate::backend::p2p::daemon::spawn(
             args,
             &self.home.p2p().join("node.log"),

@@ -123,6 +123,13 @@ pub struct AnnounceReport {
     pub dht_peers: usize,
 }
 
+/// What a long-running node did while starting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Started {
+    pub status: NodeStatus,
+    pub bootstrap: Option<BootstrapReport>,
+}
+
 /// What a starting node put in the DHT for its local registry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecordsPut {

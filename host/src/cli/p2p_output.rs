@@ -263,7 +263,7 @@ pub fn status(s: &NodeStatus, as_json: bool) {
 /// A node that started (in the foreground, or `--daemon` in the
 /// background): the same warning and JSON either way.
 #[cfg(feature = "p2p")]
-pub fn started(s: &ggen::backend::p2p::Started, in_background: bool, as_json: bool) {
+pub fn started(s: &ggen::backend::network::Started, in_background: bool, as_json: bool) {
     // On stderr whatever the format (--json said nothing).
     if s.bootstrap.as_ref().is_some_and(|b| b.reached.is_empty()) {
         tracing::warn!("Operating in offline mode: no bootstrap node answered; waiting for peers");

@@ -15,7 +15,7 @@ use tokio::net::UnixListener;
 use tokio::sync::Notify;
 
 use super::client::Client;
-use super::node::Started;
+use crate::backend::network::Started;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
 };

@@ -26,5 +26,5 @@ mod transfer;
 
 pub use client::parse_multiaddr;
 pub use control::ControlClient;
-pub use node::{LocalNode, LocalTarballs, NodeConfig, Started, run};
+pub use node::{LocalNode, LocalTarballs, NodeConfig, run};
 pub use peers::Prune;

@@ -21,6 +21,7 @@ use super::tls::Tls;
 use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView, RecordsPut,
+    Started,
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
@@ -221,13 +222,6 @@ pub struct LocalTarballs<P, E> {
     /// Given the newest checksums, the other verified copies in the serve
     /// directory (older versions lockfiles pin).
     pub earlier_copies: E,
-}
-
-/// What a long-running node did while starting.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Started {
-    pub status: NodeStatus,
-    pub bootstrap: Option<BootstrapReport>,
 }
 
 /// Run a node until Ctrl-C, SIGTERM, `p2p stop` or `exit_after`: listen,
