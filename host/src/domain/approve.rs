@@ -84,10 +84,8 @@ pub fn run_approved(
         .hooks
         .allowed
         .extend(approved.iter().map(|p| p.name.clone()));
-    let mut report: Option<InstallReport> = None;
-    for origin in [Origin::Registry, Origin::Peers] {
-        let specs = approved
-            .iter()
+    let report = InstallReport::per_origin(|origin| {
+        let specs = (approved.iter())
             .filter(|p| p.origin() == origin)
             .map(|p| {
                 Ok(Spec {
@@ -97,13 +95,9 @@ pub fn run_approved(
             })
             .collect::<Result<Vec<_>>>()?;
         if specs.is_empty() {
-            continue;
+            return Ok(None);
         }
-        let done = reinstall(origin, &specs, &options)?;
-        match &mut report {
-            Some(r) => r.merge(done),
-            None => report = Some(done),
-        }
-    }
+        reinstall(origin, &specs, &options).map(Some)
+    })?;
     report.ok_or_else(|| MarketplaceError::NotFound("no hooks wait for approval".into()))
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
-use super::installed::{self, LockedPackage};
+use super::installed::{self, LockedPackage, Origin};
 use super::progress::{Progress, Reading};
 use super::registry_source::{Limits, RegistrySource};
 use super::resolve::{Candidate, Resolution, dependency_order, resolve, staying};
@@ -159,6 +159,23 @@ impl InstallReport {
         }
         self.hooks.extend(next.hooks);
         self.p2p_fallback = self.p2p_fallback.take().or(next.p2p_fallback);
+    }
+
+    /// `run` once per origin (a package is fetched again from where it came
+    /// from, so each origin is a transaction of its own), the reports
+    /// merged; `None` when no origin had anything to do.
+    pub fn per_origin(
+        mut run: impl FnMut(Origin) -> Result<Option<InstallReport>>,
+    ) -> Result<Option<InstallReport>> {
+        let mut report: Option<InstallReport> = None;
+        for origin in [Origin::Registry, Origin::Peers] {
+            match (&mut report, run(origin)?) {
+                (_, None) => {}
+                (Some(r), Some(done)) => r.merge(done),
+                (None, done) => report = done,
+            }
+        }
+        Ok(report)
     }
 }
 

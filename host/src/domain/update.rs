@@ -75,15 +75,14 @@ pub fn update<L>(
         force: false,
         ..options.clone()
     };
-    let mut report: Option<InstallReport> = None;
-    for from in [Origin::Registry, Origin::Peers] {
+    let report = InstallReport::per_origin(|from| {
         // Read again: the first transaction may have moved versions.
         let locked = installed::read(root)?.packages;
         if !locked
             .iter()
             .any(|p| selected(&p.name) && origin(&p.source) == from)
         {
-            continue;
+            return Ok(None);
         }
         let moves = |p: &installed::LockedPackage| selected(&p.name) && origin(&p.source) == from;
         let needed = dependencies_of(&locked, locked.iter().filter(|p| moves(p)));
@@ -107,12 +106,8 @@ pub fn update<L>(
                 req: installed::requirement(op, &p.name, &p.version)?,
             });
         }
-        let done = install(from, &specs, &options)?;
-        match &mut report {
-            Some(r) => r.merge(done),
-            None => report = Some(done),
-        }
-    }
+        install(from, &specs, &options).map(Some)
+    })?;
     Ok(report.expect("the packages to update are installed (checked above)"))
 }
 
