@@ -7,6 +7,7 @@
 //! knows neither clap nor wasmtime.
 
 pub mod backend;
+pub mod config;
 pub mod domain;
 pub mod home;
 pub mod session;

@@ -16,8 +16,9 @@ use crate::backend::plugin::{
     Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded, inspect,
 };
 use crate::backend::{MarketplaceError, Registry, Result};
+use crate::config::{Config, expand_tilde, mib_to_bytes};
 use crate::domain::hooks::HookOptions;
-use crate::home::{Config, GgenHome, expand_tilde};
+use crate::home::GgenHome;
 
 /// What the user asked for on the command line; `None` falls back to config.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +71,7 @@ impl Session {
                 .unwrap_or_else(|| plugins.timeout()),
             memory_bytes: overrides
                 .plugin_memory_mib
-                .map(crate::home::mib_to_bytes)
+                .map(mib_to_bytes)
                 .unwrap_or_else(|| plugins.memory_bytes()),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
@@ -205,7 +206,7 @@ impl Session {
         let hooks = &self.config.hooks;
         let limits = Limits {
             deadline: Duration::from_millis(hooks.timeout_ms),
-            memory_bytes: crate::home::mib_to_bytes(hooks.memory_mib),
+            memory_bytes: mib_to_bytes(hooks.memory_mib),
         };
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
             return Err(MarketplaceError::Config(
