@@ -23,6 +23,15 @@ fn differently_laid_out_backend_passes_the_same_checks() {
     assert!(!root.join("index.json").exists());
     // And the built-in backend never saw any of it.
     assert_eq!(env.json(&["marketplace", "search", "--json"])["total"], 0);
+    // Its errors reach the user in one line, naming what it named.
+    std::fs::write(root.join("broken@1.0.0.json"), "{").unwrap();
+    let mut search = args.to_vec();
+    search.extend(["marketplace", "search", "web"]);
+    let err = env.fails(&search);
+    assert!(
+        err.contains("/broken@1.0.0.json: EOF") && err.lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
