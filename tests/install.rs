@@ -622,6 +622,51 @@ fn a_package_installed_without_dependencies_moves_to_fit_what_comes_later() {
             .contains("tool")
     );
 
+    // Moving, it must not break on what is installed: tool 1.1 needs x 2,
+    // so x moves too (tool moved alone, x left at 1, its record lost).
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "kit", "1.0.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({}));
+    pkg(&env, "x", "1.0.0", json!({}));
+    pkg(&env, "x", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"kit": "^1", "x": "^1"}));
+    pkg(&env, "tool", "1.1.0", json!({"kit": "^2", "x": "^2"}));
+    env.ok(&["marketplace", "install", "x@1.0.0"]);
+    env.ok(&["marketplace", "install", "tool@1.0.0", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "kit"]);
+    let locked = lock(&root);
+    assert_eq!(
+        locked_versions(&locked),
+        pairs(&[("kit", "2.0.0"), ("tool", "1.1.0"), ("x", "2.0.0")])
+    );
+    assert_eq!(
+        named(&locked["packages"], "tool")["dependencies"],
+        json!({"kit": "2.0.0", "x": "2.0.0"})
+    );
+
+    // Kept from moving by another package, it refuses kit 2, and the error
+    // says why in those words (it said kit 2 required tool 1.1.0).
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "kit", "1.0.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"kit": "^1", "e": "^1"}));
+    pkg(&env, "tool", "1.1.0", json!({"kit": "^2", "e": "^1"}));
+    pkg(&env, "q", "1.0.0", json!({"tool": "~1.0.0"}));
+    env.ok(&["marketplace", "install", "tool@1.0.0", "--no-dependencies"]);
+    env.ok(&["marketplace", "install", "q"]);
+    let before = snapshot(&root);
+    let err = env.fails(&["marketplace", "install", "kit@^2"]);
+    assert!(
+        err.contains("1.1.0 (the versions that accept kit@2.0.0) and ~1.0.0 (required by q@1.0.0)")
+            && err.contains(
+                "`kit` ^1 for tool 1.0.0; ^2 for tool 1.1.0 (tool@1.0.0 is installed without it)"
+            ),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+
     // Held where it is (--no-dependencies), it cannot move: kit 2 does not
     // fit, and the error says why.
     let env = Env::new();

@@ -14,7 +14,7 @@ use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
 use super::installed::{self, LockedPackage, Origin};
 use super::progress::{Progress, Reading};
-use super::registry_source::{Limits, RegistrySource};
+use super::registry_source::{Binding, Limits, RegistrySource};
 use super::resolve::{Candidate, Resolution, dependency_order, resolve, staying};
 use super::transaction::{Transaction, fault, recover};
 use super::{MarketplaceError, Registry, Result};
@@ -386,25 +386,9 @@ fn held_back(
     };
     let held: Vec<String> = (limits.iter())
         .flat_map(|(name, bindings)| {
-            bindings.iter().map(move |b| {
-                let mut reqs: Vec<String> = Vec::new();
-                for r in b.at.values().flatten().map(|r| r.to_string()) {
-                    if !reqs.contains(&r) {
-                        reqs.push(r);
-                    }
-                }
-                let now = &installed[&b.by].version;
-                let who = match b.at.get(now) {
-                    Some(Some(r)) if reqs.len() == 1 && reqs[0] == r.to_string() => {
-                        format!("{}@{now}", b.by)
-                    }
-                    _ => format!("{} at the versions it may move to", b.by),
-                };
-                format!(
-                    "`{name}` {} (required by {who}, which is installed without it)",
-                    reqs.join(" or ")
-                )
-            })
+            bindings
+                .iter()
+                .map(move |b| held_by(name, b, &installed[&b.by].version))
         })
         .collect();
     if held.is_empty() {
@@ -414,6 +398,35 @@ fn held_back(
         "{why}; only versions that fit were considered: {}",
         held.join(", ")
     ))
+}
+
+/// What binding `b` let through of `name`: `` `base` ^1 (required by
+/// app@1.0.0, which is installed without it) ``, or when the versions `b.by`
+/// may move to differ, each requirement with those versions.
+fn held_by(name: &str, b: &Binding, now: &semver::Version) -> String {
+    let mut by_req: Vec<(String, Vec<String>)> = Vec::new();
+    for (version, req) in &b.at {
+        let req = req.as_ref().map_or("any version".into(), |r| r.to_string());
+        match by_req.iter_mut().find(|(r, _)| *r == req) {
+            Some((_, versions)) => versions.push(version.to_string()),
+            None => by_req.push((req, vec![version.to_string()])),
+        }
+    }
+    let by = &b.by;
+    match by_req.as_slice() {
+        [(req, _)] => {
+            format!("`{name}` {req} (required by {by}@{now}, which is installed without it)")
+        }
+        _ => {
+            let each: Vec<String> = (by_req.iter())
+                .map(|(req, versions)| format!("{req} for {by} {}", versions.join(", ")))
+                .collect();
+            format!(
+                "`{name}` {} ({by}@{now} is installed without it)",
+                each.join("; ")
+            )
+        }
+    }
 }
 
 /// Stage every package, run its hooks, move them into place, write the

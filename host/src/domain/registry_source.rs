@@ -241,10 +241,21 @@ impl VersionSource for RegistrySource<'_> {
         });
         if partial && !self.named.contains(name) {
             let versions = self.partial.entry(name.to_owned()).or_default();
+            // It may have gone in beside an installed version that does not
+            // fit it: that one it goes on doing without, as what is not
+            // installed. The rest of what is installed binds it, at any
+            // version it may move to (moving it must not break it).
+            let unfit: BTreeSet<&String> = (requires.iter().flatten())
+                .filter(|(d, req)| installed.get(*d).is_some_and(|i| !req.matches(&i.version)))
+                .map(|(d, _)| d)
+                .collect();
             for c in &mut out {
                 versions.insert(c.version.clone(), c.dependencies.clone());
-                c.dependencies
-                    .retain(|d, req| installed.get(d).is_some_and(|i| req.matches(&i.version)));
+                c.dependencies.retain(|d, req| {
+                    installed.get(d).is_some_and(|i| {
+                        req.matches(&i.version) || (c.version != kept.version && !unfit.contains(d))
+                    })
+                });
             }
             if let Some(reqs) = requires {
                 versions.entry(kept.version.clone()).or_insert(reqs);

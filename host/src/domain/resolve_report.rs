@@ -113,6 +113,10 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
                     "installed, not downgraded".into()
                 }
             }
+            Pkg::Named(from) if binds(from, e, provider) => format!(
+                "the versions that accept {}",
+                label(e.from, e.from_range, provider)
+            ),
             _ => format!(
                 "required by {}",
                 chain(e.from, e.from_range, edges, provider)
@@ -165,6 +169,14 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
         ));
     }
     Some(line)
+}
+
+/// Whether the edge is a binding (see `Candidate::binds`): `from` does not
+/// require `e.dep`, which, installed, must accept it.
+fn binds(from: &str, e: &Edge, provider: &Provider) -> bool {
+    let cache = provider.cache.borrow();
+    (cache.get(from).into_iter().flatten())
+        .any(|c| e.from_range.contains(&c.version) && c.binds.contains_key(e.dep))
 }
 
 /// The requirement as the dependent wrote it, when its versions in the
