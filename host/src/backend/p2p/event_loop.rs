@@ -319,7 +319,7 @@ impl EventLoop {
                         .map(|_| true)
                         .map_err(|e| {
                             format!(
-                                "it is served, but no provider record could be stored for it ({e:?}): this node provides {} tarballs already, the most it announces",
+                                "no provider record could be stored for it ({e:?}): this node provides {} tarballs already, the most it announces (peers that ask this node still get it)",
                                 super::remote_providers::LOCAL_KEYS
                             )
                         })

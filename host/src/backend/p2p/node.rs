@@ -276,7 +276,11 @@ pub fn run(
             let (mut stored, mut on_peers) = (0, 0);
             for package in &packages {
                 if let Err(e) = publisher.provide(package).await {
-                    tracing::warn!("cannot serve {}: {e}", package.name);
+                    tracing::warn!(
+                        "cannot announce {}@{} as served here: {e}",
+                        package.name,
+                        package.version
+                    );
                 }
                 match publisher.put_record(package).await {
                     Ok(peers) => {
@@ -300,7 +304,7 @@ pub fn run(
                     continue;
                 };
                 if let Err(e) = publisher.provide_digest(sha).await {
-                    tracing::warn!("cannot serve {checksum}: {e}");
+                    tracing::warn!("cannot announce {checksum} as served here: {e}");
                 }
             }
         });
