@@ -1729,6 +1729,22 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let err = env.fails(&["marketplace", "install", "base@1.1"]);
     assert!(err.contains("=1.0.0 (required by app@1.0.0)"), "{err}");
 
+    // Named without a version, an installed package is not lowered for
+    // another request either (it was, silently); named with one, it is.
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "lib", "3.0.0", json!({}));
+    pkg(&env, "old", "1.0.0", json!({"lib": "^1"}));
+    env.ok(&["marketplace", "install", "lib"]);
+    let before = snapshot(&root);
+    let err = env.fails(&["marketplace", "install", "lib", "old"]);
+    assert!(
+        err.contains(">=3.0.0 (installed; name a version to downgrade it)"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&root), before);
+    env.ok(&["marketplace", "install", "lib@1", "old"]);
+    assert_eq!(named(&lock(&root)["packages"], "lib")["version"], "1.0.0");
+
     // A pre-release is never "updated" down to an older stable version.
     pkg(&env, "edge", "1.0.0", json!({}));
     pkg(&env, "edge", "2.1.0-beta.1", json!({}));

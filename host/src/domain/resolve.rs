@@ -80,7 +80,8 @@ pub struct Resolution {
 /// Resolve `requests` (name → requirement). `installed` are the packages
 /// already in the install root that are not requested: they stay, so their
 /// requirements hold too; each keeps its version unless something needs a
-/// newer one, and is never lowered. With `with_dependencies` false, only the
+/// newer one, and is never lowered (nor is a request without a version for
+/// an installed package). With `with_dependencies` false, only the
 /// requested packages are chosen (`--no-dependencies`), and the installed
 /// ones stay exactly as they are, their requirements on the requested ones
 /// still holding (a dependent is never broken): only those `may_depend`
@@ -100,6 +101,18 @@ pub fn resolve(
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let mut roots = requests.clone();
+    // A package named without a version goes as high as it can, but not
+    // below what is installed (as with `update`): a downgrade names the
+    // version it goes to.
+    let mut not_lowered = HashSet::new();
+    for (name, req) in &mut roots {
+        if *req == VersionReq::STAR
+            && let Some(version) = installed.get(name)
+        {
+            *req = staying(version, true);
+            not_lowered.insert(name.clone());
+        }
+    }
     for (name, version) in &kept {
         roots.insert(name.clone(), staying(version, with_dependencies));
     }
@@ -110,6 +123,7 @@ pub fn resolve(
         failure: RefCell::new(None),
         installed: kept,
         requests: roots,
+        not_lowered,
         with_dependencies,
     };
     for (name, req) in &provider.requests {
@@ -294,6 +308,8 @@ struct Provider<'a> {
     /// What the root depends on: the requests, plus `>=installed` for each
     /// package in `installed`.
     requests: BTreeMap<String, VersionReq>,
+    /// Installed, requested without a version: `>=installed` in `requests`.
+    not_lowered: HashSet<String>,
     /// Installed, not requested: decided after everything else, keeping
     /// their version when it fits (so a request goes as high as it can).
     installed: BTreeMap<String, Version>,

@@ -104,6 +104,9 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
                     "installed, and --no-dependencies leaves it as it is".into()
                 }
             }
+            Pkg::Root if provider.not_lowered.contains(e.dep) => {
+                "installed; name a version to downgrade it".into()
+            }
             Pkg::Root if !provider.source.borrow().asked_for(e.dep) => {
                 let held = (provider.requests.get(e.dep))
                     .is_some_and(|r| r.comparators.iter().all(|c| c.op == semver::Op::Exact));
