@@ -1729,19 +1729,24 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let err = env.fails(&["marketplace", "install", "base@1.1"]);
     assert!(err.contains("=1.0.0 (required by app@1.0.0)"), "{err}");
 
-    // Named without a version, an installed package is not lowered for
-    // another request either (it was, silently); named with one, it is.
+    // Asked for with a requirement it fits (its name alone, say), an
+    // installed package is not lowered for another request either (it was,
+    // silently); asked for below it, it is.
     pkg(&env, "lib", "1.0.0", json!({}));
     pkg(&env, "lib", "3.0.0", json!({}));
     pkg(&env, "old", "1.0.0", json!({"lib": "^1"}));
     env.ok(&["marketplace", "install", "lib"]);
     let before = snapshot(&root);
-    let err = env.fails(&["marketplace", "install", "lib", "old"]);
-    assert!(
-        err.contains(">=3.0.0 (installed; name a version to downgrade it)"),
-        "{err}"
-    );
-    assert_eq!(snapshot(&root), before);
+    for lib in ["lib", "lib@>=1"] {
+        let err = env.fails(&["marketplace", "install", lib, "old"]);
+        assert!(
+            err.contains(
+                ">=3.0.0 (installed, and not lowered unless you ask for versions below it)"
+            ),
+            "{err}"
+        );
+        assert_eq!(snapshot(&root), before);
+    }
     env.ok(&["marketplace", "install", "lib@1", "old"]);
     assert_eq!(named(&lock(&root)["packages"], "lib")["version"], "1.0.0");
 

@@ -101,15 +101,19 @@ pub fn resolve(
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let mut roots = requests.clone();
-    // A package named without a version goes as high as it can, but not
-    // below what is installed (as with `update`): a downgrade names the
-    // version it goes to.
+    // A request that the installed version fits (a name alone, say) goes as
+    // high as it can, but not below it (as `update`): a downgrade is asked
+    // for by a requirement that leaves the installed version out.
     let mut not_lowered = HashSet::new();
     for (name, req) in &mut roots {
-        if *req == VersionReq::STAR
-            && let Some(version) = installed.get(name)
+        let Some(version) = installed.get(name) else {
+            continue;
+        };
+        let at_least = staying(version, true);
+        if (*req == VersionReq::STAR || req.matches(version))
+            && !to_ranges(req).subset_of(&to_ranges(&at_least))
         {
-            *req = staying(version, true);
+            req.comparators.extend(at_least.comparators);
             not_lowered.insert(name.clone());
         }
     }

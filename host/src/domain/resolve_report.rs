@@ -105,7 +105,7 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
                 }
             }
             Pkg::Root if provider.not_lowered.contains(e.dep) => {
-                "installed; name a version to downgrade it".into()
+                "installed, and not lowered unless you ask for versions below it".into()
             }
             Pkg::Root if !provider.source.borrow().asked_for(e.dep) => {
                 let held = (provider.requests.get(e.dep))
