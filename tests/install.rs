@@ -1673,6 +1673,27 @@ fn a_tarball_of_another_version_is_refused() {
 }
 
 #[test]
+fn an_installed_package_that_moves_up_brings_its_new_dependencies() {
+    // base 3 needs tool to move to 1.2, which needs app: app went into
+    // ggen.lock as tool's dependency without being installed.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "base", "1.1.0", json!({}));
+    pkg(&env, "base", "3.0.0", json!({}));
+    pkg(&env, "tool", "1.1.0", json!({"base": "~1.1"}));
+    pkg(&env, "tool", "1.2.0", json!({"app": "*"}));
+    pkg(&env, "app", "3.0.0", json!({}));
+    env.ok(&["marketplace", "install", "tool@1.1.0"]);
+    env.ok(&["marketplace", "install", "base@>=1.1"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("app", "3.0.0"), ("base", "3.0.0"), ("tool", "1.2.0")])
+    );
+    assert!(root.join("app").is_dir());
+    assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
+}
+
+#[test]
 fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let env = Env::new();
     pkg(&env, "base", "1.0.0", json!({}));

@@ -557,8 +557,23 @@ fn plan(
     options: &InstallOptions,
 ) -> Result<Vec<PlannedPackage>> {
     let force = options.force;
+    // What was asked for and what it needs; and what an installed package
+    // that moves needs at its new version (it went into ggen.lock without
+    // being installed).
+    let moves = |name: &str| {
+        (locked.iter())
+            .any(|l| l.name == name && l.version != resolution.packages[name].version.to_string())
+    };
     let mut needed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    let mut stack: Vec<&str> = requests.keys().map(String::as_str).collect();
+    let mut stack: Vec<&str> = (requests.keys().map(String::as_str))
+        .chain(
+            resolution
+                .packages
+                .keys()
+                .map(String::as_str)
+                .filter(|n| moves(n)),
+        )
+        .collect();
     while let Some(name) = stack.pop() {
         if needed.insert(name)
             && let Some(r) = resolution.packages.get(name)
@@ -569,12 +584,7 @@ fn plan(
     resolution
         .order
         .iter()
-        .filter(|name| {
-            needed.contains(name.as_str())
-                || locked.iter().any(|l| {
-                    &l.name == *name && l.version != resolution.packages[*name].version.to_string()
-                })
-        })
+        .filter(|name| needed.contains(name.as_str()))
         .map(|name| {
             let resolved = &resolution.packages[name];
             let version = resolved.version.to_string();
