@@ -1694,6 +1694,35 @@ fn an_installed_package_that_moves_up_brings_its_new_dependencies() {
 }
 
 #[test]
+fn a_newest_version_that_cannot_be_installed_is_left_out_with_a_warning() {
+    // tool 2 needs a package that is nowhere: update --all and install
+    // failed outright although tool 1 serves.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "tool", "1.1.0", json!({}));
+    pkg(&env, "core", "1.0.0", json!({}));
+    env.ok(&["marketplace", "install", "tool", "core"]);
+    pkg(&env, "tool", "2.1.0", json!({"ghost": "*"}));
+    pkg(&env, "core", "1.1.0", json!({}));
+    let out = env.run(&["marketplace", "update", "--all"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("left out tool@2.1.0 (it requires `ghost`, which is not in the registry)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("core", "1.1.0"), ("tool", "1.1.0")])
+    );
+    let err = env.fails(&["marketplace", "install", "tool@2"]);
+    assert!(
+        err.contains("missing dependency: package `ghost` (required by tool@2.1.0)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
     let env = Env::new();
     pkg(&env, "base", "1.0.0", json!({}));

@@ -125,6 +125,7 @@ pub fn resolve(
         cache: RefCell::new(HashMap::new()),
         prerelease_ok: RefCell::new(HashSet::new()),
         failure: RefCell::new(None),
+        left_out: RefCell::new(Vec::new()),
         installed: kept,
         requests: roots,
         not_lowered,
@@ -157,6 +158,23 @@ pub fn resolve(
         Ok(solution) => solution,
         Err(PubGrubError::NoSolution(tree)) => {
             let summary = report::explain(&tree, &provider);
+            let left_out = provider.left_out.take();
+            if let Some(first) = left_out.first() {
+                // Versions were left out for a missing dependency: without a
+                // conflict to name, that is the reason (as before backing
+                // out of them).
+                let Some(summary) = summary else {
+                    return Err(MarketplaceError::NotFound(format!(
+                        "missing dependency: {}",
+                        first.why
+                    )));
+                };
+                let why: Vec<&str> = left_out.iter().map(|l| l.short.as_str()).collect();
+                return Err(MarketplaceError::Dependency(format!(
+                    "no versions satisfy the requirements: {summary}; left out: {}",
+                    why.join("; ")
+                )));
+            }
             let mut proof = tree;
             proof.collapse_no_versions();
             // The root is a virtual package; its placeholder version means nothing to users.
@@ -179,6 +197,11 @@ pub fn resolve(
     };
 
     let solution: HashMap<Pkg, Version> = solution.into_iter().collect();
+    for l in provider.left_out.take() {
+        if (solution.get(&Pkg::Named(l.name.clone()))).is_some_and(|v| *v < l.version) {
+            tracing::warn!("left out {}", l.short);
+        }
+    }
     let mut packages = BTreeMap::new();
     for (pkg, version) in &solution {
         let Pkg::Named(name) = pkg else { continue };
@@ -309,6 +332,8 @@ struct Provider<'a> {
     prerelease_ok: RefCell<HashSet<(String, u64, u64, u64)>>,
     /// The first error from the source, returned instead of the solver's wrapper.
     failure: RefCell<Option<MarketplaceError>>,
+    /// Versions left out because a dependency of theirs is nowhere.
+    left_out: RefCell<Vec<LeftOut>>,
     /// What the root depends on: the requests, plus `>=installed` for each
     /// package in `installed`.
     requests: BTreeMap<String, VersionReq>,
@@ -318,6 +343,18 @@ struct Provider<'a> {
     /// their version when it fits (so a request goes as high as it can).
     installed: BTreeMap<String, Version>,
     with_dependencies: bool,
+}
+
+/// A version resolution backed out of: one of its dependencies does not
+/// exist (a newest version that cannot be installed must not stop an
+/// install or `update --all` that an older one serves).
+struct LeftOut {
+    name: String,
+    version: Version,
+    /// "package `x` (required by y@1.0.0) is not in the registry".
+    why: String,
+    /// "y@1.0.0 (it requires `x`, which is not in the registry)".
+    short: String,
 }
 
 /// Why resolution stopped early (the details are kept in `Provider::failure`).
@@ -437,7 +474,7 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
         let Pkg::Named(name) = package else {
             let requests = self.requests.clone().into_iter();
-            return self.constraints(package, "your request", requests, BTreeMap::new());
+            return self.constraints(package, None, "your request", requests, BTreeMap::new());
         };
         let candidate = self
             .candidate(name, version)
@@ -450,6 +487,7 @@ impl DependencyProvider for Provider<'_> {
         }
         self.constraints(
             package,
+            Some(version),
             &format!("{name}@{version}"),
             deps.into_iter(),
             candidate.binds,
@@ -463,6 +501,7 @@ impl Provider<'_> {
     fn constraints(
         &self,
         package: &Pkg,
+        version: Option<&Version>,
         requirer: &str,
         deps: impl Iterator<Item = (String, VersionReq)>,
         binds: BTreeMap<String, Vec<Version>>,
@@ -471,10 +510,26 @@ impl Provider<'_> {
         for (dep, req) in deps {
             let candidates = self.candidates(&dep)?;
             if candidates.is_empty() && !self.source.borrow().held_back(&dep) {
-                return Err(self.fail(MarketplaceError::NotFound(format!(
-                    "missing dependency: package `{dep}` (required by {requirer}) is not in {}",
+                let why = format!(
+                    "package `{dep}` (required by {requirer}) is not in {}",
                     self.source.borrow().describe()
-                ))));
+                );
+                let (Pkg::Named(name), Some(version)) = (package, version) else {
+                    return Err(self.fail(MarketplaceError::NotFound(format!(
+                        "missing dependency: {why}"
+                    ))));
+                };
+                let short = format!(
+                    "{requirer} (it requires `{dep}`, which is not in {})",
+                    self.source.borrow().describe()
+                );
+                self.left_out.borrow_mut().push(LeftOut {
+                    name: name.clone(),
+                    version: version.clone(),
+                    why: why.clone(),
+                    short,
+                });
+                return Ok(Dependencies::Unavailable(why));
             }
             self.note_prereleases(&dep, &req);
             // A pre-release between a range's bounds fits only a requirement

@@ -213,6 +213,40 @@ fn missing_dependencies_name_who_needs_them() {
 }
 
 #[test]
+fn a_version_with_a_missing_dependency_is_left_out_for_an_older_one() {
+    // The newest a cannot be installed: the one before it is (it stopped
+    // `install a` and `update --all` cold).
+    let mut reg = Mem::new(&[
+        ("a", "1.0.0", &[]),
+        ("a", "2.0.0", &[("ghost", "^1")]),
+        ("b", "1.0.0", &[("a", "^2")]),
+        ("a", "1.6.0", &[("z", "^2")]),
+        ("z", "1.0.0", &[]),
+        ("c", "1.0.0", &[("a", ">=1.5")]),
+    ]);
+    let r = resolve(&mut reg, &req(&[("a", "*")]), &BTreeMap::new(), true).unwrap();
+    assert_eq!(r.packages["a"].version, Version::new(1, 0, 0));
+    // Nothing else fits: the missing dependency is the reason.
+    let err = resolve(&mut reg, &req(&[("b", "*")]), &BTreeMap::new(), true)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "missing dependency: package `ghost` (required by a@2.0.0) is not in the registry"
+    );
+    // A conflict besides: both are named.
+    let err = resolve(&mut reg, &req(&[("c", "*")]), &BTreeMap::new(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`z` has no version that satisfies ^2 (required by c@1.0.0 → a@1.6.0)")
+            && err
+                .ends_with("left out: a@2.0.0 (it requires `ghost`, which is not in the registry)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn conflicts_name_the_package_the_requirements_and_the_versions() {
     let mut reg = Mem::new(&[
         ("a", "1.0.0", &[("base", "^1")]),
