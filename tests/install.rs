@@ -751,13 +751,11 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     env.ok(&["marketplace", "install", "base"]);
     env.ok(&["marketplace", "install", "app", "--no-dependencies"]);
     assert_eq!(app_deps(&env), json!({}));
-    // Named, it resolves again: base 2 is held where it is, and the error
-    // says so (it said "=2.0.0 (required by your request)").
+    // Named, it resolves again: base 2 is not lowered, and the error says
+    // so (it said "=2.0.0 (required by your request)").
     let err = env.fails(&["marketplace", "update", "app"]);
     assert!(
-        err.contains(
-            "^1 (required by app@1.0.0) and =2.0.0 (installed, and update leaves it as it is)"
-        ),
+        err.contains("^1 (required by app@1.0.0) and >=2.0.0 (installed, not downgraded)"),
         "{err}"
     );
     env.ok(&["marketplace", "install", "base@1.0.0"]);
@@ -1584,6 +1582,39 @@ fn update_moves_only_what_is_named_within_the_requirements() {
 }
 
 #[test]
+fn update_moves_what_a_new_version_needs_though_it_was_not_a_dependency() {
+    // zed 1.1 needs lib 2, installed beside zed 1.0 at 1.1 on its own:
+    // `update zed` said nothing to do, while `install zed` and `update
+    // --all` moved both. tool, which needs lib ^1, still holds it where
+    // its dependents' requirements allow.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "lib", "1.1.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({}));
+    pkg(&env, "zed", "1.0.0", json!({}));
+    pkg(&env, "zed", "1.1.0", json!({"lib": "=2.0.0"}));
+    env.ok(&["marketplace", "install", "zed@1.0.0", "lib@1.1.0"]);
+    env.ok(&["marketplace", "update", "zed"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("lib", "2.0.0"), ("zed", "1.1.0")])
+    );
+
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "lib", "1.1.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({}));
+    pkg(&env, "tool", "1.0.0", json!({"lib": "^1"}));
+    pkg(&env, "tool", "2.0.0", json!({"lib": "^2"}));
+    env.ok(&["marketplace", "install", "tool@1.0.0"]);
+    env.ok(&["marketplace", "update", "lib"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("lib", "1.1.0"), ("tool", "1.0.0")])
+    );
+}
+
+#[test]
 fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing() {
     let env = Env::new();
     let root = env.home().join("packages");
@@ -1597,7 +1628,7 @@ fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing(
 
     // zapp 1.1.0 needs base ^1.2: base moves as far as that (update said
     // "Nothing to do", and install kept zapp at 1.0.0 because `base` sorts
-    // first); solo, not named, stays.
+    // first); solo, not named, stays (and is not listed).
     let plan = env.json(&["marketplace", "install", "zapp", "--dry-run", "--json"]);
     assert_eq!(plan["packages"][1]["version"], "1.1.0", "{plan}");
     let report = env.json(&["marketplace", "update", "zapp", "--json"]);
@@ -1606,11 +1637,7 @@ fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing(
         .collect();
     assert_eq!(
         actions,
-        [
-            ("base", "update"),
-            ("solo", "unchanged"),
-            ("zapp", "update")
-        ],
+        [("base", "update"), ("zapp", "update")],
         "{report}"
     );
     assert_eq!(

@@ -3,9 +3,9 @@
 //! Named packages (or all, with `--all`) move up: one that nothing installed
 //! depends on to its newest version, a dependency as high as its dependents'
 //! requirements allow; none ever moves down (when nothing fits, the error
-//! names what holds it back). What they depend on moves only when their
-//! new versions need it (then to the newest version that fits); everything
-//! else stays at its installed version (as `cargo update -p` does). A package
+//! names what holds it back). What else is installed moves only when their
+//! new versions need it (then to the newest version that fits), and
+//! otherwise stays at its installed version (as `cargo update -p` does). A package
 //! installed with `--no-dependencies` moves without its dependencies under
 //! `--all` (the user named nothing); named, it resolves them again, as
 //! `install` does. The work is then an ordinary install transaction, from
@@ -86,14 +86,19 @@ pub fn update<L>(
         }
         let moves = |p: &installed::LockedPackage| selected(&p.name) && origin(&p.source) == from;
         let needed = dependencies_of(&locked, locked.iter().filter(|p| moves(p)));
+        let dependents = dependents_of(&locked, locked.iter().filter(|p| moves(p)));
         let mut specs = Vec::new();
         let mut options = options.clone();
         for p in &locked {
             // A selected package goes as high as its dependents' requirements
-            // allow, never lower; what it depends on is left to the install,
-            // which keeps each installed version unless the new ones need a
-            // higher one; the others stay where they are.
-            if !moves(p) && needed.contains(p.name.as_str()) {
+            // allow (they stay where they are), never lower. The rest is left
+            // to the install, which keeps each installed version unless the
+            // new versions need a higher one: what they depend on, now or
+            // at their new versions. What comes from elsewhere stays (this
+            // transaction cannot fetch it).
+            let held = origin(&p.source) != from
+                || (dependents.contains(p.name.as_str()) && !needed.contains(p.name.as_str()));
+            if !moves(p) && !held {
                 continue;
             }
             let op = if moves(p) { ">=" } else { "=" };
@@ -109,6 +114,23 @@ pub fn update<L>(
         install(from, &specs, &options).map(Some)
     })?;
     Ok(report.expect("the packages to update are installed (checked above)"))
+}
+
+/// Everything that depends on `on`, directly or not, as ggen.lock records it.
+fn dependents_of<'a>(
+    locked: &'a [installed::LockedPackage],
+    on: impl Iterator<Item = &'a installed::LockedPackage>,
+) -> std::collections::BTreeSet<&'a str> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack: Vec<&str> = on.map(|p| p.name.as_str()).collect();
+    while let Some(name) = stack.pop() {
+        for p in locked.iter().filter(|p| p.dependencies.contains_key(name)) {
+            if found.insert(p.name.as_str()) {
+                stack.push(&p.name);
+            }
+        }
+    }
+    found
 }
 
 /// Everything `from` depend on, directly or not, as ggen.lock records it.
