@@ -667,6 +667,21 @@ fn a_package_installed_without_dependencies_moves_to_fit_what_comes_later() {
     );
     assert_eq!(snapshot(&root), before);
 
+    // Where moving it would need what cannot be, the requirement is its own
+    // (it read "required by app@1.1.0 → kit@3.0.0", as if app needed kit).
+    let env = Env::new();
+    pkg(&env, "lib", "1.1.0", json!({}));
+    pkg(&env, "kit", "2.0.0", json!({"app": "=1.0.0"}));
+    pkg(&env, "kit", "3.0.0", json!({"lib": "^2"}));
+    pkg(&env, "app", "1.1.0", json!({}));
+    env.ok(&["marketplace", "install", "lib"]);
+    env.ok(&["marketplace", "install", "kit@^2", "--no-dependencies"]);
+    let err = env.fails(&["marketplace", "install", "app"]);
+    assert!(
+        err.contains("`lib` has no version that satisfies ^2 (required by kit@3.0.0);"),
+        "{err}"
+    );
+
     // Held where it is (--no-dependencies), it cannot move: kit 2 does not
     // fit, and the error says why.
     let env = Env::new();

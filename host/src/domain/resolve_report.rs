@@ -218,7 +218,10 @@ fn chain(from: &Pkg, range: &Ranges<Version>, edges: &[Edge], provider: &Provide
         let Some(parent) = edges.iter().find(|e| e.dep == name) else {
             break;
         };
-        if parent.from == &Pkg::Root {
+        // A binding is no requirement: the chain of requirements ends here.
+        if parent.from == &Pkg::Root
+            || matches!(parent.from, Pkg::Named(from) if binds(from, parent, provider))
+        {
             break;
         }
         links.push(label(parent.from, parent.from_range, provider));
