@@ -80,8 +80,8 @@ pub struct Resolution {
 /// Resolve `requests` (name → requirement). `installed` are the packages
 /// already in the install root that are not requested: they stay, so their
 /// requirements hold too; each keeps its version unless something needs a
-/// newer one, and is never lowered (nor is a request without a version for
-/// an installed package). With `with_dependencies` false, only the
+/// newer one, and is never lowered (nor is an installed package requested
+/// with a requirement its version fits). With `with_dependencies` false, only the
 /// requested packages are chosen (`--no-dependencies`), and the installed
 /// ones stay exactly as they are, their requirements on the requested ones
 /// still holding (a dependent is never broken): only those `may_depend`
@@ -337,7 +337,8 @@ struct Provider<'a> {
     /// What the root depends on: the requests, plus `>=installed` for each
     /// package in `installed`.
     requests: BTreeMap<String, VersionReq>,
-    /// Installed, requested without a version: `>=installed` in `requests`.
+    /// Installed, requested with a requirement the installed version fits
+    /// (a name alone, say): `>=installed` is added to it in `requests`.
     not_lowered: HashSet<String>,
     /// Installed, not requested: decided after everything else, keeping
     /// their version when it fits (so a request goes as high as it can).
