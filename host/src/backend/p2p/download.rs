@@ -312,8 +312,9 @@ async fn open_and_ask(
                 libp2p_stream::OpenStreamError::Io(e)
                     if e.kind() == std::io::ErrorKind::NotConnected =>
                 {
-                    tracing::debug!("cannot reach {peer}: {e}");
-                    Refusal::Unreachable("cannot reach it (offline?)".into())
+                    // The dial's own error: no known address, refused, ...
+                    let why = crate::backend::excerpt(&e.to_string(), 200);
+                    Refusal::Unreachable(format!("cannot reach it: {why}"))
                 }
                 e => Refusal::Failed(format!("cannot open a stream: {e}")),
             }
