@@ -114,8 +114,14 @@ fn local_changes_are_discarded_only_when_forced() {
         let mut full = vec!["marketplace"];
         full.extend(args);
         let err = env.fails(&full);
+        let doing = if args[0] == "remove" {
+            "removing it"
+        } else {
+            "replacing it with app@1.1.0"
+        };
         assert!(
             err.contains("app has local changes (modified README.md; added extra.txt)")
+                && err.contains(&format!("{doing} would lose them"))
                 && err.contains("pass --force to discard them"),
             "{args:?}: {err}"
         );

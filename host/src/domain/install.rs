@@ -605,7 +605,9 @@ fn plan(
                             ),
                         }
                     } else {
-                        super::verify::refuse_local_changes(root, l, "replacing it")?;
+                        // It may move only for another package's sake: say to what.
+                        let doing = format!("replacing it with {name}@{version}");
+                        super::verify::refuse_local_changes(root, l, &doing)?;
                     }
                     version_move(&l.version, &resolved.version)
                 }
