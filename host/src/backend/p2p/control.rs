@@ -15,9 +15,8 @@ use tokio::net::UnixListener;
 use tokio::sync::Notify;
 
 use super::client::Client;
-use crate::backend::network::Started;
 use crate::backend::network::{
-    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView,
+    AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView, Started,
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 

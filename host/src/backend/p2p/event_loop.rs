@@ -59,7 +59,8 @@ pub enum Command {
     /// Discovered packages matching a query.
     CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
-    /// false when that file is not there.
+    /// false when that file is not there, an error when no provider record
+    /// can be stored for it.
     Provide([u8; 32], oneshot::Sender<Result<bool, String>>),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
