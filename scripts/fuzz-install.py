@@ -87,11 +87,14 @@ def _pre_ge(a, b):
     return pre_key(a) >= pre_key(b)
 
 
+def _same_major_minor(c, v):
+    _, ma, mi, _, _ = c
+    return v[0] == ma and (mi is None or v[1] == mi)
+
+
 def _exact(c, v):
     op, ma, mi, pa, pre = c
-    if v[0] != ma:
-        return False
-    if mi is not None and v[1] != mi:
+    if not _same_major_minor(c, v):
         return False
     if pa is not None and v[2] != pa:
         return False
@@ -130,9 +133,7 @@ def _less(c, v):
 
 def _tilde(c, v):
     op, ma, mi, pa, pre = c
-    if v[0] != ma:
-        return False
-    if mi is not None and v[1] != mi:
+    if not _same_major_minor(c, v):
         return False
     if pa is not None and v[2] != pa:
         return v[2] > pa
