@@ -560,9 +560,12 @@ fn plan(
     // What was asked for and what it needs; and what an installed package
     // that moves needs at its new version (it went into ggen.lock without
     // being installed).
+    let was: std::collections::HashMap<&str, &str> = (locked.iter())
+        .map(|l| (l.name.as_str(), l.version.as_str()))
+        .collect();
     let moves = |name: &str| {
-        (locked.iter())
-            .any(|l| l.name == name && l.version != resolution.packages[name].version.to_string())
+        was.get(name)
+            .is_some_and(|v| *v != resolution.packages[name].version.to_string())
     };
     let mut needed: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
     let mut stack: Vec<&str> = (requests.keys().map(String::as_str))

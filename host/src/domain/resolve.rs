@@ -475,7 +475,7 @@ impl DependencyProvider for Provider<'_> {
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
         let Pkg::Named(name) = package else {
             let requests = self.requests.clone().into_iter();
-            return self.constraints(package, None, "your request", requests, BTreeMap::new());
+            return self.constraints(package, version, requests, BTreeMap::new());
         };
         let candidate = self
             .candidate(name, version)
@@ -486,27 +486,24 @@ impl DependencyProvider for Provider<'_> {
             // requested (and so goes in beside it) are all that count.
             deps.retain(|d, _| self.requests.contains_key(d) && !self.installed.contains_key(d));
         }
-        self.constraints(
-            package,
-            Some(version),
-            &format!("{name}@{version}"),
-            deps.into_iter(),
-            candidate.binds,
-        )
+        self.constraints(package, version, deps.into_iter(), candidate.binds)
     }
 }
 
 impl Provider<'_> {
-    /// What `package` (`requirer` in messages) requires, as the solver's
-    /// ranges; with `binds` (see [`Candidate::binds`]).
+    /// What `package` at `version` requires, as the solver's ranges; with
+    /// `binds` (see [`Candidate::binds`]).
     fn constraints(
         &self,
         package: &Pkg,
-        version: Option<&Version>,
-        requirer: &str,
+        version: &Version,
         deps: impl Iterator<Item = (String, VersionReq)>,
         binds: BTreeMap<String, Vec<Version>>,
     ) -> std::result::Result<Dependencies<Pkg, Ranges<Version>, String>, Aborted> {
+        let requirer = match package {
+            Pkg::Root => package.to_string(),
+            Pkg::Named(name) => format!("{name}@{version}"),
+        };
         let mut constraints: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
         for (dep, req) in deps {
             let candidates = self.candidates(&dep)?;
@@ -515,7 +512,7 @@ impl Provider<'_> {
                     "package `{dep}` (required by {requirer}) is not in {}",
                     self.source.borrow().describe()
                 );
-                let (Pkg::Named(name), Some(version)) = (package, version) else {
+                let Pkg::Named(name) = package else {
                     return Err(self.fail(MarketplaceError::NotFound(format!(
                         "missing dependency: {why}"
                     ))));
