@@ -793,15 +793,26 @@ mod hostile {
         pub peer_id: String,
     }
 
-    pub fn run(target: &str, flood: usize) -> Attack {
+    /// A connected hostile peer: its runtime, swarm and the target's id.
+    struct Connected {
+        rt: tokio::runtime::Runtime,
+        swarm: libp2p::Swarm<Behaviour>,
+        target_id: PeerId,
+    }
+
+    fn connect(target: &str) -> Connected {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async {
-            let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        let mut swarm = rt.block_on(async {
+            libp2p::SwarmBuilder::with_new_identity()
                 .with_tokio()
-                .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+                .with_tcp(
+                    tcp::Config::default(),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
                 .unwrap()
                 .with_behaviour(|key| {
                     let id = key.public().to_peer_id();
@@ -830,16 +841,42 @@ mod hostile {
                     }
                 })
                 .unwrap()
-                .build();
+                .build()
+        });
+        let target: Multiaddr = target.parse().unwrap();
+        let Some(libp2p::multiaddr::Protocol::P2p(target_id)) = target.iter().last() else {
+            panic!("target address has no /p2p/");
+        };
+        swarm
+            .behaviour_mut()
+            .kad
+            .add_address(&target_id, target.clone());
+        rt.block_on(async { swarm.dial(target) }).unwrap();
+        Connected {
+            rt,
+            swarm,
+            target_id,
+        }
+    }
+
+    /// A well-formed record for the made-up package `name`.
+    fn well_formed(name: &str) -> String {
+        format!(
+            r#"{{"package":{{"name":"{name}","version":"1.0.0","title":"f","description":"","categories":[],"tags":[],"authors":[],"license":null,"dependencies":{{}},"checksum":"sha256-{}","published_at":"","size":0}}}}"#,
+            "a".repeat(64)
+        )
+    }
+
+    pub fn run(target: &str, flood: usize) -> Attack {
+        let Connected {
+            rt,
+            mut swarm,
+            target_id,
+        } = connect(target);
+        rt.block_on(async {
             let me = swarm.local_peer_id().to_string();
-            let target: Multiaddr = target.parse().unwrap();
-            let Some(libp2p::multiaddr::Protocol::P2p(target_id)) = target.iter().last() else {
-                panic!("target address has no /p2p/");
-            };
             let topic = gossipsub::IdentTopic::new("/ggen/packages/v1");
             swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
-            swarm.behaviour_mut().kad.add_address(&target_id, target.clone());
-            swarm.dial(target).unwrap();
             // Wait until the target has subscribed us to the topic.
             let deadline = Instant::now() + Duration::from_secs(10);
             while !subscribed(&swarm, &target_id, &topic) {
@@ -860,14 +897,57 @@ mod hostile {
                 .put_record_to(record, std::iter::once(target_id), kad::Quorum::One);
             drive(&mut swarm, Duration::from_millis(500)).await;
             for i in 0..flood {
-                let text = format!(
-                    r#"{{"package":{{"name":"flood-{i}","version":"1.0.0","title":"f","description":"","categories":[],"tags":[],"authors":[],"license":null,"dependencies":{{}},"checksum":"sha256-{}","published_at":"","size":0}}}}"#,
-                    "a".repeat(64)
-                );
+                let text = well_formed(&format!("flood-{i}"));
                 let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), text.into_bytes());
             }
             drive(&mut swarm, Duration::from_secs(2)).await;
             Attack { peer_id: me }
+        })
+    }
+
+    /// Put `count` well-formed records of made-up packages on the target
+    /// (each acknowledged, whether or not it kept it), then hang up.
+    pub fn put_records(target: &str, count: usize) {
+        let Connected {
+            rt,
+            mut swarm,
+            target_id,
+        } = connect(target);
+        rt.block_on(async {
+            let mut pending = std::collections::HashSet::new();
+            for i in 0..count {
+                let name = format!("made-up-{i}");
+                let record = kad::Record::new(
+                    kad::RecordKey::new(&format!("/ggen/packages/v1/{name}")),
+                    well_formed(&name).into_bytes(),
+                );
+                let kad = &mut swarm.behaviour_mut().kad;
+                pending.insert(kad.put_record_to(
+                    record,
+                    std::iter::once(target_id),
+                    kad::Quorum::One,
+                ));
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !pending.is_empty() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{} puts unanswered",
+                    pending.len()
+                );
+                let next = tokio::time::timeout(Duration::from_secs(1), swarm.select_next_some());
+                if let Ok(SwarmEvent::Behaviour(BehaviourEvent::Kad(
+                    kad::Event::OutboundQueryProgressed {
+                        id,
+                        result: kad::QueryResult::PutRecord(r),
+                        ..
+                    },
+                ))) = next.await
+                {
+                    r.expect("the target answers every put");
+                    pending.remove(&id);
+                }
+            }
         })
     }
 
@@ -929,6 +1009,18 @@ fn malformed_records_and_announcements_count_against_the_sender_and_floods_are_l
     let r = search(&node.env, &["flood", "--min-reputation", "0"]);
     assert_eq!(r["hidden_by_reputation"], 0, "{r}");
     assert!(!r["results"].as_array().unwrap().is_empty(), "{r}");
+}
+
+#[test]
+fn one_peer_cannot_fill_the_record_store() {
+    let node = Node::start(&[]);
+    // More records than one peer may have held (512): the rest are
+    // acknowledged but not kept, so the store keeps room for others and for
+    // the node's own.
+    hostile::put_records(&node.addr, 600);
+    assert_eq!(status(&node.env)["records_held"], 512);
+    p2p_publish(&node.env, "own-pkg", "1.0.0", "still announced");
+    assert_eq!(status(&node.env)["records_held"], 513);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
-use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
+use libp2p::kad::store::MemoryStore;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{StreamProtocol, gossipsub, identify, kad};
 
@@ -13,8 +13,6 @@ use super::record::MAX_RECORD_BYTES;
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ggen/kad/1.0.0");
 const IDENTIFY_PROTOCOL: &str = "/ggen/id/1.0.0";
-/// Records a node stores for others (seeds §7.2: ~10,000).
-const MAX_RECORDS: usize = 10_000;
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -35,16 +33,7 @@ impl Behaviour {
         // Inbound records are validated by the event loop before they are
         // stored; it stores provider records as they come.
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-        let store = MemoryStore::with_config(
-            peer_id,
-            MemoryStoreConfig {
-                max_records: MAX_RECORDS,
-                max_provided_keys: super::remote_providers::REMOTE_KEYS
-                    + super::remote_providers::LOCAL_KEYS,
-                max_value_bytes: MAX_RECORD_BYTES,
-                ..Default::default()
-            },
-        );
+        let store = super::remote_keys::bounded_store(peer_id, MAX_RECORD_BYTES);
         let mut kademlia = kad::Behaviour::with_config(peer_id, store, kad_config);
         // Client nodes (short-lived) query the DHT but do not serve it.
         kademlia.set_mode(Some(if dht_server {

@@ -23,7 +23,7 @@ use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{DialOutcome, Dials};
 use super::peers::Peers;
 use super::record;
-use super::remote_providers::RemoteProviders;
+use super::remote_keys::{self, RemoteKeys};
 use super::serve::Served;
 use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
@@ -102,7 +102,9 @@ pub struct EventLoop {
     /// Dials started by `Dial` (by connection: the DHT's own dials come
     /// and go meanwhile).
     dials: Dials,
-    remote_providers: RemoteProviders,
+    /// Package records and provider records held for other peers.
+    remote_records: RemoteKeys,
+    remote_providers: RemoteKeys,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -135,7 +137,8 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             listen: Vec::new(),
             dials: Dials::default(),
-            remote_providers: RemoteProviders::default(),
+            remote_records: RemoteKeys::new(remote_keys::REMOTE_RECORDS),
+            remote_providers: RemoteKeys::new(remote_keys::REMOTE_PROVIDED),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -275,9 +278,14 @@ impl EventLoop {
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
                 if let Err(e) = kademlia.store_mut().put(record.clone()) {
-                    let _ = reply.send(Err(format!("cannot store the record: {e:?}")));
+                    let _ = reply.send(Err(format!(
+                        "cannot store the record ({e:?}): this node announces {} packages already, the most it holds records for",
+                        remote_keys::LOCAL_RECORDS
+                    )));
                     return;
                 }
+                // Its own now, if another peer's record held the key.
+                self.remote_records.release(&record.key);
                 let id = kademlia.get_closest_peers(record.key.to_vec());
                 self.pending_closest.insert(id, (record, reply));
             }
@@ -321,7 +329,7 @@ impl EventLoop {
                         .map_err(|e| {
                             format!(
                                 "no provider record could be stored for it ({e:?}): this node provides {} tarballs already, the most it announces (peers that ask this node still get it)",
-                                super::remote_providers::LOCAL_KEYS
+                                remote_keys::LOCAL_PROVIDED
                             )
                         })
                 } else {
@@ -569,7 +577,7 @@ impl EventLoop {
                 // Filtering hands these to us as well (they were never
                 // stored, so only a provider itself could say it provides).
                 let store = self.swarm.behaviour_mut().kademlia.store_mut();
-                if self.remote_providers.add(store, record) {
+                if remote_keys::hold_provider(&mut self.remote_providers, store, record) {
                     self.metrics.provider_records_received += 1;
                 }
             }
@@ -587,8 +595,8 @@ impl EventLoop {
                         .get(&record.key)
                         .and_then(|old| record::decode(&old.value).ok())
                         .is_some_and(|old| old.preference() > package.preference());
-                    if !keep_old && let Err(e) = store.put(record) {
-                        tracing::debug!("not storing a record from {source}: {e:?}");
+                    if !keep_old {
+                        remote_keys::hold_record(&mut self.remote_records, store, record, source);
                     }
                 }
                 Err(why) => {

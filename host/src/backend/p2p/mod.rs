@@ -18,7 +18,7 @@ mod node;
 mod peers;
 mod peers_file;
 mod record;
-mod remote_providers;
+mod remote_keys;
 mod running;
 mod serve;
 mod tls;

@@ -1,0 +1,246 @@
+//! Keys this node holds for other peers, kept within bounds. kad's store
+//! caps its records and its provider keys with this node's own counted in:
+//! filled by others (one peer sending made-up packages, or a small network
+//! with many of them), it would refuse this node's own records and
+//! `start_providing`. So others get at most a fixed number of keys,
+//! [`PER_PEER`] of them each, and the store keeps room for this node's own.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use libp2p::kad::store::{MemoryStore, MemoryStoreConfig, RecordStore};
+use libp2p::kad::{ProviderRecord, Record, RecordKey};
+
+/// Package records (one per package name) other peers may have this node
+/// hold (seeds §7.2: ~10,000).
+pub const REMOTE_RECORDS: usize = 10_000;
+/// Tarballs other peers may have this node hold provider records for.
+pub const REMOTE_PROVIDED: usize = 8_192;
+/// Of either, the keys one peer may introduce.
+pub const PER_PEER: usize = 512;
+/// Room kept for this node's own records (the packages it announces).
+pub const LOCAL_RECORDS: usize = 8_192;
+/// Room kept for this node's own provider records (the tarballs it serves).
+pub const LOCAL_PROVIDED: usize = 8_192;
+
+/// kad's store, with room for others' keys and this node's own.
+pub fn bounded_store(local: PeerId, max_value_bytes: usize) -> MemoryStore {
+    MemoryStore::with_config(
+        local,
+        MemoryStoreConfig {
+            max_records: REMOTE_RECORDS + LOCAL_RECORDS,
+            max_provided_keys: REMOTE_PROVIDED + LOCAL_PROVIDED,
+            max_value_bytes,
+            ..Default::default()
+        },
+    )
+}
+
+/// How often a full [`RemoteKeys`] looks for keys that are gone: each look
+/// walks every key, so not once per record a flooding peer sends.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// The keys held for others, each with the peer that brought it.
+pub struct RemoteKeys {
+    limit: usize,
+    keys: HashMap<RecordKey, PeerId>,
+    per_peer: HashMap<PeerId, usize>,
+    next_sweep: Instant,
+}
+
+impl RemoteKeys {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            keys: HashMap::new(),
+            per_peer: HashMap::new(),
+            next_sweep: Instant::now(),
+        }
+    }
+
+    /// Whether `peer` may have `key` held; a key held already takes no new
+    /// room. When full, keys `live` says are gone are forgotten first (kad
+    /// drops expired entries only when they are asked for), at most every
+    /// [`SWEEP_EVERY`]. An admitted key the store then refuses is
+    /// [`Self::release`]d.
+    pub fn admit(
+        &mut self,
+        key: &RecordKey,
+        peer: PeerId,
+        mut live: impl FnMut(&RecordKey) -> bool,
+    ) -> bool {
+        if self.keys.contains_key(key) {
+            return true;
+        }
+        if self.keys.len() >= self.limit && Instant::now() >= self.next_sweep {
+            self.next_sweep = Instant::now() + SWEEP_EVERY;
+            let per_peer = &mut self.per_peer;
+            self.keys.retain(|key, owner| {
+                let keep = live(key);
+                if !keep {
+                    forget(per_peer, owner);
+                }
+                keep
+            });
+        }
+        let brought = self.per_peer.get(&peer).copied().unwrap_or(0);
+        if self.keys.len() >= self.limit || brought >= PER_PEER {
+            return false;
+        }
+        self.keys.insert(key.clone(), peer);
+        *self.per_peer.entry(peer).or_default() += 1;
+        true
+    }
+
+    /// `key` is no longer held for another peer (it was refused, removed,
+    /// or is this node's own now).
+    pub fn release(&mut self, key: &RecordKey) {
+        if let Some(owner) = self.keys.remove(key) {
+            forget(&mut self.per_peer, &owner);
+        }
+    }
+}
+
+/// Store another peer's provider record (kad checked that its provider is
+/// the sender) unless that would pass a bound; whether it was stored.
+pub fn hold_provider(
+    remote: &mut RemoteKeys,
+    store: &mut MemoryStore,
+    record: ProviderRecord,
+) -> bool {
+    let (key, peer) = (record.key.clone(), record.provider);
+    let live = |key: &RecordKey| {
+        let now = Instant::now();
+        let mut live = false;
+        for r in store.providers(key) {
+            if r.is_expired(now) {
+                store.remove_provider(key, &r.provider);
+            } else {
+                live = true;
+            }
+        }
+        live
+    };
+    if !remote.admit(&key, peer, live) {
+        return false;
+    }
+    match store.add_provider(record) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("not storing a provider record from {peer}: {e:?}");
+            remote.release(&key);
+            false
+        }
+    }
+}
+
+/// Store a package record `source` sent unless that would pass a bound;
+/// whether it was stored.
+pub fn hold_record(
+    remote: &mut RemoteKeys,
+    store: &mut MemoryStore,
+    record: Record,
+    source: PeerId,
+) -> bool {
+    let key = record.key.clone();
+    let live = |key: &RecordKey| match store.get(key).map(|r| r.is_expired(Instant::now())) {
+        Some(false) => true,
+        Some(true) => {
+            store.remove(key);
+            false
+        }
+        None => false,
+    };
+    if !remote.admit(&key, source, live) {
+        return false;
+    }
+    match store.put(record) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("not storing a record from {source}: {e:?}");
+            remote.release(&key);
+            false
+        }
+    }
+}
+
+fn forget(per_peer: &mut HashMap<PeerId, usize>, owner: &PeerId) {
+    if let Entry::Occupied(mut n) = per_peer.entry(*owner) {
+        *n.get_mut() -= 1;
+        if *n.get() == 0 {
+            n.remove();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(peer: &PeerId, i: usize) -> RecordKey {
+        RecordKey::new(&format!("key-{peer}-{i}"))
+    }
+
+    #[test]
+    fn one_peer_gets_its_share_and_many_peers_the_limit() {
+        let mut remote = RemoteKeys::new(PER_PEER * 2 + 10);
+        let flood = PeerId::random();
+        let admitted = (0..PER_PEER + 10)
+            .filter(|i| remote.admit(&key(&flood, *i), flood, |_| true))
+            .count();
+        assert_eq!(admitted, PER_PEER);
+        // A key it brought before takes no new room.
+        assert!(remote.admit(&key(&flood, 0), flood, |_| true));
+        // Two more peers fill it to the limit.
+        let others = [PeerId::random(), PeerId::random()];
+        for (peer, count) in [(others[0], PER_PEER), (others[1], 10)] {
+            assert!((0..count).all(|i| remote.admit(&key(&peer, i), peer, |_| true)));
+        }
+        // Full: room comes back as keys expire (looked for once in a while,
+        // not on every refusal) or are released.
+        let late = PeerId::random();
+        assert!(remote.admit(&key(&late, 0), late, |k| *k != key(&flood, 3)));
+        assert!(!remote.admit(&key(&late, 1), late, |_| false));
+        remote.release(&key(&others[0], 0));
+        assert!(remote.admit(&key(&late, 1), late, |_| true));
+        // The flooder's expired key counts no more against it.
+        remote.release(&key(&others[1], 0));
+        assert!(remote.admit(&key(&flood, 3), flood, |_| true));
+        assert!(!remote.admit(&key(&flood, PER_PEER), flood, |_| true));
+        assert!(!remote.admit(&key(&late, 2), late, |_| true));
+    }
+
+    #[test]
+    fn others_filling_their_share_leave_room_for_this_nodes_own() {
+        let local = PeerId::random();
+        let mut store = bounded_store(local, 1024);
+        let (mut records, mut provided) = (
+            RemoteKeys::new(REMOTE_RECORDS),
+            RemoteKeys::new(REMOTE_PROVIDED),
+        );
+        let (mut held, mut providing) = (0, 0);
+        for _ in 0..REMOTE_RECORDS.max(REMOTE_PROVIDED) / PER_PEER + 2 {
+            let peer = PeerId::random();
+            for i in 0..PER_PEER {
+                let record = Record::new(key(&peer, i), b"x".to_vec());
+                held += usize::from(hold_record(&mut records, &mut store, record, peer));
+                let record = ProviderRecord::new(key(&peer, i), peer, Vec::new());
+                providing += usize::from(hold_provider(&mut provided, &mut store, record));
+            }
+        }
+        assert_eq!((held, providing), (REMOTE_RECORDS, REMOTE_PROVIDED));
+        for i in 0..LOCAL_RECORDS.max(LOCAL_PROVIDED) {
+            let mut record = Record::new(key(&local, i), b"own".to_vec());
+            record.publisher = Some(local);
+            assert_eq!(store.put(record).is_ok(), i < LOCAL_RECORDS, "record {i}");
+            let record = ProviderRecord::new(key(&local, i), local, Vec::new());
+            assert_eq!(
+                store.add_provider(record).is_ok(),
+                i < LOCAL_PROVIDED,
+                "key {i}"
+            );
+        }
+    }
+}
