@@ -242,6 +242,27 @@ fn specs_choose_versions() {
         versions.contains(&("early".into(), "0.2.0-beta.1".into())),
         "{versions:?}"
     );
+    // A bare name takes whatever version fits the rest; `@latest` is
+    // exactly the newest (it took any version, as a bare name does).
+    pkg(&env, "kit", "1.0.0", json!({"tool": "^1"}));
+    let fresh = env.work.path().join("fresh");
+    let f = fresh.to_str().unwrap();
+    env.ok(&["marketplace", "install", "kit", "tool", "--target", f]);
+    assert_eq!(
+        locked_versions(&lock(&fresh))[1],
+        ("tool".into(), "1.2.0".into())
+    );
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "kit",
+        "tool@latest",
+        "--target",
+        f,
+    ]);
+    assert!(err.contains("=2.0.0"), "{err}");
+    env.ok(&["marketplace", "install", "early@latest", "--target", f]);
+    assert!(locked_versions(&lock(&fresh)).contains(&("early".into(), "0.2.0-beta.1".into())));
     for (spec, expected) in [
         (
             "tool@9",

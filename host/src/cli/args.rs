@@ -319,7 +319,7 @@ pub struct VerifyArgs {
 
 #[derive(Args)]
 pub struct InstallArgs {
-    /// Packages as NAME, NAME@VERSION, NAME@RANGE (^1.2, ~1.2, ">=1, <2") or NAME@latest
+    /// Packages as NAME (the highest version that fits), NAME@VERSION, NAME@RANGE (^1.2, ~1.2, ">=1, <2") or NAME@latest (exactly the newest)
     #[arg(required = true, value_name = "NAME[@REQ]")]
     pub packages: Vec<String>,
     /// Install into DIR/<name> with DIR/ggen.lock [default: $GGEN_HOME/packages]

@@ -91,6 +91,7 @@ pub fn run_approved(
                 Ok(Spec {
                     name: p.name.clone(),
                     req: installed::requirement("=", &p.name, &p.version)?,
+                    latest: false,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -27,14 +27,18 @@ use crate::backend::unpack::{UnpackLimits, check_metadata, unpack};
 pub struct Spec {
     pub name: String,
     pub req: semver::VersionReq,
+    /// `@latest`: exactly the version that stands for the package (newest
+    /// stable), looked up when installing; a bare name takes any version.
+    pub latest: bool,
 }
 
 pub fn parse_spec(text: &str) -> Result<Spec> {
     let (name, req) = match text.split_once('@') {
         Some((n, r)) => (n, r.trim()),
-        None => (text, "latest"),
+        None => (text, "*"),
     };
     super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
+    let latest = req == "latest";
     let req = match req {
         "" => {
             return Err(MarketplaceError::Validation(format!(
@@ -57,6 +61,26 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
     Ok(Spec {
         name: name.to_owned(),
         req,
+        latest,
+    })
+}
+
+/// The exact requirement `@latest` stands for: the version search and info
+/// show for the package (newest stable, else newest pre-release).
+fn latest(registry: &mut dyn Registry, name: &str) -> Result<semver::VersionReq> {
+    let package = registry.get_package(name)?;
+    let newest = package.newest().ok_or_else(|| {
+        MarketplaceError::NotFound(format!(
+            "package `{name}` has no versions in {}",
+            registry.describe()
+        ))
+    })?;
+    semver::VersionReq::parse(&format!("={}", newest.version)).map_err(|e| {
+        MarketplaceError::Validation(format!(
+            "the newest version of {name} in {}, `{}`, is not semver ({e})",
+            registry.describe(),
+            newest.version
+        ))
     })
 }
 
@@ -194,7 +218,11 @@ pub fn install<L>(
     }
     let mut requests = BTreeMap::new();
     for s in specs {
-        if let Some(first) = requests.insert(s.name.clone(), s.req.clone()) {
+        let req = match s.latest {
+            true => latest(&mut *backends.registry, &s.name)?,
+            false => s.req.clone(),
+        };
+        if let Some(first) = requests.insert(s.name.clone(), req) {
             return Err(MarketplaceError::Validation(format!(
                 "`{}` is named twice (`{first}` and `{}`); name each package once",
                 s.name, s.req

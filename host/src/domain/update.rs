@@ -109,6 +109,7 @@ pub fn update<L>(
             specs.push(Spec {
                 name: p.name.clone(),
                 req: installed::requirement(op, &p.name, &p.version)?,
+                latest: false,
             });
         }
         install(from, &specs, &options).map(Some)
