@@ -239,6 +239,96 @@ fn published_tarball_is_deterministic_and_matches_its_checksum() {
     }
 }
 
+#[test]
+fn ignore_files_keep_secrets_and_build_output_out_of_the_package() {
+    let env = Env::new();
+    let dir = env.package(
+        "p",
+        &manifest("tidy", "1.0.0"),
+        &[
+            ("templates/main.tmpl", "t"),
+            (".env", "TOKEN=secret"),
+            ("node_modules/dep/index.js", "x"),
+            ("notes.txt", "n"),
+            (".gitignore", ".env\nnode_modules/\nnotes.txt\n"),
+            (".ggenignore", "!notes.txt\n"),
+        ],
+    );
+    let d = dir.to_str().unwrap();
+    // --dry-run lists what would be packed, as `cargo package --list` does.
+    let plan = env.ok(&["marketplace", "publish", d, "--dry-run"]);
+    let listed: Vec<&str> = (plan.lines())
+        .filter_map(|l| l.strip_prefix("  "))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ".ggenignore",
+            ".gitignore",
+            "notes.txt",
+            "package.json",
+            "templates/main.tmpl"
+        ],
+        "{plan}"
+    );
+    let report = env.json(&["marketplace", "publish", d, "--json"]);
+    assert_eq!(report["files"], 5);
+    assert_eq!(report["contents"][2], "notes.txt", "{report}");
+    // What installs is what was listed.
+    let target = env.work.path().join("t");
+    env.ok(&[
+        "marketplace",
+        "install",
+        "tidy",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert!(target.join("tidy/notes.txt").is_file());
+    assert!(!target.join("tidy/.env").exists());
+    assert!(!target.join("tidy/node_modules").exists());
+}
+
+/// The packages the quick start publishes are real templates: published
+/// as they are and installed with their hooks approved, they render.
+#[test]
+fn the_example_packages_publish_and_render() {
+    let env = Env::new();
+    let examples = support::workspace_root().join("examples/packages");
+    for name in [
+        "base-templates",
+        "python-fastapi",
+        "rust-cli",
+        "rust-web-service",
+    ] {
+        env.ok(&[
+            "marketplace",
+            "publish",
+            examples.join(name).to_str().unwrap(),
+        ]);
+    }
+    let target = env.work.path().join("t");
+    let t = target.to_str().unwrap();
+    env.ok(&[
+        "marketplace",
+        "install",
+        "rust-web-service",
+        "rust-cli",
+        "--target",
+        t,
+        "--allow-all-hooks",
+        "--var",
+        "project_name=demo",
+    ]);
+    let read = |rel: &str| std::fs::read_to_string(target.join(rel)).unwrap();
+    assert!(read("rust-web-service/templates/main.rs").contains("bind(\"127.0.0.1:3000\")"));
+    assert!(read("rust-cli/templates/main.rs").contains("/// A command-line tool\n"));
+    assert_eq!(
+        read("base-templates/templates/README.md"),
+        "# demo\n\nA project started from ggen templates\n"
+    );
+    assert!(!target.join("rust-cli/templates/main.rs.tmpl").exists());
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -651,17 +651,25 @@ fn bad_hook_declarations_are_refused_at_publish_and_install() {
         let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
         assert!(err.contains(needle), "{err}");
     }
-    // A hook under .git is there, but never packed: no install could run it.
+    // A hook under .git, or one an ignore file leaves out, is there but
+    // not packed: no install could run it.
     let in_git = env.package(
         "ingit",
         &json!({"name": "ingit", "version": "1.0.0", "hooks": {"post-install": "sub/.git/h.wasm"}}),
         &[("sub/.git/h.wasm", "x")],
     );
-    let err = env.fails(&["marketplace", "publish", in_git.to_str().unwrap()]);
-    assert!(
-        err.contains("post-install hook `sub/.git/h.wasm` is inside a `.git` directory, which is never packed"),
-        "{err}"
+    let ignored = env.package(
+        "ignored",
+        &json!({"name": "ignored", "version": "1.0.0", "hooks": {"post-install": "out/h.wasm"}}),
+        &[("out/h.wasm", "x"), (".gitignore", "out/\n")],
     );
+    for (dir, hook) in [(in_git, "sub/.git/h.wasm"), (ignored, "out/h.wasm")] {
+        let err = env.fails(&["marketplace", "publish", dir.to_str().unwrap()]);
+        assert!(
+            err.contains(&format!("post-install hook `{hook}` is left out of the package (by `.git`, `.gitignore` or `.ggenignore`)")),
+            "{err}"
+        );
+    }
     // Hooks no install could load are refused at publish already...
     let not_wasm = env.package(
         "notwasm",

@@ -101,7 +101,11 @@ fn packed_packages_round_trip() {
         .unwrap();
     }
     let mut tarball = tempfile::tempfile().unwrap();
-    ggen::backend::archive::pack(src.path(), &mut tarball).unwrap();
+    ggen::backend::archive::pack(
+        &ggen::backend::archive::files(src.path()).unwrap(),
+        &mut tarball,
+    )
+    .unwrap();
     use std::io::Seek;
     tarball.rewind().unwrap();
 

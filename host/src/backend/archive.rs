@@ -21,29 +21,80 @@ pub struct Packed {
 
 /// Never packed, at any depth: a repository's `.git` directory, or a
 /// submodule's `.git` file (as npm leaves them out).
-const SKIPPED: &[&str] = &[".git"];
+const SKIPPED: &str = ".git";
+/// Ignore files of our own, in gitignore syntax, applied after `.gitignore`.
+pub const IGNORE_FILE: &str = ".ggenignore";
+/// Packed whatever the ignore files say: installs need it.
+const MANIFEST: &str = "package.json";
 
-/// Whether a file at `rel` (relative to the package directory) would be left
-/// out of the archive.
-pub fn never_packed(rel: &Path) -> bool {
-    rel.components()
-        .any(|c| SKIPPED.iter().any(|s| c.as_os_str() == *s))
-}
+/// A file to pack: its path in the archive (`/`-separated) and on disk.
+pub type PackFile = (String, PathBuf);
 
-/// Pack every regular file under `dir` into `out` as a deterministic tar.gz.
-/// Symlinks and special files are refused: what is published is exactly what
-/// an installer will extract.
-pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
+/// The files `dir` publishes, sorted by their path in the archive: every
+/// regular file except `.git` (at any depth) and what `.gitignore` and
+/// [`IGNORE_FILE`] files leave out, each for its directory and below, as
+/// git reads them (the latter win: `!name` there takes back what
+/// `.gitignore` leaves out). Only files inside `dir` count (no parent
+/// directory's, no global excludes), so the same directory publishes the
+/// same files anywhere. `package.json` is always in. Symlinks and special
+/// files are refused: what is published is exactly what an installer will
+/// extract.
+pub fn files(dir: &Path) -> Result<Vec<PackFile>, String> {
+    let walk = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .git_ignore(true)
+        .require_git(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .filter_entry(|e| e.depth() == 0 || e.file_name() != SKIPPED)
+        .build();
     let mut files = Vec::new();
-    collect(dir, Path::new(""), &mut files)?;
+    for entry in walk {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        if entry.depth() == 0 {
+            continue;
+        }
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(dir)
+            .expect("the walk stays under its root");
+        let key = (rel.components())
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("{} has a file name that is not UTF-8", path.display()))?
+            .join("/");
+        let kind = entry
+            .file_type()
+            .ok_or_else(|| format!("cannot stat {}", path.display()))?;
+        if kind.is_symlink() {
+            return Err(format!(
+                "{} is a symbolic link; packages may contain only regular files (or leave it out in {IGNORE_FILE})",
+                path.display()
+            ));
+        } else if kind.is_file() {
+            files.push((key, path.to_owned()));
+        } else if !kind.is_dir() {
+            return Err(format!(
+                "{} is not a regular file; packages may contain only regular files (or leave it out in {IGNORE_FILE})",
+                path.display()
+            ));
+        }
+    }
+    let manifest = dir.join(MANIFEST);
+    if manifest.is_file() && !files.iter().any(|(rel, _)| rel == MANIFEST) {
+        files.push((MANIFEST.to_owned(), manifest));
+    }
     files.sort();
     installable(&files)?;
+    Ok(files)
+}
 
+/// Pack `files` (from [`files`]) into `out` as a deterministic tar.gz.
+pub fn pack(files: &[PackFile], out: &mut File) -> Result<Packed, String> {
     let gz = GzBuilder::new()
         .mtime(0)
         .write(HashingWriter::new(out), Compression::default());
     let mut tar = tar::Builder::new(gz);
-    for (rel, path) in &files {
+    for (rel, path) in files {
         let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let meta = file
             .metadata()
@@ -82,7 +133,7 @@ pub fn pack(dir: &Path, out: &mut File) -> Result<Packed, String> {
 
 /// What is published must be installable: the installer's checks (with its
 /// default limits) applied before anything is stored.
-fn installable(files: &[(String, PathBuf)]) -> Result<(), String> {
+fn installable(files: &[PackFile]) -> Result<(), String> {
     let limits = UnpackLimits::default();
     if files.len() as u64 > limits.max_entries {
         return Err(format!(
@@ -107,50 +158,6 @@ fn installable(files: &[(String, PathBuf)]) -> Result<(), String> {
             "the package holds {bytes} bytes; installs take at most {}",
             limits.max_bytes
         ));
-    }
-    Ok(())
-}
-
-fn collect(root: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
-    let dir = root.join(rel);
-    let entries =
-        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(name_str) = name.to_str() else {
-            return Err(format!(
-                "{} has a file name that is not UTF-8",
-                entry.path().display()
-            ));
-        };
-        if SKIPPED.contains(&name_str) {
-            continue;
-        }
-        let child = rel.join(name_str);
-        let kind = entry
-            .file_type()
-            .map_err(|e| format!("cannot stat {}: {e}", entry.path().display()))?;
-        if kind.is_symlink() {
-            return Err(format!(
-                "{} is a symbolic link; packages may contain only regular files",
-                entry.path().display()
-            ));
-        } else if kind.is_dir() {
-            collect(root, &child, out)?;
-        } else if kind.is_file() {
-            let key = child
-                .components()
-                .map(|c| c.as_os_str().to_str().unwrap())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push((key, entry.path()));
-        } else {
-            return Err(format!(
-                "{} is not a regular file; packages may contain only regular files",
-                entry.path().display()
-            ));
-        }
     }
     Ok(())
 }
@@ -217,7 +224,7 @@ mod tests {
 
     fn pack_to_vec(dir: &Path) -> (Packed, Vec<u8>) {
         let mut f = tempfile::tempfile().unwrap();
-        let packed = pack(dir, &mut f).unwrap();
+        let packed = pack(&files(dir).unwrap(), &mut f).unwrap();
         f.rewind().unwrap();
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).unwrap();
@@ -267,11 +274,50 @@ mod tests {
     fn symlinks_are_refused() {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("link")).unwrap();
-        let mut f = tempfile::tempfile().unwrap();
-        assert!(
-            pack(d.path(), &mut f)
-                .unwrap_err()
-                .contains("symbolic link")
+        assert!(files(d.path()).unwrap_err().contains("symbolic link"));
+        // One an ignore file leaves out is no matter.
+        std::fs::write(d.path().join(IGNORE_FILE), "link\n").unwrap();
+        assert_eq!(names(&files(d.path()).unwrap()), [IGNORE_FILE]);
+    }
+
+    fn names(files: &[PackFile]) -> Vec<&str> {
+        files.iter().map(|(rel, _)| rel.as_str()).collect()
+    }
+
+    #[test]
+    fn ignore_files_leave_files_out_as_git_would() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = d.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("package.json", "{}");
+        write(".env", "SECRET=1");
+        write("node_modules/x/index.js", "x");
+        write("templates/main.tmpl", "t");
+        write("templates/local.tmpl", "t");
+        write("templates/.gitignore", "local.tmpl\n");
+        write("build/keep.txt", "k");
+        write("build/out.bin", "o");
+        // Even an ignore file that leaves out everything keeps package.json.
+        write(
+            ".gitignore",
+            ".env\nnode_modules/\nbuild/\n*\n!templates/\n!templates/**\n!.gitignore\n",
         );
+        write(IGNORE_FILE, "!build/\nbuild/*\n!build/keep.txt\n");
+        assert_eq!(
+            names(&files(d.path()).unwrap()),
+            [
+                ".gitignore",
+                "build/keep.txt",
+                "package.json",
+                "templates/.gitignore",
+                "templates/main.tmpl",
+            ]
+        );
+        // A .gitignore above the package, or a global one, does not count.
+        let inner = d.path().join("templates");
+        assert_eq!(names(&files(&inner).unwrap()), [".gitignore", "main.tmpl"]);
     }
 }

@@ -393,9 +393,9 @@ pub struct SearchArgs {
 
 #[derive(Args)]
 pub struct PublishArgs {
-    /// Package directory containing package.json
+    /// Package directory containing package.json (files that .gitignore or .ggenignore leave out are not packed)
     pub dir: PathBuf,
-    /// Validate and pack, but publish nothing
+    /// Validate and pack, list the files, but publish nothing
     #[arg(long)]
     pub dry_run: bool,
     /// Replace the version if it is already published

@@ -178,6 +178,11 @@ pub fn publish(r: &PublishReport, as_json: bool) {
         if r.files == 1 { "" } else { "s" },
         r.size
     );
+    if r.dry_run {
+        for file in &r.contents {
+            out!("  {file}");
+        }
+    }
     out!("checksum {}", r.checksum);
 }
 

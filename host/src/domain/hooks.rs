@@ -352,24 +352,28 @@ fn unknown_builtin(hook: &str, builtins: &[&str]) -> String {
 
 /// The hooks a package declares, checked at publish as an install will load
 /// them: builtins this ggen ships (`builtins`), or post-install-hook
-/// components inside `dir`. A package that fails here fails every install.
+/// components inside `dir` among the files it packs (`packed`). A package
+/// that fails here fails every install.
 pub fn check_declared(
     dir: &Path,
     hooks: &[String],
+    packed: &[&str],
     builtins: &[&str],
 ) -> std::result::Result<(), String> {
     for hook in hooks {
         match hook.strip_prefix(BUILTIN_PREFIX) {
             Some(name) if builtins.contains(&name) => {}
             Some(_) => return Err(unknown_builtin(hook, builtins)),
-            None if crate::backend::archive::never_packed(Path::new(hook)) => {
-                return Err(format!(
-                    "post-install hook `{hook}` is inside a `.git` directory, which is never packed; move it elsewhere in the package"
-                ));
-            }
             None if !dir.join(hook).is_file() => {
                 return Err(format!(
                     "post-install hook `{hook}` is not a file in the package; build it (cargo build --target wasm32-wasip2 --release) and copy it there"
+                ));
+            }
+            // The manifest's check made it a `/`-separated relative path.
+            None if !packed.contains(&hook.as_str()) => {
+                return Err(format!(
+                    "post-install hook `{hook}` is left out of the package (by `.git`, `.gitignore` or `{}`); keep it in, or move it",
+                    crate::backend::archive::IGNORE_FILE
                 ));
             }
             None => {

@@ -23,6 +23,8 @@ pub struct PublishReport {
     pub checksum: String,
     pub size: u64,
     pub files: usize,
+    /// The files packed, by their path in the archive, sorted.
+    pub contents: Vec<String>,
     pub dry_run: bool,
     /// True when an existing version was overwritten (--force).
     pub replaced: bool,
@@ -49,9 +51,12 @@ pub fn publish<L>(
         )));
     }
     let manifest = manifest::load(dir)?;
+    let files = archive::files(dir).map_err(MarketplaceError::Validation)?;
+    let packed_names: Vec<&str> = files.iter().map(|(rel, _)| rel.as_str()).collect();
     super::hooks::check_declared(
         dir,
         &manifest.hooks,
+        &packed_names,
         &crate::backend::plugin::builtin_hook_names(),
     )
     .map_err(|e| {
@@ -66,7 +71,7 @@ pub fn publish<L>(
 
     let mut tarball = tempfile::tempfile()
         .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
-    let packed = archive::pack(dir, &mut tarball).map_err(MarketplaceError::Validation)?;
+    let packed = archive::pack(&files, &mut tarball).map_err(MarketplaceError::Validation)?;
     tarball
         .rewind()
         .map_err(|e| MarketplaceError::storage("temporary file", e))?;
@@ -82,6 +87,7 @@ pub fn publish<L>(
         checksum: meta.checksum,
         size: meta.size,
         files: packed.files,
+        contents: files.into_iter().map(|(rel, _)| rel).collect(),
         dry_run: options.dry_run,
         replaced: exists,
     })
