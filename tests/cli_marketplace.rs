@@ -166,7 +166,7 @@ fn output_that_cannot_be_written_ends_cleanly() {
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(
             stderr.trim(),
-            "error: cannot write the output: No space left on device (os error 28); what the command changed before this report stays changed"
+            "error: cannot write the output: No space left on device (os error 28); the command itself ran to the end, only its report is lost"
         );
         // Help too (clap's printing error was dropped: exit 0, no word).
         let full = std::fs::File::create("/dev/full").unwrap();
@@ -411,6 +411,35 @@ fn existing_version_is_refused_unless_forced() {
 }
 
 #[test]
+fn info_of_a_version_or_range_shows_only_those() {
+    let env = Env::new();
+    for v in ["1.0.0", "1.1.0", "2.0.0", "3.0.0-rc.1"] {
+        let dir = env.package(&format!("v{v}"), &manifest("multi", v), &[]);
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    }
+    for (spec, expected) in [
+        ("multi", &["3.0.0-rc.1", "2.0.0", "1.1.0", "1.0.0"][..]),
+        ("multi@1.1.0", &["1.1.0"]),
+        ("multi@^1", &["1.1.0", "1.0.0"]),
+        ("multi@latest", &["2.0.0"]),
+        ("multi@3.0.0-rc.1", &["3.0.0-rc.1"]),
+    ] {
+        let info = env.json(&["marketplace", "info", spec, "--json"]);
+        let versions: Vec<&str> = (info["versions"].as_array().unwrap().iter())
+            .map(|v| v["version"].as_str().unwrap())
+            .collect();
+        assert_eq!(versions, expected, "{spec}");
+    }
+    let err = env.fails(&["marketplace", "info", "multi@^9"]);
+    assert!(
+        err.contains(
+            "`multi` has no version that satisfies ^9; it has 3.0.0-rc.1, 2.0.0, 1.1.0, 1.0.0"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn usage_errors_are_one_line_with_status_2() {
     let env = Env::new();
     for (args, expected) in [
@@ -517,7 +546,7 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         (
             "bad-name",
             Some(r#"{"name":"Bad Name","version":"1.0.0"}"#),
-            "must start with a lowercase letter",
+            "package name `Bad Name` has uppercase letters; names are lowercase",
         ),
         (
             "slash-name",
@@ -617,7 +646,10 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         }
     }
     let err = env.fails(&["marketplace", "info", "NOPE"]);
-    assert!(err.contains("must start with a lowercase letter"), "{err}");
+    assert!(
+        err.contains("package name `NOPE` has uppercase letters; names are lowercase: `nope`"),
+        "{err}"
+    );
     // Huge input is quoted cut short, not echoed whole.
     let long = format!("a{}", "b".repeat(50_000));
     let long_version = env.work.path().join("long-version");

@@ -258,7 +258,7 @@ fn config_toml_approval_and_limits_are_honoured() {
         "Web App",
     ]);
     assert!(
-        err.contains("--allow-hooks: package name `Web App` must start with"),
+        err.contains("--allow-hooks: package name `Web App` has uppercase letters"),
         "{err}"
     );
 }

@@ -273,11 +273,18 @@ fn specs_choose_versions() {
             "tool@2.0.0 tool@^1",
             "`tool` is named twice (`=2.0.0` and `^1`)",
         ),
-        ("nope", "`nope`"),
+        (
+            "nope",
+            "error: package `nope` is not in the registry; check the name (`ggen marketplace search WORDS` finds packages)",
+        ),
         ("tool@one", "is not a version"),
         // `tool@` was taken for `tool@latest`.
         ("tool@", "nothing follows `@`"),
-        ("Tool", "must start with"),
+        ("Tool", "names are lowercase: `tool`"),
+        (
+            "@1.0",
+            "`@1.0`: the package name is missing; write NAME or NAME@VERSION",
+        ),
     ] {
         let mut args = vec!["marketplace", "install", "--target", t];
         args.extend(spec.split(' '));
@@ -1314,7 +1321,7 @@ fn verify_reports_modified_missing_and_extra_files() {
     std::fs::write(root.join("top").join(forged), "").unwrap();
     let err = env.fails(&["marketplace", "verify"]);
     assert!(
-        err.contains("2 installed packages differ from ggen.lock"),
+        err.contains("error: 2 installed packages differ from ggen.lock (the files listed above); to restore them as published, run `ggen marketplace install dep@1.0.0 top@1.0.0 --force`"),
         "{err}"
     );
     let text = env.run(&["marketplace", "verify"]).stdout;
@@ -1353,7 +1360,14 @@ fn verify_reports_modified_missing_and_extra_files() {
         named(&plan["packages"], "dep")["discarded"],
         json!({"modified": [], "added": ["planted.sh"]})
     );
-    let out = env.ok(&["marketplace", "install", "top", "--force"]);
+    // The command verify suggested.
+    let out = env.ok(&[
+        "marketplace",
+        "install",
+        "dep@1.0.0",
+        "top@1.0.0",
+        "--force",
+    ]);
     assert!(
         out.contains(
             "Discarded local changes (--force): dep: added planted.sh | top: modified README.md"

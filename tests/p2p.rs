@@ -479,6 +479,19 @@ fn a_ggen_home_too_long_for_a_socket_path_is_refused_before_the_node_starts() {
 }
 
 #[test]
+fn a_zero_exit_after_is_refused() {
+    let env = Env::new();
+    let mut args = START_LOCAL.to_vec();
+    args.extend(["--exit-after", "0s"]);
+    let err = env.fails(&args);
+    assert!(
+        err.contains("--exit-after 0s would stop the node before it starts"),
+        "{err}"
+    );
+    assert!(!env.home().join("p2p").exists());
+}
+
+#[test]
 fn the_control_socket_outlives_a_burst_that_uses_up_the_nodes_descriptors() {
     let node = Node::start(&[]);
     // Few descriptors left, so that a burst of idle clients takes them all.

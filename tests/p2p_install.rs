@@ -435,9 +435,7 @@ fn what_the_network_cannot_resolve_comes_from_the_file_registry() {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(
-            "package `solo` (required by your request) is not in the P2P network's records"
-        ),
+        stderr.contains("package `solo` is not in the P2P network's records; check the name"),
         "{stderr}"
     );
 }

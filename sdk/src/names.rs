@@ -19,6 +19,17 @@ pub fn check_package_name(name: &str) -> Result<(), String> {
             "package name `{cut}…` is longer than {MAX_NAME_LEN} characters"
         ));
     }
+    if name.contains(|c: char| c.is_ascii_uppercase()) {
+        let lower = name.to_ascii_lowercase();
+        let hint = match check_package_name(&lower) {
+            Ok(()) => format!(": `{lower}`"),
+            Err(_) => String::new(),
+        };
+        return Err(format!(
+            "package name `{}` has uppercase letters; names are lowercase{hint}",
+            name.escape_debug()
+        ));
+    }
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return Err(format!(
             "package name `{}` must start with a lowercase letter or a digit",

@@ -157,8 +157,13 @@ pub fn check_texts(
             |s: &String| s.len() <= max && printable(s) && (blank_ok || !s.trim().is_empty());
         if let Some(bad) = list.iter().find(|s| !fits(s)) {
             let least = if blank_ok { "at most " } else { "1-" };
+            let what = if !blank_ok && bad.trim().is_empty() {
+                "is blank; each entry must be"
+            } else {
+                "must be"
+            };
             return Err(format!(
-                "\"{field}\": `{}` must be {least}{max} bytes of printable text",
+                "\"{field}\": `{}` {what} {least}{max} bytes of printable text",
                 super::excerpt(&bad.escape_debug().to_string(), 40)
             ));
         }

@@ -408,7 +408,8 @@ pub struct PublishArgs {
 
 #[derive(Args)]
 pub struct InfoArgs {
-    /// Package name
+    /// Package name; NAME@VERSION, NAME@RANGE or NAME@latest shows only those versions
+    #[arg(value_name = "NAME[@REQ]")]
     pub name: String,
     /// Print JSON (format in README)
     #[arg(long)]

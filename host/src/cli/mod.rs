@@ -222,12 +222,25 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             if report.interrupted > 0 {
                 return Err(MarketplaceError::Storage(interrupted_note(&root)));
             }
-            let bad = report.packages.iter().filter(|p| !p.files_ok()).count();
-            if bad > 0 {
-                return Err(MarketplaceError::Security(format!(
-                    "{bad} installed package{} differ{} from ggen.lock",
-                    if bad == 1 { "" } else { "s" },
-                    if bad == 1 { "s" } else { "" }
+            let bad: Vec<String> = (report.packages.iter())
+                .filter(|p| !p.files_ok())
+                .map(|p| format!("{}@{}", p.name, p.version))
+                .collect();
+            if !bad.is_empty() {
+                let n = bad.len();
+                return Err(MarketplaceError::Validation(format!(
+                    "{n} installed package{} differ{} from ggen.lock (the files listed above); to restore {} as published, run `ggen marketplace install {}{} --force`",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "s" } else { "" },
+                    if n == 1 { "it" } else { "them" },
+                    bad.iter()
+                        .map(|b| shell_word(b))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    a.target
+                        .as_ref()
+                        .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
+                        .unwrap_or_default()
                 )));
             }
             if let Some(p) = report.packages.iter().find(|p| !p.ok()) {

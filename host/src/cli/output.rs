@@ -81,7 +81,7 @@ fn write_raw(text: &str) {
         // Reports come after the work: a publish or install whose report
         // was lost is not to be taken for a failed one and retried.
         note!(
-            "error: cannot write the output: {e}; what the command changed before this report stays changed"
+            "error: cannot write the output: {e}; the command itself ran to the end, only its report is lost"
         );
         std::process::exit(1);
     }

@@ -133,6 +133,11 @@ fn check_reputation(r: f64) -> Result<(), MarketplaceError> {
 
 #[cfg(feature = "p2p")]
 fn start(session: &Session, a: super::args::P2pStartArgs) -> Result<(), MarketplaceError> {
+    if a.exit_after.is_some_and(|d| d.is_zero()) {
+        return Err(MarketplaceError::Validation(
+            "--exit-after 0s would stop the node before it starts; give a positive duration, e.g. 10m".into(),
+        ));
+    }
     let overrides = P2pOverrides {
         listen: a.listen.clone(),
         bootstrap: a.net.bootstrap.clone(),

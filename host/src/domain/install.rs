@@ -37,6 +37,12 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
         Some((n, r)) => (n, r.trim()),
         None => (text, "*"),
     };
+    if name.is_empty() {
+        return Err(MarketplaceError::Validation(format!(
+            "`{}`: the package name is missing; write NAME or NAME@VERSION",
+            super::excerpt(text, 80)
+        )));
+    }
     super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
     let latest = req == "latest";
     let req = match req {

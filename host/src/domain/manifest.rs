@@ -203,7 +203,10 @@ mod tests {
     fn rejects_bad_names_versions_and_requirements() {
         for (text, needle) in [
             (r#"{"version":"1.0.0"}"#, "missing \"name\""),
-            (r#"{"name":"Bad","version":"1.0.0"}"#, "must start with"),
+            (
+                r#"{"name":"Bad","version":"1.0.0"}"#,
+                "has uppercase letters",
+            ),
             (r#"{"name":"a/b","version":"1.0.0"}"#, "contains `/`"),
             // Escaped: shown as itself, a newline read as a space.
             (
@@ -272,6 +275,7 @@ mod tests {
                 err.contains("\"tags\": `") && err.contains("must be 1-64 bytes"),
                 "{err}"
             );
+            assert_eq!(err.contains("is blank"), tag.trim().is_empty(), "{err}");
         }
         assert!(big("categories", Value::from(vec![""])).contains("\"categories\""));
         for license in ["MIT\u{1b}[31m".to_owned(), "x".repeat(129)] {

@@ -513,9 +513,14 @@ impl Provider<'_> {
                     self.source.borrow().describe()
                 );
                 let Pkg::Named(name) = package else {
-                    return Err(self.fail(MarketplaceError::NotFound(format!(
-                        "missing dependency: {why}"
-                    ))));
+                    let source = self.source.borrow();
+                    return Err(self.fail(MarketplaceError::NotFound(match source.asked_for(&dep) {
+                        true => format!(
+                            "package `{dep}` is not in {}; check the name (`ggen marketplace search WORDS` finds packages)",
+                            source.describe()
+                        ),
+                        false => format!("missing dependency: {why}"),
+                    })));
                 };
                 let short = format!(
                     "{requirer} (it requires `{dep}`, which is not in {})",
