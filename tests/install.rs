@@ -804,7 +804,7 @@ fn a_package_installed_without_dependencies_binds_exactly_what_is_there() {
     // so (it said "=2.0.0 (required by your request)").
     let err = env.fails(&["marketplace", "update", "app"]);
     assert!(
-        err.contains("^1 (required by app@1.0.0) and >=2.0.0 (installed, not downgraded)"),
+        err.contains("^1 (required by app@1.0.0) and >=2.0.0 (installed, and not lowered unless you ask for versions below it, as `install base@VERSION`)"),
         "{err}"
     );
     env.ok(&["marketplace", "install", "base@1.0.0"]);
@@ -1874,7 +1874,7 @@ fn installing_never_breaks_what_is_installed_and_update_never_downgrades() {
         let err = env.fails(&["marketplace", "install", lib, "old"]);
         assert!(
             err.contains(
-                ">=3.0.0 (installed, and not lowered unless you ask for versions below it)"
+                ">=3.0.0 (installed, and not lowered unless you ask for versions below it, as `install lib@VERSION`)"
             ),
             "{err}"
         );

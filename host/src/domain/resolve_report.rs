@@ -65,6 +65,13 @@ fn collect<'t>(tree: &'t Tree, edges: &mut Vec<Edge<'t>>) {
     }
 }
 
+/// Why an installed package's lower versions are out, and how to have them.
+fn not_lowered(name: &str) -> String {
+    format!(
+        "installed, and not lowered unless you ask for versions below it, as `install {name}@VERSION`"
+    )
+}
+
 /// The sentence for `dep` if no version of it satisfies its dependents:
 /// the versions each dependent accepts (a union over that dependent's
 /// versions, which are alternatives) are intersected across dependents.
@@ -99,21 +106,19 @@ fn conflict(dep: &str, edges: &[Edge], provider: &Provider) -> Option<String> {
         let who = match e.from {
             Pkg::Root if provider.installed.contains_key(e.dep) => {
                 if provider.with_dependencies {
-                    "installed, not downgraded".into()
+                    not_lowered(e.dep)
                 } else {
                     "installed, and --no-dependencies leaves it as it is".into()
                 }
             }
-            Pkg::Root if provider.not_lowered.contains(e.dep) => {
-                "installed, and not lowered unless you ask for versions below it".into()
-            }
+            Pkg::Root if provider.not_lowered.contains(e.dep) => not_lowered(e.dep),
             Pkg::Root if !provider.source.borrow().asked_for(e.dep) => {
                 let held = (provider.requests.get(e.dep))
                     .is_some_and(|r| r.comparators.iter().all(|c| c.op == semver::Op::Exact));
                 if held {
                     "installed, and update leaves it as it is".into()
                 } else {
-                    "installed, not downgraded".into()
+                    not_lowered(e.dep)
                 }
             }
             Pkg::Named(from) if binds(from, e, provider) => format!(

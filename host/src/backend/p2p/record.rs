@@ -139,7 +139,7 @@ mod tests {
             // Publish refuses these: a peer must too.
             (
                 Box::new(|p: &mut PackageVersion| p.tags = vec![" ".into()]),
-                "\"tags\": ` ` must be 1-64 bytes",
+                "\"tags\": ` ` is blank; each entry must be 1-64 bytes",
             ),
             (
                 Box::new(|p: &mut PackageVersion| p.categories = vec!["c".repeat(65)]),
