@@ -1638,6 +1638,42 @@ fn update_moves_only_what_is_named_within_the_requirements() {
 }
 
 #[test]
+fn update_says_why_a_named_package_stays_below_its_newest_version() {
+    let env = Env::new();
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "base", "2.0.0", json!({}));
+    pkg(&env, "cli", "1.2.0", json!({"base": "^1"}));
+    pkg(&env, "py", "2.0.0", json!({"base": "^1"}));
+    env.ok(&["marketplace", "install", "cli", "py"]);
+    pkg(&env, "cli", "1.3.0", json!({"base": "^2"}));
+    // cli 1.3 needs base 2, which py does not accept.
+    let out = env.ok(&["marketplace", "update", "cli"]);
+    assert!(out.contains("Nothing to do"), "{out}");
+    assert!(
+        out.contains("note: cli stays at 1.2.0: its newest version cannot be installed: ")
+            && out.contains("^2 (required by cli@1.3.0)")
+            && out.contains("^1 (required by py@2.0.0)"),
+        "{out}"
+    );
+    let report = env.json(&["marketplace", "update", "cli", "py", "--json"]);
+    let held = report["held_back"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{report}");
+    assert_eq!(
+        (&held[0]["name"], &held[0]["version"]),
+        (&json!("cli"), &json!("1.2.0"))
+    );
+    // Once py lets go, the note goes and update moves cli.
+    pkg(&env, "py", "2.1.0", json!({"base": ">=1"}));
+    let report = env.json(&["marketplace", "update", "cli", "py", "--json"]);
+    assert_eq!(report["held_back"], json!([]), "{report}");
+    assert_eq!(
+        named(&report["packages"], "cli")["version"],
+        "1.3.0",
+        "{report}"
+    );
+}
+
+#[test]
 fn update_moves_what_a_new_version_needs_though_it_was_not_a_dependency() {
     // zed 1.1 needs lib 2, installed beside zed 1.0 at 1.1 on its own:
     // `update zed` said nothing to do, while `install zed` and `update

@@ -263,6 +263,11 @@ pub fn update(r: &InstallReport, as_json: bool) {
         None => "Nothing to do: everything is at the newest version its requirements allow.",
     };
     changes(r, as_json, nothing_to_do);
+    if !as_json {
+        for h in &r.held_back {
+            out!("note: {} stays at {}: {}", h.name, h.version, h.why);
+        }
+    }
 }
 
 /// The report of a transaction that installs: what it did (or would do).

@@ -174,6 +174,9 @@ pub struct InstallReport {
     /// Why peers could not be asked, when an install meant to use them fell
     /// back to the registry (what peers offer was then not seen).
     pub p2p_fallback: Option<String>,
+    /// Packages `update` was asked to move that stay below their newest
+    /// version, and why (empty for install).
+    pub held_back: Vec<super::update::HeldBack>,
 }
 
 impl InstallReport {
@@ -337,6 +340,7 @@ pub fn install<L>(
         packages: plan.clone(),
         hooks: Vec::new(),
         p2p_fallback: None,
+        held_back: Vec::new(),
     };
     if options.dry_run {
         return Ok(report);

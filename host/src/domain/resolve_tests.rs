@@ -209,7 +209,10 @@ fn missing_dependencies_name_who_needs_them() {
     let err = resolve(&mut reg, &req(&[("nope", "*")]), &BTreeMap::new(), true)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("package `nope` is not in the registry; check the name"), "{err}");
+    assert!(
+        err.starts_with("package `nope` is not in the registry; check the name"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -13,6 +13,8 @@
 
 use std::path::Path;
 
+use serde::Serialize;
+
 use super::install::{InstallOptions, InstallReport, Spec};
 use super::installed::{self, Origin};
 use super::transaction::recover;
@@ -114,7 +116,93 @@ pub fn update<L>(
         }
         install(from, &specs, &options).map(Some)
     })?;
-    Ok(report.expect("the packages to update are installed (checked above)"))
+    let mut report = report.expect("the packages to update are installed (checked above)");
+    for name in names.iter().take(MAX_EXPLAINED) {
+        let Some(row) = report.packages.iter().find(|p| p.name == *name) else {
+            continue;
+        };
+        let from = (locked.iter())
+            .find(|p| p.name == *name)
+            .map_or(Origin::Registry, |p| origin(&p.source));
+        if let Some(why) = held_back(name, &row.version, from, &options, &mut install) {
+            report.held_back.push(HeldBack {
+                name: name.clone(),
+                version: row.version.clone(),
+                why,
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// A named package that stays below its newest version.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldBack {
+    pub name: String,
+    /// The version it stays at.
+    pub version: String,
+    /// Why the newest is not taken: the error installing it gives, or what
+    /// else it would move.
+    pub why: String,
+}
+
+/// Named packages explained at most (each costs a resolution).
+const MAX_EXPLAINED: usize = 10;
+
+/// Why `name` stays at `version` rather than its newest (as cargo notes
+/// what it held back: `update x` said only "nothing to do"), from a dry run
+/// of `install name@latest`; None when it is at its newest.
+fn held_back(
+    name: &str,
+    version: &str,
+    from: Origin,
+    options: &InstallOptions,
+    install: &mut impl FnMut(Origin, &[Spec], &InstallOptions) -> Result<InstallReport>,
+) -> Option<String> {
+    let spec = Spec {
+        name: name.to_owned(),
+        req: semver::VersionReq::STAR,
+        latest: true,
+    };
+    let options = InstallOptions {
+        dry_run: true,
+        unnamed: Default::default(),
+        pinned: Default::default(),
+        ..options.clone()
+    };
+    let plan = match install(from, &[spec], &options) {
+        Ok(plan) => plan,
+        Err(MarketplaceError::Dependency(why)) => {
+            return Some(format!("its newest version cannot be installed: {why}"));
+        }
+        Err(e) => return Some(format!("its newest version cannot be installed: {e}")),
+    };
+    let newest = plan.packages.iter().find(|p| p.name == name)?;
+    let newer = match (
+        semver::Version::parse(&newest.version),
+        semver::Version::parse(version),
+    ) {
+        (Ok(newest), Ok(current)) => newest > current,
+        _ => false,
+    };
+    if !newer {
+        return None;
+    }
+    let others: Vec<String> = (plan.packages.iter())
+        .filter(|p| p.name != name && p.action != super::install::Action::Unchanged)
+        .map(|p| format!("{} to {}", p.name, p.version))
+        .collect();
+    Some(match others.is_empty() {
+        true => format!(
+            "update keeps what {name}@{} needs where it is; `install {name}@latest` takes it",
+            newest.version
+        ),
+        false => format!(
+            "{name}@{} would also move {}; `install {name}@latest` does that",
+            newest.version,
+            others.join(", ")
+        ),
+    })
 }
 
 /// Everything that depends on `on`, directly or not, as ggen.lock records it.
