@@ -199,8 +199,12 @@ def matches(req, ver):
 
 
 def install_req_versions(spec, versions, lenient=False):
-    """Versions an install request `spec` (None = latest) may pick."""
-    if spec is None or spec == "latest":
+    """Versions an install request `spec` (None = a bare name) may pick;
+    `versions` are all the package's versions."""
+    if spec == "latest":  # exactly the newest: stable, else pre-release
+        stable = [v for v in versions if not is_pre(v)]
+        return [max(stable or versions, key=vkey)] if versions else []
+    if spec is None:
         stable = [v for v in versions if not is_pre(v)]
         if lenient:  # a pre-release another package's requirement names
             return stable + [v for v in versions if is_pre(v)]
@@ -357,6 +361,14 @@ class Runner:
             data = json.load(f)
         return {x["name"]: (x["version"], dict(x.get("dependencies", {}))) for x in data["packages"]}
 
+    def requested(self):
+        """Names ggen.lock marks as installed only as dependencies."""
+        p = os.path.join(self.root, "ggen.lock")
+        if not os.path.exists(p):
+            return set()
+        with open(p) as f:
+            return {x["name"] for x in json.load(f)["packages"] if x.get("requested") is False}
+
     # ---------------------------------------------------------- publish
     def publish(self, name, version, deps):
         d = os.path.join(self.pkgdir, f"{name}-{version}")
@@ -411,7 +423,7 @@ class Runner:
                 if n in specs:
                     dom[n] = install_req_versions(specs[n], vs, lenient=not strict)
                     # ggen: a request the installed version fits does not lower it
-                    if cur is not None and (specs[n] in (None, "latest", "*") or cur in dom[n]):
+                    if cur is not None and (specs[n] in (None, "*") or cur in dom[n]):
                         dom[n] = [v for v in dom[n] if vkey(v) >= vkey(cur)] or [cur]
                     mode_after[n] = "partial" if ev["nodeps"] else "full"
                 elif ev["nodeps"]:
@@ -614,6 +626,7 @@ class Runner:
         argv = self.argv(ev)
         before = snapshot(self.root)
         lock_before = self.lock()
+        self.deps_only_before = self.requested()
         inst_before = {n: v for n, (v, _) in lock_before.items()}
         self.loose = set()
         self.problem_before = self.problem(ev, inst_before) if ev["cmd"] != "remove" else None
@@ -715,13 +728,13 @@ class Runner:
         for n, v in inst.items():
             nv = inst_after.get(n)
             if nv is None:
-                if not (ev["cmd"] == "remove" and ev["name"] == n):
+                if not (ev["cmd"] == "remove" and n in self.pruned(ev["name"], lock_before)):
                     raise Violation("package-disappeared", f"{cmdline}: {n}@{v} is gone")
                 continue
             if vkey(nv) < vkey(v):
                 if ev["cmd"] == "install":
                     specs = dict(ev["specs"])
-                    if n in specs and v not in install_req_versions(specs[n], [v]):
+                    if n in specs and v not in install_req_versions(specs[n], list(self.reg.get(n, {}))):
                         continue
                     if n in specs and specs[n] in (None, "latest") and is_pre(v) and not is_pre(nv):
                         continue  # latest is the newest stable version
@@ -737,12 +750,27 @@ class Runner:
             for n in inst_after:
                 if inst_after[n] != inst[n] or lock_after[n][1] != lock_before[n][1]:
                     raise Violation("remove-touched-others", f"{cmdline}: {n} {lock_before[n]} -> {lock_after[n]}")
+            gone = self.pruned(x, lock_before)
+            if set(inst) - set(inst_after) != gone:
+                raise Violation("remove-pruned-wrong", f"{cmdline}: removed {sorted(set(inst) - set(inst_after))}, expected {sorted(gone)}")
+            rep = json.loads(out)
+            want = sorted(f"{p}@{inst[p]}" for p in gone - {x})
+            if sorted(rep.get("also_removed", [])) != want:
+                raise Violation("remove-report", f"{cmdline}: also_removed {rep.get('also_removed')} expected {want}")
             if ev["force"]:
                 rep = json.loads(out)
                 want = sorted(f"{p}@{inst[p]}" for p in dependents)
                 if sorted(rep.get("broken_dependents", [])) != want:
                     raise Violation("remove-report", f"{cmdline}: broken_dependents {rep.get('broken_dependents')} expected {want}")
             return
+        # ggen.lock marks what went in only as a dependency: a named package
+        # never, a newcomer nobody named always, the rest as before
+        deps_only = self.requested()
+        named = {n for n, _ in ev["specs"]} if ev["cmd"] == "install" else set()
+        for n in inst_after:
+            want = (n in self.deps_only_before and n not in named) if n in inst else n not in named
+            if (n in deps_only) != want:
+                raise Violation("requested-mark-wrong", f"{cmdline}: {n} marked {'dependency' if n in deps_only else 'requested'}")
         # the end state is one the command may reach
         dom, mode_after, reach, loose = self.problem_before
         self.loose = loose
@@ -804,10 +832,23 @@ class Runner:
                     sub = "moves-installed" if any(n in inst and n != t for n in changed) else "plain"
                     raise Violation(f"not-highest-{ev['cmd']}-{sub}", f"{cmdline}: picked {t}@{got}, but {t}@{v} fits: {changed}\n  before {inst}")
 
+    def pruned(self, x, lock_before):
+        """What `remove x` takes out: x, and the packages installed only as
+        dependencies that nothing left depends on (the tester edits no files)."""
+        gone = {x}
+        while True:
+            left = {n: d for n, (_, d) in lock_before.items() if n not in gone}
+            orphans = {n for n in left if n in self.deps_only_before
+                       and not any(n in d for d in left.values())}
+            if not orphans:
+                return gone
+            gone |= orphans
+
     def update_model(self, ev, inst, lock_before, inst_after, out):
         if ev["cmd"] == "remove":
+            for gone in self.pruned(ev["name"], lock_before):
+                self.mode.pop(gone, None)
             x = ev["name"]
-            self.mode.pop(x, None)
             for p, (_, d) in lock_before.items():
                 if x in d and p in inst_after:
                     self.mode[p] = "partial"  # broken: like one installed without it

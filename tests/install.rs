@@ -1416,6 +1416,62 @@ fn verify_reports_modified_missing_and_extra_files() {
 }
 
 #[test]
+fn remove_takes_along_the_dependencies_nothing_needs_any_more() {
+    let env = Env::new();
+    pkg(&env, "base", "1.0.0", json!({}));
+    pkg(&env, "base", "1.1.0", json!({}));
+    pkg(&env, "kit", "1.0.0", json!({"base": "^1"}));
+    pkg(&env, "app", "1.0.0", json!({"kit": "^1"}));
+    pkg(&env, "tool", "1.0.0", json!({"base": "^1"}));
+    let root = env.home().join("packages");
+    let names = || -> Vec<String> {
+        locked_versions(&lock(&root))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    env.ok(&["marketplace", "install", "app", "tool"]);
+    // An update of a dependency leaves it one.
+    env.ok(&["marketplace", "update", "base"]);
+    let removed = env.json(&["marketplace", "remove", "app", "--json"]);
+    assert_eq!(removed["also_removed"], json!(["kit@1.0.0"]), "{removed}");
+    assert_eq!(names(), ["base", "tool"]);
+    assert!(!root.join("kit").exists());
+    let out = env.ok(&["marketplace", "remove", "tool"]);
+    assert!(
+        out.contains("Removed with it, as nothing else needs them: base@1.1.0"),
+        "{out}"
+    );
+    assert!(names().is_empty());
+
+    // Named in an install, a dependency is the user's own: it stays.
+    env.ok(&["marketplace", "install", "app"]);
+    env.ok(&["marketplace", "install", "base"]);
+    let removed = env.json(&["marketplace", "remove", "app", "--json"]);
+    assert_eq!(removed["also_removed"], json!(["kit@1.0.0"]));
+    assert_eq!(names(), ["base"]);
+
+    // Edited since, it stays too: a remove nobody asked for loses nothing.
+    env.ok(&["marketplace", "install", "app"]);
+    std::fs::write(root.join("kit/README.md"), "my notes").unwrap();
+    let removed = env.json(&["marketplace", "remove", "app", "--json"]);
+    assert_eq!(removed["also_removed"], json!([]));
+    assert_eq!(names(), ["base", "kit"]);
+
+    // A ggen.lock from before the mark counts everything as named.
+    env.ok(&["marketplace", "install", "app", "--force"]);
+    let path = root.join("ggen.lock");
+    let old = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(",\n      \"requested\": false", "");
+    assert!(!old.contains("requested"), "{old}");
+    std::fs::write(&path, old).unwrap();
+    let removed = env.json(&["marketplace", "remove", "app", "--json"]);
+    assert_eq!(removed["also_removed"], json!([]));
+    assert_eq!(names(), ["base", "kit"]);
+}
+
+#[test]
 fn remove_refuses_while_depended_on() {
     let env = Env::new();
     pkg(&env, "dep", "1.0.0", json!({}));

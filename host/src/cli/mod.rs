@@ -288,6 +288,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 hooks: session.hook_options(&names, false, a.vars)?,
                 pinned: Default::default(),
                 unnamed: Default::default(),
+                requested: false,
             };
             let mut env = InstallEnv::open(&session, a.json)?;
             // Each package comes again from where it came from: from peers
@@ -457,6 +458,7 @@ fn install_options(
         )?,
         pinned: Default::default(),
         unnamed: Default::default(),
+        requested: true,
     })
 }
 

@@ -352,6 +352,12 @@ pub fn remove(r: &RemoveReport, as_json: bool) {
         return;
     }
     out!("Removed {}@{}", r.name, r.version);
+    if !r.also_removed.is_empty() {
+        out!(
+            "Removed with it, as nothing else needs them: {}",
+            r.also_removed.join(", ")
+        );
+    }
     if !r.broken_dependents.is_empty() {
         out!("still depending on it: {}", r.broken_dependents.join(", "));
     }

@@ -111,6 +111,9 @@ pub struct InstallOptions {
     /// installed without some of its dependencies stays so (see
     /// `RegistrySource::versions`).
     pub unnamed: BTreeSet<String>,
+    /// The named packages are the user's own requests, recorded as such in
+    /// ggen.lock (install); update and approve-hooks only move them.
+    pub requested: bool,
 }
 
 /// The backends an install works with, and where it reports progress.
@@ -330,9 +333,20 @@ pub fn install<L>(
         }
     }
     let recorded: Vec<_> = (lockfile.packages.iter())
-        .map(|l| l.dependencies.clone())
+        .map(|l| (l.dependencies.clone(), l.requested))
         .collect();
     record_dependencies(&mut lockfile, &resolution, &bound, &installed, options);
+    let asked: BTreeSet<String> = match options.requested {
+        true => named.clone(),
+        false => BTreeSet::new(),
+    };
+    for l in lockfile
+        .packages
+        .iter_mut()
+        .filter(|l| asked.contains(&l.name))
+    {
+        l.requested = true;
+    }
     check_acyclic(&lockfile, &plan)?;
     let report = InstallReport {
         root: root.to_path_buf(),
@@ -348,13 +362,13 @@ pub fn install<L>(
     if plan.iter().all(|p| p.action == Action::Unchanged) {
         let same = (lockfile.packages.iter())
             .zip(&recorded)
-            .all(|(l, r)| l.dependencies == *r);
+            .all(|(l, (deps, requested))| l.dependencies == *deps && l.requested == *requested);
         if !same {
             installed::write(root, &lockfile)?;
         }
         return Ok(report);
     }
-    let hooks = commit(backends, root, &plan, options, &mut lockfile)?;
+    let hooks = commit(backends, root, &plan, options, &asked, &mut lockfile)?;
     Ok(InstallReport { hooks, ..report })
 }
 
@@ -475,6 +489,7 @@ fn commit(
     root: &Path,
     plan: &[PlannedPackage],
     options: &InstallOptions,
+    asked: &BTreeSet<String>,
     lockfile: &mut installed::Lockfile,
 ) -> Result<Vec<HookReport>> {
     let Backends {
@@ -561,6 +576,12 @@ fn commit(
         fault("moved")?;
     }
     fault("before-lockfile")?;
+    // A package asked for before stays so at its new version.
+    let requested: BTreeSet<String> = (lockfile.packages.iter())
+        .filter(|l| l.requested)
+        .map(|l| l.name.clone())
+        .chain(asked.iter().cloned())
+        .collect();
     lockfile
         .packages
         .retain(|l| !verified.contains_key(&l.name));
@@ -579,6 +600,7 @@ fn commit(
             files,
             hooks,
             hook_changes,
+            requested: requested.contains(&p.name),
         });
     }
     tx.commit(lockfile)?;

@@ -62,6 +62,12 @@ pub struct LockedPackage {
     /// what the tarball held): `verify` tells these apart from later tampering.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hook_changes: BTreeMap<String, FileChange>,
+    /// Installed because someone asked for it, not only as another's
+    /// dependency (`"requested": false`): `remove` takes dependencies that
+    /// nothing needs any more along. Lockfiles from before it was recorded
+    /// count everything as asked for, so nothing goes unasked.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub requested: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +100,14 @@ pub const LOCKFILE_VERSION: u32 = 1;
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// The installed packages under `packages_dir` (none if nothing was installed).
@@ -252,6 +266,7 @@ mod tests {
             files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
             hooks: Vec::new(),
             hook_changes: BTreeMap::new(),
+            requested: name == "alpha",
         };
         let lock = Lockfile {
             version: LOCKFILE_VERSION,
@@ -266,6 +281,13 @@ mod tests {
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>(),
             ["alpha", "zeta"]
+        );
+        // Only a dependency says so; an entry without it was asked for.
+        let text = String::from_utf8(std::fs::read(dir.path().join(LOCKFILE)).unwrap()).unwrap();
+        assert_eq!(text.matches("\"requested\": false").count(), 1, "{text}");
+        assert_eq!(
+            (back.packages[0].requested, back.packages[1].requested),
+            (true, false)
         );
         // Same content, same bytes; no temporary files left behind.
         write(dir.path(), &back).unwrap();

@@ -1,6 +1,7 @@
 //! Removing an installed package, as a transaction: refused while another
 //! installed package depends on it, or while its files have local changes
-//! (unless forced).
+//! (unless forced). Dependencies that nothing needs any more go with it, as
+//! npm and pnpm prune them.
 
 use std::path::Path;
 
@@ -16,6 +17,9 @@ pub struct RemoveReport {
     pub version: String,
     /// Installed packages that still depend on it (only with --force).
     pub broken_dependents: Vec<String>,
+    /// Dependencies removed with it (`name@version`): installed only for
+    /// what is gone now, and not edited since.
+    pub also_removed: Vec<String>,
 }
 
 pub fn remove<L>(
@@ -51,15 +55,51 @@ pub fn remove<L>(
     if !force {
         super::verify::refuse_local_changes(root, &entry, "removing it")?;
     }
-    let mut tx = Transaction::begin(root)?;
-    tx.write_journal(&[name.to_owned()])?;
-    tx.take_out(name)?;
-    fault("moved")?;
     lockfile.packages.retain(|p| p.name != name);
+    let also = no_longer_needed(root, &mut lockfile)?;
+    let mut tx = Transaction::begin(root)?;
+    let gone: Vec<String> = std::iter::once(name.to_owned())
+        .chain(also.iter().map(|p| p.name.clone()))
+        .collect();
+    tx.write_journal(&gone)?;
+    for name in &gone {
+        tx.take_out(name)?;
+        fault("moved")?;
+    }
     tx.commit(&lockfile)?;
     Ok(RemoveReport {
         name: entry.name,
         version: entry.version,
         broken_dependents: dependents,
+        also_removed: also
+            .iter()
+            .map(|p| format!("{}@{}", p.name, p.version))
+            .collect(),
     })
+}
+
+/// Take out of `lockfile` the packages installed only as dependencies that
+/// nothing left depends on (and so on down), except those edited since:
+/// they are kept, as a remove that was not asked for must lose nothing.
+fn no_longer_needed(
+    root: &Path,
+    lockfile: &mut installed::Lockfile,
+) -> Result<Vec<installed::LockedPackage>> {
+    let mut kept = std::collections::BTreeSet::new();
+    let mut gone = Vec::new();
+    loop {
+        let orphan = lockfile.packages.iter().position(|p| {
+            !p.requested
+                && !kept.contains(&p.name)
+                && !(lockfile.packages.iter()).any(|q| q.dependencies.contains_key(&p.name))
+        });
+        let Some(i) = orphan else {
+            return Ok(gone);
+        };
+        if super::verify::local_changes(root, &lockfile.packages[i])?.is_empty() {
+            gone.push(lockfile.packages.remove(i));
+        } else {
+            kept.insert(lockfile.packages[i].name.clone());
+        }
+    }
 }

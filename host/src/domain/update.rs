@@ -75,6 +75,7 @@ pub fn update<L>(
     }
     let options = InstallOptions {
         force: false,
+        requested: false,
         ..options.clone()
     };
     let report = InstallReport::per_origin(|from| {
