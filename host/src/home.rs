@@ -188,6 +188,16 @@ impl GgenHome {
         if !change(allow) {
             return Ok(());
         }
+        // Back to what approving made of no file at all (a withdrawal after
+        // a failed approve-hooks): no file, as before.
+        if doc.to_string().trim() == "[hooks]\nallow = []" {
+            return match std::fs::remove_file(&target) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(
+                    MarketplaceError::storage(format!("cannot remove {}", target.display()), e),
+                ),
+                _ => Ok(()),
+            };
+        }
         crate::backend::atomic::write_file(&target, doc.to_string().as_bytes(), &dir)
             .map_err(|e| MarketplaceError::storage(format!("cannot write {}", target.display()), e))
     }
@@ -213,6 +223,27 @@ mod tests {
         );
         let text = std::fs::read_to_string(&kept).unwrap();
         assert!(text.contains("allow = [\"web\"]"), "{text}");
+    }
+
+    #[test]
+    fn withdrawn_approvals_leave_config_toml_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = GgenHome::at(dir.path());
+        let config = dir.path().join("config.toml");
+        let added = home.approve_hooks(&["web".into()]).unwrap();
+        assert!(config.is_file());
+        home.withdraw_hooks(&added).unwrap();
+        assert!(
+            !config.exists(),
+            "approving made it; withdrawing takes it away"
+        );
+        std::fs::write(&config, "# mine\n").unwrap();
+        let added = home.approve_hooks(&["web".into()]).unwrap();
+        home.withdraw_hooks(&added).unwrap();
+        // Kept, with what was in it (toml_edit keeps the comment, after
+        // the table it added).
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains("# mine\n"), "{text}");
     }
 
     #[test]
