@@ -206,7 +206,7 @@ fn a_node_stopped_while_putting_records_stops_quietly() {
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
             "--exit-after",
-            "0s",
+            "1ms",
         ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{stderr}");
