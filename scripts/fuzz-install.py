@@ -396,6 +396,19 @@ class Runner:
                 u |= set(deps)
         return u
 
+    def closure(self, lock, names, up):
+        """What depends on `names` (up) or what they depend on, directly or
+        not, by ggen.lock; `names` themselves left out."""
+        found, stack = set(), list(names)
+        while stack:
+            x = stack.pop()
+            nxt = [p for p, (_, d) in lock.items() if x in d] if up else list(lock.get(x, (None, {}))[1])
+            for p in nxt:
+                if p not in found and p not in names:
+                    found.add(p)
+                    stack.append(p)
+        return found
+
     def existing_mode(self, n, inst, lock, strict):
         """'partial' for a package that lacks some dependency: by ggen.lock
         (a dependency not recorded, or recorded but not installed); unless
@@ -448,6 +461,11 @@ class Runner:
                     mode_after[n] = "full"
                 if not ev["all"]:
                     reach_from = set(ev["names"])
+                    # ggen: the named packages' dependents (by ggen.lock)
+                    # that they do not need stay where they are
+                    if cur is not None and n in self.closure(lock0, targets, up=True) \
+                            and n not in self.closure(lock0, targets, up=False):
+                        dom[n] = [cur]
         # A package that goes in or stays without its dependencies tolerates
         # an installed dependency that does not fit it, as long as that one was
         # there before and is not recorded as its dependency (README: "keeps
