@@ -61,9 +61,9 @@ impl RemoteKeys {
     }
 
     /// Whether `peer` may have `key` held; a key held already takes no new
-    /// room. When full, keys `live` says are gone are forgotten first (kad
-    /// drops expired entries only when they are asked for), at most every
-    /// [`SWEEP_EVERY`]. An admitted key the store then refuses is
+    /// room. When full, or `peer` has its share, keys `live` says are gone
+    /// are forgotten first (kad drops expired entries only when they are
+    /// asked for), at most every [`SWEEP_EVERY`]. An admitted key the store then refuses is
     /// [`Self::release`]d.
     pub fn admit(
         &mut self,
@@ -74,7 +74,11 @@ impl RemoteKeys {
         if self.keys.contains_key(key) {
             return true;
         }
-        if self.keys.len() >= self.limit && Instant::now() >= self.next_sweep {
+        let at_cap = |keys: &Self| {
+            keys.keys.len() >= keys.limit
+                || keys.per_peer.get(&peer).is_some_and(|n| *n >= PER_PEER)
+        };
+        if at_cap(self) && Instant::now() >= self.next_sweep {
             self.next_sweep = Instant::now() + SWEEP_EVERY;
             let per_peer = &mut self.per_peer;
             self.keys.retain(|key, owner| {
@@ -85,8 +89,7 @@ impl RemoteKeys {
                 keep
             });
         }
-        let brought = self.per_peer.get(&peer).copied().unwrap_or(0);
-        if self.keys.len() >= self.limit || brought >= PER_PEER {
+        if at_cap(self) {
             return false;
         }
         self.keys.insert(key.clone(), peer);
@@ -187,10 +190,7 @@ mod tests {
     fn one_peer_gets_its_share_and_many_peers_the_limit() {
         let mut remote = RemoteKeys::new(PER_PEER * 2 + 10);
         let flood = PeerId::random();
-        let admitted = (0..PER_PEER + 10)
-            .filter(|i| remote.admit(&key(&flood, *i), flood, |_| true))
-            .count();
-        assert_eq!(admitted, PER_PEER);
+        assert!((0..PER_PEER).all(|i| remote.admit(&key(&flood, i), flood, |_| true)));
         // A key it brought before takes no new room.
         assert!(remote.admit(&key(&flood, 0), flood, |_| true));
         // Two more peers fill it to the limit.
@@ -205,11 +205,14 @@ mod tests {
         assert!(!remote.admit(&key(&late, 1), late, |_| false));
         remote.release(&key(&others[0], 0));
         assert!(remote.admit(&key(&late, 1), late, |_| true));
-        // The flooder's expired key counts no more against it.
+        // The flooder's expired key counts no more against it; past its
+        // share again, it gets no more.
         remote.release(&key(&others[1], 0));
         assert!(remote.admit(&key(&flood, 3), flood, |_| true));
+        remote.release(&key(&others[1], 1));
         assert!(!remote.admit(&key(&flood, PER_PEER), flood, |_| true));
-        assert!(!remote.admit(&key(&late, 2), late, |_| true));
+        assert!(remote.admit(&key(&late, 2), late, |_| true));
+        assert!(!remote.admit(&key(&late, 3), late, |_| true));
     }
 
     #[test]
