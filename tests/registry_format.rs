@@ -762,3 +762,39 @@ fn a_forced_publish_killed_at_any_moment_leaves_the_entry_matching_its_file() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     env.ok(&["marketplace", "install", "victim"]);
 }
+
+/// `publish --force` writes package.json before it copies the new tarball
+/// over the old one. Killed in between, the new bytes are only in the side
+/// file: a rebuilt index must point there (it paired package.json's checksum
+/// with the old file, and the version could not be installed).
+#[test]
+fn a_rebuild_after_a_replacement_killed_midway_finds_the_new_bytes() {
+    let env = Env::new();
+    let dir = env.package("p", &manifest("mid", "1.0.0"), &[("a.txt", "old")]);
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    let usual = env.registry().join("mid/1.0.0/mid-1.0.0.tar.gz");
+    let old = std::fs::read(&usual).unwrap();
+    std::fs::write(dir.join("a.txt"), "new").unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    // The state the kill leaves: package.json and the side file new, the
+    // usual file old, and then the index lost.
+    let side = env
+        .registry()
+        .join("mid/1.0.0/mid-1.0.0.tar.gz.replacing-1");
+    std::fs::rename(&usual, &side).unwrap();
+    std::fs::write(&usual, &old).unwrap();
+    std::fs::remove_file(env.registry().join("index.json")).unwrap();
+    env.ok(&["marketplace", "search", "mid"]);
+    let target = env.work.path().join("t");
+    env.ok(&[
+        "marketplace",
+        "install",
+        "mid",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("mid/a.txt")).unwrap(),
+        "new"
+    );
+}

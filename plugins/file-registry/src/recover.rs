@@ -9,7 +9,7 @@ use ggen_plugin_sdk::Error;
 use sha2::{Digest, Sha256};
 
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
-use crate::registry::{FileRegistry, INDEX_FILE};
+use crate::registry::{FileRegistry, INDEX_FILE, REPLACING};
 use crate::warn;
 
 /// index.json did not parse: keep it as a backup, rebuild, warn.
@@ -149,7 +149,10 @@ pub fn package_from_manifests(root: &Path, name: &str) -> Result<Option<IndexPac
             continue;
         }
         entry.name.clear();
-        entry.tarball = tarball_path(name, &version);
+        entry.tarball = match interrupted_replacement(root, name, &version, &entry.checksum)? {
+            Some(side) => side,
+            None => tarball_path(name, &version),
+        };
         let tarball = root.join(&entry.tarball);
         let Ok(meta) = fs::metadata(&tarball) else {
             warn(&format!(
@@ -168,6 +171,42 @@ pub fn package_from_manifests(root: &Path, name: &str) -> Result<Option<IndexPac
     }
     package.sort_newest_first();
     Ok(Some(package))
+}
+
+/// A `publish --force` killed after writing package.json but before
+/// copying the new tarball into place left the bytes package.json names in
+/// a side file (`<tarball>.replacing-*`): that file, when the usual one
+/// holds other bytes. Side files are rare, so only then is anything hashed.
+fn interrupted_replacement(
+    root: &Path,
+    name: &str,
+    version: &str,
+    checksum: &str,
+) -> Result<Option<String>, Error> {
+    let usual = tarball_path(name, version);
+    let (dir, file_name) = usual.rsplit_once('/').expect("name/version/file");
+    let prefix = format!("{file_name}.{REPLACING}");
+    let Ok(entries) = fs::read_dir(root.join(dir)) else {
+        return Ok(None);
+    };
+    let mut sides: Vec<String> = (entries.flatten())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|f| f.starts_with(&prefix))
+        .collect();
+    if checksum.is_empty()
+        || sides.is_empty()
+        || sha256_file(&root.join(&usual)).ok().as_deref() == Some(checksum)
+    {
+        return Ok(None);
+    }
+    sides.sort();
+    for side in sides.iter().rev() {
+        let rel = format!("{dir}/{side}");
+        if sha256_file(&root.join(&rel)).ok().as_deref() == Some(checksum) {
+            return Ok(Some(rel));
+        }
+    }
+    Ok(None)
 }
 
 fn sha256_file(path: &std::path::Path) -> Result<String, Error> {

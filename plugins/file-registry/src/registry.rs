@@ -185,7 +185,8 @@ impl FileRegistry {
     /// `--force` over a published version. The index never points at a
     /// tarball while it is overwritten: the new one is stored under a name
     /// of its own and indexed there, then copied into place and indexed
-    /// again. Killed at any moment, every index entry matches its file.
+    /// again. Killed at any moment, every index entry matches its file, and
+    /// package.json's checksum that of a file in the version's directory.
     #[allow(clippy::too_many_arguments)]
     fn replace(
         &self,
@@ -206,10 +207,13 @@ impl FileRegistry {
         self.store_tarball(&side, meta, tarball)?;
         set_version(&mut index, meta, side.clone())?;
         self.save_index(&mut index)?;
-        let mut copy = fs::File::open(self.root.join(&side))?;
-        self.store_tarball(rel, meta, &mut copy)?;
+        // package.json names the new bytes before they take the usual name:
+        // killed in between, a rebuild finds them in the side file (see
+        // `recover`); the other way round, nothing held the bytes it named.
         write_atomic(&dir.join("package.json"), manifest.as_bytes())
             .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
+        let mut copy = fs::File::open(self.root.join(&side))?;
+        self.store_tarball(rel, meta, &mut copy)?;
         set_version(&mut index, meta, rel.to_owned())?;
         self.save_index(&mut index)?;
         // Ours, and one an earlier killed replacement had indexed.
@@ -317,7 +321,7 @@ fn set_version(index: &mut IndexFile, meta: &PackageVersion, rel: String) -> Res
 }
 
 /// Suffix of a replacement tarball while `publish --force` moves it in.
-const REPLACING: &str = "replacing-";
+pub const REPLACING: &str = "replacing-";
 
 /// Replacement tarballs a killed `publish --force` left, except the one the
 /// index points at (`indexed`, relative to the registry root).
