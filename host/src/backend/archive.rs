@@ -80,7 +80,9 @@ pub fn files(dir: &Path) -> Result<Vec<PackFile>, String> {
         }
     }
     let manifest = dir.join(MANIFEST);
-    if manifest.is_file() && !files.iter().any(|(rel, _)| rel == MANIFEST) {
+    // Never through a link, whatever the ignore files say.
+    let regular = std::fs::symlink_metadata(&manifest).is_ok_and(|m| m.is_file());
+    if regular && !files.iter().any(|(rel, _)| rel == MANIFEST) {
         files.push((MANIFEST.to_owned(), manifest));
     }
     files.sort();
