@@ -806,14 +806,9 @@ mod hostile {
         pub peer_id: String,
     }
 
-    /// A connected hostile peer: its runtime, swarm and the target's id.
-    struct Connected {
-        rt: tokio::runtime::Runtime,
-        swarm: libp2p::Swarm<Behaviour>,
-        target_id: PeerId,
-    }
-
-    fn connect(target: &str) -> Connected {
+    /// A hostile peer dialling `target`: its runtime, its swarm and the
+    /// target's id.
+    fn connect(target: &str) -> (tokio::runtime::Runtime, libp2p::Swarm<Behaviour>, PeerId) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -865,11 +860,7 @@ mod hostile {
             .kad
             .add_address(&target_id, target.clone());
         rt.block_on(async { swarm.dial(target) }).unwrap();
-        Connected {
-            rt,
-            swarm,
-            target_id,
-        }
+        (rt, swarm, target_id)
     }
 
     /// A well-formed record for the made-up package `name`.
@@ -881,11 +872,7 @@ mod hostile {
     }
 
     pub fn run(target: &str, flood: usize) -> Attack {
-        let Connected {
-            rt,
-            mut swarm,
-            target_id,
-        } = connect(target);
+        let (rt, mut swarm, target_id) = connect(target);
         rt.block_on(async {
             let me = swarm.local_peer_id().to_string();
             let topic = gossipsub::IdentTopic::new("/ggen/packages/v1");
@@ -921,11 +908,7 @@ mod hostile {
     /// Put `count` well-formed records of made-up packages on the target
     /// (each acknowledged, whether or not it kept it), then hang up.
     pub fn put_records(target: &str, count: usize) {
-        let Connected {
-            rt,
-            mut swarm,
-            target_id,
-        } = connect(target);
+        let (rt, mut swarm, target_id) = connect(target);
         rt.block_on(async {
             let mut pending = std::collections::HashSet::new();
             for i in 0..count {

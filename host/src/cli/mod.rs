@@ -237,10 +237,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                         .map(|b| shell_word(b))
                         .collect::<Vec<_>>()
                         .join(" "),
-                    a.target
-                        .as_ref()
-                        .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
-                        .unwrap_or_default()
+                    target_flag(a.target.as_deref())
                 )));
             }
             if let Some(p) = report.packages.iter().find(|p| !p.ok()) {
@@ -250,10 +247,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     p.version,
                     p.missing_dependencies.join(", "),
                     p.name,
-                    a.target
-                        .as_ref()
-                        .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
-                        .unwrap_or_default()
+                    target_flag(a.target.as_deref())
                 )));
             }
         }
@@ -338,6 +332,13 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
 }
 
 /// `word` as a shell reads it back (quoted when it needs to be).
+/// ` --target DIR` for a command suggested to the user, when they gave one.
+fn target_flag(target: Option<&std::path::Path>) -> String {
+    target
+        .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
+        .unwrap_or_default()
+}
+
 fn shell_word(word: &str) -> String {
     shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
 }

@@ -173,10 +173,14 @@ fn held_back(
     };
     let plan = match install(from, &[spec], &options) {
         Ok(plan) => plan,
-        Err(MarketplaceError::Dependency(why)) => {
+        Err(e) => {
+            // A conflict speaks for itself without its "dependency error" label.
+            let why = match e {
+                MarketplaceError::Dependency(why) => why,
+                e => e.to_string(),
+            };
             return Some(format!("its newest version cannot be installed: {why}"));
         }
-        Err(e) => return Some(format!("its newest version cannot be installed: {e}")),
     };
     let newest = plan.packages.iter().find(|p| p.name == name)?;
     let newer = match (

@@ -9,7 +9,7 @@ use ggen_plugin_sdk::Error;
 use sha2::{Digest, Sha256};
 
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
-use crate::registry::{FileRegistry, INDEX_FILE, REPLACING};
+use crate::registry::{FileRegistry, INDEX_FILE, replacements};
 use crate::warn;
 
 /// index.json did not parse: keep it as a backup, rebuild, warn.
@@ -185,28 +185,19 @@ fn interrupted_replacement(
 ) -> Result<Option<String>, Error> {
     let usual = tarball_path(name, version);
     let (dir, file_name) = usual.rsplit_once('/').expect("name/version/file");
-    let prefix = format!("{file_name}.{REPLACING}");
-    let Ok(entries) = fs::read_dir(root.join(dir)) else {
-        return Ok(None);
-    };
-    let mut sides: Vec<String> = (entries.flatten())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|f| f.starts_with(&prefix))
-        .collect();
+    let sides = replacements(&root.join(dir), file_name);
     if checksum.is_empty()
         || sides.is_empty()
         || sha256_file(&root.join(&usual)).ok().as_deref() == Some(checksum)
     {
         return Ok(None);
     }
-    sides.sort();
-    for side in sides.iter().rev() {
-        let rel = format!("{dir}/{side}");
-        if sha256_file(&root.join(&rel)).ok().as_deref() == Some(checksum) {
-            return Ok(Some(rel));
-        }
-    }
-    Ok(None)
+    // The newest first (named by the time they were made).
+    Ok(sides
+        .iter()
+        .rev()
+        .map(|side| format!("{dir}/{side}"))
+        .find(|rel| sha256_file(&root.join(rel)).ok().as_deref() == Some(checksum)))
 }
 
 fn sha256_file(path: &std::path::Path) -> Result<String, Error> {

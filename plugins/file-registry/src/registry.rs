@@ -321,20 +321,29 @@ fn set_version(index: &mut IndexFile, meta: &PackageVersion, rel: String) -> Res
 }
 
 /// Suffix of a replacement tarball while `publish --force` moves it in.
-pub const REPLACING: &str = "replacing-";
+const REPLACING: &str = "replacing-";
+
+/// The replacement tarballs (`<file_name>.replacing-*`, by name, sorted) in
+/// a version's directory: a `publish --force` underway, or one killed.
+pub fn replacements(dir: &Path, file_name: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let prefix = format!("{file_name}.{REPLACING}");
+    let mut found: Vec<String> = (entries.flatten())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    found.sort();
+    found
+}
 
 /// Replacement tarballs a killed `publish --force` left, except the one the
 /// index points at (`indexed`, relative to the registry root).
 fn remove_replacements(dir: &Path, file_name: &str, indexed: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!("{file_name}.{REPLACING}");
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with(&prefix) && !indexed.ends_with(&format!("/{name}")) {
-            let _ = fs::remove_file(entry.path());
+    for name in replacements(dir, file_name) {
+        if !indexed.ends_with(&format!("/{name}")) {
+            let _ = fs::remove_file(dir.join(name));
         }
     }
 }
