@@ -1034,6 +1034,51 @@ fn unresolvable_requests_fail_cleanly() {
     }
 }
 
+/// A `publish --force` of the very version an install is fetching (after it
+/// read the checksum, before it opened the tarball) is not reported as
+/// tampering: the install says what happened, and running it again installs
+/// the new bytes.
+#[test]
+fn a_version_republished_while_it_is_fetched_asks_to_run_again() {
+    let env = Env::new();
+    let dir = env.publish(json!({"name": "moving", "version": "1.0.0"}));
+    let root = env.home().join("packages");
+    let go = env.work.path().join("go");
+    let mut install = env.cmd(&["marketplace", "install", "moving"]);
+    install
+        .env("GGEN_PAUSE", format!("fetching={}", go.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let install = install.spawn().unwrap();
+    let here = env.work.path().join("go.here");
+    for _ in 0..6000 {
+        if here.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(here.exists(), "the install never reached the fetch");
+    std::fs::write(dir.join("README.md"), "# moved\n").unwrap();
+    env.ok(&["marketplace", "publish", dir.to_str().unwrap(), "--force"]);
+    std::fs::write(&go, "").unwrap();
+    let out = install.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: moving@1.0.0 was republished while it was being fetched")
+            && stderr.contains("run the command again")
+            && !stderr.contains("security"),
+        "{stderr}"
+    );
+    assert!(!root.join("moving").exists());
+
+    env.ok(&["marketplace", "install", "moving"]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("moving/README.md")).unwrap(),
+        "# moved\n"
+    );
+}
+
 /// Replace a published tarball with `bytes`, fixing index.json so that the
 /// registry vouches for them (as a compromised registry would).
 #[test]

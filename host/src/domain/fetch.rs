@@ -72,10 +72,7 @@ pub fn verify_into(
         )));
     }
     if actual != meta.checksum {
-        return Err(MarketplaceError::Security(format!(
-            "checksum mismatch for {id}: expected {}, got {actual}; the tarball was altered or corrupted",
-            meta.checksum
-        )));
+        return Err(mismatch(registry, meta, &actual));
     }
     if meta.size != 0 && size != meta.size {
         return Err(MarketplaceError::Security(format!(
@@ -86,6 +83,24 @@ pub fn verify_into(
     file.rewind()
         .map_err(|e| MarketplaceError::storage("temporary file", e))?;
     Ok(Verified { file, size })
+}
+
+/// The error for bytes that do not hash to `meta.checksum`. A `publish
+/// --force` of the same version between reading the metadata and opening the
+/// tarball is told apart by asking the registry again: it then states the
+/// checksum of the new bytes, and running the command again is all it takes.
+fn mismatch(registry: &mut dyn Registry, meta: &PackageVersion, actual: &str) -> MarketplaceError {
+    let id = format!("{}@{}", meta.name, meta.version);
+    match registry.get_package_version(&meta.name, &meta.version) {
+        Ok(now) if now.checksum != meta.checksum => MarketplaceError::Storage(format!(
+            "{id} was republished while it was being fetched (its checksum changed from {} to {}); run the command again",
+            meta.checksum, now.checksum
+        )),
+        _ => MarketplaceError::Security(format!(
+            "checksum mismatch for {id}: expected {}, got {actual}; the tarball was altered or corrupted",
+            meta.checksum
+        )),
+    }
 }
 
 /// A failed copy, worded once: a registry's own error travels inside the

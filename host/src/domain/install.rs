@@ -522,6 +522,7 @@ fn commit(
                 p.name, p.version, meta.checksum, p.name, p.version
             )));
         }
+        fault("fetching")?;
         let mut tarball = fetch_verified(registry, &meta, tx.path(), MAX_TARBALL, progress)?;
         let size = tarball.size;
         fault("fetched")?;

@@ -369,10 +369,22 @@ fn staging_dir(root: &Path) -> Result<Option<PathBuf>> {
 
 /// Test-only failure points: with `GGEN_FAULT=<point>` a debug build fails
 /// there, with `GGEN_CRASH=<point>` it dies on the spot (abort, like a kill),
-/// so tests can check that every step rolls back or recovers. Release builds
-/// compile this to nothing.
+/// so tests can check that every step rolls back or recovers. With
+/// `GGEN_PAUSE=<point>=<file>` it creates `<file>.here` and waits (at most a
+/// minute) until `<file>` exists, so a test can act at that moment: another
+/// process's race made deterministic. Release builds compile this to nothing.
 pub fn fault(point: &str) -> Result<()> {
     if cfg!(debug_assertions) {
+        if let Ok(spec) = std::env::var("GGEN_PAUSE")
+            && let Some((at, go)) = spec.split_once('=')
+            && at == point
+        {
+            let _ = std::fs::write(format!("{go}.here"), "");
+            let started = std::time::Instant::now();
+            while !Path::new(go).exists() && started.elapsed().as_secs() < 60 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         if std::env::var("GGEN_CRASH").is_ok_and(|p| p == point) {
             std::process::abort();
         }
