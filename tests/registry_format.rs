@@ -763,6 +763,62 @@ fn a_forced_publish_killed_at_any_moment_leaves_the_entry_matching_its_file() {
     env.ok(&["marketplace", "install", "victim"]);
 }
 
+/// A new version's package.json, the file a rebuild of a lost index lists
+/// versions from, appears only once the index lists the version. A publish
+/// killed at any moment (or a search rebuilding beside one still under way)
+/// must not make an unpublished version appear.
+#[test]
+fn a_publish_killed_at_any_moment_leaves_no_version_a_rebuild_would_list() {
+    let env = Env::new();
+    // A large index makes each index write take a while.
+    let mut packages = serde_json::Map::new();
+    for i in 0..20_000 {
+        let name = format!("filler{i}");
+        packages.insert(
+            name.clone(),
+            json!({"name": name, "versions": [
+            {"version": "1.0.0", "description": "filler package for a large index",
+             "checksum": "sha256-00", "tarball": format!("{name}/1.0.0/{name}-1.0.0.tar.gz")}]}),
+        );
+    }
+    write_index(&env, &json!({"version": "1", "packages": packages}));
+    let publish = |version: &str| {
+        let dir = env.package(version, &manifest("killed", version), &[]);
+        env.cmd(&["marketplace", "publish", dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    publish("0.0.1").wait().unwrap(); // compiles the plugin
+    let start = std::time::Instant::now();
+    assert!(publish("0.0.2").wait().unwrap().success());
+    let whole = start.elapsed();
+    let rounds = 24;
+    for round in 1..=rounds {
+        let version = format!("1.0.{round}");
+        let mut child = publish(&version);
+        std::thread::sleep(whole * round / rounds);
+        let _ = child.kill();
+        let _ = child.wait();
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.registry().join("index.json")).unwrap())
+                .unwrap();
+        let listed = index["packages"]["killed"]["versions"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|e| e["version"] == version.as_str()));
+        let manifest = env
+            .registry()
+            .join("killed")
+            .join(&version)
+            .join("package.json");
+        assert!(
+            listed || !manifest.exists(),
+            "round {round}: {version} has a package.json but is not in the index"
+        );
+    }
+}
+
 /// `publish --force` writes package.json before it copies the new tarball
 /// over the old one. Killed in between, the new bytes are only in the side
 /// file: a rebuilt index must point there (it paired package.json's checksum

@@ -171,15 +171,31 @@ impl FileRegistry {
         if let Some(old) = published {
             return self.replace(&dir, &rel, meta, manifest, tarball, index, &old.tarball);
         }
-        let stored = self.store_files(&dir, &rel, meta, manifest, tarball);
-        if stored.is_err() {
-            // A new version's directories go again if they stayed empty.
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
+        let indexed = self.store_tarball(&rel, meta, tarball).and_then(|()| {
+            set_version(&mut index, meta, rel.clone())?;
+            self.save_index(&mut index)
+        });
+        if indexed.is_err() {
+            // Not published: its tarball and the directories go again.
+            let _ = fs::remove_file(self.root.join(&rel));
             let _ = fs::remove_dir(&dir);
             let _ = fs::remove_dir(self.root.join(&meta.name));
         }
-        stored?;
-        set_version(&mut index, meta, rel)?;
-        self.save_index(&mut index)
+        indexed?;
+        // package.json last: it is what a rebuild of a lost index lists, so
+        // only versions the index held are listed, never one a publish
+        // (killed, or still under way beside a search) had not indexed yet.
+        if let Err(e) = write_atomic(&dir.join("package.json"), manifest.as_bytes()) {
+            // Published all the same (the index holds it); only the copy a
+            // rebuild reads is missing.
+            warn(&format!(
+                "{}@{} is published, but its package.json could not be written ({e}); `publish --force` writes it again",
+                meta.name, meta.version
+            ));
+        }
+        Ok(())
     }
 
     /// `--force` over a published version. The index never points at a
@@ -238,22 +254,6 @@ impl FileRegistry {
             io::ErrorKind::InvalidData => Error::Invalid(e.to_string()),
             _ => Error::io(format!("cannot store the tarball: {e}")),
         })
-    }
-
-    /// The tarball and package.json of one version, each written atomically.
-    fn store_files(
-        &self,
-        dir: &Path,
-        rel: &str,
-        meta: &PackageVersion,
-        manifest: &str,
-        tarball: &mut dyn Read,
-    ) -> Result<(), Error> {
-        fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
-        self.store_tarball(rel, meta, tarball)?;
-        write_atomic(&dir.join("package.json"), manifest.as_bytes())
-            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))
     }
 
     pub fn delete(&self, name: &str, version: &str) -> Result<(), Error> {
