@@ -146,11 +146,11 @@ impl IndexFile {
         }
         let from_entry = package.versions.len();
         // The key names a directory to read: only a package name may.
-        if let (Some(root), true) = (&self.root, crate::registry::is_package_name(name)) {
-            if let Ok(Some(found)) = crate::recover::package_from_manifests(root, name) {
-                for entry in found.versions {
-                    package.add_if_new(entry);
-                }
+        if let (Some(root), true) = (&self.root, crate::registry::is_package_name(name))
+            && let Ok(Some(found)) = crate::recover::package_from_manifests(root, name)
+        {
+            for entry in found.versions {
+                package.add_if_new(entry);
             }
         }
         if package.versions.is_empty() {
