@@ -685,6 +685,15 @@ fn bad_packages_fail_with_one_line_and_write_nothing() {
         before,
         "a failed command wrote to GGEN_HOME"
     );
+    // In a fresh home too: neither a registry nor a compiled plugin is made.
+    let fresh = Env::new();
+    let path = env.work.path().join("malformed");
+    let err = fresh.fails(&["marketplace", "publish", path.to_str().unwrap()]);
+    assert!(err.contains("not valid JSON"), "{err}");
+    let err = fresh.fails(&["marketplace", "p2p", "publish", path.to_str().unwrap()]);
+    assert!(err.contains("not valid JSON"), "{err}");
+    let made: Vec<String> = snapshot(fresh.home()).into_iter().map(|(p, _)| p).collect();
+    assert!(made.is_empty(), "a failed publish made {made:?}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ggen::backend::plugin::{Limits, PluginEngine, Policy, WasmRegistry, WasmSource, embedded};
 use ggen::backend::{MarketplaceError, Query, Registry};
-use ggen::domain::publish::{PublishOptions, publish};
+use ggen::domain::publish::{PublishOptions, prepare, publish};
 
 const LIMITS: Limits = Limits {
     deadline: Duration::from_secs(5),
@@ -51,7 +51,7 @@ fn tarballs_stream_back_byte_for_byte() {
     let mut registry = file_registry(home.path());
     let report = publish(
         &mut registry,
-        pkg.path(),
+        prepare(pkg.path()).unwrap(),
         &PublishOptions {
             dry_run: false,
             force: false,
@@ -157,7 +157,7 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     let mut registry = file_registry(home.path());
     publish(
         &mut registry,
-        pkg.path(),
+        prepare(pkg.path()).unwrap(),
         &PublishOptions {
             dry_run: false,
             force: false,

@@ -132,12 +132,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::search(&query, &results, a.json);
         }
         MarketplaceCommand::Publish(a) => {
+            // Bad input is refused before a registry is made or a plugin compiled.
+            let package = domain::publish::prepare(&a.dir)?;
             let (mut registry, _created) = session.open_registry_to_publish()?;
             let options = domain::publish::PublishOptions {
                 dry_run: a.dry_run,
                 force: a.force,
             };
-            let report = domain::publish::publish(registry.as_mut(), &a.dir, &options, || {
+            let report = domain::publish::publish(registry.as_mut(), package, &options, || {
                 session.lock_registry()
             })?;
             output::publish(&report, a.json);

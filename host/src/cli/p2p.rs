@@ -28,6 +28,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             // As `publish`: bad input writes nothing, a new registry is made.
             let net = overrides(&a.net);
             session.check_network(&net)?;
+            let package = domain::publish::prepare(&a.dir)?;
             let (mut registry, _created) = session.open_registry_to_publish()?;
             let options = domain::publish::PublishOptions {
                 dry_run: false,
@@ -36,7 +37,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let report = domain::p2p::publish(
                 registry.as_mut(),
                 || session.open_network(&net),
-                &a.dir,
+                package,
                 &session.serve_dir(),
                 &options,
                 || session.lock_registry(),

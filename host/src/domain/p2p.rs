@@ -9,7 +9,7 @@ use std::path::Path;
 use ggen_plugin_sdk::search::rank_page;
 use serde::Serialize;
 
-use super::publish::{self, PublishOptions, PublishReport};
+use super::publish::{self, Prepared, PublishOptions, PublishReport};
 use super::{MarketplaceError, PackageVersion, Query, Registry, Result};
 use crate::backend::network::{AnnounceReport, Network, NetworkPackage, PeerView};
 use crate::backend::p2p_policy::P2pPolicy;
@@ -246,14 +246,15 @@ pub struct Announced {
 pub fn publish<L>(
     registry: &mut dyn Registry,
     open_network: impl FnOnce() -> Result<Box<dyn Network>>,
-    dir: &Path,
+    package: Prepared,
     serve_dir: &Path,
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<P2pPublishReport> {
-    let (published, already_published) = match publish::publish(registry, dir, options, lock) {
+    let published = publish::publish(registry, package.clone(), options, lock);
+    let (published, already_published) = match published {
         Err(MarketplaceError::AlreadyExists(why)) if !options.force => {
-            match same_bytes_published(registry, dir)? {
+            match same_bytes_published(registry, package)? {
                 Some(report) => (report, true),
                 None => return Err(MarketplaceError::AlreadyExists(why)),
             }
@@ -286,15 +287,18 @@ pub fn publish<L>(
     })
 }
 
-/// `dir` packed as publishing would, when the registry holds exactly that
+/// `package` packed as publishing would, when the registry holds exactly that
 /// tarball for its version already.
-fn same_bytes_published(registry: &mut dyn Registry, dir: &Path) -> Result<Option<PublishReport>> {
+fn same_bytes_published(
+    registry: &mut dyn Registry,
+    package: Prepared,
+) -> Result<Option<PublishReport>> {
     let check = PublishOptions {
         dry_run: true,
         force: true,
     };
     // A dry run takes no lock.
-    let mut packed = publish::publish(registry, dir, &check, || Ok(()))?;
+    let mut packed = publish::publish(registry, package, &check, || Ok(()))?;
     let stored = registry.get_package_version(&packed.name, &packed.version)?;
     packed.dry_run = false;
     packed.replaced = false;

@@ -30,14 +30,17 @@ pub struct PublishReport {
     pub replaced: bool,
 }
 
-/// Validate `dir`, pack it deterministically and hand it to the registry.
-/// `lock` serialises writers of the registry and is taken only for the write.
-pub fn publish<L>(
-    registry: &mut dyn Registry,
-    dir: &Path,
-    options: &PublishOptions,
-    lock: impl FnOnce() -> Result<L>,
-) -> Result<PublishReport> {
+/// A package directory checked for publishing: its manifest and the files
+/// it packs. Checked before the registry is opened, so that a bad package
+/// leaves nothing behind (no registry created, no plugin compiled).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    manifest: Manifest,
+    files: Vec<archive::PackFile>,
+}
+
+/// Validate `dir`: its package.json, what it packs, the hooks it declares.
+pub fn prepare(dir: &Path) -> Result<Prepared> {
     if !dir.exists() {
         return Err(MarketplaceError::Validation(format!(
             "{} does not exist; give the package's directory",
@@ -65,6 +68,18 @@ pub fn publish<L>(
             dir.join(manifest::MANIFEST_FILE).display()
         ))
     })?;
+    Ok(Prepared { manifest, files })
+}
+
+/// Pack a prepared package deterministically and hand it to the registry.
+/// `lock` serialises writers of the registry and is taken only for the write.
+pub fn publish<L>(
+    registry: &mut dyn Registry,
+    prepared: Prepared,
+    options: &PublishOptions,
+    lock: impl FnOnce() -> Result<L>,
+) -> Result<PublishReport> {
+    let Prepared { manifest, files } = prepared;
     // Checked before packing: a refusal should not wait for a large package.
     let _guard = if options.dry_run { None } else { Some(lock()?) };
     let exists = check_version_is_new(registry, &manifest.name, &manifest.version, options.force)?;
