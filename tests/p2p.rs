@@ -578,6 +578,17 @@ fn bootstrap_and_stop_through_the_control_socket() {
         .env
         .ok(&["marketplace", "p2p", "peer-info", DEAD_PEER]);
     assert!(text.contains("last seen    never"), "{text}");
+    // Addresses no connection went through are not kept as the peers'.
+    assert_eq!(dead["addresses"], json!([]), "{dead}");
+    let known = lonely
+        .env
+        .json(&["marketplace", "p2p", "peer-info", &node1.peer_id, "--json"]);
+    let addresses = strings_of(&known["addresses"]);
+    assert!(
+        addresses.iter().any(|a| node1.addr.starts_with(a))
+            && !addresses.iter().any(|a| stale.starts_with(a)),
+        "{known}"
+    );
     let list = lonely.env.ok(&["marketplace", "p2p", "peer-list"]);
     assert!(list.contains("LAST SEEN"), "{list}");
     assert!(

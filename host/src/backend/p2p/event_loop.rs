@@ -219,18 +219,16 @@ impl EventLoop {
             Command::Dial(addrs, reply) => {
                 let (mut ids, mut errors) = (Vec::new(), Vec::new());
                 for addr in addrs {
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                        // Not a peer: left out of the routing table and peers.json.
-                        if peer == *self.swarm.local_peer_id() {
-                            errors.push(format!("{addr}: that is this node's own address"));
-                            continue;
-                        }
-                        self.swarm
-                            .behaviour_mut()
-                            .kademlia
-                            .add_address(&peer, addr.clone());
-                        self.peers.add_address(peer, addr.clone());
+                    // Not a peer: left out of the routing table and peers.json.
+                    if let Some(Protocol::P2p(peer)) = addr.iter().last()
+                        && peer == *self.swarm.local_peer_id()
+                    {
+                        errors.push(format!("{addr}: that is this node's own address"));
+                        continue;
                     }
+                    // The address is recorded (routing table, peers.json) once
+                    // a connection through it is established: a mistyped one
+                    // must not stay among the peer's addresses.
                     let dial = DialOpts::from(addr.clone());
                     let id = dial.connection_id();
                     match self.swarm.dial(dial) {
@@ -479,7 +477,7 @@ impl EventLoop {
                 peer.connected = true;
                 if endpoint.is_dialer() {
                     let addr = endpoint.get_remote_address().clone();
-                    self.peers.add_address(peer_id, addr.clone());
+                    self.peers.confirm_address(peer_id, addr.clone());
                     self.swarm
                         .behaviour_mut()
                         .kademlia

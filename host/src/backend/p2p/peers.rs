@@ -129,11 +129,22 @@ impl Peers {
         self.map.get(id)
     }
 
+    /// An address learned from the peer or the DHT, kept if there is room.
     pub fn add_address(&mut self, id: PeerId, addr: Multiaddr) {
         let peer = self.entry(id);
         if !peer.addresses.contains(&addr) && peer.addresses.len() < MAX_ADDRESSES {
             peer.addresses.push(addr);
         }
+    }
+
+    /// An address this node just connected through: first in the list, so
+    /// addresses learned elsewhere (stale, or a hostile peer's) can never
+    /// crowd out one that works.
+    pub fn confirm_address(&mut self, id: PeerId, addr: Multiaddr) {
+        let peer = self.entry(id);
+        peer.addresses.retain(|a| *a != addr);
+        peer.addresses.insert(0, addr);
+        peer.addresses.truncate(MAX_ADDRESSES);
     }
 
     pub fn success(&mut self, id: PeerId) {
@@ -273,6 +284,24 @@ mod tests {
         next.entry(id).unreachable_counted -= UNREACHABLE_COUNTS_EVERY;
         next.unreachable(id);
         assert_eq!(next.get(&id).unwrap().unreachable, 3);
+    }
+
+    #[test]
+    fn an_address_that_worked_is_never_crowded_out() {
+        let mut peers = Peers::default();
+        let id = PeerId::random();
+        for port in 1..=MAX_ADDRESSES + 2 {
+            peers.add_address(id, format!("/ip4/10.0.0.1/tcp/{port}").parse().unwrap());
+        }
+        let works: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        peers.confirm_address(id, works.clone());
+        let addresses = &peers.get(&id).unwrap().addresses;
+        assert_eq!(addresses.len(), MAX_ADDRESSES);
+        assert_eq!(addresses[0], works);
+        // Confirmed again, it is not listed twice.
+        peers.confirm_address(id, works.clone());
+        assert_eq!(peers.get(&id).unwrap().addresses.len(), MAX_ADDRESSES);
+        assert_eq!(peers.get(&id).unwrap().addresses[0], works);
     }
 
     #[test]
