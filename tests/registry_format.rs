@@ -695,6 +695,46 @@ fn a_search_rebuilding_the_index_never_drops_a_concurrent_publish() {
     assert_eq!(all["total"], 300);
 }
 
+/// The first publish into a registry with no index.json, beside searches: a
+/// search that began before index.json existed stored its empty result as
+/// the search index of the file the publish then wrote, hiding the package
+/// until the next change. (Directories without package.json, as killed
+/// publishes leave, make each search's scan long enough to overlap.)
+#[test]
+fn a_search_beside_the_first_publish_never_hides_it() {
+    let env = Env::new();
+    env.ok(&["marketplace", "search", "warm"]); // compiles the plugin
+    for round in 1..=8 {
+        let registry = env.work.path().join(format!("registry{round}"));
+        for i in 0..2000 {
+            std::fs::create_dir_all(registry.join(format!("junk{i}/1.0.0"))).unwrap();
+        }
+        let at = ["--registry", registry.to_str().unwrap(), "marketplace"];
+        let search = [&at[..], &["search", "first"]].concat();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        let out = env.run(&search);
+                        let stderr = String::from_utf8_lossy(&out.stderr);
+                        assert!(out.status.success() && stderr.is_empty(), "{stderr}");
+                    }
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(15 * round));
+            let dir = env.package(&format!("first{round}"), &manifest("first", "1.0.0"), &[]);
+            env.ok(&[&at[..], &["publish", dir.to_str().unwrap()]].concat());
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let hit = env.json(&[&search[..], &["--json"]].concat());
+        assert_eq!(
+            hit["total"], 1,
+            "round {round}: search does not find the published package: {hit}"
+        );
+    }
+}
+
 /// `publish --force` over a version, killed at any moment: the index entry
 /// and the tarball it names always agree, so installs never see a checksum
 /// mismatch, and the next publish cleans up what the kill left.

@@ -76,9 +76,12 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
     // Stale, missing or damaged: rebuild from index.json (which may itself be
     // recovered; that path refreshes the search index too).
     let index = reg.load_index()?;
-    let built = match rebuild(reg, &index, read_as) {
-        Ok(built) => built,
-        Err(_) => build(&index),
+    let built = match read_as {
+        // No index.json when this search began: what it found is not stored
+        // under a file a publish may have written since (a recovery that
+        // wrote index.json stored its own search index).
+        None => build(&index),
+        Some(_) => rebuild(reg, &index, read_as).unwrap_or_else(|_| build(&index)),
     };
     drop(index);
     let mut scan = Scan::new(query, built.hay.len());
