@@ -15,6 +15,22 @@ fn write_index(env: &Env, index: &serde_json::Value) {
     .unwrap();
 }
 
+/// A 20,000-package index.json, so that each index write takes a while (a
+/// kill at a random moment then often lands inside one).
+fn write_large_index(env: &Env) {
+    let mut packages = serde_json::Map::new();
+    for i in 0..20_000 {
+        let name = format!("filler{i}");
+        packages.insert(
+            name.clone(),
+            json!({"name": name, "versions": [
+            {"version": "1.0.0", "description": "filler package for a large index",
+             "checksum": "sha256-00", "tarball": format!("{name}/1.0.0/{name}-1.0.0.tar.gz")}]}),
+        );
+    }
+    write_index(env, &json!({"version": "1", "packages": packages}));
+}
+
 /// The file registry's derived search index (in its private data directory).
 fn search_index(env: &Env) -> std::path::PathBuf {
     let mut data = std::fs::read_dir(env.home().join("cache/data")).unwrap();
@@ -741,18 +757,7 @@ fn a_search_beside_the_first_publish_never_hides_it() {
 #[test]
 fn a_forced_publish_killed_at_any_moment_leaves_the_entry_matching_its_file() {
     let env = Env::new();
-    // A large index makes each index write take a while.
-    let mut packages = serde_json::Map::new();
-    for i in 0..20_000 {
-        let name = format!("filler{i}");
-        packages.insert(
-            name.clone(),
-            json!({"name": name, "versions": [
-            {"version": "1.0.0", "description": "filler package for a large index",
-             "checksum": "sha256-00", "tarball": format!("{name}/1.0.0/{name}-1.0.0.tar.gz")}]}),
-        );
-    }
-    write_index(&env, &json!({"version": "1", "packages": packages}));
+    write_large_index(&env);
     let dir = env.package(
         "victim",
         &manifest("victim", "1.0.0"),
@@ -810,18 +815,7 @@ fn a_forced_publish_killed_at_any_moment_leaves_the_entry_matching_its_file() {
 #[test]
 fn a_publish_killed_at_any_moment_leaves_no_version_a_rebuild_would_list() {
     let env = Env::new();
-    // A large index makes each index write take a while.
-    let mut packages = serde_json::Map::new();
-    for i in 0..20_000 {
-        let name = format!("filler{i}");
-        packages.insert(
-            name.clone(),
-            json!({"name": name, "versions": [
-            {"version": "1.0.0", "description": "filler package for a large index",
-             "checksum": "sha256-00", "tarball": format!("{name}/1.0.0/{name}-1.0.0.tar.gz")}]}),
-        );
-    }
-    write_index(&env, &json!({"version": "1", "packages": packages}));
+    write_large_index(&env);
     let publish = |version: &str| {
         let dir = env.package(version, &manifest("killed", version), &[]);
         env.cmd(&["marketplace", "publish", dir.to_str().unwrap()])
