@@ -63,13 +63,18 @@ impl FileRegistry {
     /// Only writers holding the registry lock (publish, delete) may replace
     /// the index; see [`Self::save_new_index`].
     pub(crate) fn save_index(&self, index: &mut IndexFile) -> Result<(), Error> {
+        self.write_index(index)?;
+        self.refresh_search_index(index, None);
+        Ok(())
+    }
+
+    /// index.json alone, atomically (the search index is refreshed apart).
+    fn write_index(&self, index: &mut IndexFile) -> Result<(), Error> {
         index.repair();
         write_atomic_with(&self.index_path(), |w| {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
         })
-        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
-        self.refresh_search_index(index, None);
-        Ok(())
+        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))
     }
 
     /// Write a rebuilt index.json unless one appeared meanwhile (false): a
@@ -175,7 +180,7 @@ impl FileRegistry {
             .map_err(|e| Error::io(format!("cannot create {}: {e}", dir.display())))?;
         let indexed = self.store_tarball(&rel, meta, tarball).and_then(|()| {
             set_version(&mut index, meta, rel.clone())?;
-            self.save_index(&mut index)
+            self.write_index(&mut index)
         });
         if indexed.is_err() {
             // Not published: its tarball and the directories go again.
@@ -184,9 +189,11 @@ impl FileRegistry {
             let _ = fs::remove_dir(self.root.join(&meta.name));
         }
         indexed?;
-        // package.json last: it is what a rebuild of a lost index lists, so
-        // only versions the index held are listed, never one a publish
-        // (killed, or still under way beside a search) had not indexed yet.
+        // package.json after the index: it is what a rebuild of a lost index
+        // lists, so only versions the index held are listed, never one a
+        // publish (killed, or still under way beside a search) had not
+        // indexed yet. Right after it, before the search index, to keep the
+        // window where a kill leaves the index without it short.
         if let Err(e) = write_atomic(&dir.join("package.json"), manifest.as_bytes()) {
             // Published all the same (the index holds it); only the copy a
             // rebuild reads is missing.
@@ -195,6 +202,7 @@ impl FileRegistry {
                 meta.name, meta.version
             ));
         }
+        self.refresh_search_index(&index, None);
         Ok(())
     }
 
@@ -276,8 +284,27 @@ impl FileRegistry {
     }
 
     pub fn open_tarball(&self, name: &str, version: &str) -> Result<Box<dyn Read>, Error> {
-        let index = self.load_index()?;
-        let entry = find_entry(&index, name, version)?;
+        let entry = find_entry(&self.load_index()?, name, version)?;
+        match self.open_entry(name, version, &entry) {
+            // A `publish --force` moved the bytes between reading the index
+            // and opening them: the index now says where they are.
+            Err((e, io::ErrorKind::NotFound)) => {
+                let now = find_entry(&self.load_index()?, name, version)?;
+                if now.tarball == entry.tarball {
+                    return Err(e);
+                }
+                self.open_entry(name, version, &now).map_err(|(e, _)| e)
+            }
+            opened => opened.map_err(|(e, _)| e),
+        }
+    }
+
+    fn open_entry(
+        &self,
+        name: &str,
+        version: &str,
+        entry: &IndexEntry,
+    ) -> Result<Box<dyn Read>, (Error, io::ErrorKind)> {
         let rel = if entry.tarball.is_empty() {
             tarball_path(name, version)
         } else {
@@ -285,9 +312,12 @@ impl FileRegistry {
         };
         let path = Path::new(&rel);
         if !path.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(Error::Security(format!(
-                "index.json points {name}@{version} at `{rel}`, outside the registry"
-            )));
+            return Err((
+                Error::Security(format!(
+                    "index.json points {name}@{version} at `{rel}`, outside the registry"
+                )),
+                io::ErrorKind::InvalidData,
+            ));
         }
         let full = self.root.join(path);
         // A directory opens, then fails every read: refused here, as one.
@@ -297,10 +327,11 @@ impl FileRegistry {
                 false => Ok(file),
             })
             .map_err(|e| {
-                Error::io(format!(
+                let message = format!(
                     "cannot open the tarball of {name}@{version} ({rel}): {}",
                     open_failure(&full, &e)
-                ))
+                );
+                (Error::io(message), e.kind())
             })?;
         Ok(Box::new(file))
     }
