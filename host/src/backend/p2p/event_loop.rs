@@ -219,16 +219,22 @@ impl EventLoop {
             Command::Dial(addrs, reply) => {
                 let (mut ids, mut errors) = (Vec::new(), Vec::new());
                 for addr in addrs {
-                    // Not a peer: left out of the routing table and peers.json.
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last()
-                        && peer == *self.swarm.local_peer_id()
-                    {
-                        errors.push(format!("{addr}: that is this node's own address"));
-                        continue;
+                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                        // Not a peer: left out of the routing table and peers.json.
+                        if peer == *self.swarm.local_peer_id() {
+                            errors.push(format!("{addr}: that is this node's own address"));
+                            continue;
+                        }
+                        // In the routing table, so that the DHT's periodic
+                        // bootstrap retries a peer that is down now (the DHT
+                        // drops addresses that fail); among the peer's
+                        // addresses only once a connection goes through it.
+                        self.peers.given_address(peer, addr.clone());
+                        self.swarm
+                            .behaviour_mut()
+                            .kademlia
+                            .add_address(&peer, addr.clone());
                     }
-                    // The address is recorded (routing table, peers.json) once
-                    // a connection through it is established: a mistyped one
-                    // must not stay among the peer's addresses.
                     let dial = DialOpts::from(addr.clone());
                     let id = dial.connection_id();
                     match self.swarm.dial(dial) {

@@ -2,7 +2,7 @@
 //! (invalid records and messages count against the sender), flood limits.
 //! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
@@ -11,6 +11,8 @@ use crate::backend::network::{PeerView, unix_now as now};
 
 pub const MAX_PEERS: usize = 10_000;
 pub(super) const MAX_ADDRESSES: usize = 8;
+/// Bound on dialled addresses awaiting a connection (forgotten past it).
+const MAX_GIVEN: usize = 4096;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
@@ -87,6 +89,10 @@ pub struct Peers {
     /// A peer was handed out for changing since `saved_view` was taken:
     /// until then a save need not serialise every peer to find no news.
     pub(super) touched: bool,
+    /// Addresses given to dial (`bootstrap`) that no connection went
+    /// through yet: the DHT holds them, to retry, but they are not the
+    /// peer's known addresses (a mistyped one would stay there).
+    given: HashSet<(PeerId, Multiaddr)>,
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -129,8 +135,19 @@ impl Peers {
         self.map.get(id)
     }
 
+    /// An address to dial, not the peer's until a connection goes through it.
+    pub fn given_address(&mut self, id: PeerId, addr: Multiaddr) {
+        if self.given.len() >= MAX_GIVEN {
+            self.given.clear();
+        }
+        self.given.insert((id, addr));
+    }
+
     /// An address learned from the peer or the DHT, kept if there is room.
     pub fn add_address(&mut self, id: PeerId, addr: Multiaddr) {
+        if self.given.contains(&(id, addr.clone())) {
+            return;
+        }
         let peer = self.entry(id);
         if !peer.addresses.contains(&addr) && peer.addresses.len() < MAX_ADDRESSES {
             peer.addresses.push(addr);
@@ -141,6 +158,7 @@ impl Peers {
     /// addresses learned elsewhere (stale, or a hostile peer's) can never
     /// crowd out one that works.
     pub fn confirm_address(&mut self, id: PeerId, addr: Multiaddr) {
+        self.given.remove(&(id, addr.clone()));
         let peer = self.entry(id);
         peer.addresses.retain(|a| *a != addr);
         peer.addresses.insert(0, addr);
@@ -287,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn an_address_that_worked_is_never_crowded_out() {
+    fn an_address_that_worked_comes_first() {
         let mut peers = Peers::default();
         let id = PeerId::random();
         for port in 1..=MAX_ADDRESSES + 2 {
@@ -302,6 +320,15 @@ mod tests {
         peers.confirm_address(id, works.clone());
         assert_eq!(peers.get(&id).unwrap().addresses.len(), MAX_ADDRESSES);
         assert_eq!(peers.get(&id).unwrap().addresses[0], works);
+        // Given to dial, it is not the peer's until a connection went through.
+        let other = PeerId::random();
+        let typo: Multiaddr = "/ip4/127.0.0.1/tcp/4999".parse().unwrap();
+        peers.given_address(other, typo.clone());
+        peers.add_address(other, typo.clone());
+        assert!(peers.get(&other).is_none());
+        peers.confirm_address(other, typo.clone());
+        peers.add_address(other, typo.clone());
+        assert_eq!(peers.get(&other).unwrap().addresses, vec![typo]);
     }
 
     #[test]
