@@ -27,6 +27,10 @@ pub enum MarketplaceError {
     Dependency(String),
     #[error("configuration error: {0}")]
     Config(String),
+    /// The registry changed under the command (a version republished while
+    /// it was fetched): running it again sees the new state.
+    #[error("{0}")]
+    Changed(String),
     /// The P2P network could not deliver (no providers, every provider failed, timeouts).
     #[error("P2P: {0}")]
     Network(String),

@@ -87,15 +87,17 @@ pub fn verify_into(
 
 /// The error for bytes that do not hash to `meta.checksum`. A `publish
 /// --force` of the same version between reading the metadata and opening the
-/// tarball is told apart by asking the registry again: it then states the
-/// checksum of the new bytes, and running the command again is all it takes.
+/// tarball is told apart by asking the registry again: it then vouches for
+/// exactly the bytes received, and running the command again is all it takes.
 fn mismatch(registry: &mut dyn Registry, meta: &PackageVersion, actual: &str) -> MarketplaceError {
     let id = format!("{}@{}", meta.name, meta.version);
     match registry.get_package_version(&meta.name, &meta.version) {
-        Ok(now) if now.checksum != meta.checksum => MarketplaceError::Storage(format!(
-            "{id} was republished while it was being fetched (its checksum changed from {} to {}); run the command again",
-            meta.checksum, now.checksum
-        )),
+        Ok(now) if now.checksum != meta.checksum && now.checksum == actual => {
+            MarketplaceError::Changed(format!(
+                "{id} was republished while it was being fetched (its checksum changed from {} to {}); run the command again",
+                meta.checksum, now.checksum
+            ))
+        }
         _ => MarketplaceError::Security(format!(
             "checksum mismatch for {id}: expected {}, got {actual}; the tarball was altered or corrupted",
             meta.checksum
