@@ -67,20 +67,23 @@ pub fn write_atomic_with(
     via_temp(target, buffered(fill), |tmp| fs::rename(tmp, target))
 }
 
-/// Like [`write_atomic_with`], but only if `target` does not exist: false
-/// (and nothing written) if it does, even if it appeared meanwhile.
+/// Like [`write_atomic_with`], but only if `target` does not exist: None
+/// (and nothing written) if it does, even if it appeared meanwhile. Else
+/// the metadata of the file written, taken before it took `target`'s name
+/// (whatever replaces `target` after that, this is what was written).
 pub fn write_new_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<bool> {
+) -> io::Result<Option<fs::Metadata>> {
     via_temp(target, buffered(fill), |tmp| {
+        let written = fs::metadata(tmp)?;
         // A hard link never replaces a file, unlike a rename.
         match fs::hard_link(tmp, target) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Ok(()) => Ok(Some(written)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             // A filesystem without hard links: check, then rename.
-            Err(_) if fs::symlink_metadata(target).is_ok() => Ok(false),
-            Err(_) => fs::rename(tmp, target).map(|()| true),
+            Err(_) if fs::symlink_metadata(target).is_ok() => Ok(None),
+            Err(_) => fs::rename(tmp, target).map(|()| Some(written)),
         }
     })
 }

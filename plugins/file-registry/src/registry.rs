@@ -85,13 +85,14 @@ impl FileRegistry {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
         })
         .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
-        if written {
-            // Without the registry lock: a publish may replace it before the
-            // search index is stored, which must then not claim its fingerprint.
-            let written_as = search_index::fingerprint_of(&self.index_path());
-            self.refresh_search_index(index, written_as);
-        }
-        Ok(written)
+        let Some(written) = written else {
+            return Ok(false);
+        };
+        // Without the registry lock: a publish may replace it before the
+        // search index is stored, which must then not claim its fingerprint.
+        let written_as = search_index::Fingerprint::of(&written);
+        self.refresh_search_index(index, written_as);
+        Ok(true)
     }
 
     fn refresh_search_index(
@@ -197,10 +198,7 @@ impl FileRegistry {
         if let Err(e) = write_atomic(&dir.join("package.json"), manifest.as_bytes()) {
             // Published all the same (the index holds it); only the copy a
             // rebuild reads is missing.
-            warn(&format!(
-                "{}@{} is published, but its package.json could not be written ({e}); `publish --force` writes it again",
-                meta.name, meta.version
-            ));
+            manifest_not_written(meta, &e);
         }
         self.refresh_search_index(&index, None);
         Ok(())
@@ -234,8 +232,12 @@ impl FileRegistry {
         // package.json names the new bytes before they take the usual name:
         // killed in between, a rebuild finds them in the side file (see
         // `recover`); the other way round, nothing held the bytes it named.
-        write_atomic(&dir.join("package.json"), manifest.as_bytes())
-            .map_err(|e| Error::io(format!("cannot write package.json: {e}")))?;
+        if let Err(e) = write_atomic(&dir.join("package.json"), manifest.as_bytes()) {
+            // Published all the same, served from the side file the index
+            // names; moving it into place would leave package.json stale.
+            manifest_not_written(meta, &e);
+            return Ok(());
+        }
         let mut copy = fs::File::open(self.root.join(&side))?;
         self.store_tarball(rel, meta, &mut copy)?;
         set_version(&mut index, meta, rel.to_owned())?;
@@ -275,10 +277,25 @@ impl FileRegistry {
         } else {
             index.set_package(name, &package);
         }
-        self.save_index(&mut index)?;
-        // The index no longer points at the files; removing them last means a
-        // crash here leaves garbage, never a dangling index entry.
-        let _ = fs::remove_dir_all(self.root.join(name).join(version));
+        // package.json first, so that a rebuild of a lost index never brings
+        // the version back; the tarball last, so that a crash never leaves
+        // an index entry pointing at nothing.
+        let dir = self.root.join(name).join(version);
+        let manifest = dir.join("package.json");
+        let kept = fs::read(&manifest).ok();
+        if let Err(e) = fs::remove_file(&manifest)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(Error::io(format!("cannot remove package.json: {e}")));
+        }
+        if let Err(e) = self.save_index(&mut index) {
+            // Still published: its package.json goes back.
+            if let Some(bytes) = kept {
+                let _ = write_atomic(&manifest, &bytes);
+            }
+            return Err(e);
+        }
+        let _ = fs::remove_dir_all(&dir);
         let _ = fs::remove_dir(self.root.join(name));
         Ok(())
     }
@@ -290,7 +307,7 @@ impl FileRegistry {
             // and opening them: the index now says where they are.
             Err((e, io::ErrorKind::NotFound)) => {
                 let now = find_entry(&self.load_index()?, name, version)?;
-                if now.tarball == entry.tarball {
+                if (&now.tarball, &now.checksum) == (&entry.tarball, &entry.checksum) {
                     return Err(e);
                 }
                 self.open_entry(name, version, &now).map_err(|(e, _)| e)
@@ -335,6 +352,15 @@ impl FileRegistry {
             })?;
         Ok(Box::new(file))
     }
+}
+
+/// A version the index serves whose package.json (what a rebuild of a lost
+/// index reads) could not be written.
+fn manifest_not_written(meta: &PackageVersion, e: &io::Error) {
+    warn(&format!(
+        "{}@{} is published, but its package.json could not be written ({e}); `publish --force` writes it again",
+        meta.name, meta.version
+    ));
 }
 
 /// Make `meta`, stored at `rel`, the index's entry for its version.

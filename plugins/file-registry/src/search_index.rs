@@ -45,25 +45,26 @@ pub struct Fingerprint {
     nanos: u32,
 }
 
-fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
-    let meta = fs::metadata(path)?;
-    let (secs, nanos) = match meta.modified()?.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-        Err(e) => (
-            -(e.duration().as_secs() as i64),
-            e.duration().subsec_nanos(),
-        ),
-    };
-    Ok(Fingerprint {
-        len: meta.len(),
-        secs,
-        nanos,
-    })
+impl Fingerprint {
+    /// Of a file's metadata (None where the system has no modification time).
+    pub fn of(meta: &fs::Metadata) -> Option<Self> {
+        let (secs, nanos) = match meta.modified().ok()?.duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+            Err(e) => (
+                -(e.duration().as_secs() as i64),
+                e.duration().subsec_nanos(),
+            ),
+        };
+        Some(Fingerprint {
+            len: meta.len(),
+            secs,
+            nanos,
+        })
+    }
 }
 
-/// index.json's fingerprint now, if it can be read.
-pub fn fingerprint_of(path: &Path) -> Option<Fingerprint> {
-    fingerprint(path).ok()
+fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
+    Fingerprint::of(&fs::metadata(path)?).ok_or_else(|| io::ErrorKind::Unsupported.into())
 }
 
 pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error> {
