@@ -51,7 +51,7 @@ fn tarballs_stream_back_byte_for_byte() {
     let mut registry = file_registry(home.path());
     let report = publish(
         &mut registry,
-        prepare(pkg.path()).unwrap(),
+        &prepare(pkg.path()).unwrap(),
         &PublishOptions {
             dry_run: false,
             force: false,
@@ -157,7 +157,7 @@ fn fetched_tarballs_are_verified_against_the_registry_checksum() {
     let mut registry = file_registry(home.path());
     publish(
         &mut registry,
-        prepare(pkg.path()).unwrap(),
+        &prepare(pkg.path()).unwrap(),
         &PublishOptions {
             dry_run: false,
             force: false,

@@ -139,7 +139,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 dry_run: a.dry_run,
                 force: a.force,
             };
-            let report = domain::publish::publish(registry.as_mut(), package, &options, || {
+            let report = domain::publish::publish(registry.as_mut(), &package, &options, || {
                 session.lock_registry()
             })?;
             output::publish(&report, a.json);

@@ -251,10 +251,10 @@ pub fn publish<L>(
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<P2pPublishReport> {
-    let published = publish::publish(registry, package.clone(), options, lock);
+    let published = publish::publish(registry, &package, options, lock);
     let (published, already_published) = match published {
         Err(MarketplaceError::AlreadyExists(why)) if !options.force => {
-            match same_bytes_published(registry, package)? {
+            match same_bytes_published(registry, &package)? {
                 Some(report) => (report, true),
                 None => return Err(MarketplaceError::AlreadyExists(why)),
             }
@@ -291,7 +291,7 @@ pub fn publish<L>(
 /// tarball for its version already.
 fn same_bytes_published(
     registry: &mut dyn Registry,
-    package: Prepared,
+    package: &Prepared,
 ) -> Result<Option<PublishReport>> {
     let check = PublishOptions {
         dry_run: true,

@@ -33,7 +33,7 @@ pub struct PublishReport {
 /// A package directory checked for publishing: its manifest and the files
 /// it packs. Checked before the registry is opened, so that a bad package
 /// leaves nothing behind (no registry created, no plugin compiled).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Prepared {
     manifest: Manifest,
     files: Vec<archive::PackFile>,
@@ -75,7 +75,7 @@ pub fn prepare(dir: &Path) -> Result<Prepared> {
 /// `lock` serialises writers of the registry and is taken only for the write.
 pub fn publish<L>(
     registry: &mut dyn Registry,
-    prepared: Prepared,
+    prepared: &Prepared,
     options: &PublishOptions,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<PublishReport> {
@@ -86,13 +86,13 @@ pub fn publish<L>(
 
     let mut tarball = tempfile::tempfile()
         .map_err(|e| MarketplaceError::storage("cannot create a temporary file", e))?;
-    let packed = archive::pack(&files, &mut tarball).map_err(MarketplaceError::Validation)?;
+    let packed = archive::pack(files, &mut tarball).map_err(MarketplaceError::Validation)?;
     tarball
         .rewind()
         .map_err(|e| MarketplaceError::storage("temporary file", e))?;
 
-    let meta = version_record(&manifest, &packed.checksum, packed.size, &now_rfc3339());
-    let published_manifest = published_manifest(&manifest, &meta);
+    let meta = version_record(manifest, &packed.checksum, packed.size, &now_rfc3339());
+    let published_manifest = published_manifest(manifest, &meta);
     if !options.dry_run {
         registry.publish(&meta, &published_manifest, Box::new(tarball), options.force)?;
     }
@@ -102,7 +102,7 @@ pub fn publish<L>(
         checksum: meta.checksum,
         size: meta.size,
         files: packed.files,
-        contents: files.into_iter().map(|(rel, _)| rel).collect(),
+        contents: files.iter().map(|(rel, _)| rel.clone()).collect(),
         dry_run: options.dry_run,
         replaced: exists,
     })
