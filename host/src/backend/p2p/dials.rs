@@ -43,9 +43,14 @@ impl Dials {
     }
 
     /// A connection opened or failed; ignored unless `started` was told.
-    pub fn ended(&mut self, id: ConnectionId, peer: Option<PeerId>) {
-        if let Some(dial) = self.map.get_mut(&id) {
-            dial.ended = Some(peer);
+    /// Whether it was one of these dials.
+    pub fn ended(&mut self, id: ConnectionId, peer: Option<PeerId>) -> bool {
+        match self.map.get_mut(&id) {
+            Some(dial) => {
+                dial.ended = Some(peer);
+                true
+            }
+            None => false,
         }
     }
 

@@ -32,6 +32,10 @@ use crate::backend::{PackageVersion, Query};
 
 /// How often changed peer statistics are written to peers.json.
 const SAVE_PEERS_EVERY: Duration = Duration::from_secs(5);
+/// How often a node without peers dials its bootstrap addresses again.
+const REDIAL_EVERY: Duration = Duration::from_secs(30);
+/// Bootstrap addresses kept for that (the first ones given).
+const MAX_BOOTSTRAP: usize = 64;
 
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
@@ -102,6 +106,9 @@ pub struct EventLoop {
     /// Dials started by `Dial` (by connection: the DHT's own dials come
     /// and go meanwhile).
     dials: Dials,
+    /// The addresses `bootstrap` was given, dialled again while this node
+    /// has no peer at all.
+    bootstrap: Vec<Multiaddr>,
     /// Package records and provider records held for other peers.
     remote_records: RemoteKeys,
     remote_providers: RemoteKeys,
@@ -137,6 +144,7 @@ impl EventLoop {
             pending_providers: HashMap::new(),
             listen: Vec::new(),
             dials: Dials::default(),
+            bootstrap: Vec::new(),
             remote_records: RemoteKeys::new(remote_keys::REMOTE_RECORDS),
             remote_providers: RemoteKeys::new(remote_keys::REMOTE_PROVIDED),
             metrics: Metrics {
@@ -169,12 +177,16 @@ impl EventLoop {
             SAVE_PEERS_EVERY,
         );
         save.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut redial =
+            tokio::time::interval_at(tokio::time::Instant::now() + REDIAL_EVERY, REDIAL_EVERY);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // The error saving last failed with: warned about once per cause.
         let mut failing: Option<String> = None;
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_event(event),
                 _ = save.tick() => self.save_peers(&mut failing, Duration::ZERO),
+                _ = redial.tick() => self.redial_bootstrap(),
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => {
                         self.save_peers(&mut failing, LAST_SAVE_WAIT);
@@ -182,6 +194,29 @@ impl EventLoop {
                     }
                     Some(command) => self.on_command(command),
                 },
+            }
+        }
+    }
+
+    /// Dial `addr` as `bootstrap` asked (its outcome is kept for
+    /// `DialOutcome`, and a failure judged as a typed address's).
+    fn dial(&mut self, addr: Multiaddr) -> Result<ConnectionId, DialError> {
+        let dial = DialOpts::from(addr);
+        let id = dial.connection_id();
+        self.swarm.dial(dial)?;
+        self.dials.started(id);
+        Ok(id)
+    }
+
+    /// A node that lost every peer (or never reached its bootstrap peers,
+    /// down when it started) dials the bootstrap addresses again.
+    fn redial_bootstrap(&mut self) {
+        if self.swarm.connected_peers().next().is_some() {
+            return;
+        }
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.dial(addr.clone()) {
+                tracing::debug!("cannot dial {addr} again: {e}");
             }
         }
     }
@@ -219,29 +254,21 @@ impl EventLoop {
             Command::Dial(addrs, reply) => {
                 let (mut ids, mut errors) = (Vec::new(), Vec::new());
                 for addr in addrs {
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-                        // Not a peer: left out of the routing table and peers.json.
-                        if peer == *self.swarm.local_peer_id() {
-                            errors.push(format!("{addr}: that is this node's own address"));
-                            continue;
-                        }
-                        // In the routing table, so that the DHT's periodic
-                        // bootstrap retries a peer that is down now (the DHT
-                        // drops addresses that fail); among the peer's
-                        // addresses only once a connection goes through it.
-                        self.peers.given_address(peer, addr.clone());
-                        self.swarm
-                            .behaviour_mut()
-                            .kademlia
-                            .add_address(&peer, addr.clone());
+                    // Not a peer: left out of the routing table and peers.json.
+                    if let Some(Protocol::P2p(peer)) = addr.iter().last()
+                        && peer == *self.swarm.local_peer_id()
+                    {
+                        errors.push(format!("{addr}: that is this node's own address"));
+                        continue;
                     }
-                    let dial = DialOpts::from(addr.clone());
-                    let id = dial.connection_id();
-                    match self.swarm.dial(dial) {
-                        Ok(()) => {
-                            self.dials.started(id);
-                            ids.push(id);
-                        }
+                    // Into the routing table and peers.json once a connection
+                    // goes through it: a mistyped address or peer id must not
+                    // be listed, nor handed to other peers by the DHT.
+                    if !self.bootstrap.contains(&addr) && self.bootstrap.len() < MAX_BOOTSTRAP {
+                        self.bootstrap.push(addr.clone());
+                    }
+                    match self.dial(addr.clone()) {
+                        Ok(id) => ids.push(id),
                         Err(e) => errors.push(format!("{addr}: {e}")),
                     }
                 }
@@ -465,11 +492,16 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!("dial failed: {error}");
-                self.dials.ended(connection_id, None);
+                let typed = self.dials.ended(connection_id, None);
                 // Unreachable counts against a peer; a dial cut short because
                 // another succeeded, or an address of someone else, does not.
-                if let (Some(peer), DialError::Transport(_)) = (peer_id, &error) {
-                    self.peers.unreachable(peer);
+                if let (Some(peer), DialError::Transport(tried)) = (peer_id, &error) {
+                    if typed {
+                        let tried: Vec<Multiaddr> = tried.iter().map(|(a, _)| a.clone()).collect();
+                        self.peers.unreachable_at(peer, &tried);
+                    } else {
+                        self.peers.unreachable(peer);
+                    }
                 }
             }
             SwarmEvent::ConnectionEstablished {

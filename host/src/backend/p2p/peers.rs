@@ -2,7 +2,7 @@
 //! (invalid records and messages count against the sender), flood limits.
 //! Bounded: past [`MAX_PEERS`] the peer seen longest ago is forgotten.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
@@ -11,8 +11,6 @@ use crate::backend::network::{PeerView, unix_now as now};
 
 pub const MAX_PEERS: usize = 10_000;
 pub(super) const MAX_ADDRESSES: usize = 8;
-/// Bound on dialled addresses awaiting a connection (forgotten past it).
-const MAX_GIVEN: usize = 4096;
 /// Flood limit per peer: a bucket of this many messages, refilled per second.
 const BURST: f64 = 200.0;
 const PER_SECOND: f64 = 100.0;
@@ -89,10 +87,18 @@ pub struct Peers {
     /// A peer was handed out for changing since `saved_view` was taken:
     /// until then a save need not serialise every peer to find no news.
     pub(super) touched: bool,
-    /// Addresses given to dial (`bootstrap`) that no connection went
-    /// through yet: the DHT holds them, to retry, but they are not the
-    /// peer's known addresses (a mistyped one would stay there).
-    given: HashSet<(PeerId, Multiaddr)>,
+}
+
+/// Whether two addresses lead to the same place, a trailing `/p2p/<id>` aside.
+fn same_place(a: &Multiaddr, b: &Multiaddr) -> bool {
+    let strip = |m: &Multiaddr| {
+        let mut m = m.clone();
+        if let Some(libp2p::multiaddr::Protocol::P2p(_)) = m.iter().last() {
+            m.pop();
+        }
+        m
+    };
+    strip(a) == strip(b)
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
@@ -135,19 +141,8 @@ impl Peers {
         self.map.get(id)
     }
 
-    /// An address to dial, not the peer's until a connection goes through it.
-    pub fn given_address(&mut self, id: PeerId, addr: Multiaddr) {
-        if self.given.len() >= MAX_GIVEN {
-            self.given.clear();
-        }
-        self.given.insert((id, addr));
-    }
-
     /// An address learned from the peer or the DHT, kept if there is room.
     pub fn add_address(&mut self, id: PeerId, addr: Multiaddr) {
-        if self.given.contains(&(id, addr.clone())) {
-            return;
-        }
         let peer = self.entry(id);
         if !peer.addresses.contains(&addr) && peer.addresses.len() < MAX_ADDRESSES {
             peer.addresses.push(addr);
@@ -158,7 +153,6 @@ impl Peers {
     /// addresses learned elsewhere (stale, or a hostile peer's) can never
     /// crowd out one that works.
     pub fn confirm_address(&mut self, id: PeerId, addr: Multiaddr) {
-        self.given.remove(&(id, addr.clone()));
         let peer = self.entry(id);
         peer.addresses.retain(|a| *a != addr);
         peer.addresses.insert(0, addr);
@@ -175,6 +169,21 @@ impl Peers {
     pub fn failure(&mut self, id: PeerId) {
         let p = self.entry(id);
         p.failures = p.failures.saturating_add(1);
+    }
+
+    /// A dial of addresses someone typed (`bootstrap`) that found no one
+    /// there: it says the peer is away only if one of them is an address the
+    /// peer was known at. Else it may be a typo: no peer is listed for it,
+    /// nor is one that is up counted as away.
+    pub fn unreachable_at(&mut self, id: PeerId, tried: &[Multiaddr]) {
+        let known = self.map.get(&id).is_some_and(|p| {
+            tried
+                .iter()
+                .any(|t| p.addresses.iter().any(|a| same_place(a, t)))
+        });
+        if known {
+            self.unreachable(id);
+        }
     }
 
     /// A dial that found no one there: counted apart from failures, once
@@ -320,15 +329,26 @@ mod tests {
         peers.confirm_address(id, works.clone());
         assert_eq!(peers.get(&id).unwrap().addresses.len(), MAX_ADDRESSES);
         assert_eq!(peers.get(&id).unwrap().addresses[0], works);
-        // Given to dial, it is not the peer's until a connection went through.
-        let other = PeerId::random();
-        let typo: Multiaddr = "/ip4/127.0.0.1/tcp/4999".parse().unwrap();
-        peers.given_address(other, typo.clone());
-        peers.add_address(other, typo.clone());
-        assert!(peers.get(&other).is_none());
-        peers.confirm_address(other, typo.clone());
-        peers.add_address(other, typo.clone());
-        assert_eq!(peers.get(&other).unwrap().addresses, vec![typo]);
+    }
+
+    #[test]
+    fn a_typed_address_that_fails_says_nothing_of_the_peer() {
+        let mut peers = Peers::default();
+        let (met, stranger) = (PeerId::random(), PeerId::random());
+        let at: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        peers.confirm_address(met, at.clone());
+        let typo: Multiaddr = format!("/ip4/127.0.0.1/tcp/4999/p2p/{met}")
+            .parse()
+            .unwrap();
+        peers.unreachable_at(met, &[typo]);
+        assert_eq!(peers.get(&met).unwrap().unreachable, 0, "a typo, not away");
+        let right: Multiaddr = format!("/ip4/127.0.0.1/tcp/4001/p2p/{met}")
+            .parse()
+            .unwrap();
+        peers.unreachable_at(met, &[right]);
+        assert_eq!(peers.get(&met).unwrap().unreachable, 1);
+        peers.unreachable_at(stranger, &[at]);
+        assert!(peers.get(&stranger).is_none(), "never met: not listed");
     }
 
     #[test]
