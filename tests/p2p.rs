@@ -372,6 +372,28 @@ fn offline_mode_answers_from_local_data() {
             "{unusable:?}: {err}"
         );
     }
+    let peer = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
+    for (malformed, why) in [
+        ("/ip4/127.0.0.1", "has no port"),
+        (
+            &format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}/p2p/{peer}"),
+            "only one /p2p/<peer id> may follow the port",
+        ),
+        (
+            &format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}/tcp/9"),
+            "only one /p2p/<peer id> may follow the port",
+        ),
+    ] {
+        let err = env.fails(&[
+            "marketplace",
+            "p2p",
+            "search",
+            "x",
+            "--bootstrap",
+            malformed,
+        ]);
+        assert!(err.contains(why), "{malformed}: {err}");
+    }
     // --bootstrap means nothing without --hybrid or --p2p: refused, not ignored.
     let addr = "/ip4/127.0.0.1/tcp/9";
     let err = env.fails(&["marketplace", "search", "x", "--bootstrap", addr]);

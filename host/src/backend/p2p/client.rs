@@ -433,13 +433,25 @@ pub fn parse_multiaddr(text: &str) -> Result<Multiaddr> {
     // The swarm has a TCP transport and no DNS resolver: anything else
     // (an empty address, /dns4, QUIC) could only fail later, silently.
     use libp2p::multiaddr::Protocol;
-    let mut parts = addr.iter();
-    let ip = matches!(parts.next(), Some(Protocol::Ip4(_) | Protocol::Ip6(_)));
-    let tcp = matches!(parts.next(), Some(Protocol::Tcp(_)));
-    if !(ip && tcp) {
-        return Err(MarketplaceError::Validation(format!(
-            "`{text}`: ggen speaks TCP over IPv4 or IPv6 only; give an address like /ip4/127.0.0.1/tcp/4001/p2p/<peer id>"
-        )));
+    let like = "give an address like /ip4/127.0.0.1/tcp/4001/p2p/<peer id>";
+    let parts: Vec<Protocol> = addr.iter().collect();
+    match parts.as_slice() {
+        [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_)]
+        | [
+            Protocol::Ip4(_) | Protocol::Ip6(_),
+            Protocol::Tcp(_),
+            Protocol::P2p(_),
+        ] => Ok(addr),
+        [Protocol::Ip4(_) | Protocol::Ip6(_)] => Err(MarketplaceError::Validation(format!(
+            "`{text}` has no port; {like}"
+        ))),
+        [Protocol::Ip4(_) | Protocol::Ip6(_), Protocol::Tcp(_), ..] => {
+            Err(MarketplaceError::Validation(format!(
+                "`{text}`: only one /p2p/<peer id> may follow the port; {like}"
+            )))
+        }
+        _ => Err(MarketplaceError::Validation(format!(
+            "`{text}`: ggen speaks TCP over IPv4 or IPv6 only; {like}"
+        ))),
     }
-    Ok(addr)
 }
