@@ -1286,16 +1286,29 @@ fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
     let err = c.env.fails(&["marketplace", "p2p", "bootstrap", &c.addr]);
     assert!(err.contains("this node's own address"), "{err}");
     // c dials b only; a, which c may meet through b meanwhile, was not dialled.
-    let report = c
-        .env
-        .json(&["marketplace", "p2p", "bootstrap", &b.addr, "--json"]);
+    // Given twice, it is dialled (and reported) once.
+    let report = c.env.json(&[
+        "marketplace",
+        "p2p",
+        "bootstrap",
+        &b.addr,
+        &b.addr,
+        "--json",
+    ]);
     assert_eq!(
-        report["reached"],
-        serde_json::json!([b.peer_id]),
+        (&report["reached"], &report["dialed"]),
+        (
+            &serde_json::json!([b.peer_id]),
+            &serde_json::json!([b.addr])
+        ),
         "{report}"
     );
     let peers = c.env.json(&["marketplace", "p2p", "peer-list", "--json"]);
     assert!(!peers.to_string().contains(&c.peer_id), "{peers}");
+    let err = c
+        .env
+        .fails(&["marketplace", "p2p", "peer-info", &c.peer_id]);
+    assert!(err.contains("this node's own peer id"), "{err}");
 }
 
 #[test]

@@ -81,6 +81,11 @@ impl Client {
         let id: PeerId = peer_id.parse().map_err(|e| {
             MarketplaceError::Validation(format!("`{peer_id}` is not a peer id ({e})"))
         })?;
+        if self.status().await?.peer_id == peer_id {
+            return Err(MarketplaceError::Validation(format!(
+                "{peer_id} is this node's own peer id; `ggen marketplace p2p status` describes this node"
+            )));
+        }
         self.ask(|tx| Command::Peer(id, tx)).await?.ok_or_else(|| {
             MarketplaceError::NotFound(format!("this node has not met peer {peer_id}"))
         })
@@ -90,6 +95,10 @@ impl Client {
     /// of them is connected or every dial has failed. Peers connected before
     /// do not count (a node with peers said an unreachable address worked).
     pub async fn bootstrap(&self, addresses: &[String]) -> Result<BootstrapReport> {
+        // Each address once, in the order given.
+        let mut addresses = addresses.to_vec();
+        let mut seen = HashSet::new();
+        addresses.retain(|a| seen.insert(a.clone()));
         let addrs = addresses
             .iter()
             .map(|a| parse_multiaddr(a))
@@ -113,7 +122,7 @@ impl Client {
             let outcome = self.ask(|tx| Command::DialOutcome(ids.clone(), tx)).await?;
             if !outcome.reached.is_empty() || outcome.in_flight == 0 || Instant::now() >= deadline {
                 return Ok(BootstrapReport {
-                    dialed: addresses.to_vec(),
+                    dialed: addresses.clone(),
                     reached: outcome.reached.iter().map(|p| p.to_string()).collect(),
                     connected_peers: self.status().await?.connected_peers.len(),
                 });
