@@ -1,6 +1,7 @@
 //! Installing from peers end to end, with real node processes on 127.0.0.1:
 //! tarballs by content hash from providers, verified; lying, truncating and
-//! silent providers detected, penalised (persistently) and skipped; fallback
+//! silent providers detected, penalised (persistently) and skipped, crashing
+//! ones only counted away; fallback
 //! to the file registry. Faulty providers are debug builds of ggen started
 //! with `GGEN_P2P_FAULT` (release builds ignore it).
 #![cfg(feature = "p2p")]
@@ -146,6 +147,28 @@ fn three_nodes_install_through_the_network() {
         std::fs::read(client.home().join("packages/big/payload.bin")).unwrap(),
         std::fs::read(big.env.work.path().join("big-1.0.0/payload.bin")).unwrap()
     );
+}
+
+/// A provider that crashes mid-transfer is away, not misbehaving: one such
+/// crash used to put an honest provider under the minimum reputation for
+/// good (only delivered tarballs earn successes). One that cuts its answer
+/// short and stays connected is still penalised (see below).
+#[test]
+fn a_provider_that_crashes_mid_transfer_is_away_not_failing() {
+    let client = Env::new();
+    let mut env = Env::new();
+    publish_big(&env);
+    let node = start_faulty(&mut env, "die", &[]);
+    let out = install_p2p(&client, "big", &[&node.addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bytes at offset") && stderr.contains("its connection closed"),
+        "{stderr}"
+    );
+    let info = client.json(&["marketplace", "p2p", "peer-info", &node.peer_id, "--json"]);
+    assert_eq!(info["failures"], 0, "{info}");
+    assert!(info["reputation"].as_f64().unwrap() >= 0.5, "{info}");
 }
 
 #[test]

@@ -33,6 +33,9 @@ const PARALLEL_PEERS: usize = 3;
 /// How long an announcement waits for a first topic peer when connected.
 const TOPIC_WAIT: Duration = Duration::from_secs(3);
 const POLL: Duration = Duration::from_millis(25);
+/// How long after an answer ended early its closed connection may still
+/// be news to the swarm.
+const CUT_SETTLES: Duration = Duration::from_millis(500);
 
 impl Client {
     pub fn new(
@@ -230,7 +233,8 @@ impl Client {
                         .collect::<Vec<_>>()
                         .join(","));
                 }
-                Err(Failure::Peer(peer, why)) => {
+                // (A cut is judged in `download_from`: never seen here.)
+                Err(Failure::Peer(peer, why) | Failure::Cut(peer, why)) => {
                     tracing::warn!("peer {peer} failed to deliver part of {who}: {why}");
                     self.penalise(peer).await;
                     failures.push(format!("{peer}: {why}"));
@@ -334,6 +338,29 @@ impl Client {
         let _ = self.tx.send(Command::Outcome(peer, None)).await;
     }
 
+    /// An answer that ended early: the peer cut its stream short (a
+    /// failure) while its connection stays open; a connection that closed
+    /// too (it crashed, went offline) only means it is away. The swarm
+    /// hears of the closed connection a moment after the stream does.
+    async fn judge_cut(&self, peer: PeerId, why: String) -> Failure {
+        let deadline = Instant::now() + CUT_SETTLES;
+        loop {
+            let connected = self
+                .ask(|tx| Command::Peer(peer, tx))
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|view| view.connected);
+            if !connected {
+                return Failure::Unreachable(peer, format!("{why}: its connection closed"));
+            }
+            if Instant::now() >= deadline {
+                return Failure::Peer(peer, why);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// One download from `group`; on success each of them is credited with
     /// its latency (the failure cases are the caller's to judge).
     async fn download_from(
@@ -344,7 +371,11 @@ impl Client {
         dest: &Path,
     ) -> std::result::Result<(), Failure> {
         let started = Instant::now();
-        download(&self.streams, group, sha, size, dest, self.query_timeout).await?;
+        match download(&self.streams, group, sha, size, dest, self.query_timeout).await {
+            Ok(()) => {}
+            Err(Failure::Cut(peer, why)) => return Err(self.judge_cut(peer, why).await),
+            Err(failure) => return Err(failure),
+        }
         let ms = started.elapsed().as_millis() as u64;
         for peer in group {
             let _ = self.tx.send(Command::Outcome(*peer, Some(ms))).await;

@@ -50,6 +50,10 @@ pub enum Failure {
     /// This peer could not be reached (gone offline since it was found):
     /// the swarm counts that as `unreachable`, so it is no failure too.
     Unreachable(PeerId, String),
+    /// This peer's answer ended early: a failure if its connection is still
+    /// open (it closed the stream short), none if the connection went too
+    /// (it crashed or went offline mid-transfer). The caller asks the swarm.
+    Cut(PeerId, String),
 }
 
 /// Why a segment did not come.
@@ -58,6 +62,8 @@ enum Refusal {
     /// The answer announced a file of this size.
     OtherSize(u64),
     Unreachable(String),
+    /// The answer ended early (end of file, reset).
+    Cut(String),
 }
 
 impl Refusal {
@@ -66,7 +72,17 @@ impl Refusal {
             Refusal::Failed(why) => Failure::Peer(peer, why),
             Refusal::OtherSize(claimed) => Failure::Size { peer, claimed },
             Refusal::Unreachable(why) => Failure::Unreachable(peer, why),
+            Refusal::Cut(why) => Failure::Cut(peer, why),
         }
+    }
+}
+
+/// A read of the answer that failed: cut short, or another error.
+fn read_failed(e: std::io::Error, what: String) -> Refusal {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => Refusal::Cut(what),
+        _ => Refusal::Failed(format!("{what} ({e})")),
     }
 }
 
@@ -79,9 +95,10 @@ impl From<String> for Refusal {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Peer(_, why) | Failure::Local(why) | Failure::Unreachable(_, why) => {
-                f.write_str(why)
-            }
+            Failure::Peer(_, why)
+            | Failure::Local(why)
+            | Failure::Unreachable(_, why)
+            | Failure::Cut(_, why) => f.write_str(why),
             Failure::Mixed(senders) => write!(
                 f,
                 "the parts {} peers sent do not match the checksum",
@@ -249,7 +266,7 @@ async fn probe(
     stream
         .read_exact(&mut byte)
         .await
-        .map_err(|e| format!("sent no byte of the file ({e})"))?;
+        .map_err(|e| read_failed(e, "sent no byte of the file".into()))?;
     Ok((stream, total))
 }
 
@@ -267,7 +284,7 @@ async fn segment(
         Some(mut stream) => {
             let header = ask(&mut stream, &request)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| read_failed(e, "stopped answering".into()))?;
             (stream, header)
         }
         None => open_and_ask(control, peer, &request).await?,
@@ -283,14 +300,11 @@ async fn segment(
         buf.resize(request.len as usize, 0);
     }
     stream.read_exact(&mut buf).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            format!(
-                "sent fewer than {} bytes at offset {}",
-                request.len, request.offset
-            )
-        } else {
-            e.to_string()
-        }
+        let what = format!(
+            "sent fewer than {} bytes at offset {}",
+            request.len, request.offset
+        );
+        read_failed(e, what)
     })?;
     Ok((stream, buf))
 }

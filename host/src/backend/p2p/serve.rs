@@ -191,6 +191,10 @@ async fn serve_stream(
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
             offset += n as u64;
             left -= n as u64;
+            if fault == Some("die") {
+                // A crash mid-transfer (the connection goes with it).
+                std::process::abort();
+            }
         }
         stream.flush().await?;
         if fault == Some("truncate") {
