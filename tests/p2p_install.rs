@@ -207,7 +207,7 @@ fn bad_providers_are_detected_penalised_and_skipped() {
         );
         assert!(stderr.contains(expected), "{fault}: {stderr}");
         assert!(
-            stderr.contains("not on the P2P network"),
+            stderr.contains("not installable from the P2P network"),
             "{fault}: {stderr}"
         );
         assert_eq!(files(&root), before, "{fault} left files behind");
@@ -486,7 +486,8 @@ fn without_reachable_peers_install_falls_back_to_the_file_registry() {
     assert!(!out.status.success());
     assert!(stderr.contains("P2P failed"), "{stderr}");
     assert!(
-        stderr.contains("not on the P2P network") && stderr.contains("not in the local registry"),
+        stderr.contains("not installable from the P2P network")
+            && stderr.contains("not in the local registry"),
         "{stderr}"
     );
 }

@@ -355,7 +355,7 @@ pub fn install_p2p<L>(
     );
     match fallback {
         Err(MarketplaceError::NotFound(local)) => Err(MarketplaceError::NotFound(format!(
-            "not on the P2P network ({why}) and not in the local registry ({local})"
+            "not installable from the P2P network ({why}) and not in the local registry ({local})"
         ))),
         Ok(mut report) => {
             report.p2p_fallback = Some(why);
