@@ -276,7 +276,9 @@ fn a_record_of_the_wrong_size_counts_against_no_provider() {
     let out = install_p2p(&client, "big", &[&node.addr]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("not on the P2P network"),
+        !out.status.success()
+            && stderr.contains("package `big` is not in the P2P network's records")
+            && stderr.contains("`ggen marketplace p2p search WORDS` finds packages"),
         "{stderr}"
     );
     assert!(!stderr.contains("provides"), "{stderr}");

@@ -10,6 +10,10 @@ pub trait Registry {
     /// Where its packages are, as a message names it (`the registry`, `the
     /// P2P network's records`): "package `x` is not in the registry".
     fn describe(&self) -> String;
+    /// The command that finds its packages by words, for "check the name".
+    fn search_command(&self) -> &'static str {
+        "ggen marketplace search WORDS"
+    }
     fn search(&mut self, query: &Query) -> Result<SearchResults>;
     fn get_package(&mut self, name: &str) -> Result<Package>;
     fn get_package_version(&mut self, name: &str, version: &str) -> Result<PackageVersion>;

@@ -168,6 +168,9 @@ impl Registry for P2pSource<'_> {
     fn describe(&self) -> String {
         "the P2P network's records".into()
     }
+    fn search_command(&self) -> &'static str {
+        "ggen marketplace p2p search WORDS"
+    }
     fn search(&mut self, _: &Query) -> Result<SearchResults> {
         Err(read_only("search through the install source"))
     }

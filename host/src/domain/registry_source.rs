@@ -204,6 +204,10 @@ impl VersionSource for RegistrySource<'_> {
         self.registry.describe()
     }
 
+    fn search_command(&self) -> &'static str {
+        self.registry.search_command()
+    }
+
     fn held_back(&self, name: &str) -> bool {
         self.limits.contains_key(name)
     }

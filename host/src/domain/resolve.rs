@@ -61,6 +61,10 @@ pub trait VersionSource {
     fn describe(&self) -> String {
         "the registry".into()
     }
+    /// The command that finds its packages by words.
+    fn search_command(&self) -> &'static str {
+        "ggen marketplace search WORDS"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,8 +520,9 @@ impl Provider<'_> {
                     let source = self.source.borrow();
                     return Err(self.fail(MarketplaceError::NotFound(match source.asked_for(&dep) {
                         true => format!(
-                            "package `{dep}` is not in {}; check the name (`ggen marketplace search WORDS` finds packages)",
-                            source.describe()
+                            "package `{dep}` is not in {}; check the name (`{}` finds packages)",
+                            source.describe(),
+                            source.search_command()
                         ),
                         false => format!("missing dependency: {why}"),
                     })));
