@@ -352,47 +352,26 @@ fn offline_mode_answers_from_local_data() {
     assert!(out.contains("Published good@1.0.0"), "{out}");
     assert!(std::path::Path::new(registry).join("index.json").is_file());
 
-    let err = env.fails(&[
-        "marketplace",
-        "p2p",
-        "search",
-        "x",
-        "--bootstrap",
-        "nonsense",
-    ]);
-    assert!(err.contains("is not a multiaddr"), "{err}");
-    for unusable in [
-        "",
-        "/dns4/example.com/tcp/4001",
-        "/ip4/127.0.0.1/udp/4001/quic-v1",
-    ] {
-        let err = env.fails(&["marketplace", "p2p", "search", "x", "--bootstrap", unusable]);
-        assert!(
-            err.contains("ggen speaks TCP over IPv4 or IPv6 only"),
-            "{unusable:?}: {err}"
-        );
-    }
     let peer = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
-    for (malformed, why) in [
+    let tcp_only = "ggen speaks TCP over IPv4 or IPv6 only";
+    let one_peer = "only one /p2p/<peer id> may follow the port";
+    for (bad, why) in [
+        ("nonsense", "is not a multiaddr"),
+        ("", tcp_only),
+        ("/dns4/example.com/tcp/4001", tcp_only),
+        ("/ip4/127.0.0.1/udp/4001/quic-v1", tcp_only),
         ("/ip4/127.0.0.1", "has no port"),
         (
             &format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}/p2p/{peer}"),
-            "only one /p2p/<peer id> may follow the port",
+            one_peer,
         ),
         (
             &format!("/ip4/127.0.0.1/tcp/4001/p2p/{peer}/tcp/9"),
-            "only one /p2p/<peer id> may follow the port",
+            one_peer,
         ),
     ] {
-        let err = env.fails(&[
-            "marketplace",
-            "p2p",
-            "search",
-            "x",
-            "--bootstrap",
-            malformed,
-        ]);
-        assert!(err.contains(why), "{malformed}: {err}");
+        let err = env.fails(&["marketplace", "p2p", "search", "x", "--bootstrap", bad]);
+        assert!(err.contains(why), "{bad:?}: {err}");
     }
     // --bootstrap means nothing without --hybrid or --p2p: refused, not ignored.
     let addr = "/ip4/127.0.0.1/tcp/9";
