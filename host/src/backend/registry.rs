@@ -6,13 +6,16 @@ use std::io::Read;
 use super::error::Result;
 use super::model::{Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 
+/// What finds a registry's packages by words, for "check the name" hints.
+pub const SEARCH_COMMAND: &str = "ggen marketplace search WORDS";
+
 pub trait Registry {
     /// Where its packages are, as a message names it (`the registry`, `the
     /// P2P network's records`): "package `x` is not in the registry".
     fn describe(&self) -> String;
     /// The command that finds its packages by words, for "check the name".
     fn search_command(&self) -> &'static str {
-        "ggen marketplace search WORDS"
+        SEARCH_COMMAND
     }
     fn search(&mut self, query: &Query) -> Result<SearchResults>;
     fn get_package(&mut self, name: &str) -> Result<Package>;

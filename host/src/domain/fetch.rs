@@ -72,7 +72,7 @@ pub fn verify_into(
         )));
     }
     if actual != meta.checksum {
-        return Err(mismatch(registry, meta, &actual));
+        return Err(mismatch(registry, meta, &id, &actual));
     }
     if meta.size != 0 && size != meta.size {
         return Err(MarketplaceError::Security(format!(
@@ -89,8 +89,12 @@ pub fn verify_into(
 /// --force` of the same version between reading the metadata and opening the
 /// tarball is told apart by asking the registry again: it then vouches for
 /// exactly the bytes received, and running the command again is all it takes.
-fn mismatch(registry: &mut dyn Registry, meta: &PackageVersion, actual: &str) -> MarketplaceError {
-    let id = format!("{}@{}", meta.name, meta.version);
+fn mismatch(
+    registry: &mut dyn Registry,
+    meta: &PackageVersion,
+    id: &str,
+    actual: &str,
+) -> MarketplaceError {
     match registry.get_package_version(&meta.name, &meta.version) {
         Ok(now) if now.checksum != meta.checksum && now.checksum == actual => {
             MarketplaceError::Changed(format!(

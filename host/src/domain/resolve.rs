@@ -63,7 +63,7 @@ pub trait VersionSource {
     }
     /// The command that finds its packages by words.
     fn search_command(&self) -> &'static str {
-        "ggen marketplace search WORDS"
+        crate::backend::registry::SEARCH_COMMAND
     }
 }
 
