@@ -733,6 +733,53 @@ fn one_node_per_home_even_when_two_start_at_once() {
 }
 
 #[test]
+fn two_background_starts_at_once_start_one_node_and_keep_its_log_clean() {
+    use std::process::Stdio;
+    let env = Env::new();
+    let args = [
+        "marketplace",
+        "p2p",
+        "start",
+        "--daemon",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--exit-after",
+        "60s",
+    ];
+    let log = env.home().join("p2p/node.log");
+    for round in 0..8 {
+        let spawn = || {
+            env.cmd(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let starts = [spawn(), spawn()];
+        let outs: Vec<_> = starts
+            .into_iter()
+            .map(|start| start.wait_with_output().unwrap())
+            .collect();
+        let won = outs.iter().filter(|out| out.status.success()).count();
+        assert_eq!(won, 1, "round {round}: {outs:?}");
+        // The loser says so itself: it used to start a second node whose
+        // refusal went into the winner's log, and point the user there.
+        let lost = outs.iter().find(|out| !out.status.success()).unwrap();
+        let err = String::from_utf8_lossy(&lost.stderr);
+        assert!(
+            err.contains("already running") && !err.contains("node.log"),
+            "round {round}: {err}"
+        );
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            !written.contains("already running"),
+            "round {round}: {written}"
+        );
+        env.ok(&["marketplace", "p2p", "stop"]);
+    }
+}
+
+#[test]
 fn bad_addresses_in_config_toml_name_the_file_and_key() {
     let env = Env::new();
     let config = env.home().join("config.toml");

@@ -1,5 +1,7 @@
 //! `p2p start --daemon`: the same command again, detached, with its output
 //! in `$GGEN_HOME/p2p/node.log`; we return once its control socket answers.
+//! The node's lock is taken here and handed over (see `running`), so only
+//! the start that holds it writes to the log.
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -18,8 +20,8 @@ pub fn spawn(
 ) -> Result<ControlClient> {
     let fail = |e| MarketplaceError::storage("cannot start the P2P node in the background", e);
     // Else the wait below would find the running node's socket and report
-    // it as the one just started.
-    super::running::check_free(socket.parent().unwrap_or(Path::new(".")))?;
+    // it as the one just started. Held until the child has it too.
+    let lock = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
@@ -34,7 +36,8 @@ pub fn spawn(
     let exe = std::env::current_exe().map_err(fail)?;
     let mut child = Command::new(exe)
         .args(args)
-        .stdin(Stdio::null())
+        .env(super::running::HANDED_OVER, "1")
+        .stdin(Stdio::from(lock))
         .stdout(out)
         .stderr(err)
         // Its own process group: the shell's Ctrl-C does not reach it.

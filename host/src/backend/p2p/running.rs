@@ -2,23 +2,48 @@
 //! `p2p/node.lock` while it runs. Asking the control socket is not enough:
 //! two nodes starting at once both find it silent, and the second would take
 //! the socket over and leave the first running unreachable.
+//!
+//! `p2p start --daemon` takes the lock itself and hands it to the node it
+//! starts (as that node's stdin), so two such starts racing never both spawn
+//! a node: the loser is refused before it touches the winner's log.
 
 use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::backend::{MarketplaceError, Result};
 
 pub const LOCK_FILE: &str = "node.lock";
 
+/// Set for the node `--daemon` starts: its stdin is the lock, already taken.
+pub const HANDED_OVER: &str = "GGEN_P2P_LOCK_ON_STDIN";
+
 /// Claim `dir` for this node (released when the file is dropped, or the
 /// process dies), or say that a node already runs there.
 pub fn claim(dir: &Path) -> Result<File> {
+    if std::env::var_os(HANDED_OVER).is_some()
+        && let Some(lock) = handed_over(dir)
+    {
+        return Ok(lock);
+    }
     let fail =
         |e| MarketplaceError::storage(format!("cannot lock {}", dir.join(LOCK_FILE).display()), e);
     std::fs::create_dir_all(dir).map_err(fail)?;
     crate::backend::lock::try_exclusive(&dir.join(LOCK_FILE), true)
         .map_err(fail)?
         .ok_or_else(|| already_running(dir))
+}
+
+/// The lock on `dir` this process was given as stdin, if that is what
+/// stdin is: the same file, and locking it succeeds (a lock held through
+/// this open file is ours; one held by anyone else refuses).
+fn handed_over(dir: &Path) -> Option<File> {
+    let stdin = File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let given = stdin.metadata().ok()?;
+    let there = std::fs::metadata(dir.join(LOCK_FILE)).ok()?;
+    let same = given.dev() == there.dev() && given.ino() == there.ino();
+    (same && stdin.try_lock().is_ok()).then_some(stdin)
 }
 
 /// Whether a node holds `dir` now.
