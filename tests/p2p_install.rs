@@ -353,6 +353,55 @@ fn a_node_drops_the_download_of_an_install_that_was_killed() {
 }
 
 #[test]
+fn stopping_the_node_mid_download_says_so_and_blames_no_provider() {
+    // `p2p stop` while the node downloads for an install: the install said
+    // every provider failed, quoting the streams the stop itself cut.
+    let mut provider = Env::new();
+    publish_big(&provider);
+    let provider = start_faulty(&mut provider, "silent", &[]);
+    let client = Env::new();
+    std::fs::write(
+        client.home().join("config.toml"),
+        "[marketplace.p2p]\nquery_timeout_secs = 60\n",
+    )
+    .unwrap();
+    let node = Node::start_in(client, &[&provider.addr]);
+    let install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let downloads = node.home().join("p2p/downloads");
+    let started = eventually(Duration::from_secs(60), || {
+        let found = walk_files(&downloads)
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".tar.gz"));
+        (found, found)
+    });
+    assert!(started, "the download never started");
+    node.env.ok(&["marketplace", "p2p", "stop"]);
+    let out = install.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the P2P node was stopped before it finished"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&provider.peer_id) && !stderr.contains("every provider"),
+        "{stderr}"
+    );
+    let info = (node.env).json(&[
+        "marketplace",
+        "p2p",
+        "peer-info",
+        &provider.peer_id,
+        "--json",
+    ]);
+    assert_eq!(info["failures"], 0, "{info}");
+}
+
+#[test]
 fn a_provider_that_went_away_counts_as_unreachable_not_as_failed() {
     // Peers never stored the provider records others sent them, so a
     // provider was found only by asking itself. And once found, one that

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::client::Client;
 use crate::backend::network::{
@@ -38,6 +38,8 @@ pub fn check_socket_path(socket: &Path) -> Result<()> {
     Ok(())
 }
 
+/// How long a stopping node waits for the answers to requests it cut short.
+const ANSWERED_WITHIN: Duration = Duration::from_secs(2);
 /// How long a node asked to stop may take to shut down.
 const STOPPED_WITHIN: Duration = Duration::from_secs(30);
 /// Pause after a failed accept (no descriptor free) before the next one.
@@ -110,13 +112,34 @@ impl From<WireError> for MarketplaceError {
     }
 }
 
-/// Serve `socket` until the returned task is aborted.
+/// The control socket being served; [`Server::close`] ends it.
+pub struct Server {
+    accepting: tokio::task::JoinHandle<()>,
+    stopping: watch::Sender<bool>,
+    /// Each request being answered holds a sender: all dropped, all answered.
+    answering: mpsc::Receiver<()>,
+}
+
+impl Server {
+    /// Stop taking requests, and answer the ones still being worked on
+    /// (a download, say) with "stopped" rather than with whatever the
+    /// node's shutdown would make of them: its cut streams looked like
+    /// failing providers. Waits at most [`ANSWERED_WITHIN`] for the answers
+    /// to be written.
+    pub async fn close(mut self) {
+        self.accepting.abort();
+        let _ = self.stopping.send(true);
+        let _ = tokio::time::timeout(ANSWERED_WITHIN, self.answering.recv()).await;
+    }
+}
+
+/// Serve `socket` until [`Server::close`].
 pub fn serve(
     socket: &Path,
     client: Client,
     stop: Arc<Notify>,
     bootstrap: Option<BootstrapReport>,
-) -> Result<tokio::task::JoinHandle<()>> {
+) -> Result<Server> {
     let bootstrap = Arc::new(bootstrap);
     let fail = |e| {
         MarketplaceError::storage(
@@ -146,7 +169,9 @@ pub fn serve(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
     }
-    Ok(tokio::spawn(async move {
+    let (stopping, stopped) = watch::channel(false);
+    let (answering, answered) = mpsc::channel::<()>(1);
+    let accepting = tokio::spawn(async move {
         let mut failing = false;
         loop {
             let stream = match listener.accept().await {
@@ -166,6 +191,7 @@ pub fn serve(
             let client = client.clone();
             let stop = stop.clone();
             let bootstrap = bootstrap.clone();
+            let (mut stopped, answering) = (stopped.clone(), answering.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut line = String::new();
@@ -201,6 +227,11 @@ pub fn serve(
                                 Err(e) => Response::Error(WireError::Kind(e)),
                             },
                             () = abandoned => return,
+                            _ = stopped.wait_for(|stopped| *stopped) => Response::Error(WireError::Kind(
+                                MarketplaceError::Network(
+                                    "the P2P node was stopped before it finished this command; run the command again (it starts a node of its own if none runs)".into(),
+                                ),
+                            )),
                         }
                     }
                     Err(e) => Response::Error(WireError::Kind(MarketplaceError::Validation(
@@ -210,9 +241,15 @@ pub fn serve(
                 let mut text = serde_json::to_string(&response).expect("responses serialise");
                 text.push('\n');
                 let _ = write.write_all(text.as_bytes()).await;
+                drop(answering);
             });
         }
-    }))
+    });
+    Ok(Server {
+        accepting,
+        stopping,
+        answering: answered,
+    })
 }
 
 /// The client closed the connection after sending its request: nobody

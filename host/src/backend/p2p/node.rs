@@ -320,7 +320,7 @@ pub fn run(
             _ = stop.notified() => {}
             _ = expire => {}
         }
-        server.abort();
+        server.close().await;
         // Records not yet put when the node stops are simply not put: no
         // warning per package that the node it was stopping has stopped.
         publishing.abort();
