@@ -283,9 +283,12 @@ fn offline_mode_answers_from_local_data() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("Operating in offline mode"), "{stderr}");
         if !extra.is_empty() {
-            // Refused at once: the message does not claim a wait.
+            // Refused at once: the message says so, and claims no wait.
             assert!(
-                stderr.contains("could not reach any of the 1 bootstrap node(s)"),
+                stderr.contains(&format!(
+                    "could not reach any of the 1 bootstrap node(s) ({}: Connection refused",
+                    extra[1]
+                )),
                 "{stderr}"
             );
         }
@@ -295,6 +298,31 @@ fn offline_mode_answers_from_local_data() {
         // Offline, no DHT lookup is made (they were listed as made).
         assert_eq!(r["dht_lookups"], serde_json::json!([]), "{r}");
     }
+    // A peer that takes the connection and says nothing is waited for as
+    // long as the configuration says, and the warning says so.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_addr = format!("/ip4/127.0.0.1/tcp/{}", mute.local_addr().unwrap().port());
+    std::fs::write(
+        env.home().join("config.toml"),
+        "[marketplace.p2p]\nbootstrap_timeout_secs = 1\n",
+    )
+    .unwrap();
+    let out = env.run(&[
+        "marketplace",
+        "p2p",
+        "search",
+        "local",
+        "--bootstrap",
+        &mute_addr,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("({mute_addr}: no answer within 1s)")),
+        "{stderr}"
+    );
+    std::fs::remove_file(env.home().join("config.toml")).unwrap();
+    drop(mute);
     // Publishing offline still publishes locally, and says it was not announced.
     let dir = env.package(
         "p",
@@ -550,7 +578,12 @@ fn bootstrap_and_stop_through_the_control_socket() {
     let err = lonely
         .env
         .fails(&["marketplace", "p2p", "bootstrap", &dead_addr]);
-    assert!(err.contains("none of") && err.contains(DEAD_PEER), "{err}");
+    assert!(
+        err.contains(&format!(
+            "none of {dead_addr} answered ({dead_addr}: Connection refused"
+        )),
+        "{err}"
+    );
     // Nor does a dead address of a peer connected at another one count, nor
     // make it "unreachable" while it is up.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -1311,6 +1344,24 @@ fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
     // Its own address: refused, and it does not become a known peer.
     let err = c.env.fails(&["marketplace", "p2p", "bootstrap", &c.addr]);
     assert!(err.contains("this node's own address"), "{err}");
+    // Without its peer id too: it said only "none of ... answered".
+    let (own, _) = c.addr.split_once("/p2p/").unwrap();
+    let err = c.env.fails(&["marketplace", "p2p", "bootstrap", own]);
+    assert!(
+        err.contains(&format!("({own}: that is this node's own address)")),
+        "{err}"
+    );
+    // A live port with another peer id than the one given names who answered.
+    let (b_at, _) = b.addr.split_once("/p2p/").unwrap();
+    let wrong = format!("{b_at}/p2p/{DEAD_PEER}");
+    let err = c.env.fails(&["marketplace", "p2p", "bootstrap", &wrong]);
+    assert!(
+        err.contains(&format!(
+            "({wrong}: another peer answered there ({}))",
+            b.peer_id
+        )),
+        "{err}"
+    );
     // c dials b only; a, which c may meet through b meanwhile, was not dialled.
     // Given twice, it is dialled (and reported) once.
     let report = c.env.json(&[
@@ -1322,10 +1373,11 @@ fn bootstrap_counts_only_what_it_dialled_and_never_the_node_itself() {
         "--json",
     ]);
     assert_eq!(
-        (&report["reached"], &report["dialed"]),
+        (&report["reached"], &report["dialed"], &report["failed"]),
         (
             &serde_json::json!([b.peer_id]),
-            &serde_json::json!([b.addr])
+            &serde_json::json!([b.addr]),
+            &serde_json::json!([])
         ),
         "{report}"
     );

@@ -44,6 +44,22 @@ impl MarketplaceError {
     }
 }
 
+/// `e` and its sources, each said once: libp2p's errors keep the useful
+/// part ("Connection refused") a level or two down, and some say nothing
+/// themselves.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !why.contains(&text) {
+            why = format!("{why}: {text}");
+        }
+        source = inner.source();
+    }
+    why.trim_start_matches(": ").to_owned()
+}
+
 /// `text` cut to at most `max` characters (the last one `…`): user input
 /// quoted in a message, so that a huge argument cannot flood the terminal.
 pub fn excerpt(text: &str, max: usize) -> String {

@@ -22,6 +22,6 @@ pub mod registry;
 pub mod small_file;
 pub mod unpack;
 
-pub use error::{MarketplaceError, Result, excerpt};
+pub use error::{MarketplaceError, Result, error_chain, excerpt};
 pub use model::{MAX_TARBALL, Package, PackageVersion, Query, RegistryMetadata, SearchResults};
 pub use registry::Registry;

@@ -148,6 +148,26 @@ pub struct BootstrapReport {
     pub reached: Vec<String>,
     /// Every peer connected now, dialled or not.
     pub connected_peers: usize,
+    /// The dialled addresses no peer answered at, and why (empty from a
+    /// node of an earlier ggen).
+    #[serde(default)]
+    pub failed: Vec<DialFailure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialFailure {
+    pub address: String,
+    pub error: String,
+}
+
+impl BootstrapReport {
+    /// `addr: why; ...` for each address no peer answered at.
+    pub fn failures(&self) -> String {
+        (self.failed.iter())
+            .map(|f| format!("{}: {}", f.address, f.error))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Unix seconds now (peer statistics and the P2P policy measure age in them).

@@ -87,8 +87,9 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let report = network.bootstrap(&a.addresses)?;
             if report.reached.is_empty() {
                 return Err(MarketplaceError::Unsupported(format!(
-                    "none of {} answered; check the addresses and that the peers are running",
-                    a.addresses.join(", ")
+                    "none of {} answered ({}); check the addresses and that the peers are running",
+                    a.addresses.join(", "),
+                    report.failures()
                 )));
             }
             output::bootstrap(&report, a.json);

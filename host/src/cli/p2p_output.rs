@@ -216,6 +216,9 @@ pub fn bootstrap(r: &BootstrapReport, as_json: bool) {
         r.reached.len(),
         r.connected_peers
     );
+    for f in &r.failed {
+        out!("Could not reach {}: {}", f.address, f.error);
+    }
 }
 
 pub fn status(s: &NodeStatus, as_json: bool) {
@@ -265,8 +268,11 @@ pub fn status(s: &NodeStatus, as_json: bool) {
 #[cfg(feature = "p2p")]
 pub fn started(s: &ggen::backend::network::Started, in_background: bool, as_json: bool) {
     // On stderr whatever the format (--json said nothing).
-    if s.bootstrap.as_ref().is_some_and(|b| b.reached.is_empty()) {
-        tracing::warn!("Operating in offline mode: no bootstrap node answered; waiting for peers");
+    if let Some(b) = s.bootstrap.as_ref().filter(|b| b.reached.is_empty()) {
+        tracing::warn!(
+            "Operating in offline mode: no bootstrap node answered ({}); waiting for peers",
+            b.failures()
+        );
     }
     if as_json {
         print_json(&serde_json::json!({

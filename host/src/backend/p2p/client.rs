@@ -13,7 +13,7 @@ use super::download::{Failure, culprits, download};
 use super::event_loop::{Command, LAST_SAVE_WAIT};
 use super::transfer::digest_bytes;
 use crate::backend::network::{
-    AnnounceReport, BootstrapReport, NetworkSearch, NodeStatus, PeerView,
+    AnnounceReport, BootstrapReport, DialFailure, NetworkSearch, NodeStatus, PeerView,
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
@@ -116,18 +116,28 @@ impl Client {
         }
         // Reached means one of these dials connected: a peer connected
         // already (at another address) does not make a dead address good.
-        let (ids, errors) = self.ask(|tx| Command::Dial(addrs, tx)).await?;
-        for e in &errors {
-            tracing::warn!("cannot dial {e}");
-        }
+        let (ids, not_dialled) = self.ask(|tx| Command::Dial(addrs, tx)).await?;
         let deadline = Instant::now() + self.bootstrap_timeout;
         loop {
             let outcome = self.ask(|tx| Command::DialOutcome(ids.clone(), tx)).await?;
-            if !outcome.reached.is_empty() || outcome.in_flight == 0 || Instant::now() >= deadline {
+            let timed_out = Instant::now() >= deadline;
+            if !outcome.reached.is_empty() || outcome.in_flight.is_empty() || timed_out {
+                let silent = format!("no answer within {}s", self.bootstrap_timeout.as_secs());
+                // The ones still being dialled after a success are left out.
+                let still = (outcome.in_flight.into_iter())
+                    .filter(|_| timed_out)
+                    .map(|address| (address, silent.clone()));
+                let failed = (not_dialled.into_iter().chain(outcome.failed).chain(still))
+                    .map(|(address, error)| DialFailure {
+                        address: address.to_string(),
+                        error,
+                    })
+                    .collect();
                 return Ok(BootstrapReport {
                     dialed: addresses.clone(),
                     reached: outcome.reached.iter().map(|p| p.to_string()).collect(),
                     connected_peers: self.status().await?.connected_peers.len(),
+                    failed,
                 });
             }
             tokio::time::sleep(POLL).await;

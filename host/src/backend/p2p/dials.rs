@@ -5,8 +5,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use libp2p::PeerId;
-use libp2p::swarm::ConnectionId;
+use libp2p::swarm::{ConnectionId, DialError};
+use libp2p::{Multiaddr, PeerId};
+
+use crate::backend::error_chain;
 
 /// Finished dials nobody asked about (the command gave up) are dropped
 /// after this long.
@@ -19,35 +21,42 @@ pub struct Dials {
 
 struct Dial {
     started: Instant,
-    /// None while in flight; then the peer that answered, if one did.
-    ended: Option<Option<PeerId>>,
+    address: Multiaddr,
+    /// None while in flight; then the peer that answered, or why none did.
+    ended: Option<Result<PeerId, String>>,
 }
+
+/// An address no peer answered at, and why.
+pub type Failed = (Multiaddr, String);
 
 /// How a set of dials went so far.
 #[derive(Debug, Default)]
 pub struct DialOutcome {
-    pub in_flight: usize,
+    /// The addresses still being dialled.
+    pub in_flight: Vec<Multiaddr>,
     pub reached: Vec<PeerId>,
+    pub failed: Vec<Failed>,
 }
 
 impl Dials {
-    pub fn started(&mut self, id: ConnectionId) {
+    pub fn started(&mut self, id: ConnectionId, address: Multiaddr) {
         self.map.retain(|_, d| d.started.elapsed() < KEPT_FOR);
         self.map.insert(
             id,
             Dial {
                 started: Instant::now(),
+                address,
                 ended: None,
             },
         );
     }
 
-    /// A connection opened or failed; ignored unless `started` was told.
-    /// Whether it was one of these dials.
-    pub fn ended(&mut self, id: ConnectionId, peer: Option<PeerId>) -> bool {
+    /// A connection opened (to this peer) or failed (for this reason);
+    /// ignored unless `started` was told. Whether it was one of these dials.
+    pub fn ended(&mut self, id: ConnectionId, result: Result<PeerId, String>) -> bool {
         match self.map.get_mut(&id) {
             Some(dial) => {
-                dial.ended = Some(peer);
+                dial.ended = Some(result);
                 true
             }
             None => false,
@@ -61,13 +70,34 @@ impl Dials {
     pub fn outcome(&self, ids: &[ConnectionId]) -> DialOutcome {
         let mut out = DialOutcome::default();
         for dial in ids.iter().filter_map(|id| self.map.get(id)) {
-            match dial.ended {
-                None => out.in_flight += 1,
-                Some(Some(peer)) if !out.reached.contains(&peer) => out.reached.push(peer),
-                Some(_) => {}
+            match &dial.ended {
+                None => out.in_flight.push(dial.address.clone()),
+                Some(Ok(peer)) if !out.reached.contains(peer) => out.reached.push(*peer),
+                Some(Ok(_)) => {}
+                Some(Err(why)) => out.failed.push((dial.address.clone(), why.clone())),
             }
         }
         out
+    }
+}
+
+/// Why a dial failed, in a few words a user can act on.
+pub fn why_failed(error: &DialError) -> String {
+    match error {
+        // The swarm leaves out the addresses it listens on, and a bootstrap
+        // dial has one address: none is left.
+        DialError::LocalPeerId { .. } | DialError::NoAddresses => {
+            "that is this node's own address".into()
+        }
+        DialError::WrongPeerId { obtained, .. } => {
+            format!("another peer answered there ({obtained})")
+        }
+        // What each address did: "Connection refused", a failed handshake.
+        DialError::Transport(tried) => (tried.iter())
+            .map(|(_, e)| error_chain(e))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => error_chain(other),
     }
 }
 
@@ -83,15 +113,21 @@ mod tests {
             ConnectionId::new_unchecked(2),
             ConnectionId::new_unchecked(3),
         );
-        dials.started(a);
-        dials.started(b);
+        let (at_a, at_b): (Multiaddr, Multiaddr) = (
+            "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+            "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
+        );
+        dials.started(a, at_a.clone());
+        dials.started(b, at_b);
         let peer = PeerId::random();
-        dials.ended(other, Some(peer));
-        assert_eq!(dials.outcome(&[a, b]).in_flight, 2);
-        dials.ended(a, None);
-        dials.ended(b, Some(peer));
+        dials.ended(other, Ok(peer));
+        assert_eq!(dials.outcome(&[a, b]).in_flight.len(), 2);
+        dials.ended(a, Err("refused".into()));
+        dials.ended(b, Ok(peer));
         let outcome = dials.outcome(&[a, b]);
-        assert_eq!((outcome.in_flight, outcome.reached), (0, vec![peer]));
+        assert!(outcome.in_flight.is_empty());
+        assert_eq!(outcome.reached, vec![peer]);
+        assert_eq!(outcome.failed, vec![(at_a, "refused".to_owned())]);
         assert_eq!(dials.in_flight(), 0);
     }
 }

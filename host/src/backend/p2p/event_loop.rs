@@ -20,7 +20,7 @@ use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::dials::{DialOutcome, Dials};
+use super::dials::{self, DialOutcome, Dials, why_failed};
 use super::peers::Peers;
 use super::record;
 use super::remote_keys::{self, RemoteKeys};
@@ -45,7 +45,7 @@ pub enum Command {
     /// dials' connections and the errors of those that could not start.
     Dial(
         Vec<Multiaddr>,
-        oneshot::Sender<(Vec<ConnectionId>, Vec<String>)>,
+        oneshot::Sender<(Vec<ConnectionId>, Vec<dials::Failed>)>,
     ),
     /// How the dials of these connections went so far.
     DialOutcome(Vec<ConnectionId>, oneshot::Sender<DialOutcome>),
@@ -201,10 +201,10 @@ impl EventLoop {
     /// Dial `addr` as `bootstrap` asked (its outcome is kept for
     /// `DialOutcome`, and a failure judged as a typed address's).
     fn dial(&mut self, addr: Multiaddr) -> Result<ConnectionId, DialError> {
-        let dial = DialOpts::from(addr);
+        let dial = DialOpts::from(addr.clone());
         let id = dial.connection_id();
         self.swarm.dial(dial)?;
-        self.dials.started(id);
+        self.dials.started(id, addr);
         Ok(id)
     }
 
@@ -258,7 +258,7 @@ impl EventLoop {
                     if let Some(Protocol::P2p(peer)) = addr.iter().last()
                         && peer == *self.swarm.local_peer_id()
                     {
-                        errors.push(format!("{addr}: that is this node's own address"));
+                        errors.push((addr, "that is this node's own address".into()));
                         continue;
                     }
                     // Into the routing table and peers.json once a connection
@@ -269,7 +269,7 @@ impl EventLoop {
                     }
                     match self.dial(addr.clone()) {
                         Ok(id) => ids.push(id),
-                        Err(e) => errors.push(format!("{addr}: {e}")),
+                        Err(e) => errors.push((addr, why_failed(&e))),
                     }
                 }
                 let _ = self.swarm.behaviour_mut().kademlia.bootstrap();
@@ -492,7 +492,7 @@ impl EventLoop {
                 error,
             } => {
                 tracing::debug!("dial failed: {error}");
-                let typed = self.dials.ended(connection_id, None);
+                let typed = self.dials.ended(connection_id, Err(why_failed(&error)));
                 // Unreachable counts against a peer; a dial cut short because
                 // another succeeded, or an address of someone else, does not.
                 if let (Some(peer), DialError::Transport(tried)) = (peer_id, &error) {
@@ -510,7 +510,7 @@ impl EventLoop {
                 endpoint,
                 ..
             } => {
-                self.dials.ended(connection_id, Some(peer_id));
+                self.dials.ended(connection_id, Ok(peer_id));
                 let peer = self.peers.seen(peer_id);
                 peer.connected = true;
                 if endpoint.is_dialer() {

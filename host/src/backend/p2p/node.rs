@@ -76,16 +76,7 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         swarm.listen_on(multiaddr).map_err(|e| {
             // libp2p's transport error says nothing itself; its source does
             // ("Address already in use").
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(inner) = source {
-                let text = inner.to_string();
-                if !why.contains(&text) {
-                    why = format!("{why}: {text}");
-                }
-                source = inner.source();
-            }
-            let why = why.trim_start_matches(": ");
+            let why = crate::backend::error_chain(&e);
             MarketplaceError::Config(format!("cannot listen on {addr}: {why}"))
         })?;
     }
@@ -137,9 +128,9 @@ impl LocalNode {
             let report = runtime.block_on(client.bootstrap(&config.bootstrap))?;
             report.reached.is_empty().then(|| {
                 format!(
-                    "could not reach any of the {} bootstrap node(s): each refused, was unreachable or stayed silent (for up to {}s)",
+                    "could not reach any of the {} bootstrap node(s) ({})",
                     config.bootstrap.len(),
-                    config.bootstrap_timeout.as_secs()
+                    report.failures()
                 )
             })
         };
