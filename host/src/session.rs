@@ -508,8 +508,9 @@ impl Session {
                 let report = node.bootstrap(&overrides.bootstrap)?;
                 if report.reached.is_empty() {
                     tracing::warn!(
-                        "the running node could not reach any of the {} --bootstrap peer(s); going on with the peers it has",
-                        overrides.bootstrap.len()
+                        "the running node could not reach any of the {} --bootstrap peer(s){}; going on with the peers it has",
+                        overrides.bootstrap.len(),
+                        report.failures()
                     );
                 }
             }

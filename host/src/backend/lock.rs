@@ -58,7 +58,7 @@ pub fn lock_exclusive(
         // then this lock guards nothing, and the next attempt takes a new file.
         let ours = file.metadata()?;
         match std::fs::metadata(&path) {
-            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => {
+            Ok(now) if same_file(&now, &ours) => {
                 return Ok(DirLock {
                     _file: file,
                     path,
@@ -119,6 +119,19 @@ pub fn try_exclusive(path: &Path, create: bool) -> std::io::Result<Option<File>>
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(e),
     }
+}
+
+/// `file`, opened and handed over by another process, as the exclusive
+/// lock on `path`: if it is that file and locking it succeeds (a lock held
+/// through this very open file is ours already; one held through another
+/// open of it refuses).
+pub fn try_exclusive_given(file: File, path: &Path) -> Option<File> {
+    let (given, there) = (file.metadata().ok()?, std::fs::metadata(path).ok()?);
+    (same_file(&given, &there) && file.try_lock().is_ok()).then_some(file)
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
 
 /// Wait for whoever holds the lock `<dir>/<name>` (if the file exists) and
@@ -196,6 +209,31 @@ impl Drop for DirLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handed_over_lock_is_taken_only_if_it_is_that_file_and_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.lock");
+        let other = dir.path().join("other");
+        std::fs::write(&other, "").unwrap();
+        let held = try_exclusive(&path, true).unwrap().unwrap();
+        // Another open of the file, while the lock is held through the first.
+        let again = File::open(&path).unwrap();
+        assert!(try_exclusive_given(again, &path).is_none());
+        // The holder's own open file: held already, so it is ours.
+        let same = held.try_clone().unwrap();
+        let lock = try_exclusive_given(same, &path).unwrap();
+        drop(held);
+        assert!(try_exclusive(&path, false).unwrap().is_none());
+        drop(lock);
+        // Some other file is no lock at all.
+        assert!(try_exclusive_given(File::open(&other).unwrap(), &path).is_none());
+        // Nobody holds it: taken.
+        let taken = try_exclusive_given(File::open(&path).unwrap(), &path).unwrap();
+        assert!(try_exclusive(&path, false).unwrap().is_none());
+        drop(taken);
+        assert!(try_exclusive(&path, false).unwrap().is_some());
+    }
 
     #[test]
     fn a_bounded_lock_is_never_taken_through_a_symlink() {

@@ -161,12 +161,16 @@ pub struct DialFailure {
 }
 
 impl BootstrapReport {
-    /// `addr: why; ...` for each address no peer answered at.
+    /// ` (addr: why; ...)` for the addresses no peer answered at, if the
+    /// node said (one of an earlier ggen does not).
     pub fn failures(&self) -> String {
-        (self.failed.iter())
+        if self.failed.is_empty() {
+            return String::new();
+        }
+        let each: Vec<String> = (self.failed.iter())
             .map(|f| format!("{}: {}", f.address, f.error))
-            .collect::<Vec<_>>()
-            .join("; ")
+            .collect();
+        format!(" ({})", each.join("; "))
     }
 }
 
@@ -236,5 +240,28 @@ impl Network for Unreachable {
     }
     fn fetch(&mut self, _: &PackageVersion, _: &[String], _: &Path) -> Result<String> {
         self.fail()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bootstrap_report_of_an_earlier_node_reads_and_says_no_more() {
+        let old = r#"{"dialed": ["/ip4/127.0.0.1/tcp/9"], "reached": [], "connected_peers": 0}"#;
+        let report: BootstrapReport = serde_json::from_str(old).unwrap();
+        assert_eq!(report.failures(), "");
+        let report = BootstrapReport {
+            failed: vec![DialFailure {
+                address: "/ip4/127.0.0.1/tcp/9".into(),
+                error: "Connection refused".into(),
+            }],
+            ..report
+        };
+        assert_eq!(
+            report.failures(),
+            " (/ip4/127.0.0.1/tcp/9: Connection refused)"
+        );
     }
 }

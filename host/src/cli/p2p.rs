@@ -87,7 +87,7 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let report = network.bootstrap(&a.addresses)?;
             if report.reached.is_empty() {
                 return Err(MarketplaceError::Unsupported(format!(
-                    "none of {} answered ({}); check the addresses and that the peers are running",
+                    "none of {} answered{}; check the addresses and that the peers are running",
                     a.addresses.join(", "),
                     report.failures()
                 )));

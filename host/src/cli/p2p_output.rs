@@ -216,8 +216,12 @@ pub fn bootstrap(r: &BootstrapReport, as_json: bool) {
         r.reached.len(),
         r.connected_peers
     );
+    could_not_reach(r);
+}
+
+fn could_not_reach(r: &BootstrapReport) {
     for f in &r.failed {
-        out!("Could not reach {}: {}", f.address, f.error);
+        out!("could not reach {}: {}", f.address, f.error);
     }
 }
 
@@ -270,7 +274,7 @@ pub fn started(s: &ggen::backend::network::Started, in_background: bool, as_json
     // On stderr whatever the format (--json said nothing).
     if let Some(b) = s.bootstrap.as_ref().filter(|b| b.reached.is_empty()) {
         tracing::warn!(
-            "Operating in offline mode: no bootstrap node answered ({}); waiting for peers",
+            "Operating in offline mode: no bootstrap node answered{}; waiting for peers",
             b.failures()
         );
     }
@@ -292,7 +296,10 @@ pub fn started(s: &ggen::backend::network::Started, in_background: bool, as_json
         }
         match &s.bootstrap {
             Some(b) if b.reached.is_empty() => {}
-            Some(b) => out!("bootstrapped: connected to {} peer(s)", b.reached.len()),
+            Some(b) => {
+                out!("bootstrapped: connected to {} peer(s)", b.reached.len());
+                could_not_reach(b);
+            }
             None => out!("no bootstrap nodes: waiting for peers to connect"),
         }
         if !in_background {

@@ -1,11 +1,12 @@
 //! The handle to a node's event loop: async methods that send a command and
 //! await its answer, each bounded by the configured timeouts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use libp2p::futures::future::join_all;
+use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +25,36 @@ pub struct Client {
     streams: libp2p_stream::Control,
     pub bootstrap_timeout: Duration,
     pub query_timeout: Duration,
+}
+
+/// This node's own addresses: its peer id, and where it listens.
+struct Own {
+    id: String,
+    listening: HashSet<Multiaddr>,
+}
+
+impl Own {
+    fn of(status: &NodeStatus) -> Self {
+        Self {
+            id: status.peer_id.clone(),
+            listening: (status.listen_addresses.iter())
+                .filter_map(|a| a.parse().ok())
+                .map(without_peer)
+                .collect(),
+        }
+    }
+
+    fn is(&self, addr: &Multiaddr) -> bool {
+        matches!(addr.iter().last(), Some(Protocol::P2p(p)) if p.to_string() == self.id)
+            || self.listening.contains(&without_peer(addr.clone()))
+    }
+}
+
+fn without_peer(mut addr: Multiaddr) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
 }
 
 /// Tarballs from this size on come from several providers at once.
@@ -98,43 +129,54 @@ impl Client {
     /// of them is connected or every dial has failed. Peers connected before
     /// do not count (a node with peers said an unreachable address worked).
     pub async fn bootstrap(&self, addresses: &[String]) -> Result<BootstrapReport> {
-        // Each address once, in the order given.
-        let mut addresses = addresses.to_vec();
-        let mut seen = HashSet::new();
-        addresses.retain(|a| seen.insert(a.clone()));
-        let addrs = addresses
-            .iter()
-            .map(|a| parse_multiaddr(a))
-            .collect::<Result<Vec<_>>>()?;
-        let own = self.status().await?.peer_id;
-        if addrs.iter().any(|a| {
-            matches!(a.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(p)) if p.to_string() == own)
-        }) {
-            return Err(MarketplaceError::Validation(format!(
-                "{own} is this node's own address; give another peer's"
-            )));
+        // Each address once (however it is spelled), in the order given;
+        // reported as it was given (`/ipfs/` and IPv6 addresses would come
+        // back rewritten).
+        let mut given: Vec<(Multiaddr, String)> = Vec::new();
+        for a in addresses {
+            let addr = parse_multiaddr(a)?;
+            if !given.iter().any(|(seen, _)| *seen == addr) {
+                given.push((addr, a.clone()));
+            }
         }
+        let spelled: HashMap<Multiaddr, String> = given.iter().cloned().collect();
+        // The node's own addresses are not dialled: a failure like any
+        // other (a list shared by every node, this one too, is common).
+        let own = Own::of(&self.status().await?);
+        let (own_addrs, addrs): (Vec<Multiaddr>, Vec<Multiaddr>) = given
+            .iter()
+            .map(|(a, _)| a.clone())
+            .partition(|a| own.is(a));
+        let own_addrs = own_addrs
+            .into_iter()
+            .map(|a| (a, "that is this node's own address".to_owned()));
         // Reached means one of these dials connected: a peer connected
         // already (at another address) does not make a dead address good.
         let (ids, not_dialled) = self.ask(|tx| Command::Dial(addrs, tx)).await?;
         let deadline = Instant::now() + self.bootstrap_timeout;
         loop {
             let outcome = self.ask(|tx| Command::DialOutcome(ids.clone(), tx)).await?;
-            let timed_out = Instant::now() >= deadline;
-            if !outcome.reached.is_empty() || outcome.in_flight.is_empty() || timed_out {
-                let silent = format!("no answer within {}s", self.bootstrap_timeout.as_secs());
+            let silent = outcome.reached.is_empty() && Instant::now() >= deadline;
+            if !outcome.reached.is_empty() || outcome.in_flight.is_empty() || silent {
+                let waited = format!("no answer within {}s", self.bootstrap_timeout.as_secs());
                 // The ones still being dialled after a success are left out.
                 let still = (outcome.in_flight.into_iter())
-                    .filter(|_| timed_out)
-                    .map(|address| (address, silent.clone()));
-                let failed = (not_dialled.into_iter().chain(outcome.failed).chain(still))
-                    .map(|(address, error)| DialFailure {
-                        address: address.to_string(),
-                        error,
-                    })
-                    .collect();
+                    .filter(|_| silent)
+                    .map(|address| (address, waited.clone()));
+                let failed = (own_addrs
+                    .chain(not_dialled)
+                    .chain(outcome.failed)
+                    .chain(still))
+                .map(|(address, error)| DialFailure {
+                    address: spelled
+                        .get(&address)
+                        .cloned()
+                        .unwrap_or(address.to_string()),
+                    error,
+                })
+                .collect();
                 return Ok(BootstrapReport {
-                    dialed: addresses.clone(),
+                    dialed: given.into_iter().map(|(_, spelled)| spelled).collect(),
                     reached: outcome.reached.iter().map(|p| p.to_string()).collect(),
                     connected_peers: self.status().await?.connected_peers.len(),
                     failed,

@@ -114,6 +114,7 @@ impl From<WireError> for MarketplaceError {
 
 /// The control socket being served; [`Server::close`] ends it.
 pub struct Server {
+    socket: std::path::PathBuf,
     accepting: tokio::task::JoinHandle<()>,
     stopping: watch::Sender<bool>,
     /// Each request being answered holds a sender: all dropped, all answered.
@@ -121,13 +122,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Stop taking requests, and answer the ones still being worked on
-    /// (a download, say) with "stopped" rather than with whatever the
-    /// node's shutdown would make of them: its cut streams looked like
-    /// failing providers. Waits at most [`ANSWERED_WITHIN`] for the answers
-    /// to be written.
+    /// Stop taking requests (the socket file goes at once: a command that
+    /// finds it would take the node for a stuck one), and answer the ones
+    /// still being worked on (a download, say) with "stopped" rather than
+    /// with whatever the node's shutdown would make of them: its cut
+    /// streams looked like failing providers. Waits at most
+    /// [`ANSWERED_WITHIN`] for the answers to be written.
     pub async fn close(mut self) {
         self.accepting.abort();
+        let _ = std::fs::remove_file(&self.socket);
         let _ = self.stopping.send(true);
         let _ = tokio::time::timeout(ANSWERED_WITHIN, self.answering.recv()).await;
     }
@@ -198,7 +201,12 @@ pub fn serve(
                 let mut reader = tokio::io::BufReader::new(read.take(MAX_REQUEST));
                 let read =
                     tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line));
-                if !matches!(read.await, Ok(Ok(_))) {
+                // A stopping node does not wait for requests still to come.
+                let read = tokio::select! {
+                    read = read => read,
+                    _ = stopped.wait_for(|stopped| *stopped) => return,
+                };
+                if !matches!(read, Ok(Ok(_))) {
                     return;
                 }
                 if hung_up(reader.get_ref().get_ref()) {
@@ -229,7 +237,7 @@ pub fn serve(
                             () = abandoned => return,
                             _ = stopped.wait_for(|stopped| *stopped) => Response::Error(WireError::Kind(
                                 MarketplaceError::Network(
-                                    "the P2P node was stopped before it finished this command; run the command again (it starts a node of its own if none runs)".into(),
+                                    "the P2P node was stopped before it finished this command".into(),
                                 ),
                             )),
                         }
@@ -246,6 +254,7 @@ pub fn serve(
         }
     });
     Ok(Server {
+        socket: socket.to_owned(),
         accepting,
         stopping,
         answering: answered,
@@ -322,22 +331,28 @@ impl ControlClient {
             node.timeout = timeout;
             return Ok(Some(node));
         }
-        // No socket: no node, or one starting or stopping (it has none then).
-        if !socket.exists() {
+        let dir = socket.parent().unwrap_or(Path::new("."));
+        if !super::running::held(dir)? {
             return Ok(None);
         }
-        let dir = socket.parent().unwrap_or(Path::new("."));
-        match super::running::check_free(dir) {
-            Ok(()) => Ok(None),
-            Err(MarketplaceError::AlreadyExists(_)) => Err(MarketplaceError::Network(format!(
+        let lock = dir.join(super::running::LOCK_FILE);
+        // No socket: a node starting (it opens it once its start-up
+        // bootstrap is done) or stopping. Taken for none, a second node
+        // with the same identity started beside it.
+        Err(MarketplaceError::Network(if socket.exists() {
+            format!(
                 "a P2P node runs for this GGEN_HOME (it holds {}) but does not answer on {} within {}s; {}",
-                dir.join(super::running::LOCK_FILE).display(),
+                lock.display(),
                 socket.display(),
                 STATUS_WITHIN.as_secs(),
                 super::running::how_to_end(dir)
-            ))),
-            Err(e) => Err(e),
-        }
+            )
+        } else {
+            format!(
+                "a P2P node for this GGEN_HOME is starting or stopping (it holds {} and has no control socket yet); try again in a moment",
+                lock.display()
+            )
+        }))
     }
 
     fn call<T: serde::de::DeserializeOwned>(&self, request: &Request) -> Result<T> {

@@ -19,6 +19,8 @@ pub fn spawn(
     wait: Duration,
 ) -> Result<ControlClient> {
     let fail = |e| MarketplaceError::storage("cannot start the P2P node in the background", e);
+    // Before anything is written or started, as a foreground start does.
+    super::control::check_socket_path(socket)?;
     // Else the wait below would find the running node's socket and report
     // it as the one just started. Held until the child has it too.
     let lock = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
@@ -48,9 +50,14 @@ pub fn spawn(
     loop {
         // A child that exited (another node won the race) is checked first.
         if let Ok(Some(status)) = child.try_wait() {
-            let why = last_error(log, start).unwrap_or_else(|| status.to_string());
+            let why = match last_error(log, start) {
+                Some(error) => format!("exited: {error}"),
+                // Started, and stopped (`p2p stop`, a signal) before we asked.
+                None if status.success() => "stopped right after it started".to_owned(),
+                None => format!("exited ({status})"),
+            };
             return Err(MarketplaceError::Unsupported(format!(
-                "the background P2P node exited: {why} (see {})",
+                "the background P2P node {why} (see {})",
                 log.display()
             )));
         }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use libp2p::core::transport::TransportError;
+use libp2p::core::transport::timeout::TransportTimeoutError;
 use libp2p::swarm::{ConnectionId, DialError};
 use libp2p::{Multiaddr, PeerId};
 
@@ -40,7 +42,9 @@ pub struct DialOutcome {
 
 impl Dials {
     pub fn started(&mut self, id: ConnectionId, address: Multiaddr) {
-        self.map.retain(|_, d| d.started.elapsed() < KEPT_FOR);
+        // Only finished ones: a dial is reported until it ends.
+        self.map
+            .retain(|_, d| d.ended.is_none() || d.started.elapsed() < KEPT_FOR);
         self.map.insert(
             id,
             Dial {
@@ -94,11 +98,30 @@ pub fn why_failed(error: &DialError) -> String {
         }
         // What each address did: "Connection refused", a failed handshake.
         DialError::Transport(tried) => (tried.iter())
-            .map(|(_, e)| error_chain(e))
+            .map(|(_, e)| match e {
+                TransportError::Other(e) if timed_out(e) => {
+                    format!("no answer within {}s", CONNECTION_TIMEOUT.as_secs())
+                }
+                e => error_chain(e),
+            })
             .collect::<Vec<_>>()
             .join("; "),
         other => error_chain(other),
     }
+}
+
+/// The swarm's limit on setting up a connection (libp2p's default, set
+/// where the swarm is built).
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A dial the swarm gave up at [`CONNECTION_TIMEOUT`] ("Timeout has been
+/// reached", said libp2p).
+fn timed_out(e: &std::io::Error) -> bool {
+    (e.get_ref()).is_some_and(|inner| {
+        inner
+            .downcast_ref::<TransportTimeoutError<std::io::Error>>()
+            .is_some_and(|t| matches!(t, TransportTimeoutError::Timeout))
+    })
 }
 
 #[cfg(test)]
@@ -129,5 +152,21 @@ mod tests {
         assert_eq!(outcome.reached, vec![peer]);
         assert_eq!(outcome.failed, vec![(at_a, "refused".to_owned())]);
         assert_eq!(dials.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_dial_that_timed_out_says_how_long_it_waited() {
+        let timeout = TransportTimeoutError::<std::io::Error>::Timeout;
+        let error = DialError::Transport(vec![(
+            "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+            TransportError::Other(std::io::Error::other(timeout)),
+        )]);
+        assert_eq!(why_failed(&error), "no answer within 10s");
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let error = DialError::Transport(vec![(
+            "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+            TransportError::Other(refused),
+        )]);
+        assert_eq!(why_failed(&error), "connection refused");
     }
 }

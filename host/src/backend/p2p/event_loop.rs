@@ -254,13 +254,6 @@ impl EventLoop {
             Command::Dial(addrs, reply) => {
                 let (mut ids, mut errors) = (Vec::new(), Vec::new());
                 for addr in addrs {
-                    // Not a peer: left out of the routing table and peers.json.
-                    if let Some(Protocol::P2p(peer)) = addr.iter().last()
-                        && peer == *self.swarm.local_peer_id()
-                    {
-                        errors.push((addr, "that is this node's own address".into()));
-                        continue;
-                    }
                     // Into the routing table and peers.json once a connection
                     // goes through it: a mistyped address or peer id must not
                     // be listed, nor handed to other peers by the DHT.

@@ -68,6 +68,7 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         .with_behaviour(|_| behaviour)
         .map_err(|e| fail(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .with_connection_timeout(super::dials::CONNECTION_TIMEOUT)
         .build();
     for addr in &config.listen {
         let multiaddr = parse_multiaddr(addr)?;
@@ -128,7 +129,7 @@ impl LocalNode {
             let report = runtime.block_on(client.bootstrap(&config.bootstrap))?;
             report.reached.is_empty().then(|| {
                 format!(
-                    "could not reach any of the {} bootstrap node(s) ({})",
+                    "could not reach any of the {} bootstrap node(s){}",
                     config.bootstrap.len(),
                     report.failures()
                 )
@@ -233,7 +234,7 @@ pub fn run(
 ) -> Result<()> {
     super::control::check_socket_path(&socket)?;
     // Held until the node has stopped and removed its socket.
-    let _running = super::running::claim(socket.parent().unwrap_or(Path::new(".")))?;
+    let _running = super::running::claim_for_node(socket.parent().unwrap_or(Path::new(".")))?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let client = spawn(config, "running node").await?;
@@ -315,7 +316,6 @@ pub fn run(
         // Records not yet put when the node stops are simply not put: no
         // warning per package that the node it was stopping has stopped.
         publishing.abort();
-        let _ = std::fs::remove_file(&socket);
         client.shutdown().await;
         client.closed().await;
         Ok::<_, MarketplaceError>(())

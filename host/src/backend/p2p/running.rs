@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::backend::{MarketplaceError, Result};
@@ -19,14 +18,20 @@ pub const LOCK_FILE: &str = "node.lock";
 /// Set for the node `--daemon` starts: its stdin is the lock, already taken.
 pub const HANDED_OVER: &str = "GGEN_P2P_LOCK_ON_STDIN";
 
-/// Claim `dir` for this node (released when the file is dropped, or the
-/// process dies), or say that a node already runs there.
-pub fn claim(dir: &Path) -> Result<File> {
+/// Claim `dir` for the node this process runs: with the lock `--daemon`
+/// handed over, if it did, else as [`claim`] does.
+pub fn claim_for_node(dir: &Path) -> Result<File> {
     if std::env::var_os(HANDED_OVER).is_some()
         && let Some(lock) = handed_over(dir)
     {
         return Ok(lock);
     }
+    claim(dir)
+}
+
+/// Claim `dir` (released when the file is dropped, or the process dies),
+/// or say that a node already runs there.
+pub fn claim(dir: &Path) -> Result<File> {
     let fail =
         |e| MarketplaceError::storage(format!("cannot lock {}", dir.join(LOCK_FILE).display()), e);
     std::fs::create_dir_all(dir).map_err(fail)?;
@@ -36,19 +41,28 @@ pub fn claim(dir: &Path) -> Result<File> {
 }
 
 /// The lock on `dir` this process was given as stdin, if that is what
-/// stdin is: the same file, and locking it succeeds (a lock held through
-/// this open file is ours; one held by anyone else refuses).
+/// stdin is. Stdin becomes /dev/null: held open there, the lock would
+/// outlive the returned file (and go to any process started from here).
 fn handed_over(dir: &Path) -> Option<File> {
     let stdin = File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
-    let given = stdin.metadata().ok()?;
-    let there = std::fs::metadata(dir.join(LOCK_FILE)).ok()?;
-    let same = given.dev() == there.dev() && given.ino() == there.ino();
-    (same && stdin.try_lock().is_ok()).then_some(stdin)
+    let lock = crate::backend::lock::try_exclusive_given(stdin, &dir.join(LOCK_FILE))?;
+    if let Err(e) = File::open("/dev/null").and_then(|null| Ok(rustix::stdio::dup2_stdin(&null)?)) {
+        tracing::debug!("cannot let go of the lock on stdin: {e}");
+    }
+    Some(lock)
 }
 
-/// Whether a node holds `dir` now.
-pub fn check_free(dir: &Path) -> Result<()> {
-    claim(dir).map(drop)
+/// Whether a node holds `dir` now (nothing is created to find out).
+pub fn held(dir: &Path) -> Result<bool> {
+    let path = dir.join(LOCK_FILE);
+    match crate::backend::lock::try_exclusive(&path, false) {
+        Ok(free) => Ok(free.is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(MarketplaceError::storage(
+            format!("cannot lock {}", path.display()),
+            e,
+        )),
+    }
 }
 
 /// Wait until the node holding `dir` has let go of it (a node asked to stop
@@ -91,14 +105,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn asking_whether_a_node_holds_a_home_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p2p = dir.path().join("p2p");
+        assert!(!held(&p2p).unwrap());
+        assert!(!p2p.exists());
+    }
+
+    #[test]
     fn a_second_claim_is_refused_until_the_first_ends() {
         let dir = tempfile::tempdir().unwrap();
         let first = claim(dir.path()).unwrap();
         let err = claim(dir.path()).unwrap_err().to_string();
         assert!(err.contains("already running"), "{err}");
-        assert!(check_free(dir.path()).is_err());
+        assert!(held(dir.path()).unwrap());
         drop(first);
-        check_free(dir.path()).unwrap();
+        assert!(!held(dir.path()).unwrap());
         drop(claim(dir.path()).unwrap());
     }
 }
