@@ -307,16 +307,15 @@ fn offline_mode_answers_from_local_data() {
         "[marketplace.p2p]\nbootstrap_timeout_secs = 1\n",
     )
     .unwrap();
-    let out = env.run(&[
-        "marketplace",
-        "p2p",
-        "search",
-        "local",
-        "--bootstrap",
-        &mute_addr,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let search_via = |addr: &str| {
+        let out = env.run(&["marketplace", "p2p", "search", "local", "--bootstrap", addr]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = search_via(&mute_addr);
+    assert!(ok, "{stderr}");
     assert!(
         stderr.contains(&format!("({mute_addr}: no answer within 1s)")),
         "{stderr}"
@@ -330,18 +329,9 @@ fn offline_mode_answers_from_local_data() {
         .unwrap()
         .to_owned();
     let own_addr = format!("/ip4/127.0.0.1/tcp/9/p2p/{own}");
-    let out = env.run(&[
-        "marketplace",
-        "p2p",
-        "search",
-        "local",
-        "--bootstrap",
-        &own_addr,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (ok, stderr) = search_via(&own_addr);
     assert!(
-        out.status.success()
-            && stderr.contains(&format!("({own_addr}: that is this node's own address)")),
+        ok && stderr.contains(&format!("({own_addr}: that is this node's own address)")),
         "{stderr}"
     );
     // Publishing offline still publishes locally, and says it was not announced.

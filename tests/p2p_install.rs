@@ -314,41 +314,12 @@ fn a_command_waits_for_another_process_saving_peer_statistics() {
 fn a_node_drops_the_download_of_an_install_that_was_killed() {
     // The node went on downloading for a killed install, and then charged
     // the provider for a wait nobody was waiting for.
-    let mut provider = Env::new();
-    publish_big(&provider);
-    let provider = start_faulty(&mut provider, "silent", &[]);
-    let client = Env::new();
-    std::fs::write(
-        client.home().join("config.toml"),
-        "[marketplace.p2p]\nquery_timeout_secs = 3\n",
-    )
-    .unwrap();
-    let node = Node::start_in(client, &[&provider.addr]);
-    let mut install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // The node writes the tarball into the install's download directory.
-    let downloads = node.home().join("p2p/downloads");
-    let started = eventually(Duration::from_secs(60), || {
-        let found = walk_files(&downloads)
-            .iter()
-            .any(|f| f.to_string_lossy().ends_with(".tar.gz"));
-        (found, found)
-    });
-    assert!(started, "the download never started");
+    let (provider, node, mut install) = install_from_a_silent_provider(3);
     install.kill().unwrap();
     install.wait().unwrap();
     // Past the deadline the abandoned download would have run into.
     std::thread::sleep(Duration::from_secs(6));
-    let info = (node.env).json(&[
-        "marketplace",
-        "p2p",
-        "peer-info",
-        &provider.peer_id,
-        "--json",
-    ]);
+    let info = peer_info(&node.env, &provider.peer_id);
     assert_eq!(info["failures"], 0, "{info}");
 }
 
@@ -356,29 +327,7 @@ fn a_node_drops_the_download_of_an_install_that_was_killed() {
 fn stopping_the_node_mid_download_says_so_and_blames_no_provider() {
     // `p2p stop` while the node downloads for an install: the install said
     // every provider failed, quoting the streams the stop itself cut.
-    let mut provider = Env::new();
-    publish_big(&provider);
-    let provider = start_faulty(&mut provider, "silent", &[]);
-    let client = Env::new();
-    std::fs::write(
-        client.home().join("config.toml"),
-        "[marketplace.p2p]\nquery_timeout_secs = 60\n",
-    )
-    .unwrap();
-    let node = Node::start_in(client, &[&provider.addr]);
-    let install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let downloads = node.home().join("p2p/downloads");
-    let started = eventually(Duration::from_secs(60), || {
-        let found = walk_files(&downloads)
-            .iter()
-            .any(|f| f.to_string_lossy().ends_with(".tar.gz"));
-        (found, found)
-    });
-    assert!(started, "the download never started");
+    let (provider, node, install) = install_from_a_silent_provider(60);
     node.env.ok(&["marketplace", "p2p", "stop"]);
     let out = install.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -391,13 +340,7 @@ fn stopping_the_node_mid_download_says_so_and_blames_no_provider() {
         !stderr.contains(&provider.peer_id) && !stderr.contains("every provider"),
         "{stderr}"
     );
-    let info = (node.env).json(&[
-        "marketplace",
-        "p2p",
-        "peer-info",
-        &provider.peer_id,
-        "--json",
-    ]);
+    let info = peer_info(&node.env, &provider.peer_id);
     assert_eq!(info["failures"], 0, "{info}");
 }
 
@@ -438,6 +381,42 @@ fn a_provider_that_went_away_counts_as_unreachable_not_as_failed() {
     let info = (client.env).json(&["marketplace", "p2p", "peer-info", &gone_id, "--json"]);
     assert_eq!(info["failures"], 0, "{info}\n{stderr}");
     assert!(info["unreachable"].as_u64().unwrap() >= 1, "{info}");
+}
+
+/// A provider that never answers, a node bootstrapped from it (DHT
+/// queries and segments waited for `query_timeout_secs`), and an install
+/// through that node, once its download has begun.
+fn install_from_a_silent_provider(query_timeout_secs: u64) -> (Node, Node, std::process::Child) {
+    let mut provider = Env::new();
+    publish_big(&provider);
+    let provider = start_faulty(&mut provider, "silent", &[]);
+    let client = Env::new();
+    std::fs::write(
+        client.home().join("config.toml"),
+        format!("[marketplace.p2p]\nquery_timeout_secs = {query_timeout_secs}\n"),
+    )
+    .unwrap();
+    let node = Node::start_in(client, &[&provider.addr]);
+    let install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The node writes the tarball into the install's download directory.
+    let downloads = node.home().join("p2p/downloads");
+    let started = eventually(Duration::from_secs(60), || {
+        let found = walk_files(&downloads)
+            .iter()
+            .any(|f| f.to_string_lossy().ends_with(".tar.gz"));
+        (found, found)
+    });
+    assert!(started, "the download never started");
+    (provider, node, install)
+}
+
+/// What `env`'s node knows of `peer` (`p2p peer-info --json`).
+fn peer_info(env: &Env, peer: &str) -> serde_json::Value {
+    env.json(&["marketplace", "p2p", "peer-info", peer, "--json"])
 }
 
 /// Every file under `dir`, at any depth.
