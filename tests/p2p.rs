@@ -567,16 +567,17 @@ fn a_node_that_is_starting_is_not_taken_for_none() {
     )
     .unwrap();
     // A peer that takes the connection and says nothing keeps the node in
-    // its start-up bootstrap (up to the 10 s connection limit), before it
+    // its start-up bootstrap (for the 10 s connection limit), before it
     // opens its control socket.
     let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mute_addr = format!("/ip4/127.0.0.1/tcp/{}", mute.local_addr().unwrap().port());
     let mut args = START_LOCAL.to_vec();
     args.extend(["--bootstrap", &mute_addr, "--exit-after", "60s"]);
+    let log = env.work.path().join("node.stderr");
     let mut node = env
         .cmd(&args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let (held, _) = mute.accept().unwrap();
@@ -595,14 +596,21 @@ fn a_node_that_is_starting_is_not_taken_for_none() {
                 .contains("Operating in offline mode: a P2P node for this GGEN_HOME is starting"),
         "{stderr}"
     );
-    drop(held);
+    // The connection limit ends the wait, and the warning says so (it
+    // said "Timeout has been reached").
     let socket = env.home().join("p2p/control.sock");
     let up = eventually(Duration::from_secs(30), || {
         (socket.exists(), socket.exists())
     });
     assert!(up, "the node never finished starting");
+    drop(held);
     env.ok(&["marketplace", "p2p", "stop"]);
     assert!(node.wait().unwrap().success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr.contains(&format!("({mute_addr}: no answer within 10s)")),
+        "{stderr}"
+    );
 }
 
 #[test]

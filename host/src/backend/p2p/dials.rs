@@ -116,12 +116,18 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A dial the swarm gave up at [`CONNECTION_TIMEOUT`] ("Timeout has been
 /// reached", said libp2p).
-fn timed_out(e: &std::io::Error) -> bool {
-    (e.get_ref()).is_some_and(|inner| {
-        inner
-            .downcast_ref::<TransportTimeoutError<std::io::Error>>()
-            .is_some_and(|t| matches!(t, TransportTimeoutError::Timeout))
-    })
+fn timed_out(mut e: &std::io::Error) -> bool {
+    // The timeout error's type names the whole transport stack, so it
+    // cannot be downcast to; its text is the same whatever the stack. Each
+    // boxing of the transport wraps it in another io::Error.
+    let timeout = TransportTimeoutError::<std::io::Error>::Timeout.to_string();
+    while let Some(inner) = e.get_ref() {
+        match inner.downcast_ref::<std::io::Error>() {
+            Some(wrapped) => e = wrapped,
+            None => return inner.to_string() == timeout,
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -160,6 +166,13 @@ mod tests {
         let error = DialError::Transport(vec![(
             "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
             TransportError::Other(std::io::Error::other(timeout)),
+        )]);
+        assert_eq!(why_failed(&error), "no answer within 10s");
+        let timeout = TransportTimeoutError::<std::io::Error>::Timeout;
+        let twice = std::io::Error::other(std::io::Error::other(timeout));
+        let error = DialError::Transport(vec![(
+            "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+            TransportError::Other(twice),
         )]);
         assert_eq!(why_failed(&error), "no answer within 10s");
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
