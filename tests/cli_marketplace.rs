@@ -771,11 +771,7 @@ fn registry_flag_and_config_choose_the_root() {
         env.ok(&["marketplace", "search", "placed"])
             .contains("No packages match")
     );
-    std::fs::write(
-        env.home().join("config.toml"),
-        format!("[marketplace]\nregistry_path = {:?}\n", elsewhere),
-    )
-    .unwrap();
+    env.write_config(format!("[marketplace]\nregistry_path = {:?}\n", elsewhere));
     assert!(
         env.ok(&["marketplace", "search", "placed"])
             .contains("placed")
@@ -798,11 +794,9 @@ fn registry_flag_and_config_choose_the_root() {
     // A relative path in config.toml is relative to GGEN_HOME, wherever ggen runs.
     let home_reg = env.home().join("relative-reg");
     std::fs::rename(&elsewhere, &home_reg).unwrap();
-    std::fs::write(
-        env.home().join("config.toml"),
+    env.write_config(
         "[marketplace]\nregistry_path = \"relative-reg\"\npackages_path = \"relative-pkgs\"\n",
-    )
-    .unwrap();
+    );
     let out = env
         .cmd(&["marketplace", "install", "placed"])
         .current_dir(env.work.path())
@@ -816,11 +810,7 @@ fn registry_flag_and_config_choose_the_root() {
     assert!(env.home().join("relative-pkgs/placed/a").is_file());
     assert!(!env.work.path().join("relative-pkgs").exists());
     // Unknown keys (typos) are ignored with a warning naming them.
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace]\nregistry_path = \"relative-reg\"\nregitry_path = \"x\"\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace]\nregistry_path = \"relative-reg\"\nregitry_path = \"x\"\n");
     let out = env.run(&["marketplace", "search", "placed"]);
     assert!(out.status.success());
     assert_eq!(
@@ -882,7 +872,7 @@ fn registry_flag_and_config_choose_the_root() {
             "config.toml line 2: a limit must be at least 1, not 0",
         ),
     ] {
-        std::fs::write(env.home().join("config.toml"), text).unwrap();
+        env.write_config(text);
         let err = env.fails(&["marketplace", "search", "x"]);
         assert!(err.contains(expected), "{text:?}: {err}");
     }

@@ -59,7 +59,7 @@ fn publish_hostile(env: &Env, name: &str, version: &str, deps: Value) {
 }
 
 fn config(env: &Env, text: &str) {
-    std::fs::write(env.home().join("config.toml"), text).unwrap();
+    env.write_config(text);
 }
 
 #[test]

@@ -85,11 +85,7 @@ fn endless_loop_hits_the_deadline() {
     );
     assert!(!err.contains("memory"), "{err}");
     // The deadline also comes from config.toml.
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace.plugins]\ntimeout_ms = 700\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace.plugins]\ntimeout_ms = 700\n");
     let err = attack(&env, &[], "loop");
     assert!(err.contains("ran past its 700ms deadline"), "{err}");
     // Deadlines are counted in 10 ms ticks: the message names the one applied.
@@ -133,11 +129,7 @@ fn unbounded_allocation_hits_the_memory_cap() {
         "{err}"
     );
     assert!(!err.contains("timeout"), "{err}");
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace.plugins]\nmemory_mib = 96\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace.plugins]\nmemory_mib = 96\n");
     let err = attack(&env, &[], "alloc");
     assert!(err.contains("memory cap of 96 MiB"), "{err}");
 }

@@ -73,11 +73,7 @@ fn fails_at(env: &Env, var: &str, point: &str, args: &[&str]) -> bool {
 #[test]
 fn the_recorded_source_is_a_percent_encoded_url() {
     let env = Env::new();
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace]\nregistry_path = \"my reg #1?\"\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace]\nregistry_path = \"my reg #1?\"\n");
     pkg(&env, "solo", "1.0.0", json!({}));
     env.ok(&["marketplace", "install", "solo"]);
     let lock = lock(&env.home().join("packages"));
@@ -1644,11 +1640,9 @@ fn parallel_installers_on_one_root_are_serialised() {
 #[test]
 fn every_hostile_archive_planted_in_the_registry_is_refused() {
     let env = Env::new();
-    std::fs::write(
-        env.home().join("config.toml"),
+    env.write_config(
         "[marketplace.install]\nmax_entries = 10\nmax_unpacked_mib = 1\nmax_path = 200\n",
-    )
-    .unwrap();
+    );
     pkg(&env, "fine", "1.0.0", json!({}));
     pkg(&env, "victim", "1.0.0", json!({"fine": "1"}));
     env.ok(&["marketplace", "install", "fine"]);

@@ -302,11 +302,7 @@ fn offline_mode_answers_from_local_data() {
     // long as the configuration says, and the warning says so.
     let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mute_addr = format!("/ip4/127.0.0.1/tcp/{}", mute.local_addr().unwrap().port());
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace.p2p]\nbootstrap_timeout_secs = 1\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace.p2p]\nbootstrap_timeout_secs = 1\n");
     let search_via = |addr: &str| {
         let out = env.run(&["marketplace", "p2p", "search", "local", "--bootstrap", addr]);
         (
@@ -497,6 +493,15 @@ fn offline_mode_answers_from_local_data() {
     );
 }
 
+/// `args` running in `env`, its stderr kept for `wait_with_output`.
+fn spawn_for_stderr(env: &Env, args: &[&str]) -> std::process::Child {
+    env.cmd(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A valid peer id nobody runs.
 const DEAD_PEER: &str = "12D3KooWEZyhS9abyqGT28vVv2wLdbJ432qHNQvKuyFwTDsVd8aR";
 
@@ -529,16 +534,10 @@ fn a_ggen_home_too_long_for_a_socket_path_is_refused_before_the_node_starts() {
 
 #[test]
 fn a_background_node_stopped_before_it_reported_is_not_called_a_crash() {
-    use std::process::Stdio;
     let env = Env::new();
     let mut args = START_LOCAL.to_vec();
     args.extend(["--daemon", "--exit-after", "30s"]);
-    let start = env
-        .cmd(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let start = spawn_for_stderr(&env, &args);
     // A stop as soon as there is a node to stop: usually before `start`
     // has asked it how its start went.
     let stopped = eventually(Duration::from_secs(30), || {
@@ -561,11 +560,7 @@ fn a_background_node_stopped_before_it_reported_is_not_called_a_crash() {
 fn a_node_that_is_starting_is_not_taken_for_none() {
     use std::process::Stdio;
     let env = Env::new();
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace.p2p]\nbootstrap_timeout_secs = 60\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace.p2p]\nbootstrap_timeout_secs = 60\n");
     // A peer that takes the connection and says nothing keeps the node in
     // its start-up bootstrap (for the 10 s connection limit), before it
     // opens its control socket.
@@ -792,7 +787,6 @@ fn what_is_in_the_way_of_the_control_socket_is_named_and_kept() {
 
 #[test]
 fn one_node_per_home_even_when_two_start_at_once() {
-    use std::process::Stdio;
     let env = Env::new();
     const START: [&str; 7] = [
         "marketplace",
@@ -803,13 +797,7 @@ fn one_node_per_home_even_when_two_start_at_once() {
         "--exit-after",
         "60s",
     ];
-    let spawn = || {
-        env.cmd(&START)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_for_stderr(&env, &START);
     let mut nodes = [spawn(), spawn()];
     // One of the two is refused; the other runs, reachable.
     let loser = eventually(Duration::from_secs(30), || {
@@ -873,7 +861,6 @@ fn one_node_per_home_even_when_two_start_at_once() {
 
 #[test]
 fn two_background_starts_at_once_start_one_node_and_keep_its_log_clean() {
-    use std::process::Stdio;
     let env = Env::new();
     let args = [
         "marketplace",
@@ -887,13 +874,7 @@ fn two_background_starts_at_once_start_one_node_and_keep_its_log_clean() {
     ];
     let log = env.home().join("p2p/node.log");
     for round in 0..8 {
-        let spawn = || {
-            env.cmd(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let spawn = || spawn_for_stderr(&env, &args);
         let starts = [spawn(), spawn()];
         let outs: Vec<_> = starts
             .into_iter()
@@ -1536,11 +1517,7 @@ fn dht_server_mode_is_chosen_per_run() {
     assert_eq!(started(&[])["dht_server"], true);
     // No flag turned server mode off for one run.
     assert_eq!(started(&["--dht-client"])["dht_server"], false);
-    std::fs::write(
-        env.home().join("config.toml"),
-        "[marketplace.p2p]\ndht_server_mode = false\n",
-    )
-    .unwrap();
+    env.write_config("[marketplace.p2p]\ndht_server_mode = false\n");
     assert_eq!(started(&[])["dht_server"], false);
     assert_eq!(started(&["--dht-server"])["dht_server"], true);
     let both = env.run(&[

@@ -175,11 +175,7 @@ fn a_provider_that_crashes_mid_transfer_is_away_not_failing() {
 fn bad_providers_are_detected_penalised_and_skipped() {
     let client = Env::new();
     // Short per-segment deadline, so the silent provider costs 2 s, not 10.
-    std::fs::write(
-        client.home().join("config.toml"),
-        "[marketplace.p2p]\nquery_timeout_secs = 2\n",
-    )
-    .unwrap();
+    client.write_config("[marketplace.p2p]\nquery_timeout_secs = 2\n");
     let mut bad = Vec::new();
     for (fault, expected) in [
         ("corrupt", "do not match the checksum"),
@@ -391,11 +387,9 @@ fn install_from_a_silent_provider(query_timeout_secs: u64) -> (Node, Node, std::
     publish_big(&provider);
     let provider = start_faulty(&mut provider, "silent", &[]);
     let client = Env::new();
-    std::fs::write(
-        client.home().join("config.toml"),
-        format!("[marketplace.p2p]\nquery_timeout_secs = {query_timeout_secs}\n"),
-    )
-    .unwrap();
+    client.write_config(format!(
+        "[marketplace.p2p]\nquery_timeout_secs = {query_timeout_secs}\n"
+    ));
     let node = Node::start_in(client, &[&provider.addr]);
     let install = (node.env.cmd(&["marketplace", "install", "big", "--p2p"]))
         .stdout(std::process::Stdio::null())

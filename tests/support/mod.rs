@@ -66,6 +66,11 @@ impl Env {
         self.home.path()
     }
 
+    /// Write `$GGEN_HOME/config.toml`.
+    pub fn write_config(&self, toml: impl AsRef<[u8]>) {
+        std::fs::write(self.home().join("config.toml"), toml).unwrap();
+    }
+
     pub fn registry(&self) -> PathBuf {
         self.home.path().join("registry")
     }

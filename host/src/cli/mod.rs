@@ -333,7 +333,6 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
     Ok(())
 }
 
-/// `word` as a shell reads it back (quoted when it needs to be).
 /// ` --target DIR` for a command suggested to the user, when they gave one.
 fn target_flag(target: Option<&std::path::Path>) -> String {
     target
@@ -341,6 +340,7 @@ fn target_flag(target: Option<&std::path::Path>) -> String {
         .unwrap_or_default()
 }
 
+/// `word` as a shell reads it back (quoted when it needs to be).
 fn shell_word(word: &str) -> String {
     shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), |q| q.into_owned())
 }

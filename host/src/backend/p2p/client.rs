@@ -50,7 +50,8 @@ impl Own {
     }
 }
 
-fn without_peer(mut addr: Multiaddr) -> Multiaddr {
+/// `addr` without its trailing `/p2p/<id>`, if it has one: where it leads.
+pub fn without_peer(mut addr: Multiaddr) -> Multiaddr {
     if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
         addr.pop();
     }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use libp2p::{Multiaddr, PeerId};
 
+use super::client::without_peer;
+
 use crate::backend::network::{PeerView, unix_now as now};
 
 pub const MAX_PEERS: usize = 10_000;
@@ -91,14 +93,7 @@ pub struct Peers {
 
 /// Whether two addresses lead to the same place, a trailing `/p2p/<id>` aside.
 fn same_place(a: &Multiaddr, b: &Multiaddr) -> bool {
-    let strip = |m: &Multiaddr| {
-        let mut m = m.clone();
-        if let Some(libp2p::multiaddr::Protocol::P2p(_)) = m.iter().last() {
-            m.pop();
-        }
-        m
-    };
-    strip(a) == strip(b)
+    without_peer(a.clone()) == without_peer(b.clone())
 }
 
 /// When to forget a peer (seeds §13.2 `prune_threshold`, `prune_after_days`).
