@@ -240,6 +240,74 @@ fn a_malformed_entry_keeps_every_version_still_readable() {
     );
 }
 
+/// A call about one package reads its entry from the derived index, not
+/// the whole index.json: within a memory cap far below what parsing the
+/// index takes, until index.json changes or the derived index is damaged.
+#[test]
+fn one_package_is_read_without_parsing_the_whole_index() {
+    let env = Env::new();
+    write_large_index(&env);
+    env.publish(manifest("real", "1.2.0"));
+    let small = ["--plugin-memory", "4"];
+    let info = |name: &str| {
+        let mut args = small.to_vec();
+        args.extend(["marketplace", "info", name, "--json"]);
+        env.json(&args)
+    };
+    assert_eq!(info("real")["versions"][0]["version"], "1.2.0");
+    let filler = info("filler19999");
+    assert_eq!(
+        filler["versions"][0]["description"],
+        "filler package for a large index"
+    );
+    let missing = env.fails(&["--plugin-memory", "4", "marketplace", "info", "nowhere"]);
+    assert!(
+        missing.contains("`nowhere` is not in this registry"),
+        "{missing}"
+    );
+    // The tarball too: install reads nothing else of the index.
+    let target = env.home().join("project");
+    let target_arg = target.to_str().unwrap();
+    let mut install = small.to_vec();
+    install.extend(["marketplace", "install", "real", "--target", target_arg]);
+    env.ok(&install);
+    assert!(target.join("ggen.lock").is_file());
+
+    // Behind ggen's back, index.json changes: lookups read it again (and
+    // this one needs the memory to), so they see the change.
+    let path = env.registry().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["packages"]["real"]["versions"][0]["description"] = json!("edited by hand");
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let capped = env.fails(&["--plugin-memory", "4", "marketplace", "info", "real"]);
+    assert!(
+        capped.contains("exceeded its memory cap of 4 MiB"),
+        "{capped}"
+    );
+    let r = env.json(&["marketplace", "info", "real", "--json"]);
+    assert_eq!(r["versions"][0]["description"], "edited by hand");
+
+    // The next search stores a fresh derived index. Cut short, its package
+    // table still answers for what it holds whole; for the entry cut (the
+    // last: `real`), lookups fall back to index.json.
+    env.ok(&["marketplace", "search", "real"]);
+    assert_eq!(info("real")["versions"][0]["description"], "edited by hand");
+    let file = search_index(&env);
+    let len = std::fs::metadata(&file).unwrap().len();
+    let cut = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    cut.set_len(len - 20).unwrap();
+    drop(cut);
+    assert_eq!(info("filler19999")["versions"][0]["version"], "1.0.0");
+    let capped = env.fails(&["--plugin-memory", "4", "marketplace", "info", "real"]);
+    assert!(
+        capped.contains("exceeded its memory cap of 4 MiB"),
+        "{capped}"
+    );
+    let r = env.json(&["marketplace", "info", "real", "--json"]);
+    assert_eq!(r["versions"][0]["description"], "edited by hand");
+}
+
 #[test]
 fn edits_to_index_json_are_seen_by_the_next_search() {
     let env = Env::new();
@@ -388,7 +456,7 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX05"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX06"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");

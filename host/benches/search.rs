@@ -8,7 +8,11 @@
 //! * the whole `ggen marketplace search rust web` process next to a process
 //!   that does the same natively (this benchmark run again with
 //!   `GGEN_BENCH_NATIVE_SEARCH`: config, registry, search, print), alternating;
-//! * the cold first run: compiling the plugin, and rebuilding the search index.
+//! * the cold first run: compiling the plugin, and rebuilding the search index;
+//! * `ggen marketplace info <name>` reading the package's entry from the
+//!   derived index, next to the same command while index.json's mtime says
+//!   the derived index is stale (it then parses the whole index.json, as
+//!   every call about one package did before the package table), alternating.
 //!
 //! Run: `cargo bench -p ggen --bench search` (GGEN_BENCH_SIZES=1000,10000 to
 //! pick sizes, GGEN_BENCH_RUNS to change the sample count).
@@ -279,6 +283,7 @@ fn main() {
         "| packages | first search (compile + index build) | CLI `search rust web` | native process `search rust web` | CLI / native process | CLI `search kafka` | CLI exact name | plugin load (cached) | WASM search call | native search call | WASM / native | fresh instance + search |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut info_rows = Vec::new();
     for n in sizes {
         let home = tempfile::tempdir().unwrap();
         let root = home.path().join("registry");
@@ -331,5 +336,35 @@ fn main() {
             wasm_call.as_secs_f64() / native_call.as_secs_f64(),
             ms(fresh)
         );
+
+        // The derived index was built for index.json's current mtime; any
+        // other mtime makes it stale, and the original makes it fresh again.
+        let index = std::fs::File::options()
+            .write(true)
+            .open(root.join("index.json"))
+            .unwrap();
+        let built_for = index.metadata().unwrap().modified().unwrap();
+        let info = |mtime| {
+            index.set_modified(mtime).unwrap();
+            cli(home.path(), &["marketplace", "info", &probe])
+        };
+        let (table, parse) = sample_pair(
+            runs,
+            || _ = info(built_for),
+            || _ = info(built_for + Duration::from_secs(1)),
+        );
+        index.set_modified(built_for).unwrap();
+        info_rows.push(format!(
+            "| {n} | {} | {} | {:.1}x |",
+            ms(table),
+            ms(parse),
+            parse.as_secs_f64() / table.as_secs_f64()
+        ));
+    }
+    println!(
+        "\n## `info <name>`, {runs} alternating runs each (medians)\n\n| packages | from the package table | parsing index.json | speed-up |\n|---|---|---|---|"
+    );
+    for row in info_rows {
+        println!("{row}");
     }
 }

@@ -39,7 +39,10 @@ impl RangeFile {
 
     /// `len` bytes from `offset`; `UnexpectedEof` if the file is shorter.
     pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(len);
+        // Sized by what the file can give: a length read from a damaged file
+        // must not reserve gigabytes.
+        let room = usize::try_from(self.len.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(len.min(room));
         self.read_chunks(offset, len as u64, |piece| {
             out.extend_from_slice(piece);
             Ok(())

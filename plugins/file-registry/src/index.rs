@@ -57,6 +57,17 @@ fn format_version() -> String {
 }
 
 impl IndexFile {
+    /// The index of a registry at `root` as far as one key goes: `value` is
+    /// what index.json holds under `name` (read from the derived index), if
+    /// anything.
+    pub fn only(root: PathBuf, name: &str, value: Option<Box<RawValue>>) -> Self {
+        Self {
+            packages: value.map(|v| (name.to_owned(), v)).into_iter().collect(),
+            root: Some(root),
+            ..Self::default()
+        }
+    }
+
     /// One package, parsed.
     pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
         self.packages

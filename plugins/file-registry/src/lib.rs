@@ -8,11 +8,13 @@
 //!
 //! Search reads a derived index in the cache directory (search_index.rs) that
 //! is rebuilt whenever index.json changes, so a search never parses the whole
-//! JSON index. The code works on plain paths: as a plugin those are the
+//! JSON index, and neither does a call about one package while that index is
+//! fresh (package_table.rs). The code works on plain paths: as a plugin those are the
 //! preopened `/registry` and `/cache`; natively (benchmarks) any directories.
 
 mod fsutil;
 mod index;
+mod package_table;
 mod recover;
 mod registry;
 mod search_index;

@@ -9,6 +9,7 @@ use ggen_plugin_sdk::{Error, Package, PackageVersion, Query, RegistryMetadata, S
 
 use crate::fsutil::{copy_atomic, open_failure, write_atomic, write_atomic_with, write_new_with};
 use crate::index::{IndexEntry, IndexFile, IndexPackage, tarball_path};
+use crate::package_table::Found;
 use crate::{recover, search_index, warn};
 
 pub const INDEX_FILE: &str = "index.json";
@@ -123,8 +124,24 @@ impl FileRegistry {
         search_index::search(self, query)
     }
 
+    /// The index as far as `name` goes: its entry alone from the derived
+    /// index while that is fresh, else all of index.json (read, and
+    /// recovered if damaged; the next search stores a fresh derived index).
+    fn index_for(&self, name: &str) -> Result<IndexFile, Error> {
+        if let Ok(fp) = search_index::fingerprint(&self.index_path())
+            && let Some(found) = search_index::lookup(self, fp, name)
+        {
+            let value = match found {
+                Found::Entry(value) => Some(value),
+                Found::Absent => None,
+            };
+            return Ok(IndexFile::only(self.root.clone(), name, value));
+        }
+        self.load_index()
+    }
+
     pub fn get_package(&self, name: &str) -> Result<Package, Error> {
-        let index = self.load_index()?;
+        let index = self.index_for(name)?;
         let package = (index.package(name)?)
             .filter(|p| !p.versions.is_empty())
             .ok_or_else(|| not_found(name, None))?;
@@ -132,7 +149,7 @@ impl FileRegistry {
     }
 
     pub fn get_package_version(&self, name: &str, version: &str) -> Result<PackageVersion, Error> {
-        let index = self.load_index()?;
+        let index = self.index_for(name)?;
         find_entry(&index, name, version).map(|e| e.to_wire(name))
     }
 
@@ -301,12 +318,12 @@ impl FileRegistry {
     }
 
     pub fn open_tarball(&self, name: &str, version: &str) -> Result<Box<dyn Read>, Error> {
-        let entry = find_entry(&self.load_index()?, name, version)?;
+        let entry = find_entry(&self.index_for(name)?, name, version)?;
         match self.open_entry(name, version, &entry) {
             // A `publish --force` moved the bytes between reading the index
             // and opening them: the index now says where they are.
             Err((e, io::ErrorKind::NotFound)) => {
-                let now = find_entry(&self.load_index()?, name, version)?;
+                let now = find_entry(&self.index_for(name)?, name, version)?;
                 if (&now.tarball, &now.checksum) == (&entry.tarball, &entry.checksum) {
                     return Err(e);
                 }

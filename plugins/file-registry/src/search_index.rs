@@ -1,25 +1,28 @@
-//! The derived search index: one binary file in the cache directory that a
-//! search reads instead of parsing index.json.
+//! The derived index: one binary file in the cache directory that a search
+//! reads instead of parsing index.json, and a call about one package reads
+//! that package's entry from (package_table.rs).
 //!
 //! ```text
-//! header   magic "GGSIDX05" | index.json len u64 | mtime secs i64 | mtime nanos u32
-//!          | record count u32 | haystack section len u64              (40 bytes)
+//! header   magic "GGSIDX06" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//!          | record count u32 | haystack len u64 | blobs len u64
+//!          | package count u32 (NO_TABLE: none) | 0 u32               (56 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: its newest version as wire metadata (postcard), read
 //!          and decoded only for the hits shown
+//! table    every index.json key and its value, sorted (package_table.rs)
 //! ```
 //!
 //! The header records index.json's size and mtime; any change to index.json,
-//! by ggen or by hand, makes the index stale and the next search rebuilds it.
-//! Every read is bounds-checked; a file whose structure is damaged is
-//! rebuilt (damage inside a record's text is not detected: the file is a
-//! cache in the plugin's own directory, and checksumming it would cost a
-//! full hash per search).
+//! by ggen or by hand, makes the index stale: the next search rebuilds it,
+//! and lookups read index.json until then. Every read is bounds-checked; a
+//! file whose structure is damaged is rebuilt (damage inside a record's text
+//! is not detected: the file is a cache in the plugin's own directory, and
+//! checksumming it would cost a full hash per search).
 
 use std::fs;
 use std::io;
 
-use ggen_plugin_sdk::fs as sdk_fs;
+use ggen_plugin_sdk::fs::RangeFile;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -28,14 +31,18 @@ use ggen_plugin_sdk::{Error, Query, SearchResults};
 
 use crate::fsutil::write_atomic_with;
 use crate::index::IndexFile;
+use crate::package_table::{self, Found, Table};
 use crate::registry::FileRegistry;
 use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
 /// Bumped whenever what the file holds changes, so older files are rebuilt
-/// (05: a package's hit is its newest stable version).
-const MAGIC: &[u8; 8] = b"GGSIDX05";
-const HEADER_LEN: usize = 40;
+/// (05: a package's hit is its newest stable version; 06: the package table).
+const MAGIC: &[u8; 8] = b"GGSIDX06";
+const HEADER_LEN: usize = 56;
+/// The package count of a file without a package table (a length did not
+/// fit its format): lookups read index.json.
+const NO_TABLE: u32 = u32::MAX;
 
 /// Identity of an index.json version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +70,7 @@ impl Fingerprint {
     }
 }
 
-fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
+pub fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
     Fingerprint::of(&fs::metadata(path)?).ok_or_else(|| io::ErrorKind::Unsupported.into())
 }
 
@@ -98,11 +105,12 @@ pub fn search(reg: &FileRegistry, query: &Query) -> Result<SearchResults, Error>
         .ok_or_else(|| Error::Internal("search index build failed".into()))
 }
 
-/// The two sections of a freshly built search index.
+/// The sections of a freshly built derived index.
 pub struct Built {
     count: u32,
     hay: Vec<u8>,
     blobs: Vec<u8>,
+    table: Option<Table>,
 }
 
 /// Build the search index for `index` and store it. `read_as`: the
@@ -127,20 +135,43 @@ pub fn rebuild(
     }
     fs::create_dir_all(&reg.cache)?;
     write_atomic_with(&reg.cache.join(FILE), |w| {
-        w.write_all(&header(fp, built.count, built.hay.len() as u64))?;
+        w.write_all(&header(fp, &built))?;
         w.write_all(&built.hay)?;
-        w.write_all(&built.blobs)
+        w.write_all(&built.blobs)?;
+        if let Some(table) = &built.table {
+            w.write_all(&table.slots)?;
+            w.write_all(&table.entries)?;
+        }
+        Ok(())
     })?;
     Ok(built)
 }
 
-fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
-    let file = sdk_fs::RangeFile::open(&reg.cache.join(FILE)).ok()?;
+/// The stored derived index, if it was built from index.json as it is now
+/// (`fp`), with its header.
+fn open_fresh(reg: &FileRegistry, fp: Fingerprint) -> Option<(RangeFile, Header)> {
+    let file = RangeFile::open(&reg.cache.join(FILE)).ok()?;
     let header: [u8; HEADER_LEN] = file.read_at(0, HEADER_LEN).ok()?.try_into().ok()?;
-    let (stored, _count, hay_len) = parse_header(&header)?;
-    if stored != fp {
+    let header = parse_header(&header)?;
+    (header.fp == fp).then_some((file, header))
+}
+
+/// What the derived index says about package `name`, if it is fresh for
+/// index.json as it is now (`fp`) and undamaged; `None` sends the caller to
+/// index.json.
+pub fn lookup(reg: &FileRegistry, fp: Fingerprint, name: &str) -> Option<Found> {
+    let (file, header) = open_fresh(reg, fp)?;
+    if header.packages == NO_TABLE {
         return None;
     }
+    let at = (HEADER_LEN as u64)
+        .checked_add(header.hay_len)?
+        .checked_add(header.blobs_len)?;
+    package_table::find(&file, at, header.packages, name)
+}
+
+fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
+    let (file, Header { hay_len, .. }) = open_fresh(reg, fp)?;
     let mut scan = Scan::new(query, usize::try_from(hay_len).ok()?);
     file.read_chunks(HEADER_LEN as u64, hay_len, |piece| {
         scan.feed(piece)
@@ -153,28 +184,43 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
     })
 }
 
-fn parse_header(h: &[u8; HEADER_LEN]) -> Option<(Fingerprint, u32, u64)> {
+/// A stored derived index's header.
+struct Header {
+    fp: Fingerprint,
+    hay_len: u64,
+    blobs_len: u64,
+    packages: u32,
+}
+
+fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {
     if &h[..8] != MAGIC {
         return None;
     }
     let u64_at = |i: usize| u64::from_le_bytes(h[i..i + 8].try_into().unwrap());
-    let fp = Fingerprint {
-        len: u64_at(8),
-        secs: u64_at(16) as i64,
-        nanos: u32::from_le_bytes(h[24..28].try_into().unwrap()),
-    };
-    let count = u32::from_le_bytes(h[28..32].try_into().unwrap());
-    Some((fp, count, u64_at(32)))
+    let u32_at = |i: usize| u32::from_le_bytes(h[i..i + 4].try_into().unwrap());
+    Some(Header {
+        fp: Fingerprint {
+            len: u64_at(8),
+            secs: u64_at(16) as i64,
+            nanos: u32_at(24),
+        },
+        hay_len: u64_at(32),
+        blobs_len: u64_at(40),
+        packages: u32_at(48),
+    })
 }
 
-fn header(fp: Fingerprint, count: u32, hay_len: u64) -> [u8; HEADER_LEN] {
+fn header(fp: Fingerprint, built: &Built) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     out[..8].copy_from_slice(MAGIC);
     out[8..16].copy_from_slice(&fp.len.to_le_bytes());
     out[16..24].copy_from_slice(&fp.secs.to_le_bytes());
     out[24..28].copy_from_slice(&fp.nanos.to_le_bytes());
-    out[28..32].copy_from_slice(&count.to_le_bytes());
-    out[32..40].copy_from_slice(&hay_len.to_le_bytes());
+    out[28..32].copy_from_slice(&built.count.to_le_bytes());
+    out[32..40].copy_from_slice(&(built.hay.len() as u64).to_le_bytes());
+    out[40..48].copy_from_slice(&(built.blobs.len() as u64).to_le_bytes());
+    let packages = built.table.as_ref().map_or(NO_TABLE, |t| t.count);
+    out[48..52].copy_from_slice(&packages.to_le_bytes());
     out
 }
 
@@ -214,5 +260,13 @@ fn build(index: &IndexFile) -> Built {
         blobs.extend_from_slice(&blob);
         count += 1;
     }
-    Built { count, hay, blobs }
+    // A count of NO_TABLE would read as no table: one key fewer than
+    // u32::MAX is far past any index.json a plugin could hold anyway.
+    let table = package_table::build(&index.packages).filter(|t| t.count != NO_TABLE);
+    Built {
+        count,
+        hay,
+        blobs,
+        table,
+    }
 }
