@@ -190,6 +190,56 @@ fn records_of_the_local_registry_are_put_at_start() {
     assert_eq!(hit(&r, "old-pkg").unwrap()["via"], "dht", "{r}");
 }
 
+/// A registry of `count` packages as another tool would write it: index.json
+/// and one small tarball each (checksums that match; no manifests).
+fn plant_registry(env: &Env, count: usize) {
+    let mut packages = serde_json::Map::new();
+    for i in 0..count {
+        let name = format!("pkg-{i:05}");
+        let tarball = format!("{name}/1.0.0/{name}-1.0.0.tar.gz");
+        let bytes = format!("tarball {i}");
+        let path = env.registry().join(&tarball);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        packages.insert(
+            name.clone(),
+            json!({"name": name, "versions": [{"version": "1.0.0", "tarball": tarball,
+                "checksum": format!("sha256-{}", support::sha256_hex(bytes.as_bytes())),
+                "size": bytes.len()}]}),
+        );
+    }
+    let index = json!({"version": "1", "packages": packages});
+    std::fs::write(
+        env.registry().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A registry larger than the room a node keeps for its own records (8,192
+/// of each kind: the rest of kad's store is for other peers'): all of it is
+/// served, the room is filled and no more, and what did not fit is one
+/// warning per reason, not one per package.
+#[test]
+fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
+    const ROOM: usize = 8_192;
+    let env = Env::new();
+    plant_registry(&env, ROOM + 8);
+    let node = Node::start_in(env, &[]);
+    let status = status(&node.env);
+    assert_eq!(status["records_held"], ROOM, "{status}");
+    assert_eq!(status["tarballs_served"], ROOM + 8, "{status}");
+    let stderr = std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    let [records, provided] = [
+        "8 packages without a DHT record (pkg-08192@1.0.0, pkg-08193@1.0.0, pkg-08194@1.0.0, ...): this node announces 8192 packages already",
+        "8 packages not announced as served here (pkg-08192@1.0.0, pkg-08193@1.0.0, pkg-08194@1.0.0, ...): P2P: this node provides 8192 tarballs already",
+    ];
+    assert!(warnings.iter().any(|w| w.contains(records)), "{stderr}");
+    assert!(warnings.iter().any(|w| w.contains(provided)), "{stderr}");
+}
+
 #[test]
 fn a_node_stopped_while_putting_records_stops_quietly() {
     let env = Env::new();

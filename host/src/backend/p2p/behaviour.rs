@@ -33,7 +33,7 @@ impl Behaviour {
         // Inbound records are validated by the event loop before they are
         // stored; it stores provider records as they come.
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
-        let store = super::remote_keys::bounded_store(peer_id, MAX_RECORD_BYTES);
+        let store = super::held_keys::bounded_store(peer_id, MAX_RECORD_BYTES);
         let mut kademlia = kad::Behaviour::with_config(peer_id, store, kad_config);
         // Client nodes (short-lived) query the DHT but do not serve it.
         kademlia.set_mode(Some(if dht_server {

@@ -21,9 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{self, DialOutcome, Dials, why_failed};
+use super::held_keys::{self, OwnKeys, RemoteKeys};
 use super::peers::Peers;
 use super::record;
-use super::remote_keys::{self, RemoteKeys};
 use super::serve::Served;
 use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
@@ -112,6 +112,9 @@ pub struct EventLoop {
     /// Package records and provider records held for other peers.
     remote_records: RemoteKeys,
     remote_providers: RemoteKeys,
+    /// This node's own: the packages it announces, the tarballs it provides.
+    own_records: OwnKeys,
+    own_provided: OwnKeys,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -145,8 +148,10 @@ impl EventLoop {
             listen: Vec::new(),
             dials: Dials::default(),
             bootstrap: Vec::new(),
-            remote_records: RemoteKeys::new(remote_keys::REMOTE_RECORDS),
-            remote_providers: RemoteKeys::new(remote_keys::REMOTE_PROVIDED),
+            remote_records: RemoteKeys::new(held_keys::REMOTE_RECORDS),
+            remote_providers: RemoteKeys::new(held_keys::REMOTE_PROVIDED),
+            own_records: OwnKeys::new(held_keys::LOCAL_RECORDS),
+            own_provided: OwnKeys::new(held_keys::LOCAL_PROVIDED),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -296,16 +301,24 @@ impl EventLoop {
                     publisher: Some(*self.swarm.local_peer_id()),
                     expires: None,
                 };
+                let new = !self.own_records.contains(&record.key);
+                if !self.own_records.admit(&record.key) {
+                    let _ = reply.send(Err(format!(
+                        "this node announces {} packages already, the most it holds records for",
+                        self.own_records.limit()
+                    )));
+                    return;
+                }
                 self.metrics.dht_queries += 1;
                 // Stored here (as put_record does), then sent to the closest
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
                 if let Err(e) = kademlia.store_mut().put(record.clone()) {
-                    let _ = reply.send(Err(format!(
-                        "cannot store the record ({e:?}): this node announces {} packages already, the most it holds records for",
-                        remote_keys::LOCAL_RECORDS
-                    )));
+                    if new {
+                        self.own_records.release(&record.key);
+                    }
+                    let _ = reply.send(Err(format!("cannot store the record ({e:?})")));
                     return;
                 }
                 // Its own now, if another peer's record held the key.
@@ -347,15 +360,24 @@ impl EventLoop {
                 let provided = if path.is_file() {
                     self.served.insert(sha, path);
                     // Served all the same: a peer that knows this node asks it.
-                    (self.swarm.behaviour_mut().kademlia)
-                        .start_providing(provider_key(&sha))
-                        .map(|_| true)
-                        .map_err(|e| {
-                            format!(
-                                "no provider record could be stored for it ({e:?}): this node provides {} tarballs already, the most it announces (peers that ask this node still get it)",
-                                remote_keys::LOCAL_PROVIDED
-                            )
-                        })
+                    let key = provider_key(&sha);
+                    let new = !self.own_provided.contains(&key);
+                    if self.own_provided.admit(&key) {
+                        (self.swarm.behaviour_mut().kademlia)
+                            .start_providing(key.clone())
+                            .map(|_| true)
+                            .map_err(|e| {
+                                if new {
+                                    self.own_provided.release(&key);
+                                }
+                                format!("no provider record could be stored for it ({e:?}); peers that ask this node still get it")
+                            })
+                    } else {
+                        Err(format!(
+                            "this node provides {} tarballs already, the most it announces (peers that ask this node still get them)",
+                            self.own_provided.limit()
+                        ))
+                    }
                 } else {
                     Ok(false)
                 };
@@ -606,7 +628,7 @@ impl EventLoop {
                 // Filtering hands these to us as well (they were never
                 // stored, so only a provider itself could say it provides).
                 let store = self.swarm.behaviour_mut().kademlia.store_mut();
-                if remote_keys::hold_provider(&mut self.remote_providers, store, record) {
+                if held_keys::hold_provider(&mut self.remote_providers, store, record) {
                     self.metrics.provider_records_received += 1;
                 }
             }
@@ -625,7 +647,11 @@ impl EventLoop {
                         .and_then(|old| record::decode(&old.value).ok())
                         .is_some_and(|old| old.preference() > package.preference());
                     if !keep_old {
-                        remote_keys::hold_record(&mut self.remote_records, store, record, source);
+                        let key = record.key.clone();
+                        if held_keys::hold_record(&mut self.remote_records, store, record, source) {
+                            // Another peer's newer record replaced this node's.
+                            self.own_records.release(&key);
+                        }
                     }
                 }
                 Err(why) => {

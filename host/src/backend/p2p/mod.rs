@@ -6,6 +6,7 @@
 //! running node through its control socket. The domain sees only
 //! [`crate::backend::network::Network`].
 
+mod announce_local;
 mod behaviour;
 mod client;
 mod control;
@@ -13,12 +14,12 @@ pub mod daemon;
 mod dials;
 mod download;
 mod event_loop;
+mod held_keys;
 mod identity;
 mod node;
 mod peers;
 mod peers_file;
 mod record;
-mod remote_keys;
 mod running;
 mod serve;
 mod tls;

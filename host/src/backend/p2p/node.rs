@@ -18,7 +18,6 @@ use super::event_loop::EventLoop;
 use super::identity;
 use super::serve::{Served, serve_all};
 use super::tls::Tls;
-use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, Network, NetworkSearch, NodeStatus, PeerView, RecordsPut,
     Started,
@@ -265,40 +264,12 @@ pub fn run(
                 }
                 Err(_) => return,
             };
-            let (mut stored, mut on_peers) = (0, 0);
-            for package in &packages {
-                if let Err(e) = publisher.provide(package).await {
-                    tracing::warn!(
-                        "cannot announce {}@{} as served here: {e}",
-                        package.name,
-                        package.version
-                    );
-                }
-                match publisher.put_record(package).await {
-                    Ok(peers) => {
-                        stored += 1;
-                        on_peers += usize::from(peers > 0);
-                    }
-                    Err(e) => tracing::warn!("cannot put the DHT record of {}: {e}", package.name),
-                }
-            }
-            announced(RecordsPut {
-                records_put: stored,
-                local_packages: packages.len(),
-                on_peers,
-            });
+            announced(super::announce_local::packages(&publisher, &packages).await);
             // Older versions have no record (the DHT holds each package's
             // newest), but lockfiles pin them by sha256: keep serving them.
             let newest = packages.iter().map(|p| p.checksum.clone()).collect();
             let earlier = tokio::task::spawn_blocking(move || earlier_copies(newest)).await;
-            for checksum in earlier.unwrap_or_default() {
-                let Some(sha) = digest_bytes(&checksum) else {
-                    continue;
-                };
-                if let Err(e) = publisher.provide_digest(sha).await {
-                    tracing::warn!("cannot announce {checksum} as served here: {e}");
-                }
-            }
+            super::announce_local::earlier_copies(&publisher, earlier.unwrap_or_default()).await;
         });
         let expire = async {
             match exit_after {

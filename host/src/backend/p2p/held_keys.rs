@@ -1,12 +1,13 @@
-//! Keys this node holds for other peers, kept within bounds. kad's store
-//! caps its records and its provider keys with this node's own counted in:
-//! filled by others (one peer sending made-up packages, or a small network
-//! with many of them), it would refuse this node's own records and
-//! `start_providing`. So others get at most a fixed number of keys,
-//! [`PER_PEER`] of them each, and the store keeps room for this node's own.
+//! The keys kad's store holds, kept within bounds. The store caps its
+//! records and its provider keys with this node's own counted in: filled by
+//! others (one peer sending made-up packages, or a small network with many
+//! of them), it would refuse this node's own records and `start_providing`;
+//! filled by this node's own (a registry of 100k packages), it would refuse
+//! every other peer's. So others get at most a fixed number of keys,
+//! [`PER_PEER`] of them each, and this node's own at most theirs.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -36,6 +37,41 @@ pub fn bounded_store(local: PeerId, max_value_bytes: usize) -> MemoryStore {
             ..Default::default()
         },
     )
+}
+
+/// The keys of this node's own records (or of the tarballs it provides):
+/// at most `limit`, the room the store keeps for them.
+pub struct OwnKeys {
+    limit: usize,
+    keys: HashSet<RecordKey>,
+}
+
+impl OwnKeys {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            keys: HashSet::new(),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn contains(&self, key: &RecordKey) -> bool {
+        self.keys.contains(key)
+    }
+
+    /// Whether `key` may be this node's own; one that is takes no new room.
+    pub fn admit(&mut self, key: &RecordKey) -> bool {
+        self.keys.contains(key) || (self.keys.len() < self.limit && self.keys.insert(key.clone()))
+    }
+
+    /// `key` is no longer this node's own (the store refused it, or another
+    /// peer's newer record replaced it).
+    pub fn release(&mut self, key: &RecordKey) {
+        self.keys.remove(key);
+    }
 }
 
 /// How often a full [`RemoteKeys`] looks for keys that are gone: each look
@@ -213,6 +249,19 @@ mod tests {
         assert!(!remote.admit(&key(&flood, PER_PEER), flood, |_| true));
         assert!(remote.admit(&key(&late, 2), late, |_| true));
         assert!(!remote.admit(&key(&late, 3), late, |_| true));
+    }
+
+    #[test]
+    fn this_nodes_own_keys_stop_at_their_room() {
+        let mut own = OwnKeys::new(2);
+        let local = PeerId::random();
+        assert!(own.admit(&key(&local, 0)) && own.admit(&key(&local, 1)));
+        // Full: a key it has is still its own (a newer version's record).
+        assert!(!own.admit(&key(&local, 2)));
+        assert!(own.admit(&key(&local, 1)));
+        own.release(&key(&local, 0));
+        assert!(own.admit(&key(&local, 2)));
+        assert!(!own.admit(&key(&local, 0)));
     }
 
     #[test]
