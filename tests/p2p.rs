@@ -240,6 +240,31 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     assert!(warnings.iter().any(|w| w.contains(provided)), "{stderr}");
 }
 
+/// Tarballs lost from the registry (a directory deleted, a disk gone): the
+/// node serves and announces the rest, names the first few it cannot, and
+/// counts the others.
+#[test]
+fn lost_tarballs_are_named_a_few_at_most_and_the_rest_counted() {
+    let env = Env::new();
+    plant_registry(&env, 10);
+    for i in 0..8 {
+        std::fs::remove_dir_all(env.registry().join(format!("pkg-{i:05}"))).unwrap();
+    }
+    let node = Node::start_in(env, &[]);
+    assert_eq!(status(&node.env)["records_held"], 2);
+    let stderr = std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 4, "{stderr}");
+    for (warning, i) in warnings.iter().zip(0..3) {
+        let named = format!("not serving or announcing pkg-{i:05}@1.0.0: ");
+        assert!(warning.contains(&named), "{stderr}");
+    }
+    assert!(
+        warnings[3].contains("not serving or announcing 5 more packages either"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_node_stopped_while_putting_records_stops_quietly() {
     let env = Env::new();

@@ -53,17 +53,32 @@ pub fn local_packages(
     serve_dir: &Path,
 ) -> Result<Vec<PackageVersion>> {
     let mut packages = registry.search(&Query::everything())?.hits;
+    let mut failed = 0;
     packages.retain(
         |p| match super::serving::export_tarball(registry, p, serve_dir) {
             Ok(_) => true,
             Err(e) => {
-                tracing::warn!("not serving or announcing {}@{}: {e}", p.name, p.version);
+                failed += 1;
+                // Each error names its package and path: a lost tarball
+                // directory or a full disk would repeat it for every one.
+                if failed <= NAMED_FAILURES {
+                    tracing::warn!("not serving or announcing {}@{}: {e}", p.name, p.version);
+                }
                 false
             }
         },
     );
+    if failed > NAMED_FAILURES {
+        tracing::warn!(
+            "not serving or announcing {} more packages either (their tarballs could not be exported, as for the {NAMED_FAILURES} above)",
+            failed - NAMED_FAILURES
+        );
+    }
     Ok(packages)
 }
+
+/// Export failures warned about one by one; the rest are counted.
+const NAMED_FAILURES: usize = 3;
 
 /// The words of a query that could be package names, for DHT lookups.
 fn lookup_names(query: &Query) -> Vec<String> {
