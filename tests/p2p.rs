@@ -762,6 +762,20 @@ fn bootstrap_and_stop_through_the_control_socket() {
         )),
         "{err}"
     );
+    // With --json the report is printed all the same, for scripts.
+    let out = lonely
+        .env
+        .run(&["marketplace", "p2p", "bootstrap", &dead_addr, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["reached"], json!([]), "{report}");
+    assert_eq!(
+        report["failed"][0]["address"],
+        dead_addr.as_str(),
+        "{report}"
+    );
+    let why = report["failed"][0]["error"].as_str().unwrap();
+    assert!(why.contains("Connection refused"), "{report}");
     // Nor does a dead address of a peer connected at another one count, nor
     // make it "unreachable" while it is up.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -86,6 +86,11 @@ pub fn run(session: &Session, command: P2pCommand) -> Result<(), MarketplaceErro
             let mut network = session.open_network(&P2pOverrides::default())?;
             let report = network.bootstrap(&a.addresses)?;
             if report.reached.is_empty() {
+                // Scripts read why each address failed from the report; the
+                // error line says it too, for people.
+                if a.json {
+                    output::bootstrap(&report, true);
+                }
                 return Err(MarketplaceError::Unsupported(format!(
                     "none of {} answered{}; check the addresses and that the peers are running",
                     a.addresses.join(", "),
