@@ -56,15 +56,20 @@ pub fn open_failure(path: &Path, e: &io::Error) -> String {
 
 /// Write `bytes` to `target` so readers see either the old or the new file, never a mix.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_with(target, |w| w.write_all(bytes))
+    write_atomic_with(target, |w| w.write_all(bytes)).map(drop)
 }
 
-/// Like [`write_atomic`], with the content streamed by `fill` through a buffer.
+/// Like [`write_atomic`], with the content streamed by `fill` through a
+/// buffer; the metadata of the file written, taken before it took
+/// `target`'s name (whatever replaces `target` after that).
 pub fn write_atomic_with(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    via_temp(target, buffered(fill), |tmp| fs::rename(tmp, target))
+) -> io::Result<fs::Metadata> {
+    via_temp(target, buffered(fill), |tmp| {
+        let written = fs::metadata(tmp)?;
+        fs::rename(tmp, target).map(|()| written)
+    })
 }
 
 /// Like [`write_atomic_with`], but only if `target` does not exist: None

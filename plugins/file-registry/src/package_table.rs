@@ -11,42 +11,57 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use ggen_plugin_sdk::fs::RangeFile;
 use serde_json::value::RawValue;
 
 const SLOT: u64 = 16;
 
-/// Written as the slots, then the entries (offsets count from the first entry).
-pub struct Table {
+/// The table's size, known before it is written.
+#[derive(Clone, Copy)]
+pub struct Layout {
     pub count: u32,
-    pub slots: Vec<u8>,
-    pub entries: Vec<u8>,
+    pub entries_len: u64,
 }
 
-/// The table of `packages` (a BTreeMap: already in the order lookups
-/// search); `None` if a length does not fit the format.
-pub fn build(packages: &BTreeMap<String, Box<RawValue>>) -> Option<Table> {
-    let mut table = Table {
-        count: u32::try_from(packages.len()).ok()?,
-        slots: Vec::with_capacity(packages.len() * SLOT as usize),
-        entries: Vec::new(),
-    };
+/// The bytes of a table of `count` slots and `entries_len` bytes of
+/// entries (as a damaged header may claim: checked).
+pub fn stored_len(count: u32, entries_len: u64) -> Option<u64> {
+    (u64::from(count) * SLOT).checked_add(entries_len)
+}
+
+/// The layout of `packages`' table; `None` if a length does not fit the
+/// format (no index.json a plugin could hold in memory comes near).
+pub fn layout(packages: &BTreeMap<String, Box<RawValue>>) -> Option<Layout> {
+    let mut entries_len = 0u64;
     for (name, value) in packages {
-        let value = value.get().as_bytes();
-        table
-            .slots
-            .extend_from_slice(&(table.entries.len() as u64).to_le_bytes());
-        table
-            .slots
-            .extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
-        table
-            .slots
-            .extend_from_slice(&u32::try_from(value.len()).ok()?.to_le_bytes());
-        table.entries.extend_from_slice(name.as_bytes());
-        table.entries.extend_from_slice(value);
+        u32::try_from(name.len()).ok()?;
+        u32::try_from(value.get().len()).ok()?;
+        entries_len += (name.len() + value.get().len()) as u64;
     }
-    Some(table)
+    Some(Layout {
+        count: u32::try_from(packages.len()).ok()?,
+        entries_len,
+    })
+}
+
+/// Write `packages`' table (a BTreeMap: already in the order lookups
+/// search), straight from the index: no copy of it in memory.
+pub fn write(w: &mut dyn Write, packages: &BTreeMap<String, Box<RawValue>>) -> io::Result<()> {
+    let mut offset = 0u64;
+    for (name, value) in packages {
+        let value = value.get();
+        w.write_all(&offset.to_le_bytes())?;
+        w.write_all(&(name.len() as u32).to_le_bytes())?;
+        w.write_all(&(value.len() as u32).to_le_bytes())?;
+        offset += (name.len() + value.len()) as u64;
+    }
+    for (name, value) in packages {
+        w.write_all(name.as_bytes())?;
+        w.write_all(value.get().as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What the table says about one name.
@@ -63,7 +78,7 @@ pub enum Found {
 pub fn find(file: &RangeFile, at: u64, count: u32, name: &str) -> Option<Found> {
     let entries_at = at.checked_add(u64::from(count) * SLOT)?;
     let read = |offset: u64, len: u64| {
-        // Bounds first: a damaged length must not size an allocation.
+        // A damaged length reads nothing.
         if offset.checked_add(len)? > file.len() {
             return None;
         }

@@ -64,13 +64,16 @@ impl FileRegistry {
     /// Only writers holding the registry lock (publish, delete) may replace
     /// the index; see [`Self::save_new_index`].
     pub(crate) fn save_index(&self, index: &mut IndexFile) -> Result<(), Error> {
-        self.write_index(index)?;
-        self.refresh_search_index(index, None);
+        let written = self.write_index(index)?;
+        // Another tool may write index.json while the derived index is
+        // built: that file must not get this one's derived index.
+        self.refresh_search_index(index, search_index::Fingerprint::of(&written));
         Ok(())
     }
 
-    /// index.json alone, atomically (the search index is refreshed apart).
-    fn write_index(&self, index: &mut IndexFile) -> Result<(), Error> {
+    /// index.json alone, atomically (the search index is refreshed apart);
+    /// the metadata of the file written.
+    fn write_index(&self, index: &mut IndexFile) -> Result<fs::Metadata, Error> {
         index.repair();
         write_atomic_with(&self.index_path(), |w| {
             serde_json::to_writer(w, index).map_err(std::io::Error::other)
@@ -206,7 +209,7 @@ impl FileRegistry {
             let _ = fs::remove_dir(&dir);
             let _ = fs::remove_dir(self.root.join(&meta.name));
         }
-        indexed?;
+        let written = indexed?;
         // package.json after the index: it is what a rebuild of a lost index
         // lists, so only versions the index held are listed, never one a
         // publish (killed, or still under way beside a search) had not
@@ -217,7 +220,7 @@ impl FileRegistry {
             // rebuild reads is missing.
             manifest_not_written(meta, &e);
         }
-        self.refresh_search_index(&index, None);
+        self.refresh_search_index(&index, search_index::Fingerprint::of(&written));
         Ok(())
     }
 

@@ -3,9 +3,9 @@
 //! that package's entry from (package_table.rs).
 //!
 //! ```text
-//! header   magic "GGSIDX06" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX07" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack len u64 | blobs len u64
-//!          | package count u32 (NO_TABLE: none) | 0 u32               (56 bytes)
+//!          | package count u32 (NO_TABLE: none) | 0 u32 | entries len u64  (64 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: its newest version as wire metadata (postcard), read
 //!          and decoded only for the hits shown
@@ -15,9 +15,9 @@
 //! The header records index.json's size and mtime; any change to index.json,
 //! by ggen or by hand, makes the index stale: the next search rebuilds it,
 //! and lookups read index.json until then. Every read is bounds-checked; a
-//! file whose structure is damaged is rebuilt (damage inside a record's text
-//! is not detected: the file is a cache in the plugin's own directory, and
-//! checksumming it would cost a full hash per search).
+//! file whose length is not what its header says is rebuilt (damage inside
+//! the sections is not detected: the file is a cache in the plugin's own
+//! directory, and checksumming it would cost a full hash per search).
 
 use std::fs;
 use std::io;
@@ -31,15 +31,15 @@ use ggen_plugin_sdk::{Error, Query, SearchResults};
 
 use crate::fsutil::write_atomic_with;
 use crate::index::IndexFile;
-use crate::package_table::{self, Found, Table};
+use crate::package_table::{self, Found, Layout};
 use crate::registry::FileRegistry;
 use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
 /// Bumped whenever what the file holds changes, so older files are rebuilt
-/// (05: a package's hit is its newest stable version; 06: the package table).
-const MAGIC: &[u8; 8] = b"GGSIDX06";
-const HEADER_LEN: usize = 56;
+/// (05: a package's hit is its newest stable version; 07: the package table).
+const MAGIC: &[u8; 8] = b"GGSIDX07";
+const HEADER_LEN: usize = 64;
 /// The package count of a file without a package table (a length did not
 /// fit its format): lookups read index.json.
 const NO_TABLE: u32 = u32::MAX;
@@ -110,12 +110,12 @@ pub struct Built {
     count: u32,
     hay: Vec<u8>,
     blobs: Vec<u8>,
-    table: Option<Table>,
+    table: Option<Layout>,
 }
 
-/// Build the search index for `index` and store it. `read_as`: the
+/// Build the derived index for `index` and store it. `read_as`: the
 /// fingerprint index.json had when `index` was read from it or written to
-/// it without the registry lock (a writer holding the lock passes None).
+/// it (None where the system keeps no modification time).
 pub fn rebuild(
     reg: &FileRegistry,
     index: &IndexFile,
@@ -138,11 +138,10 @@ pub fn rebuild(
         w.write_all(&header(fp, &built))?;
         w.write_all(&built.hay)?;
         w.write_all(&built.blobs)?;
-        if let Some(table) = &built.table {
-            w.write_all(&table.slots)?;
-            w.write_all(&table.entries)?;
+        match built.table {
+            Some(_) => package_table::write(w, &index.packages),
+            None => Ok(()),
         }
-        Ok(())
     })?;
     Ok(built)
 }
@@ -153,7 +152,16 @@ fn open_fresh(reg: &FileRegistry, fp: Fingerprint) -> Option<(RangeFile, Header)
     let file = RangeFile::open(&reg.cache.join(FILE)).ok()?;
     let header: [u8; HEADER_LEN] = file.read_at(0, HEADER_LEN).ok()?.try_into().ok()?;
     let header = parse_header(&header)?;
-    (header.fp == fp).then_some((file, header))
+    // Cut short or run on (a damaged count or length): rebuilt, not read.
+    let table = match header.packages {
+        NO_TABLE => Some(0),
+        count => package_table::stored_len(count, header.entries_len),
+    };
+    let whole = (HEADER_LEN as u64)
+        .checked_add(header.hay_len)?
+        .checked_add(header.blobs_len)?
+        .checked_add(table?)?;
+    (header.fp == fp && whole == file.len()).then_some((file, header))
 }
 
 /// What the derived index says about package `name`, if it is fresh for
@@ -171,7 +179,8 @@ pub fn lookup(reg: &FileRegistry, fp: Fingerprint, name: &str) -> Option<Found> 
 }
 
 fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
-    let (file, Header { hay_len, .. }) = open_fresh(reg, fp)?;
+    let (file, header) = open_fresh(reg, fp)?;
+    let (hay_len, blobs_len) = (header.hay_len, header.blobs_len);
     let mut scan = Scan::new(query, usize::try_from(hay_len).ok()?);
     file.read_chunks(HEADER_LEN as u64, hay_len, |piece| {
         scan.feed(piece)
@@ -180,7 +189,11 @@ fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<S
     .ok()?;
     let blob_base = HEADER_LEN as u64 + hay_len;
     scan.finish(query, |off, len| {
-        file.read_at(blob_base.checked_add(off as u64)?, len).ok()
+        // Within the blobs: the package table follows them.
+        if off.checked_add(len)? as u64 > blobs_len {
+            return None;
+        }
+        file.read_at(blob_base + off as u64, len).ok()
     })
 }
 
@@ -190,6 +203,7 @@ struct Header {
     hay_len: u64,
     blobs_len: u64,
     packages: u32,
+    entries_len: u64,
 }
 
 fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {
@@ -207,6 +221,7 @@ fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {
         hay_len: u64_at(32),
         blobs_len: u64_at(40),
         packages: u32_at(48),
+        entries_len: u64_at(56),
     })
 }
 
@@ -219,8 +234,10 @@ fn header(fp: Fingerprint, built: &Built) -> [u8; HEADER_LEN] {
     out[28..32].copy_from_slice(&built.count.to_le_bytes());
     out[32..40].copy_from_slice(&(built.hay.len() as u64).to_le_bytes());
     out[40..48].copy_from_slice(&(built.blobs.len() as u64).to_le_bytes());
-    let packages = built.table.as_ref().map_or(NO_TABLE, |t| t.count);
+    let packages = built.table.map_or(NO_TABLE, |t| t.count);
     out[48..52].copy_from_slice(&packages.to_le_bytes());
+    let entries_len = built.table.map_or(0, |t| t.entries_len);
+    out[56..64].copy_from_slice(&entries_len.to_le_bytes());
     out
 }
 
@@ -262,7 +279,7 @@ fn build(index: &IndexFile) -> Built {
     }
     // A count of NO_TABLE would read as no table: one key fewer than
     // u32::MAX is far past any index.json a plugin could hold anyway.
-    let table = package_table::build(&index.packages).filter(|t| t.count != NO_TABLE);
+    let table = package_table::layout(&index.packages).filter(|t| t.count != NO_TABLE);
     Built {
         count,
         hay,
