@@ -226,9 +226,9 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     let env = Env::new();
     plant_registry(&env, ROOM + 8);
     let node = Node::start_in(env, &[]);
-    let status = status(&node.env);
-    assert_eq!(status["records_held"], ROOM, "{status}");
-    assert_eq!(status["tarballs_served"], ROOM + 8, "{status}");
+    let started = status(&node.env);
+    assert_eq!(started["records_held"], ROOM, "{started}");
+    assert_eq!(started["tarballs_served"], ROOM + 8, "{started}");
     let stderr = std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
     let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 2, "{stderr}");
@@ -238,6 +238,17 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     ];
     assert!(warnings.iter().any(|w| w.contains(records)), "{stderr}");
     assert!(warnings.iter().any(|w| w.contains(provided)), "{stderr}");
+    // A new version of a package it announces: no room for its tarball's
+    // provider record, but its record and announcement still go out.
+    let r = p2p_publish(&node.env, "pkg-00000", "2.0.0", "a newer one");
+    let announced = &r["announced"];
+    assert_eq!(announced["version"], "2.0.0", "{r}");
+    let why = announced["not_provided"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("this node provides 8192 tarballs already"),
+        "{r}"
+    );
+    assert_eq!(status(&node.env)["records_held"], ROOM, "{r}");
 }
 
 /// Tarballs lost from the registry (a directory deleted, a disk gone): the
@@ -260,7 +271,7 @@ fn lost_tarballs_are_named_a_few_at_most_and_the_rest_counted() {
         assert!(warning.contains(&named), "{stderr}");
     }
     assert!(
-        warnings[3].contains("not serving or announcing 5 more packages either"),
+        warnings[3].contains("not serving or announcing 5 more packages either (their tarballs could not be exported)"),
         "{stderr}"
     );
 }

@@ -121,6 +121,10 @@ pub struct AnnounceReport {
     pub gossip_peers: usize,
     /// Peers that stored the DHT record (besides this node).
     pub dht_peers: usize,
+    /// Why the tarball got no provider record (this node serves it all the
+    /// same: peers that know the node ask it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_provided: Option<String>,
 }
 
 /// What a long-running node did while starting.

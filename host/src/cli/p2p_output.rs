@@ -43,7 +43,10 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
                 "Announced to {gossip} peer{} on /ggen/packages/v1; DHT record acknowledged by {dht} peer{}",
                 if gossip == 1 { "" } else { "s" },
                 if dht == 1 { "" } else { "s" }
-            )
+            );
+            if let Some(why) = &a.report.not_provided {
+                out!("No provider record was put for its tarball: {why}");
+            }
         }
         None => out!(
             "Not announced: {} (it is in the local registry only; `ggen marketplace p2p start` announces it)",

@@ -68,10 +68,10 @@ pub fn local_packages(
             }
         },
     );
-    if failed > NAMED_FAILURES {
+    if let Some(more) = failed.checked_sub(NAMED_FAILURES).filter(|n| *n > 0) {
         tracing::warn!(
-            "not serving or announcing {} more packages either (their tarballs could not be exported, as for the {NAMED_FAILURES} above)",
-            failed - NAMED_FAILURES
+            "not serving or announcing {more} more package{} either (their tarballs could not be exported)",
+            if more == 1 { "" } else { "s" }
         );
     }
     Ok(packages)

@@ -12,8 +12,9 @@ use super::transfer::digest_bytes;
 use crate::backend::PackageVersion;
 use crate::backend::network::RecordsPut;
 
-/// Packages announced at once: each put asks for the closest peers first,
-/// a round trip or more when peers are connected.
+/// Records put at once: each put asks for the closest peers first, a
+/// round trip or more when peers are connected (a provider record is
+/// stored here at once, and sent on by kad's own jobs).
 const AT_ONCE: usize = 16;
 
 /// Names shown in a warning; the rest are counted.
@@ -27,7 +28,8 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
         local_packages: packages.len(),
         on_peers: 0,
     };
-    let (mut unprovided, mut unrecorded) = (Reasons::default(), Reasons::default());
+    let mut unprovided = Reasons::new("package", "not announced as served here");
+    let mut unrecorded = Reasons::new("package", "without a DHT record");
     // Owned by each future: a future borrowing across the stream would not
     // be Send for every lifetime, as the node's task needs.
     let mut each = stream::iter(packages.iter().cloned())
@@ -53,53 +55,60 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
             Err(e) => unrecorded.add(e.to_string(), who()),
         }
     }
-    unprovided.warn("package", "not announced as served here");
-    unrecorded.warn("package", "without a DHT record");
     put
 }
 
 /// Provide the older tarballs still served (by checksum; they have no
 /// record: the DHT holds each package's newest).
 pub async fn earlier_copies(client: &Client, checksums: Vec<String>) {
-    let mut unprovided = Reasons::default();
-    let digests = checksums
-        .into_iter()
-        .filter_map(|c| digest_bytes(&c).map(|sha| (c, sha)));
-    let mut each = stream::iter(digests)
-        .map(|(checksum, sha)| {
-            let client = client.clone();
-            async move { (checksum, client.provide_digest(sha).await) }
-        })
-        .buffered(AT_ONCE);
-    while let Some((checksum, provided)) = each.next().await {
-        if let Err(e) = provided {
+    let mut unprovided = Reasons::new("older tarball", "not announced as served here");
+    for checksum in checksums {
+        if let Some(sha) = digest_bytes(&checksum)
+            && let Err(e) = client.provide_digest(sha).await
+        {
             unprovided.add(e.to_string(), checksum);
         }
     }
-    unprovided.warn("older tarball", "not announced as served here");
 }
 
-/// What failed, grouped by why.
-#[derive(Default)]
-struct Reasons(BTreeMap<String, (usize, Vec<String>)>);
+/// What failed, grouped by why; warned about when dropped, so that a node
+/// stopped midway still says what failed before.
+struct Reasons {
+    noun: &'static str,
+    what: &'static str,
+    /// Per reason: how many, and the first few names.
+    seen: BTreeMap<String, (usize, Vec<String>)>,
+}
 
 impl Reasons {
+    fn new(noun: &'static str, what: &'static str) -> Self {
+        Self {
+            noun,
+            what,
+            seen: BTreeMap::new(),
+        }
+    }
+
     fn add(&mut self, why: String, who: String) {
-        let (count, named) = self.0.entry(why).or_default();
+        let (count, named) = self.seen.entry(why).or_default();
         *count += 1;
         if named.len() < NAMED {
             named.push(who);
         }
     }
+}
 
+impl Drop for Reasons {
     /// One warning per reason: "3 packages not announced as served here
     /// (a@1.0.0, b@1.0.0, c@1.0.0): why".
-    fn warn(&self, noun: &str, what: &str) {
-        for (why, (count, named)) in &self.0 {
-            let more = if count > &named.len() { ", ..." } else { "" };
+    fn drop(&mut self) {
+        for (why, (count, named)) in &self.seen {
+            let more = if *count > named.len() { ", ..." } else { "" };
             let plural = if *count == 1 { "" } else { "s" };
             tracing::warn!(
-                "{count} {noun}{plural} {what} ({}{more}): {why}",
+                "{count} {}{plural} {} ({}{more}): {why}",
+                self.noun,
+                self.what,
                 named.join(", ")
             );
         }

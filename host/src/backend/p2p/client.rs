@@ -438,7 +438,13 @@ impl Client {
 
     /// Store the record in the DHT and announce it on Gossipsub.
     pub async fn announce(&self, package: &PackageVersion) -> Result<AnnounceReport> {
-        self.provide(package).await?;
+        // A node whose room for provider records is full (earlier versions
+        // fill it) still puts the record and announces: it is reported.
+        let not_provided = match self.provide(package).await {
+            Ok(_) => None,
+            Err(MarketplaceError::Network(why)) => Some(why),
+            Err(e) => return Err(e),
+        };
         let connected = !self.status().await?.connected_peers.is_empty();
         let put = self.put_record(package).await?;
         // Subscriptions arrive just after a connection opens; give them a moment.
@@ -455,6 +461,7 @@ impl Client {
         Ok(AnnounceReport {
             gossip_peers: gossip,
             dht_peers: put,
+            not_provided,
         })
     }
 

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{self, DialOutcome, Dials, why_failed};
-use super::held_keys::{self, OwnKeys, RemoteKeys};
+use super::held_keys::{self, OwnKeys, Refused, RemoteKeys};
 use super::peers::Peers;
 use super::record;
 use super::serve::Served;
@@ -301,26 +301,22 @@ impl EventLoop {
                     publisher: Some(*self.swarm.local_peer_id()),
                     expires: None,
                 };
-                let new = !self.own_records.contains(&record.key);
-                if !self.own_records.admit(&record.key) {
-                    let _ = reply.send(Err(format!(
-                        "this node announces {} packages already, the most it holds records for",
-                        self.own_records.limit()
-                    )));
-                    return;
-                }
-                self.metrics.dht_queries += 1;
                 // Stored here (as put_record does), then sent to the closest
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
-                if let Err(e) = kademlia.store_mut().put(record.clone()) {
-                    if new {
-                        self.own_records.release(&record.key);
-                    }
-                    let _ = reply.send(Err(format!("cannot store the record ({e:?})")));
+                let stored = (self.own_records)
+                    .hold(&record.key, || kademlia.store_mut().put(record.clone()));
+                if let Err(refused) = stored {
+                    let _ = reply.send(Err(match refused {
+                        Refused::Full(n) => format!(
+                            "this node announces {n} packages already, the most it holds records for"
+                        ),
+                        Refused::Store(e) => format!("cannot store the record ({e:?})"),
+                    }));
                     return;
                 }
+                self.metrics.dht_queries += 1;
                 // Its own now, if another peer's record held the key.
                 self.remote_records.release(&record.key);
                 let id = kademlia.get_closest_peers(record.key.to_vec());
@@ -361,23 +357,18 @@ impl EventLoop {
                     self.served.insert(sha, path);
                     // Served all the same: a peer that knows this node asks it.
                     let key = provider_key(&sha);
-                    let new = !self.own_provided.contains(&key);
-                    if self.own_provided.admit(&key) {
-                        (self.swarm.behaviour_mut().kademlia)
-                            .start_providing(key.clone())
-                            .map(|_| true)
-                            .map_err(|e| {
-                                if new {
-                                    self.own_provided.release(&key);
-                                }
-                                format!("no provider record could be stored for it ({e:?}); peers that ask this node still get it")
-                            })
-                    } else {
-                        Err(format!(
-                            "this node provides {} tarballs already, the most it announces (peers that ask this node still get them)",
-                            self.own_provided.limit()
-                        ))
-                    }
+                    let kademlia = &mut self.swarm.behaviour_mut().kademlia;
+                    (self.own_provided)
+                        .hold(&key, || kademlia.start_providing(key.clone()))
+                        .map(|_| true)
+                        .map_err(|refused| match refused {
+                            Refused::Full(n) => format!(
+                                "this node provides {n} tarballs already, the most it announces (peers that ask this node still get them)"
+                            ),
+                            Refused::Store(e) => format!(
+                                "no provider record could be stored for it ({e:?}); peers that ask this node still get it"
+                            ),
+                        })
                 } else {
                     Ok(false)
                 };
@@ -649,7 +640,7 @@ impl EventLoop {
                     if !keep_old {
                         let key = record.key.clone();
                         if held_keys::hold_record(&mut self.remote_records, store, record, source) {
-                            // Another peer's newer record replaced this node's.
+                            // Held for that peer now, whoever's it was.
                             self.own_records.release(&key);
                         }
                     }

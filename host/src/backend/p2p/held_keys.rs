@@ -4,7 +4,8 @@
 //! of them), it would refuse this node's own records and `start_providing`;
 //! filled by this node's own (a registry of 100k packages), it would refuse
 //! every other peer's. So others get at most a fixed number of keys,
-//! [`PER_PEER`] of them each, and this node's own at most theirs.
+//! [`PER_PEER`] of them each, and this node's own at most the room kept
+//! for them.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -46,6 +47,14 @@ pub struct OwnKeys {
     keys: HashSet<RecordKey>,
 }
 
+/// Why [`OwnKeys::hold`] did not store a key.
+pub enum Refused<E> {
+    /// No room left: the limit.
+    Full(usize),
+    /// The store refused it.
+    Store(E),
+}
+
 impl OwnKeys {
     pub fn new(limit: usize) -> Self {
         Self {
@@ -54,21 +63,27 @@ impl OwnKeys {
         }
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
+    /// Store `key` as this node's own with `store` if there is room (a key
+    /// it has takes none); the room goes back if the store refuses it.
+    pub fn hold<T, E>(
+        &mut self,
+        key: &RecordKey,
+        store: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Refused<E>> {
+        let new = !self.keys.contains(key);
+        if new && self.keys.len() >= self.limit {
+            return Err(Refused::Full(self.limit));
+        }
+        self.keys.insert(key.clone());
+        store().map_err(|e| {
+            if new {
+                self.keys.remove(key);
+            }
+            Refused::Store(e)
+        })
     }
 
-    pub fn contains(&self, key: &RecordKey) -> bool {
-        self.keys.contains(key)
-    }
-
-    /// Whether `key` may be this node's own; one that is takes no new room.
-    pub fn admit(&mut self, key: &RecordKey) -> bool {
-        self.keys.contains(key) || (self.keys.len() < self.limit && self.keys.insert(key.clone()))
-    }
-
-    /// `key` is no longer this node's own (the store refused it, or another
-    /// peer's newer record replaced it).
+    /// `key` is no longer this node's own (another peer's record holds it).
     pub fn release(&mut self, key: &RecordKey) {
         self.keys.remove(key);
     }
@@ -255,13 +270,24 @@ mod tests {
     fn this_nodes_own_keys_stop_at_their_room() {
         let mut own = OwnKeys::new(2);
         let local = PeerId::random();
-        assert!(own.admit(&key(&local, 0)) && own.admit(&key(&local, 1)));
-        // Full: a key it has is still its own (a newer version's record).
-        assert!(!own.admit(&key(&local, 2)));
-        assert!(own.admit(&key(&local, 1)));
+        let ok = || Ok::<_, ()>(());
+        let held = |r: Result<(), Refused<()>>| match r {
+            Ok(()) => "held",
+            Err(Refused::Full(2)) => "full",
+            Err(Refused::Full(_)) => "wrong limit",
+            Err(Refused::Store(())) => "refused",
+        };
+        assert_eq!(held(own.hold(&key(&local, 0), ok)), "held");
+        // The store refuses a new key: its room goes back.
+        assert_eq!(held(own.hold(&key(&local, 1), || Err(()))), "refused");
+        assert_eq!(held(own.hold(&key(&local, 1), ok)), "held");
+        assert_eq!(held(own.hold(&key(&local, 2), ok)), "full");
+        // A key it has is still its own (a newer version's record), and
+        // keeps its room when the store refuses the newer record.
+        assert_eq!(held(own.hold(&key(&local, 1), || Err(()))), "refused");
+        assert_eq!(held(own.hold(&key(&local, 2), ok)), "full");
         own.release(&key(&local, 0));
-        assert!(own.admit(&key(&local, 2)));
-        assert!(!own.admit(&key(&local, 0)));
+        assert_eq!(held(own.hold(&key(&local, 2), ok)), "held");
     }
 
     #[test]
