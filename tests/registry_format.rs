@@ -308,6 +308,22 @@ fn one_package_is_read_without_parsing_the_whole_index() {
     env.ok(&["marketplace", "search", "real"]);
     assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
     assert_eq!(info("filler19999")["versions"][0]["version"], "1.0.0");
+
+    // One flipped bit in an entry that still reads as JSON ("edited" as
+    // "Edited"): the lookup does not believe it, removes the derived index
+    // (a search would not notice), and the next search stores it anew.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = (bytes.windows(14).rposition(|w| w == b"edited by hand")).unwrap();
+    bytes[at] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    let capped = env.fails(&["--plugin-memory", "4", "marketplace", "info", "real"]);
+    assert!(
+        capped.contains("exceeded its memory cap of 4 MiB"),
+        "{capped}"
+    );
+    assert!(!file.exists());
+    env.ok(&["marketplace", "search", "real"]);
+    assert_eq!(info("real")["versions"][0]["description"], "edited by hand");
 }
 
 #[test]
@@ -458,7 +474,7 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX07"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX08"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");

@@ -3,7 +3,7 @@
 //! that package's entry from (package_table.rs).
 //!
 //! ```text
-//! header   magic "GGSIDX07" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX08" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack len u64 | blobs len u64
 //!          | package count u32 (NO_TABLE: none) | 0 u32 | entries len u64  (64 bytes)
 //! haystack one record per package (layout in search_scan.rs)
@@ -15,9 +15,10 @@
 //! The header records index.json's size and mtime; any change to index.json,
 //! by ggen or by hand, makes the index stale: the next search rebuilds it,
 //! and lookups read index.json until then. Every read is bounds-checked; a
-//! file whose length is not what its header says is rebuilt (damage inside
-//! the sections is not detected: the file is a cache in the plugin's own
-//! directory, and checksumming it would cost a full hash per search).
+//! file whose length is not what its header says is rebuilt, and so is one
+//! whose package table fails a lookup's check (damage inside the search
+//! sections is not detected: checksumming them would cost a full hash per
+//! search).
 
 use std::fs;
 use std::io;
@@ -37,8 +38,8 @@ use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
 /// Bumped whenever what the file holds changes, so older files are rebuilt
-/// (05: a package's hit is its newest stable version; 07: the package table).
-const MAGIC: &[u8; 8] = b"GGSIDX07";
+/// (05: a package's hit is its newest stable version; 08: the package table).
+const MAGIC: &[u8; 8] = b"GGSIDX08";
 const HEADER_LEN: usize = 64;
 /// The package count of a file without a package table (a length did not
 /// fit its format): lookups read index.json.
@@ -175,7 +176,13 @@ pub fn lookup(reg: &FileRegistry, fp: Fingerprint, name: &str) -> Option<Found> 
     let at = (HEADER_LEN as u64)
         .checked_add(header.hay_len)?
         .checked_add(header.blobs_len)?;
-    package_table::find(&file, at, header.packages, name)
+    let found = package_table::find(&file, at, header.packages, name);
+    if found.is_none() {
+        // Damaged where a search does not read: removed, so that the next
+        // search builds it anew instead of every lookup parsing index.json.
+        let _ = fs::remove_file(reg.cache.join(FILE));
+    }
+    found
 }
 
 fn search_cached(reg: &FileRegistry, fp: Fingerprint, query: &Query) -> Option<SearchResults> {
