@@ -80,8 +80,8 @@ pub enum Found {
 }
 
 /// Look `name` up in the table of `count` slots at `at` in `file`; `None`
-/// if the table is damaged (a read out of bounds, a value that is no JSON),
-/// and the caller reads index.json instead.
+/// if the table is damaged (a read out of bounds, an entry that fails its
+/// hash, a value that is no JSON), and the caller reads index.json instead.
 pub fn find(file: &RangeFile, at: u64, count: u32, name: &str) -> Option<Found> {
     let entries_at = at.checked_add(u64::from(count) * SLOT)?;
     let read = |offset: u64, len: u64| {
