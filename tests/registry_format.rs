@@ -468,11 +468,26 @@ fn damaged_search_cache_is_rebuilt() {
     env.ok(&["marketplace", "search", "cached"]);
     let file = search_index(&env);
     assert!(file.is_file());
-    for garbage in [&b"GGSIDX08"[..], b"", &[0xff; 4096][..]] {
+    for garbage in [&b"GGSIDX09"[..], b"", &[0xff; 4096][..]] {
         std::fs::write(&file, garbage).unwrap();
         let r = env.json(&["marketplace", "search", "cached", "--json"]);
         assert_eq!(r["results"][0]["name"], "cached");
     }
+    // A flipped bit in a hit's stored metadata (its checksum, first held in
+    // the blobs) is not shown: the search rebuilds the file instead.
+    let r = env.json(&["marketplace", "search", "cached", "--json"]);
+    let checksum = r["results"][0]["checksum"].as_str().unwrap().to_owned();
+    let sound = std::fs::read(&file).unwrap();
+    let at = sound
+        .windows(checksum.len())
+        .position(|w| w == checksum.as_bytes())
+        .unwrap();
+    let mut flipped = sound.clone();
+    flipped[at + checksum.len() - 1] ^= 1;
+    std::fs::write(&file, &flipped).unwrap();
+    let r = env.json(&["marketplace", "search", "cached", "--json"]);
+    assert_eq!(r["results"][0]["checksum"], checksum.as_str());
+    assert_eq!(std::fs::read(&file).unwrap(), sound);
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 mod fsutil;
 mod index;
+mod integrity;
 mod package_table;
 mod recover;
 mod registry;

@@ -10,10 +10,10 @@
 //! entry  the name, then its JSON value
 //! ```
 //!
-//! Each entry a lookup reads is checked against its slot's hash: a flipped
-//! bit in a name, a value or an offset would otherwise answer for another
-//! package (bit rot, not an adversary: whoever can write this cache can
-//! write the registry). A mismatch sends the caller to index.json.
+//! Each entry a lookup reads is checked against its slot's hash
+//! (integrity.rs): a flipped bit in a name, a value or an offset would
+//! otherwise answer for another package. A mismatch sends the caller to
+//! index.json.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -21,6 +21,8 @@ use std::io::{self, Write};
 
 use ggen_plugin_sdk::fs::RangeFile;
 use serde_json::value::RawValue;
+
+use crate::integrity::fnv1a;
 
 const SLOT: u64 = 24;
 
@@ -113,14 +115,4 @@ pub fn find(file: &RangeFile, at: u64, count: u32, name: &str) -> Option<Found> 
         }
     }
     Some(Found::Absent)
-}
-
-/// FNV-1a (64-bit) over `parts` back to back: cheap enough to cover every
-/// entry at each rebuild (tens of milliseconds at 100k packages).
-fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in parts.iter().flat_map(|p| p.iter()) {
-        hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash
 }

@@ -3,12 +3,13 @@
 //! that package's entry from (package_table.rs).
 //!
 //! ```text
-//! header   magic "GGSIDX08" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX09" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack len u64 | blobs len u64
 //!          | package count u32 (NO_TABLE: none) | 0 u32 | entries len u64  (64 bytes)
 //! haystack one record per package (layout in search_scan.rs)
-//! blobs    per package: its newest version as wire metadata (postcard), read
-//!          and decoded only for the hits shown
+//! blobs    per package: its newest version as wire metadata (postcard) after
+//!          its FNV-1a hash (integrity.rs), read, checked and decoded only
+//!          for the hits shown
 //! table    every index.json key and its value, sorted (package_table.rs)
 //! ```
 //!
@@ -16,9 +17,9 @@
 //! by ggen or by hand, makes the index stale: the next search rebuilds it,
 //! and lookups read index.json until then. Every read is bounds-checked; a
 //! file whose length is not what its header says is rebuilt, and so is one
-//! whose package table fails a lookup's check (damage inside the search
-//! sections is not detected: checksumming them would cost a full hash per
-//! search).
+//! whose package table fails a lookup's check or whose hit fails a search's
+//! (damage inside the haystack is not detected: checksumming it would cost
+//! a full hash per search).
 
 use std::fs;
 use std::io;
@@ -38,8 +39,9 @@ use crate::search_scan::{Scan, push_record};
 
 const FILE: &str = "search-index.bin";
 /// Bumped whenever what the file holds changes, so older files are rebuilt
-/// (05: a package's hit is its newest stable version; 08: the package table).
-const MAGIC: &[u8; 8] = b"GGSIDX08";
+/// (05: a package's hit is its newest stable version; 08: the package
+/// table; 09: sealed blobs).
+const MAGIC: &[u8; 8] = b"GGSIDX09";
 const HEADER_LEN: usize = 64;
 /// The package count of a file without a package table (a length did not
 /// fit its format): lookups read index.json.
@@ -267,7 +269,10 @@ fn build(index: &IndexFile) -> Built {
             continue;
         };
         let hit = newest.to_wire(name);
-        let blob = postcard::to_allocvec(&hit).expect("package metadata serialises");
+        // Sealed: a damaged blob would show another checksum or version.
+        let blob = crate::integrity::sealed(
+            &postcard::to_allocvec(&hit).expect("package metadata serialises"),
+        );
         let fields = OwnedFields::new(
             name,
             &hit.title,

@@ -194,7 +194,7 @@ fn decode_blobs(
         for &i in &rest[..run] {
             let (off, len) = spans[i];
             let piece = bytes.get(off - start..off - start + len)?;
-            hits[i] = Some(postcard::from_bytes(piece).ok()?);
+            hits[i] = Some(postcard::from_bytes(crate::integrity::unsealed(piece)?).ok()?);
         }
         rest = &rest[run..];
     }
