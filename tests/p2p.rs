@@ -9,6 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::many::plant_registry;
 use support::nodes::{Node, START_LOCAL, eventually, p2p_publish};
 use support::{Env, strings};
 
@@ -190,32 +191,6 @@ fn records_of_the_local_registry_are_put_at_start() {
     assert_eq!(hit(&r, "old-pkg").unwrap()["via"], "dht", "{r}");
 }
 
-/// A registry of `count` packages as another tool would write it: index.json
-/// and one small tarball each (checksums that match; no manifests).
-fn plant_registry(env: &Env, count: usize) {
-    let mut packages = serde_json::Map::new();
-    for i in 0..count {
-        let name = format!("pkg-{i:05}");
-        let tarball = format!("{name}/1.0.0/{name}-1.0.0.tar.gz");
-        let bytes = format!("tarball {i}");
-        let path = env.registry().join(&tarball);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &bytes).unwrap();
-        packages.insert(
-            name.clone(),
-            json!({"name": name, "versions": [{"version": "1.0.0", "tarball": tarball,
-                "checksum": format!("sha256-{}", support::sha256_hex(bytes.as_bytes())),
-                "size": bytes.len()}]}),
-        );
-    }
-    let index = json!({"version": "1", "packages": packages});
-    std::fs::write(
-        env.registry().join("index.json"),
-        serde_json::to_vec(&index).unwrap(),
-    )
-    .unwrap();
-}
-
 /// A registry larger than the room a node keeps for its own records (8,192
 /// of each kind: the rest of kad's store is for other peers'): all of it is
 /// served, the room is filled and no more, and what did not fit is one
@@ -224,7 +199,7 @@ fn plant_registry(env: &Env, count: usize) {
 fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     const ROOM: usize = 8_192;
     let env = Env::new();
-    plant_registry(&env, ROOM + 8);
+    plant_registry(&env.registry(), "pkg", ROOM + 8);
     let node = Node::start_in(env, &[]);
     let started = status(&node.env);
     assert_eq!(started["records_held"], ROOM, "{started}");
@@ -257,7 +232,7 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
 #[test]
 fn lost_tarballs_are_named_a_few_at_most_and_the_rest_counted() {
     let env = Env::new();
-    plant_registry(&env, 10);
+    plant_registry(&env.registry(), "pkg", 10);
     for i in 0..8 {
         std::fs::remove_dir_all(env.registry().join(format!("pkg-{i:05}"))).unwrap();
     }

@@ -8,7 +8,12 @@
 //! * 50 nodes as separate processes: one announcement → every node has it
 //!   (polled through the control sockets);
 //! * `p2p search` over the 50 nodes from a short-lived client node, and
-//!   through a running node.
+//!   through a running node;
+//! * a node whose local registry holds 10,000 packages (GGEN_BENCH_LOCAL to
+//!   change), bootstrapped from one peer: start → `announced` (every
+//!   tarball exported and checked, every record put), first start and
+//!   restart (the copies are there), next to the same node with an empty
+//!   registry.
 //!
 //! Run: `cargo bench -p ggen --bench p2p` (GGEN_BENCH_NODES to change 50).
 
@@ -84,6 +89,36 @@ fn package(dir: &Path, name: &str, description: &str) -> PathBuf {
     p
 }
 
+/// Start a node in `home` bootstrapped from `via` and wait for its
+/// `announced` line: how long that took, and the line.
+fn until_announced(home: &Path, via: &str) -> (Duration, String) {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(common::GGEN)
+        .args([
+            "marketplace",
+            "p2p",
+            "start",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .args(["--bootstrap", via, "--exit-after", "600s"])
+        .env("GGEN_HOME", home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _process = Proc(child);
+    for line in out.lines() {
+        let line = line.unwrap();
+        if line.starts_with("announced") {
+            return (started.elapsed(), line);
+        }
+    }
+    panic!("the node stopped before it announced");
+}
+
 fn main() {
     let nodes: usize = std::env::var("GGEN_BENCH_NODES")
         .ok()
@@ -112,6 +147,30 @@ fn main() {
     println!(
         "node start → listening + bootstrapped: median {}",
         ms(median(startups))
+    );
+
+    // A node serving a large local registry.
+    let local: usize = std::env::var("GGEN_BENCH_LOCAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let (big, empty) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for home in [&big, &empty] {
+        copy_dir(
+            &warm_cache().join("cache/plugins"),
+            &home.path().join("cache/plugins"),
+        );
+    }
+    common::plant_registry(&big.path().join("registry"), "local", local);
+    run(big.path(), &["marketplace", "search", "local"]); // builds the derived index
+    let (none, _) = until_announced(empty.path(), &hub.addr);
+    let (first, line) = until_announced(big.path(), &hub.addr);
+    let (again, _) = until_announced(big.path(), &hub.addr);
+    println!(
+        "{local} local packages, start → announced: first start {}, restart {} (empty registry {}); {line}",
+        ms(first),
+        ms(again),
+        ms(none)
     );
 
     // Publish on node 1 → found on node 3 (through node 2).

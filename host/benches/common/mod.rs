@@ -15,6 +15,12 @@ mod payload;
 #[allow(unused_imports)] // not every benchmark makes payloads
 pub use payload::noise;
 
+// The P2P suite's registry of many packages.
+#[path = "../../../tests/support/many.rs"]
+mod many;
+#[allow(unused_imports)] // only the P2P benchmark plants one
+pub use many::plant_registry;
+
 /// `ggen args` in `home`, which must succeed: how long it took and its stdout.
 pub fn run(home: &Path, args: &[&str]) -> (Duration, String) {
     let started = Instant::now();
