@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::{Proc, control, median, ms, run, start_node};
+use common::{Proc, control, median, ms, run, start_node, start_node_until};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -89,36 +89,6 @@ fn package(dir: &Path, name: &str, description: &str) -> PathBuf {
     p
 }
 
-/// Start a node in `home` bootstrapped from `via` and wait for its
-/// `announced` line: how long that took, and the line.
-fn until_announced(home: &Path, via: &str) -> (Duration, String) {
-    use std::io::BufRead;
-    let started = Instant::now();
-    let mut child = std::process::Command::new(common::GGEN)
-        .args([
-            "marketplace",
-            "p2p",
-            "start",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-        ])
-        .args(["--bootstrap", via, "--exit-after", "600s"])
-        .env("GGEN_HOME", home)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let _process = Proc(child);
-    for line in out.lines() {
-        let line = line.unwrap();
-        if line.starts_with("announced") {
-            return (started.elapsed(), line);
-        }
-    }
-    panic!("the node stopped before it announced");
-}
-
 fn main() {
     let nodes: usize = std::env::var("GGEN_BENCH_NODES")
         .ok()
@@ -163,9 +133,15 @@ fn main() {
     }
     common::plant_registry(&big.path().join("registry"), "local", local);
     run(big.path(), &["marketplace", "search", "local"]); // builds the derived index
-    let (none, _) = until_announced(empty.path(), &hub.addr);
-    let (first, line) = until_announced(big.path(), &hub.addr);
-    let (again, _) = until_announced(big.path(), &hub.addr);
+    // Each stops (dropped) before the next start in its home.
+    let announced = |home: &Path| {
+        let (_node, _, elapsed, line) =
+            start_node_until(home, &["--bootstrap", &hub.addr], "announced");
+        (elapsed, line)
+    };
+    let (none, _) = announced(empty.path());
+    let (first, line) = announced(big.path());
+    let (again, _) = announced(big.path());
     println!(
         "{local} local packages, start → announced: first start {}, restart {} (empty registry {}); {line}",
         ms(first),

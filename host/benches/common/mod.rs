@@ -61,6 +61,17 @@ impl Drop for Proc {
 /// arguments), once it prints `ready`: the process, its address, and how
 /// long it took to get there.
 pub fn start_node(home: &Path, extra: &[&str]) -> (Proc, String, Duration) {
+    let (process, addr, elapsed, _) = start_node_until(home, extra, "ready");
+    (process, addr, elapsed)
+}
+
+/// [`start_node`], waiting for the first line that starts with `until`
+/// (also returned).
+pub fn start_node_until(
+    home: &Path,
+    extra: &[&str],
+    until: &str,
+) -> (Proc, String, Duration, String) {
     let started = Instant::now();
     let mut child = Command::new(GGEN)
         .args([
@@ -79,20 +90,22 @@ pub fn start_node(home: &Path, extra: &[&str]) -> (Proc, String, Duration) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut addr = String::new();
+    let (mut addr, mut last) = (String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(a) = line.strip_prefix("listening on ") {
             addr = a.to_owned();
         }
-        if line.starts_with("ready") {
+        if line.starts_with(until) {
+            last = line;
             break;
         }
     }
+    assert!(!last.is_empty(), "the node stopped before `{until}`");
     let elapsed = started.elapsed();
     // Keep draining stdout so the node never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (Proc(child), addr, elapsed)
+    (Proc(child), addr, elapsed, last)
 }
 
 /// One request on a node's control socket (what `ggen` itself sends); the
