@@ -14,7 +14,7 @@ use crate::backend::network::RecordsPut;
 
 /// Records put at once: each put asks for the closest peers first, a
 /// round trip or more when peers are connected (a provider record is
-/// stored here at once, and sent on by kad's own jobs).
+/// stored here at once; kad sends it on in a query nobody waits for).
 const AT_ONCE: usize = 16;
 
 /// Names shown in a warning; the rest are counted.
