@@ -226,6 +226,39 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     assert_eq!(status(&node.env)["records_held"], ROOM, "{r}");
 }
 
+/// Older copies a node serves (lockfiles pin them) fill the room for
+/// provider records last, and give it up to a newly published version.
+#[test]
+fn older_copies_give_their_provider_room_to_a_new_version() {
+    const ROOM: usize = 8_192;
+    let env = Env::new();
+    plant_registry(&env.registry(), "pkg", 8_000);
+    let serve = env.home().join("p2p/serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    for i in 0..300 {
+        let bytes = format!("an older version {i}");
+        let hex = support::sha256_hex(bytes.as_bytes());
+        std::fs::write(serve.join(format!("{hex}.tar.gz")), bytes).unwrap();
+    }
+    let node = Node::start_in(env, &[]);
+    // The older copies come after the `announced` line: wait for their
+    // warning (the 108 that found no room).
+    let log = node.env.work.path().join("node.stderr");
+    let stderr = eventually(Duration::from_secs(30), || {
+        let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+        (stderr.contains("older tarballs not announced"), stderr)
+    });
+    let older = format!(
+        "{} older tarballs not announced as served here",
+        300 - (ROOM - 8_000)
+    );
+    assert!(stderr.contains(&older), "{stderr}");
+    assert_eq!(status(&node.env)["tarballs_served"], 8_300);
+    let r = p2p_publish(&node.env, "pkg-00000", "2.0.0", "a newer one");
+    assert_eq!(r["announced"]["version"], "2.0.0", "{r}");
+    assert_eq!(r["announced"]["not_provided"], Value::Null, "{r}");
+}
+
 /// Tarballs lost from the registry (a directory deleted, a disk gone): the
 /// node serves and announces the rest, names the first few it cannot, and
 /// counts the others.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use libp2p::futures::{StreamExt, stream};
 
 use super::client::Client;
+use super::event_loop::Recency;
 use super::transfer::digest_bytes;
 use crate::backend::PackageVersion;
 use crate::backend::network::RecordsPut;
@@ -64,7 +65,7 @@ pub async fn earlier_copies(client: &Client, checksums: Vec<String>) {
     let mut unprovided = Reasons::new("older tarball", "not announced as served here");
     for checksum in checksums {
         if let Some(sha) = digest_bytes(&checksum)
-            && let Err(e) = client.provide_digest(sha).await
+            && let Err(e) = client.provide_digest(sha, Recency::Earlier).await
         {
             unprovided.add(e.to_string(), checksum);
         }

@@ -11,7 +11,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::download::{Failure, culprits, download};
-use super::event_loop::{Command, LAST_SAVE_WAIT};
+use super::event_loop::{Command, LAST_SAVE_WAIT, Recency};
 use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, DialFailure, NetworkSearch, NodeStatus, PeerView,
@@ -205,17 +205,19 @@ impl Client {
         .map_err(MarketplaceError::Unsupported)
     }
 
-    /// Serve the package's tarball if its verified copy is in the serve directory.
+    /// Serve the package's tarball (its newest version) if its verified copy
+    /// is in the serve directory.
     pub async fn provide(&self, package: &PackageVersion) -> Result<bool> {
         match digest_bytes(&package.checksum) {
-            Some(sha) => self.provide_digest(sha).await,
+            Some(sha) => self.provide_digest(sha, Recency::Newest).await,
             None => Ok(false),
         }
     }
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
-    pub async fn provide_digest(&self, sha256: [u8; 32]) -> Result<bool> {
-        (self.ask(|tx| Command::Provide(sha256, tx)).await?).map_err(MarketplaceError::Network)
+    pub async fn provide_digest(&self, sha256: [u8; 32], recency: Recency) -> Result<bool> {
+        (self.ask(|tx| Command::Provide(sha256, recency, tx)).await?)
+            .map_err(MarketplaceError::Network)
     }
 
     /// The peers providing `package`'s tarball, with this node's statistics.

@@ -37,6 +37,15 @@ const REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// Bootstrap addresses kept for that (the first ones given).
 const MAX_BOOTSTRAP: usize = 64;
 
+/// Which version of a package a tarball is, for [`Command::Provide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recency {
+    /// A version the local registry holds as its newest (or just published).
+    Newest,
+    /// An older version still served because lockfiles pin it.
+    Earlier,
+}
+
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
     Peers(oneshot::Sender<Vec<PeerView>>),
@@ -64,8 +73,9 @@ pub enum Command {
     CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
     /// false when that file is not there, an error when no provider record
-    /// can be stored for it.
-    Provide([u8; 32], oneshot::Sender<Result<bool, String>>),
+    /// can be stored for it. [`Recency::Earlier`] ones give up their provider
+    /// record to a newest version when there is no room left.
+    Provide([u8; 32], Recency, oneshot::Sender<Result<bool, String>>),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
     /// How a download from a peer went (latency in ms when it succeeded).
@@ -305,8 +315,9 @@ impl EventLoop {
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
-                let stored = (self.own_records)
-                    .hold(&record.key, || kademlia.store_mut().put(record.clone()));
+                let stored = (self.own_records).hold(&record.key, false, || {
+                    kademlia.store_mut().put(record.clone())
+                });
                 if let Err(refused) = stored {
                     let _ = reply.send(Err(match refused {
                         Refused::Full(n) => format!(
@@ -351,15 +362,21 @@ impl EventLoop {
                 }
                 let _ = reply.send(hits);
             }
-            Command::Provide(sha, reply) => {
+            Command::Provide(sha, recency, reply) => {
                 let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
                 let provided = if path.is_file() {
                     self.served.insert(sha, path);
                     // Served all the same: a peer that knows this node asks it.
                     let key = provider_key(&sha);
                     let kademlia = &mut self.swarm.behaviour_mut().kademlia;
+                    let earlier = recency == Recency::Earlier;
+                    // Lockfiles pin older versions, but new installs take the
+                    // newest: when room is short, the newest is announced.
+                    if !earlier && let Some(old) = self.own_provided.make_room_for(&key) {
+                        kademlia.stop_providing(&old);
+                    }
                     (self.own_provided)
-                        .hold(&key, || kademlia.start_providing(key.clone()))
+                        .hold(&key, earlier, || kademlia.start_providing(key.clone()))
                         .map(|_| true)
                         .map_err(|refused| match refused {
                             Refused::Full(n) => format!(

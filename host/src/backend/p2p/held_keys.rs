@@ -41,10 +41,12 @@ pub fn bounded_store(local: PeerId, max_value_bytes: usize) -> MemoryStore {
 }
 
 /// The keys of this node's own records (or of the tarballs it provides):
-/// at most `limit`, the room the store keeps for them.
+/// at most `limit`, the room the store keeps for them. Some may be held as
+/// evictable, giving up their room to a key that is not.
 pub struct OwnKeys {
     limit: usize,
     keys: HashSet<RecordKey>,
+    evictable: HashSet<RecordKey>,
 }
 
 /// Why [`OwnKeys::hold`] did not store a key.
@@ -60,14 +62,17 @@ impl OwnKeys {
         Self {
             limit,
             keys: HashSet::new(),
+            evictable: HashSet::new(),
         }
     }
 
     /// Store `key` as this node's own with `store` if there is room (a key
-    /// it has takes none); the room goes back if the store refuses it.
+    /// it has takes none; held again as not `evictable`, it no longer is);
+    /// the room goes back if the store refuses it.
     pub fn hold<T, E>(
         &mut self,
         key: &RecordKey,
+        evictable: bool,
         store: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, Refused<E>> {
         let new = !self.keys.contains(key);
@@ -75,17 +80,35 @@ impl OwnKeys {
             return Err(Refused::Full(self.limit));
         }
         self.keys.insert(key.clone());
+        if !evictable {
+            self.evictable.remove(key);
+        } else if new {
+            self.evictable.insert(key.clone());
+        }
         store().map_err(|e| {
             if new {
-                self.keys.remove(key);
+                self.release(key);
             }
             Refused::Store(e)
         })
     }
 
-    /// `key` is no longer this node's own (another peer's record holds it).
+    /// When there is no room for `key`, an evictable key gives up its
+    /// room: that key, for the caller to take out of the store.
+    pub fn make_room_for(&mut self, key: &RecordKey) -> Option<RecordKey> {
+        if self.keys.contains(key) || self.keys.len() < self.limit {
+            return None;
+        }
+        let evicted = self.evictable.iter().next()?.clone();
+        self.release(&evicted);
+        Some(evicted)
+    }
+
+    /// `key` is no longer this node's own (another peer's record holds it,
+    /// or it was evicted).
     pub fn release(&mut self, key: &RecordKey) {
         self.keys.remove(key);
+        self.evictable.remove(key);
     }
 }
 
@@ -277,17 +300,36 @@ mod tests {
             Err(Refused::Full(_)) => "wrong limit",
             Err(Refused::Store(())) => "refused",
         };
-        assert_eq!(held(own.hold(&key(&local, 0), ok)), "held");
+        assert_eq!(held(own.hold(&key(&local, 0), false, ok)), "held");
         // The store refuses a new key: its room goes back.
-        assert_eq!(held(own.hold(&key(&local, 1), || Err(()))), "refused");
-        assert_eq!(held(own.hold(&key(&local, 1), ok)), "held");
-        assert_eq!(held(own.hold(&key(&local, 2), ok)), "full");
+        assert_eq!(
+            held(own.hold(&key(&local, 1), false, || Err(()))),
+            "refused"
+        );
+        assert_eq!(held(own.hold(&key(&local, 1), false, ok)), "held");
+        assert_eq!(held(own.hold(&key(&local, 2), false, ok)), "full");
         // A key it has is still its own (a newer version's record), and
         // keeps its room when the store refuses the newer record.
-        assert_eq!(held(own.hold(&key(&local, 1), || Err(()))), "refused");
-        assert_eq!(held(own.hold(&key(&local, 2), ok)), "full");
+        assert_eq!(
+            held(own.hold(&key(&local, 1), false, || Err(()))),
+            "refused"
+        );
+        assert_eq!(held(own.hold(&key(&local, 2), false, ok)), "full");
+        // Nothing evictable: no room is made.
+        assert_eq!(own.make_room_for(&key(&local, 2)), None);
         own.release(&key(&local, 0));
-        assert_eq!(held(own.hold(&key(&local, 2), ok)), "held");
+        assert_eq!(held(own.hold(&key(&local, 2), true, ok)), "held");
+        // Full, with key 2 evictable: it makes room for a key that is not
+        // (and only when room is short, and only once).
+        assert_eq!(own.make_room_for(&key(&local, 1)), None);
+        assert_eq!(own.make_room_for(&key(&local, 3)), Some(key(&local, 2)));
+        assert_eq!(held(own.hold(&key(&local, 3), false, ok)), "held");
+        assert_eq!(own.make_room_for(&key(&local, 4)), None);
+        // An evictable key held again as newest is no longer evictable.
+        own.release(&key(&local, 3));
+        assert_eq!(held(own.hold(&key(&local, 5), true, ok)), "held");
+        assert_eq!(held(own.hold(&key(&local, 5), false, ok)), "held");
+        assert_eq!(own.make_room_for(&key(&local, 6)), None);
     }
 
     #[test]
