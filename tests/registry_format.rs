@@ -125,6 +125,45 @@ fn a_malformed_entry_is_left_out_with_a_readable_warning() {
     );
 }
 
+/// A registry with many damaged entries: one call shows 20 warnings and
+/// counts the rest, which `-v` shows (a plugin cannot flood the terminal).
+#[test]
+fn many_damaged_entries_show_twenty_warnings_and_count_the_rest() {
+    let env = Env::new();
+    let mut packages = serde_json::Map::new();
+    packages.insert(
+        "good".into(),
+        json!({"name": "good", "versions": [{"version": "1.0.0"}]}),
+    );
+    for i in 0..30 {
+        packages.insert(format!("bad{i:02}"), json!({"versions": [{"version": 5}]}));
+    }
+    write_index(&env, &json!({"version": "1", "packages": packages}));
+    let out = env.run(&["marketplace", "search", "--json"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 21, "{stderr}");
+    assert!(
+        lines[..20].iter().all(|l| l.contains("is malformed")),
+        "{stderr}"
+    );
+    assert!(
+        lines[20].ends_with("10 more warnings from `search` not shown (-v shows them)"),
+        "{stderr}"
+    );
+    // With the derived index gone the next search builds it again, warning
+    // again: with -v, every one is there.
+    std::fs::remove_dir_all(env.home().join("cache/data")).unwrap();
+    let out = env.run(&["-v", "marketplace", "search", "--json"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let malformed = stderr
+        .lines()
+        .filter(|l| l.contains("is malformed"))
+        .count();
+    assert_eq!(malformed, 30, "{stderr}");
+}
+
 #[test]
 fn entries_nothing_could_install_are_left_out_and_named() {
     // Search showed them, and install then said "not in the registry".

@@ -36,7 +36,10 @@ impl host::Host for PluginState {
             }
         }
         let label = &self.label;
+        let shown =
+            !matches!(level, host::Level::Error | host::Level::Warn) || self.warnings.show_next();
         match level {
+            _ if !shown => tracing::info!("{label}: {message}"),
             host::Level::Error => tracing::error!("{label}: {message}"),
             host::Level::Warn => tracing::warn!("{label}: {message}"),
             host::Level::Info => tracing::info!("{label}: {message}"),

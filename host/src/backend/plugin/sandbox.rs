@@ -33,6 +33,33 @@ pub struct PluginState {
     pub(super) deadline_at: Option<std::time::Instant>,
     /// A wait of the current call was cut at its deadline.
     pub(super) wait_cut: bool,
+    /// Warnings and errors the current call logged, shown or held back.
+    pub(super) warnings: Warnings,
+}
+
+/// Warnings and errors one call may show; the rest go to the info log
+/// (`-v`) and are counted in one line after the call: neither a hostile
+/// plugin nor a registry with thousands of damaged entries floods the
+/// terminal.
+const WARNINGS_SHOWN: usize = 20;
+
+#[derive(Debug, Default)]
+pub(super) struct Warnings {
+    shown: usize,
+    held_back: usize,
+}
+
+impl Warnings {
+    /// Whether the next warning is shown (else it is counted).
+    pub(super) fn show_next(&mut self) -> bool {
+        let show = self.shown < WARNINGS_SHOWN;
+        if show {
+            self.shown += 1;
+        } else {
+            self.held_back += 1;
+        }
+        show
+    }
 }
 
 /// What a plugin said, in order, bounded to [`MAX_OUTPUT_LINES`] lines and
@@ -171,6 +198,7 @@ pub fn new_store(
         transcript: None,
         deadline_at: None,
         wait_cut: false,
+        warnings: Warnings::default(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
@@ -286,8 +314,17 @@ impl Calls {
             )));
         }
         arm_deadline(store, &self.limits);
+        store.data_mut().warnings = Warnings::default();
         let result = f(store).and_then(|v| within_deadline(store).map(|()| v));
         forward_output(store);
+        let held_back = store.data().warnings.held_back;
+        if held_back > 0 {
+            tracing::warn!(
+                "{}: {held_back} more warning{} from `{func}` not shown (-v shows them)",
+                self.label,
+                if held_back == 1 { "" } else { "s" }
+            );
+        }
         result.map_err(|trap| {
             let message = describe_failure(store, &trap, func, &self.limits);
             self.stopped = Some(message.clone());
