@@ -188,7 +188,7 @@ pub fn hold_provider(
     record: ProviderRecord,
 ) -> bool {
     let (key, peer) = (record.key.clone(), record.provider);
-    let live = |key: &RecordKey| {
+    let live = |store: &mut MemoryStore, key: &RecordKey| {
         let now = Instant::now();
         let mut live = false;
         for r in store.providers(key) {
@@ -200,17 +200,9 @@ pub fn hold_provider(
         }
         live
     };
-    if !remote.admit(&key, peer, live) {
-        return false;
-    }
-    match store.add_provider(record) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("not storing a provider record from {peer}: {e:?}");
-            remote.release(&key);
-            false
-        }
-    }
+    hold(remote, store, &key, peer, live, |store| {
+        store.add_provider(record)
+    })
 }
 
 /// Store a package record `source` sent unless that would pass a bound;
@@ -222,7 +214,10 @@ pub fn hold_record(
     source: PeerId,
 ) -> bool {
     let key = record.key.clone();
-    let live = |key: &RecordKey| match store.get(key).map(|r| r.is_expired(Instant::now())) {
+    let live = |store: &mut MemoryStore, key: &RecordKey| match store
+        .get(key)
+        .map(|r| r.is_expired(Instant::now()))
+    {
         Some(false) => true,
         Some(true) => {
             store.remove(key);
@@ -230,17 +225,29 @@ pub fn hold_record(
         }
         None => false,
     };
-    if !remote.admit(&key, source, live) {
+    hold(remote, store, &key, source, live, |store| store.put(record))
+}
+
+/// Admit `key` for `peer` ([`RemoteKeys::admit`], `live` saying whether
+/// the store still has a key) and store it with `put`; the room goes back
+/// if the store refuses it. Whether it was stored.
+fn hold<E: std::fmt::Debug>(
+    remote: &mut RemoteKeys,
+    store: &mut MemoryStore,
+    key: &RecordKey,
+    peer: PeerId,
+    mut live: impl FnMut(&mut MemoryStore, &RecordKey) -> bool,
+    put: impl FnOnce(&mut MemoryStore) -> Result<(), E>,
+) -> bool {
+    if !remote.admit(key, peer, |k| live(store, k)) {
         return false;
     }
-    match store.put(record) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::debug!("not storing a record from {source}: {e:?}");
-            remote.release(&key);
-            false
-        }
-    }
+    put(store)
+        .inspect_err(|e| {
+            tracing::debug!("not storing a key from {peer}: {e:?}");
+            remote.release(key);
+        })
+        .is_ok()
 }
 
 fn forget(per_peer: &mut HashMap<PeerId, usize>, owner: &PeerId) {
