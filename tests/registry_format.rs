@@ -324,7 +324,9 @@ fn one_package_is_read_without_parsing_the_whole_index() {
     let mut index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     index["packages"]["real"]["versions"][0]["description"] = json!("edited by hand");
-    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+    // Pretty-printed, as a person would: the table finds entries wherever
+    // the whitespace puts them.
+    std::fs::write(&path, serde_json::to_vec_pretty(&index).unwrap()).unwrap();
     parses_index("real");
     let r = env.json(&["marketplace", "info", "real", "--json"]);
     assert_eq!(r["versions"][0]["description"], "edited by hand");
@@ -346,17 +348,38 @@ fn one_package_is_read_without_parsing_the_whole_index() {
     assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
     assert_eq!(info("filler19999")["versions"][0]["version"], "1.0.0");
 
-    // One flipped bit in an entry that still reads as JSON ("edited" as
-    // "Edited"): the lookup does not believe it, removes the derived index
-    // (a search would not notice), and the next search stores it anew.
+    // The table points into index.json rather than holding a copy of
+    // each entry (which made the derived index three times as large).
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!bytes.windows(12).any(|w| w == b"\"versions\":["));
+
+    // One flipped bit in a name in the table ("real" as "Real"): the lookup
+    // does not believe it, removes the derived index (a search would not
+    // notice), and the next search stores it anew.
     let mut bytes = std::fs::read(&file).unwrap();
-    let at = (bytes.windows(14).rposition(|w| w == b"edited by hand")).unwrap();
+    let at = (bytes.windows(4).rposition(|w| w == b"real")).unwrap();
     bytes[at] ^= 0x20;
     std::fs::write(&file, &bytes).unwrap();
     parses_index("real");
     assert!(!file.exists());
     env.ok(&["marketplace", "search", "real"]);
     assert_eq!(info("real")["versions"][0]["description"], "edited by hand");
+
+    // index.json rewritten in place with its size and mtime unchanged (a
+    // tool that keeps mtimes): the entry no longer matches the table, so
+    // the lookup parses index.json, sees the edit, and drops the table.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut json = std::fs::read(&path).unwrap();
+    let at = (json.windows(14).position(|w| w == b"edited by hand")).unwrap();
+    json[at] = b'E';
+    std::fs::write(&path, &json).unwrap();
+    let handle = std::fs::File::options().write(true).open(&path).unwrap();
+    handle.set_modified(mtime).unwrap();
+    drop(handle);
+    parses_index("real");
+    assert!(!file.exists());
+    let r = env.json(&["marketplace", "info", "real", "--json"]);
+    assert_eq!(r["versions"][0]["description"], "Edited by hand");
 }
 
 #[test]

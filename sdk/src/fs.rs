@@ -8,6 +8,7 @@
 
 use std::io;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// The whole file.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
@@ -20,17 +21,28 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
 pub struct RangeFile {
     inner: imp::File,
     len: u64,
+    modified: Option<SystemTime>,
 }
 
 impl RangeFile {
     pub fn open(path: &Path) -> io::Result<Self> {
-        let (inner, len) = imp::open(path)?;
-        Ok(Self { inner, len })
+        let (inner, len, modified) = imp::open(path)?;
+        Ok(Self {
+            inner,
+            len,
+            modified,
+        })
     }
 
     /// Size when opened.
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Modification time when opened (of this file, whatever has its name
+    /// since), if the system keeps one.
+    pub fn modified(&self) -> Option<SystemTime> {
+        self.modified
     }
 
     pub fn is_empty(&self) -> bool {
@@ -85,13 +97,18 @@ fn short_file() -> io::Error {
 mod imp {
     use std::io::{self, Read, Seek, SeekFrom};
     use std::path::Path;
+    use std::time::SystemTime;
 
     pub type File = std::cell::RefCell<std::fs::File>;
 
-    pub fn open(path: &Path) -> io::Result<(File, u64)> {
+    pub fn open(path: &Path) -> io::Result<(File, u64, Option<SystemTime>)> {
         let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok((std::cell::RefCell::new(file), len))
+        let meta = file.metadata()?;
+        Ok((
+            std::cell::RefCell::new(file),
+            meta.len(),
+            meta.modified().ok(),
+        ))
     }
 
     /// Up to `max` bytes at `at` (at most 256 KiB: small enough to stay in
@@ -115,16 +132,22 @@ mod imp {
 mod imp {
     use std::io;
     use std::path::{Component, Path};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use wasip2::filesystem::preopens::get_directories;
     use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
     pub type File = Descriptor;
 
-    pub fn open(path: &Path) -> io::Result<(File, u64)> {
+    pub fn open(path: &Path) -> io::Result<(File, u64, Option<SystemTime>)> {
         let file = open_descriptor(path)?;
-        let size = file.stat().map_err(error)?.size;
-        Ok((file, size))
+        let stat = file.stat().map_err(error)?;
+        // As std's metadata reads it: seconds and nanoseconds since 1970.
+        let modified = stat.data_modification_timestamp.and_then(|t| {
+            (UNIX_EPOCH.checked_add(Duration::from_secs(t.seconds))?)
+                .checked_add(Duration::from_nanos(t.nanoseconds.into()))
+        });
+        Ok((file, stat.size, modified))
     }
 
     /// Up to `max` bytes at `at`: what one host call returns (ggen serves at

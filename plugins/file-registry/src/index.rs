@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use ggen_plugin_sdk::{Dependency, Error, Package, PackageVersion};
@@ -22,22 +23,27 @@ pub const INDEX_FORMAT_VERSION: &str = "1";
 
 /// index.json with each package kept as raw JSON: an operation parses only the
 /// packages it touches, so memory stays near the file's size even at 100k packages.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct IndexFile {
-    #[serde(default = "format_version")]
     pub version: String,
-    #[serde(default)]
     pub updated_at: String,
-    /// Required: an index without it (`{}`, `[]`: a truncating tool, a bad
-    /// merge) is damage to recover from, not an empty registry.
-    pub packages: BTreeMap<String, Box<RawValue>>,
+    /// Required in the file: an index without it (`{}`, `[]`: a truncating
+    /// tool, a bad merge) is damage to recover from, not an empty registry.
+    packages: BTreeMap<String, Stored>,
     /// The registry root, where an entry that does not parse is read back
     /// from its package.json files (set by `FileRegistry::load_index`).
-    #[serde(skip)]
     pub root: Option<PathBuf>,
     /// Entries already read back from their package.json files.
-    #[serde(skip)]
     recovered: RefCell<BTreeMap<String, IndexPackage>>,
+}
+
+/// A package's entry as index.json holds it.
+#[derive(Debug)]
+pub struct Stored {
+    pub raw: Box<RawValue>,
+    /// Where the entry starts in the index.json it was read from or written
+    /// to (the derived index points lookups there); None once changed.
+    pub at: Option<u64>,
 }
 
 impl Default for IndexFile {
@@ -57,22 +63,87 @@ fn format_version() -> String {
 }
 
 impl IndexFile {
+    /// Parse index.json's bytes, noting where each entry lies in them.
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<Self> {
+        #[derive(Deserialize)]
+        struct Read<'a> {
+            #[serde(default = "format_version")]
+            version: String,
+            #[serde(default)]
+            updated_at: String,
+            #[serde(borrow)]
+            packages: BTreeMap<String, &'a RawValue>,
+        }
+        let read: Read = serde_json::from_slice(bytes)?;
+        let base = bytes.as_ptr() as usize;
+        let packages = (read.packages.into_iter())
+            .map(|(name, raw)| {
+                // Borrowed: the entry's own bytes within `bytes`.
+                let at = (raw.get().as_ptr() as usize).checked_sub(base);
+                let at = at.map(|at| at as u64);
+                (
+                    name,
+                    Stored {
+                        raw: raw.to_owned(),
+                        at,
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            version: read.version,
+            updated_at: read.updated_at,
+            packages,
+            ..Self::default()
+        })
+    }
+
+    /// Write as index.json (compact, as serde_json writes it), noting where
+    /// each entry lands.
+    pub fn write_json(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        let mut w = Counted {
+            inner: w,
+            written: 0,
+        };
+        w.write_all(b"{\"version\":")?;
+        serde_json::to_writer(&mut w, &self.version)?;
+        w.write_all(b",\"updated_at\":")?;
+        serde_json::to_writer(&mut w, &self.updated_at)?;
+        w.write_all(b",\"packages\":{")?;
+        for (i, (name, stored)) in self.packages.iter_mut().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut w, name)?;
+            w.write_all(b":")?;
+            stored.at = Some(w.written);
+            w.write_all(stored.raw.get().as_bytes())?;
+        }
+        w.write_all(b"}}")
+    }
+
     /// The index of a registry at `root` as far as one key goes: `value` is
-    /// what index.json holds under `name` (read from the derived index), if
-    /// anything.
+    /// what index.json holds under `name` (found through the derived
+    /// index), if anything.
     pub fn only(root: PathBuf, name: &str, value: Option<Box<RawValue>>) -> Self {
+        let stored = value.map(|raw| Stored { raw, at: None });
         Self {
-            packages: value.map(|v| (name.to_owned(), v)).into_iter().collect(),
+            packages: stored.map(|s| (name.to_owned(), s)).into_iter().collect(),
             root: Some(root),
             ..Self::default()
         }
+    }
+
+    /// Every key with its entry as stored, in key order.
+    pub fn stored(&self) -> &BTreeMap<String, Stored> {
+        &self.packages
     }
 
     /// One package, parsed.
     pub fn package(&self, name: &str) -> Result<Option<IndexPackage>, Error> {
         self.packages
             .get(name)
-            .map(|raw| self.usable_package(name, raw))
+            .map(|stored| self.usable_package(name, &stored.raw))
             .transpose()
     }
 
@@ -80,7 +151,7 @@ impl IndexFile {
     pub fn iter(&self) -> impl Iterator<Item = (&str, Result<IndexPackage, Error>)> {
         self.packages
             .iter()
-            .map(|(name, raw)| (name.as_str(), self.usable_package(name, raw)))
+            .map(|(name, stored)| (name.as_str(), self.usable_package(name, &stored.raw)))
     }
 
     /// [`Self::parse_package`] without what nothing could install (search
@@ -116,7 +187,8 @@ impl IndexFile {
 
     pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
         let raw = serde_json::value::to_raw_value(package).expect("index packages serialise");
-        self.packages.insert(name.to_owned(), raw);
+        self.packages
+            .insert(name.to_owned(), Stored { raw, at: None });
         self.recovered.get_mut().remove(name);
     }
 
@@ -181,6 +253,24 @@ impl IndexFile {
         );
         (self.recovered.borrow_mut()).insert(name.to_owned(), package.clone());
         Ok(package)
+    }
+}
+
+/// A writer that counts what it wrote.
+struct Counted<'w> {
+    inner: &'w mut dyn Write,
+    written: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

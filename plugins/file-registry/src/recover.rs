@@ -37,7 +37,7 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
             )));
         }
     }
-    let index = scan(reg)?;
+    let mut index = scan(reg)?;
     let versions: usize = index
         .iter()
         .filter_map(|(_, p)| p.ok())
@@ -48,7 +48,7 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
     warn(&format!(
         "registry {INDEX_FILE} was corrupt ({why}); kept it as {backup} and rebuilt the index from {versions} package.json file(s)"
     ));
-    if !reg.save_new_index(&index)? {
+    if !reg.save_new_index(&mut index)? {
         return reg.load_index();
     }
     Ok(index)
@@ -57,9 +57,9 @@ pub fn rebuild_corrupt(reg: &FileRegistry, why: &str) -> Result<IndexFile, Error
 /// No index.json: rebuild from manifests if any exist, else an empty index
 /// (nothing is written until the first publish).
 pub fn rebuild_missing(reg: &FileRegistry) -> Result<IndexFile, Error> {
-    let index = scan(reg)?;
-    if !index.packages.is_empty() {
-        if !reg.save_new_index(&index)? {
+    let mut index = scan(reg)?;
+    if !index.stored().is_empty() {
+        if !reg.save_new_index(&mut index)? {
             // Written meanwhile (a publish): that one is newer than our scan.
             return reg.load_index();
         }

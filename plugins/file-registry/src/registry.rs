@@ -39,7 +39,7 @@ impl FileRegistry {
     /// backup and rebuilt the same way, with a warning: nothing is lost.
     pub fn load_index(&self) -> Result<IndexFile, Error> {
         match ggen_plugin_sdk::fs::read(&self.index_path()) {
-            Ok(bytes) => match serde_json::from_slice::<IndexFile>(&bytes) {
+            Ok(bytes) => match IndexFile::parse(&bytes) {
                 Ok(mut index) => {
                     index.root = Some(self.root.clone());
                     Ok(index)
@@ -75,20 +75,16 @@ impl FileRegistry {
     /// the metadata of the file written.
     fn write_index(&self, index: &mut IndexFile) -> Result<fs::Metadata, Error> {
         index.repair();
-        write_atomic_with(&self.index_path(), |w| {
-            serde_json::to_writer(w, index).map_err(std::io::Error::other)
-        })
-        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))
+        write_atomic_with(&self.index_path(), |w| index.write_json(w))
+            .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))
     }
 
     /// Write a rebuilt index.json unless one appeared meanwhile (false): a
     /// search rebuilds without the registry lock, and its scan may predate a
     /// publish that has since written the index.
-    pub(crate) fn save_new_index(&self, index: &IndexFile) -> Result<bool, Error> {
-        let written = write_new_with(&self.index_path(), |w| {
-            serde_json::to_writer(w, index).map_err(std::io::Error::other)
-        })
-        .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
+    pub(crate) fn save_new_index(&self, index: &mut IndexFile) -> Result<bool, Error> {
+        let written = write_new_with(&self.index_path(), |w| index.write_json(w))
+            .map_err(|e| Error::io(format!("cannot write {INDEX_FILE}: {e}")))?;
         let Some(written) = written else {
             return Ok(false);
         };
@@ -127,13 +123,11 @@ impl FileRegistry {
         search_index::search(self, query)
     }
 
-    /// The index as far as `name` goes: its entry alone from the derived
-    /// index while that is fresh, else all of index.json (read, and
+    /// The index as far as `name` goes: its entry alone, found through the
+    /// derived index while that is fresh, else all of index.json (read, and
     /// recovered if damaged; the next search stores a fresh derived index).
     fn index_for(&self, name: &str) -> Result<IndexFile, Error> {
-        if let Ok(fp) = search_index::fingerprint(&self.index_path())
-            && let Some(found) = search_index::lookup(self, fp, name)
-        {
+        if let Some(found) = search_index::lookup(self, name) {
             let value = match found {
                 Found::Entry(value) => Some(value),
                 Found::Absent => None,
@@ -165,7 +159,7 @@ impl FileRegistry {
         Ok(RegistryMetadata {
             name: "file registry".into(),
             description: "index.json with per-version package directories".into(),
-            package_count: index.packages.len() as u64,
+            package_count: index.stored().len() as u64,
             version_count,
             writable: true,
         })

@@ -5,12 +5,13 @@
 //! ```text
 //! header   magic "GGSIDX09" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack len u64 | blobs len u64
-//!          | package count u32 (NO_TABLE: none) | 0 u32 | entries len u64  (64 bytes)
+//!          | package count u32 (NO_TABLE: none) | 0 u32 | names len u64  (64 bytes)
 //! haystack one record per package (layout in search_scan.rs)
 //! blobs    per package: its newest version as wire metadata (postcard) after
 //!          its FNV-1a hash (integrity.rs), read, checked and decoded only
 //!          for the hits shown
-//! table    every index.json key and its value, sorted (package_table.rs)
+//! table    every index.json key, sorted, and where its entry lies in
+//!          index.json (package_table.rs)
 //! ```
 //!
 //! The header records index.json's size and mtime; any change to index.json,
@@ -26,7 +27,7 @@ use std::io;
 
 use ggen_plugin_sdk::fs::RangeFile;
 use std::path::Path;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ggen_plugin_sdk::search::OwnedFields;
 use ggen_plugin_sdk::{Error, Query, SearchResults};
@@ -40,8 +41,8 @@ use crate::search_scan::{Scan, push_record};
 const FILE: &str = "search-index.bin";
 /// Bumped whenever what the file holds changes, so older files are rebuilt
 /// (05: a package's hit is its newest stable version; 08: the package
-/// table; 09: sealed blobs).
-const MAGIC: &[u8; 8] = b"GGSIDX09";
+/// table; 09: sealed blobs; 10: the table points into index.json).
+const MAGIC: &[u8; 8] = b"GGSIDX10";
 const HEADER_LEN: usize = 64;
 /// The package count of a file without a package table (a length did not
 /// fit its format): lookups read index.json.
@@ -58,18 +59,23 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Of a file's metadata (None where the system has no modification time).
     pub fn of(meta: &fs::Metadata) -> Option<Self> {
-        let (secs, nanos) = match meta.modified().ok()?.duration_since(UNIX_EPOCH) {
+        Self::new(meta.len(), meta.modified().ok()?)
+    }
+
+    /// Of an open file: what it holds however its name moves meanwhile.
+    fn of_open(file: &RangeFile) -> Option<Self> {
+        Self::new(file.len(), file.modified()?)
+    }
+
+    fn new(len: u64, modified: SystemTime) -> Option<Self> {
+        let (secs, nanos) = match modified.duration_since(UNIX_EPOCH) {
             Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
             Err(e) => (
                 -(e.duration().as_secs() as i64),
                 e.duration().subsec_nanos(),
             ),
         };
-        Some(Fingerprint {
-            len: meta.len(),
-            secs,
-            nanos,
-        })
+        Some(Fingerprint { len, secs, nanos })
     }
 }
 
@@ -142,7 +148,7 @@ pub fn rebuild(
         w.write_all(&built.hay)?;
         w.write_all(&built.blobs)?;
         match built.table {
-            Some(_) => package_table::write(w, &index.packages),
+            Some(_) => package_table::write(w, index.stored()),
             None => Ok(()),
         }
     })?;
@@ -158,7 +164,7 @@ fn open_fresh(reg: &FileRegistry, fp: Fingerprint) -> Option<(RangeFile, Header)
     // Cut short or run on (a damaged count or length): rebuilt, not read.
     let table = match header.packages {
         NO_TABLE => Some(0),
-        count => package_table::stored_len(count, header.entries_len),
+        count => package_table::stored_len(count, header.names_len),
     };
     let whole = (HEADER_LEN as u64)
         .checked_add(header.hay_len)?
@@ -167,21 +173,24 @@ fn open_fresh(reg: &FileRegistry, fp: Fingerprint) -> Option<(RangeFile, Header)
     (header.fp == fp && whole == file.len()).then_some((file, header))
 }
 
-/// What the derived index says about package `name`, if it is fresh for
-/// index.json as it is now (`fp`) and undamaged; `None` sends the caller to
-/// index.json.
-pub fn lookup(reg: &FileRegistry, fp: Fingerprint, name: &str) -> Option<Found> {
-    let (file, header) = open_fresh(reg, fp)?;
+/// What index.json holds under `name`, found through the derived index if
+/// that is fresh and undamaged; `None` sends the caller to parse index.json.
+pub fn lookup(reg: &FileRegistry, name: &str) -> Option<Found> {
+    // Read from the very file the table was checked against, even if a
+    // publish renames another over it meanwhile.
+    let index = RangeFile::open(&reg.index_path()).ok()?;
+    let (file, header) = open_fresh(reg, Fingerprint::of_open(&index)?)?;
     if header.packages == NO_TABLE {
         return None;
     }
     let at = (HEADER_LEN as u64)
         .checked_add(header.hay_len)?
         .checked_add(header.blobs_len)?;
-    let found = package_table::find(&file, at, header.packages, name);
+    let found = package_table::find(&file, at, header.packages, name, &index);
     if found.is_none() {
-        // Damaged where a search does not read: removed, so that the next
-        // search builds it anew instead of every lookup parsing index.json.
+        // Damaged where a search does not read, or index.json changed
+        // without its size or mtime moving: removed, so that the next search
+        // builds it anew instead of every lookup parsing index.json.
         let _ = fs::remove_file(reg.cache.join(FILE));
     }
     found
@@ -212,7 +221,7 @@ struct Header {
     hay_len: u64,
     blobs_len: u64,
     packages: u32,
-    entries_len: u64,
+    names_len: u64,
 }
 
 fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {
@@ -230,7 +239,7 @@ fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {
         hay_len: u64_at(32),
         blobs_len: u64_at(40),
         packages: u32_at(48),
-        entries_len: u64_at(56),
+        names_len: u64_at(56),
     })
 }
 
@@ -245,8 +254,8 @@ fn header(fp: Fingerprint, built: &Built) -> [u8; HEADER_LEN] {
     out[40..48].copy_from_slice(&(built.blobs.len() as u64).to_le_bytes());
     let packages = built.table.map_or(NO_TABLE, |t| t.count);
     out[48..52].copy_from_slice(&packages.to_le_bytes());
-    let entries_len = built.table.map_or(0, |t| t.entries_len);
-    out[56..64].copy_from_slice(&entries_len.to_le_bytes());
+    let names_len = built.table.map_or(0, |t| t.names_len);
+    out[56..64].copy_from_slice(&names_len.to_le_bytes());
     out
 }
 
@@ -291,7 +300,7 @@ fn build(index: &IndexFile) -> Built {
     }
     // A count of NO_TABLE would read as no table: one key fewer than
     // u32::MAX is far past any index.json a plugin could hold anyway.
-    let table = package_table::layout(&index.packages).filter(|t| t.count != NO_TABLE);
+    let table = package_table::layout(index.stored()).filter(|t| t.count != NO_TABLE);
     Built {
         count,
         hay,
