@@ -365,6 +365,23 @@ fn one_package_is_read_without_parsing_the_whole_index() {
     env.ok(&["marketplace", "search", "real"]);
     assert_eq!(info("real")["versions"][0]["description"], "edited by hand");
 
+    // Two slots of the table swapped, each whole (a damaged disk block
+    // can move data whole): each slot's hash covers its position, so the
+    // lookup does not answer "absent" from a table out of order.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let table = 64 + u64_at(32) + u64_at(40);
+    let count = u32::from_le_bytes(bytes[48..52].try_into().unwrap()) as usize;
+    let (last, before) = (table + (count - 1) * 40, table + (count - 2) * 40);
+    let slot: Vec<u8> = bytes[last..last + 40].to_vec();
+    bytes.copy_within(before..before + 40, last);
+    bytes[before..before + 40].copy_from_slice(&slot);
+    std::fs::write(&file, &bytes).unwrap();
+    parses_index("real");
+    assert!(!file.exists());
+    env.ok(&["marketplace", "search", "real"]);
+    assert_eq!(info("real")["versions"][0]["description"], "edited by hand");
+
     // index.json rewritten in place with its size and mtime unchanged (a
     // tool that keeps mtimes): the entry no longer matches the table, so
     // the lookup parses index.json, sees the edit, and drops the table.

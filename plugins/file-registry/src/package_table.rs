@@ -6,13 +6,15 @@
 //!
 //! ```text
 //! slot   name offset u64 | name len u32 | entry len u32 | entry offset in index.json u64
-//!        | FNV-1a of the name u64 | FNV-1a of the name and entry u64
+//!        | FNV-1a of the slot's position and name u64 | FNV-1a of the name and entry u64
 //!        (40 bytes; sorted by name)
 //! names  every name, back to back
 //! ```
 //!
 //! Every name a lookup compares is checked against its hash (integrity.rs):
-//! a flipped bit would steer the search to another package. The entry read
+//! a flipped bit would steer the search to another package, and a slot
+//! moved or copied elsewhere (its position is hashed too) would hide one
+//! from it. The entry read
 //! from index.json is checked against the other hash, which also catches an
 //! index.json rewritten in place with its size and mtime unchanged. A
 //! mismatch sends the caller to index.json.
@@ -62,7 +64,7 @@ pub fn layout(packages: &BTreeMap<String, Stored>) -> Option<Layout> {
 /// already in the order lookups search).
 pub fn write(w: &mut dyn Write, packages: &BTreeMap<String, Stored>) -> io::Result<()> {
     let mut name_at = 0u64;
-    for (name, stored) in packages {
+    for (position, (name, stored)) in (0u64..).zip(packages) {
         let entry = stored.raw.get().as_bytes();
         let entry_at = stored
             .at
@@ -71,7 +73,8 @@ pub fn write(w: &mut dyn Write, packages: &BTreeMap<String, Stored>) -> io::Resu
         w.write_all(&(name.len() as u32).to_le_bytes())?;
         w.write_all(&(entry.len() as u32).to_le_bytes())?;
         w.write_all(&entry_at.to_le_bytes())?;
-        w.write_all(&fnv1a(&[name.as_bytes()]).to_le_bytes())?;
+        let name_hash = fnv1a(&[&position.to_le_bytes(), name.as_bytes()]);
+        w.write_all(&name_hash.to_le_bytes())?;
         w.write_all(&fnv1a(&[name.as_bytes(), entry]).to_le_bytes())?;
         name_at += name.len() as u64;
     }
@@ -109,7 +112,7 @@ pub fn find(file: &RangeFile, at: u64, count: u32, name: &str, index: &RangeFile
         let u64_at = |i: usize| u64::from_le_bytes(slot[i..i + 8].try_into().unwrap());
         let u32_at = |i: usize| u32::from_le_bytes(slot[i..i + 4].try_into().unwrap());
         let probe = read(file, names_at.checked_add(u64_at(0))?, u32_at(8).into())?;
-        if fnv1a(&[&probe]) != u64_at(24) {
+        if fnv1a(&[&mid.to_le_bytes(), &probe]) != u64_at(24) {
             return None;
         }
         match probe[..].cmp(name.as_bytes()) {
