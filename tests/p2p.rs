@@ -213,17 +213,32 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     ];
     assert!(warnings.iter().any(|w| w.contains(records)), "{stderr}");
     assert!(warnings.iter().any(|w| w.contains(provided)), "{stderr}");
-    // A new version of a package it announces: no room for its tarball's
-    // provider record, but its record and announcement still go out.
+    // Published through the node, a new version and a new package take the
+    // room of packages it announced at start (the last it announced give
+    // way): what its user asked for goes out whole.
     let r = p2p_publish(&node.env, "pkg-00000", "2.0.0", "a newer one");
     let announced = &r["announced"];
     assert_eq!(announced["version"], "2.0.0", "{r}");
-    let why = announced["not_provided"].as_str().unwrap_or_default();
-    assert!(
-        why.contains("this node provides 8192 tarballs already"),
+    assert_eq!(announced["not_provided"], Value::Null, "{r}");
+    let r = p2p_publish(&node.env, "zesty", "1.0.0", "published past the room");
+    assert_eq!(r["announced"]["not_provided"], Value::Null, "{r}");
+    assert_eq!(status(&node.env)["records_held"], ROOM, "{r}");
+    let peer = Node::start(&[&node.addr]);
+    let client = Env::new();
+    let r = search(&client, &["zesty", "--bootstrap", &peer.addr]);
+    assert_eq!(
+        hit(&r, "zesty").map(|h| h["via"].clone()),
+        Some("dht".into()),
         "{r}"
     );
-    assert_eq!(status(&node.env)["records_held"], ROOM, "{r}");
+    drop(peer);
+    // Restarted, the node announces its latest publications first: what
+    // was published through it keeps its room, the planted rest fill it.
+    let node = Node::start_in(node.stop(), &[]);
+    let stderr = std::fs::read_to_string(node.env.work.path().join("node.stderr")).unwrap();
+    let left_out =
+        "9 packages without a DHT record (pkg-08191@1.0.0, pkg-08192@1.0.0, pkg-08193@1.0.0, ...)";
+    assert!(stderr.contains(left_out), "{stderr}");
 }
 
 /// Older copies a node serves (lockfiles pin them) fill the room for

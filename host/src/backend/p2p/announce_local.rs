@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use libp2p::futures::{StreamExt, stream};
 
 use super::client::Client;
-use super::event_loop::Recency;
+use super::held_keys::Standing;
 use super::transfer::digest_bytes;
 use crate::backend::PackageVersion;
 use crate::backend::network::RecordsPut;
@@ -22,7 +22,10 @@ const AT_ONCE: usize = 16;
 const NAMED: usize = 3;
 
 /// Provide and put a record for each of `packages` (the local registry's
-/// newest versions, exported to the serve directory).
+/// newest versions, exported to the serve directory), the latest published
+/// first: when the node has room for only some, the ones left out are the
+/// oldest, and a restarted node keeps announcing what was published
+/// through it.
 pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPut {
     let mut put = RecordsPut {
         records_put: 0,
@@ -33,12 +36,17 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
     let mut unrecorded = Reasons::new("package", "without a DHT record");
     // Owned by each future: a future borrowing across the stream would not
     // be Send for every lifetime, as the node's task needs.
-    let mut each = stream::iter(packages.iter().cloned())
+    let mut latest_first: Vec<_> = (packages.iter())
+        .map(|p| (published(p), p.clone()))
+        .collect();
+    // Stable: packages published at the same time (or at none) keep their order.
+    latest_first.sort_by(|(a, _), (b, _)| b.cmp(a));
+    let mut each = stream::iter(latest_first.into_iter().map(|(_, p)| p))
         .map(|p| {
             let client = client.clone();
             async move {
-                let provided = client.provide(&p).await;
-                let stored = client.put_record(&p).await;
+                let provided = client.provide(&p, Standing::Local).await;
+                let stored = client.put_record(&p, Standing::Local).await;
                 (p, provided, stored)
             }
         })
@@ -59,13 +67,23 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
     put
 }
 
+/// When `package` was published (None, which comes last, where its
+/// registry's date is no RFC 3339 time).
+fn published(package: &PackageVersion) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(
+        &package.published_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+}
+
 /// Provide the older tarballs still served (by checksum; they have no
 /// record: the DHT holds each package's newest).
 pub async fn earlier_copies(client: &Client, checksums: Vec<String>) {
     let mut unprovided = Reasons::new("older tarball", "not announced as served here");
     for checksum in checksums {
         if let Some(sha) = digest_bytes(&checksum)
-            && let Err(e) = client.provide_digest(sha, Recency::Earlier).await
+            && let Err(e) = client.provide_digest(sha, Standing::Earlier).await
         {
             unprovided.add(e.to_string(), checksum);
         }

@@ -11,7 +11,8 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::download::{Failure, culprits, download};
-use super::event_loop::{Command, LAST_SAVE_WAIT, Recency};
+use super::event_loop::{Command, LAST_SAVE_WAIT};
+use super::held_keys::Standing;
 use super::transfer::digest_bytes;
 use crate::backend::network::{
     AnnounceReport, BootstrapReport, DialFailure, NetworkSearch, NodeStatus, PeerView,
@@ -188,12 +189,12 @@ impl Client {
     }
 
     /// Store the package's record in the DHT; how many peers acknowledged it.
-    pub async fn put_record(&self, package: &PackageVersion) -> Result<usize> {
+    pub async fn put_record(&self, package: &PackageVersion, standing: Standing) -> Result<usize> {
         // Two queries: the closest peers, then the record to each of them.
         let within = self.query_timeout * 2;
         tokio::time::timeout(
             within + Duration::from_secs(1),
-            self.ask(|tx| Command::Put(package.clone(), tx)),
+            self.ask(|tx| Command::Put(package.clone(), standing, tx)),
         )
         .await
         .map_err(|_| {
@@ -207,16 +208,18 @@ impl Client {
 
     /// Serve the package's tarball (its newest version) if its verified copy
     /// is in the serve directory.
-    pub async fn provide(&self, package: &PackageVersion) -> Result<bool> {
+    pub async fn provide(&self, package: &PackageVersion, standing: Standing) -> Result<bool> {
         match digest_bytes(&package.checksum) {
-            Some(sha) => self.provide_digest(sha, Recency::Newest).await,
+            Some(sha) => self.provide_digest(sha, standing).await,
             None => Ok(false),
         }
     }
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
-    pub async fn provide_digest(&self, sha256: [u8; 32], recency: Recency) -> Result<bool> {
-        (self.ask(|tx| Command::Provide(sha256, recency, tx)).await?)
+    pub async fn provide_digest(&self, sha256: [u8; 32], standing: Standing) -> Result<bool> {
+        (self
+            .ask(|tx| Command::Provide(sha256, standing, tx))
+            .await?)
             .map_err(MarketplaceError::Network)
     }
 
@@ -438,17 +441,20 @@ impl Client {
         Ok(())
     }
 
-    /// Store the record in the DHT and announce it on Gossipsub.
+    /// Store the record in the DHT and announce it on Gossipsub: a package
+    /// published through this node, which takes the room of one it
+    /// announced at start if there is no other.
     pub async fn announce(&self, package: &PackageVersion) -> Result<AnnounceReport> {
-        // A node whose room for provider records is full (earlier versions
-        // fill it) still puts the record and announces: it is reported.
-        let not_provided = match self.provide(package).await {
+        // A node whose room for provider records is full (of packages
+        // published through it) still puts the record and announces: it is
+        // reported.
+        let not_provided = match self.provide(package, Standing::Published).await {
             Ok(_) => None,
             Err(MarketplaceError::Network(why)) => Some(why),
             Err(e) => return Err(e),
         };
         let connected = !self.status().await?.connected_peers.is_empty();
-        let put = self.put_record(package).await?;
+        let put = self.put_record(package, Standing::Published).await?;
         // Subscriptions arrive just after a connection opens; give them a moment.
         if connected {
             let deadline = Instant::now() + TOPIC_WAIT.min(self.bootstrap_timeout);

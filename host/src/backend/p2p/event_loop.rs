@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{self, DialOutcome, Dials, why_failed};
-use super::held_keys::{self, OwnKeys, Refused, RemoteKeys};
+use super::held_keys::{self, OwnKeys, Refused, RemoteKeys, Standing};
 use super::peers::Peers;
 use super::record;
 use super::serve::Served;
@@ -36,15 +36,6 @@ const SAVE_PEERS_EVERY: Duration = Duration::from_secs(5);
 const REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// Bootstrap addresses kept for that (the first ones given).
 const MAX_BOOTSTRAP: usize = 64;
-
-/// Which version of a package a tarball is, for [`Command::Provide`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recency {
-    /// A version the local registry holds as its newest (or just published).
-    Newest,
-    /// An older version still served because lockfiles pin it.
-    Earlier,
-}
 
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
@@ -63,8 +54,13 @@ pub enum Command {
         String,
         oneshot::Sender<Result<Option<NetworkPackage>, String>>,
     ),
-    /// Store the package's record in the DHT; replies with how many peers took it.
-    Put(PackageVersion, oneshot::Sender<Result<usize, String>>),
+    /// Store the package's record in the DHT; replies with how many peers
+    /// took it. With no room left, one of a lower [`Standing`] gives way.
+    Put(
+        PackageVersion,
+        Standing,
+        oneshot::Sender<Result<usize, String>>,
+    ),
     /// Announce on Gossipsub; replies with the topic's peer count.
     Announce(PackageVersion, oneshot::Sender<Result<usize, String>>),
     /// Peers currently subscribed to the announcement topic.
@@ -73,9 +69,9 @@ pub enum Command {
     CacheSearch(Query, oneshot::Sender<Vec<NetworkPackage>>),
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
     /// false when that file is not there, an error when no provider record
-    /// can be stored for it. [`Recency::Earlier`] ones give up their provider
-    /// record to a newest version when there is no room left.
-    Provide([u8; 32], Recency, oneshot::Sender<Result<bool, String>>),
+    /// can be stored for it. With no room left, one of a lower [`Standing`]
+    /// gives up its provider record (and is still served).
+    Provide([u8; 32], Standing, oneshot::Sender<Result<bool, String>>),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
     /// How a download from a peer went (latency in ms when it succeeded).
@@ -301,7 +297,7 @@ impl EventLoop {
                     .get_record(record::key(&name));
                 self.pending_get.insert(id, (name, Instant::now(), reply));
             }
-            Command::Put(mut package, reply) => {
+            Command::Put(mut package, standing, reply) => {
                 if super::serve::fault().as_deref() == Some("record-size") {
                     package.size += 1;
                 }
@@ -315,7 +311,11 @@ impl EventLoop {
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
-                let stored = (self.own_records).hold(&record.key, false, || {
+                if let Some(old) = self.own_records.make_room_for(&record.key, standing) {
+                    kademlia.store_mut().remove(&old);
+                    tracing::info!("a package's DHT record gave its room to {}", package.name);
+                }
+                let stored = (self.own_records).hold(&record.key, standing, || {
                     kademlia.store_mut().put(record.clone())
                 });
                 if let Err(refused) = stored {
@@ -362,21 +362,18 @@ impl EventLoop {
                 }
                 let _ = reply.send(hits);
             }
-            Command::Provide(sha, recency, reply) => {
+            Command::Provide(sha, standing, reply) => {
                 let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
                 let provided = if path.is_file() {
                     self.served.insert(sha, path);
                     // Served all the same: a peer that knows this node asks it.
                     let key = provider_key(&sha);
                     let kademlia = &mut self.swarm.behaviour_mut().kademlia;
-                    let earlier = recency == Recency::Earlier;
-                    // Lockfiles pin older versions, but new installs take the
-                    // newest: when room is short, the newest is announced.
-                    if !earlier && let Some(old) = self.own_provided.make_room_for(&key) {
+                    if let Some(old) = self.own_provided.make_room_for(&key, standing) {
                         kademlia.stop_providing(&old);
                     }
                     (self.own_provided)
-                        .hold(&key, earlier, || kademlia.start_providing(key.clone()))
+                        .hold(&key, standing, || kademlia.start_providing(key.clone()))
                         .map(|_| true)
                         .map_err(|refused| match refused {
                             Refused::Full(n) => format!(

@@ -7,10 +7,11 @@
 //! [`PER_PEER`] of them each, and this node's own at most the room kept
 //! for them.
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use indexmap::IndexSet;
 use libp2p::PeerId;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig, RecordStore};
 use libp2p::kad::{ProviderRecord, Record, RecordKey};
@@ -40,13 +41,30 @@ pub fn bounded_store(local: PeerId, max_value_bytes: usize) -> MemoryStore {
     )
 }
 
+/// How much one of this node's own keys matters when room is short: a key
+/// takes the room of one of a lower standing, never of its own or higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Standing {
+    /// An older version still served because lockfiles pin it (new
+    /// installs take the newest).
+    Earlier,
+    /// A local package's newest version, announced when the node started.
+    Local,
+    /// Published through this node while it runs: what its user asked for.
+    Published,
+}
+
+impl Standing {
+    const ALL: [Standing; 3] = [Standing::Earlier, Standing::Local, Standing::Published];
+}
+
 /// The keys of this node's own records (or of the tarballs it provides):
-/// at most `limit`, the room the store keeps for them. Some may be held as
-/// evictable, giving up their room to a key that is not.
+/// at most `limit`, the room the store keeps for them, each with its
+/// [`Standing`].
 pub struct OwnKeys {
     limit: usize,
-    keys: HashSet<RecordKey>,
-    evictable: HashSet<RecordKey>,
+    /// Per standing, in the order first held at it.
+    held: [IndexSet<RecordKey>; 3],
 }
 
 /// Why [`OwnKeys::hold`] did not store a key.
@@ -61,54 +79,65 @@ impl OwnKeys {
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
-            keys: HashSet::new(),
-            evictable: HashSet::new(),
+            held: Default::default(),
         }
     }
 
+    fn standing_of(&self, key: &RecordKey) -> Option<Standing> {
+        Standing::ALL
+            .into_iter()
+            .find(|s| self.held[*s as usize].contains(key))
+    }
+
+    fn len(&self) -> usize {
+        self.held.iter().map(IndexSet::len).sum()
+    }
+
     /// Store `key` as this node's own with `store` if there is room (a key
-    /// it has takes none; held again as not `evictable`, it no longer is);
-    /// the room goes back if the store refuses it.
+    /// it has takes none, and rises to `standing` if that is higher); the
+    /// room goes back if the store refuses a new key.
     pub fn hold<T, E>(
         &mut self,
         key: &RecordKey,
-        evictable: bool,
+        standing: Standing,
         store: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, Refused<E>> {
-        let new = !self.keys.contains(key);
-        if new && self.keys.len() >= self.limit {
+        let had = self.standing_of(key);
+        if had.is_none() && self.len() >= self.limit {
             return Err(Refused::Full(self.limit));
         }
-        self.keys.insert(key.clone());
-        if !evictable {
-            self.evictable.remove(key);
-        } else if new {
-            self.evictable.insert(key.clone());
+        if had.is_none_or(|had| had < standing) {
+            self.release(key);
+            self.held[standing as usize].insert(key.clone());
         }
         store().map_err(|e| {
-            if new {
+            if had.is_none() {
                 self.release(key);
             }
             Refused::Store(e)
         })
     }
 
-    /// When there is no room for `key`, an evictable key gives up its
-    /// room: that key, for the caller to take out of the store.
-    pub fn make_room_for(&mut self, key: &RecordKey) -> Option<RecordKey> {
-        if self.keys.contains(key) || self.keys.len() < self.limit {
+    /// When there is no room for `key` (of `standing`), a key of the
+    /// lowest standing below it gives up its room, the one held last (a
+    /// starting node announces its newest publications first): that key,
+    /// for the caller to take out of the store.
+    pub fn make_room_for(&mut self, key: &RecordKey, standing: Standing) -> Option<RecordKey> {
+        if self.standing_of(key).is_some() || self.len() < self.limit {
             return None;
         }
-        let evicted = self.evictable.iter().next()?.clone();
-        self.release(&evicted);
-        Some(evicted)
+        let lowest = (Standing::ALL.into_iter())
+            .take_while(|s| *s < standing)
+            .find(|s| !self.held[*s as usize].is_empty())?;
+        self.held[lowest as usize].pop()
     }
 
     /// `key` is no longer this node's own (another peer's record holds it,
     /// or it was evicted).
     pub fn release(&mut self, key: &RecordKey) {
-        self.keys.remove(key);
-        self.evictable.remove(key);
+        for keys in &mut self.held {
+            keys.shift_remove(key);
+        }
     }
 }
 
@@ -298,8 +327,10 @@ mod tests {
 
     #[test]
     fn this_nodes_own_keys_stop_at_their_room() {
+        use Standing::{Earlier, Local, Published};
         let mut own = OwnKeys::new(2);
         let local = PeerId::random();
+        let k = |i| key(&local, i);
         let ok = || Ok::<_, ()>(());
         let held = |r: Result<(), Refused<()>>| match r {
             Ok(()) => "held",
@@ -307,36 +338,40 @@ mod tests {
             Err(Refused::Full(_)) => "wrong limit",
             Err(Refused::Store(())) => "refused",
         };
-        assert_eq!(held(own.hold(&key(&local, 0), false, ok)), "held");
+        assert_eq!(held(own.hold(&k(0), Local, ok)), "held");
         // The store refuses a new key: its room goes back.
-        assert_eq!(
-            held(own.hold(&key(&local, 1), false, || Err(()))),
-            "refused"
-        );
-        assert_eq!(held(own.hold(&key(&local, 1), false, ok)), "held");
-        assert_eq!(held(own.hold(&key(&local, 2), false, ok)), "full");
+        assert_eq!(held(own.hold(&k(1), Local, || Err(()))), "refused");
+        assert_eq!(held(own.hold(&k(1), Local, ok)), "held");
+        assert_eq!(held(own.hold(&k(2), Local, ok)), "full");
         // A key it has is still its own (a newer version's record), and
         // keeps its room when the store refuses the newer record.
-        assert_eq!(
-            held(own.hold(&key(&local, 1), false, || Err(()))),
-            "refused"
-        );
-        assert_eq!(held(own.hold(&key(&local, 2), false, ok)), "full");
-        // Nothing evictable: no room is made.
-        assert_eq!(own.make_room_for(&key(&local, 2)), None);
-        own.release(&key(&local, 0));
-        assert_eq!(held(own.hold(&key(&local, 2), true, ok)), "held");
-        // Full, with key 2 evictable: it makes room for a key that is not
-        // (and only when room is short, and only once).
-        assert_eq!(own.make_room_for(&key(&local, 1)), None);
-        assert_eq!(own.make_room_for(&key(&local, 3)), Some(key(&local, 2)));
-        assert_eq!(held(own.hold(&key(&local, 3), false, ok)), "held");
-        assert_eq!(own.make_room_for(&key(&local, 4)), None);
-        // An evictable key held again as newest is no longer evictable.
-        own.release(&key(&local, 3));
-        assert_eq!(held(own.hold(&key(&local, 5), true, ok)), "held");
-        assert_eq!(held(own.hold(&key(&local, 5), false, ok)), "held");
-        assert_eq!(own.make_room_for(&key(&local, 6)), None);
+        assert_eq!(held(own.hold(&k(1), Local, || Err(()))), "refused");
+        assert_eq!(held(own.hold(&k(2), Local, ok)), "full");
+        // Nothing of a lower standing: no room is made.
+        assert_eq!(own.make_room_for(&k(2), Local), None);
+        own.release(&k(0));
+        assert_eq!(held(own.hold(&k(2), Earlier, ok)), "held");
+        // Full, with key 2 of a lower standing: it makes room for a key
+        // above it (only when room is short, and only once).
+        assert_eq!(own.make_room_for(&k(1), Local), None);
+        assert_eq!(own.make_room_for(&k(3), Earlier), None);
+        assert_eq!(own.make_room_for(&k(3), Local), Some(k(2)));
+        assert_eq!(held(own.hold(&k(3), Local, ok)), "held");
+        assert_eq!(own.make_room_for(&k(4), Local), None);
+        // A published key takes the room of the local key held last.
+        assert_eq!(own.make_room_for(&k(4), Published), Some(k(3)));
+        assert_eq!(held(own.hold(&k(4), Published, ok)), "held");
+        assert_eq!(own.make_room_for(&k(5), Published), Some(k(1)));
+        assert_eq!(held(own.hold(&k(5), Published, ok)), "held");
+        assert_eq!(own.make_room_for(&k(6), Published), None);
+        // A key held again rises to the higher standing, and never falls.
+        own.release(&k(5));
+        assert_eq!(held(own.hold(&k(6), Earlier, ok)), "held");
+        assert_eq!(held(own.hold(&k(6), Local, ok)), "held");
+        assert_eq!(own.make_room_for(&k(7), Local), None);
+        assert_eq!(held(own.hold(&k(6), Earlier, ok)), "held");
+        assert_eq!(own.make_room_for(&k(7), Local), None);
+        assert_eq!(own.make_room_for(&k(7), Published), Some(k(6)));
     }
 
     #[test]
