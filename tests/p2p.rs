@@ -223,6 +223,19 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     let r = p2p_publish(&node.env, "zesty", "1.0.0", "published past the room");
     assert_eq!(r["announced"]["not_provided"], Value::Null, "{r}");
     assert_eq!(status(&node.env)["records_held"], ROOM, "{r}");
+    // The first publish took the room of pkg-00000 1.0.0's tarball (now an
+    // older copy), the second that of the package announced last: the one
+    // before it is still installable from the node.
+    let out = Env::new().run(&[
+        "marketplace",
+        "install",
+        "pkg-08190",
+        "--p2p",
+        "--bootstrap",
+        &node.addr,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     let peer = Node::start(&[&node.addr]);
     let client = Env::new();
     let r = search(&client, &["zesty", "--bootstrap", &peer.addr]);

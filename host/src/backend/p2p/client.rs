@@ -210,15 +210,25 @@ impl Client {
     /// is in the serve directory.
     pub async fn provide(&self, package: &PackageVersion, standing: Standing) -> Result<bool> {
         match digest_bytes(&package.checksum) {
-            Some(sha) => self.provide_digest(sha, standing).await,
+            Some(sha) => self.provide_as(sha, standing, Some(package.clone())).await,
             None => Ok(false),
         }
     }
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
     pub async fn provide_digest(&self, sha256: [u8; 32], standing: Standing) -> Result<bool> {
+        self.provide_as(sha256, standing, None).await
+    }
+
+    /// [`Self::provide_digest`], of a package's version if known.
+    async fn provide_as(
+        &self,
+        sha256: [u8; 32],
+        standing: Standing,
+        version_of: Option<PackageVersion>,
+    ) -> Result<bool> {
         (self
-            .ask(|tx| Command::Provide(sha256, standing, tx))
+            .ask(|tx| Command::Provide(sha256, standing, version_of, tx))
             .await?)
             .map_err(MarketplaceError::Network)
     }

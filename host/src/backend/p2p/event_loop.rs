@@ -25,7 +25,7 @@ use super::held_keys::{self, OwnKeys, Refused, RemoteKeys, Standing};
 use super::peers::Peers;
 use super::record;
 use super::serve::Served;
-use super::transfer::provider_key;
+use super::transfer::{digest_bytes, provider_key};
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
 use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
@@ -70,8 +70,15 @@ pub enum Command {
     /// Serve `<serve dir>/<hex>.tar.gz` and announce it in provider records;
     /// false when that file is not there, an error when no provider record
     /// can be stored for it. With no room left, one of a lower [`Standing`]
-    /// gives up its provider record (and is still served).
-    Provide([u8; 32], Standing, oneshot::Sender<Result<bool, String>>),
+    /// gives up its provider record (and is still served). With the package
+    /// version it is, the copy of the version it supersedes (the one the
+    /// package's record holds) becomes [`Standing::Earlier`].
+    Provide(
+        [u8; 32],
+        Standing,
+        Option<PackageVersion>,
+        oneshot::Sender<Result<bool, String>>,
+    ),
     /// Peers (other than this node) providing a tarball.
     Providers([u8; 32], oneshot::Sender<Vec<PeerId>>),
     /// How a download from a peer went (latency in ms when it succeeded).
@@ -311,6 +318,15 @@ impl EventLoop {
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
+                if record::stored(kademlia.store_mut(), &record.key)
+                    .is_some_and(|held| held.preference() > package.preference())
+                {
+                    // A newer version's record is held (published through
+                    // this node since the start-up list was read, or
+                    // another peer's): the DHT holds each package's newest.
+                    let _ = reply.send(Ok(0));
+                    return;
+                }
                 if let Some(old) = self.own_records.make_room_for(&record.key, standing) {
                     kademlia.store_mut().remove(&old);
                     tracing::info!("a package's DHT record gave its room to {}", package.name);
@@ -362,10 +378,13 @@ impl EventLoop {
                 }
                 let _ = reply.send(hits);
             }
-            Command::Provide(sha, standing, reply) => {
+            Command::Provide(sha, standing, version_of, reply) => {
                 let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
                 let provided = if path.is_file() {
                     self.served.insert(sha, path);
+                    if let Some(package) = &version_of {
+                        self.supersede(package);
+                    }
                     // Served all the same: a peer that knows this node asks it.
                     let key = provider_key(&sha);
                     let kademlia = &mut self.swarm.behaviour_mut().kademlia;
@@ -409,6 +428,18 @@ impl EventLoop {
     }
 
     /// Providers other than this node (the P2P policy orders them).
+    /// `package`'s tarball is to be provided as its newest: the copy of the
+    /// older version its record holds now gives way first when room is short.
+    fn supersede(&mut self, package: &PackageVersion) {
+        let store = self.swarm.behaviour_mut().kademlia.store_mut();
+        if let Some(old) = record::stored(store, &record::key(&package.name))
+            && old.preference() < package.preference()
+            && let Some(sha) = digest_bytes(&old.checksum)
+        {
+            (self.own_provided).lower(&provider_key(&sha), Standing::Earlier);
+        }
+    }
+
     fn others(&self, peers: HashSet<PeerId>) -> Vec<PeerId> {
         let mut peers: Vec<PeerId> = peers
             .into_iter()
@@ -647,10 +678,14 @@ impl EventLoop {
             } => match record::decode_record(&record.key, &record.value) {
                 Ok(package) => {
                     let store = self.swarm.behaviour_mut().kademlia.store_mut();
-                    let keep_old = store
-                        .get(&record.key)
-                        .and_then(|old| record::decode(&old.value).ok())
-                        .is_some_and(|old| old.preference() > package.preference());
+                    // This node's own record stays its own against the same
+                    // version (its own record replicated back to it, or the
+                    // same package announced by another peer).
+                    let own = self.own_records.holds(&record.key);
+                    let keep_old = record::stored(store, &record.key).is_some_and(|old| {
+                        let (old, new) = (old.preference(), package.preference());
+                        old > new || (own && old == new)
+                    });
                     if !keep_old {
                         let key = record.key.clone();
                         if held_keys::hold_record(&mut self.remote_records, store, record, source) {

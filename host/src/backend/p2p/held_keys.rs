@@ -28,14 +28,16 @@ pub const LOCAL_RECORDS: usize = 8_192;
 /// Room kept for this node's own provider records (the tarballs it serves).
 pub const LOCAL_PROVIDED: usize = 8_192;
 
-/// kad's store, with room for others' keys and this node's own.
+/// kad's store, with room for others' keys and this node's own, and for
+/// values of up to `max_value_bytes`.
 pub fn bounded_store(local: PeerId, max_value_bytes: usize) -> MemoryStore {
     MemoryStore::with_config(
         local,
         MemoryStoreConfig {
             max_records: REMOTE_RECORDS + LOCAL_RECORDS,
             max_provided_keys: REMOTE_PROVIDED + LOCAL_PROVIDED,
-            max_value_bytes,
+            // kad refuses a value of its limit or more.
+            max_value_bytes: max_value_bytes + 1,
             ..Default::default()
         },
     )
@@ -130,6 +132,20 @@ impl OwnKeys {
             .take_while(|s| *s < standing)
             .find(|s| !self.held[*s as usize].is_empty())?;
         self.held[lowest as usize].pop()
+    }
+
+    /// Whether `key` is this node's own.
+    pub fn holds(&self, key: &RecordKey) -> bool {
+        self.standing_of(key).is_some()
+    }
+
+    /// `key`, if held above `standing`, falls to it (a newer version took
+    /// its package's place), as the last of that standing held.
+    pub fn lower(&mut self, key: &RecordKey, standing: Standing) {
+        if self.standing_of(key).is_some_and(|had| had > standing) {
+            self.release(key);
+            self.held[standing as usize].insert(key.clone());
+        }
     }
 
     /// `key` is no longer this node's own (another peer's record holds it,
@@ -372,6 +388,28 @@ mod tests {
         assert_eq!(held(own.hold(&k(6), Earlier, ok)), "held");
         assert_eq!(own.make_room_for(&k(7), Local), None);
         assert_eq!(own.make_room_for(&k(7), Published), Some(k(6)));
+        // A newer version came: its package's older copy falls, and gives
+        // way first; lowering never raises.
+        assert_eq!(held(own.hold(&k(7), Published, ok)), "held");
+        own.lower(&k(4), Earlier);
+        own.lower(&k(4), Published);
+        assert_eq!(own.make_room_for(&k(8), Local), Some(k(4)));
+    }
+
+    #[test]
+    fn values_up_to_the_limit_are_held() {
+        let local = PeerId::random();
+        let mut store = bounded_store(local, 1024);
+        assert!(
+            store
+                .put(Record::new(key(&local, 0), vec![b'x'; 1024]))
+                .is_ok()
+        );
+        assert!(
+            store
+                .put(Record::new(key(&local, 1), vec![b'x'; 1025]))
+                .is_err()
+        );
     }
 
     #[test]

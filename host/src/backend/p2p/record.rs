@@ -1,6 +1,8 @@
 //! What travels between nodes: package announcements (Gossipsub) and
 //! package records (Kademlia values), one JSON shape, validated before use.
 
+use libp2p::kad::RecordKey;
+use libp2p::kad::store::RecordStore;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::digest::is_checksum;
@@ -44,6 +46,11 @@ pub fn decode(bytes: &[u8]) -> Result<PackageVersion, String> {
     let a: Announcement = serde_json::from_slice(bytes).map_err(|e| format!("malformed: {e}"))?;
     check(&a.package)?;
     Ok(a.package)
+}
+
+/// The package the record stored under `key` in `store` holds, if any.
+pub fn stored(store: &impl RecordStore, key: &RecordKey) -> Option<PackageVersion> {
+    decode(&store.get(key)?.value).ok()
 }
 
 /// A record stored under `key` must describe the package the key names.
