@@ -34,13 +34,13 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
     };
     let mut unprovided = Reasons::new("package", "not announced as served here");
     let mut unrecorded = Reasons::new("package", "without a DHT record");
-    // Owned by each future: a future borrowing across the stream would not
-    // be Send for every lifetime, as the node's task needs.
     let mut latest_first: Vec<_> = (packages.iter())
         .map(|p| (published(p), p.clone()))
         .collect();
     // Stable: packages published at the same time (or at none) keep their order.
     latest_first.sort_by(|(a, _), (b, _)| b.cmp(a));
+    // Owned by each future: a future borrowing across the stream would not
+    // be Send for every lifetime, as the node's task needs.
     let mut each = stream::iter(latest_first.into_iter().map(|(_, p)| p))
         .map(|p| {
             let client = client.clone();

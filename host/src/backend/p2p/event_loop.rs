@@ -427,7 +427,6 @@ impl EventLoop {
         }
     }
 
-    /// Providers other than this node (the P2P policy orders them).
     /// `package`'s tarball is to be provided as its newest: the copy of the
     /// older version its record holds now gives way first when room is short.
     fn supersede(&mut self, package: &PackageVersion) {
@@ -440,6 +439,7 @@ impl EventLoop {
         }
     }
 
+    /// Providers other than this node (the P2P policy orders them).
     fn others(&self, peers: HashSet<PeerId>) -> Vec<PeerId> {
         let mut peers: Vec<PeerId> = peers
             .into_iter()

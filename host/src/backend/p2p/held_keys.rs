@@ -380,7 +380,8 @@ mod tests {
         assert_eq!(own.make_room_for(&k(5), Published), Some(k(1)));
         assert_eq!(held(own.hold(&k(5), Published, ok)), "held");
         assert_eq!(own.make_room_for(&k(6), Published), None);
-        // A key held again rises to the higher standing, and never falls.
+        // A key held again rises to the higher standing; holding it at a
+        // lower one does not lower it.
         own.release(&k(5));
         assert_eq!(held(own.hold(&k(6), Earlier, ok)), "held");
         assert_eq!(held(own.hold(&k(6), Local, ok)), "held");
