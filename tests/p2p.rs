@@ -215,7 +215,12 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     assert!(warnings.iter().any(|w| w.contains(provided)), "{stderr}");
     // Published through the node, a new version and a new package take the
     // room of packages it announced at start (the last it announced give
-    // way): what its user asked for goes out whole.
+    // way): what its user asked for goes out whole. The version a publish
+    // supersedes gives way first, even when the node's record of the
+    // package is a peer's version in between.
+    let peer = Node::start(&[&node.addr]);
+    let r = p2p_publish(&peer.env, "pkg-00000", "1.5.0", "the peer's own");
+    assert_eq!(r["announced"]["dht_peers"], 1, "{r}");
     let r = p2p_publish(&node.env, "pkg-00000", "2.0.0", "a newer one");
     let announced = &r["announced"];
     assert_eq!(announced["version"], "2.0.0", "{r}");
@@ -236,7 +241,6 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let peer = Node::start(&[&node.addr]);
     let client = Env::new();
     let r = search(&client, &["zesty", "--bootstrap", &peer.addr]);
     assert_eq!(
@@ -252,6 +256,32 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     let left_out =
         "9 packages without a DHT record (pkg-08191@1.0.0, pkg-08192@1.0.0, pkg-08193@1.0.0, ...)";
     assert!(stderr.contains(left_out), "{stderr}");
+}
+
+/// The DHT holds each package's newest version: a node does not put an
+/// older one over the record it holds (a peer's), and says why.
+#[test]
+fn an_older_version_is_not_put_over_a_newer_record() {
+    let node = Node::start(&[]);
+    let peer = Node::start(&[&node.addr]);
+    let r = p2p_publish(&peer.env, "shared-name", "3.0.0", "the peer's");
+    assert_eq!(r["announced"]["dht_peers"], 1, "{r}");
+    let dir = node.env.package(
+        "shared-name-2.0.0",
+        &serde_json::json!({"name": "shared-name", "version": "2.0.0"}),
+        &[("README.md", "ours")],
+    );
+    // Published locally all the same (the network's absence or refusal does
+    // not fail a publish), with the reason it was not announced.
+    let dir = dir.to_str().unwrap();
+    let r = (node.env).json(&["marketplace", "p2p", "publish", dir, "--json"]);
+    assert_eq!(r["version"], "2.0.0", "{r}");
+    assert_eq!(r["announced"], Value::Null, "{r}");
+    let why = r["offline"].as_str().unwrap_or_default();
+    let newer = "the network's record of shared-name holds a newer version (3.0.0) than 2.0.0";
+    assert!(why.contains(newer), "{r}");
+    let r = search(&Env::new(), &["shared-name", "--bootstrap", &node.addr]);
+    assert_eq!(hit(&r, "shared-name").unwrap()["version"], "3.0.0", "{r}");
 }
 
 /// Older copies a node serves (lockfiles pin them) fill the room for

@@ -49,7 +49,7 @@ pub fn publish(r: &P2pPublishReport, as_json: bool) {
             }
         }
         None => out!(
-            "Not announced: {} (it is in the local registry only; `ggen marketplace p2p start` announces it)",
+            "Not announced: {} (it is in the local registry only; the next `ggen marketplace p2p start` announces it again)",
             r.offline.as_deref().unwrap_or("offline")
         ),
     }

@@ -25,7 +25,7 @@ use super::held_keys::{self, OwnKeys, Refused, RemoteKeys, Standing};
 use super::peers::Peers;
 use super::record;
 use super::serve::Served;
-use super::transfer::{digest_bytes, provider_key};
+use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
 use crate::backend::ranking::QueryMatcher;
 use crate::backend::{PackageVersion, Query};
@@ -36,6 +36,9 @@ const SAVE_PEERS_EVERY: Duration = Duration::from_secs(5);
 const REDIAL_EVERY: Duration = Duration::from_secs(30);
 /// Bootstrap addresses kept for that (the first ones given).
 const MAX_BOOTSTRAP: usize = 64;
+
+/// Where a version stands among its package's (`PackageVersion::preference`).
+type Preference = Option<(bool, semver::Version)>;
 
 pub enum Command {
     Status(oneshot::Sender<NodeStatus>),
@@ -128,6 +131,8 @@ pub struct EventLoop {
     /// This node's own: the packages it announces, the tarballs it provides.
     own_records: OwnKeys,
     own_provided: OwnKeys,
+    /// Per package, the copy provided as its newest, and which version it is.
+    newest_copies: HashMap<String, (Preference, [u8; 32])>,
     metrics: Metrics,
     started: Instant,
     dht_server: bool,
@@ -165,6 +170,7 @@ impl EventLoop {
             remote_providers: RemoteKeys::new(held_keys::REMOTE_PROVIDED),
             own_records: OwnKeys::new(held_keys::LOCAL_RECORDS),
             own_provided: OwnKeys::new(held_keys::LOCAL_PROVIDED),
+            newest_copies: HashMap::new(),
             metrics: Metrics {
                 cache_capacity: cache_capacity.get(),
                 ..Metrics::default()
@@ -318,13 +324,16 @@ impl EventLoop {
                 // peers in a query of its own: put_record's statistics count
                 // the peer lookup too, which doubled "stored on N peers".
                 let kademlia = &mut self.swarm.behaviour_mut().kademlia;
-                if record::stored(kademlia.store_mut(), &record.key)
-                    .is_some_and(|held| held.preference() > package.preference())
+                if let Some(held) = record::stored(kademlia.store_mut(), &record.key)
+                    && held.preference() > package.preference()
                 {
-                    // A newer version's record is held (published through
-                    // this node since the start-up list was read, or
-                    // another peer's): the DHT holds each package's newest.
-                    let _ = reply.send(Ok(0));
+                    // Published through this node since the start-up list
+                    // was read, or another peer's: the DHT holds each
+                    // package's newest.
+                    let _ = reply.send(Err(format!(
+                        "the network's record of {} holds a newer version ({}) than {}",
+                        package.name, held.version, package.version
+                    )));
                     return;
                 }
                 if let Some(old) = self.own_records.make_room_for(&record.key, standing) {
@@ -378,12 +387,12 @@ impl EventLoop {
                 }
                 let _ = reply.send(hits);
             }
-            Command::Provide(sha, standing, version_of, reply) => {
+            Command::Provide(sha, mut standing, version_of, reply) => {
                 let path = self.serve_dir.join(format!("{}.tar.gz", hex::encode(sha)));
                 let provided = if path.is_file() {
                     self.served.insert(sha, path);
                     if let Some(package) = &version_of {
-                        self.supersede(package);
+                        standing = self.supersede(package, sha, standing);
                     }
                     // Served all the same: a peer that knows this node asks it.
                     let key = provider_key(&sha);
@@ -427,16 +436,29 @@ impl EventLoop {
         }
     }
 
-    /// `package`'s tarball is to be provided as its newest: the copy of the
-    /// older version its record holds now gives way first when room is short.
-    fn supersede(&mut self, package: &PackageVersion) {
-        let store = self.swarm.behaviour_mut().kademlia.store_mut();
-        if let Some(old) = record::stored(store, &record::key(&package.name))
-            && old.preference() < package.preference()
-            && let Some(sha) = digest_bytes(&old.checksum)
+    /// `package`'s tarball (`sha`) is to be provided as its newest, at
+    /// `standing`: the copy that was provided as its newest before (an
+    /// older version, or bytes a forced publish replaced) becomes an older
+    /// copy, and gives way first when room is short. If that copy is of a
+    /// newer version (published through the node while it was starting),
+    /// this one is the older copy: the standing it gets.
+    fn supersede(
+        &mut self,
+        package: &PackageVersion,
+        sha: [u8; 32],
+        standing: Standing,
+    ) -> Standing {
+        let version = package.preference();
+        if let Some((newest, old)) = self.newest_copies.get(&package.name)
+            && *old != sha
         {
-            (self.own_provided).lower(&provider_key(&sha), Standing::Earlier);
+            if *newest > version {
+                return Standing::Earlier;
+            }
+            (self.own_provided).lower(&provider_key(old), Standing::Earlier);
         }
+        (self.newest_copies).insert(package.name.clone(), (version, sha));
+        standing
     }
 
     /// Providers other than this node (the P2P policy orders them).
