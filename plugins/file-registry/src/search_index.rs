@@ -80,7 +80,7 @@ impl Fingerprint {
     }
 }
 
-pub fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
+fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
     Fingerprint::of(&fs::metadata(path)?).ok_or_else(|| io::ErrorKind::Unsupported.into())
 }
 
@@ -167,10 +167,7 @@ fn open_fresh(reg: &FileRegistry, fp: Fingerprint) -> Option<(RangeFile, Header)
         NO_TABLE => Some(0),
         count => package_table::stored_len(count, header.names_len),
     };
-    let whole = (HEADER_LEN as u64)
-        .checked_add(header.hay_len)?
-        .checked_add(header.blobs_len)?
-        .checked_add(table?)?;
+    let whole = header.table_at()?.checked_add(table?)?;
     (header.fp == fp && whole == file.len()).then_some((file, header))
 }
 
@@ -184,10 +181,7 @@ pub fn lookup(reg: &FileRegistry, name: &str) -> Option<Found> {
     if header.packages == NO_TABLE {
         return None;
     }
-    let at = (HEADER_LEN as u64)
-        .checked_add(header.hay_len)?
-        .checked_add(header.blobs_len)?;
-    let found = package_table::find(&file, at, header.packages, name, &index);
+    let found = package_table::find(&file, header.table_at()?, header.packages, name, &index);
     if found.is_none() {
         // Damaged where a search does not read, or index.json changed
         // without its size or mtime moving: removed, so that the next search
@@ -223,6 +217,16 @@ struct Header {
     blobs_len: u64,
     packages: u32,
     names_len: u64,
+}
+
+impl Header {
+    /// Where the package table starts: after the header, haystack and blobs
+    /// (`None` if damaged lengths overflow).
+    fn table_at(&self) -> Option<u64> {
+        (HEADER_LEN as u64)
+            .checked_add(self.hay_len)?
+            .checked_add(self.blobs_len)
+    }
 }
 
 fn parse_header(h: &[u8; HEADER_LEN]) -> Option<Header> {

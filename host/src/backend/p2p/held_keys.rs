@@ -125,7 +125,7 @@ impl OwnKeys {
     /// starting node announces its newest publications first): that key,
     /// for the caller to take out of the store.
     pub fn make_room_for(&mut self, key: &RecordKey, standing: Standing) -> Option<RecordKey> {
-        if self.standing_of(key).is_some() || self.len() < self.limit {
+        if self.holds(key) || self.len() < self.limit {
             return None;
         }
         let lowest = (Standing::ALL.into_iter())
