@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use libp2p::futures::{StreamExt, stream};
+use libp2p::futures::StreamExt;
+use libp2p::futures::stream::FuturesOrdered;
 
 use super::client::Client;
 use super::held_keys::Standing;
 use super::transfer::digest_bytes;
-use crate::backend::PackageVersion;
 use crate::backend::network::RecordsPut;
+use crate::backend::{PackageVersion, Result};
 
 /// Records put at once: each put asks for the closest peers first, a
 /// round trip or more when peers are connected (a provider record is
@@ -39,19 +40,10 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
         .collect();
     // Stable: packages published at the same time (or at none) keep their order.
     latest_first.sort_by(|(a, _), (b, _)| b.cmp(a));
-    // Owned by each future: a future borrowing across the stream would not
-    // be Send for every lifetime, as the node's task needs.
-    let mut each = stream::iter(latest_first.into_iter().map(|(_, p)| p))
-        .map(|p| {
-            let client = client.clone();
-            async move {
-                let provided = client.provide(&p, Standing::Local).await;
-                let stored = client.put_record(&p, Standing::Local).await;
-                (p, provided, stored)
-            }
-        })
-        .buffered(AT_ONCE);
-    while let Some((package, provided, stored)) = each.next().await {
+    // Sent one after another, so the node's room fills in this order (each
+    // future sending its own reached the event loop out of order under
+    // load); answered AT_ONCE at a time.
+    let mut tally = |(package, provided, stored): Announced| {
         let who = || format!("{}@{}", package.name, package.version);
         if let Err(e) = provided {
             unprovided.add(e.to_string(), who());
@@ -63,8 +55,30 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
             }
             Err(e) => unrecorded.add(e.to_string(), who()),
         }
+    };
+    let mut answers = FuturesOrdered::new();
+    for (_, package) in latest_first {
+        if answers.len() == AT_ONCE
+            && let Some(done) = answers.next().await
+        {
+            tally(done);
+        }
+        let provided = client.send_provide(&package, Standing::Local).await;
+        let stored = client.send_put(&package, Standing::Local).await;
+        answers.push_back(async move { (package, answer(provided).await, answer(stored).await) });
+    }
+    while let Some(done) = answers.next().await {
+        tally(done);
     }
     put
+}
+
+/// A package, and whether it was provided and its record stored.
+type Announced = (PackageVersion, Result<bool>, Result<usize>);
+
+/// The answer to a command, or why it could not be sent.
+async fn answer<T>(sent: Result<impl Future<Output = Result<T>>>) -> Result<T> {
+    sent?.await
 }
 
 /// When `package` was published (None, which comes last, where its
@@ -131,5 +145,85 @@ impl Drop for Reasons {
                 named.join(", ")
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::backend::p2p::event_loop::Command;
+
+    fn package(i: usize, published_at: &str) -> PackageVersion {
+        PackageVersion {
+            name: format!("pkg-{i:03}"),
+            version: "1.0.0".into(),
+            title: String::new(),
+            description: String::new(),
+            categories: vec![],
+            tags: vec![],
+            authors: vec![],
+            license: None,
+            dependencies: Default::default(),
+            checksum: format!("sha256-{i:064x}"),
+            published_at: published_at.into(),
+            size: 1,
+        }
+    }
+
+    /// The node's room fills in the order packages are announced in, so
+    /// the commands must reach the event loop in it, whenever (and in
+    /// whatever order) their answers come: here a stand-in loop answers
+    /// each batch it has received last first.
+    #[tokio::test]
+    async fn commands_reach_the_event_loop_latest_published_first() {
+        let mut packages: Vec<_> = (0..100).map(|i| package(i, "not a date")).collect();
+        packages[40].published_at = "2026-11-20T10:00:00Z".into();
+        packages[7].published_at = "2026-11-20T12:00:00+02:00".into();
+        packages[90].published_at = "2026-11-20T10:30:00Z".into();
+        let (tx, mut rx) = mpsc::channel(256);
+        let streams = libp2p_stream::Behaviour::new().new_control();
+        let client = Client::new(tx, streams, Duration::from_secs(5), Duration::from_secs(5));
+        let announcing = tokio::spawn({
+            let list = packages.clone();
+            async move { super::packages(&client, &list).await }
+        });
+        let (mut provided, mut put) = (vec![], vec![]);
+        while put.len() < packages.len() {
+            let mut batch = vec![rx.recv().await.expect("the announcement stopped early")];
+            tokio::task::yield_now().await;
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            // Names in the order received, answers last first.
+            let mut answers: Vec<Box<dyn FnOnce()>> = vec![];
+            for command in batch {
+                match command {
+                    Command::Provide(_, Standing::Local, Some(p), reply) => {
+                        provided.push(p.name);
+                        answers.push(Box::new(move || drop(reply.send(Ok(true)))));
+                    }
+                    Command::Put(p, Standing::Local, reply) => {
+                        put.push(p.name);
+                        answers.push(Box::new(move || drop(reply.send(Ok(1)))));
+                    }
+                    _ => panic!("a command other than Provide or Put"),
+                }
+            }
+            answers.into_iter().rev().for_each(|answer| answer());
+        }
+        let report = announcing.await.unwrap();
+        assert_eq!((report.records_put, report.on_peers), (100, 100));
+        // Dated first, the latest first (+02:00 is 10:00Z); the undated in
+        // their order.
+        let mut expected = vec!["pkg-090", "pkg-007", "pkg-040"];
+        let undated = (0..100).filter(|i| ![7, 40, 90].contains(i));
+        let undated: Vec<String> = undated.map(|i| format!("pkg-{i:03}")).collect();
+        expected.extend(undated.iter().map(String::as_str));
+        assert_eq!(provided, expected);
+        assert_eq!(put, expected);
     }
 }

@@ -19,6 +19,11 @@ use crate::backend::network::{
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
 
+/// The answer to any command the event loop can no longer take.
+fn stopped() -> MarketplaceError {
+    MarketplaceError::Unsupported("the P2P node has stopped".into())
+}
+
 #[derive(Clone)]
 pub struct Client {
     tx: mpsc::Sender<Command>,
@@ -86,10 +91,20 @@ impl Client {
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
-        let stopped = || MarketplaceError::Unsupported("the P2P node has stopped".into());
+        self.send(make).await?.await.map_err(|_| stopped())
+    }
+
+    /// Send a command and return the receiver of its answer: commands sent
+    /// one after another reach the event loop in that order, however their
+    /// answers are awaited (futures that each send and await their own
+    /// could be polled out of order, under tokio's cooperative budget).
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<oneshot::Receiver<T>> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())
+        Ok(rx)
     }
 
     pub async fn shutdown(&self) {
@@ -190,45 +205,69 @@ impl Client {
 
     /// Store the package's record in the DHT; how many peers acknowledged it.
     pub async fn put_record(&self, package: &PackageVersion, standing: Standing) -> Result<usize> {
+        self.send_put(package, standing).await?.await
+    }
+
+    /// [`Self::put_record`] in two steps: the command is sent (in order,
+    /// see [`Self::send`]) when this resolves; the future it returns waits
+    /// for the answer.
+    pub async fn send_put(
+        &self,
+        package: &PackageVersion,
+        standing: Standing,
+    ) -> Result<impl Future<Output = Result<usize>> + Send + 'static> {
+        let answer = self
+            .send(|tx| Command::Put(package.clone(), standing, tx))
+            .await?;
         // Two queries: the closest peers, then the record to each of them.
         let within = self.query_timeout * 2;
-        tokio::time::timeout(
-            within + Duration::from_secs(1),
-            self.ask(|tx| Command::Put(package.clone(), standing, tx)),
-        )
-        .await
-        .map_err(|_| {
-            MarketplaceError::Unsupported(format!(
-                "storing the DHT record timed out after {}s",
-                within.as_secs()
-            ))
-        })??
-        .map_err(MarketplaceError::Unsupported)
+        Ok(async move {
+            tokio::time::timeout(within + Duration::from_secs(1), answer)
+                .await
+                .map_err(|_| {
+                    MarketplaceError::Unsupported(format!(
+                        "storing the DHT record timed out after {}s",
+                        within.as_secs()
+                    ))
+                })?
+                .map_err(|_| stopped())?
+                .map_err(MarketplaceError::Unsupported)
+        })
     }
 
     /// Serve the package's tarball (its newest version) if its verified copy
     /// is in the serve directory.
     pub async fn provide(&self, package: &PackageVersion, standing: Standing) -> Result<bool> {
-        match digest_bytes(&package.checksum) {
-            Some(sha) => self.provide_as(sha, standing, Some(package.clone())).await,
-            None => Ok(false),
-        }
+        self.send_provide(package, standing).await?.await
+    }
+
+    /// [`Self::provide`] in two steps, as [`Self::send_put`].
+    pub async fn send_provide(
+        &self,
+        package: &PackageVersion,
+        standing: Standing,
+    ) -> Result<impl Future<Output = Result<bool>> + Send + 'static> {
+        let answer = match digest_bytes(&package.checksum) {
+            Some(sha) => Some(
+                self.send(|tx| Command::Provide(sha, standing, Some(package.clone()), tx))
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(async move {
+            match answer {
+                Some(answer) => {
+                    (answer.await.map_err(|_| stopped())?).map_err(MarketplaceError::Network)
+                }
+                None => Ok(false),
+            }
+        })
     }
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
     pub async fn provide_digest(&self, sha256: [u8; 32], standing: Standing) -> Result<bool> {
-        self.provide_as(sha256, standing, None).await
-    }
-
-    /// [`Self::provide_digest`], of a package's version if known.
-    async fn provide_as(
-        &self,
-        sha256: [u8; 32],
-        standing: Standing,
-        version_of: Option<PackageVersion>,
-    ) -> Result<bool> {
         (self
-            .ask(|tx| Command::Provide(sha256, standing, version_of, tx))
+            .ask(|tx| Command::Provide(sha256, standing, None, tx))
             .await?)
             .map_err(MarketplaceError::Network)
     }
