@@ -258,6 +258,35 @@ fn a_registry_past_the_nodes_room_is_served_whole_and_warned_about_once() {
     assert!(stderr.contains(left_out), "{stderr}");
 }
 
+/// A peer holds at most 512 records that one node sent (so no peer can
+/// fill its store), and of those the most recently published: a node that
+/// announces more still gets what is published through it onto the peer,
+/// which answers for it while the node is away.
+#[test]
+fn a_peer_keeps_a_nodes_newest_publications_past_its_share() {
+    let peer = Node::start(&[]);
+    let env = Env::new();
+    plant_registry(&env.registry(), "pkg", 520);
+    let node = Node::start_in(env, &[&peer.addr]);
+    let r = p2p_publish(
+        &node.env,
+        "fresh-past-share",
+        "1.0.0",
+        "published past the share",
+    );
+    assert_eq!(r["announced"]["dht_peers"], 1, "{r}");
+    drop(node);
+    let r = search(
+        &Env::new(),
+        &["fresh-past-share", "--bootstrap", &peer.addr],
+    );
+    assert_eq!(
+        hit(&r, "fresh-past-share").map(|h| h["via"].clone()),
+        Some("dht".into()),
+        "{r}"
+    );
+}
+
 /// The DHT holds each package's newest version: a node does not put an
 /// older one over the record it holds (a peer's), and says why.
 #[test]

@@ -37,6 +37,13 @@ impl PackageVersion {
     pub fn preference(&self) -> Option<(bool, semver::Version)> {
         ggen_plugin_sdk::search::preference(&self.version)
     }
+
+    /// When it was published; None (which sorts before any time) where
+    /// `published_at` is no RFC 3339 time.
+    pub fn published(&self) -> Option<time::OffsetDateTime> {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(&self.published_at, rfc3339).ok()
+    }
 }
 
 /// A package with all its versions, newest first.

@@ -36,7 +36,7 @@ pub async fn packages(client: &Client, packages: &[PackageVersion]) -> RecordsPu
     let mut unprovided = Reasons::new("package", "not announced as served here");
     let mut unrecorded = Reasons::new("package", "without a DHT record");
     let mut latest_first: Vec<_> = (packages.iter())
-        .map(|p| (published(p), p.clone()))
+        .map(|p| (p.published(), p.clone()))
         .collect();
     // Stable: packages published at the same time (or at none) keep their order.
     latest_first.sort_by(|(a, _), (b, _)| b.cmp(a));
@@ -79,16 +79,6 @@ type Announced = (PackageVersion, Result<bool>, Result<usize>);
 /// The answer to a command, or why it could not be sent.
 async fn answer<T>(sent: Result<impl Future<Output = Result<T>>>) -> Result<T> {
     sent?.await
-}
-
-/// When `package` was published (None, which comes last, where its
-/// registry's date is no RFC 3339 time).
-fn published(package: &PackageVersion) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(
-        &package.published_at,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .ok()
 }
 
 /// Provide the older tarballs still served (by checksum; they have no

@@ -710,7 +710,9 @@ impl EventLoop {
                     });
                     if !keep_old {
                         let key = record.key.clone();
-                        if held_keys::hold_record(&mut self.remote_records, store, record, source) {
+                        let remote = &mut self.remote_records;
+                        let rank = package.published();
+                        if held_keys::hold_record(remote, store, record, source, rank) {
                             // Held for that peer now, whoever's it was.
                             self.own_records.release(&key);
                         }
