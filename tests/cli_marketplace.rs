@@ -410,6 +410,65 @@ fn existing_version_is_refused_unless_forced() {
     assert_eq!(info["versions"].as_array().unwrap().len(), 1);
 }
 
+/// `unpublish NAME@VERSION` takes that version out (index entry,
+/// package.json, tarball) and leaves the others; what it refuses changes
+/// nothing, and a rebuild of a lost index does not bring it back.
+#[test]
+fn unpublish_removes_one_version_and_refusals_change_nothing() {
+    let env = Env::new();
+    for v in ["1.0.0", "1.1.0"] {
+        let dir = env.package(&format!("v{v}"), &manifest("gone", v), &[("a.txt", v)]);
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    }
+    let before = snapshot(&env.registry());
+    for (spec, needle) in [
+        (
+            "gone",
+            "`gone`: name the version to unpublish, as NAME@VERSION",
+        ),
+        ("gone@^1", "`gone@^1`: `^1` is not an exact version"),
+        (
+            "gone@2.0.0",
+            "gone@2.0.0 is not published; gone has 1.1.0, 1.0.0",
+        ),
+        ("absent@1.0.0", "`absent` is not in this registry"),
+        ("../gone@1.0.0", "package name `../gone`"),
+    ] {
+        let err = env.fails(&["marketplace", "unpublish", spec]);
+        assert!(err.contains(needle), "{spec}: {err}");
+        assert_eq!(
+            snapshot(&env.registry()),
+            before,
+            "{spec} changed the registry"
+        );
+    }
+    let info = env.json(&["marketplace", "info", "gone@1.1.0", "--json"]);
+    let r = env.json(&["marketplace", "unpublish", "gone@1.1.0", "--json"]);
+    assert_eq!(r["name"], "gone");
+    assert_eq!(r["version"], "1.1.0");
+    assert_eq!(r["checksum"], info["versions"][0]["checksum"]);
+    assert_eq!(r["remaining"], serde_json::json!(["1.0.0"]));
+    assert!(!env.registry().join("gone/1.1.0").exists());
+    let search = env.json(&["marketplace", "search", "gone", "--json"]);
+    assert_eq!(search["results"][0]["version"], "1.0.0", "{search}");
+    let err = env.fails(&["marketplace", "install", "gone@1.1.0"]);
+    assert!(err.contains("gone"), "{err}");
+    // A corrupt index.json is rebuilt from the package.json files left.
+    std::fs::write(env.registry().join("index.json"), "{").unwrap();
+    let info = env.json(&["marketplace", "info", "gone", "--json"]);
+    assert_eq!(info["versions"].as_array().unwrap().len(), 1, "{info}");
+    assert_eq!(info["versions"][0]["version"], "1.0.0", "{info}");
+    let out = env.ok(&["marketplace", "unpublish", "gone@1.0.0"]);
+    assert!(
+        out.starts_with("Unpublished gone@1.0.0 (checksum sha256-"),
+        "{out}"
+    );
+    assert!(out.contains("gone has no published version left"), "{out}");
+    let err = env.fails(&["marketplace", "info", "gone"]);
+    assert!(err.contains("`gone` is not in this registry"), "{err}");
+    assert!(!env.registry().join("gone").exists());
+}
+
 #[test]
 fn info_of_a_version_or_range_shows_only_those() {
     let env = Env::new();

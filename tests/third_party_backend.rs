@@ -81,4 +81,13 @@ fn ten_line_readme_backend_works() {
         dir.to_str().unwrap(),
     ]);
     assert!(err.contains("read-only"), "{err}");
+    // So is unpublish.
+    let err = env.fails(&[
+        "--registry-plugin",
+        p,
+        "marketplace",
+        "unpublish",
+        "hello@1.0.0",
+    ]);
+    assert!(err.contains("read-only: delete is not supported"), "{err}");
 }

@@ -60,6 +60,8 @@ pub enum MarketplaceCommand {
     Publish(PublishArgs),
     /// Show every version of a package with its dependencies and checksum
     Info(InfoArgs),
+    /// Remove one published version from the registry (its tarball, package.json and index entry)
+    Unpublish(UnpublishArgs),
     /// Install packages and their dependencies
     Install(InstallArgs),
     /// Update installed packages to the newest versions their requirements allow
@@ -411,6 +413,16 @@ pub struct InfoArgs {
     /// Package name; NAME@VERSION, NAME@RANGE or NAME@latest shows only those versions
     #[arg(value_name = "NAME[@REQ]")]
     pub name: String,
+    /// Print JSON (format in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct UnpublishArgs {
+    /// The version to remove, exactly as `info` lists it
+    #[arg(value_name = "NAME@VERSION")]
+    pub package: String,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,

@@ -144,6 +144,13 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             })?;
             output::publish(&report, a.json);
         }
+        MarketplaceCommand::Unpublish(a) => {
+            let mut registry = session.open_registry()?;
+            let report = domain::unpublish::unpublish(registry.as_mut(), &a.package, || {
+                session.lock_registry()
+            })?;
+            output::unpublish(&report, a.json);
+        }
         MarketplaceCommand::Info(a) => {
             let mut registry = session.open_registry()?;
             let package = domain::info::info(registry.as_mut(), &a.name)?;

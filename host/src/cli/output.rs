@@ -9,6 +9,7 @@ use ggen::domain::installed::HookOutcome;
 use ggen::domain::installed::LockedPackage;
 use ggen::domain::publish::PublishReport;
 use ggen::domain::remove::RemoveReport;
+use ggen::domain::unpublish::UnpublishReport;
 use ggen::domain::verify::VerifyReport;
 use ggen::domain::{MarketplaceError, Package, PackageVersion, Query, SearchResults};
 use ggen::session::Inspection;
@@ -184,6 +185,23 @@ pub fn publish(r: &PublishReport, as_json: bool) {
         }
     }
     out!("checksum {}", r.checksum);
+}
+
+pub fn unpublish(r: &UnpublishReport, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("reports serialise"));
+        return;
+    }
+    out!(
+        "Unpublished {}@{} (checksum {})",
+        r.name,
+        r.version,
+        r.checksum
+    );
+    match r.remaining.as_slice() {
+        [] => out!("{} has no published version left", r.name),
+        left => out!("{} still has {}", r.name, left.join(", ")),
+    }
 }
 
 pub fn info(p: &Package, as_json: bool) {

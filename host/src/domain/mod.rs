@@ -19,6 +19,7 @@ pub mod search;
 pub mod serving;
 mod strict_json;
 pub mod transaction;
+pub mod unpublish;
 pub mod update;
 pub mod verify;
 
