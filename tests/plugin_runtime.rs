@@ -112,6 +112,66 @@ fn compiled_components_are_cached_and_damage_is_survived() {
     assert!(std::fs::metadata(cached).unwrap().len() > 1000);
 }
 
+/// Compiled entries and plugins' data directories unused for 30 days go
+/// when a compile adds an entry; what is in use is marked so (at most once
+/// a day), and nothing else in the cache is touched.
+#[test]
+fn a_compile_clears_out_what_went_unused_for_30_days() {
+    use std::path::{Path, PathBuf};
+    use std::time::SystemTime;
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    let days_ago = |n: u64| SystemTime::now() - Duration::from_secs(n * 86_400);
+    let age = |path: &Path, days: u64| {
+        let file = std::fs::File::open(path).unwrap();
+        file.set_modified(days_ago(days)).unwrap();
+    };
+    let plant = |rel: &str, days: u64, dir: bool| -> PathBuf {
+        let path = cache.join(rel);
+        if dir {
+            std::fs::create_dir_all(path.join("inside")).unwrap();
+            std::fs::write(path.join("inside/search-index.bin"), b"old").unwrap();
+        } else {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, b"old").unwrap();
+        }
+        age(&path, days);
+        path
+    };
+    let old_entry = plant("plugins/00000000-0000000000000001.cwasm", 31, false);
+    let recent_entry = plant("plugins/11111111-0000000000000001.cwasm", 29, false);
+    let not_an_entry = plant("plugins/notes.txt", 90, false);
+    let old_data = plant("data/file-registry-0000000000000000", 31, true);
+    let recent_data = plant("data/file-registry-1111111111111111", 29, true);
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert!(!old_entry.exists() && !old_data.exists());
+    assert!(recent_entry.exists() && recent_data.exists() && not_an_entry.exists());
+
+    // In use: the compiled entry and the data directory are marked so.
+    let compiled = (std::fs::read_dir(cache.join("plugins")).unwrap().flatten())
+        .map(|e| e.path())
+        .find(|p| ![&recent_entry, &not_an_entry].contains(&p))
+        .unwrap();
+    let data = cache.join("data/file");
+    for path in [&compiled, &data] {
+        age(path, 2);
+    }
+    file_registry(home.path()).search(&query("x")).unwrap();
+    for path in [&compiled, &data] {
+        let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+        let age = modified.elapsed().unwrap_or_default();
+        assert!(
+            age < Duration::from_secs(3600),
+            "{} not marked as used",
+            path.display()
+        );
+    }
+    // Only a compile clears out: a warm load leaves the unused entry.
+    age(&recent_entry, 40);
+    file_registry(home.path());
+    assert!(recent_entry.exists());
+}
+
 #[test]
 fn host_outlives_a_crashing_plugin() {
     let home = tempfile::tempdir().unwrap();

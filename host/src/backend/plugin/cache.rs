@@ -1,8 +1,13 @@
 //! Compiled-component cache: `<cache>/plugins/<wasm sha256>-<engine hash>.cwasm`.
 //! A warm load maps the file (`deserialize_file`) instead of compiling.
+//! Entries, and the plugins' data directories (`<cache>/data/*`), unused
+//! for [`UNUSED_FOR`] are removed when a compile adds an entry: a few MB
+//! per plugin and ggen version, and a derived index of up to tens of MB
+//! per registry root, otherwise stayed forever.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -28,7 +33,10 @@ pub fn load(engine: &Engine, path: &Path) -> Option<Component> {
     // for this exact engine configuration (the name carries its hash), renamed into
     // place atomically, under the user's own GGEN_HOME; wasmtime also checks its header.
     match unsafe { Component::deserialize_file(engine, path) } {
-        Ok(c) => Some(c),
+        Ok(c) => {
+            mark_used(path);
+            Some(c)
+        }
         Err(e) => {
             tracing::debug!("ignoring unusable cached plugin {}: {e}", path.display());
             None
@@ -46,5 +54,65 @@ pub fn store(path: &Path, component: &Component) {
     })();
     if let Err(e) = result {
         tracing::debug!("could not cache compiled plugin at {}: {e}", path.display());
+    }
+}
+
+/// How long an entry or data directory may go unused before a compile
+/// removes it (it costs one compile, or one rebuild of a derived index, if
+/// it is wanted again).
+pub const UNUSED_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How old the mark of use may get before a use renews it: at most one
+/// metadata write a day per entry, not one per command.
+const MARK_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Note that `path` (a compiled entry, or a plugin's data directory) is in
+/// use: its modification time, renewed when older than [`MARK_EVERY`].
+pub fn mark_used(path: &Path) {
+    let Ok(modified) = path.metadata().and_then(|m| m.modified()) else {
+        return;
+    };
+    if modified.elapsed().is_ok_and(|age| age > MARK_EVERY)
+        && let Err(e) = std::fs::File::open(path).and_then(|f| f.set_modified(SystemTime::now()))
+    {
+        tracing::debug!("cannot mark {} as used: {e}", path.display());
+    }
+}
+
+/// Remove the compiled entries and plugins' data directories under
+/// `cache_dir` unused for [`UNUSED_FOR`]; what cannot be removed stays for
+/// the next time.
+pub fn collect(cache_dir: &Path) {
+    let unused = |entry: &std::fs::DirEntry| {
+        (entry.metadata().and_then(|m| m.modified()).ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > UNUSED_FOR)
+    };
+    let entries = |dir: &str| {
+        std::fs::read_dir(cache_dir.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+    };
+    for entry in entries("plugins") {
+        let compiled = entry.file_name().to_string_lossy().ends_with(".cwasm");
+        if compiled && entry.file_type().is_ok_and(|t| t.is_file()) && unused(&entry) {
+            remove(&entry.path(), std::fs::remove_file(entry.path()));
+        }
+    }
+    for entry in entries("data") {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && unused(&entry) {
+            remove(&entry.path(), std::fs::remove_dir_all(entry.path()));
+        }
+    }
+}
+
+fn remove(path: &Path, done: std::io::Result<()>) {
+    let days = UNUSED_FOR.as_secs() / 86_400;
+    match done {
+        Ok(()) => tracing::debug!("removed {}: unused for {days} days", path.display()),
+        Err(e) => tracing::debug!(
+            "cannot remove {} (unused for {days} days): {e}",
+            path.display()
+        ),
     }
 }

@@ -119,6 +119,9 @@ impl PluginEngine {
                 })?;
                 tracing::debug!("compiled {} in {:?}", source.label, started.elapsed());
                 cache::store(&entry, &c);
+                // A compile is rare (a new ggen or plugin): the time to clear
+                // out what is no longer used.
+                cache::collect(&self.cache_dir);
                 c
             }
         };

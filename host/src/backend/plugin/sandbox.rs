@@ -152,6 +152,7 @@ pub fn new_store(
     wasi.allow_blocking_current_thread(true);
     for p in &policy.preopens {
         match std::fs::create_dir_all(&p.host) {
+            Ok(()) if p.access == Access::Cache => super::cache::mark_used(&p.host),
             Ok(()) => {}
             Err(e) if p.access == Access::Cache => {
                 tracing::debug!(
