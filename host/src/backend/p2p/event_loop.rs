@@ -21,9 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{self, DialOutcome, Dials, why_failed};
-use super::held_keys::{self, OwnKeys, Refused, RemoteKeys, Standing};
+use super::held_keys::{self, OwnKeys, Refused, Standing};
 use super::peers::Peers;
 use super::record;
+use super::remote_keys::{self, Claim, RemoteKeys};
 use super::serve::Served;
 use super::transfer::provider_key;
 use crate::backend::network::{Metrics, NetworkPackage, NodeStatus, PeerView};
@@ -686,7 +687,7 @@ impl EventLoop {
                 // Filtering hands these to us as well (they were never
                 // stored, so only a provider itself could say it provides).
                 let store = self.swarm.behaviour_mut().kademlia.store_mut();
-                if held_keys::hold_provider(&mut self.remote_providers, store, record) {
+                if remote_keys::hold_provider(&mut self.remote_providers, store, record) {
                     self.metrics.provider_records_received += 1;
                 }
             }
@@ -704,15 +705,20 @@ impl EventLoop {
                     // version (its own record replicated back to it, or the
                     // same package announced by another peer).
                     let own = self.own_records.holds(&record.key);
-                    let keep_old = record::stored(store, &record.key).is_some_and(|old| {
-                        let (old, new) = (old.preference(), package.preference());
-                        old > new || (own && old == new)
-                    });
+                    let new = package.preference();
+                    let old = record::stored(store, &record.key).map(|old| old.preference());
+                    let keep_old = old
+                        .as_ref()
+                        .is_some_and(|old| *old > new || (own && *old == new));
                     if !keep_old {
                         let key = record.key.clone();
+                        let claim = Claim {
+                            peer: source,
+                            rank: package.published(),
+                            newer: old.is_some_and(|old| old < new),
+                        };
                         let remote = &mut self.remote_records;
-                        let rank = package.published();
-                        if held_keys::hold_record(remote, store, record, source, rank) {
+                        if remote_keys::hold_record(remote, store, record, claim) {
                             // Held for that peer now, whoever's it was.
                             self.own_records.release(&key);
                         }

@@ -20,6 +20,7 @@ mod node;
 mod peers;
 mod peers_file;
 mod record;
+mod remote_keys;
 mod running;
 mod serve;
 mod tls;
