@@ -166,6 +166,19 @@ fn a_compile_clears_out_what_went_unused_for_30_days() {
             path.display()
         );
     }
+    // A mark less than a day old is left as it is: no write per use.
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    for path in [&compiled, &data] {
+        std::fs::File::open(path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+    file_registry(home.path()).search(&query("x")).unwrap();
+    for path in [&compiled, &data] {
+        let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+        assert_eq!(modified, hour_ago, "{} marked again", path.display());
+    }
     // Only a compile clears out: a warm load leaves the unused entry.
     age(&recent_entry, 40);
     file_registry(home.path());

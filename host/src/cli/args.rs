@@ -60,7 +60,7 @@ pub enum MarketplaceCommand {
     Publish(PublishArgs),
     /// Show every version of a package with its dependencies and checksum
     Info(InfoArgs),
-    /// Remove one published version from the registry (its tarball, package.json and index entry)
+    /// Remove one published version from the registry
     Unpublish(UnpublishArgs),
     /// Install packages and their dependencies
     Install(InstallArgs),

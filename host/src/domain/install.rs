@@ -33,25 +33,10 @@ pub struct Spec {
 }
 
 pub fn parse_spec(text: &str) -> Result<Spec> {
-    let (name, req) = match text.split_once('@') {
-        Some((n, r)) => (n, r.trim()),
-        None => (text, "*"),
-    };
-    if name.is_empty() {
-        return Err(MarketplaceError::Validation(format!(
-            "`{}`: the package name is missing; write NAME or NAME@VERSION",
-            super::excerpt(text, 80)
-        )));
-    }
-    super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
+    let (name, req) = split_spec(text)?;
+    let req = req.unwrap_or("*");
     let latest = req == "latest";
     let req = match req {
-        "" => {
-            return Err(MarketplaceError::Validation(format!(
-                "`{}`: nothing follows `@`; give a version, a range or `latest`, or drop the `@`",
-                super::excerpt(text, 80)
-            )));
-        }
         "latest" | "*" => semver::VersionReq::STAR,
         exact if semver::Version::parse(exact).is_ok() => {
             semver::VersionReq::parse(&format!("={exact}")).expect("exact versions parse")
@@ -69,6 +54,29 @@ pub fn parse_spec(text: &str) -> Result<Spec> {
         req,
         latest,
     })
+}
+
+/// `NAME[@REQ]` split into a valid package name and what follows `@`
+/// (trimmed; never empty).
+pub fn split_spec(text: &str) -> Result<(&str, Option<&str>)> {
+    let (name, req) = match text.split_once('@') {
+        Some((n, r)) => (n, Some(r.trim())),
+        None => (text, None),
+    };
+    if name.is_empty() {
+        return Err(MarketplaceError::Validation(format!(
+            "`{}`: the package name is missing; write NAME or NAME@VERSION",
+            super::excerpt(text, 80)
+        )));
+    }
+    super::manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
+    if req == Some("") {
+        return Err(MarketplaceError::Validation(format!(
+            "`{}`: nothing follows `@`; give a version, a range or `latest`, or drop the `@`",
+            super::excerpt(text, 80)
+        )));
+    }
+    Ok((name, req))
 }
 
 /// The exact requirement `@latest` stands for: the version search and info

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{MarketplaceError, Registry, Result, excerpt, manifest};
+use super::{MarketplaceError, Registry, Result, excerpt};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UnpublishReport {
@@ -47,17 +47,14 @@ pub fn unpublish<L>(
 /// too easy to get wrong.
 fn parse(text: &str) -> Result<(&str, &str)> {
     let shown = excerpt(text, 80);
-    let Some((name, version)) = text.split_once('@') else {
-        return Err(MarketplaceError::Validation(format!(
-            "`{shown}`: name the version to unpublish, as NAME@VERSION (`ggen marketplace info {shown}` lists them)"
-        )));
-    };
-    manifest::validate_name(name).map_err(MarketplaceError::Validation)?;
-    if semver::Version::parse(version).is_err() {
-        return Err(MarketplaceError::Validation(format!(
+    match super::install::split_spec(text)? {
+        (name, Some(version)) if semver::Version::parse(version).is_ok() => Ok((name, version)),
+        (name, Some(other)) => Err(MarketplaceError::Validation(format!(
             "`{shown}`: `{}` is not an exact version; unpublish takes one version, as `ggen marketplace info {name}` lists it",
-            excerpt(version, 64)
-        )));
+            excerpt(other, 64)
+        ))),
+        (name, None) => Err(MarketplaceError::Validation(format!(
+            "`{shown}`: name the version to unpublish, as NAME@VERSION (`ggen marketplace info {name}` lists them)"
+        ))),
     }
-    Ok((name, version))
 }

@@ -14,9 +14,10 @@ use super::transfer::digest_bytes;
 use crate::backend::network::RecordsPut;
 use crate::backend::{PackageVersion, Result};
 
-/// Records put at once: each put asks for the closest peers first, a
-/// round trip or more when peers are connected (a provider record is
-/// stored here at once; kad sends it on in a query nobody waits for).
+/// Packages announced at once (their provide and put commands sent, the
+/// answers awaited): each put asks for the closest peers first, a round
+/// trip or more when peers are connected (a provider record is stored here
+/// at once; kad sends it on in a query nobody waits for).
 const AT_ONCE: usize = 16;
 
 /// Names shown in a warning; the rest are counted.

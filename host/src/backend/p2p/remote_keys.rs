@@ -25,9 +25,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// key not at all (the keys held first stay).
 pub type Rank = Option<time::OffsetDateTime>;
 
-/// A peer's claim to have a key held: who sends it, its rank, and whether
-/// it is a newer version than the record held (a publication of its own,
-/// so charged to the sender, not to whoever sent the key first).
+/// A peer's claim to have a key held: who delivers it, its rank, and
+/// whether it is a newer version than the record held (charged to the peer
+/// that delivered it first, not to whoever sent the package's key before).
 pub struct Claim {
     pub peer: PeerId,
     pub rank: Rank,
@@ -38,10 +38,19 @@ pub struct Claim {
 /// ranks, the last admitted first (a node announces its newest first).
 type Place = (Rank, Reverse<u64>);
 
+/// A key held for another peer: the peer it is charged to, its place in
+/// that peer's share, and the date it came with (sent again with that date,
+/// as kad replicates and republishes records, it keeps its place).
+struct Held {
+    owner: PeerId,
+    place: Place,
+    sent: Rank,
+}
+
 /// The keys held for others, each with the peer it is charged to.
 pub struct RemoteKeys {
     limit: usize,
-    keys: HashMap<RecordKey, (PeerId, Place)>,
+    keys: HashMap<RecordKey, Held>,
     /// Each peer's keys, in the order they give up their room.
     per_peer: HashMap<PeerId, BTreeMap<Place, RecordKey>>,
     /// Keys admitted so far (each admission's [`Place`] is its own).
@@ -76,9 +85,10 @@ impl RemoteKeys {
 
     /// Whether `claim.peer` may have `key` held. A date ahead of this
     /// node's clock ranks as now: it would keep its room from every later
-    /// publication. A key held already takes no new room; a newer version
-    /// of it is charged to its sender if its share has room or makes some,
-    /// else stays charged where it was. A new key takes room in its
+    /// publication. A key held already takes no new room, and keeps its
+    /// place when sent again with the same date; a newer version of it is
+    /// charged to the peer delivering it if its share has room or makes
+    /// some, else stays charged where it was. A new key takes room in its
     /// sender's share, or the room of the lowest ranked key there if it
     /// ranks above it: a node whose share is used up (a registry past
     /// [`PER_PEER`] packages, on a network so small that this node is close
@@ -92,20 +102,29 @@ impl RemoteKeys {
         claim: Claim,
         mut live: impl FnMut(&RecordKey) -> bool,
     ) -> Admitted {
-        let Claim { peer, rank, newer } = claim;
+        let Claim {
+            peer,
+            rank: sent,
+            newer,
+        } = claim;
         let now = time::OffsetDateTime::now_utc();
-        let rank = rank.map(|t| t.min(now));
-        if let Some((owner, _)) = self.keys.get(key) {
-            let owner = *owner;
-            let room = (newer && owner != peer)
-                .then(|| self.room_in_share(peer, rank))
-                .flatten();
-            self.release(key);
-            let (charged, evict) = match room {
-                Some(evict) => (peer, evict),
-                None => (owner, None),
-            };
-            self.take(key, charged, rank, evict.as_ref());
+        let rank = sent.map(|t| t.min(now));
+        if let Some(held) = self.keys.get(key) {
+            let owner = held.owner;
+            let moves = newer && owner != peer;
+            let mut evict = None;
+            if moves || held.sent != sent {
+                let room = moves.then(|| self.room_in_share(peer, rank)).flatten();
+                self.release(key);
+                let charged = match room {
+                    Some(room) => {
+                        evict = room;
+                        peer
+                    }
+                    None => owner,
+                };
+                self.take(key, charged, (rank, sent), evict.as_ref());
+            }
             return Admitted::Yes {
                 evict,
                 held_before: true,
@@ -121,10 +140,10 @@ impl RemoteKeys {
         if used_up(self) && Instant::now() >= self.next_sweep {
             self.next_sweep = Instant::now() + SWEEP_EVERY;
             let per_peer = &mut self.per_peer;
-            self.keys.retain(|key, (owner, place)| {
+            self.keys.retain(|key, held| {
                 let keep = live(key);
                 if !keep {
-                    forget(per_peer, owner, place);
+                    forget(per_peer, &held.owner, &held.place);
                 }
                 keep
             });
@@ -132,7 +151,7 @@ impl RemoteKeys {
         match self.room_in_share(peer, rank) {
             Some(None) if self.keys.len() >= self.limit => Admitted::No,
             Some(evict) => {
-                self.take(key, peer, rank, evict.as_ref());
+                self.take(key, peer, (rank, sent), evict.as_ref());
                 Admitted::Yes {
                     evict,
                     held_before: false,
@@ -154,22 +173,29 @@ impl RemoteKeys {
         }
     }
 
-    /// Charge `key` to `peer` at `rank`, in the room of `evict`.
-    fn take(&mut self, key: &RecordKey, peer: PeerId, rank: Rank, evict: Option<&RecordKey>) {
+    /// Charge `key` to `peer` at `rank` (the date it was `sent` with, up
+    /// to now), in the room of `evict`.
+    fn take(
+        &mut self,
+        key: &RecordKey,
+        owner: PeerId,
+        (rank, sent): (Rank, Rank),
+        evict: Option<&RecordKey>,
+    ) {
         if let Some(old) = evict {
             self.release(old);
         }
         self.admitted += 1;
         let place = (rank, Reverse(self.admitted));
-        self.keys.insert(key.clone(), (peer, place));
-        (self.per_peer.entry(peer).or_default()).insert(place, key.clone());
+        (self.per_peer.entry(owner).or_default()).insert(place, key.clone());
+        self.keys.insert(key.clone(), Held { owner, place, sent });
     }
 
     /// `key` is no longer held for another peer (it was refused, removed,
     /// or is this node's own now).
     pub fn release(&mut self, key: &RecordKey) {
-        if let Some((owner, place)) = self.keys.remove(key) {
-            forget(&mut self.per_peer, &owner, &place);
+        if let Some(held) = self.keys.remove(key) {
+            forget(&mut self.per_peer, &held.owner, &held.place);
         }
     }
 }
@@ -263,6 +289,10 @@ fn hold<E: std::fmt::Debug>(
             evict: old,
             held_before,
         } => {
+            // Out first: only then has the store's count room for the new
+            // key. (`put` fails only past the store's bounds, which the
+            // shares keep it within, or on a record over the size limit,
+            // which decoding refused already: nothing is evicted for naught.)
             if let Some(old) = old {
                 evict(store, &old);
             }
@@ -407,6 +437,30 @@ mod tests {
         assert!(from_node(5000, now).starts_with("evicts"));
         // Another peer's share is its own.
         assert_eq!(admit(&mut remote, &key(&other, 0), other, None), "new");
+    }
+
+    /// A record sent again with its date (kad replicates and republishes
+    /// every record) keeps its place: dates ahead of the clock stay at the
+    /// time they came, below what was published after.
+    #[test]
+    fn a_record_sent_again_keeps_its_place() {
+        let mut remote = RemoteKeys::new(REMOTE_RECORDS);
+        let node = PeerId::random();
+        let now = || Some(time::OffsetDateTime::now_utc());
+        let ahead = Some(time::OffsetDateTime::now_utc() + time::Duration::days(365));
+        for i in 0..PER_PEER - 1 {
+            assert_eq!(admit(&mut remote, &key(&node, i), node, ahead), "new");
+        }
+        let genuine = key(&node, 999);
+        assert_eq!(admit(&mut remote, &genuine, node, now()), "new");
+        for i in 0..PER_PEER - 1 {
+            assert_eq!(admit(&mut remote, &key(&node, i), node, ahead), "held");
+        }
+        let next = admit(&mut remote, &key(&node, 1000), node, now());
+        assert!(
+            next.starts_with("evicts") && next != name(genuine),
+            "{next}"
+        );
     }
 
     /// A newer version is the publication of whoever sends it: charged to

@@ -80,7 +80,9 @@ pub fn mark_used(path: &Path) {
 
 /// Remove the compiled entries and plugins' data directories under
 /// `cache_dir` unused for [`UNUSED_FOR`]; what cannot be removed stays for
-/// the next time.
+/// the next time. Without a lock: a process taking up a directory unused
+/// for that long in the same instant loses only its derived index, which
+/// its plugin builds again.
 pub fn collect(cache_dir: &Path) {
     let unused = |entry: &std::fs::DirEntry| {
         (entry.metadata().and_then(|m| m.modified()).ok())
