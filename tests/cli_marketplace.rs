@@ -420,6 +420,15 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
         let dir = env.package(&format!("v{v}"), &manifest("gone", v), &[("a.txt", v)]);
         env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
     }
+    // Published packages that need it (the newest version of each counts).
+    for (name, version, req) in [("user", "1.0.0", "^1.1"), ("any", "2.0.0", "^1.0")] {
+        let mut m = manifest(name, version);
+        m["dependencies"] = serde_json::json!({ "gone": req });
+        let dir = env.package(&format!("{name}-{version}"), &m, &[]);
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    }
+    let old_user = env.package("user-0.9.0", &manifest("user", "0.9.0"), &[]);
+    env.ok(&["marketplace", "publish", old_user.to_str().unwrap()]);
     let before = snapshot(&env.registry());
     for (spec, needle) in [
         (
@@ -433,6 +442,10 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
         ),
         ("absent@1.0.0", "`absent` is not in this registry"),
         ("../gone@1.0.0", "package name `../gone`"),
+        (
+            "gone@1.1.0",
+            "cannot unpublish gone@1.1.0: user@1.0.0 (requires gone ^1.1) needs it and no other version of gone will do; publish a version they accept first, or use --force",
+        ),
     ] {
         let err = env.fails(&["marketplace", "unpublish", spec]);
         assert!(err.contains(needle), "{spec}: {err}");
@@ -443,8 +456,16 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
         );
     }
     let info = env.json(&["marketplace", "info", "gone@1.1.0", "--json"]);
-    let r = env.json(&["marketplace", "unpublish", "gone@1.1.0", "--json"]);
+    let r = env.json(&[
+        "marketplace",
+        "unpublish",
+        "gone@1.1.0",
+        "--force",
+        "--json",
+    ]);
     assert_eq!(r["name"], "gone");
+    let broken = serde_json::json!(["user@1.0.0 (requires gone ^1.1)"]);
+    assert_eq!(r["broken_dependents"], broken);
     assert_eq!(r["version"], "1.1.0");
     assert_eq!(r["checksum"], info["versions"][0]["checksum"]);
     assert_eq!(r["remaining"], serde_json::json!(["1.0.0"]));
@@ -460,12 +481,19 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
     let info = env.json(&["marketplace", "info", "gone", "--json"]);
     assert_eq!(info["versions"].as_array().unwrap().len(), 1, "{info}");
     assert_eq!(info["versions"][0]["version"], "1.0.0", "{info}");
-    let out = env.ok(&["marketplace", "unpublish", "gone@1.0.0"]);
+    let err = env.fails(&["marketplace", "unpublish", "gone@1.0.0"]);
+    assert!(
+        err.contains(": any@2.0.0 (requires gone ^1.0) needs it"),
+        "{err}"
+    );
+    let out = env.ok(&["marketplace", "unpublish", "gone@1.0.0", "--force"]);
     assert!(
         out.starts_with("Unpublished gone@1.0.0 (checksum sha256-"),
         "{out}"
     );
     assert!(out.contains("gone has no published version left"), "{out}");
+    let lost = "left without a version they require: any@2.0.0 (requires gone ^1.0)";
+    assert!(out.contains(lost), "{out}");
     let err = env.fails(&["marketplace", "info", "gone"]);
     assert!(err.contains("`gone` is not in this registry"), "{err}");
     assert!(!env.registry().join("gone").exists());

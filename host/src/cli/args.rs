@@ -423,6 +423,9 @@ pub struct UnpublishArgs {
     /// The version to remove, exactly as `info` lists it
     #[arg(value_name = "NAME@VERSION")]
     pub package: String,
+    /// Remove it even though other published packages need it
+    #[arg(long)]
+    pub force: bool,
     /// Print JSON (format in README)
     #[arg(long)]
     pub json: bool,

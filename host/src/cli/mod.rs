@@ -146,9 +146,10 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         }
         MarketplaceCommand::Unpublish(a) => {
             let mut registry = session.open_registry()?;
-            let report = domain::unpublish::unpublish(registry.as_mut(), &a.package, || {
-                session.lock_registry()
-            })?;
+            let report =
+                domain::unpublish::unpublish(registry.as_mut(), &a.package, a.force, || {
+                    session.lock_registry()
+                })?;
             output::unpublish(&report, a.json);
         }
         MarketplaceCommand::Info(a) => {

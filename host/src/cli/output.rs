@@ -202,6 +202,12 @@ pub fn unpublish(r: &UnpublishReport, as_json: bool) {
         [] => out!("{} has no published version left", r.name),
         left => out!("{} still has {}", r.name, left.join(", ")),
     }
+    if !r.broken_dependents.is_empty() {
+        out!(
+            "left without a version they require: {}",
+            r.broken_dependents.join(", ")
+        );
+    }
 }
 
 pub fn info(p: &Package, as_json: bool) {

@@ -1,10 +1,14 @@
 //! Taking one published version out of the registry (npm's `unpublish`):
 //! its index entry, package.json and tarball. Installed copies stay; a
-//! lockfile that pins the version can no longer be installed afresh.
+//! lockfile that pins the version can no longer be installed afresh. As
+//! npm does, it is refused while other published packages need it.
 
 use serde::Serialize;
 
-use super::{MarketplaceError, Registry, Result, excerpt};
+use super::{MarketplaceError, Query, Registry, Result, excerpt};
+
+/// Dependents named in a refusal; the rest are counted.
+const NAMED: usize = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct UnpublishReport {
@@ -14,13 +18,19 @@ pub struct UnpublishReport {
     pub checksum: String,
     /// The versions still published, newest first (empty: the package is gone).
     pub remaining: Vec<String>,
+    /// Published packages left without a version they require (`--force`):
+    /// `name@version (requires <name> <req>)`.
+    pub broken_dependents: Vec<String>,
 }
 
 /// Remove `NAME@VERSION` (an exact version, as `info` lists it) from
-/// `registry`. `lock` serialises writers of the registry.
+/// `registry`, unless the newest version of another package requires it and
+/// no other version would do (`force` removes it all the same). `lock`
+/// serialises writers of the registry.
 pub fn unpublish<L>(
     registry: &mut dyn Registry,
     text: &str,
+    force: bool,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<UnpublishReport> {
     let (name, version) = parse(text)?;
@@ -33,14 +43,59 @@ pub fn unpublish<L>(
             listed.join(", ")
         )));
     };
-    registry.delete(name, version)?;
     let gone = versions.remove(at);
+    let remaining: Vec<String> = versions.into_iter().map(|v| v.version).collect();
+    let broken = needing(registry, name, version, &remaining)?;
+    if !broken.is_empty() && !force {
+        let more = match broken.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        return Err(MarketplaceError::Dependency(format!(
+            "cannot unpublish {name}@{version}: {}{more} need{} it and no other version of {name} will do; publish a version they accept first, or use --force",
+            broken[..broken.len().min(NAMED)].join(", "),
+            if broken.len() == 1 { "s" } else { "" },
+        )));
+    }
+    registry.delete(name, version)?;
     Ok(UnpublishReport {
         name: gone.name,
         version: gone.version,
         checksum: gone.checksum,
-        remaining: versions.into_iter().map(|v| v.version).collect(),
+        remaining,
+        broken_dependents: broken,
     })
+}
+
+/// The packages whose newest version (the one an install takes) requires
+/// `name` in a range `version` satisfies and none of `remaining` does.
+fn needing(
+    registry: &mut dyn Registry,
+    name: &str,
+    version: &str,
+    remaining: &[String],
+) -> Result<Vec<String>> {
+    let parsed = |v: &str| semver::Version::parse(v).ok();
+    let (Some(gone), remaining) = (parsed(version), remaining.iter().filter_map(|v| parsed(v)))
+    else {
+        return Ok(Vec::new());
+    };
+    let remaining: Vec<semver::Version> = remaining.collect();
+    let mut needing = Vec::new();
+    for hit in registry.search(&Query::everything())?.hits {
+        let Some(req) =
+            (hit.dependencies.get(name)).and_then(|r| semver::VersionReq::parse(r).ok())
+        else {
+            continue;
+        };
+        if hit.name != name && req.matches(&gone) && !remaining.iter().any(|v| req.matches(v)) {
+            needing.push(format!(
+                "{}@{} (requires {name} {req})",
+                hit.name, hit.version
+            ));
+        }
+    }
+    Ok(needing)
 }
 
 /// `NAME@VERSION`, the version exact: removing "whatever `^1` picks" is
