@@ -138,19 +138,34 @@ fn a_compile_clears_out_what_went_unused_for_30_days() {
         age(&path, days);
         path
     };
-    let old_entry = plant("plugins/00000000-0000000000000001.cwasm", 31, false);
-    let recent_entry = plant("plugins/11111111-0000000000000001.cwasm", 29, false);
-    let not_an_entry = plant("plugins/notes.txt", 90, false);
+    let sha = |c: &str| c.repeat(32);
+    let old_entry = plant(
+        &format!("plugins/{}-0000000000000001.cwasm", sha("0")),
+        31,
+        false,
+    );
+    let recent_entry = plant(
+        &format!("plugins/{}-0000000000000001.cwasm", sha("1")),
+        29,
+        false,
+    );
     let old_data = plant("data/file-registry-0000000000000000", 31, true);
     let recent_data = plant("data/file-registry-1111111111111111", 29, true);
+    // Only what ggen names so: the rest is not its to remove.
+    let not_ours = [
+        plant("plugins/notes.txt", 90, false),
+        plant("plugins/mine.cwasm", 90, false),
+        plant("data/notes", 90, true),
+    ];
     file_registry(home.path()).search(&query("x")).unwrap();
     assert!(!old_entry.exists() && !old_data.exists());
-    assert!(recent_entry.exists() && recent_data.exists() && not_an_entry.exists());
+    assert!(recent_entry.exists() && recent_data.exists());
+    assert!(not_ours.iter().all(|p| p.exists()));
 
     // In use: the compiled entry and the data directory are marked so.
     let compiled = (std::fs::read_dir(cache.join("plugins")).unwrap().flatten())
         .map(|e| e.path())
-        .find(|p| ![&recent_entry, &not_an_entry].contains(&p))
+        .find(|p| *p != recent_entry && !not_ours.contains(p))
         .unwrap();
     let data = cache.join("data/file");
     for path in [&compiled, &data] {
@@ -183,6 +198,44 @@ fn a_compile_clears_out_what_went_unused_for_30_days() {
     age(&recent_entry, 40);
     file_registry(home.path());
     assert!(recent_entry.exists());
+}
+
+/// A `cache/data` or `cache/plugins` that links elsewhere is not followed:
+/// what lies there is not the cache's to remove.
+#[test]
+fn the_cache_clears_out_nothing_through_a_link() {
+    let home = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let month_ago = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    let mut kept = Vec::new();
+    for (dir, name) in [("data", "file-registry-0000000000000000"), ("plugins", "")] {
+        let target = elsewhere.path().join(dir);
+        std::fs::create_dir_all(&target).unwrap();
+        let path = match name {
+            "" => target.join(format!("{}-0000000000000001.cwasm", "0".repeat(32))),
+            name => target.join(name),
+        };
+        match name {
+            "" => std::fs::write(&path, b"precious").unwrap(),
+            _ => std::fs::create_dir(&path).unwrap(),
+        }
+        std::fs::File::open(&path)
+            .unwrap()
+            .set_modified(month_ago)
+            .unwrap();
+        std::os::unix::fs::symlink(&target, cache.join(dir)).unwrap();
+        kept.push(path);
+    }
+    file_registry(home.path()).search(&query("x")).unwrap();
+    for path in &kept {
+        assert!(
+            path.exists(),
+            "{} was removed through a link",
+            path.display()
+        );
+    }
 }
 
 #[test]

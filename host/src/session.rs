@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use crate::backend::created_dir::CreatedDir;
 use crate::backend::dir_check::not_a_directory;
 use crate::backend::lock::{DirLock, lock_exclusive};
@@ -154,12 +152,7 @@ impl Session {
     /// The cache directory a registry plugin named `plugin` gets for this
     /// registry root (its derived search index lives there).
     pub fn registry_data_dir(&self, plugin: &str) -> PathBuf {
-        let root_key =
-            hex::encode(&Sha256::digest(self.registry_root.as_os_str().as_encoded_bytes())[..8]);
-        self.home
-            .cache()
-            .join("data")
-            .join(format!("{plugin}-{root_key}"))
+        crate::backend::plugin::data_dir(&self.home.cache(), plugin, &self.registry_root)
     }
 
     /// The P2P policy: the built-in one, or `--p2p-policy-plugin`, sandboxed

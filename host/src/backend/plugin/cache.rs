@@ -80,32 +80,64 @@ pub fn mark_used(path: &Path) {
 
 /// Remove the compiled entries and plugins' data directories under
 /// `cache_dir` unused for [`UNUSED_FOR`]; what cannot be removed stays for
-/// the next time. Without a lock: a process taking up a directory unused
-/// for that long in the same instant loses only its derived index, which
-/// its plugin builds again.
+/// the next time. Only what ggen names so, in directories that are no
+/// links (a `data` linked elsewhere would lead it to delete what is there).
+/// Without a lock: a process taking up a directory unused for that long in
+/// the same instant loses only its derived index, which its plugin builds
+/// again.
 pub fn collect(cache_dir: &Path) {
     let unused = |entry: &std::fs::DirEntry| {
         (entry.metadata().and_then(|m| m.modified()).ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > UNUSED_FOR)
     };
+    let real_dir = |path: &Path| path.symlink_metadata().is_ok_and(|m| m.is_dir());
     let entries = |dir: &str| {
-        std::fs::read_dir(cache_dir.join(dir))
+        let dir = cache_dir.join(dir);
+        (real_dir(cache_dir) && real_dir(&dir))
+            .then(|| std::fs::read_dir(dir))
             .into_iter()
+            .flatten()
             .flatten()
             .flatten()
     };
     for entry in entries("plugins") {
-        let compiled = entry.file_name().to_string_lossy().ends_with(".cwasm");
-        if compiled && entry.file_type().is_ok_and(|t| t.is_file()) && unused(&entry) {
+        let ours = entry.file_name().to_str().is_some_and(is_entry_name);
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) && unused(&entry) {
             remove(&entry.path(), std::fs::remove_file(entry.path()));
         }
     }
     for entry in entries("data") {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) && unused(&entry) {
+        let ours = entry.file_name().to_str().is_some_and(is_data_name);
+        if ours && entry.file_type().is_ok_and(|t| t.is_dir()) && unused(&entry) {
             remove(&entry.path(), std::fs::remove_dir_all(entry.path()));
         }
     }
+}
+
+/// `<32 hex>-<16 hex>.cwasm`, as [`entry`] names them.
+fn is_entry_name(name: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    name.strip_suffix(".cwasm")
+        .and_then(|stem| stem.split_once('-'))
+        .is_some_and(|(sha, engine)| hex(sha, 32) && hex(engine, 16))
+}
+
+/// The data directory of registry plugin `plugin` for the registry at
+/// `root`: `<cache>/data/<plugin>-<16 hex of the root's sha256>`.
+pub fn data_dir(cache_dir: &Path, plugin: &str, root: &Path) -> PathBuf {
+    use sha2::Digest;
+    let root = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    cache_dir
+        .join("data")
+        .join(format!("{plugin}-{}", hex::encode(&root[..8])))
+}
+
+/// `<plugin>-<16 hex>`, as [`data_dir`] names them.
+fn is_data_name(name: &str) -> bool {
+    name.rsplit_once('-').is_some_and(|(plugin, root)| {
+        !plugin.is_empty() && root.len() == 16 && root.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 fn remove(path: &Path, done: std::io::Result<()>) {

@@ -20,6 +20,7 @@ mod registry_plugin;
 mod sandbox;
 mod source;
 
+pub use cache::data_dir;
 pub use engine::PluginEngine;
 pub use hook_plugin::{WasmHookRunner, builtin_names as builtin_hook_names};
 pub use policy::{Limits, Policy};
