@@ -497,6 +497,10 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
     let err = env.fails(&["marketplace", "info", "gone"]);
     assert!(err.contains("`gone` is not in this registry"), "{err}");
     assert!(!env.registry().join("gone").exists());
+    // Bad input is refused before a registry is made or a plugin compiled.
+    let fresh = Env::new();
+    fresh.fails(&["marketplace", "unpublish", "gone"]);
+    assert!(!fresh.home().join("registry").exists() && !fresh.home().join("cache").exists());
 }
 
 #[test]

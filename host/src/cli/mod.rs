@@ -145,11 +145,12 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             output::publish(&report, a.json);
         }
         MarketplaceCommand::Unpublish(a) => {
+            // Bad input is refused before a plugin is compiled.
+            let target = domain::unpublish::parse(&a.package)?;
             let mut registry = session.open_registry()?;
-            let report =
-                domain::unpublish::unpublish(registry.as_mut(), &a.package, a.force, || {
-                    session.lock_registry()
-                })?;
+            let report = domain::unpublish::unpublish(registry.as_mut(), &target, a.force, || {
+                session.lock_registry()
+            })?;
             output::unpublish(&report, a.json);
         }
         MarketplaceCommand::Info(a) => {

@@ -23,17 +23,22 @@ pub struct UnpublishReport {
     pub broken_dependents: Vec<String>,
 }
 
-/// Remove `NAME@VERSION` (an exact version, as `info` lists it) from
-/// `registry`, unless the newest version of another package requires it and
-/// no other version would do (`force` removes it all the same). `lock`
-/// serialises writers of the registry.
+/// The version `unpublish` is to remove.
+pub struct Target<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+/// Remove `target` from `registry`, unless the newest version of another
+/// package requires it and no other version would do (`force` removes it
+/// all the same). `lock` serialises writers of the registry.
 pub fn unpublish<L>(
     registry: &mut dyn Registry,
-    text: &str,
+    target: &Target,
     force: bool,
     lock: impl FnOnce() -> Result<L>,
 ) -> Result<UnpublishReport> {
-    let (name, version) = parse(text)?;
+    let Target { name, version } = *target;
     let _guard = lock()?;
     let mut versions = registry.get_package(name)?.versions;
     let Some(at) = versions.iter().position(|v| v.version == version) else {
@@ -98,12 +103,15 @@ fn needing(
     Ok(needing)
 }
 
-/// `NAME@VERSION`, the version exact: removing "whatever `^1` picks" is
-/// too easy to get wrong.
-fn parse(text: &str) -> Result<(&str, &str)> {
+/// `NAME@VERSION`, the version exact (as `info` lists it): removing
+/// "whatever `^1` picks" is too easy to get wrong. Checked before a
+/// registry is opened.
+pub fn parse(text: &str) -> Result<Target<'_>> {
     let shown = excerpt(text, 80);
     match super::install::split_spec(text)? {
-        (name, Some(version)) if semver::Version::parse(version).is_ok() => Ok((name, version)),
+        (name, Some(version)) if semver::Version::parse(version).is_ok() => {
+            Ok(Target { name, version })
+        }
         (name, Some(other)) => Err(MarketplaceError::Validation(format!(
             "`{shown}`: `{}` is not an exact version; unpublish takes one version, as `ggen marketplace info {name}` lists it",
             excerpt(other, 64)
