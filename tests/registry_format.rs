@@ -540,6 +540,62 @@ fn leftovers_of_a_stopped_publish_are_cleaned_up() {
     assert!(!env.registry().join("other").exists());
 }
 
+/// Unpublish removes a tarball another tool's index keeps outside the
+/// version's directory (unless an entry still names it, or it holds other
+/// bytes), and a publish or unpublish clears away the version directories
+/// a killed one left: neither listed nor marked by a package.json.
+#[test]
+fn unpublish_and_publish_leave_no_unlisted_tarballs() {
+    let env = Env::new();
+    let tarballs = env.registry().join("tarballs");
+    std::fs::create_dir_all(&tarballs).unwrap();
+    let mut versions = Vec::new();
+    for (version, file, bytes) in [
+        ("1.0.0", "solo.tgz", "one"),
+        ("1.0.0+b", "solo.tgz", "one"),
+        ("2.0.0", "two.tgz", "two"),
+        ("3.0.0", "three.tgz", "three"),
+    ] {
+        std::fs::write(tarballs.join(file), bytes).unwrap();
+        let sum = support::sha256_hex(bytes.as_bytes());
+        versions.push(
+            json!({"version": version, "tarball": format!("tarballs/{file}"),
+            "checksum": format!("sha256-{sum}")}),
+        );
+    }
+    // 3.0.0's file now holds other bytes than the index says.
+    std::fs::write(tarballs.join("three.tgz"), "replaced by hand").unwrap();
+    write_index(
+        &env,
+        &json!({"packages": {"solo": {"name": "solo", "versions": versions}}}),
+    );
+    for version in ["1.0.0", "2.0.0", "3.0.0"] {
+        let spec = format!("solo@{version}");
+        env.ok(&["marketplace", "unpublish", &spec]);
+    }
+    // 1.0.0+b still names solo.tgz; three.tgz is not 3.0.0's tarball.
+    assert!(tarballs.join("solo.tgz").exists());
+    assert!(!tarballs.join("two.tgz").exists());
+    assert!(tarballs.join("three.tgz").exists());
+
+    // What a killed publish or unpublish leaves: a version directory with
+    // a tarball and no package.json, which the index does not list.
+    env.publish(json!({"name": "kept", "version": "1.0.0"}));
+    let killed = env.registry().join("kept/0.9.0");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("kept-0.9.0.tar.gz"), "partial").unwrap();
+    // Listed without its package.json (killed between the two writes): kept.
+    std::fs::remove_file(env.registry().join("kept/1.0.0/package.json")).unwrap();
+    env.publish(json!({"name": "kept", "version": "1.1.0"}));
+    assert!(!killed.exists());
+    assert!(env.registry().join("kept/1.0.0/kept-1.0.0.tar.gz").exists());
+    std::fs::create_dir_all(&killed).unwrap();
+    env.ok(&["marketplace", "unpublish", "kept@1.1.0"]);
+    assert!(!killed.exists() && !env.registry().join("kept/1.1.0").exists());
+    let info = env.json(&["marketplace", "info", "kept", "--json"]);
+    assert_eq!(strings(&info["versions"], "version"), ["1.0.0"]);
+}
+
 #[test]
 fn damaged_search_cache_is_rebuilt() {
     let env = Env::new();

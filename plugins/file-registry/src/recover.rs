@@ -200,7 +200,7 @@ fn interrupted_replacement(
         .find(|rel| sha256_file(&root.join(rel)).ok().as_deref() == Some(checksum)))
 }
 
-fn sha256_file(path: &std::path::Path) -> Result<String, Error> {
+pub(crate) fn sha256_file(path: &std::path::Path) -> Result<String, Error> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)?;

@@ -214,6 +214,7 @@ impl FileRegistry {
             // rebuild reads is missing.
             manifest_not_written(meta, &e);
         }
+        self.remove_unlisted_versions(&meta.name, &index);
         self.refresh_search_index(&index, search_index::Fingerprint::of(&written));
         Ok(())
     }
@@ -283,7 +284,7 @@ impl FileRegistry {
     pub fn delete(&self, name: &str, version: &str) -> Result<(), Error> {
         check_path_safe(name, version)?;
         let mut index = self.load_index()?;
-        find_entry(&index, name, version)?;
+        let entry = find_entry(&index, name, version)?;
         let mut package = index.package(name)?.expect("found above");
         package.versions.retain(|e| e.version != version);
         if package.versions.is_empty() {
@@ -310,8 +311,55 @@ impl FileRegistry {
             return Err(e);
         }
         let _ = fs::remove_dir_all(&dir);
-        let _ = fs::remove_dir(self.root.join(name));
+        self.remove_tarball_elsewhere(&entry, &index);
+        self.remove_unlisted_versions(name, &index);
         Ok(())
+    }
+
+    /// A deleted version's tarball kept outside its directory (where an
+    /// index another tool wrote may put it), unless an entry still names
+    /// it, and only if it holds that version's bytes.
+    fn remove_tarball_elsewhere(&self, entry: &IndexEntry, index: &IndexFile) {
+        let rel = Path::new(&entry.tarball);
+        if entry.tarball.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return;
+        }
+        let quoted = serde_json::to_string(&entry.tarball).expect("strings serialise");
+        if (index.stored().values()).any(|s| s.raw.get().contains(&quoted)) {
+            return;
+        }
+        let path = self.root.join(rel);
+        let file = path.symlink_metadata().is_ok_and(|m| m.is_file());
+        if file && recover::sha256_file(&path).is_ok_and(|sum| sum == entry.checksum) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    /// The version directories of `name` that neither the index lists nor
+    /// a package.json marks as published: what a publish or delete killed
+    /// midway left (ggen holds the registry lock around both, so none is
+    /// under way). The package's directory goes when it is empty.
+    fn remove_unlisted_versions(&self, name: &str, index: &IndexFile) {
+        let listed: Vec<String> = match index.package(name) {
+            Ok(Some(package)) => package.versions.into_iter().map(|e| e.version).collect(),
+            Ok(None) => Vec::new(),
+            Err(_) => return,
+        };
+        let package_dir = self.root.join(name);
+        for entry in fs::read_dir(&package_dir).into_iter().flatten().flatten() {
+            let Some(version) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let unlisted = semver::Version::parse(&version).is_ok()
+                && !listed.contains(&version)
+                && entry.file_type().is_ok_and(|t| t.is_dir())
+                && !entry.path().join("package.json").exists();
+            if unlisted {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+        let _ = fs::remove_dir(&package_dir);
     }
 
     pub fn open_tarball(&self, name: &str, version: &str) -> Result<Box<dyn Read>, Error> {
