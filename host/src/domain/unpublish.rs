@@ -80,12 +80,12 @@ fn needing(
     version: &str,
     remaining: &[String],
 ) -> Result<Vec<String>> {
-    let parsed = |v: &str| semver::Version::parse(v).ok();
-    let (Some(gone), remaining) = (parsed(version), remaining.iter().filter_map(|v| parsed(v)))
-    else {
+    let Ok(gone) = semver::Version::parse(version) else {
         return Ok(Vec::new());
     };
-    let remaining: Vec<semver::Version> = remaining.collect();
+    let remaining: Vec<semver::Version> = (remaining.iter())
+        .filter_map(|v| semver::Version::parse(v).ok())
+        .collect();
     let mut needing = Vec::new();
     for hit in registry.search(&Query::everything())?.hits {
         let Some(req) =
