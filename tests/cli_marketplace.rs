@@ -455,6 +455,9 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
             "{spec} changed the registry"
         );
     }
+    let target = env.work.path().join("project");
+    let target = target.to_str().unwrap();
+    env.ok(&["marketplace", "install", "user", "--target", target]);
     let info = env.json(&["marketplace", "info", "gone@1.1.0", "--json"]);
     let r = env.json(&[
         "marketplace",
@@ -472,6 +475,18 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
     assert!(!env.registry().join("gone/1.1.0").exists());
     let search = env.json(&["marketplace", "search", "gone", "--json"]);
     assert_eq!(search["results"][0]["version"], "1.0.0", "{search}");
+    // Installed, it stays; it cannot be fetched again.
+    env.ok(&["marketplace", "install", "user", "--target", target]);
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "user",
+        "--force",
+        "--target",
+        target,
+    ]);
+    let stays = "package `gone` version 1.1.0 is not in this registry, so the installed copy cannot be fetched again to reinstall it; it stays as installed";
+    assert!(err.contains(stays), "{err}");
     let err = env.fails(&["marketplace", "install", "gone@1.1.0"]);
     let gone =
         "`gone` has no version that satisfies =1.1.0 (required by your request); it has 1.0.0";

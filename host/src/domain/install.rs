@@ -515,7 +515,18 @@ fn commit(
     let mut verified = BTreeMap::new();
     let mut reports = Vec::new();
     for p in &changed {
-        let meta = registry.get_package_version(&p.name, &p.version)?;
+        let meta = registry
+            .get_package_version(&p.name, &p.version)
+            .map_err(|e| match e {
+                // Installed, so resolution could keep it; gone from the
+                // registry, so it cannot be fetched again.
+                MarketplaceError::NotFound(why) if p.action == Action::Reinstall => {
+                    MarketplaceError::NotFound(format!(
+                        "{why}, so the installed copy cannot be fetched again to reinstall it; it stays as installed"
+                    ))
+                }
+                e => e,
+            })?;
         if meta.name != p.name || meta.version != p.version {
             return Err(MarketplaceError::Security(format!(
                 "the registry answered {}@{} when asked for {}@{}",
