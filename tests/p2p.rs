@@ -276,10 +276,14 @@ fn a_peer_keeps_a_nodes_newest_publications_past_its_share() {
     );
     assert_eq!(r["announced"]["dht_peers"], 1, "{r}");
     drop(node);
-    let r = search(
-        &Env::new(),
-        &["fresh-past-share", "--bootstrap", &peer.addr],
-    );
+    // Acknowledged as it arrives: stored by the peer's event loop after.
+    let r = eventually(Duration::from_secs(10), || {
+        let r = search(
+            &Env::new(),
+            &["fresh-past-share", "--bootstrap", &peer.addr],
+        );
+        (hit(&r, "fresh-past-share").is_some(), r)
+    });
     assert_eq!(
         hit(&r, "fresh-past-share").map(|h| h["via"].clone()),
         Some("dht".into()),
