@@ -70,7 +70,10 @@ fn ten_line_readme_backend_works() {
     assert_eq!(info["versions"][0]["version"], "1.1.0");
     assert_eq!(info["versions"][1]["version"], "1.0.0");
     let err = env.fails(&["--registry-plugin", p, "marketplace", "info", "nope"]);
-    assert!(err.contains("`nope`"), "{err}");
+    assert!(
+        err.contains("package `nope` is not in this registry"),
+        "{err}"
+    );
     // Read-only by default: publish is refused with the SDK's message.
     let dir = env.package("p", &support::manifest("x", "1.0.0"), &[("a", "b")]);
     let err = env.fails(&[

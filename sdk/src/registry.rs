@@ -32,7 +32,7 @@ pub trait Registry: 'static {
         let mut package = Self::list_packages()?
             .into_iter()
             .find(|p| p.name == name)
-            .ok_or_else(|| Error::not_found(format!("package `{name}`")))?;
+            .ok_or_else(|| Error::not_found(format!("package `{name}` is not in this registry")))?;
         sort_newest_first(&mut package.versions);
         Ok(package)
     }
@@ -42,7 +42,11 @@ pub trait Registry: 'static {
             .versions
             .into_iter()
             .find(|v| v.version == version)
-            .ok_or_else(|| Error::not_found(format!("package `{name}` version {version}")))
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "package `{name}` version {version} is not in this registry"
+                ))
+            })
     }
 
     fn list_versions(name: String) -> Result<Vec<PackageVersion>, Error> {
