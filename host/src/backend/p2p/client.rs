@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libp2p::futures::future::join_all;
+use libp2p::futures::future::{Either, join_all, ready};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +18,11 @@ use crate::backend::network::{
     AnnounceReport, BootstrapReport, DialFailure, NetworkSearch, NodeStatus, PeerView,
 };
 use crate::backend::{MarketplaceError, PackageVersion, Query, Result};
+
+/// The event loop's answer to a command [`Client::send`] sent.
+async fn answered<T>(rx: oneshot::Receiver<T>) -> Result<T> {
+    rx.await.map_err(|_| stopped())
+}
 
 /// The answer to any command the event loop can no longer take.
 fn stopped() -> MarketplaceError {
@@ -91,7 +96,7 @@ impl Client {
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
-        self.send(make).await?.await.map_err(|_| stopped())
+        answered(self.send(make).await?).await
     }
 
     /// Send a command and return the receiver of its answer: commands sent
@@ -222,15 +227,14 @@ impl Client {
         // Two queries: the closest peers, then the record to each of them.
         let within = self.query_timeout * 2;
         Ok(async move {
-            tokio::time::timeout(within + Duration::from_secs(1), answer)
+            tokio::time::timeout(within + Duration::from_secs(1), answered(answer))
                 .await
                 .map_err(|_| {
                     MarketplaceError::Unsupported(format!(
                         "storing the DHT record timed out after {}s",
                         within.as_secs()
                     ))
-                })?
-                .map_err(|_| stopped())?
+                })??
                 .map_err(MarketplaceError::Unsupported)
         })
     }
@@ -247,29 +251,30 @@ impl Client {
         package: &PackageVersion,
         standing: Standing,
     ) -> Result<impl Future<Output = Result<bool>> + Send + 'static> {
-        let answer = match digest_bytes(&package.checksum) {
-            Some(sha) => Some(
-                self.send(|tx| Command::Provide(sha, standing, Some(package.clone()), tx))
-                    .await?,
-            ),
-            None => None,
-        };
-        Ok(async move {
-            match answer {
-                Some(answer) => {
-                    (answer.await.map_err(|_| stopped())?).map_err(MarketplaceError::Network)
-                }
-                None => Ok(false),
-            }
+        Ok(match digest_bytes(&package.checksum) {
+            Some(sha) => Either::Left(self.send_provide_as(sha, standing, Some(package)).await?),
+            None => Either::Right(ready(Ok(false))),
         })
     }
 
     /// Serve the tarball with this sha256 if its verified copy is in the serve directory.
     pub async fn provide_digest(&self, sha256: [u8; 32], standing: Standing) -> Result<bool> {
-        (self
-            .ask(|tx| Command::Provide(sha256, standing, None, tx))
-            .await?)
-            .map_err(MarketplaceError::Network)
+        self.send_provide_as(sha256, standing, None).await?.await
+    }
+
+    /// Send the command that provides `sha256` (of `version_of`'s newest
+    /// version, if given); the future it returns waits for the answer.
+    async fn send_provide_as(
+        &self,
+        sha256: [u8; 32],
+        standing: Standing,
+        version_of: Option<&PackageVersion>,
+    ) -> Result<impl Future<Output = Result<bool>> + Send + 'static> {
+        let version_of = version_of.cloned();
+        let answer = self
+            .send(|tx| Command::Provide(sha256, standing, version_of, tx))
+            .await?;
+        Ok(async move { answered(answer).await?.map_err(MarketplaceError::Network) })
     }
 
     /// The peers providing `package`'s tarball, with this node's statistics.
