@@ -1758,6 +1758,14 @@ fn update_says_why_a_named_package_stays_below_its_newest_version() {
         (&held[0]["name"], &held[0]["version"]),
         (&json!("cli"), &json!("1.2.0"))
     );
+    // --all explains the packages installed by name (base, a dependency,
+    // stays below its newest too, but nobody asked for it).
+    let report = env.json(&["marketplace", "update", "--all", "--json"]);
+    let held = report["held_back"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{report}");
+    assert_eq!(held[0]["name"], "cli", "{report}");
+    let out = env.ok(&["marketplace", "update", "--all"]);
+    assert!(out.contains("note: cli stays at 1.2.0: "), "{out}");
     // Once py lets go, the note goes and update moves cli.
     pkg(&env, "py", "2.1.0", json!({"base": ">=1"}));
     let report = env.json(&["marketplace", "update", "cli", "py", "--json"]);

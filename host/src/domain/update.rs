@@ -118,7 +118,17 @@ pub fn update<L>(
         install(from, &specs, &options).map(Some)
     })?;
     let mut report = report.expect("the packages to update are installed (checked above)");
-    for name in names.iter().take(MAX_EXPLAINED) {
+    // Under --all, the packages installed by name (as cargo notes the direct
+    // dependencies it left behind), but not those peers delivered: each
+    // explanation of one would ask the network again.
+    let explained: Vec<String> = match names.is_empty() {
+        false => names.to_vec(),
+        true => (locked.iter())
+            .filter(|p| p.requested && origin(&p.source) == Origin::Registry)
+            .map(|p| p.name.clone())
+            .collect(),
+    };
+    for name in explained.iter().take(MAX_EXPLAINED) {
         let Some(row) = report.packages.iter().find(|p| p.name == *name) else {
             continue;
         };
