@@ -616,6 +616,11 @@ fn hooks_importing_what_ggen_does_not_provide_are_refused() {
         "--json",
     ]);
     assert_eq!(inspection["loadable"], false);
+    let why = inspection["not_loadable"].to_string();
+    assert!(
+        why.contains("it imports what ggen does not provide: wasi:http/"),
+        "{why}"
+    );
     let missing: Vec<&str> = inspection["imports"]
         .as_array()
         .unwrap()
@@ -735,6 +740,7 @@ fn plugin_inspect_describes_components() {
     assert_eq!(i["contract"], "ggen:marketplace@0.1.0");
     assert_eq!(i["stamped"], true);
     assert_eq!(i["loadable"], true);
+    assert_eq!(i["not_loadable"], json!([]));
     assert_eq!(i["size"], bytes.len());
     assert_eq!(i["sha256"], sha256_hex(&bytes));
     assert!(exports(&i).contains(&"ggen:marketplace/post-install@0.1.0".to_string()));
@@ -771,6 +777,18 @@ fn plugin_inspect_describes_components() {
     let i = inspect(&[], &future);
     assert_eq!(i["contract"], "ggen:marketplace@0.2.0");
     assert_eq!(i["loadable"], false);
+    assert_eq!(
+        i["not_loadable"],
+        json!([
+            "it was built for contract ggen:marketplace@0.2.0, but this ggen supports ggen:marketplace@0.1.x"
+        ]),
+        "{i}"
+    );
+    let human = env.ok(&["marketplace", "plugin", "inspect", future.to_str().unwrap()]);
+    assert!(
+        human.contains("loadable   no: it was built for contract ggen:marketplace@0.2.0"),
+        "{human}"
+    );
 
     let human = env.ok(&["marketplace", "plugin", "inspect", path.to_str().unwrap()]);
     assert!(human.contains("world      post-install-hook"), "{human}");
@@ -799,9 +817,14 @@ fn plugin_inspect_describes_components() {
             .unwrap()
             .success()
     );
-    for odd in [fifo.as_path(), Path::new("/dev/zero"), env.work.path()] {
+    for (odd, why) in [
+        (fifo.as_path(), "it is not a regular file"),
+        (Path::new("/dev/zero"), "it is not a regular file"),
+        (env.work.path(), "it is a directory"),
+    ] {
         let shown = odd.to_str().unwrap();
-        let expected = format!("plugin file {shown} must be a component file of at most 256 MiB");
+        let expected =
+            format!("plugin file {shown} cannot be loaded: {why}; give a component (.wasm) file");
         let err = env.fails(&["marketplace", "plugin", "inspect", shown]);
         assert!(err.ends_with(&expected), "{err}");
         let err = env.fails(&["marketplace", "--registry-plugin", shown, "search", "x"]);

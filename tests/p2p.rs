@@ -599,6 +599,19 @@ fn offline_mode_answers_from_local_data() {
     assert!(err.contains("add --hybrid, or drop --bootstrap"), "{err}");
     let err = env.fails(&["marketplace", "install", "later", "--bootstrap", addr]);
     assert!(err.contains("add --p2p, or drop --bootstrap"), "{err}");
+    // Commands that go online only for what peers delivered check the
+    // addresses first too (they took anything without a word).
+    for args in [
+        &["update", "--all", "--p2p"][..],
+        &["approve-hooks", "--yes"],
+    ] {
+        let args = [&["marketplace"][..], args, &["--bootstrap", "nonsense"]].concat();
+        let err = env.fails(&args);
+        assert!(
+            err.contains("`nonsense` is not a multiaddr"),
+            "{args:?}: {err}"
+        );
+    }
     // start --json has the shape of status --json (connected_peers a list).
     // An unreachable bootstrap is warned about with --json too (it was
     // silent), and records no peer holds are not reported as announced.
@@ -1467,6 +1480,13 @@ fn hybrid_search_merges_local_and_network_preferring_newer_versions() {
         past, "No results on this page (2 matches in all; lower --offset).\n",
         "{past}"
     );
+    // Rows read as in a plain search: no description shows the title.
+    client.publish(json!({"name": "untold", "version": "1.0.0", "title": "Told by its title"}));
+    for hybrid in [&["--hybrid", "--bootstrap", &node.addr][..], &[]] {
+        let args = [&["marketplace", "search", "untold"][..], hybrid].concat();
+        let human = client.ok(&args);
+        assert!(human.contains("Told by its title"), "{args:?}: {human}");
+    }
 }
 
 #[test]

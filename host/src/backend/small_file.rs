@@ -24,8 +24,12 @@ pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
         Err(e) => return Err(e),
     };
     let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(not_regular());
+    if let Some(why) = unfit(&meta, max) {
+        let kind = match meta.is_file() {
+            true => io::ErrorKind::InvalidData,
+            false => io::ErrorKind::InvalidInput,
+        };
+        return Err(io::Error::new(kind, why));
     }
     let too_big = |len: u64| {
         io::Error::new(
@@ -33,15 +37,24 @@ pub fn read_to_string(path: &Path, max: u64) -> io::Result<String> {
             format!("it is {len} bytes; the limit is {max}"),
         )
     };
-    if meta.len() > max {
-        return Err(too_big(meta.len()));
-    }
     let mut text = String::new();
     file.take(max + 1).read_to_string(&mut text)?;
     if text.len() as u64 > max {
         return Err(too_big(text.len() as u64));
     }
     Ok(text)
+}
+
+/// Why a file with `meta` is not read: it is no regular file (a FIFO that
+/// never ends, a device, a directory), or over `max` bytes.
+pub fn unfit(meta: &std::fs::Metadata, max: u64) -> Option<String> {
+    if meta.is_dir() {
+        Some("it is a directory".into())
+    } else if !meta.is_file() {
+        Some("it is not a regular file".into())
+    } else {
+        (meta.len() > max).then(|| format!("it is {} bytes; the limit is {max}", meta.len()))
+    }
 }
 
 /// [`read_to_string`], or `None` if there is no file. A symlink to nothing

@@ -263,18 +263,21 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             }
         }
         MarketplaceCommand::ApproveHooks(a) => {
+            if !a.net.bootstrap.is_empty() {
+                session.check_network(&p2p::overrides(&a.net))?;
+            }
             let root = session.installed_root(a.target.as_deref())?;
             let pending = domain::approve::pending_now(&root, || session.lock_install_root(&root))?;
             if pending.is_empty() {
                 output::no_pending_hooks(a.json);
                 return Ok(());
             }
-            if !a.json {
-                output::pending_hooks(&pending);
+            if !a.json || !a.yes {
+                output::pending_hooks(&pending, a.json);
             }
             if !a.yes && !confirm::ask("Approve these hooks and run them now?")? {
                 return Err(MarketplaceError::Validation(
-                    "nothing approved; pass --yes to approve without a prompt".into(),
+                    "nothing approved (the answer was not yes); the hooks stay skipped until approve-hooks is answered yes".into(),
                 ));
             }
             let names: Vec<String> = pending.iter().map(|p| p.name.clone()).collect();
@@ -376,6 +379,12 @@ fn from_peers(
         return Err(MarketplaceError::Validation(
             "--bootstrap is used only to install from peers; add --p2p, or drop --bootstrap".into(),
         ));
+    }
+    if p2p {
+        // Checked before anything is done: update and approve-hooks go
+        // online only for what peers delivered, and took any address
+        // without a word otherwise.
+        session.check_network(&p2p::overrides(net))?;
     }
     Ok(p2p.then(|| net.bootstrap.clone()))
 }

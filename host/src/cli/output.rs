@@ -120,23 +120,20 @@ pub fn search(query: &Query, results: &SearchResults, as_json: bool) {
     let rows: Vec<[String; 3]> = results
         .hits
         .iter()
-        .map(|v| {
-            [
-                v.name.clone(),
-                v.version.clone(),
-                one_line(
-                    if v.description.is_empty() {
-                        &v.title
-                    } else {
-                        &v.description
-                    },
-                    70,
-                ),
-            ]
-        })
+        .map(|v| [v.name.clone(), v.version.clone(), summary(v)])
         .collect();
     table(["NAME", "VERSION", "DESCRIPTION"], &rows);
     page_footer(query, results.hits.len(), results.total);
+}
+
+/// A search hit's DESCRIPTION column: its description (else its title) on
+/// one line of at most 70 columns.
+pub(super) fn summary(v: &PackageVersion) -> String {
+    let text = match v.description.is_empty() {
+        true => &v.title,
+        false => &v.description,
+    };
+    one_line(text, 70)
 }
 
 /// A search that shows no rows: nothing matched, or the page is past the end.
@@ -459,6 +456,13 @@ pub fn list(packages: &[LockedPackage], interrupted: usize, as_json: bool) {
 /// Left-aligned columns two spaces apart; the last column is not padded.
 /// Widths are terminal columns: CJK characters take two.
 pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    for line in table_lines(header, rows) {
+        out!("{line}");
+    }
+}
+
+/// The lines of a [`table`].
+fn table_lines<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String> {
     let mut widths = header.map(UnicodeWidthStr::width);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -473,12 +477,13 @@ pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
                 out.extend(std::iter::repeat_n(' ', widths[i] - cell.width() + 2));
             }
         }
-        out!("{}", out.trim_end());
+        out.trim_end().to_owned()
     };
-    line(header);
+    let mut lines = vec![line(header)];
     for row in rows {
-        line(std::array::from_fn(|i| row[i].as_str()));
+        lines.push(line(std::array::from_fn(|i| row[i].as_str())));
     }
+    lines
 }
 
 /// Collapse whitespace and cut to `max` terminal columns, `…` included.
@@ -509,14 +514,22 @@ pub fn no_pending_hooks(as_json: bool) {
     }
 }
 
-pub fn pending_hooks(pending: &[PendingHooks]) {
-    out!("Post-install hooks waiting for approval:");
+/// The hooks about to be approved: on stdout, or on stderr beside the
+/// question when stdout carries `--json`.
+pub fn pending_hooks(pending: &[PendingHooks], as_json: bool) {
     let rows: Vec<[String; 3]> = pending
         .iter()
         .map(|p| [p.name.clone(), p.version.clone(), p.hooks.join(", ")])
         .collect();
-    table(["NAME", "VERSION", "HOOKS"], &rows);
-    out!();
+    let mut lines = vec!["Post-install hooks waiting for approval:".to_owned()];
+    lines.extend(table_lines(["NAME", "VERSION", "HOOKS"], &rows));
+    lines.push(String::new());
+    for line in lines {
+        match as_json {
+            true => note!("{}", terminal_safe(&line)),
+            false => out!("{line}"),
+        }
+    }
 }
 
 pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
@@ -534,14 +547,10 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
         or_unknown(&i.contract),
         if i.stamped { "" } else { " (no SDK stamp)" }
     );
-    out!(
-        "loadable   {}",
-        if i.loadable {
-            "yes"
-        } else {
-            "no (unknown world, other contract version, or imports ggen does not provide)"
-        }
-    );
+    match i.loadable {
+        true => out!("loadable   yes"),
+        false => out!("loadable   no: {}", i.not_loadable.join("; ")),
+    }
     out!("imports");
     for import in &i.imports {
         let note = if import.provided {

@@ -6,7 +6,7 @@ use ggen::session::{P2pOverrides, Session};
 use super::args::{NetArgs, P2pCommand};
 use super::p2p_output as output;
 
-fn overrides(net: &NetArgs) -> P2pOverrides {
+pub(super) fn overrides(net: &NetArgs) -> P2pOverrides {
     P2pOverrides {
         bootstrap: net.bootstrap.clone(),
         ..P2pOverrides::default()

@@ -98,7 +98,7 @@ fn results(r: &P2pSearchReport) {
                 h.package.version.clone(),
                 source,
                 format!("{:.2}", h.reputation),
-                h.package.description.clone(),
+                super::output::summary(&h.package),
             ]
         })
         .collect();

@@ -392,17 +392,15 @@ fn read_component(dir: &Path, hook: &str) -> std::result::Result<HookProgram, St
     let fail = |e: std::io::Error| format!("cannot read post-install hook `{hook}`: {e}");
     let root =
         cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()).map_err(fail)?;
-    let file = root.open(hook).map_err(fail)?;
+    let file = root.open(hook).map_err(fail)?.into_std();
     let meta = file.metadata().map_err(fail)?;
-    if !meta.is_file() || meta.len() > MAX_HOOK_BYTES {
+    if let Some(why) = crate::backend::small_file::unfit(&meta, MAX_HOOK_BYTES) {
         return Err(format!(
-            "post-install hook `{hook}` must be a component file of at most {} MiB",
-            MAX_HOOK_BYTES >> 20
+            "post-install hook `{hook}` cannot be run: {why}; a hook is a component (.wasm) file"
         ));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.into_std()
-        .take(MAX_HOOK_BYTES)
+    file.take(MAX_HOOK_BYTES)
         .read_to_end(&mut bytes)
         .map_err(fail)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));

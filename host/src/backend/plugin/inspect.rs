@@ -21,6 +21,8 @@ pub struct Inspection {
     /// Whether this ggen can load it: a known world, a compatible contract
     /// and only imports the host provides.
     pub loadable: bool,
+    /// Why it is not loadable (empty when it is).
+    pub not_loadable: Vec<String>,
     pub imports: Vec<Import>,
     pub exports: Vec<String>,
     /// What the role grants, from the capability policy.
@@ -115,10 +117,39 @@ pub fn inspect(
         (None, Some((w, v))) => (Some(*w), Some(v.clone())),
         (None, None) => (None, None),
     };
-    let compatible = version
-        .as_deref()
-        .and_then(|v| semver::Version::parse(v).ok())
-        .is_some_and(|v| contract::compatible(&v));
+    let mut not_loadable = Vec::new();
+    match (world, &stamp) {
+        (Some(_), _) => {}
+        (None, Some(s)) => not_loadable.push(format!(
+            "it is stamped for world `{}`, which this ggen does not run",
+            s.world
+        )),
+        (None, None) => not_loadable.push(format!(
+            "it exports none of {}",
+            WORLDS
+                .map(|w| format!("{}/{}", contract::PACKAGE, w.export_interface()))
+                .join(", ")
+        )),
+    }
+    if let Some(v) = &version
+        && !semver::Version::parse(v).is_ok_and(|v| contract::compatible(&v))
+    {
+        not_loadable.push(format!(
+            "it was built for contract {}@{v}, but this ggen supports {}",
+            contract::PACKAGE,
+            contract::supported()
+        ));
+    }
+    let missing: Vec<&str> = (imports.iter())
+        .filter(|i| !i.provided)
+        .map(|i| i.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        not_loadable.push(format!(
+            "it imports what ggen does not provide: {}",
+            missing.join(", ")
+        ));
+    }
     Ok(Inspection {
         size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(bytes)),
@@ -128,7 +159,8 @@ pub fn inspect(
             .or_else(|| world.map(|w| w.wit_name().to_owned())),
         contract: version.map(|v| format!("{}@{v}", contract::PACKAGE)),
         stamped: stamp.is_some(),
-        loadable: world.is_some() && compatible && imports.iter().all(|i| i.provided),
+        loadable: not_loadable.is_empty(),
+        not_loadable,
         imports,
         exports,
         capabilities: world.map(|w| {

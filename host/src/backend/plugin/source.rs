@@ -64,11 +64,10 @@ impl WasmSource {
             .open(path)
             .map_err(fail)?;
         let meta = file.metadata().map_err(fail)?;
-        if !meta.is_file() || meta.len() > MAX_PLUGIN_BYTES {
+        if let Some(why) = crate::backend::small_file::unfit(&meta, MAX_PLUGIN_BYTES) {
             return Err(MarketplaceError::Plugin(format!(
-                "plugin file {} must be a component file of at most {} MiB",
-                path.display(),
-                MAX_PLUGIN_BYTES >> 20
+                "plugin file {} cannot be loaded: {why}; give a component (.wasm) file",
+                path.display()
             )));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
