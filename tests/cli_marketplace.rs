@@ -420,15 +420,19 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
         let dir = env.package(&format!("v{v}"), &manifest("gone", v), &[("a.txt", v)]);
         env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
     }
-    // Published packages that need it (the newest version of each counts).
-    for (name, version, req) in [("user", "1.0.0", "^1.1"), ("any", "2.0.0", "^1.0")] {
+    // Published packages that need it: any version counts (an install
+    // falls back on an older one when the newest cannot be installed, and
+    // a lockfile may pin one).
+    for (name, version, req) in [
+        ("user", "1.0.0", "^1.1"),
+        ("any", "2.0.0", "^1.0"),
+        ("user", "0.9.0", "=1.0.0"),
+    ] {
         let mut m = manifest(name, version);
         m["dependencies"] = serde_json::json!({ "gone": req });
         let dir = env.package(&format!("{name}-{version}"), &m, &[]);
         env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
     }
-    let old_user = env.package("user-0.9.0", &manifest("user", "0.9.0"), &[]);
-    env.ok(&["marketplace", "publish", old_user.to_str().unwrap()]);
     let before = snapshot(&env.registry());
     for (spec, needle) in [
         (
@@ -498,7 +502,7 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
     assert_eq!(info["versions"][0]["version"], "1.0.0", "{info}");
     let err = env.fails(&["marketplace", "unpublish", "gone@1.0.0"]);
     assert!(
-        err.contains(": any@2.0.0 (requires gone ^1.0) needs it"),
+        err.contains(": any@2.0.0 (requires gone ^1.0), user@0.9.0 (requires gone =1.0.0) need it"),
         "{err}"
     );
     let out = env.ok(&["marketplace", "unpublish", "gone@1.0.0", "--force"]);
@@ -507,7 +511,7 @@ fn unpublish_removes_one_version_and_refusals_change_nothing() {
         "{out}"
     );
     assert!(out.contains("gone has no published version left"), "{out}");
-    let lost = "left without a version they require: any@2.0.0 (requires gone ^1.0)";
+    let lost = "left without a version they require: any@2.0.0 (requires gone ^1.0), user@0.9.0 (requires gone =1.0.0)";
     assert!(out.contains(lost), "{out}");
     let err = env.fails(&["marketplace", "info", "gone"]);
     assert!(err.contains("`gone` is not in this registry"), "{err}");

@@ -596,6 +596,95 @@ fn unpublish_and_publish_leave_no_unlisted_tarballs() {
     assert_eq!(strings(&info["versions"], "version"), ["1.0.0"]);
 }
 
+/// What unpublish and its clean-up take never holds a tarball the index
+/// still lists, however the index spells its path: an entry naming another
+/// package's tarball (`c//2.0.0/...`), a version kept in a directory with a
+/// version-like name, another version's tarball kept in the unpublished
+/// version's directory.
+#[test]
+fn unpublish_leaves_every_listed_tarball() {
+    let env = Env::new();
+    env.publish(manifest("c", "2.0.0"));
+    for v in ["0.9.0", "1.0.0", "1.1.0"] {
+        env.publish(manifest("b", v));
+    }
+    for v in ["1.0.0", "2.0.0"] {
+        env.publish(manifest("d", v));
+    }
+    let root = env.registry();
+    let index_path = root.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let c_checksum = index["packages"]["c"]["versions"][0]["checksum"].clone();
+    let b1 = version_entry(&mut index, "b", "1.0.0");
+    b1["tarball"] = json!("c//2.0.0/c-2.0.0.tar.gz");
+    b1["checksum"] = c_checksum;
+    std::fs::rename(root.join("b/0.9.0"), root.join("b/0.9.0-old")).unwrap();
+    std::fs::remove_file(root.join("b/0.9.0-old/package.json")).unwrap();
+    version_entry(&mut index, "b", "0.9.0")["tarball"] = json!("b/0.9.0-old/b-0.9.0.tar.gz");
+    std::fs::rename(
+        root.join("d/1.0.0/d-1.0.0.tar.gz"),
+        root.join("d/2.0.0/d-1.0.0.tar.gz"),
+    )
+    .unwrap();
+    version_entry(&mut index, "d", "1.0.0")["tarball"] = json!("d/./2.0.0/d-1.0.0.tar.gz");
+    write_index(&env, &index);
+
+    env.ok(&["marketplace", "unpublish", "b@1.0.0"]);
+    env.ok(&["marketplace", "unpublish", "d@2.0.0"]);
+    assert!(root.join("c/2.0.0/c-2.0.0.tar.gz").is_file());
+    assert!(root.join("b/0.9.0-old/b-0.9.0.tar.gz").is_file());
+    assert!(root.join("d/2.0.0/d-1.0.0.tar.gz").is_file());
+    assert!(!root.join("d/2.0.0/d-2.0.0.tar.gz").exists());
+    let target = env.work.path().join("t");
+    let target = target.to_str().unwrap();
+    for spec in ["c", "b@0.9.0", "d@1.0.0"] {
+        env.ok(&["marketplace", "install", spec, "--target", target]);
+    }
+    // The clean-up after a publish leaves them too.
+    env.publish(manifest("b", "1.2.0"));
+    assert!(root.join("b/0.9.0-old/b-0.9.0.tar.gz").is_file());
+}
+
+/// `name@version`'s entry in a parsed index.json.
+fn version_entry<'a>(
+    index: &'a mut serde_json::Value,
+    name: &str,
+    version: &str,
+) -> &'a mut serde_json::Value {
+    let versions = index["packages"][name]["versions"].as_array_mut().unwrap();
+    let at = versions
+        .iter()
+        .position(|e| e["version"] == version)
+        .unwrap();
+    &mut versions[at]
+}
+
+/// A version an index lists twice goes whole, and counts once: the
+/// dependents check does not take the second entry for another version.
+#[test]
+fn unpublish_of_a_version_listed_twice() {
+    let env = Env::new();
+    env.publish(manifest("e", "1.0.0"));
+    let mut user = manifest("f", "1.0.0");
+    user["dependencies"] = json!({"e": "^1.0"});
+    env.publish(user);
+    let index_path = env.registry().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let twice = index["packages"]["e"]["versions"][0].clone();
+    index["packages"]["e"]["versions"]
+        .as_array_mut()
+        .unwrap()
+        .push(twice);
+    write_index(&env, &index);
+    let err = env.fails(&["marketplace", "unpublish", "e@1.0.0"]);
+    assert!(err.contains("f@1.0.0 (requires e ^1.0) needs it"), "{err}");
+    let r = env.json(&["marketplace", "unpublish", "e@1.0.0", "--force", "--json"]);
+    assert_eq!(r["remaining"], json!([]), "{r}");
+    assert_eq!(r["broken_dependents"], json!(["f@1.0.0 (requires e ^1.0)"]));
+}
+
 #[test]
 fn damaged_search_cache_is_rebuilt() {
     let env = Env::new();

@@ -29,7 +29,7 @@ pub struct Target<'a> {
     version: &'a str,
 }
 
-/// Remove `target` from `registry`, unless the newest version of another
+/// Remove `target` from `registry`, unless a published version of another
 /// package requires it and no other version would do (`force` removes it
 /// all the same). `lock` serialises writers of the registry.
 pub fn unpublish<L>(
@@ -40,16 +40,21 @@ pub fn unpublish<L>(
 ) -> Result<UnpublishReport> {
     let Target { name, version } = *target;
     let _guard = lock()?;
-    let mut versions = registry.get_package(name)?.versions;
-    let Some(at) = versions.iter().position(|v| v.version == version) else {
+    let versions = registry.get_package(name)?.versions;
+    let Some(gone) = versions.iter().find(|v| v.version == version).cloned() else {
         let listed: Vec<&str> = versions.iter().map(|v| v.version.as_str()).collect();
         return Err(MarketplaceError::NotFound(format!(
             "{name}@{version} is not published; {name} has {}",
             listed.join(", ")
         )));
     };
-    let gone = versions.remove(at);
-    let remaining: Vec<String> = versions.into_iter().map(|v| v.version).collect();
+    // An index written by hand may list a version twice: it goes whole.
+    let mut remaining: Vec<String> = Vec::new();
+    for v in versions {
+        if v.version != version && !remaining.contains(&v.version) {
+            remaining.push(v.version);
+        }
+    }
     let broken = needing(registry, name, version, &remaining)?;
     if !broken.is_empty() && !force {
         let more = match broken.len().saturating_sub(NAMED) {
@@ -72,8 +77,10 @@ pub fn unpublish<L>(
     })
 }
 
-/// The packages whose newest version (the one an install takes) requires
-/// `name` in a range `version` satisfies and none of `remaining` does.
+/// The published versions of other packages that require `name` in a
+/// range `version` satisfies and none of `remaining` does: not only each
+/// one's newest, since an install falls back on an older version when the
+/// newest cannot be installed, and a lockfile may pin one.
 fn needing(
     registry: &mut dyn Registry,
     name: &str,
@@ -88,16 +95,24 @@ fn needing(
         .collect();
     let mut needing = Vec::new();
     for hit in registry.search(&Query::everything())?.hits {
-        let Some(req) =
-            (hit.dependencies.get(name)).and_then(|r| semver::VersionReq::parse(r).ok())
-        else {
+        if hit.name == name {
             continue;
+        }
+        let versions = match registry.list_versions(&hit.name) {
+            Ok(versions) => versions,
+            // Taken out since the search (not by a writer: the lock is held).
+            Err(MarketplaceError::NotFound(_)) => continue,
+            Err(e) => return Err(e),
         };
-        if hit.name != name && req.matches(&gone) && !remaining.iter().any(|v| req.matches(v)) {
-            needing.push(format!(
-                "{}@{} (requires {name} {req})",
-                hit.name, hit.version
-            ));
+        for v in versions {
+            let Some(req) =
+                (v.dependencies.get(name)).and_then(|r| semver::VersionReq::parse(r).ok())
+            else {
+                continue;
+            };
+            if req.matches(&gone) && !remaining.iter().any(|r| req.matches(r)) {
+                needing.push(format!("{}@{} (requires {name} {req})", v.name, v.version));
+            }
         }
     }
     Ok(needing)

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use ggen_plugin_sdk::{Dependency, Error, Package, PackageVersion};
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,50 @@ impl IndexFile {
             warn_once(name, raw, &format!("{why} (they are ignored)"));
         }
         Ok(package)
+    }
+
+    /// Whether an entry's tarball is `path` (relative to the root) or lies
+    /// under it, paths compared component by component (`c//1.0.0/x` and
+    /// `c/./1.0.0/x` name `c/1.0.0/x`): what a clean-up must leave alone.
+    /// Only the package `path` starts with (its entries without a tarball
+    /// lie at `<name>/<version>/`) and those whose text holds `path`'s last
+    /// name (or an escape that may spell it) are parsed; one that does not
+    /// parse holds it.
+    pub fn names_tarball_within(&self, path: &Path) -> bool {
+        #[derive(Deserialize)]
+        struct Located {
+            #[serde(default)]
+            versions: Vec<Where>,
+        }
+        #[derive(Deserialize)]
+        struct Where {
+            version: String,
+            #[serde(default)]
+            tarball: String,
+        }
+        let path = plain(path);
+        let (Some(first), Some(last)) = (
+            path.iter().next().and_then(|n| n.to_str()),
+            path.file_name().and_then(|n| n.to_str()),
+        ) else {
+            return true;
+        };
+        self.packages.iter().any(|(name, stored)| {
+            let raw = stored.raw.get();
+            if name != first && !raw.contains(last) && !raw.contains('\\') {
+                return false;
+            }
+            let Ok(located) = serde_json::from_str::<Located>(raw) else {
+                return true;
+            };
+            located.versions.iter().any(|e| {
+                let tarball = match e.tarball.is_empty() {
+                    true => tarball_path(name, &e.version),
+                    false => e.tarball.clone(),
+                };
+                plain(Path::new(&tarball)).starts_with(&path)
+            })
+        })
     }
 
     pub fn set_package(&mut self, name: &str, package: &IndexPackage) {
@@ -433,6 +477,13 @@ impl IndexPackage {
 }
 
 /// The relative tarball path a version is stored under.
+/// `path` without `.` components (a leading one is kept by `Path`).
+fn plain(path: &Path) -> PathBuf {
+    (path.components())
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
 pub fn tarball_path(name: &str, version: &str) -> String {
     format!("{name}/{version}/{name}-{version}.tar.gz")
 }

@@ -310,7 +310,14 @@ impl FileRegistry {
             }
             return Err(e);
         }
-        let _ = fs::remove_dir_all(&dir);
+        // An index written by hand may keep another version's tarball in
+        // this directory: then only this version's own file goes.
+        let own = tarball_path(name, version);
+        if !index.names_tarball_within(&Path::new(name).join(version)) {
+            let _ = fs::remove_dir_all(&dir);
+        } else if !index.names_tarball_within(Path::new(&own)) {
+            let _ = fs::remove_file(self.root.join(own));
+        }
         self.remove_tarball_elsewhere(&entry, &index);
         self.remove_unlisted_versions(name, &index);
         Ok(())
@@ -325,8 +332,7 @@ impl FileRegistry {
         {
             return;
         }
-        let quoted = serde_json::to_string(&entry.tarball).expect("strings serialise");
-        if (index.stored().values()).any(|s| s.raw.get().contains(&quoted)) {
+        if index.names_tarball_within(rel) {
             return;
         }
         let path = self.root.join(rel);
@@ -354,7 +360,8 @@ impl FileRegistry {
             let unlisted = semver::Version::parse(&version).is_ok()
                 && !listed.contains(&version)
                 && entry.file_type().is_ok_and(|t| t.is_dir())
-                && !entry.path().join("package.json").exists();
+                && !entry.path().join("package.json").exists()
+                && !index.names_tarball_within(&Path::new(name).join(&version));
             if unlisted {
                 let _ = fs::remove_dir_all(entry.path());
             }
