@@ -2156,6 +2156,61 @@ fn a_kill_after_commit_keeps_the_new_state() {
     assert_eq!(env.json(&["marketplace", "verify", "--json"])["ok"], true);
 }
 
+/// A folder a user made read-only inside an installed package: updating
+/// or removing the package takes the old copy away all the same (its
+/// leftover used to stop every later command in the root), and a leftover
+/// that really cannot go is warned about, not a reason to stop.
+#[test]
+fn read_only_folders_in_a_package_do_not_block_the_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::unprivileged();
+    let target = env.work.path().join("t");
+    let t = target.to_str().unwrap();
+    pkg(&env, "ro", "1.0.0", json!({}));
+    pkg(&env, "ro", "1.1.0", json!({}));
+    env.ok(&["marketplace", "install", "ro@1.0.0", "--target", t]);
+    let read_only = |dir: &std::path::Path| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    };
+    read_only(&target.join("ro/templates"));
+    env.ok(&["marketplace", "update", "ro", "--target", t]);
+    let staging = target.join(".ggen-staging");
+    assert!(!staging.exists(), "the old copy was left behind");
+    read_only(&target.join("ro/templates"));
+    env.ok(&["marketplace", "remove", "ro", "--target", t]);
+    assert!(!staging.exists() && !target.join("ro").exists());
+    env.ok(&["marketplace", "install", "ro", "--target", t]);
+    // The package's own folder read-only: it cannot be moved, which says
+    // what to do.
+    read_only(&target.join("ro"));
+    let err = env.fails(&["marketplace", "remove", "ro", "--target", t]);
+    assert!(err.contains("is not writable; nothing was changed; give yourself write permission on it (`chmod u+w "), "{err}");
+    std::fs::set_permissions(target.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // A finished transaction's leftover this user cannot delete (a
+    // folder of someone else's, when the tests run as root).
+    let stuck = staging.join("txn-left/old/ro/theirs");
+    std::fs::create_dir_all(&stuck).unwrap();
+    std::fs::write(stuck.join("f"), "x").unwrap();
+    std::fs::write(staging.join("txn-left/committed"), "").unwrap();
+    for own in [
+        "",
+        "txn-left",
+        "txn-left/old",
+        "txn-left/old/ro",
+        "txn-left/committed",
+    ] {
+        env.hand_over(&staging.join(own));
+    }
+    let out = env.run(&["marketplace", "install", "ro@1.0.0", "--target", t]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(locked_versions(&lock(&target)), pairs(&[("ro", "1.0.0")]));
+}
+
 #[test]
 fn registry_names_cannot_reach_outside_the_root() {
     let env = Env::new();

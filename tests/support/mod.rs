@@ -52,7 +52,12 @@ pub struct Env {
     pub work: tempfile::TempDir,
     /// Variables every command of this env gets (e.g. a test fault).
     pub extra_env: Vec<(String, String)>,
+    /// Commands run as this user (through `setpriv`), see [`Env::unprivileged`].
+    run_as: Option<u32>,
 }
+
+/// The user `nobody`.
+const NOBODY: u32 = 65534;
 
 impl Env {
     pub fn new() -> Self {
@@ -60,6 +65,29 @@ impl Env {
             home: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
             extra_env: Vec::new(),
+            run_as: None,
+        }
+    }
+
+    /// An env whose commands run without root's power to write through
+    /// any permission: when the tests run as root, as `nobody` (through
+    /// util-linux's `setpriv`), the home and work directories handed to it.
+    pub fn unprivileged() -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let mut env = Self::new();
+        if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+            for dir in [env.home.path(), env.work.path()] {
+                std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
+            }
+            env.run_as = Some(NOBODY);
+        }
+        env
+    }
+
+    /// Give `path` to the user an [`Env::unprivileged`] runs commands as.
+    pub fn hand_over(&self, path: &Path) {
+        if let Some(id) = self.run_as {
+            std::os::unix::fs::chown(path, Some(id), Some(id)).unwrap();
         }
     }
 
@@ -77,7 +105,18 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ggen"));
+        let ggen = env!("CARGO_BIN_EXE_ggen");
+        let mut cmd = match self.run_as {
+            None => Command::new(ggen),
+            Some(id) => {
+                let mut cmd = Command::new("setpriv");
+                cmd.arg(format!("--reuid={id}"))
+                    .arg(format!("--regid={id}"))
+                    .arg("--clear-groups")
+                    .arg(ggen);
+                cmd
+            }
+        };
         cmd.args(args)
             .env("GGEN_HOME", self.home.path())
             .env_remove("RUST_LOG")

@@ -19,6 +19,7 @@ pub mod p2p_policy;
 pub mod plugin;
 pub mod ranking;
 pub mod registry;
+pub mod remove_tree;
 pub mod small_file;
 pub mod unpack;
 

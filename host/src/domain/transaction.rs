@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::installed::{self, Lockfile};
 use super::{MarketplaceError, Result};
+use crate::backend::remove_tree::remove_tree;
 use crate::backend::small_file::{read_if_present, read_to_string};
 
 const STAGING: &str = ".ggen-staging";
@@ -136,7 +137,15 @@ impl Transaction {
         let fail =
             |e| MarketplaceError::storage(format!("cannot move {} aside", live.display()), e);
         fs::create_dir_all(self.path().join("old")).map_err(fail)?;
-        fs::rename(&live, self.aside(name)).map_err(fail)?;
+        fs::rename(&live, self.aside(name)).map_err(|e| match e.kind() {
+            // Moving a directory to another parent rewrites its `..`.
+            std::io::ErrorKind::PermissionDenied => MarketplaceError::Storage(format!(
+                "cannot move {} aside: it is not writable; nothing was changed; give yourself write permission on it (`chmod u+w {}`) and run the command again",
+                live.display(),
+                live.display()
+            )),
+            _ => fail(e),
+        })?;
         Ok(true)
     }
 
@@ -211,8 +220,19 @@ impl Drop for Transaction {
             }
             return;
         }
-        // Staged packages, or the replaced copies of a committed transaction.
-        drop(self.dir.take());
+        // Staged packages, or the replaced copies of a committed transaction
+        // (parts of which a user may have made read-only).
+        if let Some(dir) = self.dir.take() {
+            let path = dir.keep();
+            // Undone: nothing for `recover` to undo again if the rest stays.
+            let _ = fs::remove_file(path.join(JOURNAL));
+            if let Err(e) = remove_tree(&path) {
+                tracing::warn!(
+                    "cannot remove {}: {e}; nothing in it is installed, and the next install, update or remove here tries again",
+                    path.display()
+                );
+            }
+        }
         let _ = fs::remove_dir(self.root.join(STAGING));
     }
 }
@@ -332,6 +352,14 @@ pub fn recover(root: &Path) -> Result<usize> {
                         let _ = fs::remove_file(root.join(installed::LOCKFILE));
                     }
                 }
+                // Undone: what is left is as inert as a finished
+                // transaction's leftovers, and must not be undone again.
+                fs::remove_file(txn.join(JOURNAL)).map_err(|e| {
+                    MarketplaceError::storage(
+                        format!("cannot finish rolling back {}", txn.display()),
+                        e,
+                    )
+                })?;
                 fault("recovered")?;
                 tracing::warn!(
                     "rolled back an interrupted install or remove in {}",
@@ -339,9 +367,15 @@ pub fn recover(root: &Path) -> Result<usize> {
                 );
             }
         }
-        fs::remove_dir_all(&txn).map_err(|e| {
-            MarketplaceError::storage(format!("cannot remove {}", txn.display()), e)
-        })?;
+        // No journal is left, so nothing in it is live: a directory that
+        // cannot go is reported, not a reason to stop every command here.
+        if let Err(e) = remove_tree(&txn) {
+            tracing::warn!(
+                "cannot remove {}: {e}; nothing in it is installed, so delete it by hand",
+                txn.display()
+            );
+            continue;
+        }
         recovered += 1;
     }
     let _ = fs::remove_dir(&staging);
