@@ -52,8 +52,9 @@ pub struct Env {
     pub work: tempfile::TempDir,
     /// Variables every command of this env gets (e.g. a test fault).
     pub extra_env: Vec<(String, String)>,
-    /// Commands run as this user (through `setpriv`), see [`Env::unprivileged`].
-    run_as: Option<u32>,
+    /// Commands run as this user (through `setpriv`) with this copy of
+    /// ggen, see [`Env::unprivileged`].
+    run_as: Option<(u32, PathBuf)>,
 }
 
 /// The user `nobody`.
@@ -71,7 +72,9 @@ impl Env {
 
     /// An env whose commands run without root's power to write through
     /// any permission: when the tests run as root, as `nobody` (through
-    /// util-linux's `setpriv`), the home and work directories handed to it.
+    /// util-linux's `setpriv`), the home and work directories handed to it,
+    /// with a copy of ggen it can reach (the build's may lie under a
+    /// directory only root may enter).
     pub fn unprivileged() -> Self {
         use std::os::unix::fs::MetadataExt;
         let mut env = Self::new();
@@ -79,14 +82,17 @@ impl Env {
             for dir in [env.home.path(), env.work.path()] {
                 std::os::unix::fs::chown(dir, Some(NOBODY), Some(NOBODY)).unwrap();
             }
-            env.run_as = Some(NOBODY);
+            let bin = env.work.path().join(".bin");
+            std::fs::create_dir(&bin).unwrap();
+            std::fs::copy(env!("CARGO_BIN_EXE_ggen"), bin.join("ggen")).unwrap();
+            env.run_as = Some((NOBODY, bin.join("ggen")));
         }
         env
     }
 
     /// Give `path` to the user an [`Env::unprivileged`] runs commands as.
     pub fn hand_over(&self, path: &Path) {
-        if let Some(id) = self.run_as {
+        if let Some((id, _)) = self.run_as {
             std::os::unix::fs::chown(path, Some(id), Some(id)).unwrap();
         }
     }
@@ -105,10 +111,9 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let ggen = env!("CARGO_BIN_EXE_ggen");
-        let mut cmd = match self.run_as {
-            None => Command::new(ggen),
-            Some(id) => {
+        let mut cmd = match &self.run_as {
+            None => Command::new(env!("CARGO_BIN_EXE_ggen")),
+            Some((id, ggen)) => {
                 let mut cmd = Command::new("setpriv");
                 cmd.arg(format!("--reuid={id}"))
                     .arg(format!("--regid={id}"))
