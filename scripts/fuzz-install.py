@@ -736,7 +736,8 @@ class Runner:
         changed = {n: v for n, v in sol.items() if v != inst.get(n)}
         cat = err[len("error: "):].split(":")[0].strip().replace(" ", "_")[:30]
         kind = "refused-cycle" if "cycle" in err else f"refused-though-solvable-{ev['cmd']}-{cat}"
-        if any(mode_after.get(n) == "partial" for n in changed if n in inst):
+        # A cycle is refused whoever holds the installed versions in it.
+        if kind != "refused-cycle" and any(mode_after.get(n) == "partial" for n in changed if n in inst):
             kind = f"refused-nodeps-holder-cannot-move-{ev['cmd']}"
         raise Violation(kind, f"{cmdline} failed: {err}\n  installed before: {inst}\n  a valid end state exists, changing {changed}")
 
