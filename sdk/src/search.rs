@@ -90,13 +90,13 @@ impl OwnedFields {
         description: &str,
         categories: &[String],
     ) -> Self {
-        let mut text = name.to_lowercase().into_bytes();
+        let mut text = fold(name).into_bytes();
         let name_end = text.len();
-        text.extend_from_slice(title.to_lowercase().as_bytes());
+        text.extend_from_slice(fold(title).as_bytes());
         let title_end = text.len();
         text.extend_from_slice(join_lower(tags).as_bytes());
         let tags_end = text.len();
-        text.extend_from_slice(description.to_lowercase().as_bytes());
+        text.extend_from_slice(fold(description).as_bytes());
         Self {
             text,
             ends: [name_end, title_end, tags_end],
@@ -115,16 +115,12 @@ impl OwnedFields {
 
 impl Matcher {
     pub fn new(query: &Query) -> Self {
-        let whole = query.text.trim().to_lowercase();
+        let whole = fold(query.text.trim());
         let terms: Vec<Finder<'static>> = whole
             .split_whitespace()
             .map(|t| Finder::new(t.as_bytes()).into_owned())
             .collect();
-        let lower = |v: &[String]| {
-            v.iter()
-                .map(|s| s.trim().to_lowercase().into_bytes())
-                .collect()
-        };
+        let lower = |v: &[String]| v.iter().map(|s| fold(s.trim()).into_bytes()).collect();
         Self {
             terms,
             whole: whole.into_bytes(),
@@ -182,14 +178,31 @@ fn in_list(joined: &[u8], wanted: &[u8]) -> bool {
     !joined.is_empty() && joined.split(|&b| b == LIST_SEP as u8).any(|x| x == wanted)
 }
 
-/// Lowercase a list and join it with [`LIST_SEP`].
+/// `text` case-folded for matching: lowercase, except that every sigma
+/// becomes `σ` (`str::to_lowercase` writes a word-final one as `ς`, so the
+/// query "ΟΔΟΣ" missed "ΟΔΟΣΤΡΩΜΑ", and a tag written `οδοσ` missed `ΟΔΟΣ`).
+pub fn fold(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            'ς' => out.push('σ'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Fold a list (see [`fold`]) and join it with [`LIST_SEP`].
 pub fn join_lower(items: &[String]) -> String {
     let mut out = String::new();
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(LIST_SEP);
         }
-        out.push_str(&item.to_lowercase());
+        out.push_str(&fold(item));
     }
     out
 }
@@ -285,6 +298,25 @@ mod tests {
             limit: 10,
             offset: 0,
         }
+    }
+
+    #[test]
+    fn case_folds_the_same_in_queries_and_packages() {
+        // A word-final capital sigma lowercases to ς; inside a word to σ.
+        let road = fields("road", "", "ΟΔΟΣΤΡΩΜΑ", "");
+        assert!(Matcher::new(&q("ΟΔΟΣ")).score(road.fields()).is_some());
+        assert!(
+            Matcher::new(&q("ÄPFEL"))
+                .score(fields("äpfel", "", "", "").fields())
+                .is_some()
+        );
+        let mut tagged = q("");
+        tagged.tags = vec!["ΟΔΟΣ".into()];
+        for tag in ["οδοσ", "οδος", "ΟΔΟΣ"] {
+            let f = fields("t", "", "", tag);
+            assert!(Matcher::new(&tagged).score(f.fields()).is_some(), "{tag}");
+        }
+        assert_eq!(fold("Rust-CLI"), "rust-cli");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! that package's entry from (package_table.rs).
 //!
 //! ```text
-//! header   magic "GGSIDX11" | index.json len u64 | mtime secs i64 | mtime nanos u32
+//! header   magic "GGSIDX12" | index.json len u64 | mtime secs i64 | mtime nanos u32
 //!          | record count u32 | haystack len u64 | blobs len u64
 //!          | package count u32 (NO_TABLE: none) | 0 u32 | names len u64  (64 bytes)
 //! haystack one record per package (layout in search_scan.rs)
@@ -43,7 +43,7 @@ const FILE: &str = "search-index.bin";
 /// (05: a package's hit is its newest stable version; 08: the package
 /// table; 09: sealed blobs; 10: the table points into index.json; 11:
 /// slots hash their position).
-const MAGIC: &[u8; 8] = b"GGSIDX11";
+const MAGIC: &[u8; 8] = b"GGSIDX12";
 const HEADER_LEN: usize = 64;
 /// The package count of a file without a package table (a length did not
 /// fit its format): lookups read index.json.
