@@ -714,6 +714,27 @@ fn damaged_search_cache_is_rebuilt() {
     assert_eq!(std::fs::read(&file).unwrap(), sound);
 }
 
+/// `"description": null` publishes as no description, and a lost index
+/// rebuilt from the package.json files keeps the package (the null an
+/// earlier publish stored there made the rebuild skip it: the package was
+/// gone from search and info).
+#[test]
+fn a_null_description_survives_an_index_rebuild() {
+    let env = Env::new();
+    env.publish(json!({"name": "nulldesc", "version": "1.0.0", "description": null}));
+    let stored = env.registry().join("nulldesc/1.0.0/package.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stored).unwrap()).unwrap();
+    assert_eq!(manifest["description"], "");
+    // As an earlier ggen stored it.
+    manifest["description"] = serde_json::Value::Null;
+    std::fs::write(&stored, manifest.to_string()).unwrap();
+    std::fs::remove_file(env.registry().join("index.json")).unwrap();
+    let r = env.json(&["marketplace", "search", "nulldesc", "--json"]);
+    assert_eq!(r["results"][0]["name"], "nulldesc", "{r}");
+    env.ok(&["marketplace", "info", "nulldesc"]);
+}
+
 #[test]
 fn missing_index_is_rebuilt_from_package_manifests() {
     let env = Env::new();

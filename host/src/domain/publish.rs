@@ -171,7 +171,12 @@ fn version_record(m: &Manifest, checksum: &str, size: u64, published_at: &str) -
 /// fields kept) plus what publishing established.
 fn published_manifest(m: &Manifest, meta: &PackageVersion) -> String {
     let mut raw = m.raw.clone();
+    // As read (`null` is no text): a rebuild of a lost index reads these.
     raw.insert("title".into(), Value::String(meta.title.clone()));
+    raw.insert(
+        "description".into(),
+        Value::String(meta.description.clone()),
+    );
     raw.insert("checksum".into(), Value::String(meta.checksum.clone()));
     raw.insert(
         "published_at".into(),

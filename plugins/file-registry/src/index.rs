@@ -369,9 +369,9 @@ pub struct IndexEntry {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub title: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub description: String,
     #[serde(default)]
     pub categories: Vec<String>,
@@ -477,6 +477,12 @@ impl IndexPackage {
 }
 
 /// The relative tarball path a version is stored under.
+/// A text field that may be `null` (publish takes it as absent; an index
+/// written by hand may have it): empty.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `path` without `.` components (a leading one is kept by `Path`).
 fn plain(path: &Path) -> PathBuf {
     (path.components())
