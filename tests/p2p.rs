@@ -189,6 +189,62 @@ fn records_of_the_local_registry_are_put_at_start() {
         (hit(&r, "old-pkg").is_some(), r)
     });
     assert_eq!(hit(&r, "old-pkg").unwrap()["via"], "dht", "{r}");
+    // node1 put its record nowhere at start (it had no peer): node2, which
+    // joined later, was handed it, so the package outlives node1 there
+    // (kad sends stored records on only hourly).
+    let held = eventually(Duration::from_secs(10), || {
+        let s = status(&node2.env);
+        (s["records_held"] == 1, s)
+    });
+    assert_eq!(held["records_held"], 1, "{held}");
+    drop(node1);
+    let r = search(&Env::new(), &["old-pkg", "--bootstrap", &node2.addr]);
+    assert_eq!(
+        hit(&r, "old-pkg").map(|h| h["via"].clone()),
+        Some("dht".into()),
+        "{r}"
+    );
+}
+
+/// Nodes that learned a package from an announcement answer lookups with
+/// the newest version the DHT holds, not the one they cached: its
+/// publisher, restarted with a newer version, was never seen. The peer it
+/// puts the record on, and a DHT client that only asks.
+#[test]
+fn lookups_find_the_version_a_restarted_publisher_put() {
+    let peer = Node::start(&[]);
+    let client = Node::start_as(Env::new(), "--dht-client", &[&peer.addr]);
+    let publisher = Node::start(&[&peer.addr]);
+    p2p_publish(&publisher.env, "moving", "1.0.0", "first");
+    for node in [&peer, &client] {
+        let r = eventually(Duration::from_secs(10), || {
+            let r = search(&node.env, &["moving"]);
+            (hit(&r, "moving").is_some(), r)
+        });
+        assert_eq!(hit(&r, "moving").unwrap()["version"], "1.0.0", "{r}");
+    }
+    let env = publisher.stop();
+    env.publish(json!({"name": "moving", "version": "1.1.0", "description": "second"}));
+    let _publisher = Node::start_in(env, &[&peer.addr]);
+    for node in [&peer, &client] {
+        let r = eventually(Duration::from_secs(10), || {
+            let r = search(&node.env, &["moving"]);
+            let newer = hit(&r, "moving").is_some_and(|h| h["version"] == "1.1.0");
+            (newer, r)
+        });
+        assert_eq!(hit(&r, "moving").unwrap()["version"], "1.1.0", "{r}");
+    }
+    // Installs through the peer's node find it too.
+    let target = peer.env.work.path().join("t");
+    let target = target.to_str().unwrap();
+    peer.env.ok(&[
+        "marketplace",
+        "install",
+        "moving@1.1.0",
+        "--p2p",
+        "--target",
+        target,
+    ]);
 }
 
 /// A registry larger than the room a node keeps for its own records (8,192

@@ -33,8 +33,13 @@ impl Node {
     }
 
     pub fn start_in(env: Env, bootstrap: &[&str]) -> Self {
+        Self::start_as(env, "--dht-server", bootstrap)
+    }
+
+    /// Start a node in `mode` (`--dht-server` or `--dht-client`).
+    pub fn start_as(env: Env, mode: &str, bootstrap: &[&str]) -> Self {
         let mut args = START_LOCAL.to_vec();
-        args.extend(["--dht-server", "--exit-after", "180s"]);
+        args.extend([mode, "--exit-after", "180s"]);
         for b in bootstrap {
             args.extend(["--bootstrap", b]);
         }

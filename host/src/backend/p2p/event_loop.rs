@@ -22,6 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::dials::{self, DialOutcome, Dials, why_failed};
 use super::held_keys::{self, OwnKeys, Refused, Standing};
+use super::lookup::Lookup;
+use super::own_share;
 use super::peers::Peers;
 use super::record;
 use super::remote_keys::{self, Claim, RemoteKeys};
@@ -100,15 +102,7 @@ pub struct EventLoop {
     topic: IdentTopic,
     peers: Peers,
     cache: LruCache<String, NetworkPackage>,
-    #[allow(clippy::type_complexity)]
-    pending_get: HashMap<
-        QueryId,
-        (
-            String,
-            Instant,
-            oneshot::Sender<Result<Option<NetworkPackage>, String>>,
-        ),
-    >,
+    pending_get: HashMap<QueryId, Lookup>,
     /// Records waiting for the peers closest to their key.
     pending_closest: HashMap<QueryId, (Record, oneshot::Sender<Result<usize, String>>)>,
     /// Records sent to those peers: how many were asked, who is waiting.
@@ -131,6 +125,8 @@ pub struct EventLoop {
     remote_providers: RemoteKeys,
     /// This node's own: the packages it announces, the tarballs it provides.
     own_records: OwnKeys,
+    /// Peers connected now that were handed this node's own records.
+    handed_own: HashSet<PeerId>,
     own_provided: OwnKeys,
     /// Per package, the copy provided as its newest, and which version it is.
     newest_copies: HashMap<String, (Preference, [u8; 32])>,
@@ -170,6 +166,7 @@ impl EventLoop {
             remote_records: RemoteKeys::new(held_keys::REMOTE_RECORDS),
             remote_providers: RemoteKeys::new(held_keys::REMOTE_PROVIDED),
             own_records: OwnKeys::new(held_keys::LOCAL_RECORDS),
+            handed_own: HashSet::new(),
             own_provided: OwnKeys::new(held_keys::LOCAL_PROVIDED),
             newest_copies: HashMap::new(),
             metrics: Metrics {
@@ -297,19 +294,19 @@ impl EventLoop {
                 let _ = reply.send(self.dials.outcome(&ids));
             }
             Command::Get(name, reply) => {
-                if let Some(hit) = self.cache.get(&name) {
-                    self.metrics.cache_hits += 1;
-                    let _ = reply.send(Ok(Some(hit.clone())));
-                    return;
+                // Asked of the DHT even when the cache knows the package:
+                // its publisher may have put a newer version since.
+                match self.cache.contains(&name) {
+                    true => self.metrics.cache_hits += 1,
+                    false => self.metrics.cache_misses += 1,
                 }
-                self.metrics.cache_misses += 1;
                 self.metrics.dht_queries += 1;
                 let id = self
                     .swarm
                     .behaviour_mut()
                     .kademlia
                     .get_record(record::key(&name));
-                self.pending_get.insert(id, (name, Instant::now(), reply));
+                self.pending_get.insert(id, Lookup::new(name, reply));
             }
             Command::Put(mut package, standing, reply) => {
                 if super::serve::fault().as_deref() == Some("record-size") {
@@ -491,6 +488,30 @@ impl EventLoop {
             .collect()
     }
 
+    /// Put this node's own newest records on `peer`, a DHT server that has
+    /// just connected, once per connection, while the network is small
+    /// (see own_share.rs).
+    fn hand_own_records(&mut self, peer: PeerId) {
+        let kademlia = &mut self.swarm.behaviour_mut().kademlia;
+        let table: usize = kademlia.kbuckets().map(|b| b.num_entries()).sum();
+        if !own_share::small_network(table) || !self.handed_own.insert(peer) {
+            return;
+        }
+        for record in own_share::newest_own(&self.own_records, kademlia.store_mut()) {
+            kademlia.put_record_to(record, std::iter::once(peer), Quorum::One);
+        }
+    }
+
+    /// Answer lookup `id` (if still waiting) with the newest record found,
+    /// else the cache's, else a timeout (`timed_out`) or nothing.
+    fn end_lookup(&mut self, id: QueryId, timed_out: bool) {
+        if let Some(lookup) = self.pending_get.remove(&id) {
+            let cached = self.cache.get(&lookup.name).cloned();
+            let failed = timed_out.then(|| format!("the DHT lookup of {} timed out", lookup.name));
+            lookup.answer(cached, failed);
+        }
+    }
+
     /// Keep the newer version when a package is learned twice.
     fn remember(&mut self, hit: NetworkPackage) {
         let newer = match self.cache.peek(&hit.package.name) {
@@ -603,12 +624,17 @@ impl EventLoop {
             } => {
                 // Connected until now: seen now.
                 self.peers.seen(peer_id).connected = false;
+                // Back later, it may have lost what it held (a restart).
+                self.handed_own.remove(&peer_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
                 ..
             })) => {
+                if info.protocols.contains(&super::behaviour::KAD_PROTOCOL) {
+                    self.hand_own_records(peer_id);
+                }
                 self.peers.seen(peer_id).agent = Some(info.agent_version.clone());
                 for addr in info.listen_addrs {
                     self.peers.add_address(peer_id, addr.clone());
@@ -712,6 +738,7 @@ impl EventLoop {
                         .is_some_and(|old| *old > new || (own && *old == new));
                     if !keep_old {
                         let key = record.key.clone();
+                        let publisher = record.publisher.unwrap_or(source).to_string();
                         let claim = Claim {
                             peer: source,
                             rank: package.published(),
@@ -721,6 +748,15 @@ impl EventLoop {
                         if remote_keys::hold_record(remote, store, record, claim) {
                             // Held for that peer now, whoever's it was.
                             self.own_records.release(&key);
+                            // What an announcement told the cache is
+                            // superseded (a cache search showed it still).
+                            if self.cache.contains(&package.name) {
+                                self.remember(NetworkPackage {
+                                    package,
+                                    publisher,
+                                    via: "dht".into(),
+                                });
+                            }
                         }
                     }
                 }
@@ -742,10 +778,11 @@ impl EventLoop {
                         Ok(package) => {
                             // Latency only: reputation is earned by delivering
                             // tarballs (ADR-004), not by answering lookups.
-                            if let Some(p) = from
-                                && let Some((_, asked, _)) = self.pending_get.get(&id)
+                            if let Some(p) = found.peer
+                                && let Some(lookup) = self.pending_get.get(&id)
                             {
-                                self.peers.latency(p, asked.elapsed().as_millis() as u64);
+                                self.peers
+                                    .latency(p, lookup.asked.elapsed().as_millis() as u64);
                             }
                             let hit = NetworkPackage {
                                 publisher: found
@@ -756,14 +793,16 @@ impl EventLoop {
                                 via: "dht".into(),
                                 package,
                             };
-                            let answered = hit.clone();
-                            self.remember(hit);
-                            if let Some((_, _, reply)) = self.pending_get.remove(&id) {
-                                let _ = reply.send(Ok(Some(answered)));
-                            }
-                            if let Some(mut q) = self.swarm.behaviour_mut().kademlia.query_mut(&id)
-                            {
-                                q.finish();
+                            self.remember(hit.clone());
+                            let enough =
+                                (self.pending_get.get_mut(&id)).is_some_and(|l| l.found(hit));
+                            if enough {
+                                self.end_lookup(id, false);
+                                if let Some(mut q) =
+                                    self.swarm.behaviour_mut().kademlia.query_mut(&id)
+                                {
+                                    q.finish();
+                                }
                             }
                         }
                         Err(why) => {
@@ -777,22 +816,13 @@ impl EventLoop {
                 }
                 QueryResult::GetRecord(Ok(GetRecordOk::FinishedWithNoAdditionalRecord {
                     ..
-                })) => {
-                    if let Some((_, _, reply)) = self.pending_get.remove(&id) {
-                        let _ = reply.send(Ok(None));
-                    }
-                }
+                })) => self.end_lookup(id, false),
                 QueryResult::GetRecord(Err(e)) => {
-                    if let Some((name, _, reply)) = self.pending_get.remove(&id) {
-                        let answer = match e {
-                            kad::GetRecordError::Timeout { .. } => {
-                                self.metrics.dht_query_failures += 1;
-                                Err(format!("the DHT lookup of {name} timed out"))
-                            }
-                            _ => Ok(None),
-                        };
-                        let _ = reply.send(answer);
+                    let timed_out = matches!(e, kad::GetRecordError::Timeout { .. });
+                    if timed_out && self.pending_get.contains_key(&id) {
+                        self.metrics.dht_query_failures += 1;
                     }
+                    self.end_lookup(id, timed_out);
                 }
                 QueryResult::GetProviders(result) => {
                     let last = step.last;

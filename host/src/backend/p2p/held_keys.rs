@@ -128,6 +128,12 @@ impl OwnKeys {
         self.held[lowest as usize].pop()
     }
 
+    /// Every key held, the highest standing first, each standing in the
+    /// order its keys were first held at it.
+    pub fn keys(&self) -> impl Iterator<Item = &RecordKey> {
+        self.held.iter().rev().flatten()
+    }
+
     /// Whether `key` is this node's own.
     pub fn holds(&self, key: &RecordKey) -> bool {
         self.standing_of(key).is_some()
