@@ -504,6 +504,31 @@ fn a_restarted_node_keeps_its_peer_id() {
     assert!(peer["successes"].as_u64().is_some(), "{peer}");
 }
 
+/// A GGEN_HOME this user cannot write (no node key yet): a command's
+/// short-lived node asks under a passing identity and answers (every p2p
+/// command failed on the key it could not write).
+#[test]
+fn a_read_only_home_without_a_key_still_answers() {
+    let env = Env::unprivileged();
+    env.publish(json!({"name": "kept-ro", "version": "1.0.0"}));
+    env.ok(&["marketplace", "search", "kept-ro"]);
+    let home = env.home().to_str().unwrap();
+    let chmod = std::process::Command::new("chmod")
+        .args(["-R", "a-w", home])
+        .status();
+    assert!(chmod.unwrap().success());
+    let out = env.run(&["marketplace", "p2p", "search", "kept-ro", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("this command uses a temporary P2P identity"),
+        "{stderr}"
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(hit(&r, "kept-ro").unwrap()["source"], "local", "{r}");
+    assert!(!env.home().join("p2p/keypair").exists());
+}
+
 #[test]
 fn offline_mode_answers_from_local_data() {
     let env = Env::new();
@@ -649,6 +674,10 @@ fn offline_mode_answers_from_local_data() {
         let err = env.fails(&["marketplace", "p2p", "search", "x", "--bootstrap", bad]);
         assert!(err.contains(why), "{bad:?}: {err}");
     }
+    // A node listens under its own id: another's in --listen was ignored.
+    let named = format!("/ip4/127.0.0.1/tcp/0/p2p/{peer}");
+    let err = env.fails(&["marketplace", "p2p", "start", "--listen", &named]);
+    assert!(err.contains("a listen address names no peer"), "{err}");
     // --bootstrap means nothing without --hybrid or --p2p: refused, not ignored.
     let addr = "/ip4/127.0.0.1/tcp/9";
     let err = env.fails(&["marketplace", "search", "x", "--bootstrap", addr]);
@@ -1053,6 +1082,14 @@ fn what_is_in_the_way_of_the_control_socket_is_named_and_kept() {
     let err = env.fails(&args);
     assert!(err.contains("is in the way of the control socket"), "{err}");
     assert_eq!(std::fs::read_to_string(&socket).unwrap(), "mine");
+    // A background node's log that cannot be opened is named too.
+    std::fs::remove_file(&socket).unwrap();
+    let log = env.home().join("p2p/node.log");
+    std::fs::create_dir_all(&log).unwrap();
+    args.push("--daemon");
+    let err = env.fails(&args);
+    let named = format!("cannot open the background node's log {}", log.display());
+    assert!(err.contains(&named), "{err}");
 }
 
 #[test]

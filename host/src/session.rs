@@ -437,14 +437,21 @@ impl Session {
             configured.extend(bootstrap.map(|a| ("bootstrap_nodes", a)));
         }
         for (key, address) in configured {
-            crate::backend::p2p::parse_multiaddr(&address).map_err(|e| {
+            let parse = match key {
+                "listen_address" => crate::backend::p2p::parse_listen_multiaddr,
+                _ => crate::backend::p2p::parse_multiaddr,
+            };
+            parse(&address).map_err(|e| {
                 MarketplaceError::Config(format!(
                     "{} [marketplace.p2p] {key}: {e}",
                     self.home.config_file().display()
                 ))
             })?;
         }
-        for address in overrides.listen.iter().chain(&overrides.bootstrap) {
+        for address in &overrides.listen {
+            crate::backend::p2p::parse_listen_multiaddr(address)?;
+        }
+        for address in &overrides.bootstrap {
             crate::backend::p2p::parse_multiaddr(address)?;
         }
         Ok(crate::backend::p2p::NodeConfig {

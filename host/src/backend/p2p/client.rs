@@ -586,6 +586,21 @@ fn set_aside(dest: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A listen address: as [`parse_multiaddr`], but naming no peer (a node
+/// listens under its own id; another's was taken and ignored).
+pub fn parse_listen_multiaddr(text: &str) -> Result<Multiaddr> {
+    let addr = parse_multiaddr(text)?;
+    if addr
+        .iter()
+        .any(|p| matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+    {
+        return Err(MarketplaceError::Validation(format!(
+            "`{text}`: a listen address names no peer (the node listens under its own id); drop the /p2p/ part"
+        )));
+    }
+    Ok(addr)
+}
+
 pub fn parse_multiaddr(text: &str) -> Result<Multiaddr> {
     let addr: Multiaddr = text.parse().map_err(|e| {
         MarketplaceError::Validation(format!(

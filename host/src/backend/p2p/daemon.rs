@@ -31,7 +31,12 @@ pub fn spawn(
         .create(true)
         .append(true)
         .open(log)
-        .map_err(fail)?;
+        .map_err(|e| {
+            MarketplaceError::storage(
+                format!("cannot open the background node's log {}", log.display()),
+                e,
+            )
+        })?;
     // Where this run's output starts: its error is quoted if it exits.
     let start = out.metadata().map_err(fail)?.len();
     let err = out.try_clone().map_err(fail)?;

@@ -28,7 +28,7 @@ mod serve;
 mod tls;
 mod transfer;
 
-pub use client::parse_multiaddr;
+pub use client::{parse_listen_multiaddr, parse_multiaddr};
 pub use control::ControlClient;
 pub use node::{LocalNode, LocalTarballs, NodeConfig, run};
 pub use peers::Prune;

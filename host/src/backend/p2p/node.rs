@@ -12,7 +12,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Notify, mpsc};
 
 use super::behaviour::Behaviour;
-use super::client::{Client, parse_multiaddr};
+use super::client::{Client, parse_listen_multiaddr};
 use super::control;
 use super::event_loop::EventLoop;
 use super::identity;
@@ -50,9 +50,22 @@ fn runtime() -> Result<Runtime> {
         .map_err(|e| MarketplaceError::storage("cannot start the P2P runtime", e))
 }
 
+/// The mode of a node that lives for one command.
+const CLIENT_NODE: &str = "client node";
+
 /// Build the swarm, listen, and spawn its event loop on the current runtime.
 async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
-    let key = identity::load_or_create(&config.keypair)?;
+    let key = match identity::load_or_create(&config.keypair) {
+        Ok(key) => key,
+        // A node that lives for one command may ask peers under a passing
+        // identity (a read-only GGEN_HOME failed every p2p command); a
+        // running node is known by its own.
+        Err(MarketplaceError::Storage(why)) if mode == CLIENT_NODE => {
+            tracing::warn!("{why}; this command uses a temporary P2P identity");
+            libp2p::identity::Keypair::generate_ed25519()
+        }
+        Err(e) => return Err(e),
+    };
     let fail = |e: String| MarketplaceError::Config(format!("cannot start the P2P node: {e}"));
     let behaviour = Behaviour::new(&key, config.dht_server, config.query_timeout).map_err(fail)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -70,7 +83,7 @@ async fn spawn(config: &NodeConfig, mode: &'static str) -> Result<Client> {
         .with_connection_timeout(super::dials::CONNECTION_TIMEOUT)
         .build();
     for addr in &config.listen {
-        let multiaddr = parse_multiaddr(addr)?;
+        let multiaddr = parse_listen_multiaddr(addr)?;
         port_is_free(&multiaddr)
             .map_err(|e| MarketplaceError::Config(format!("cannot listen on {addr}: {e}")))?;
         swarm.listen_on(multiaddr).map_err(|e| {
@@ -121,7 +134,7 @@ pub struct LocalNode {
 impl LocalNode {
     pub fn start(config: &NodeConfig) -> Result<Self> {
         let runtime = runtime()?;
-        let client = runtime.block_on(spawn(config, "client node"))?;
+        let client = runtime.block_on(spawn(config, CLIENT_NODE))?;
         let offline = if config.bootstrap.is_empty() {
             Some("no bootstrap nodes are configured ([marketplace.p2p] bootstrap_nodes in config.toml, or --bootstrap)".to_owned())
         } else {
