@@ -322,6 +322,11 @@ fn the_example_packages_publish_and_render() {
     let read = |rel: &str| std::fs::read_to_string(target.join(rel)).unwrap();
     assert!(read("rust-web-service/templates/main.rs").contains("bind(\"127.0.0.1:3000\")"));
     assert!(read("rust-cli/templates/main.rs").contains("/// A command-line tool\n"));
+    // Every template of the examples renders, with --var where given.
+    assert!(read("rust-cli/templates/Cargo.toml").contains("name = \"demo\""));
+    assert!(read("rust-cli/templates/tests/cli.rs").contains("CARGO_BIN_EXE_demo"));
+    assert!(read("rust-web-service/templates/Dockerfile").contains("/usr/local/bin/demo"));
+    assert!(read("base-templates/templates/LICENSE").contains("the demo authors"));
     assert_eq!(
         read("base-templates/templates/README.md"),
         "# demo\n\nA project started from ggen templates\n"
@@ -982,6 +987,12 @@ fn registry_flag_and_config_choose_the_root() {
         (
             "[marketplace.install]\nmax_path = 0\n",
             "config.toml line 2: a limit must be at least 1, not 0",
+        ),
+        // A misspelt key in a bootstrap entry was refused as "data did not
+        // match any variant of untagged enum BootstrapNode".
+        (
+            "[[marketplace.p2p.bootstrap_nodes]]\nadress = \"/ip4/127.0.0.1/tcp/1\"\n",
+            "a bootstrap_nodes entry is an address string, or a table with `address` (a string) and optionally `priority` (0 to 4294967295), and no other key",
         ),
     ] {
         env.write_config(text);

@@ -210,6 +210,43 @@ fn unapproved_hooks_are_skipped_and_reported() {
         out.contains("The post-install hooks of web were skipped when it was installed; run them with `ggen marketplace approve-hooks`."),
         "{out}"
     );
+    // --var with no hook running is said to be unused (it was lost silently).
+    let out = env.run(&[
+        "marketplace",
+        "install",
+        "web",
+        "--force",
+        "--var",
+        "project_name=x",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no post-install hook ran, so --var was not used"),
+        "{stderr}"
+    );
+    // In another root, the hints name it (approve-hooks without it worked
+    // on the default root).
+    let other = env.work.path().join("other root");
+    let other = other.to_str().unwrap();
+    let out = env.ok(&["marketplace", "install", "web", "--target", other]);
+    let approve = format!("Run them with `ggen marketplace approve-hooks --target '{other}'`;");
+    assert!(out.contains(&approve), "{out}");
+    let out = env.ok(&[
+        "marketplace",
+        "install",
+        "web",
+        "--target",
+        other,
+        "--allow-hooks",
+        "web",
+    ]);
+    assert!(
+        out.contains(&format!(
+            "`ggen marketplace approve-hooks --target '{other}'`."
+        )),
+        "{out}"
+    );
 }
 
 #[test]

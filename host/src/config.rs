@@ -98,8 +98,14 @@ impl P2pConfig {
 }
 
 /// `"/ip4/.../p2p/..."` or `{ address = "...", priority = 1 }` as in the seeds.
+/// Untagged, so serde's own message named only the type: `expecting` says
+/// what goes there, and a misspelt key is refused by it rather than lost.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a bootstrap_nodes entry is an address string, or a table with `address` (a string) and optionally `priority` (0 to 4294967295), and no other key"
+)]
 pub enum BootstrapNode {
     Address(String),
     Entry {

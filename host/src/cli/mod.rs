@@ -177,7 +177,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let report = install_from(&session, &mut env, peers, &root, &specs, &options, || {
                 session.lock_install_root(&root)
             })?;
-            output::install(&report, a.json);
+            output::install(&report, a.json, &target_flag(a.target.as_deref()));
+            warn_unused_vars(&a.hooks.vars, &report);
             if !a.json
                 && !report.dry_run
                 && (report.packages.iter()).all(|p| p.action == domain::install::Action::Unchanged)
@@ -191,8 +192,9 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     .collect();
                 if !waiting.is_empty() {
                     out!(
-                        "The post-install hooks of {} were skipped when it was installed; run them with `ggen marketplace approve-hooks`.",
-                        waiting.join(", ")
+                        "The post-install hooks of {} were skipped when it was installed; run them with `ggen marketplace approve-hooks{}`.",
+                        waiting.join(", "),
+                        target_flag(a.target.as_deref())
                     );
                 }
             }
@@ -216,7 +218,8 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     install_from(&session, &mut env, peers, &root, specs, options, || Ok(()))
                 },
             )?;
-            output::update(&report, a.json);
+            output::update(&report, a.json, &target_flag(a.target.as_deref()));
+            warn_unused_vars(&a.hooks.vars, &report);
         }
         MarketplaceCommand::Remove(a) => {
             let root = session.install_root(a.target.as_deref());
@@ -322,7 +325,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                     }
                     report
                 })?;
-            output::install(&report, a.json);
+            output::install(&report, a.json, &target_flag(a.target.as_deref()));
         }
         MarketplaceCommand::Plugin {
             command: PluginCommand::Inspect(a),
@@ -350,6 +353,18 @@ fn target_flag(target: Option<&std::path::Path>) -> String {
     target
         .map(|t| format!(" --target {}", shell_word(&t.to_string_lossy())))
         .unwrap_or_default()
+}
+
+/// `--var` values reach only the hooks that run in this command, and are
+/// not kept: say so when none ran (an unapproved hook gets them from
+/// approve-hooks' own `--var`).
+fn warn_unused_vars(vars: &[(String, String)], report: &domain::install::InstallReport) {
+    let ran = (report.hooks.iter()).any(|h| h.outcome == domain::installed::HookOutcome::Ran);
+    if !vars.is_empty() && !ran && !report.dry_run {
+        tracing::warn!(
+            "no post-install hook ran, so --var was not used (values are not kept: give them again to approve-hooks or a later update)"
+        );
+    }
 }
 
 /// `word` as a shell reads it back (quoted when it needs to be).

@@ -267,23 +267,28 @@ pub fn info(p: &Package, as_json: bool) {
     table(["VERSION", "PUBLISHED", "CHECKSUM", "DEPENDENCIES"], &rows);
 }
 
-pub fn install(r: &InstallReport, as_json: bool) {
+/// `target` is the command's ` --target DIR`, if any, for the hints.
+pub fn install(r: &InstallReport, as_json: bool, target: &str) {
     changes(
         r,
         as_json,
         "Nothing to do: everything requested is installed (use --force to reinstall).",
+        target,
     );
 }
 
-pub fn update(r: &InstallReport, as_json: bool) {
-    let nothing_to_do = match r.p2p_fallback {
+pub fn update(r: &InstallReport, as_json: bool, target: &str) {
+    let nothing_to_do = match (&r.p2p_fallback, r.held_back.is_empty()) {
         // Peers were never asked: "newest" would claim what nobody checked.
-        Some(_) => {
+        (Some(_), _) => {
             "Nothing newer in the local registry; the P2P network could not be asked (see the warning), so what peers offer was not checked."
         }
-        None => "Nothing to do: everything is at the newest version its requirements allow.",
+        (None, true) => {
+            "Nothing to do: everything is at the newest version its requirements allow."
+        }
+        (None, false) => "Nothing to do: what is held back cannot move (see the notes).",
     };
-    changes(r, as_json, nothing_to_do);
+    changes(r, as_json, nothing_to_do, target);
     if !as_json {
         for h in &r.held_back {
             out!("note: {} stays at {}: {}", h.name, h.version, h.why);
@@ -292,7 +297,7 @@ pub fn update(r: &InstallReport, as_json: bool) {
 }
 
 /// The report of a transaction that installs: what it did (or would do).
-fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
+fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str, target: &str) {
     if as_json {
         print_json(&serde_json::to_value(r).expect("reports serialise"));
         return;
@@ -361,7 +366,7 @@ fn changes(r: &InstallReport, as_json: bool, nothing_to_do: &str) {
         }
         let names: Vec<&str> = skipped.iter().map(|(n, ..)| *n).collect();
         out!(
-            "Run them with `ggen marketplace approve-hooks`, or install with --allow-hooks {} (or list them in [hooks] allow in config.toml).",
+            "Run them with `ggen marketplace approve-hooks{target}`; to run them on later installs and updates, pass --allow-hooks {} (or list them in [hooks] allow in config.toml).",
             names.join(",")
         );
     }
