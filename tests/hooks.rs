@@ -164,6 +164,49 @@ fn verify_tells_hook_edits_from_later_tampering() {
     assert_eq!(p["changed_by_hooks"], json!(["ggen-manifest.json"]));
 }
 
+/// A compiled entry copied over another one's in the plugin cache is not
+/// run in its place (file-manifest ran as render-templates): its seal
+/// tells, and the hook is compiled again.
+#[test]
+fn a_cache_entry_copied_over_another_is_not_run_in_its_place() {
+    let env = Env::new();
+    publish_template(&env);
+    env.ok(&["marketplace", "install", "web", "--allow-hooks", "web"]);
+    let lock = lock(&env);
+    let prefix = |i: usize| {
+        let digest = lock["packages"][0]["hooks"][i]["digest"].as_str().unwrap();
+        digest["sha256-".len()..][..32].to_owned()
+    };
+    let plugins = env.home().join("cache/plugins");
+    let entry = |prefix: &str| {
+        std::fs::read_dir(&plugins)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_str().unwrap();
+                name.starts_with(prefix) && name.ends_with(".cwasm")
+            })
+            .unwrap()
+    };
+    let (render, manifest) = (entry(&prefix(0)), entry(&prefix(1)));
+    std::fs::copy(&manifest, &render).unwrap();
+    env.ok(&[
+        "marketplace",
+        "install",
+        "web",
+        "--force",
+        "--allow-hooks",
+        "web",
+    ]);
+    let main = std::fs::read_to_string(installed(&env, "web").join("templates/main.rs")).unwrap();
+    assert!(main.starts_with("// demo-app (web 1.0.0)"), "{main}");
+    assert_ne!(
+        std::fs::read(&render).unwrap(),
+        std::fs::read(&manifest).unwrap()
+    );
+}
+
 #[test]
 fn unapproved_hooks_are_skipped_and_reported() {
     let env = Env::new();

@@ -95,6 +95,7 @@ fn compiled_components_are_cached_and_damage_is_survived() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
         .collect();
     assert_eq!(entries.len(), 1);
     let cached = &entries[0];
@@ -110,6 +111,24 @@ fn compiled_components_are_cached_and_damage_is_survived() {
     std::fs::write(cached, b"garbage").unwrap();
     file_registry(home.path()).search(&query("x")).unwrap();
     assert!(std::fs::metadata(cached).unwrap().len() > 1000);
+    // Damage that leaves the file's layout whole (its code overwritten
+    // with trap instructions) crashed the process natively: it is found
+    // by the seal and recompiled.
+    let sound = std::fs::read(cached).unwrap();
+    let mut damaged = sound.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle..middle + 4096].fill(0xcc);
+    std::fs::write(cached, &damaged).unwrap();
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert_eq!(std::fs::read(cached).unwrap(), sound);
+    // Without its seal, an entry is compiled again too.
+    std::fs::remove_file(plugins.join(format!(
+        "{}.seal",
+        cached.file_name().unwrap().to_str().unwrap()
+    )))
+    .unwrap();
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert!(std::fs::metadata(cached).unwrap().modified().unwrap() > stamp);
 }
 
 /// Compiled entries and plugins' data directories unused for 30 days go

@@ -24,17 +24,34 @@ pub fn entry(cache_dir: &Path, engine: &Engine, sha256: &str) -> PathBuf {
     ))
 }
 
-/// Load a cached compilation, if present and loadable.
+/// Load a cached compilation, if present, sealed (see [`Seal`]) and loadable.
 pub fn load(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
+    let sealed = Seal::read(path)?;
+    if file_id(path)? != sealed.file {
+        // Changed since it was sealed: a renewed mark of use, or damage,
+        // or another entry copied over it. Only its bytes can tell.
+        let bytes = std::fs::read(path).ok()?;
+        if Seal::digest(path, &bytes) != sealed.digest {
+            tracing::debug!(
+                "ignoring cached plugin {}: its bytes changed",
+                path.display()
+            );
+            return None;
+        }
     }
-    // SAFETY: the file is one this process family wrote with `Component::serialize`
-    // for this exact engine configuration (the name carries its hash), renamed into
-    // place atomically, under the user's own GGEN_HOME; wasmtime also checks its header.
+    // SAFETY: compiled code runs as it is, so it must be what `Component::serialize`
+    // wrote for this exact engine configuration (the name carries its hash): the
+    // seal's digest was taken of those bytes, and the file checked against it (by
+    // its inode and change time, which only the kernel sets, else its bytes);
+    // wasmtime also checks its header.
     match unsafe { Component::deserialize_file(engine, path) } {
         Ok(c) => {
             mark_used(path);
+            // Renewing the mark changes the change time: sealed again, so
+            // the next load need not read the bytes.
+            if let Some(file) = file_id(path).filter(|f| *f != sealed.file) {
+                let _ = Seal { file, ..sealed }.write(path);
+            }
             Some(c)
         }
         Err(e) => {
@@ -44,16 +61,88 @@ pub fn load(engine: &Engine, path: &Path) -> Option<Component> {
     }
 }
 
-/// Store a compilation; failures only cost the next run a recompile.
+/// Store a compilation, sealed; failures only cost the next run a recompile.
 pub fn store(path: &Path, component: &Component) {
     let result = (|| -> std::io::Result<()> {
         let dir = path.parent().expect("cache entries live in a directory");
         std::fs::create_dir_all(dir)?;
         let bytes = component.serialize().map_err(std::io::Error::other)?;
-        crate::backend::atomic::write_file(path, &bytes, dir)
+        crate::backend::atomic::write_file(path, &bytes, dir)?;
+        let file = file_id(path).ok_or_else(|| std::io::Error::other("it vanished"))?;
+        Seal {
+            file,
+            digest: Seal::digest(path, &bytes),
+        }
+        .write(path)
     })();
     if let Err(e) = result {
         tracing::debug!("could not cache compiled plugin at {}: {e}", path.display());
+    }
+}
+
+/// What a compiled entry was when it was written, in `<entry>.seal`: the
+/// sha256 of its name and bytes, and the file's device, inode, change time
+/// and size. Compiled code is run as it is: a damaged entry crashed every
+/// command natively, and another entry copied over one ran in its place.
+/// A load that finds the file as sealed maps it at once; one that finds it
+/// changed reads and hashes it first.
+struct Seal {
+    file: FileId,
+    digest: String,
+}
+
+/// A file's device, inode, change time (seconds, nanoseconds) and size.
+type FileId = (u64, u64, i64, i64, u64);
+
+/// The entry's file as it is now (a regular file, not through a link).
+fn file_id(entry: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = entry.symlink_metadata().ok().filter(|m| m.is_file())?;
+    Some((m.dev(), m.ino(), m.ctime(), m.ctime_nsec(), m.size()))
+}
+
+impl Seal {
+    fn path_of(entry: &Path) -> PathBuf {
+        let mut name = entry.as_os_str().to_owned();
+        name.push(".seal");
+        PathBuf::from(name)
+    }
+
+    /// The digest of an entry's bytes, bound to its name (whose hashes say
+    /// what it was compiled from and for).
+    fn digest(entry: &Path, bytes: &[u8]) -> String {
+        use sha2::Digest;
+        let name = entry.file_name().unwrap_or_default().as_encoded_bytes();
+        let mut h = sha2::Sha256::new();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name);
+        h.update(bytes);
+        hex::encode(h.finalize())
+    }
+
+    fn read(entry: &Path) -> Option<Seal> {
+        let text = std::fs::read_to_string(Self::path_of(entry)).ok()?;
+        let w: Vec<&str> = text.split_whitespace().collect();
+        let [dev, ino, secs, nanos, size, digest] = w.as_slice() else {
+            return None;
+        };
+        Some(Seal {
+            file: (
+                dev.parse().ok()?,
+                ino.parse().ok()?,
+                secs.parse().ok()?,
+                nanos.parse().ok()?,
+                size.parse().ok()?,
+            ),
+            digest: (*digest).to_owned(),
+        })
+    }
+
+    fn write(&self, entry: &Path) -> std::io::Result<()> {
+        let (dev, ino, secs, nanos, size) = self.file;
+        let text = format!("{dev} {ino} {secs} {nanos} {size} {}\n", self.digest);
+        let dir = entry.parent().expect("cache entries live in a directory");
+        crate::backend::atomic::write_file(&Self::path_of(entry), text.as_bytes(), dir)
     }
 }
 
@@ -105,6 +194,7 @@ pub fn collect(cache_dir: &Path) {
         let ours = entry.file_name().to_str().is_some_and(is_entry_name);
         if ours && entry.file_type().is_ok_and(|t| t.is_file()) && unused(&entry) {
             remove(&entry.path(), std::fs::remove_file(entry.path()));
+            let _ = std::fs::remove_file(Seal::path_of(&entry.path()));
         }
     }
     for entry in entries("data") {
