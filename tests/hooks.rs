@@ -933,6 +933,24 @@ fn approve_hooks_that_cannot_record_the_approval_runs_no_hook() {
     let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
     assert!(err.contains("config.toml.lock"), "{err}");
     std::fs::remove_file(&fifo).unwrap();
+    // A config.toml its owner made read-only was rewritten (by a rename).
+    use std::os::unix::fs::PermissionsExt;
+    let config = env.home().join("config.toml");
+    std::fs::write(&config, "# mine\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = env.fails(&["marketplace", "approve-hooks", "--yes"]);
+    assert!(
+        err.contains("config.toml is read-only, so the approval cannot be recorded"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n");
+    assert!(
+        installed(&env, "web")
+            .join("templates/main.rs.tmpl")
+            .is_file(),
+        "a hook ran"
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = env.ok(&["marketplace", "approve-hooks", "--yes"]);
     assert!(!out.contains("No post-install hooks"), "{out}");
     let config = std::fs::read_to_string(env.home().join("config.toml")).unwrap();

@@ -132,6 +132,18 @@ fn unbounded_allocation_hits_the_memory_cap() {
     env.write_config("[marketplace.plugins]\nmemory_mib = 96\n");
     let err = attack(&env, &[], "alloc");
     assert!(err.contains("memory cap of 96 MiB"), "{err}");
+    // A cap past what a 32-bit plugin can address was taken, and reported
+    // as if it held.
+    for (flag, config) in [("100000", ""), ("", "[hooks]\nmemory_mib = 99999999999\n")] {
+        env.write_config(config);
+        // Hook limits are read by the commands that may run hooks.
+        let mut args = vec!["marketplace", "install", "x"];
+        if !flag.is_empty() {
+            args = vec!["--plugin-memory", flag, "marketplace", "search", "x"];
+        }
+        let err = env.fails(&args);
+        assert!(err.contains("is at most 4096"), "{args:?} {config}: {err}");
+    }
 }
 
 #[test]

@@ -556,7 +556,7 @@ fn a_custom_p2p_policy_decides_the_provider_order() {
         "peer-list",
     ]);
     assert!(
-        err.contains("registry-plugin plugin, not a p2p-policy-plugin"),
+        err.contains("is built for the registry-plugin world, not p2p-policy-plugin"),
         "{err}"
     );
 }

@@ -188,6 +188,14 @@ impl GgenHome {
         if !change(allow) {
             return Ok(());
         }
+        // Replaced by a rename, a file its owner made read-only was
+        // rewritten all the same.
+        if std::fs::metadata(&target).is_ok_and(|m| m.permissions().readonly()) {
+            return Err(MarketplaceError::Config(format!(
+                "{} is read-only, so the approval cannot be recorded; make it writable (`chmod u+w`), or approve with --allow-hooks on each install",
+                target.display()
+            )));
+        }
         // Back to what approving made of no file at all (a withdrawal after
         // a failed approve-hooks): no file, as before.
         if doc.to_string().trim() == "[hooks]\nallow = []" {

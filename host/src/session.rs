@@ -18,6 +18,9 @@ use crate::config::{Config, expand_tilde, mib_to_bytes};
 use crate::domain::hooks::HookOptions;
 use crate::home::GgenHome;
 
+/// The largest memory cap: a 32-bit WebAssembly instance addresses 4 GiB.
+const MAX_MEMORY_MIB: u64 = 4096;
+
 /// What the user asked for on the command line; `None` falls back to config.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -75,6 +78,12 @@ impl Session {
         if limits.deadline.is_zero() || limits.memory_bytes == 0 {
             return Err(MarketplaceError::Config(format!(
                 "the plugin timeout and memory cap must be greater than zero (--plugin-timeout, --plugin-memory, or timeout_ms and memory_mib under [marketplace.plugins] in {})",
+                home.config_file().display()
+            )));
+        }
+        if limits.memory_bytes > mib_to_bytes(MAX_MEMORY_MIB) {
+            return Err(MarketplaceError::Config(format!(
+                "the plugin memory cap is at most {MAX_MEMORY_MIB} MiB, what a 32-bit WebAssembly plugin can address (--plugin-memory, or memory_mib under [marketplace.plugins] in {})",
                 home.config_file().display()
             )));
         }
@@ -205,6 +214,11 @@ impl Session {
             return Err(MarketplaceError::Config(
                 "[hooks] timeout_ms and memory_mib must be greater than zero".into(),
             ));
+        }
+        if limits.memory_bytes > mib_to_bytes(MAX_MEMORY_MIB) {
+            return Err(MarketplaceError::Config(format!(
+                "[hooks] memory_mib is at most {MAX_MEMORY_MIB}, what a 32-bit WebAssembly hook can address"
+            )));
         }
         Ok(limits)
     }

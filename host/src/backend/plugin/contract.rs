@@ -90,7 +90,7 @@ pub fn check(bytes: &[u8], world: World, label: &str) -> Result<Option<Stamp>, S
     }
     if stamp.world != world.wit_name() {
         return Err(format!(
-            "{label} is a {} plugin, not a {}",
+            "{label} is built for the {} world, not {}",
             stamp.world,
             world.wit_name()
         ));
