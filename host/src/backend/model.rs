@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_TARBALL: u64 = 1 << 30;
 
 /// One published version of a package.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PackageVersion {
     pub name: String,
     pub version: String,

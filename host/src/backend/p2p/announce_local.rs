@@ -152,16 +152,10 @@ mod tests {
         PackageVersion {
             name: format!("pkg-{i:03}"),
             version: "1.0.0".into(),
-            title: String::new(),
-            description: String::new(),
-            categories: vec![],
-            tags: vec![],
-            authors: vec![],
-            license: None,
-            dependencies: Default::default(),
             checksum: format!("sha256-{i:064x}"),
             published_at: published_at.into(),
             size: 1,
+            ..Default::default()
         }
     }
 

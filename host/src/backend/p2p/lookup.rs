@@ -68,16 +68,7 @@ mod tests {
             package: PackageVersion {
                 name: "p".into(),
                 version: version.into(),
-                title: String::new(),
-                description: String::new(),
-                categories: vec![],
-                tags: vec![],
-                authors: vec![],
-                license: None,
-                dependencies: Default::default(),
-                checksum: String::new(),
-                published_at: String::new(),
-                size: 0,
+                ..Default::default()
             },
             publisher: String::new(),
             via: "dht".into(),
