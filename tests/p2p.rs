@@ -517,14 +517,12 @@ fn a_read_only_home_without_a_key_still_answers() {
         .args(["-R", "a-w", home])
         .status();
     assert!(chmod.unwrap().success());
-    let out = env.run(&["marketplace", "p2p", "search", "kept-ro", "--json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (out, stderr) = env.ok_warned(&["marketplace", "p2p", "search", "kept-ro", "--json"]);
     assert!(
         stderr.contains("this command uses a temporary P2P identity"),
         "{stderr}"
     );
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(hit(&r, "kept-ro").unwrap()["source"], "local", "{r}");
     assert!(!env.home().join("p2p/keypair").exists());
 }

@@ -122,13 +122,18 @@ fn compiled_components_are_cached_and_damage_is_survived() {
     file_registry(home.path()).search(&query("x")).unwrap();
     assert_eq!(std::fs::read(cached).unwrap(), sound);
     // Without its seal, an entry is compiled again too.
-    std::fs::remove_file(plugins.join(format!(
+    let seal = plugins.join(format!(
         "{}.seal",
         cached.file_name().unwrap().to_str().unwrap()
-    )))
-    .unwrap();
+    ));
+    std::fs::remove_file(&seal).unwrap();
     file_registry(home.path()).search(&query("x")).unwrap();
     assert!(std::fs::metadata(cached).unwrap().modified().unwrap() > stamp);
+    // A FIFO in the seal's place is not waited on.
+    std::fs::remove_file(&seal).unwrap();
+    support::mkfifo(&seal);
+    file_registry(home.path()).search(&query("x")).unwrap();
+    assert!(std::fs::metadata(&seal).unwrap().is_file());
 }
 
 /// Compiled entries and plugins' data directories unused for 30 days go

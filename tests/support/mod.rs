@@ -137,15 +137,20 @@ impl Env {
 
     /// Run, assert success, return stdout.
     pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_warned(args).0
+    }
+
+    /// Run, assert success, return stdout and stderr (its warnings).
+    pub fn ok_warned(&self, args: &[&str]) -> (String, String) {
         let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(
             out.status.success(),
-            "ggen {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+            "ggen {args:?} failed ({}):\nstdout: {}\nstderr: {stderr}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8(out.stdout).unwrap()
+        (String::from_utf8(out.stdout).unwrap(), stderr)
     }
 
     /// Run, assert failure with a one-line error, return that line.

@@ -476,7 +476,6 @@ impl IndexPackage {
     }
 }
 
-/// The relative tarball path a version is stored under.
 /// A text field that may be `null` (publish takes it as absent; an index
 /// written by hand may have it): empty.
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -490,6 +489,7 @@ fn plain(path: &Path) -> PathBuf {
         .collect()
 }
 
+/// The relative tarball path a version is stored under.
 pub fn tarball_path(name: &str, version: &str) -> String {
     format!("{name}/{version}/{name}-{version}.tar.gz")
 }
