@@ -299,7 +299,10 @@ pub fn run(
         server.close().await;
         // Records not yet put when the node stops are simply not put: no
         // warning per package that the node it was stopping has stopped.
+        // abort() only asks: a task running on another worker would go on
+        // and meet the stopped node unless awaited first.
         publishing.abort();
+        let _ = publishing.await;
         client.shutdown().await;
         client.closed().await;
         Ok::<_, MarketplaceError>(())
