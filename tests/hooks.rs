@@ -580,28 +580,70 @@ fn hostile_hooks_are_contained_and_roll_back() {
         ("print", "wrote more than 1024 KiB of output"),
         ("fail", "the hook refused: missing licence key"),
     ] {
-        let err = env.fails(&[
-            "marketplace",
-            "install",
-            "evil",
-            "--allow-hooks",
-            "evil",
-            "--var",
-            &format!("attack={attack}"),
-        ]);
+        let err = attack_fails(&env, attack, &before);
         assert!(err.contains(expected), "{attack}: {err}");
-        assert!(err.contains("evil@1.0.0"), "{attack}: {err}");
         assert!(!err.contains("root:"), "{attack} leaked /etc/passwd: {err}");
-        assert_eq!(snapshot(&root), before, "{attack} changed the install root");
         assert!(!outside.exists(), "{attack} wrote outside the package");
-        assert!(
-            !root.join(".ggen-staging").exists(),
-            "{attack} left staging behind"
-        );
     }
     // The host is fine and the same package installs when it behaves.
     env.ok(&["marketplace", "install", "evil", "--allow-hooks", "evil"]);
     assert!(installed(&env, "evil").join("context.txt").is_file());
+}
+
+/// Installs `evil` with its hook running `attack`, which must fail and
+/// leave the install root as `before`; the error.
+fn attack_fails(env: &Env, attack: &str, before: &[(String, Vec<u8>)]) -> String {
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "evil",
+        "--allow-hooks",
+        "evil",
+        "--var",
+        &format!("attack={attack}"),
+    ]);
+    assert!(err.contains("evil@1.0.0"), "{attack}: {err}");
+    let root = env.home().join("packages");
+    assert_eq!(snapshot(&root), before, "{attack} changed the install root");
+    assert!(
+        !root.join(".ggen-staging").exists(),
+        "{attack} left staging behind"
+    );
+    err
+}
+
+/// A hook is stopped once it has written what a package may hold, however
+/// it writes: before, it could fill the disk until its deadline and was
+/// refused only after.
+#[test]
+fn hooks_are_stopped_at_the_install_limits_while_they_write() {
+    let env = Env::new();
+    config(
+        &env,
+        "[hooks]\ntimeout_ms = 20000\n[marketplace.install]\nmax_unpacked_mib = 4\nmax_entries = 200\n",
+    );
+    env.publish(json!({"name": "keep", "version": "1.0.0"}));
+    env.ok(&["marketplace", "install", "keep"]);
+    publish_hostile(&env, "evil", "1.0.0", json!({}));
+    let before = snapshot(&env.home().join("packages"));
+    let bytes = "wrote more than the install limit of 4 MiB in `run` and was stopped (raise it with [marketplace.install] max_unpacked_mib in config.toml)";
+    let entries = "created more than the install limit of 200 files and directories in `run` and was stopped (raise it with [marketplace.install] max_entries in config.toml)";
+    for (attack, expected) in [
+        ("fill", bytes),
+        ("write-at", bytes),
+        ("grow", bytes),
+        ("zeroes", bytes),
+        ("splice", bytes),
+        ("many-files", entries),
+        ("many-dirs", entries),
+        // Output is not file content: its own cap applies.
+        ("print", "wrote more than 1024 KiB of output"),
+    ] {
+        let err = attack_fails(&env, attack, &before);
+        assert!(err.contains(expected), "{attack}: {err}");
+        assert_eq!(err.lines().count(), 1, "{attack}: {err}");
+    }
+    env.ok(&["marketplace", "install", "evil", "--allow-hooks", "evil"]);
 }
 
 #[test]
@@ -824,6 +866,11 @@ fn plugin_inspect_describes_components() {
     assert!(exports(&i).contains(&"ggen:marketplace/post-install@0.1.0".to_string()));
     assert_eq!(i["capabilities"]["preopens"][0]["guest"], "/package");
     assert_eq!(limits(&i), (10_000, 128));
+    let writes = &i["capabilities"]["writes"];
+    assert_eq!(
+        (&writes["max_mib"], &writes["max_entries"]),
+        (&json!(1024), &json!(100_000))
+    );
     assert!(
         i["imports"]
             .as_array()
@@ -840,6 +887,7 @@ fn plugin_inspect_describes_components() {
     let guests: Vec<&str> = strings(&i["capabilities"]["preopens"], "guest");
     assert_eq!(guests, ["/registry", "/cache"]);
     assert_eq!(limits(&i), (5_000, 256));
+    assert_eq!(i["capabilities"]["writes"], Value::Null);
     // The limits shown are those this configuration gives (they were the
     // defaults whatever the settings).
     let limited = inspect(
@@ -847,9 +895,13 @@ fn plugin_inspect_describes_components() {
         &registry,
     );
     assert_eq!(limits(&limited), (2_000, 64), "{limited}");
-    config(&env, "[hooks]\ntimeout_ms = 3000\nmemory_mib = 32\n");
+    config(
+        &env,
+        "[hooks]\ntimeout_ms = 3000\nmemory_mib = 32\n[marketplace.install]\nmax_unpacked_mib = 7\n",
+    );
     let hook = inspect(&[], &path);
     assert_eq!(limits(&hook), (3_000, 32), "{hook}");
+    assert_eq!(hook["capabilities"]["writes"]["max_mib"], 7, "{hook}");
 
     let future = fixture("future-contract");
     let i = inspect(&[], &future);

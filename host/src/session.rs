@@ -10,6 +10,7 @@ use crate::backend::created_dir::CreatedDir;
 use crate::backend::dir_check::not_a_directory;
 use crate::backend::lock::{DirLock, lock_exclusive};
 pub use crate::backend::plugin::inspect::Inspection;
+use crate::backend::plugin::policy::WriteQuota;
 use crate::backend::plugin::{
     Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded, inspect,
 };
@@ -195,12 +196,23 @@ impl Session {
 }
 
 impl Session {
-    /// Runs post-install hooks with the `[hooks]` limits of config.toml.
+    /// Runs post-install hooks with the `[hooks]` limits of config.toml,
+    /// writing no more than `[marketplace.install]` lets a package hold.
     pub fn hook_runner(&self) -> Result<Box<dyn crate::domain::HookRunner>> {
         Ok(Box::new(WasmHookRunner::new(
             PluginEngine::new(self.home.cache())?,
             self.hook_limits()?,
+            self.hook_writes(),
         )))
+    }
+
+    /// What a hook may write: what a package may hold.
+    fn hook_writes(&self) -> WriteQuota {
+        let install = self.config.marketplace.install.limits();
+        WriteQuota {
+            bytes: install.max_bytes,
+            entries: install.max_entries,
+        }
     }
 
     /// The `[hooks]` limits of config.toml.
@@ -228,7 +240,8 @@ impl Session {
     pub fn inspect_plugin(&self, path: &Path) -> Result<Inspection> {
         let source = WasmSource::from_file(path)?;
         let label = path.display().to_string();
-        inspect::inspect(&source.bytes, &label, self.limits, self.hook_limits()?)
+        let (hooks, writes) = (self.hook_limits()?, self.hook_writes());
+        inspect::inspect(&source.bytes, &label, self.limits, hooks, writes)
             .map_err(MarketplaceError::Plugin)
     }
 

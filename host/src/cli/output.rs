@@ -592,6 +592,14 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
             c.memory_mib,
             c.configured_in
         );
+        if let Some(w) = &c.writes {
+            out!(
+                "  writes   at most {} MiB, {} files and directories ({})",
+                w.max_mib,
+                w.max_entries,
+                w.configured_in
+            );
+        }
         for (prefix, what) in &c.imports {
             out!("  {prefix:<28}{what}");
         }

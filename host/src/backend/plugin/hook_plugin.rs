@@ -10,6 +10,7 @@ use super::bindings::ggen::marketplace::types::Dependency;
 use super::bindings::hook::exports::ggen::marketplace::post_install::InstallContext;
 use super::bindings::hook::{PostInstallHook, PostInstallHookPre};
 use super::contract::World;
+use super::policy::WriteQuota;
 use super::sandbox::{self, PluginState, Transcript};
 use super::{Limits, PluginEngine, Policy, WasmSource, embedded};
 use crate::backend::hook::{HookContext, HookProgram, HookRun, HookRunner};
@@ -26,11 +27,16 @@ pub fn builtin_names() -> Vec<&'static str> {
 pub struct WasmHookRunner {
     engine: PluginEngine,
     limits: Limits,
+    writes: WriteQuota,
 }
 
 impl WasmHookRunner {
-    pub fn new(engine: PluginEngine, limits: Limits) -> Self {
-        Self { engine, limits }
+    pub fn new(engine: PluginEngine, limits: Limits, writes: WriteQuota) -> Self {
+        Self {
+            engine,
+            limits,
+            writes,
+        }
     }
 }
 
@@ -55,6 +61,7 @@ impl HookRunner for WasmHookRunner {
         let result = run(
             &self.engine,
             self.limits,
+            self.writes,
             program,
             package_dir,
             context,
@@ -70,6 +77,7 @@ impl HookRunner for WasmHookRunner {
 fn run(
     engine: &PluginEngine,
     limits: Limits,
+    writes: WriteQuota,
     program: &HookProgram,
     package_dir: &Path,
     context: &HookContext,
@@ -90,7 +98,7 @@ fn run(
         PostInstallHookPre::new,
     )
     .map_err(|e| e.to_string())?;
-    let policy = Policy::hook(package_dir.to_path_buf(), limits);
+    let policy = Policy::hook(package_dir.to_path_buf(), limits, writes);
     let mut store =
         sandbox::new_store(engine.engine(), &policy, &label).map_err(|e| e.to_string())?;
     store.data_mut().transcript = Some(Transcript::default());

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::contract::{self, World};
-use super::policy::{self, Access, Limits};
+use super::policy::{self, Access, Limits, WriteQuota};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -41,8 +41,17 @@ pub struct Capabilities {
     pub deadline_ms: u64,
     pub memory_mib: u64,
     pub configured_in: &'static str,
+    /// What the role may write into its directories, if bounded.
+    pub writes: Option<WritesView>,
     /// Interfaces every role may import, with what each allows.
     pub imports: Vec<(&'static str, &'static str)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WritesView {
+    pub max_mib: u64,
+    pub max_entries: u64,
+    pub configured_in: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -54,12 +63,14 @@ pub struct PreopenView {
 
 const WORLDS: [World; 3] = [World::Registry, World::P2pPolicy, World::PostInstallHook];
 
-/// `plugins` and `hooks`: the limits each role runs under here (shown).
+/// `plugins` and `hooks`: the limits each role runs under here (shown);
+/// `hook_writes`: what a hook may write.
 pub fn inspect(
     bytes: &[u8],
     label: &str,
     plugins: Limits,
     hooks: Limits,
+    hook_writes: WriteQuota,
 ) -> Result<Inspection, String> {
     if !wasmparser::Parser::is_component(bytes) {
         // The contract check words this for core modules and other files.
@@ -164,16 +175,16 @@ pub fn inspect(
         imports,
         exports,
         capabilities: world.map(|w| {
-            let limits = match w {
-                World::Registry | World::P2pPolicy => plugins,
-                World::PostInstallHook => hooks,
+            let (limits, writes) = match w {
+                World::Registry | World::P2pPolicy => (plugins, None),
+                World::PostInstallHook => (hooks, Some(hook_writes)),
             };
-            capabilities(w, limits)
+            capabilities(w, limits, writes)
         }),
     })
 }
 
-fn capabilities(world: World, limits: Limits) -> Capabilities {
+fn capabilities(world: World, limits: Limits, writes: Option<WriteQuota>) -> Capabilities {
     let grants = policy::grants(world);
     Capabilities {
         preopens: grants
@@ -188,6 +199,11 @@ fn capabilities(world: World, limits: Limits) -> Capabilities {
         deadline_ms: limits.deadline.as_millis() as u64,
         memory_mib: (limits.memory_bytes >> 20) as u64,
         configured_in: grants.configured_in.summary,
+        writes: writes.map(|w| WritesView {
+            max_mib: w.bytes >> 20,
+            max_entries: w.entries,
+            configured_in: policy::WRITE_QUOTA_SETTINGS.2,
+        }),
         imports: policy::IMPORTS.to_vec(),
     }
 }

@@ -19,6 +19,7 @@ mod policy_plugin;
 mod registry_plugin;
 mod sandbox;
 mod source;
+mod write_quota;
 
 pub use cache::data_dir;
 pub use engine::PluginEngine;

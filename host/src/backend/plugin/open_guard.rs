@@ -5,6 +5,9 @@
 //! only ever needs files and directories; anything else is refused before
 //! the open, and the open itself is wasmtime-wasi's.
 //!
+//! An open that creates a file is charged to the plugin's write quota
+//! (write_quota.rs) here, where the path is looked at anyway.
+//!
 //! The check looks at the path, then wasmtime-wasi opens it: someone who can
 //! swap entries in a granted directory between the two could still make one
 //! open wait, which needs write access to that directory while ggen runs.
@@ -38,14 +41,18 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
             DescriptorFlags,
         )| {
             let state = store.data_mut();
-            if let Descriptor::Dir(dir) = state.table.get(&fd)?
-                && is_special(
+            if let Descriptor::Dir(dir) = state.table.get(&fd)? {
+                match look(
                     &dir.dir,
                     &path,
                     path_flags.contains(PathFlags::SYMLINK_FOLLOW),
-                )
-            {
-                return Ok((Err(ErrorCode::Unsupported),));
+                ) {
+                    Found::Special => return Ok((Err(ErrorCode::Unsupported),)),
+                    Found::Nothing if oflags.contains(OpenFlags::CREATE) => {
+                        super::write_quota::charge_entry(state)?;
+                    }
+                    _ => {}
+                }
             }
             let opened: Opened = match HostDescriptor::open_at(
                 &mut state.filesystem(),
@@ -65,12 +72,23 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     linked
 }
 
-/// Whether `path` under `dir` is something other than a file, a directory
-/// or a symbolic link. Paths that cannot be looked at (missing, outside the
-/// directory) are left to the open, which reports them as WASI does.
-fn is_special(dir: &std::fs::File, path: &str, follow: bool) -> bool {
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    /// A file, a directory or a symbolic link.
+    Usual,
+    /// Anything else (a FIFO, a socket, a device).
+    Special,
+    /// Nothing there yet.
+    Nothing,
+    /// Cannot be looked at (outside the directory, say): left to the open,
+    /// which reports it as WASI does.
+    Unknown,
+}
+
+/// What `path` under `dir` is.
+fn look(dir: &std::fs::File, path: &str, follow: bool) -> Found {
     let Ok(dup) = dir.try_clone() else {
-        return false;
+        return Found::Unknown;
     };
     let dir = cap_std::fs::Dir::from_std_file(dup);
     let meta = if follow {
@@ -78,10 +96,18 @@ fn is_special(dir: &std::fs::File, path: &str, follow: bool) -> bool {
     } else {
         dir.symlink_metadata(path)
     };
-    meta.is_ok_and(|m| {
-        let kind = m.file_type();
-        !(kind.is_file() || kind.is_dir() || kind.is_symlink())
-    })
+    match meta {
+        Ok(m) => {
+            let kind = m.file_type();
+            if kind.is_file() || kind.is_dir() || kind.is_symlink() {
+                Found::Usual
+            } else {
+                Found::Special
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::Nothing,
+        Err(_) => Found::Unknown,
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +121,9 @@ mod tests {
 
     #[test]
     fn fifos_are_special_files_and_directories_are_not() {
+        let is_special = |dir: &std::fs::File, path: &str, follow: bool| {
+            look(dir, path, follow) == Found::Special
+        };
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("file"), "x").unwrap();
         std::fs::create_dir(tmp.path().join("sub")).unwrap();
@@ -111,5 +140,8 @@ mod tests {
         for ok in ["file", "sub", ".", "missing", "../outside", "/etc/passwd"] {
             assert!(!is_special(&dir, ok, true), "{ok}");
         }
+        assert_eq!(look(&dir, "missing", true), Found::Nothing);
+        assert_eq!(look(&dir, "sub/missing", false), Found::Nothing);
+        assert_eq!(look(&dir, "../outside", true), Found::Unknown);
     }
 }

@@ -6,7 +6,7 @@
 //! |---------------------|--------------------------------------------------------------|-----------------------|
 //! | `registry-plugin`   | `/registry` = registry root (rw), `/cache` = its private cache (rw, if it can be made) | 5 s per call, 256 MiB |
 //! | `p2p-policy-plugin` | none                                                         | 5 s per call, 256 MiB |
-//! | `post-install-hook` | `/package` = the staged package directory (rw)              | 10 s, 128 MiB         |
+//! | `post-install-hook` | `/package` = the staged package directory (rw)              | 10 s, 128 MiB, writes within the install limits |
 //!
 //! Every role imports only [`IMPORTS`]: `ggen:marketplace/host` (log,
 //! byte-source) and WASI with no environment variables, no arguments, stdin
@@ -79,6 +79,25 @@ pub struct RoleGrants {
     pub configured_in: LimitSettings,
 }
 
+/// What one hook run may write into its directories, counted as it writes:
+/// the install limits, so a hook that would leave more than a package may
+/// hold is stopped at that point rather than when it is done (a few KB of
+/// templates rendered to gigabytes before the check after the hook).
+#[derive(Debug, Clone, Copy)]
+pub struct WriteQuota {
+    /// Bytes written to files (rewrites count again), or added by growing one.
+    pub bytes: u64,
+    /// Files, directories and links created.
+    pub entries: u64,
+}
+
+/// Where users raise the write quota: bytes, entries, both.
+pub const WRITE_QUOTA_SETTINGS: (&str, &str, &str) = (
+    "[marketplace.install] max_unpacked_mib in config.toml",
+    "[marketplace.install] max_entries in config.toml",
+    "[marketplace.install] max_unpacked_mib / max_entries in config.toml",
+);
+
 /// Where users change a role's limits, per limit: an error names only the
 /// setting that raises the limit that was hit.
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +164,8 @@ pub struct Policy {
     pub limits: Limits,
     /// Where users raise the limits (for error messages).
     pub configured_in: LimitSettings,
+    /// Bounds on writing, for roles that write into someone else's files.
+    pub writes: Option<WriteQuota>,
 }
 
 impl Policy {
@@ -169,6 +190,7 @@ impl Policy {
                 .collect(),
             limits,
             configured_in: grants.configured_in,
+            writes: None,
         }
     }
 
@@ -182,8 +204,12 @@ impl Policy {
         Self::for_role(World::P2pPolicy, Vec::new(), limits)
     }
 
-    /// A post-install hook sees the staged package and nothing else.
-    pub fn hook(package_dir: PathBuf, limits: Limits) -> Self {
-        Self::for_role(World::PostInstallHook, vec![package_dir], limits)
+    /// A post-install hook sees the staged package and nothing else, and
+    /// writes into it no more than `writes`.
+    pub fn hook(package_dir: PathBuf, limits: Limits, writes: WriteQuota) -> Self {
+        Self {
+            writes: Some(writes),
+            ..Self::for_role(World::PostInstallHook, vec![package_dir], limits)
+        }
     }
 }

@@ -10,7 +10,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::{EPOCH_TICK, PluginEngine};
-use super::policy::{Access, LimitSettings, Limits, OUTPUT_CAP, Policy};
+use super::policy::{Access, LimitSettings, Limits, OUTPUT_CAP, Policy, WRITE_QUOTA_SETTINGS};
+use super::write_quota::{Exceeded, WriteBudget};
 use crate::backend::MarketplaceError;
 use crate::backend::hook::{MAX_OUTPUT_BYTES, MAX_OUTPUT_LINE, MAX_OUTPUT_LINES};
 
@@ -35,6 +36,8 @@ pub struct PluginState {
     pub(super) wait_cut: bool,
     /// Warnings and errors the current call logged, shown or held back.
     pub(super) warnings: Warnings,
+    /// What the plugin may still write, if the policy bounds it.
+    pub(super) writes: Option<WriteBudget>,
 }
 
 /// Warnings and errors one call may show; the rest go to the info log
@@ -200,6 +203,7 @@ pub fn new_store(
         deadline_at: None,
         wait_cut: false,
         warnings: Warnings::default(),
+        writes: policy.writes.map(WriteBudget::new),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
@@ -216,6 +220,7 @@ pub fn linker(
     let mut linker: Linker<PluginState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| super::bounded_sleep::add_to_linker(&mut linker))
+        .and_then(|()| super::write_quota::add_to_linker(&mut linker))
         .and_then(|()| unix_overrides(&mut linker))
         .and_then(|()| add(&mut linker))
         .map_err(|e| MarketplaceError::Plugin(format!("cannot prepare the plugin linker: {e}")))?;
@@ -411,6 +416,24 @@ pub fn describe_failure(
             state.raise_hint.memory
         );
     }
+    if let Some(budget) = &state.writes {
+        let (bytes, entries, _) = WRITE_QUOTA_SETTINGS;
+        match budget.hit {
+            Some(Exceeded::Bytes) => {
+                return format!(
+                    "{label} wrote more than the install limit of {} MiB in `{func}` and was stopped (raise it with {bytes})",
+                    budget.quota.bytes >> 20
+                );
+            }
+            Some(Exceeded::Entries) => {
+                return format!(
+                    "{label} created more than the install limit of {} files and directories in `{func}` and was stopped (raise it with {entries})",
+                    budget.quota.entries
+                );
+            }
+            None => {}
+        }
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => {
             return format!(
@@ -564,7 +587,14 @@ mod tests {
             deadline: Duration::from_millis(10),
             memory_bytes: 1 << 20,
         };
-        let policy = Policy::hook(dir.path().to_path_buf(), limits);
+        let policy = Policy::hook(
+            dir.path().to_path_buf(),
+            limits,
+            super::super::policy::WriteQuota {
+                bytes: 1,
+                entries: 1,
+            },
+        );
         let mut store = new_store(&Engine::default(), &policy, "test").unwrap();
         arm_deadline(&mut store, &limits);
         assert!(within_deadline(&store).is_ok());

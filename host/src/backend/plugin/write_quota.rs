@@ -1,0 +1,393 @@
+//! The write quota ([`WriteQuota`]) enforced inside WASI: the functions
+//! that put bytes into files or create entries are replaced by ones that
+//! count first and stop the plugin (a trap) at the quota, then do what
+//! wasmtime-wasi does. Bytes are counted on streams opened on files
+//! (`write-via-stream`, `append-via-stream`), not on stdout and stderr,
+//! which have their own cap. A plugin without a quota is not counted.
+
+use std::collections::HashSet;
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::FsResult;
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::{ErrorCode, HostDescriptor, PathFlags};
+use wasmtime_wasi::p2::bindings::sync::io::streams::{
+    self, HostOutputStream, InputStream, OutputStream, StreamError,
+};
+
+use super::policy::WriteQuota;
+use super::sandbox::PluginState;
+
+/// The interfaces `wasmtime_wasi::p2::add_to_linker_sync` links (imports of
+/// any 0.2.x resolve to them).
+const FILESYSTEM: &str = "wasi:filesystem/types@0.2.12";
+const STREAMS: &str = "wasi:io/streams@0.2.12";
+
+/// What a plugin with a quota has written so far.
+#[derive(Debug)]
+pub(super) struct WriteBudget {
+    pub quota: WriteQuota,
+    bytes: u64,
+    entries: u64,
+    /// Output streams opened on files (by resource index). An index reused
+    /// for stdout after the file's stream is dropped counts that output
+    /// too: more, never less.
+    file_streams: HashSet<u32>,
+    /// Which quota stopped the plugin.
+    pub hit: Option<Exceeded>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exceeded {
+    Bytes,
+    Entries,
+}
+
+impl WriteBudget {
+    pub fn new(quota: WriteQuota) -> Self {
+        Self {
+            quota,
+            bytes: 0,
+            entries: 0,
+            file_streams: HashSet::new(),
+            hit: None,
+        }
+    }
+
+    fn charge_bytes(&mut self, n: u64) -> wasmtime::Result<()> {
+        self.bytes = self.bytes.saturating_add(n);
+        self.stop_past(self.bytes > self.quota.bytes, Exceeded::Bytes)
+    }
+
+    fn charge_entry(&mut self) -> wasmtime::Result<()> {
+        self.entries += 1;
+        self.stop_past(self.entries > self.quota.entries, Exceeded::Entries)
+    }
+
+    fn stop_past(&mut self, over: bool, which: Exceeded) -> wasmtime::Result<()> {
+        if over {
+            self.hit = Some(which);
+            return Err(wasmtime::Error::msg("plugin write quota reached"));
+        }
+        Ok(())
+    }
+
+    fn bytes_left(&self) -> u64 {
+        self.quota.bytes.saturating_sub(self.bytes)
+    }
+}
+
+/// Charge `n` bytes written to `stream`, if it is a file's.
+fn charge_stream(state: &mut PluginState, stream: u32, n: u64) -> wasmtime::Result<()> {
+    match &mut state.writes {
+        Some(b) if b.file_streams.contains(&stream) => b.charge_bytes(n),
+        _ => Ok(()),
+    }
+}
+
+fn charge_bytes(state: &mut PluginState, n: u64) -> wasmtime::Result<()> {
+    state.writes.as_mut().map_or(Ok(()), |b| b.charge_bytes(n))
+}
+
+/// Charge one created entry (open-at with `create` of a path that is not
+/// there yet uses this too).
+pub(super) fn charge_entry(state: &mut PluginState) -> wasmtime::Result<()> {
+    state
+        .writes
+        .as_mut()
+        .map_or(Ok(()), WriteBudget::charge_entry)
+}
+
+/// Replace the WASI functions that write or create.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let linked = add_streams(linker).and_then(|()| add_filesystem(linker));
+    linker.allow_shadowing(false);
+    linked
+}
+
+type Store<'a> = StoreContextMut<'a, PluginState>;
+type Written = (Result<(), StreamError>,);
+type Spliced = (Result<u64, StreamError>,);
+
+fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    let mut streams = linker.instance(STREAMS)?;
+    streams.func_wrap(
+        "[method]output-stream.write",
+        |mut store: Store,
+         (out, bytes): (Resource<OutputStream>, Vec<u8>)|
+         -> wasmtime::Result<Written> {
+            let state = store.data_mut();
+            charge_stream(state, out.rep(), bytes.len() as u64)?;
+            let written = HostOutputStream::write(&mut state.table, out, bytes);
+            Ok((stream_result(state, written)?,))
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-write-and-flush",
+        |mut store: Store,
+         (out, bytes): (Resource<OutputStream>, Vec<u8>)|
+         -> wasmtime::Result<Written> {
+            let state = store.data_mut();
+            charge_stream(state, out.rep(), bytes.len() as u64)?;
+            let written = HostOutputStream::blocking_write_and_flush(&mut state.table, out, bytes);
+            Ok((stream_result(state, written)?,))
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.write-zeroes",
+        |mut store: Store,
+         (out, len): (Resource<OutputStream>, u64)|
+         -> wasmtime::Result<Written> {
+            let state = store.data_mut();
+            charge_stream(state, out.rep(), len)?;
+            let written = HostOutputStream::write_zeroes(&mut state.table, out, len);
+            Ok((stream_result(state, written)?,))
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-write-zeroes-and-flush",
+        |mut store: Store,
+         (out, len): (Resource<OutputStream>, u64)|
+         -> wasmtime::Result<Written> {
+            let state = store.data_mut();
+            charge_stream(state, out.rep(), len)?;
+            let written =
+                HostOutputStream::blocking_write_zeroes_and_flush(&mut state.table, out, len);
+            Ok((stream_result(state, written)?,))
+        },
+    )?;
+    // A splice writes what it read: at most what is left, then charged.
+    streams.func_wrap(
+        "[method]output-stream.splice",
+        |mut store: Store,
+         (out, src, len): (Resource<OutputStream>, Resource<InputStream>, u64)|
+         -> wasmtime::Result<Spliced> {
+            let state = store.data_mut();
+            let len = splice_len(state, &out, len)?;
+            let rep = out.rep();
+            let spliced = HostOutputStream::splice(&mut state.table, out, src, len);
+            charge_stream(state, rep, *spliced.as_ref().unwrap_or(&0))?;
+            Ok((stream_result(state, spliced)?,))
+        },
+    )?;
+    streams.func_wrap(
+        "[method]output-stream.blocking-splice",
+        |mut store: Store,
+         (out, src, len): (Resource<OutputStream>, Resource<InputStream>, u64)|
+         -> wasmtime::Result<Spliced> {
+            let state = store.data_mut();
+            let len = splice_len(state, &out, len)?;
+            let rep = out.rep();
+            let spliced = HostOutputStream::blocking_splice(&mut state.table, out, src, len);
+            charge_stream(state, rep, *spliced.as_ref().unwrap_or(&0))?;
+            Ok((stream_result(state, spliced)?,))
+        },
+    )?;
+    Ok(())
+}
+
+/// A splice into a file's stream asks for no more than the quota has left;
+/// with nothing left, asking at all is past it.
+fn splice_len(
+    state: &mut PluginState,
+    out: &Resource<OutputStream>,
+    len: u64,
+) -> wasmtime::Result<u64> {
+    match &mut state.writes {
+        Some(b) if len > 0 && b.file_streams.contains(&out.rep()) => match b.bytes_left() {
+            0 => b.charge_bytes(len).map(|()| len),
+            left => Ok(len.min(left)),
+        },
+        _ => Ok(len),
+    }
+}
+
+/// A stream call's answer as WASI returns it (its error a resource).
+fn stream_result<T>(
+    state: &mut PluginState,
+    result: wasmtime_wasi::p2::StreamResult<T>,
+) -> wasmtime::Result<Result<T, StreamError>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => Ok(Err(streams::Host::convert_stream_error(
+            &mut state.table,
+            e,
+        )?)),
+    }
+}
+
+/// A filesystem call's answer as WASI returns it.
+fn fs_result<T>(result: FsResult<T>) -> wasmtime::Result<Result<T, ErrorCode>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => Ok(Err(e.downcast()?.into())),
+    }
+}
+
+type Created = (Result<(), ErrorCode>,);
+type Opened = (Result<Resource<OutputStream>, ErrorCode>,);
+
+fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    let mut fs = linker.instance(FILESYSTEM)?;
+    fs.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store: Store, (fd, offset): (Resource<Descriptor>, u64)| -> wasmtime::Result<Opened> {
+            let state = store.data_mut();
+            let opened = HostDescriptor::write_via_stream(&mut state.filesystem(), fd, offset);
+            Ok((fs_result(opened.inspect(|s| note_file_stream(state, s)))?,))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store: Store, (fd,): (Resource<Descriptor>,)| -> wasmtime::Result<Opened> {
+            let state = store.data_mut();
+            let opened = HostDescriptor::append_via_stream(&mut state.filesystem(), fd);
+            Ok((fs_result(opened.inspect(|s| note_file_stream(state, s)))?,))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.write",
+        |mut store: Store,
+         (fd, bytes, offset): (Resource<Descriptor>, Vec<u8>, u64)|
+         -> wasmtime::Result<(Result<u64, ErrorCode>,)> {
+            let state = store.data_mut();
+            charge_bytes(state, bytes.len() as u64)?;
+            Ok((fs_result(HostDescriptor::write(
+                &mut state.filesystem(),
+                fd,
+                bytes,
+                offset,
+            ))?,))
+        },
+    )?;
+    // Growing a file adds bytes (zeroes) as writing them would.
+    fs.func_wrap(
+        "[method]descriptor.set-size",
+        |mut store: Store, (fd, size): (Resource<Descriptor>, u64)| -> wasmtime::Result<Created> {
+            let state = store.data_mut();
+            let grown = match state.table.get(&fd) {
+                Ok(Descriptor::File(f)) if state.writes.is_some() => {
+                    size.saturating_sub(f.file.metadata().map_or(0, |m| m.len()))
+                }
+                _ => 0,
+            };
+            charge_bytes(state, grown)?;
+            Ok((fs_result(HostDescriptor::set_size(
+                &mut state.filesystem(),
+                fd,
+                size,
+            ))?,))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.create-directory-at",
+        |mut store: Store,
+         (fd, path): (Resource<Descriptor>, String)|
+         -> wasmtime::Result<Created> {
+            let state = store.data_mut();
+            charge_entry(state)?;
+            Ok((fs_result(HostDescriptor::create_directory_at(
+                &mut state.filesystem(),
+                fd,
+                path,
+            ))?,))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.symlink-at",
+        |mut store: Store,
+         (fd, old, new): (Resource<Descriptor>, String, String)|
+         -> wasmtime::Result<Created> {
+            let state = store.data_mut();
+            charge_entry(state)?;
+            Ok((fs_result(HostDescriptor::symlink_at(
+                &mut state.filesystem(),
+                fd,
+                old,
+                new,
+            ))?,))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.link-at",
+        |mut store: Store,
+         (fd, flags, old, new_dir, new): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )|
+         -> wasmtime::Result<Created> {
+            let state = store.data_mut();
+            charge_entry(state)?;
+            let linked =
+                HostDescriptor::link_at(&mut state.filesystem(), fd, flags, old, new_dir, new);
+            Ok((fs_result(linked)?,))
+        },
+    )?;
+    Ok(())
+}
+
+fn note_file_stream(state: &mut PluginState, stream: &Resource<OutputStream>) {
+    if let Some(b) = &mut state.writes {
+        b.file_streams.insert(stream.rep());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_functions_wasi_links() {
+        super::super::sandbox::assert_replaces_wasi(
+            STREAMS,
+            &[
+                "[method]output-stream.write",
+                "[method]output-stream.blocking-write-and-flush",
+                "[method]output-stream.write-zeroes",
+                "[method]output-stream.blocking-write-zeroes-and-flush",
+                "[method]output-stream.splice",
+                "[method]output-stream.blocking-splice",
+            ],
+            add_streams_only,
+        );
+        super::super::sandbox::assert_replaces_wasi(
+            FILESYSTEM,
+            &[
+                "[method]descriptor.write-via-stream",
+                "[method]descriptor.append-via-stream",
+                "[method]descriptor.write",
+                "[method]descriptor.set-size",
+                "[method]descriptor.create-directory-at",
+                "[method]descriptor.symlink-at",
+                "[method]descriptor.link-at",
+            ],
+            add_to_linker,
+        );
+    }
+
+    fn add_streams_only(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+        linker.allow_shadowing(true);
+        add_streams(linker)
+    }
+
+    #[test]
+    fn the_budget_stops_past_the_quota_and_says_which() {
+        let mut b = WriteBudget::new(WriteQuota {
+            bytes: 10,
+            entries: 1,
+        });
+        b.charge_bytes(10).unwrap();
+        assert_eq!(b.bytes_left(), 0);
+        assert!(b.hit.is_none());
+        assert!(b.charge_bytes(1).is_err());
+        assert_eq!(b.hit, Some(Exceeded::Bytes));
+        b.charge_entry().unwrap();
+        assert!(b.charge_entry().is_err());
+        assert_eq!(b.hit, Some(Exceeded::Entries));
+    }
+}
