@@ -1036,3 +1036,76 @@ fn approve_hooks_writes_through_a_linked_config_toml() {
     assert!(kept.with_file_name("ggen.toml.lock").is_file());
     assert!(!env.home().join("config.toml.lock").exists());
 }
+
+/// `--var` values are kept per package in ggen.lock: an update, a
+/// reinstall or `approve-hooks` runs the hooks with them again, under what
+/// that command's `--var` sets (before, an update of a template without a
+/// default failed for want of the value given at install).
+#[test]
+fn var_values_are_kept_for_later_runs_of_the_hooks() {
+    let env = Env::new();
+    let publish = |version: &str| {
+        let dir = env.package(
+            &format!("site-{version}"),
+            &json!({
+                "name": "site",
+                "version": version,
+                "hooks": {"post-install": "builtin:render-templates"}
+            }),
+            &[(
+                "title.txt.tmpl",
+                "{{ title }} by {{ owner }} ({{ version }})\n",
+            )],
+        );
+        env.ok(&["marketplace", "publish", dir.to_str().unwrap()]);
+    };
+    let title = || std::fs::read_to_string(installed(&env, "site").join("title.txt")).unwrap();
+    let kept = || lock(&env)["packages"][0]["variables"].clone();
+    publish("1.0.0");
+    // Skipped hooks ran with nothing, so nothing is kept.
+    env.ok(&["marketplace", "install", "site", "--var", "title=Skipped"]);
+    assert_eq!(kept(), Value::Null);
+    env.ok(&[
+        "marketplace",
+        "approve-hooks",
+        "--yes",
+        "--var",
+        "title=Home",
+        "--var",
+        "owner=ann",
+    ]);
+    assert_eq!(title(), "Home by ann (1.0.0)\n");
+    assert_eq!(kept(), json!({"owner": "ann", "title": "Home"}));
+
+    publish("1.1.0");
+    let allow = ["--allow-hooks", "site"];
+    env.ok(&[&["marketplace", "update", "site"][..], &allow].concat());
+    assert_eq!(title(), "Home by ann (1.1.0)\n");
+    // A value given now wins and is kept; the rest stay.
+    env.ok(&[
+        &[
+            "marketplace",
+            "install",
+            "site",
+            "--force",
+            "--var",
+            "owner=bob",
+        ][..],
+        &allow,
+    ]
+    .concat());
+    assert_eq!(title(), "Home by bob (1.1.0)\n");
+    assert_eq!(kept(), json!({"owner": "bob", "title": "Home"}));
+    // A run that skips the hooks keeps what they last ran with.
+    env.ok(&["marketplace", "install", "site@1.0.0"]);
+    assert_eq!(kept(), json!({"owner": "bob", "title": "Home"}));
+    // Gone with the package.
+    env.ok(&["marketplace", "remove", "site"]);
+    env.ok(&[
+        &["marketplace", "install", "site"][..],
+        &allow,
+        &["--var", "title=New", "--var", "owner=cy"],
+    ]
+    .concat());
+    assert_eq!(kept(), json!({"owner": "cy", "title": "New"}));
+}

@@ -232,7 +232,7 @@ pub struct HookArgs {
     /// Run every package's post-install hooks
     #[arg(long)]
     pub allow_all_hooks: bool,
-    /// A variable for post-install hooks, e.g. --var project_name=demo (repeatable)
+    /// A variable for post-install hooks, e.g. --var project_name=demo (repeatable; kept in ggen.lock for when they run again)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
 }

@@ -356,13 +356,13 @@ fn target_flag(target: Option<&std::path::Path>) -> String {
 }
 
 /// `--var` values reach only the hooks that run in this command, and are
-/// not kept: say so when none ran (an unapproved hook gets them from
-/// approve-hooks' own `--var`).
+/// kept only with the packages whose hooks ran: say so when none ran (an
+/// unapproved hook gets them from approve-hooks' own `--var`).
 fn warn_unused_vars(vars: &[(String, String)], report: &domain::install::InstallReport) {
     let ran = (report.hooks.iter()).any(|h| h.outcome == domain::installed::HookOutcome::Ran);
     if !vars.is_empty() && !ran && !report.dry_run {
         tracing::warn!(
-            "no post-install hook ran, so --var was not used (values are not kept: give them again to approve-hooks or a later update)"
+            "no post-install hook ran, so --var was not used and is not kept (give the values to approve-hooks when you approve the hooks)"
         );
     }
 }

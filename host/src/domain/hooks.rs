@@ -70,6 +70,17 @@ pub struct HookResult {
     pub reports: Vec<HookReport>,
 }
 
+/// The values a package's hooks get: those they last ran with (`kept`, from
+/// ggen.lock) under this command's `--var` (of a name given twice, the last).
+pub fn variables_for(
+    kept: &BTreeMap<String, String>,
+    given: &[(String, String)],
+) -> BTreeMap<String, String> {
+    let mut variables = kept.clone();
+    variables.extend(given.iter().cloned());
+    variables
+}
+
 /// `KEY=VALUE` from `--var`.
 pub fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
     let (key, value) = text

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::fetch::fetch_verified;
 use super::hooks::{self, HookOptions, HookReport};
-use super::installed::{self, LockedPackage, Origin};
+use super::installed::{self, HookOutcome, LockedPackage, Origin};
 use super::progress::{Progress, Reading};
 use super::registry_source::{Binding, Limits, RegistrySource};
 use super::resolve::{Candidate, Resolution, dependency_order, resolve, staying};
@@ -570,11 +570,16 @@ fn commit(
     let mut hooked = BTreeMap::new();
     for p in &changed {
         let (_, _, files) = verified.get_mut(&p.name).expect("staged above");
+        let kept = (lockfile.packages.iter())
+            .find(|l| l.name == p.name)
+            .map(|l| l.variables.clone())
+            .unwrap_or_default();
+        let variables = hooks::variables_for(&kept, &options.hooks.variables);
         let context = HookContext {
             package: p.name.clone(),
             version: p.version.clone(),
             dependencies: p.dependencies.clone(),
-            variables: options.hooks.variables.clone(),
+            variables: variables.clone().into_iter().collect(),
         };
         let result = hooks::run_for_package(
             runner,
@@ -586,8 +591,11 @@ fn commit(
             progress,
         )?;
         *files = result.files;
+        let ran = (result.records.iter()).any(|r| r.outcome == HookOutcome::Ran);
+        // What the hooks ran with; when they did not run, what they last did.
+        let variables = if ran { variables } else { kept };
         reports.extend(result.reports);
-        hooked.insert(p.name.clone(), (result.records, result.changes));
+        hooked.insert(p.name.clone(), (result.records, result.changes, variables));
         fault("hooks-ran")?;
     }
     tx.write_journal(&changed.iter().map(|p| p.name.clone()).collect::<Vec<_>>())?;
@@ -607,7 +615,7 @@ fn commit(
         .retain(|l| !verified.contains_key(&l.name));
     for p in changed {
         let (integrity, size, files) = verified.remove(&p.name).expect("staged above");
-        let (hooks, hook_changes) = hooked.remove(&p.name).expect("hooks ran above");
+        let (hooks, hook_changes, variables) = hooked.remove(&p.name).expect("hooks ran above");
         lockfile.packages.push(LockedPackage {
             name: p.name.clone(),
             version: p.version.clone(),
@@ -620,6 +628,7 @@ fn commit(
             files,
             hooks,
             hook_changes,
+            variables,
             requested: requested.contains(&p.name),
         });
     }

@@ -62,6 +62,11 @@ pub struct LockedPackage {
     /// what the tarball held): `verify` tells these apart from later tampering.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hook_changes: BTreeMap<String, FileChange>,
+    /// The `--var` values its hooks last ran with: a later run of them (an
+    /// update, `approve-hooks`, a reinstall) gets them again, under what
+    /// that command's `--var` sets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
     /// Installed because someone asked for it, not only as another's
     /// dependency (`"requested": false`): `remove` takes dependencies that
     /// nothing needs any more along. Lockfiles from before it was recorded
@@ -266,6 +271,7 @@ mod tests {
             files: BTreeMap::from([("a.txt".to_string(), "sha256-00".to_string())]),
             hooks: Vec::new(),
             hook_changes: BTreeMap::new(),
+            variables: BTreeMap::from([("who".to_string(), name.to_string())]),
             requested: name == "alpha",
         };
         let lock = Lockfile {
