@@ -1137,3 +1137,52 @@ fn dangling_links_and_files_in_place_of_directories_are_named() {
     assert!(work.join("ggen-home/registry/index.json").is_file());
     assert!(!work.join("~").exists());
 }
+
+/// A GGEN_HOME that does not exist (a typo) is named by the commands that
+/// only read its registry, and not created; a registry chosen elsewhere
+/// is read as usual, and publishing creates the home.
+#[test]
+fn a_mistyped_ggen_home_is_named_and_not_created() {
+    let env = Env::new();
+    let typo = env.work.path().join("ggen-hmoe");
+    let run = |args: &[&str]| env.cmd(args).env("GGEN_HOME", &typo).output().unwrap();
+    for command in [
+        &["search", "x"][..],
+        &["info", "x"],
+        &["unpublish", "x@1.0.0"],
+    ] {
+        let out = run(&[&["marketplace"][..], command].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}");
+        assert_eq!(
+            stderr.trim(),
+            format!(
+                "error: configuration error: GGEN_HOME is {}, which does not exist; check the path (publishing or installing a package creates it)",
+                typo.display()
+            ),
+            "{command:?}"
+        );
+        assert!(!typo.exists(), "{command:?} created it");
+    }
+    let elsewhere = env.registry();
+    env.publish(manifest("placed", "1.0.0"));
+    let out = run(&[
+        "--registry",
+        elsewhere.to_str().unwrap(),
+        "marketplace",
+        "search",
+        "placed",
+    ]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("placed"));
+    let dir = env.package("p", &manifest("mine", "1.0.0"), &[("a", "a")]);
+    let out = run(&["marketplace", "publish", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(typo.join("registry/index.json").is_file());
+    let out = run(&["marketplace", "search", "mine"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mine"));
+}

@@ -13,6 +13,8 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct GgenHome {
     root: PathBuf,
+    /// Set with GGEN_HOME rather than the default.
+    explicit: bool,
 }
 
 impl GgenHome {
@@ -20,7 +22,10 @@ impl GgenHome {
     pub fn from_env() -> Result<Self> {
         let home = match std::env::var_os("GGEN_HOME").filter(|v| !v.is_empty()) {
             // `GGEN_HOME='~/x'` (quoted, so the shell left it) means home too.
-            Some(dir) => Self::at(expand_tilde(Path::new(&dir))),
+            Some(dir) => Self {
+                explicit: true,
+                ..Self::at(expand_tilde(Path::new(&dir)))
+            },
             None => std::env::home_dir()
                 .map(|h| Self::at(h.join(".ggen")))
                 .ok_or_else(|| {
@@ -36,7 +41,16 @@ impl GgenHome {
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            explicit: false,
+        }
+    }
+
+    /// GGEN_HOME names a directory that does not exist (yet, or ever: a
+    /// typo).
+    pub fn is_missing_explicit(&self) -> bool {
+        self.explicit && !self.root.exists()
     }
 
     pub fn root(&self) -> &Path {

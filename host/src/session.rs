@@ -39,6 +39,8 @@ pub struct Session {
     pub registry_root: PathBuf,
     /// Chosen with --registry or config.toml rather than the default.
     registry_chosen: bool,
+    /// GGEN_HOME named a directory that did not exist when the command began.
+    home_missing: bool,
     pub packages_dir: PathBuf,
     registry_plugin: Option<PathBuf>,
     p2p_policy_plugin: Option<PathBuf>,
@@ -100,6 +102,7 @@ impl Session {
             }
         }
         Ok(Self {
+            home_missing: home.is_missing_explicit(),
             home,
             config,
             registry_root: absolute(&registry_root),
@@ -123,6 +126,19 @@ impl Session {
             )));
         }
         self.load_registry()
+    }
+
+    /// The registry for a command that only reads it (search, info,
+    /// unpublish): GGEN_HOME set to a directory that does not exist is a
+    /// mistake (a typo), not an empty registry, and is not created.
+    pub fn open_registry_to_read(&self) -> Result<Box<dyn Registry>> {
+        if self.home_missing && !self.registry_chosen {
+            return Err(MarketplaceError::Config(format!(
+                "GGEN_HOME is {}, which does not exist; check the path (publishing or installing a package creates it)",
+                self.home.root().display()
+            )));
+        }
+        self.open_registry()
     }
 
     /// The registry to publish into, created if new. The directory goes

@@ -124,7 +124,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 ));
             }
             let query = a.query.into_query();
-            let mut registry = session.open_registry()?;
+            let mut registry = session.open_registry_to_read()?;
             if a.hybrid {
                 return p2p::hybrid_search(&session, registry.as_mut(), &query, &a.net, a.json);
             }
@@ -147,14 +147,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         MarketplaceCommand::Unpublish(a) => {
             // Bad input is refused before a plugin is compiled.
             let target = domain::unpublish::parse(&a.package)?;
-            let mut registry = session.open_registry()?;
+            let mut registry = session.open_registry_to_read()?;
             let report = domain::unpublish::unpublish(registry.as_mut(), &target, a.force, || {
                 session.lock_registry()
             })?;
             output::unpublish(&report, a.json);
         }
         MarketplaceCommand::Info(a) => {
-            let mut registry = session.open_registry()?;
+            let mut registry = session.open_registry_to_read()?;
             let package = domain::info::info(registry.as_mut(), &a.name)?;
             output::info(&package, a.json);
         }
