@@ -43,15 +43,26 @@ fn publish_template(env: &Env) {
 
 /// A package whose post-install hook is the `hostile-hook` fixture.
 fn publish_hostile(env: &Env, name: &str, version: &str, deps: Value) {
+    publish_hostile_with(env, (name, version, deps), 1, &[]);
+}
+
+/// A package that runs the `hostile-hook` fixture `runs` times, with
+/// `files` besides.
+fn publish_hostile_with(
+    env: &Env,
+    (name, version, deps): (&str, &str, Value),
+    runs: usize,
+    files: &[(&str, &str)],
+) {
     let dir = env.package(
         &format!("{name}-{version}"),
         &json!({
             "name": name,
             "version": version,
             "dependencies": deps,
-            "hooks": {"post-install": "hooks/setup.wasm"}
+            "hooks": {"post-install": vec!["hooks/setup.wasm"; runs]}
         }),
-        &[("README.md", "hostile\n")],
+        &[&[("README.md", "hostile\n")][..], files].concat(),
     );
     std::fs::create_dir_all(dir.join("hooks")).unwrap();
     std::fs::copy(fixture("hostile-hook"), dir.join("hooks/setup.wasm")).unwrap();
@@ -626,12 +637,15 @@ fn hooks_are_stopped_at_the_install_limits_while_they_write() {
     env.ok(&["marketplace", "install", "keep"]);
     publish_hostile(&env, "evil", "1.0.0", json!({}));
     let before = snapshot(&env.home().join("packages"));
-    let bytes = "wrote more than the install limit of 4 MiB in `run` and was stopped (raise it with [marketplace.install] max_unpacked_mib in config.toml)";
-    let entries = "created more than the install limit of 200 files and directories in `run` and was stopped (raise it with [marketplace.install] max_entries in config.toml)";
+    let bytes = "wrote more than 4 MiB in `run` and was stopped: a package's hooks together may write no more than the install limit (raise it with [marketplace.install] max_unpacked_mib in config.toml)";
+    let entries = "created more than 200 files and directories in `run` and was stopped: a package's hooks together may create no more than the install limit (raise it with [marketplace.install] max_entries in config.toml)";
     for (attack, expected) in [
         ("fill", bytes),
         ("write-at", bytes),
         ("grow", bytes),
+        // A byte past the end counts the gap too.
+        ("sparse", bytes),
+        ("sparse-stream", bytes),
         ("zeroes", bytes),
         ("splice", bytes),
         ("many-files", entries),
@@ -644,6 +658,61 @@ fn hooks_are_stopped_at_the_install_limits_while_they_write() {
         assert_eq!(err.lines().count(), 1, "{attack}: {err}");
     }
     env.ok(&["marketplace", "install", "evil", "--allow-hooks", "evil"]);
+}
+
+/// The hooks of one package share the allowance (each had it whole, so
+/// sixteen hooks could write sixteen times the limit), and what they leave
+/// with the package's own files must fit the limits too.
+#[test]
+fn a_packages_hooks_write_within_one_allowance() {
+    let env = Env::new();
+    config(&env, "[marketplace.install]\nmax_unpacked_mib = 4\n");
+    publish_hostile_with(&env, ("evil", "1.0.0", json!({})), 2, &[]);
+    let before = snapshot(&env.home().join("packages"));
+    let err = attack_fails(&env, "three-mib", &before);
+    assert!(
+        err.contains("hook hooks/setup.wasm wrote more than 1 MiB in `run` and was stopped: a package's hooks together may write no more than the install limit"),
+        "{err}"
+    );
+    // One run fits the allowance, but not beside 2 MiB of the package's own.
+    let big = "x".repeat(2 << 20);
+    publish_hostile_with(&env, ("big", "1.0.0", json!({})), 1, &[("data.txt", &big)]);
+    let err = env.fails(&[
+        "marketplace",
+        "install",
+        "big",
+        "--allow-hooks",
+        "big",
+        "--var",
+        "attack=three-mib",
+    ]);
+    assert!(
+        err.contains("the post-install hooks of big@1.0.0 left more than the install limits (100000 files, 4 MiB); nothing was installed"),
+        "{err}"
+    );
+}
+
+/// A write the hook started but did not wait for is done before the
+/// package is checked and recorded: what ggen.lock holds is what is there.
+#[test]
+fn a_write_a_hook_leaves_running_ends_before_the_files_are_recorded() {
+    let env = Env::new();
+    config(&env, "[hooks]\nmemory_mib = 256\n");
+    publish_hostile(&env, "evil", "1.0.0", json!({}));
+    env.ok(&[
+        "marketplace",
+        "install",
+        "evil",
+        "--allow-hooks",
+        "evil",
+        "--var",
+        "attack=async-write",
+    ]);
+    let file = installed(&env, "evil").join("async");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 64 << 20);
+    let recorded = &lock(&env)["packages"][0]["files"]["async"];
+    let actual = format!("sha256-{}", sha256_hex(&std::fs::read(&file).unwrap()));
+    assert_eq!(recorded, &json!(actual));
 }
 
 #[test]

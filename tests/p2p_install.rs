@@ -746,8 +746,8 @@ fn hooks_and_updates_of_packages_from_peers_come_from_peers() {
     assert_eq!(report["packages"][0]["version"], "1.1.0", "{report}");
     assert_eq!(
         std::fs::read_to_string(&main).unwrap(),
-        "// demo 1.1.0\n",
-        "approved hooks run on update"
+        "// approved 1.1.0\n",
+        "approved hooks run on update, with the values they last ran with"
     );
     assert_eq!(lock(&client)["packages"][0]["source"], installed);
     // --bootstrap means nothing without --p2p.

@@ -212,17 +212,15 @@ impl Session {
 }
 
 impl Session {
-    /// Runs post-install hooks with the `[hooks]` limits of config.toml,
-    /// writing no more than `[marketplace.install]` lets a package hold.
+    /// Runs post-install hooks with the `[hooks]` limits of config.toml.
     pub fn hook_runner(&self) -> Result<Box<dyn crate::domain::HookRunner>> {
         Ok(Box::new(WasmHookRunner::new(
             PluginEngine::new(self.home.cache())?,
             self.hook_limits()?,
-            self.hook_writes(),
         )))
     }
 
-    /// What a hook may write: what a package may hold.
+    /// What a package's hooks may write: what the package may hold.
     fn hook_writes(&self) -> WriteQuota {
         let install = self.config.marketplace.install.limits();
         WriteQuota {

@@ -83,16 +83,29 @@ pub struct Tree {
 
 /// Hash every file under `dir`, never following symlinks.
 pub fn tree(dir: &Path) -> io::Result<Tree> {
+    tree_within(dir, u64::MAX, u64::MAX).map(|t| t.expect("no bound"))
+}
+
+/// [`tree`], or `None` as soon as the files pass `max_bytes` (by their
+/// sizes, before reading them) or `max_entries`: a sparse file of
+/// terabytes, which costs a hook one byte to make, took hours to hash.
+pub fn tree_within(dir: &Path, max_bytes: u64, max_entries: u64) -> io::Result<Option<Tree>> {
     let root = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let mut out = Tree::default();
-    walk(&root, "", &mut out)?;
-    Ok(out)
+    let within = walk(&root, "", &mut out, (max_bytes, max_entries))?;
+    Ok(within.then_some(out))
 }
 
 /// Through directory handles, not paths: install unpacks the same way, so
 /// a tree whose full paths pass PATH_MAX (under a long --target) can be
-/// verified too (paths failed with "File name too long").
-fn walk(dir: &cap_std::fs::Dir, prefix: &str, out: &mut Tree) -> io::Result<()> {
+/// verified too (paths failed with "File name too long"). False once past
+/// `max`.
+fn walk(
+    dir: &cap_std::fs::Dir,
+    prefix: &str,
+    out: &mut Tree,
+    max @ (max_bytes, max_entries): (u64, u64),
+) -> io::Result<bool> {
     for entry in dir.entries()? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -103,21 +116,55 @@ fn walk(dir: &cap_std::fs::Dir, prefix: &str, out: &mut Tree) -> io::Result<()> 
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            walk(&entry.open_dir()?, &rel, out)?;
-        } else if kind.is_file() {
-            let (digest, size) = reader(entry.open()?.into_std())?;
+            if !walk(&entry.open_dir()?, &rel, out, max)? {
+                return Ok(false);
+            }
+            continue;
+        }
+        if out.files.len() as u64 >= max_entries {
+            return Ok(false);
+        }
+        if kind.is_file() {
+            let file = entry.open()?.into_std();
+            let left = max_bytes - out.bytes;
+            if file.metadata()?.len() > left {
+                return Ok(false);
+            }
+            // Read no further than allowed, should it grow meanwhile.
+            let (digest, size) = reader(io::Read::take(file, left.saturating_add(1)))?;
+            if size > left {
+                return Ok(false);
+            }
             out.bytes += size;
             out.files.insert(rel, digest);
         } else {
             out.files.insert(rel, NOT_A_REGULAR_FILE.into());
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_tree_stops_before_reading_past_its_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "abc").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b"), "de").unwrap();
+        let whole = tree_within(dir.path(), 5, 2).unwrap().expect("within");
+        assert_eq!((whole.files.len(), whole.bytes), (2, 5));
+        assert_eq!(whole.files, tree(dir.path()).unwrap().files);
+        assert!(tree_within(dir.path(), 4, 2).unwrap().is_none());
+        assert!(tree_within(dir.path(), 5, 1).unwrap().is_none());
+        // A terabyte that takes no room: refused by its size, not read
+        // (reading it took hours).
+        let sparse = std::fs::File::create(dir.path().join("sub/sparse")).unwrap();
+        sparse.set_len(1 << 40).unwrap();
+        assert!(tree_within(dir.path(), 1 << 30, 10).unwrap().is_none());
+    }
 
     #[test]
     fn checksums_are_recognised() {

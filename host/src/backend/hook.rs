@@ -25,6 +25,26 @@ pub struct HookContext {
     pub variables: Vec<(String, String)>,
 }
 
+/// Bytes written into files (each rewrite again, growing a file included)
+/// and entries created (files, directories, links). As a quota, what a run
+/// may write: a hook is stopped there rather than when it is done (a few
+/// KB of templates rendered to gigabytes before the check after the hook).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Writes {
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+impl Writes {
+    /// What is left of `self` after `used`.
+    pub fn minus(self, used: Writes) -> Writes {
+        Writes {
+            bytes: self.bytes.saturating_sub(used.bytes),
+            entries: self.entries.saturating_sub(used.entries),
+        }
+    }
+}
+
 /// How a hook run ended, with what it printed.
 pub struct HookRun {
     /// `Ok(summary)`, or `Err(one line saying why it failed)`: an error the
@@ -32,6 +52,8 @@ pub struct HookRun {
     pub result: Result<String, String>,
     /// Its log calls and output lines, bounded (see [`MAX_OUTPUT_LINES`], [`MAX_OUTPUT_BYTES`]).
     pub output: Vec<String>,
+    /// What it wrote.
+    pub wrote: Writes,
 }
 
 /// Lines and bytes of hook output kept for the user; the rest is counted,
@@ -45,6 +67,13 @@ pub trait HookRunner {
     fn builtin(&self, name: &str) -> Option<HookProgram>;
     /// The names of the hooks shipped with ggen.
     fn builtins(&self) -> Vec<&'static str>;
-    /// Run `program` with `package_dir` as its only visible directory.
-    fn run(&mut self, program: &HookProgram, package_dir: &Path, context: &HookContext) -> HookRun;
+    /// Run `program` with `package_dir` as its only visible directory,
+    /// stopping it once it writes more than `quota`.
+    fn run(
+        &mut self,
+        program: &HookProgram,
+        package_dir: &Path,
+        context: &HookContext,
+        quota: Writes,
+    ) -> HookRun;
 }

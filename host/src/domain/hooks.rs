@@ -20,7 +20,7 @@ use super::installed::{FileChange, HookOutcome, HookRecord};
 use super::progress::Progress;
 use super::{MarketplaceError, Result};
 use crate::backend::digest;
-use crate::backend::hook::{HookContext, HookProgram, HookRunner};
+use crate::backend::hook::{HookContext, HookProgram, HookRunner, Writes};
 use crate::backend::plugin::contract;
 use crate::backend::unpack::UnpackLimits;
 
@@ -225,6 +225,11 @@ pub fn run_for_package(
         .map(|h| load(runner, dir, h).map_err(|e| MarketplaceError::Plugin(format!("{who}: {e}"))))
         .collect::<Result<Vec<_>>>()?;
     let approved = options.approves(&context.package);
+    // The package's hooks write within one allowance, together.
+    let mut quota = Writes {
+        bytes: limits.max_bytes,
+        entries: limits.max_entries,
+    };
     for program in &programs {
         let mut report = HookReport {
             package: context.package.clone(),
@@ -243,7 +248,8 @@ pub fn run_for_package(
                 "{who}: running post-install hook {}",
                 program.name
             ));
-            let run = runner.run(program, dir, context);
+            let run = runner.run(program, dir, context, quota);
+            quota = quota.minus(run.wrote);
             for line in &run.output {
                 progress.note(&format!("[{}] {line}", context.package));
             }
@@ -271,19 +277,29 @@ pub fn run_for_package(
         result.reports.push(report);
     }
     if approved {
-        let after = digest::tree(dir)
-            .map_err(|e| MarketplaceError::storage(format!("cannot read {}", dir.display()), e))?;
-        check_after_hooks(&who, &after, limits)?;
+        let after = digest::tree_within(dir, limits.max_bytes, limits.max_entries)
+            .map_err(|e| MarketplaceError::storage(format!("cannot read {}", dir.display()), e))?
+            .ok_or_else(|| over_limits(&who, limits))?;
+        check_after_hooks(&who, &after)?;
         result.changes = diff(&result.files, &after.files);
         result.files = after.files;
     }
     Ok(result)
 }
 
+/// Hooks left more than an archive could hold.
+fn over_limits(who: &str, limits: &UnpackLimits) -> MarketplaceError {
+    MarketplaceError::Security(format!(
+        "the post-install hooks of {who} left more than the install limits ({} files, {} MiB); nothing was installed",
+        limits.max_entries,
+        limits.max_bytes >> 20
+    ))
+}
+
 /// What hooks leave behind must be what an archive could hold: regular files
-/// within the unpacking limits (a symlink to /etc planted for later tools is
-/// refused here).
-fn check_after_hooks(who: &str, after: &digest::Tree, limits: &UnpackLimits) -> Result<()> {
+/// (a symlink to /etc planted for later tools is refused here), within the
+/// unpacking limits (checked while hashing them).
+fn check_after_hooks(who: &str, after: &digest::Tree) -> Result<()> {
     if let Some((path, _)) = after
         .files
         .iter()
@@ -291,15 +307,6 @@ fn check_after_hooks(who: &str, after: &digest::Tree, limits: &UnpackLimits) -> 
     {
         return Err(MarketplaceError::Security(format!(
             "the post-install hooks of {who} left a symlink or special file at `{path}`; hooks may only write regular files; nothing was installed"
-        )));
-    }
-    if after.files.len() as u64 > limits.max_entries || after.bytes > limits.max_bytes {
-        return Err(MarketplaceError::Security(format!(
-            "the post-install hooks of {who} left {} files, {} MiB, over the install limits ({} files, {} MiB); nothing was installed",
-            after.files.len(),
-            after.bytes >> 20,
-            limits.max_entries,
-            limits.max_bytes >> 20
         )));
     }
     Ok(())

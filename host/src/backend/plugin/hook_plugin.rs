@@ -27,16 +27,11 @@ pub fn builtin_names() -> Vec<&'static str> {
 pub struct WasmHookRunner {
     engine: PluginEngine,
     limits: Limits,
-    writes: WriteQuota,
 }
 
 impl WasmHookRunner {
-    pub fn new(engine: PluginEngine, limits: Limits, writes: WriteQuota) -> Self {
-        Self {
-            engine,
-            limits,
-            writes,
-        }
+    pub fn new(engine: PluginEngine, limits: Limits) -> Self {
+        Self { engine, limits }
     }
 }
 
@@ -56,32 +51,38 @@ impl HookRunner for WasmHookRunner {
         builtin_names()
     }
 
-    fn run(&mut self, program: &HookProgram, package_dir: &Path, context: &HookContext) -> HookRun {
+    fn run(
+        &mut self,
+        program: &HookProgram,
+        package_dir: &Path,
+        context: &HookContext,
+        quota: WriteQuota,
+    ) -> HookRun {
         let mut transcript = Transcript::default();
+        let mut wrote = WriteQuota::default();
         let result = run(
             &self.engine,
-            self.limits,
-            self.writes,
+            (self.limits, quota),
             program,
             package_dir,
             context,
-            &mut transcript,
+            (&mut transcript, &mut wrote),
         );
         HookRun {
             result,
             output: transcript.into_lines(),
+            wrote,
         }
     }
 }
 
 fn run(
     engine: &PluginEngine,
-    limits: Limits,
-    writes: WriteQuota,
+    (limits, quota): (Limits, WriteQuota),
     program: &HookProgram,
     package_dir: &Path,
     context: &HookContext,
-    transcript: &mut Transcript,
+    (transcript, wrote): (&mut Transcript, &mut WriteQuota),
 ) -> Result<String, String> {
     let label = format!("hook {}", program.name);
     let source = WasmSource {
@@ -98,7 +99,7 @@ fn run(
         PostInstallHookPre::new,
     )
     .map_err(|e| e.to_string())?;
-    let policy = Policy::hook(package_dir.to_path_buf(), limits, writes);
+    let policy = Policy::hook(package_dir.to_path_buf(), limits, quota);
     let mut store =
         sandbox::new_store(engine.engine(), &policy, &label).map_err(|e| e.to_string())?;
     store.data_mut().transcript = Some(Transcript::default());
@@ -140,5 +141,11 @@ fn run(
         )),
     };
     *transcript = store.data_mut().transcript.take().unwrap_or_default();
+    *wrote = store
+        .data()
+        .writes
+        .as_ref()
+        .map(|b| b.used())
+        .unwrap_or_default();
     outcome
 }

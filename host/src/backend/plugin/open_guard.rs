@@ -48,10 +48,13 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
                     path_flags.contains(PathFlags::SYMLINK_FOLLOW),
                 ) {
                     Found::Special => return Ok((Err(ErrorCode::Unsupported),)),
-                    Found::Nothing if oflags.contains(OpenFlags::CREATE) => {
+                    Found::Usual => {}
+                    // What could not be looked at (out of descriptors, say)
+                    // may be created all the same: it counts.
+                    Found::Nothing | Found::Unknown if oflags.contains(OpenFlags::CREATE) => {
                         super::write_quota::charge_entry(state)?;
                     }
-                    _ => {}
+                    Found::Nothing | Found::Unknown => {}
                 }
             }
             let opened: Opened = match HostDescriptor::open_at(

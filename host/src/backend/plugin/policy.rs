@@ -79,17 +79,8 @@ pub struct RoleGrants {
     pub configured_in: LimitSettings,
 }
 
-/// What one hook run may write into its directories, counted as it writes:
-/// the install limits, so a hook that would leave more than a package may
-/// hold is stopped at that point rather than when it is done (a few KB of
-/// templates rendered to gigabytes before the check after the hook).
-#[derive(Debug, Clone, Copy)]
-pub struct WriteQuota {
-    /// Bytes written to files (rewrites count again), or added by growing one.
-    pub bytes: u64,
-    /// Files, directories and links created.
-    pub entries: u64,
-}
+/// What a role may write into its directories, counted as it writes.
+pub use crate::backend::hook::Writes as WriteQuota;
 
 /// Where users raise the write quota: bytes, entries, both.
 pub const WRITE_QUOTA_SETTINGS: (&str, &str, &str) = (

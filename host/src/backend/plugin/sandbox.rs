@@ -421,13 +421,13 @@ pub fn describe_failure(
         match budget.hit {
             Some(Exceeded::Bytes) => {
                 return format!(
-                    "{label} wrote more than the install limit of {} MiB in `{func}` and was stopped (raise it with {bytes})",
-                    budget.quota.bytes >> 20
+                    "{label} wrote more than {} in `{func}` and was stopped: a package's hooks together may write no more than the install limit (raise it with {bytes})",
+                    human_bytes(budget.quota.bytes)
                 );
             }
             Some(Exceeded::Entries) => {
                 return format!(
-                    "{label} created more than the install limit of {} files and directories in `{func}` and was stopped (raise it with {entries})",
+                    "{label} created more than {} files and directories in `{func}` and was stopped: a package's hooks together may create no more than the install limit (raise it with {entries})",
                     budget.quota.entries
                 );
             }
@@ -491,6 +491,16 @@ fn panic_message(stderr: &str) -> Option<String> {
         }
     }
     found.filter(|m| !m.trim().is_empty())
+}
+
+/// `4 MiB`, `512 KiB`, `10 bytes`: whole units, rounded down.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 => format!("{} KiB", n >> 10),
+        1 => "1 byte".into(),
+        n => format!("{n} bytes"),
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -578,6 +588,15 @@ mod tests {
         let long = Duration::from_secs(u64::MAX / 4);
         assert_eq!(effective_deadline(long), long);
         assert_eq!(deadline_ticks(Duration::MAX), 1 << 52);
+    }
+
+    #[test]
+    fn sizes_read_in_whole_units() {
+        assert_eq!(human_bytes(4 << 20), "4 MiB");
+        assert_eq!(human_bytes((4 << 20) + 5), "4 MiB");
+        assert_eq!(human_bytes(1536), "1 KiB");
+        assert_eq!(human_bytes(1), "1 byte");
+        assert_eq!(human_bytes(0), "0 bytes");
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! count first and stop the plugin (a trap) at the quota, then do what
 //! wasmtime-wasi does. Bytes are counted on streams opened on files
 //! (`write-via-stream`, `append-via-stream`), not on stdout and stderr,
-//! which have their own cap. A plugin without a quota is not counted.
+//! which have their own cap. Writing past a file's end counts the gap too
+//! (a byte written a terabyte in makes a terabyte file to read). A plugin
+//! without a quota is not counted.
+//!
+//! With a quota, a non-blocking write to a file finishes before the call
+//! returns: wasmtime-wasi runs it on a thread the store's end does not
+//! stop, so it could go on after the files were checked and moved.
 
 use std::collections::HashSet;
 
@@ -76,6 +82,14 @@ impl WriteBudget {
     fn bytes_left(&self) -> u64 {
         self.quota.bytes.saturating_sub(self.bytes)
     }
+
+    /// What has been charged so far.
+    pub fn used(&self) -> WriteQuota {
+        WriteQuota {
+            bytes: self.bytes.min(self.quota.bytes),
+            entries: self.entries.min(self.quota.entries),
+        }
+    }
 }
 
 /// Charge `n` bytes written to `stream`, if it is a file's.
@@ -119,8 +133,10 @@ fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
          (out, bytes): (Resource<OutputStream>, Vec<u8>)|
          -> wasmtime::Result<Written> {
             let state = store.data_mut();
-            charge_stream(state, out.rep(), bytes.len() as u64)?;
+            let rep = out.rep();
+            charge_stream(state, rep, bytes.len() as u64)?;
             let written = HostOutputStream::write(&mut state.table, out, bytes);
+            let written = written.and_then(|()| finish(state, rep));
             Ok((stream_result(state, written)?,))
         },
     )?;
@@ -141,8 +157,10 @@ fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
          (out, len): (Resource<OutputStream>, u64)|
          -> wasmtime::Result<Written> {
             let state = store.data_mut();
-            charge_stream(state, out.rep(), len)?;
+            let rep = out.rep();
+            charge_stream(state, rep, len)?;
             let written = HostOutputStream::write_zeroes(&mut state.table, out, len);
+            let written = written.and_then(|()| finish(state, rep));
             Ok((stream_result(state, written)?,))
         },
     )?;
@@ -169,6 +187,7 @@ fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
             let rep = out.rep();
             let spliced = HostOutputStream::splice(&mut state.table, out, src, len);
             charge_stream(state, rep, *spliced.as_ref().unwrap_or(&0))?;
+            let spliced = spliced.and_then(|n| finish(state, rep).map(|()| n));
             Ok((stream_result(state, spliced)?,))
         },
     )?;
@@ -186,6 +205,16 @@ fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Wait for a write just started on a file's stream (a plugin with a quota).
+fn finish(state: &mut PluginState, stream: u32) -> wasmtime_wasi::p2::StreamResult<()> {
+    match &state.writes {
+        Some(b) if b.file_streams.contains(&stream) => {
+            HostOutputStream::blocking_flush(&mut state.table, Resource::new_borrow(stream))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A splice into a file's stream asks for no more than the quota has left;
@@ -235,6 +264,8 @@ fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         "[method]descriptor.write-via-stream",
         |mut store: Store, (fd, offset): (Resource<Descriptor>, u64)| -> wasmtime::Result<Opened> {
             let state = store.data_mut();
+            let gap = past_end(state, &fd, offset);
+            charge_bytes(state, gap)?;
             let opened = HostDescriptor::write_via_stream(&mut state.filesystem(), fd, offset);
             Ok((fs_result(opened.inspect(|s| note_file_stream(state, s)))?,))
         },
@@ -253,7 +284,8 @@ fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
          (fd, bytes, offset): (Resource<Descriptor>, Vec<u8>, u64)|
          -> wasmtime::Result<(Result<u64, ErrorCode>,)> {
             let state = store.data_mut();
-            charge_bytes(state, bytes.len() as u64)?;
+            let gap = past_end(state, &fd, offset);
+            charge_bytes(state, gap.saturating_add(bytes.len() as u64))?;
             Ok((fs_result(HostDescriptor::write(
                 &mut state.filesystem(),
                 fd,
@@ -267,12 +299,7 @@ fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         "[method]descriptor.set-size",
         |mut store: Store, (fd, size): (Resource<Descriptor>, u64)| -> wasmtime::Result<Created> {
             let state = store.data_mut();
-            let grown = match state.table.get(&fd) {
-                Ok(Descriptor::File(f)) if state.writes.is_some() => {
-                    size.saturating_sub(f.file.metadata().map_or(0, |m| m.len()))
-                }
-                _ => 0,
-            };
+            let grown = past_end(state, &fd, size);
             charge_bytes(state, grown)?;
             Ok((fs_result(HostDescriptor::set_size(
                 &mut state.filesystem(),
@@ -329,6 +356,17 @@ fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// How far `offset` lies past the end of the file `fd` (0 without a
+/// quota, or when it is not a file: the call then fails as WASI does).
+fn past_end(state: &PluginState, fd: &Resource<Descriptor>, offset: u64) -> u64 {
+    match state.table.get(fd) {
+        Ok(Descriptor::File(f)) if state.writes.is_some() => {
+            offset.saturating_sub(f.file.metadata().map_or(0, |m| m.len()))
+        }
+        _ => 0,
+    }
 }
 
 fn note_file_stream(state: &mut PluginState, stream: &Resource<OutputStream>) {
