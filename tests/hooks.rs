@@ -1159,11 +1159,34 @@ fn var_values_are_kept_for_later_runs_of_the_hooks() {
             "--force",
             "--var",
             "owner=bob",
+            "--var",
+            "version=9.9.9",
         ][..],
         &allow,
     ]
     .concat());
+    assert_eq!(title(), "Home by bob (9.9.9)\n");
+    // The names of the package itself hold for that run only.
+    assert_eq!(kept(), json!({"owner": "bob", "title": "Home"}));
+    env.ok(&[&["marketplace", "install", "site", "--force"][..], &allow].concat());
     assert_eq!(title(), "Home by bob (1.1.0)\n");
+    // Given where no hook runs, --var says how it would.
+    let (_, warned) = env.ok_warned(
+        &[
+            &["marketplace", "install", "site", "--var", "owner=x"][..],
+            &allow,
+        ]
+        .concat(),
+    );
+    assert!(
+        warned.contains("no post-install hook ran, so --var was not used and is not kept (hooks run when a package is installed or replaced: `install NAME --force --var ...` runs an installed package's again)"),
+        "{warned}"
+    );
+    let (_, warned) = env.ok_warned(&["marketplace", "approve-hooks", "--yes", "--var", "owner=x"]);
+    assert!(
+        warned.contains("no hooks were waiting, so --var was not used"),
+        "{warned}"
+    );
     assert_eq!(kept(), json!({"owner": "bob", "title": "Home"}));
     // A run that skips the hooks keeps what they last ran with.
     env.ok(&["marketplace", "install", "site@1.0.0"]);

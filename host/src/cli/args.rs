@@ -249,7 +249,7 @@ pub struct ApproveHooksArgs {
     /// Installation root [default: $GGEN_HOME/packages]
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// A variable for the hooks, e.g. --var project_name=demo (repeatable)
+    /// A variable for the hooks, e.g. --var project_name=demo (repeatable; kept in ggen.lock for when they run again)
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// Discard local changes to the packages it reinstalls to run their hooks

@@ -273,6 +273,11 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             let pending = domain::approve::pending_now(&root, || session.lock_install_root(&root))?;
             if pending.is_empty() {
                 output::no_pending_hooks(a.json);
+                if !a.vars.is_empty() {
+                    tracing::warn!(
+                        "no hooks were waiting, so --var was not used (`install NAME --force --var ...` runs an installed package's hooks again)"
+                    );
+                }
                 return Ok(());
             }
             if !a.json || !a.yes {
@@ -356,15 +361,22 @@ fn target_flag(target: Option<&std::path::Path>) -> String {
 }
 
 /// `--var` values reach only the hooks that run in this command, and are
-/// kept only with the packages whose hooks ran: say so when none ran (an
-/// unapproved hook gets them from approve-hooks' own `--var`).
+/// kept only with the packages whose hooks ran: say so when none ran, and
+/// how they would (an unapproved hook gets them from approve-hooks' own
+/// `--var`; an installed package's hooks run again on a reinstall).
 fn warn_unused_vars(vars: &[(String, String)], report: &domain::install::InstallReport) {
-    let ran = (report.hooks.iter()).any(|h| h.outcome == domain::installed::HookOutcome::Ran);
-    if !vars.is_empty() && !ran && !report.dry_run {
-        tracing::warn!(
-            "no post-install hook ran, so --var was not used and is not kept (give the values to approve-hooks when you approve the hooks)"
-        );
+    use domain::installed::HookOutcome;
+    let ran = (report.hooks.iter()).any(|h| h.outcome == HookOutcome::Ran);
+    if vars.is_empty() || ran || report.dry_run {
+        return;
     }
+    let skipped = (report.hooks.iter()).any(|h| h.outcome == HookOutcome::Skipped);
+    let how = if skipped {
+        "give the values to approve-hooks when you approve the hooks"
+    } else {
+        "hooks run when a package is installed or replaced: `install NAME --force --var ...` runs an installed package's again"
+    };
+    tracing::warn!("no post-install hook ran, so --var was not used and is not kept ({how})");
 }
 
 /// `word` as a shell reads it back (quoted when it needs to be).

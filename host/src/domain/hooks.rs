@@ -81,6 +81,17 @@ pub fn variables_for(
     variables
 }
 
+/// Variables that name the installed package itself (render-templates'
+/// built-ins): a value given for them holds for that run only, or an
+/// update would go on rendering the old version.
+const FOLLOW_THE_PACKAGE: [&str; 2] = ["package", "version"];
+
+/// What of `variables` ggen.lock keeps for the next run.
+pub fn variables_to_keep(mut variables: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    variables.retain(|name, _| !FOLLOW_THE_PACKAGE.contains(&name.as_str()));
+    variables
+}
+
 /// `KEY=VALUE` from `--var`.
 pub fn parse_var(text: &str) -> std::result::Result<(String, String), String> {
     let (key, value) = text

@@ -593,7 +593,11 @@ fn commit(
         *files = result.files;
         let ran = (result.records.iter()).any(|r| r.outcome == HookOutcome::Ran);
         // What the hooks ran with; when they did not run, what they last did.
-        let variables = if ran { variables } else { kept };
+        let variables = if ran {
+            hooks::variables_to_keep(variables)
+        } else {
+            kept
+        };
         reports.extend(result.reports);
         hooked.insert(p.name.clone(), (result.records, result.changes, variables));
         fault("hooks-ran")?;
