@@ -1811,6 +1811,43 @@ fn update_moves_what_a_new_version_needs_though_it_was_not_a_dependency() {
 }
 
 #[test]
+fn update_does_not_move_a_package_beside_the_named_one_for_its_sake() {
+    // base 3 needs lib 2, which core 1.2 (asked for as `>=1, <2`) does not
+    // accept: `update base` moved core to 2.1 across a major version, though
+    // base does not need core (found by scripts/fuzz-install.py, seed 18007).
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "lib", "1.0.0", json!({}));
+    pkg(&env, "lib", "2.0.0", json!({}));
+    pkg(&env, "core", "1.2.0", json!({"lib": ">=1, <2"}));
+    pkg(&env, "core", "2.1.0", json!({}));
+    pkg(&env, "base", "2.1.0", json!({}));
+    pkg(&env, "kit", "3.0.0", json!({"base": "*"}));
+    env.ok(&["marketplace", "install", "kit", "core@>=1, <2"]);
+    pkg(&env, "base", "3.0.0", json!({"lib": ">=2"}));
+    let before = locked_versions(&lock(&root));
+    let out = env.ok(&["marketplace", "update", "base"]);
+    assert_eq!(locked_versions(&lock(&root)), before, "{out}");
+    assert!(
+        out.contains("note: base stays at 2.1.0: base@3.0.0 would also move lib to 2.0.0, core to 2.1.0; `install base@latest` does that"),
+        "{out}"
+    );
+    // Once core is updated itself (to 2.1, which needs no lib), base moves,
+    // and lib with it.
+    env.ok(&["marketplace", "update", "core"]);
+    env.ok(&["marketplace", "update", "base"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[
+            ("base", "3.0.0"),
+            ("core", "2.1.0"),
+            ("kit", "3.0.0"),
+            ("lib", "2.0.0")
+        ])
+    );
+}
+
+#[test]
 fn update_moves_what_the_named_package_needs_and_no_dependencies_breaks_nothing() {
     let env = Env::new();
     let root = env.home().join("packages");

@@ -115,6 +115,32 @@ pub fn update<L>(
                 latest: false,
             });
         }
+        // Installed packages the plan moves though the selected ones do not
+        // need them (one beside them whose dependency they move, as far as
+        // a major version) stay where they are; planned again until none.
+        if (locked.iter()).any(|p| !specs.iter().any(|s| s.name == p.name)) {
+            let dry_run = InstallOptions {
+                dry_run: true,
+                ..options.clone()
+            };
+            loop {
+                let plan = install(from, &specs, &dry_run)?;
+                let strays = strays(&plan, &locked, |name| {
+                    (locked.iter()).any(|p| p.name == name && moves(p))
+                });
+                if strays.is_empty() {
+                    break;
+                }
+                for p in strays {
+                    options.unnamed.insert(p.name.clone());
+                    specs.push(Spec {
+                        name: p.name.clone(),
+                        req: installed::requirement("=", &p.name, &p.version)?,
+                        latest: false,
+                    });
+                }
+            }
+        }
         install(from, &specs, &options).map(Some)
     })?;
     let mut report = report.expect("the packages to update are installed (checked above)");
@@ -218,6 +244,32 @@ fn held_back(
             others.join(", ")
         ),
     })
+}
+
+/// The installed packages `plan` moves that no `selected` package needs,
+/// directly or not, at the versions planned.
+fn strays<'a>(
+    plan: &InstallReport,
+    locked: &'a [installed::LockedPackage],
+    selected: impl Fn(&str) -> bool,
+) -> Vec<&'a installed::LockedPackage> {
+    let planned = |name: &str| plan.packages.iter().find(|p| p.name == name);
+    let mut needed = std::collections::BTreeSet::new();
+    let mut stack: Vec<&str> = (plan.packages.iter())
+        .filter(|p| selected(&p.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    while let Some(name) = stack.pop() {
+        if needed.insert(name)
+            && let Some(p) = planned(name)
+        {
+            stack.extend(p.dependencies.keys().map(String::as_str));
+        }
+    }
+    (locked.iter())
+        .filter(|l| !needed.contains(l.name.as_str()))
+        .filter(|l| planned(&l.name).is_some_and(|p| p.action != super::install::Action::Unchanged))
+        .collect()
 }
 
 /// Everything that depends on `on`, directly or not, as ggen.lock records it.
