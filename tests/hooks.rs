@@ -274,7 +274,7 @@ fn unapproved_hooks_are_skipped_and_reported() {
         "project_name=x",
     ]);
     assert!(
-        stderr.contains("no post-install hook ran, so --var was not used"),
+        stderr.contains("--var was not used and is not kept: no post-install hook ran (give the values to approve-hooks when you approve the hooks)"),
         "{stderr}"
     );
     // In another root, the hints name it (approve-hooks without it worked
@@ -637,8 +637,8 @@ fn hooks_are_stopped_at_the_install_limits_while_they_write() {
     env.ok(&["marketplace", "install", "keep"]);
     publish_hostile(&env, "evil", "1.0.0", json!({}));
     let before = snapshot(&env.home().join("packages"));
-    let bytes = "wrote more than 4 MiB in `run` and was stopped: a package's hooks together may write no more than the install limit (raise it with [marketplace.install] max_unpacked_mib in config.toml)";
-    let entries = "created more than 200 files and directories in `run` and was stopped: a package's hooks together may create no more than the install limit (raise it with [marketplace.install] max_entries in config.toml)";
+    let bytes = "wrote more than the install limit (4 MiB) in `run` and was stopped (raise it with [marketplace.install] max_unpacked_mib in config.toml)";
+    let entries = "created more than the install limit (200 files, directories and links) in `run` and was stopped (raise it with [marketplace.install] max_entries in config.toml)";
     for (attack, expected) in [
         ("fill", bytes),
         ("write-at", bytes),
@@ -671,7 +671,7 @@ fn a_packages_hooks_write_within_one_allowance() {
     let before = snapshot(&env.home().join("packages"));
     let err = attack_fails(&env, "three-mib", &before);
     assert!(
-        err.contains("hook hooks/setup.wasm wrote more than 1 MiB in `run` and was stopped: a package's hooks together may write no more than the install limit"),
+        err.contains("hook hooks/setup.wasm wrote more than the 1 MiB its package's earlier hooks left of the install limit (4 MiB) in `run` and was stopped (raise it with [marketplace.install] max_unpacked_mib in config.toml)"),
         "{err}"
     );
     // One run fits the allowance, but not beside 2 MiB of the package's own.
@@ -687,7 +687,7 @@ fn a_packages_hooks_write_within_one_allowance() {
         "attack=three-mib",
     ]);
     assert!(
-        err.contains("the post-install hooks of big@1.0.0 left more than the install limits (100000 files, 4 MiB); nothing was installed"),
+        err.contains("the post-install hooks of big@1.0.0 left the package with more than the install limit of 4 MiB; nothing was installed"),
         "{err}"
     );
 }
@@ -1179,12 +1179,12 @@ fn var_values_are_kept_for_later_runs_of_the_hooks() {
         .concat(),
     );
     assert!(
-        warned.contains("no post-install hook ran, so --var was not used and is not kept (hooks run when a package is installed or replaced: `install NAME --force --var ...` runs an installed package's again)"),
+        warned.contains("--var was not used and is not kept: nothing was installed or replaced, so no post-install hook ran (`install NAME --force --allow-hooks NAME --var ...` runs an installed package's hooks again)"),
         "{warned}"
     );
     let (_, warned) = env.ok_warned(&["marketplace", "approve-hooks", "--yes", "--var", "owner=x"]);
     assert!(
-        warned.contains("no hooks were waiting, so --var was not used"),
+        warned.contains("--var was not used: no hooks were waiting (`install NAME --force"),
         "{warned}"
     );
     assert_eq!(kept(), json!({"owner": "bob", "title": "Home"}));

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use crate::backend::created_dir::CreatedDir;
 use crate::backend::dir_check::not_a_directory;
+use crate::backend::hook::Writes;
 use crate::backend::lock::{DirLock, lock_exclusive};
 pub use crate::backend::plugin::inspect::Inspection;
-use crate::backend::plugin::policy::WriteQuota;
 use crate::backend::plugin::{
     Limits, PluginEngine, Policy, WasmHookRunner, WasmRegistry, WasmSource, embedded, inspect,
 };
@@ -128,10 +128,10 @@ impl Session {
         self.load_registry()
     }
 
-    /// The registry for a command that only reads it (search, info,
-    /// unpublish): GGEN_HOME set to a directory that does not exist is a
-    /// mistake (a typo), not an empty registry, and is not created.
-    pub fn open_registry_to_read(&self) -> Result<Box<dyn Registry>> {
+    /// The registry for a command that needs one already there (search,
+    /// info, unpublish): GGEN_HOME set to a directory that does not exist
+    /// is a mistake (a typo), not an empty registry, and is not created.
+    pub fn open_existing_registry(&self) -> Result<Box<dyn Registry>> {
         if self.home_missing && !self.registry_chosen {
             return Err(MarketplaceError::Config(format!(
                 "GGEN_HOME is {}, which does not exist; check the path (publishing or installing a package creates it)",
@@ -221,12 +221,8 @@ impl Session {
     }
 
     /// What a package's hooks may write: what the package may hold.
-    fn hook_writes(&self) -> WriteQuota {
-        let install = self.config.marketplace.install.limits();
-        WriteQuota {
-            bytes: install.max_bytes,
-            entries: install.max_entries,
-        }
+    fn hook_writes(&self) -> Writes {
+        Writes::from(&self.config.marketplace.install.limits())
     }
 
     /// The `[hooks]` limits of config.toml.

@@ -63,6 +63,10 @@ pub fn is_package_name(name: &str) -> bool {
     check_package_name(name).is_ok()
 }
 
+/// The template variables that name the installed package itself
+/// (`{{ package }}`, `{{ version }}`), filled from the install context.
+pub const PACKAGE_VARIABLES: [&str; 2] = ["package", "version"];
+
 /// A template variable's name, what `{{ name }}` refers to: 1-64 ASCII
 /// letters, digits, `_`, `-` and `.`.
 pub fn is_variable_name(name: &str) -> bool {

@@ -86,26 +86,37 @@ pub fn tree(dir: &Path) -> io::Result<Tree> {
     tree_within(dir, u64::MAX, u64::MAX).map(|t| t.expect("no bound"))
 }
 
-/// [`tree`], or `None` as soon as the files pass `max_bytes` (by their
-/// sizes, before reading them) or `max_entries`: a sparse file of
+/// Which bound a tree passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    Bytes,
+    Entries,
+}
+
+/// [`tree`], or which bound it passed as soon as the files pass
+/// `max_bytes` (by their sizes, before reading them) or `max_entries`
+/// (files, links and other entries but directories): a sparse file of
 /// terabytes, which costs a hook one byte to make, took hours to hash.
-pub fn tree_within(dir: &Path, max_bytes: u64, max_entries: u64) -> io::Result<Option<Tree>> {
+pub fn tree_within(
+    dir: &Path,
+    max_bytes: u64,
+    max_entries: u64,
+) -> io::Result<Result<Tree, Passed>> {
     let root = cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let mut out = Tree::default();
-    let within = walk(&root, "", &mut out, (max_bytes, max_entries))?;
-    Ok(within.then_some(out))
+    let walked = walk(&root, "", &mut out, (max_bytes, max_entries))?;
+    Ok(walked.map(|()| out))
 }
 
 /// Through directory handles, not paths: install unpacks the same way, so
 /// a tree whose full paths pass PATH_MAX (under a long --target) can be
-/// verified too (paths failed with "File name too long"). False once past
-/// `max`.
+/// verified too (paths failed with "File name too long").
 fn walk(
     dir: &cap_std::fs::Dir,
     prefix: &str,
     out: &mut Tree,
     max @ (max_bytes, max_entries): (u64, u64),
-) -> io::Result<bool> {
+) -> io::Result<Result<(), Passed>> {
     for entry in dir.entries()? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -116,24 +127,24 @@ fn walk(
         };
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            if !walk(&entry.open_dir()?, &rel, out, max)? {
-                return Ok(false);
+            if let Err(passed) = walk(&entry.open_dir()?, &rel, out, max)? {
+                return Ok(Err(passed));
             }
             continue;
         }
         if out.files.len() as u64 >= max_entries {
-            return Ok(false);
+            return Ok(Err(Passed::Entries));
         }
         if kind.is_file() {
             let file = entry.open()?.into_std();
             let left = max_bytes - out.bytes;
             if file.metadata()?.len() > left {
-                return Ok(false);
+                return Ok(Err(Passed::Bytes));
             }
             // Read no further than allowed, should it grow meanwhile.
             let (digest, size) = reader(io::Read::take(file, left.saturating_add(1)))?;
             if size > left {
-                return Ok(false);
+                return Ok(Err(Passed::Bytes));
             }
             out.bytes += size;
             out.files.insert(rel, digest);
@@ -141,7 +152,7 @@ fn walk(
             out.files.insert(rel, NOT_A_REGULAR_FILE.into());
         }
     }
-    Ok(true)
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -157,13 +168,20 @@ mod tests {
         let whole = tree_within(dir.path(), 5, 2).unwrap().expect("within");
         assert_eq!((whole.files.len(), whole.bytes), (2, 5));
         assert_eq!(whole.files, tree(dir.path()).unwrap().files);
-        assert!(tree_within(dir.path(), 4, 2).unwrap().is_none());
-        assert!(tree_within(dir.path(), 5, 1).unwrap().is_none());
+        assert_eq!(
+            tree_within(dir.path(), 4, 2).unwrap().err(),
+            Some(Passed::Bytes)
+        );
+        assert_eq!(
+            tree_within(dir.path(), 5, 1).unwrap().err(),
+            Some(Passed::Entries)
+        );
         // A terabyte that takes no room: refused by its size, not read
-        // (reading it took hours).
+        // (reading it would take many minutes).
         let sparse = std::fs::File::create(dir.path().join("sub/sparse")).unwrap();
         sparse.set_len(1 << 40).unwrap();
-        assert!(tree_within(dir.path(), 1 << 30, 10).unwrap().is_none());
+        let passed = tree_within(dir.path(), (1 << 40) - 1, 10).unwrap().err();
+        assert_eq!(passed, Some(Passed::Bytes));
     }
 
     #[test]

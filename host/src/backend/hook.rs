@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::unpack::UnpackLimits;
+
 /// A hook component and how the user knows it.
 pub struct HookProgram {
     /// As declared in package.json: `builtin:<name>` or a path in the package.
@@ -33,6 +35,25 @@ pub struct HookContext {
 pub struct Writes {
     pub bytes: u64,
     pub entries: u64,
+}
+
+/// What a package's hooks may write: what the package may hold.
+impl From<&UnpackLimits> for Writes {
+    fn from(limits: &UnpackLimits) -> Self {
+        Writes {
+            bytes: limits.max_bytes,
+            entries: limits.max_entries,
+        }
+    }
+}
+
+/// What one hook run may write: what the package's earlier hooks left of
+/// their allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteQuota {
+    pub left: Writes,
+    /// The whole allowance (the install limits), for messages.
+    pub limit: Writes,
 }
 
 impl Writes {
@@ -68,12 +89,12 @@ pub trait HookRunner {
     /// The names of the hooks shipped with ggen.
     fn builtins(&self) -> Vec<&'static str>;
     /// Run `program` with `package_dir` as its only visible directory,
-    /// stopping it once it writes more than `quota`.
+    /// stopping it once it writes more than `quota.left`.
     fn run(
         &mut self,
         program: &HookProgram,
         package_dir: &Path,
         context: &HookContext,
-        quota: Writes,
+        quota: WriteQuota,
     ) -> HookRun;
 }

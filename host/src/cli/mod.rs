@@ -124,7 +124,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
                 ));
             }
             let query = a.query.into_query();
-            let mut registry = session.open_registry_to_read()?;
+            let mut registry = session.open_existing_registry()?;
             if a.hybrid {
                 return p2p::hybrid_search(&session, registry.as_mut(), &query, &a.net, a.json);
             }
@@ -147,14 +147,14 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
         MarketplaceCommand::Unpublish(a) => {
             // Bad input is refused before a plugin is compiled.
             let target = domain::unpublish::parse(&a.package)?;
-            let mut registry = session.open_registry_to_read()?;
+            let mut registry = session.open_existing_registry()?;
             let report = domain::unpublish::unpublish(registry.as_mut(), &target, a.force, || {
                 session.lock_registry()
             })?;
             output::unpublish(&report, a.json);
         }
         MarketplaceCommand::Info(a) => {
-            let mut registry = session.open_registry_to_read()?;
+            let mut registry = session.open_existing_registry()?;
             let package = domain::info::info(registry.as_mut(), &a.name)?;
             output::info(&package, a.json);
         }
@@ -274,9 +274,7 @@ fn execute(cli: Cli) -> Result<(), MarketplaceError> {
             if pending.is_empty() {
                 output::no_pending_hooks(a.json);
                 if !a.vars.is_empty() {
-                    tracing::warn!(
-                        "no hooks were waiting, so --var was not used (`install NAME --force --var ...` runs an installed package's hooks again)"
-                    );
+                    tracing::warn!("--var was not used: no hooks were waiting ({RERUN_HOOKS})");
                 }
                 return Ok(());
             }
@@ -360,10 +358,13 @@ fn target_flag(target: Option<&std::path::Path>) -> String {
         .unwrap_or_default()
 }
 
+/// How an installed package's hooks run again, with new `--var` values.
+const RERUN_HOOKS: &str =
+    "`install NAME --force --allow-hooks NAME --var ...` runs an installed package's hooks again";
+
 /// `--var` values reach only the hooks that run in this command, and are
 /// kept only with the packages whose hooks ran: say so when none ran, and
-/// how they would (an unapproved hook gets them from approve-hooks' own
-/// `--var`; an installed package's hooks run again on a reinstall).
+/// how they would.
 fn warn_unused_vars(vars: &[(String, String)], report: &domain::install::InstallReport) {
     use domain::installed::HookOutcome;
     let ran = (report.hooks.iter()).any(|h| h.outcome == HookOutcome::Ran);
@@ -371,12 +372,17 @@ fn warn_unused_vars(vars: &[(String, String)], report: &domain::install::Install
         return;
     }
     let skipped = (report.hooks.iter()).any(|h| h.outcome == HookOutcome::Skipped);
-    let how = if skipped {
-        "give the values to approve-hooks when you approve the hooks"
+    let unchanged =
+        (report.packages.iter()).all(|p| p.action == domain::install::Action::Unchanged);
+    let why = if skipped {
+        "no post-install hook ran (give the values to approve-hooks when you approve the hooks)"
+            .into()
+    } else if unchanged {
+        format!("nothing was installed or replaced, so no post-install hook ran ({RERUN_HOOKS})")
     } else {
-        "hooks run when a package is installed or replaced: `install NAME --force --var ...` runs an installed package's again"
+        "none of the packages installed has post-install hooks".into()
     };
-    tracing::warn!("no post-install hook ran, so --var was not used and is not kept ({how})");
+    tracing::warn!("--var was not used and is not kept: {why}");
 }
 
 /// `word` as a shell reads it back (quoted when it needs to be).

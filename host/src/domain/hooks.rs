@@ -20,7 +20,7 @@ use super::installed::{FileChange, HookOutcome, HookRecord};
 use super::progress::Progress;
 use super::{MarketplaceError, Result};
 use crate::backend::digest;
-use crate::backend::hook::{HookContext, HookProgram, HookRunner, Writes};
+use crate::backend::hook::{HookContext, HookProgram, HookRunner, WriteQuota, Writes};
 use crate::backend::plugin::contract;
 use crate::backend::unpack::UnpackLimits;
 
@@ -81,14 +81,12 @@ pub fn variables_for(
     variables
 }
 
-/// Variables that name the installed package itself (render-templates'
-/// built-ins): a value given for them holds for that run only, or an
-/// update would go on rendering the old version.
-const FOLLOW_THE_PACKAGE: [&str; 2] = ["package", "version"];
-
-/// What of `variables` ggen.lock keeps for the next run.
+/// What of `variables` ggen.lock keeps for the next run: not those that
+/// name the installed package itself (a value given for them holds for that
+/// run only, or an update would go on rendering the old version).
 pub fn variables_to_keep(mut variables: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    variables.retain(|name, _| !FOLLOW_THE_PACKAGE.contains(&name.as_str()));
+    use ggen_plugin_sdk::names::PACKAGE_VARIABLES;
+    variables.retain(|name, _| !PACKAGE_VARIABLES.contains(&name.as_str()));
     variables
 }
 
@@ -237,10 +235,8 @@ pub fn run_for_package(
         .collect::<Result<Vec<_>>>()?;
     let approved = options.approves(&context.package);
     // The package's hooks write within one allowance, together.
-    let mut quota = Writes {
-        bytes: limits.max_bytes,
-        entries: limits.max_entries,
-    };
+    let limit = Writes::from(limits);
+    let mut left = limit;
     for program in &programs {
         let mut report = HookReport {
             package: context.package.clone(),
@@ -259,8 +255,8 @@ pub fn run_for_package(
                 "{who}: running post-install hook {}",
                 program.name
             ));
-            let run = runner.run(program, dir, context, quota);
-            quota = quota.minus(run.wrote);
+            let run = runner.run(program, dir, context, WriteQuota { left, limit });
+            left = left.minus(run.wrote);
             for line in &run.output {
                 progress.note(&format!("[{}] {line}", context.package));
             }
@@ -290,7 +286,7 @@ pub fn run_for_package(
     if approved {
         let after = digest::tree_within(dir, limits.max_bytes, limits.max_entries)
             .map_err(|e| MarketplaceError::storage(format!("cannot read {}", dir.display()), e))?
-            .ok_or_else(|| over_limits(&who, limits))?;
+            .map_err(|passed| over_limits(&who, limits, passed))?;
         check_after_hooks(&who, &after)?;
         result.changes = diff(&result.files, &after.files);
         result.files = after.files;
@@ -299,17 +295,19 @@ pub fn run_for_package(
 }
 
 /// Hooks left more than an archive could hold.
-fn over_limits(who: &str, limits: &UnpackLimits) -> MarketplaceError {
+fn over_limits(who: &str, limits: &UnpackLimits, passed: digest::Passed) -> MarketplaceError {
+    let what = match passed {
+        digest::Passed::Bytes => format!("{} MiB", limits.max_bytes >> 20),
+        digest::Passed::Entries => format!("{} files and links", limits.max_entries),
+    };
     MarketplaceError::Security(format!(
-        "the post-install hooks of {who} left more than the install limits ({} files, {} MiB); nothing was installed",
-        limits.max_entries,
-        limits.max_bytes >> 20
+        "the post-install hooks of {who} left the package with more than the install limit of {what}; nothing was installed"
     ))
 }
 
 /// What hooks leave behind must be what an archive could hold: regular files
-/// (a symlink to /etc planted for later tools is refused here), within the
-/// unpacking limits (checked while hashing them).
+/// (a symlink to /etc planted for later tools is refused here; the limits
+/// are checked as the files are read, by [`over_limits`]).
 fn check_after_hooks(who: &str, after: &digest::Tree) -> Result<()> {
     if let Some((path, _)) = after
         .files

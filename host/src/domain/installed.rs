@@ -200,6 +200,15 @@ fn check_entries(lock: &Lockfile) -> std::result::Result<(), String> {
                 )
             })?;
         }
+        if let Some(name) =
+            (p.variables.keys()).find(|n| !ggen_plugin_sdk::names::is_variable_name(n))
+        {
+            return Err(format!(
+                "{}: variable `{}` is not a variable name (1-64 letters, digits, `_`, `-`, `.`)",
+                entry(),
+                super::excerpt(&name.escape_debug().to_string(), 64)
+            ));
+        }
         let paths = p.files.keys().chain(p.hook_changes.keys());
         if let Some(file) = paths.into_iter().find(|f| !is_plain_relative(f)) {
             return Err(format!(
@@ -336,6 +345,11 @@ mod tests {
                 "files",
                 serde_json::json!({"/etc/passwd": "sha256-00"}),
                 "file `/etc/passwd`",
+            ),
+            (
+                "variables",
+                serde_json::json!({"a b": "x"}),
+                "entry `app`: variable `a b` is not a variable name",
             ),
         ];
         for (field, value, expected) in cases {

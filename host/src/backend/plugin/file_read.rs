@@ -16,9 +16,7 @@ use super::sandbox::PluginState;
 
 const MAX_READ: u64 = 64 << 10;
 
-/// The WASI interface `wasmtime_wasi::p2::add_to_linker_sync` links (imports
-/// of any 0.2.x resolve to it).
-const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
+use super::sandbox::WASI_FILESYSTEM as INTERFACE;
 const READ: &str = "[method]descriptor.read";
 
 /// Replace the `descriptor.read` that WASI linked.

@@ -10,7 +10,7 @@ use super::bindings::ggen::marketplace::types::Dependency;
 use super::bindings::hook::exports::ggen::marketplace::post_install::InstallContext;
 use super::bindings::hook::{PostInstallHook, PostInstallHookPre};
 use super::contract::World;
-use super::policy::WriteQuota;
+use super::policy::{WriteQuota, Writes};
 use super::sandbox::{self, PluginState, Transcript};
 use super::{Limits, PluginEngine, Policy, WasmSource, embedded};
 use crate::backend::hook::{HookContext, HookProgram, HookRun, HookRunner};
@@ -59,7 +59,7 @@ impl HookRunner for WasmHookRunner {
         quota: WriteQuota,
     ) -> HookRun {
         let mut transcript = Transcript::default();
-        let mut wrote = WriteQuota::default();
+        let mut wrote = Writes::default();
         let result = run(
             &self.engine,
             (self.limits, quota),
@@ -82,7 +82,7 @@ fn run(
     program: &HookProgram,
     package_dir: &Path,
     context: &HookContext,
-    (transcript, wrote): (&mut Transcript, &mut WriteQuota),
+    (transcript, wrote): (&mut Transcript, &mut Writes),
 ) -> Result<String, String> {
     let label = format!("hook {}", program.name);
     let source = WasmSource {

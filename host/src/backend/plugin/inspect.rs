@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::contract::{self, World};
-use super::policy::{self, Access, Limits, WriteQuota};
+use super::policy::{self, Access, Limits, Writes};
 
 #[derive(Debug, Serialize)]
 pub struct Inspection {
@@ -70,7 +70,7 @@ pub fn inspect(
     label: &str,
     plugins: Limits,
     hooks: Limits,
-    hook_writes: WriteQuota,
+    hook_writes: Writes,
 ) -> Result<Inspection, String> {
     if !wasmparser::Parser::is_component(bytes) {
         // The contract check words this for core modules and other files.
@@ -184,7 +184,7 @@ pub fn inspect(
     })
 }
 
-fn capabilities(world: World, limits: Limits, writes: Option<WriteQuota>) -> Capabilities {
+fn capabilities(world: World, limits: Limits, writes: Option<Writes>) -> Capabilities {
     let grants = policy::grants(world);
     Capabilities {
         preopens: grants
@@ -202,7 +202,7 @@ fn capabilities(world: World, limits: Limits, writes: Option<WriteQuota>) -> Cap
         writes: writes.map(|w| WritesView {
             max_mib: w.bytes >> 20,
             max_entries: w.entries,
-            configured_in: policy::WRITE_QUOTA_SETTINGS.2,
+            configured_in: policy::WRITE_SETTINGS.summary,
         }),
         imports: policy::IMPORTS.to_vec(),
     }

@@ -20,9 +20,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
 
 use super::sandbox::PluginState;
 
-/// The WASI interface `wasmtime_wasi::p2::add_to_linker_sync` links (imports
-/// of any 0.2.x resolve to it).
-const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
+use super::sandbox::WASI_FILESYSTEM as INTERFACE;
 const OPEN_AT: &str = "[method]descriptor.open-at";
 
 type Opened = Result<Resource<Descriptor>, ErrorCode>;
@@ -57,17 +55,14 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
                     Found::Nothing | Found::Unknown => {}
                 }
             }
-            let opened: Opened = match HostDescriptor::open_at(
+            let opened: Opened = super::sandbox::wasi_fs_result(HostDescriptor::open_at(
                 &mut state.filesystem(),
                 fd,
                 path_flags,
                 path,
                 oflags,
                 flags,
-            ) {
-                Ok(descriptor) => Ok(descriptor),
-                Err(e) => Err(e.downcast()?.into()),
-            };
+            ))?;
             Ok((opened,))
         },
     );

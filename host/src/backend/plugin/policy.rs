@@ -79,15 +79,21 @@ pub struct RoleGrants {
     pub configured_in: LimitSettings,
 }
 
-/// What a role may write into its directories, counted as it writes.
-pub use crate::backend::hook::Writes as WriteQuota;
+pub use crate::backend::hook::{WriteQuota, Writes};
 
-/// Where users raise the write quota: bytes, entries, both.
-pub const WRITE_QUOTA_SETTINGS: (&str, &str, &str) = (
-    "[marketplace.install] max_unpacked_mib in config.toml",
-    "[marketplace.install] max_entries in config.toml",
-    "[marketplace.install] max_unpacked_mib / max_entries in config.toml",
-);
+/// Where users raise what hooks may write (the install limits), per limit.
+pub struct WriteSettings {
+    pub bytes: &'static str,
+    pub entries: &'static str,
+    /// Both, for `plugin inspect`.
+    pub summary: &'static str,
+}
+
+pub const WRITE_SETTINGS: WriteSettings = WriteSettings {
+    bytes: "[marketplace.install] max_unpacked_mib in config.toml",
+    entries: "[marketplace.install] max_entries in config.toml",
+    summary: "[marketplace.install] max_unpacked_mib / max_entries in config.toml",
+};
 
 /// Where users change a role's limits, per limit: an error names only the
 /// setting that raises the limit that was hit.

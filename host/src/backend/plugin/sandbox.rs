@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::engine::{EPOCH_TICK, PluginEngine};
-use super::policy::{Access, LimitSettings, Limits, OUTPUT_CAP, Policy, WRITE_QUOTA_SETTINGS};
+use super::policy::{Access, LimitSettings, Limits, OUTPUT_CAP, Policy, WRITE_SETTINGS};
 use super::write_quota::{Exceeded, WriteBudget};
 use crate::backend::MarketplaceError;
 use crate::backend::hook::{MAX_OUTPUT_BYTES, MAX_OUTPUT_LINE, MAX_OUTPUT_LINES};
@@ -417,18 +417,32 @@ pub fn describe_failure(
         );
     }
     if let Some(budget) = &state.writes {
-        let (bytes, entries, _) = WRITE_QUOTA_SETTINGS;
+        let (left, limit) = (budget.quota.left, budget.quota.limit);
+        let earlier = |left: String, limit: String| {
+            if left == limit {
+                format!("the install limit ({limit})")
+            } else {
+                format!(
+                    "the {left} its package's earlier hooks left of the install limit ({limit})"
+                )
+            }
+        };
         match budget.hit {
             Some(Exceeded::Bytes) => {
                 return format!(
-                    "{label} wrote more than {} in `{func}` and was stopped: a package's hooks together may write no more than the install limit (raise it with {bytes})",
-                    human_bytes(budget.quota.bytes)
+                    "{label} wrote more than {} in `{func}` and was stopped (raise it with {})",
+                    earlier(human_bytes(left.bytes), human_bytes(limit.bytes)),
+                    WRITE_SETTINGS.bytes
                 );
             }
             Some(Exceeded::Entries) => {
                 return format!(
-                    "{label} created more than {} files and directories in `{func}` and was stopped: a package's hooks together may create no more than the install limit (raise it with {entries})",
-                    budget.quota.entries
+                    "{label} created more than {} in `{func}` and was stopped (raise it with {})",
+                    earlier(
+                        format!("{} files, directories and links", left.entries),
+                        format!("{} files, directories and links", limit.entries)
+                    ),
+                    WRITE_SETTINGS.entries
                 );
             }
             None => {}
@@ -556,6 +570,23 @@ fn without_errno(text: &str) -> String {
     out
 }
 
+/// The WASI interfaces whose functions ggen replaces, as
+/// `wasmtime_wasi::p2::add_to_linker_sync` links them (imports of any 0.2.x
+/// resolve to them).
+pub(super) const WASI_FILESYSTEM: &str = "wasi:filesystem/types@0.2.12";
+pub(super) const WASI_STREAMS: &str = "wasi:io/streams@0.2.12";
+
+/// A replaced filesystem function's answer as wasmtime-wasi's would be: its
+/// error code, or a trap for what traps there (a bad resource).
+pub(super) fn wasi_fs_result<T>(
+    result: wasmtime_wasi::p2::FsResult<T>,
+) -> wasmtime::Result<Result<T, wasmtime_wasi::p2::bindings::sync::filesystem::types::ErrorCode>> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) => Ok(Err(e.downcast()?.into())),
+    }
+}
+
 /// For the modules that replace WASI functions: `names` in `interface` are
 /// linked by wasmtime-wasi (a second definition is refused without
 /// shadowing, so this fails once it links another version of the
@@ -610,8 +641,8 @@ mod tests {
             dir.path().to_path_buf(),
             limits,
             super::super::policy::WriteQuota {
-                bytes: 1,
-                entries: 1,
+                left: Default::default(),
+                limit: Default::default(),
             },
         );
         let mut store = new_store(&Engine::default(), &policy, "test").unwrap();

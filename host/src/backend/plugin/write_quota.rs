@@ -16,19 +16,17 @@ use std::collections::HashSet;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
-use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::{ErrorCode, HostDescriptor, PathFlags};
 use wasmtime_wasi::p2::bindings::sync::io::streams::{
     self, HostOutputStream, InputStream, OutputStream, StreamError,
 };
 
-use super::policy::WriteQuota;
+use super::policy::{WriteQuota, Writes};
 use super::sandbox::PluginState;
 
-/// The interfaces `wasmtime_wasi::p2::add_to_linker_sync` links (imports of
-/// any 0.2.x resolve to them).
-const FILESYSTEM: &str = "wasi:filesystem/types@0.2.12";
-const STREAMS: &str = "wasi:io/streams@0.2.12";
+use super::sandbox::{
+    WASI_FILESYSTEM as FILESYSTEM, WASI_STREAMS as STREAMS, wasi_fs_result as fs_result,
+};
 
 /// What a plugin with a quota has written so far.
 #[derive(Debug)]
@@ -63,12 +61,12 @@ impl WriteBudget {
 
     fn charge_bytes(&mut self, n: u64) -> wasmtime::Result<()> {
         self.bytes = self.bytes.saturating_add(n);
-        self.stop_past(self.bytes > self.quota.bytes, Exceeded::Bytes)
+        self.stop_past(self.bytes > self.quota.left.bytes, Exceeded::Bytes)
     }
 
     fn charge_entry(&mut self) -> wasmtime::Result<()> {
         self.entries += 1;
-        self.stop_past(self.entries > self.quota.entries, Exceeded::Entries)
+        self.stop_past(self.entries > self.quota.left.entries, Exceeded::Entries)
     }
 
     fn stop_past(&mut self, over: bool, which: Exceeded) -> wasmtime::Result<()> {
@@ -80,14 +78,14 @@ impl WriteBudget {
     }
 
     fn bytes_left(&self) -> u64 {
-        self.quota.bytes.saturating_sub(self.bytes)
+        self.quota.left.bytes.saturating_sub(self.bytes)
     }
 
     /// What has been charged so far.
-    pub fn used(&self) -> WriteQuota {
-        WriteQuota {
-            bytes: self.bytes.min(self.quota.bytes),
-            entries: self.entries.min(self.quota.entries),
+    pub fn used(&self) -> Writes {
+        Writes {
+            bytes: self.bytes.min(self.quota.left.bytes),
+            entries: self.entries.min(self.quota.left.entries),
         }
     }
 }
@@ -244,14 +242,6 @@ fn stream_result<T>(
             &mut state.table,
             e,
         )?)),
-    }
-}
-
-/// A filesystem call's answer as WASI returns it.
-fn fs_result<T>(result: FsResult<T>) -> wasmtime::Result<Result<T, ErrorCode>> {
-    match result {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) => Ok(Err(e.downcast()?.into())),
     }
 }
 
@@ -415,10 +405,11 @@ mod tests {
 
     #[test]
     fn the_budget_stops_past_the_quota_and_says_which() {
-        let mut b = WriteBudget::new(WriteQuota {
+        let left = Writes {
             bytes: 10,
             entries: 1,
-        });
+        };
+        let mut b = WriteBudget::new(WriteQuota { left, limit: left });
         b.charge_bytes(10).unwrap();
         assert_eq!(b.bytes_left(), 0);
         assert!(b.hit.is_none());

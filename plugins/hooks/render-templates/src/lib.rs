@@ -72,9 +72,10 @@ fn output_path(template: &Path) -> Result<PathBuf, String> {
 }
 
 fn variables(root: &Path, context: &InstallContext) -> Result<BTreeMap<String, String>, String> {
+    let [package, version] = ggen_plugin_sdk::names::PACKAGE_VARIABLES;
     let mut vars = BTreeMap::from([
-        ("package".to_owned(), context.package.clone()),
-        ("version".to_owned(), context.version.clone()),
+        (package.to_owned(), context.package.clone()),
+        (version.to_owned(), context.version.clone()),
     ]);
     let manifest = std::fs::read_to_string(root.join("package.json"))
         .map_err(|e| format!("cannot read package.json: {e}"))?;
