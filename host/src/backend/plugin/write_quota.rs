@@ -14,8 +14,9 @@
 use std::collections::HashSet;
 
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{ComponentType, Lift, Linker, Resource, ResourceTable};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::StreamResult;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::{ErrorCode, HostDescriptor, PathFlags};
 use wasmtime_wasi::p2::bindings::sync::io::streams::{
     self, HostOutputStream, InputStream, OutputStream, StreamError,
@@ -125,87 +126,92 @@ type Spliced = (Result<u64, StreamError>,);
 
 fn add_streams(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     let mut streams = linker.instance(STREAMS)?;
+    let bytes = |b: &Vec<u8>| b.len() as u64;
+    let zeroes = |n: &u64| *n;
+    wrap_write(&mut streams, "write", bytes, HostOutputStream::write)?;
+    wrap_write(
+        &mut streams,
+        "blocking-write-and-flush",
+        bytes,
+        HostOutputStream::blocking_write_and_flush,
+    )?;
+    wrap_write(
+        &mut streams,
+        "write-zeroes",
+        zeroes,
+        HostOutputStream::write_zeroes,
+    )?;
+    wrap_write(
+        &mut streams,
+        "blocking-write-zeroes-and-flush",
+        zeroes,
+        HostOutputStream::blocking_write_zeroes_and_flush,
+    )?;
+    wrap_splice(&mut streams, "splice", HostOutputStream::splice)?;
+    wrap_splice(
+        &mut streams,
+        "blocking-splice",
+        HostOutputStream::blocking_splice,
+    )
+}
+
+type Streams<'a> = wasmtime::component::LinkerInstance<'a, PluginState>;
+
+/// Replace `output-stream.<method>`, which writes what `arg` says
+/// (`size` bytes): charged first, then done, and finished.
+fn wrap_write<A>(
+    streams: &mut Streams,
+    method: &str,
+    size: fn(&A) -> u64,
+    write: fn(&mut ResourceTable, Resource<OutputStream>, A) -> StreamResult<()>,
+) -> wasmtime::Result<()>
+where
+    A: ComponentType + Lift + Send + Sync + 'static,
+{
     streams.func_wrap(
-        "[method]output-stream.write",
-        |mut store: Store,
-         (out, bytes): (Resource<OutputStream>, Vec<u8>)|
-         -> wasmtime::Result<Written> {
+        &format!("[method]output-stream.{method}"),
+        move |mut store: Store,
+              (out, arg): (Resource<OutputStream>, A)|
+              -> wasmtime::Result<Written> {
             let state = store.data_mut();
             let rep = out.rep();
-            charge_stream(state, rep, bytes.len() as u64)?;
-            let written = HostOutputStream::write(&mut state.table, out, bytes);
-            let written = written.and_then(|()| finish(state, rep));
+            charge_stream(state, rep, size(&arg))?;
+            let written = write(&mut state.table, out, arg).and_then(|()| finish(state, rep));
             Ok((stream_result(state, written)?,))
         },
-    )?;
+    )
+}
+
+/// Replace `output-stream.<method>`, a splice: it writes what it read, at
+/// most what is left, then charged.
+fn wrap_splice(
+    streams: &mut Streams,
+    method: &str,
+    splice: fn(
+        &mut ResourceTable,
+        Resource<OutputStream>,
+        Resource<InputStream>,
+        u64,
+    ) -> StreamResult<u64>,
+) -> wasmtime::Result<()> {
     streams.func_wrap(
-        "[method]output-stream.blocking-write-and-flush",
-        |mut store: Store,
-         (out, bytes): (Resource<OutputStream>, Vec<u8>)|
-         -> wasmtime::Result<Written> {
-            let state = store.data_mut();
-            charge_stream(state, out.rep(), bytes.len() as u64)?;
-            let written = HostOutputStream::blocking_write_and_flush(&mut state.table, out, bytes);
-            Ok((stream_result(state, written)?,))
-        },
-    )?;
-    streams.func_wrap(
-        "[method]output-stream.write-zeroes",
-        |mut store: Store,
-         (out, len): (Resource<OutputStream>, u64)|
-         -> wasmtime::Result<Written> {
-            let state = store.data_mut();
-            let rep = out.rep();
-            charge_stream(state, rep, len)?;
-            let written = HostOutputStream::write_zeroes(&mut state.table, out, len);
-            let written = written.and_then(|()| finish(state, rep));
-            Ok((stream_result(state, written)?,))
-        },
-    )?;
-    streams.func_wrap(
-        "[method]output-stream.blocking-write-zeroes-and-flush",
-        |mut store: Store,
-         (out, len): (Resource<OutputStream>, u64)|
-         -> wasmtime::Result<Written> {
-            let state = store.data_mut();
-            charge_stream(state, out.rep(), len)?;
-            let written =
-                HostOutputStream::blocking_write_zeroes_and_flush(&mut state.table, out, len);
-            Ok((stream_result(state, written)?,))
-        },
-    )?;
-    // A splice writes what it read: at most what is left, then charged.
-    streams.func_wrap(
-        "[method]output-stream.splice",
-        |mut store: Store,
-         (out, src, len): (Resource<OutputStream>, Resource<InputStream>, u64)|
-         -> wasmtime::Result<Spliced> {
+        &format!("[method]output-stream.{method}"),
+        move |mut store: Store,
+              (out, src, len): (Resource<OutputStream>, Resource<InputStream>, u64)|
+              -> wasmtime::Result<Spliced> {
             let state = store.data_mut();
             let len = splice_len(state, &out, len)?;
             let rep = out.rep();
-            let spliced = HostOutputStream::splice(&mut state.table, out, src, len);
+            let spliced = splice(&mut state.table, out, src, len);
             charge_stream(state, rep, *spliced.as_ref().unwrap_or(&0))?;
             let spliced = spliced.and_then(|n| finish(state, rep).map(|()| n));
             Ok((stream_result(state, spliced)?,))
         },
-    )?;
-    streams.func_wrap(
-        "[method]output-stream.blocking-splice",
-        |mut store: Store,
-         (out, src, len): (Resource<OutputStream>, Resource<InputStream>, u64)|
-         -> wasmtime::Result<Spliced> {
-            let state = store.data_mut();
-            let len = splice_len(state, &out, len)?;
-            let rep = out.rep();
-            let spliced = HostOutputStream::blocking_splice(&mut state.table, out, src, len);
-            charge_stream(state, rep, *spliced.as_ref().unwrap_or(&0))?;
-            Ok((stream_result(state, spliced)?,))
-        },
-    )?;
-    Ok(())
+    )
 }
 
-/// Wait for a write just started on a file's stream (a plugin with a quota).
+/// Wait for a write just started on a file's stream (a plugin with a quota;
+/// the blocking calls have finished already, and this returns at once).
 fn finish(state: &mut PluginState, stream: u32) -> wasmtime_wasi::p2::StreamResult<()> {
     match &state.writes {
         Some(b) if b.file_streams.contains(&stream) => {
