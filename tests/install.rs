@@ -1824,14 +1824,24 @@ fn update_does_not_move_a_package_beside_the_named_one_for_its_sake() {
     pkg(&env, "base", "2.1.0", json!({}));
     pkg(&env, "kit", "3.0.0", json!({"base": "*"}));
     env.ok(&["marketplace", "install", "kit", "core@>=1, <2"]);
-    pkg(&env, "base", "3.0.0", json!({"lib": ">=2"}));
+    pkg(&env, "extra", "1.0.0", json!({}));
+    pkg(&env, "base", "3.0.0", json!({"lib": ">=2", "extra": "^1"}));
     let before = locked_versions(&lock(&root));
     let out = env.ok(&["marketplace", "update", "base"]);
     assert_eq!(locked_versions(&lock(&root)), before, "{out}");
     assert!(
-        out.contains("note: base stays at 2.1.0: base@3.0.0 would also move lib to 2.0.0, core to 2.1.0; `install base@latest` does that"),
+        out.contains("note: base stays at 2.1.0: base@3.0.0 would also move lib to 2.0.0, core to 2.1.0 and install extra@1.0.0; `install base@latest` does that"),
         "{out}"
     );
+    // core, held aside, is not reported on; a name given twice is
+    // explained once.
+    let report = env.json(&["marketplace", "update", "base", "base", "--json"]);
+    let rows: Vec<&str> = strings(&report["packages"], "name");
+    assert!(
+        rows.contains(&"base") && !rows.contains(&"core"),
+        "{report}"
+    );
+    assert_eq!(report["held_back"].as_array().unwrap().len(), 1, "{report}");
     // Once core is updated itself (to 2.1, which needs no lib), base moves,
     // and lib with it.
     env.ok(&["marketplace", "update", "core"]);
@@ -1841,9 +1851,35 @@ fn update_does_not_move_a_package_beside_the_named_one_for_its_sake() {
         pairs(&[
             ("base", "3.0.0"),
             ("core", "2.1.0"),
+            ("extra", "1.0.0"),
             ("kit", "3.0.0"),
             ("lib", "2.0.0")
         ])
+    );
+}
+
+#[test]
+fn an_installed_dependency_moves_up_to_a_pre_release_a_new_version_names() {
+    // s 1.0.0 is installed; a 1.1.0 needs s ^1.1.0-beta.1. Keeping s from
+    // going lower (>=1.0.0) also left out every pre-release above it.
+    let env = Env::new();
+    let root = env.home().join("packages");
+    pkg(&env, "s", "1.0.0", json!({}));
+    pkg(&env, "a", "1.0.0", json!({"s": "^1"}));
+    env.ok(&["marketplace", "install", "a"]);
+    pkg(&env, "s", "1.1.0-beta.1", json!({}));
+    pkg(&env, "s", "1.2.0-beta.1", json!({}));
+    // Nothing names a pre-release yet: s stays.
+    env.ok(&["marketplace", "update", "--all"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("a", "1.0.0"), ("s", "1.0.0")])
+    );
+    pkg(&env, "a", "1.1.0", json!({"s": "^1.1.0-beta.1"}));
+    env.ok(&["marketplace", "update", "a"]);
+    assert_eq!(
+        locked_versions(&lock(&root)),
+        pairs(&[("a", "1.1.0"), ("s", "1.1.0-beta.1")])
     );
 }
 

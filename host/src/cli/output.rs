@@ -594,7 +594,7 @@ pub fn inspect(file: &Path, i: &Inspection, as_json: bool) {
         );
         if let Some(w) = &c.writes {
             out!(
-                "  writes   at most {} MiB, {} files and directories ({})",
+                "  writes   at most {} MiB written, {} files, directories and links created ({})",
                 w.max_mib,
                 w.max_entries,
                 w.configured_in

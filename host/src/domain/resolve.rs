@@ -548,8 +548,12 @@ impl Provider<'_> {
             let latest = *package == Pkg::Root
                 && req == VersionReq::STAR
                 && candidates.iter().all(|c| !c.version.pre.is_empty());
+            // An installed package's floor (`>=` its version) only keeps it
+            // from going lower: a pre-release above it that a dependent
+            // names is still in reach.
+            let floor = *package == Pkg::Root && self.installed.contains_key(&dep);
             let unfit = (candidates.iter())
-                .filter(|c| !latest && !c.version.pre.is_empty())
+                .filter(|c| !latest && !floor && !c.version.pre.is_empty())
                 .filter(|c| range.contains(&c.version) && !req.matches(&c.version))
                 .map(|c| c.version.clone());
             let range = range.intersection(&exactly(unfit).complement());

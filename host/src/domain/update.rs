@@ -37,6 +37,15 @@ pub fn update<L>(
     // lockfile must not decide what gets pinned.
     let _guard = lock()?;
     recover(root)?;
+    // A name given twice is one name (its note was shown twice).
+    let names: Vec<String> = {
+        let mut seen = std::collections::BTreeSet::new();
+        (names.iter())
+            .filter(|n| seen.insert(*n))
+            .cloned()
+            .collect()
+    };
+    let names = names.as_slice();
     let locked = installed::read(root)?.packages;
     if locked.is_empty() {
         return Err(MarketplaceError::NotFound(format!(
@@ -118,6 +127,8 @@ pub fn update<L>(
         // Installed packages the plan moves though the selected ones do not
         // need them (one beside them whose dependency they move, as far as
         // a major version) stay where they are; planned again until none.
+        // They are not in the report: nothing asked about them.
+        let mut kept_aside = std::collections::BTreeSet::new();
         if (locked.iter()).any(|p| !specs.iter().any(|s| s.name == p.name)) {
             let dry_run = InstallOptions {
                 dry_run: true,
@@ -132,6 +143,7 @@ pub fn update<L>(
                     break;
                 }
                 for p in strays {
+                    kept_aside.insert(p.name.clone());
                     options.unnamed.insert(p.name.clone());
                     specs.push(Spec {
                         name: p.name.clone(),
@@ -141,7 +153,9 @@ pub fn update<L>(
                 }
             }
         }
-        install(from, &specs, &options).map(Some)
+        let mut report = install(from, &specs, &options)?;
+        (report.packages).retain(|p| !kept_aside.contains(&p.name));
+        Ok(Some(report))
     })?;
     let mut report = report.expect("the packages to update are installed (checked above)");
     // Under --all, the packages installed by name (as cargo notes the direct
@@ -229,19 +243,30 @@ fn held_back(
     if !newer {
         return None;
     }
-    let others: Vec<String> = (plan.packages.iter())
-        .filter(|p| p.name != name && p.action != super::install::Action::Unchanged)
+    use super::install::Action;
+    let others = (plan.packages.iter()).filter(|p| p.name != name);
+    let moved: Vec<String> = (others.clone())
+        .filter(|p| !matches!(p.action, Action::Unchanged | Action::Install))
         .map(|p| format!("{} to {}", p.name, p.version))
         .collect();
-    Some(match others.is_empty() {
+    let added: Vec<String> = (others.clone())
+        .filter(|p| p.action == Action::Install)
+        .map(|p| format!("{}@{}", p.name, p.version))
+        .collect();
+    let would: Vec<String> = [("move", moved), ("install", added)]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(verb, names)| format!("{verb} {}", names.join(", ")))
+        .collect();
+    Some(match would.is_empty() {
         true => format!(
             "update keeps what {name}@{} needs where it is; `install {name}@latest` takes it",
             newest.version
         ),
         false => format!(
-            "{name}@{} would also move {}; `install {name}@latest` does that",
+            "{name}@{} would also {}; `install {name}@latest` does that",
             newest.version,
-            others.join(", ")
+            would.join(" and ")
         ),
     })
 }
