@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -215,17 +216,19 @@ def install_req_versions(spec, versions, lenient=False):
     return [v for v in versions if matches(s, v)]
 
 
-def up_versions(vs, cur):
+def up_versions(vs, cur, named_lines=frozenset()):
     """Versions an installed package may move to without being asked for a
-    pre-release: itself, stable ones above it, and pre-releases of its own
-    version line when it is a pre-release."""
+    pre-release: itself, stable ones above it, pre-releases of its own
+    version line when it is a pre-release, and pre-releases above it of a
+    version line some dependency requirement names (`named_lines`, as
+    (major, minor, patch))."""
     c = parse_ver(cur)
     out = []
     for v in vs:
         if vkey(v) < vkey(cur):
             continue
         p = parse_ver(v)
-        if v == cur or not p[3] or (c[3] and p[:3] == c[:3]):
+        if v == cur or not p[3] or (c[3] and p[:3] == c[:3]) or p[:3] in named_lines:
             out.append(v)
     if cur not in out:
         out.append(cur)
@@ -422,6 +425,18 @@ class Runner:
             return "partial"
         return "full"
 
+    def named_prerelease_lines(self, name):
+        """Version lines of `name` that a dependency requirement names with a
+        pre-release (`^3.0.0-beta` names 3.0.0)."""
+        lines = set()
+        for versions in self.reg.values():
+            for deps in versions.values():
+                req = deps.get(name)
+                if req:
+                    for ma, mi, pa in re.findall(r"(\d+)\.(\d+)\.(\d+)-", req):
+                        lines.add((int(ma), int(mi), int(pa)))
+        return frozenset(lines)
+
     def problem(self, ev, inst, strict=False):
         """Domains and post-modes for the states the command may reach."""
         kind = ev["cmd"]
@@ -443,7 +458,7 @@ class Runner:
                     dom[n] = [cur]
                     mode_after[n] = self.existing_mode(n, inst, lock0, strict)
                 elif cur is not None:
-                    dom[n] = up_versions(vs, cur)
+                    dom[n] = up_versions(vs, cur, self.named_prerelease_lines(n))
                     mode_after[n] = self.existing_mode(n, inst, lock0, strict)
                 else:
                     dom[n] = vs + [None]
@@ -451,7 +466,7 @@ class Runner:
             elif kind == "update":
                 targets = set(inst) if ev["all"] else set(ev["names"])
                 if cur is not None:
-                    dom[n] = up_versions(vs, cur)
+                    dom[n] = up_versions(vs, cur, self.named_prerelease_lines(n))
                     if n in targets and not ev["all"]:
                         mode_after[n] = "full"
                     else:
