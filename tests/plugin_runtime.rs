@@ -186,10 +186,16 @@ fn a_compile_clears_out_what_went_unused_for_30_days() {
     assert!(recent_entry.exists() && recent_data.exists());
     assert!(not_ours.iter().all(|p| p.exists()));
 
-    // In use: the compiled entry and the data directory are marked so.
+    // In use: the compiled entry and the data directory are marked so
+    // (the entry, not its seal: which of the two a directory listing gave
+    // first made this test fail now and then).
     let compiled = (std::fs::read_dir(cache.join("plugins")).unwrap().flatten())
         .map(|e| e.path())
-        .find(|p| *p != recent_entry && !not_ours.contains(p))
+        .find(|p| {
+            *p != recent_entry
+                && !not_ours.contains(p)
+                && p.extension().is_some_and(|e| e == "cwasm")
+        })
         .unwrap();
     let data = cache.join("data/file");
     for path in [&compiled, &data] {
