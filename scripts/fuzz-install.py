@@ -514,6 +514,20 @@ class Runner:
         cyc = self.cycle(assign)
         if cyc:
             return "cycle " + " -> ".join(cyc)
+        if inst_before is not None:
+            # an installed package moves up to a pre-release of another
+            # version line only when a package of this state names that line
+            for p, v in assign.items():
+                was = inst_before.get(p)
+                if v is None or was is None or v == was or not parse_ver(v)[3] \
+                        or parse_ver(v)[:3] == parse_ver(was)[:3] or p in getattr(self, "named_now", ()):
+                    continue
+                named = any(
+                    parse_ver(v)[:3] == (int(ma), int(mi), int(pa))
+                    for q, qv in assign.items() if qv is not None
+                    for ma, mi, pa in re.findall(r"(\d+)\.(\d+)\.(\d+)-", self.deps_of(q, qv).get(p, "")))
+                if not named:
+                    return f"{p} moved {was} -> {v}, a pre-release nothing here names"
         if reach_from is not None and inst_before is not None:
             # only what the named packages' new versions need may move
             seen, todo = set(), [x for x in reach_from if assign.get(x)]
@@ -663,6 +677,8 @@ class Runner:
         inst_before = {n: v for n, (v, _) in lock_before.items()}
         self.loose = set()
         self.problem_before = self.problem(ev, inst_before) if ev["cmd"] != "remove" else None
+        # what the command names itself may go to a pre-release it asks for
+        self.named_now = {n for n, _ in ev.get("specs", [])}
         self.problem_strict = self.problem(ev, inst_before, strict=True) if ev["cmd"] != "remove" else None
         plan = None
         if ev.get("dry") and ev["cmd"] != "remove":

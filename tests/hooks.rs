@@ -604,16 +604,21 @@ fn hostile_hooks_are_contained_and_roll_back() {
 /// Installs `evil` with its hook running `attack`, which must fail and
 /// leave the install root as `before`; the error.
 fn attack_fails(env: &Env, attack: &str, before: &[(String, Vec<u8>)]) -> String {
+    attack_on_fails(env, "evil", attack, before)
+}
+
+/// [`attack_fails`] for the package `name` (at 1.0.0).
+fn attack_on_fails(env: &Env, name: &str, attack: &str, before: &[(String, Vec<u8>)]) -> String {
     let err = env.fails(&[
         "marketplace",
         "install",
-        "evil",
+        name,
         "--allow-hooks",
-        "evil",
+        name,
         "--var",
         &format!("attack={attack}"),
     ]);
-    assert!(err.contains("evil@1.0.0"), "{attack}: {err}");
+    assert!(err.contains(&format!("{name}@1.0.0")), "{attack}: {err}");
     let root = env.home().join("packages");
     assert_eq!(snapshot(&root), before, "{attack} changed the install root");
     assert!(
@@ -677,15 +682,7 @@ fn a_packages_hooks_write_within_one_allowance() {
     // One run fits the allowance, but not beside 2 MiB of the package's own.
     let big = "x".repeat(2 << 20);
     publish_hostile_with(&env, ("big", "1.0.0", json!({})), 1, &[("data.txt", &big)]);
-    let err = env.fails(&[
-        "marketplace",
-        "install",
-        "big",
-        "--allow-hooks",
-        "big",
-        "--var",
-        "attack=three-mib",
-    ]);
+    let err = attack_on_fails(&env, "big", "three-mib", &before);
     assert!(
         err.contains("the post-install hooks of big@1.0.0 left the package with more than the install limit of 4 MiB; nothing was installed"),
         "{err}"

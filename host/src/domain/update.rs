@@ -127,9 +127,11 @@ pub fn update<L>(
         // Installed packages the plan moves though the selected ones do not
         // need them (one beside them whose dependency they move, as far as
         // a major version) stay where they are; planned again until none.
-        // They are not in the report: nothing asked about them.
+        // They are not in the report: nothing asked about them. Only one
+        // with dependencies can be moved so, so without any, no dry plan.
         let mut kept_aside = std::collections::BTreeSet::new();
-        if (locked.iter()).any(|p| !specs.iter().any(|s| s.name == p.name)) {
+        let free = |p: &installed::LockedPackage| !specs.iter().any(|s| s.name == p.name);
+        if (locked.iter()).any(|p| free(p) && !p.dependencies.is_empty()) {
             let dry_run = InstallOptions {
                 dry_run: true,
                 ..options.clone()

@@ -60,13 +60,14 @@ impl HookRunner for WasmHookRunner {
     ) -> HookRun {
         let mut transcript = Transcript::default();
         let mut wrote = Writes::default();
+        let policy = Policy::hook(package_dir.to_path_buf(), self.limits, quota);
         let result = run(
             &self.engine,
-            (self.limits, quota),
+            &policy,
             program,
-            package_dir,
             context,
-            (&mut transcript, &mut wrote),
+            &mut transcript,
+            &mut wrote,
         );
         HookRun {
             result,
@@ -78,11 +79,11 @@ impl HookRunner for WasmHookRunner {
 
 fn run(
     engine: &PluginEngine,
-    (limits, quota): (Limits, WriteQuota),
+    policy: &Policy,
     program: &HookProgram,
-    package_dir: &Path,
     context: &HookContext,
-    (transcript, wrote): (&mut Transcript, &mut Writes),
+    transcript: &mut Transcript,
+    wrote: &mut Writes,
 ) -> Result<String, String> {
     let label = format!("hook {}", program.name);
     let source = WasmSource {
@@ -99,9 +100,8 @@ fn run(
         PostInstallHookPre::new,
     )
     .map_err(|e| e.to_string())?;
-    let policy = Policy::hook(package_dir.to_path_buf(), limits, quota);
     let mut store =
-        sandbox::new_store(engine.engine(), &policy, &label).map_err(|e| e.to_string())?;
+        sandbox::new_store(engine.engine(), policy, &label).map_err(|e| e.to_string())?;
     store.data_mut().transcript = Some(Transcript::default());
     let context = InstallContext {
         package: context.package.clone(),

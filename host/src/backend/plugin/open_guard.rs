@@ -18,9 +18,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
     DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
 
-use super::sandbox::PluginState;
-
-use super::sandbox::WASI_FILESYSTEM as INTERFACE;
+use super::sandbox::{PluginState, WASI_FILESYSTEM as INTERFACE};
 const OPEN_AT: &str = "[method]descriptor.open-at";
 
 type Opened = Result<Resource<Descriptor>, ErrorCode>;
@@ -46,13 +44,10 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
                     path_flags.contains(PathFlags::SYMLINK_FOLLOW),
                 ) {
                     Found::Special => return Ok((Err(ErrorCode::Unsupported),)),
-                    Found::Usual => {}
-                    // What could not be looked at (out of descriptors, say)
-                    // may be created all the same: it counts.
-                    Found::Nothing | Found::Unknown if oflags.contains(OpenFlags::CREATE) => {
+                    Found::Absent if oflags.contains(OpenFlags::CREATE) => {
                         super::write_quota::charge_entry(state)?;
                     }
-                    Found::Nothing | Found::Unknown => {}
+                    Found::Usual | Found::Absent => {}
                 }
             }
             let opened: Opened = super::sandbox::wasi_fs_result(HostDescriptor::open_at(
@@ -76,17 +71,16 @@ enum Found {
     Usual,
     /// Anything else (a FIFO, a socket, a device).
     Special,
-    /// Nothing there yet.
-    Nothing,
-    /// Cannot be looked at (outside the directory, say): left to the open,
-    /// which reports it as WASI does.
-    Unknown,
+    /// Nothing there yet, or it cannot be looked at (outside the directory,
+    /// out of descriptors): left to the open, which reports it as WASI does
+    /// (an open that creates counts as creating: it may well succeed).
+    Absent,
 }
 
 /// What `path` under `dir` is.
 fn look(dir: &std::fs::File, path: &str, follow: bool) -> Found {
     let Ok(dup) = dir.try_clone() else {
-        return Found::Unknown;
+        return Found::Absent;
     };
     let dir = cap_std::fs::Dir::from_std_file(dup);
     let meta = if follow {
@@ -103,8 +97,7 @@ fn look(dir: &std::fs::File, path: &str, follow: bool) -> Found {
                 Found::Special
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Found::Nothing,
-        Err(_) => Found::Unknown,
+        Err(_) => Found::Absent,
     }
 }
 
@@ -138,8 +131,9 @@ mod tests {
         for ok in ["file", "sub", ".", "missing", "../outside", "/etc/passwd"] {
             assert!(!is_special(&dir, ok, true), "{ok}");
         }
-        assert_eq!(look(&dir, "missing", true), Found::Nothing);
-        assert_eq!(look(&dir, "sub/missing", false), Found::Nothing);
-        assert_eq!(look(&dir, "../outside", true), Found::Unknown);
+        assert_eq!(look(&dir, "missing", true), Found::Absent);
+        assert_eq!(look(&dir, "sub/missing", false), Found::Absent);
+        assert_eq!(look(&dir, "../outside", true), Found::Absent);
+        assert_eq!(look(&dir, "file", true), Found::Usual);
     }
 }

@@ -23,10 +23,9 @@ use wasmtime_wasi::p2::bindings::sync::io::streams::{
 };
 
 use super::policy::{WriteQuota, Writes};
-use super::sandbox::PluginState;
-
 use super::sandbox::{
-    WASI_FILESYSTEM as FILESYSTEM, WASI_STREAMS as STREAMS, wasi_fs_result as fs_result,
+    PluginState, WASI_FILESYSTEM as FILESYSTEM, WASI_STREAMS as STREAMS,
+    wasi_fs_result as fs_result,
 };
 
 /// What a plugin with a quota has written so far.
@@ -212,7 +211,7 @@ fn wrap_splice(
 
 /// Wait for a write just started on a file's stream (a plugin with a quota;
 /// the blocking calls have finished already, and this returns at once).
-fn finish(state: &mut PluginState, stream: u32) -> wasmtime_wasi::p2::StreamResult<()> {
+fn finish(state: &mut PluginState, stream: u32) -> StreamResult<()> {
     match &state.writes {
         Some(b) if b.file_streams.contains(&stream) => {
             HostOutputStream::blocking_flush(&mut state.table, Resource::new_borrow(stream))
@@ -240,7 +239,7 @@ fn splice_len(
 /// A stream call's answer as WASI returns it (its error a resource).
 fn stream_result<T>(
     state: &mut PluginState,
-    result: wasmtime_wasi::p2::StreamResult<T>,
+    result: StreamResult<T>,
 ) -> wasmtime::Result<Result<T, StreamError>> {
     match result {
         Ok(v) => Ok(Ok(v)),
@@ -357,10 +356,11 @@ fn add_filesystem(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
 /// How far `offset` lies past the end of the file `fd` (0 without a
 /// quota, or when it is not a file: the call then fails as WASI does).
 fn past_end(state: &PluginState, fd: &Resource<Descriptor>, offset: u64) -> u64 {
+    if state.writes.is_none() {
+        return 0;
+    }
     match state.table.get(fd) {
-        Ok(Descriptor::File(f)) if state.writes.is_some() => {
-            offset.saturating_sub(f.file.metadata().map_or(0, |m| m.len()))
-        }
+        Ok(Descriptor::File(f)) => offset.saturating_sub(f.file.metadata().map_or(0, |m| m.len())),
         _ => 0,
     }
 }
