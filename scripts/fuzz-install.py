@@ -516,7 +516,16 @@ class Runner:
             return "cycle " + " -> ".join(cyc)
         if inst_before is not None:
             # an installed package moves up to a pre-release of another
-            # version line only when a package of this state names that line
+            # version line only when a package of this state names that line:
+            # one installed before, or one the command brings in (what it
+            # names and their dependencies), not one added to justify it
+            wanted, todo = set(inst_before), list(getattr(self, "roots_now", ()))
+            while todo:
+                x = todo.pop()
+                if x in wanted and x not in getattr(self, "roots_now", ()) or assign.get(x) is None:
+                    continue
+                wanted.add(x)
+                todo.extend(d for d in self.deps_of(x, assign[x]) if d not in wanted)
             for p, v in assign.items():
                 was = inst_before.get(p)
                 if v is None or was is None or v == was or not parse_ver(v)[3] \
@@ -524,7 +533,7 @@ class Runner:
                     continue
                 named = any(
                     parse_ver(v)[:3] == (int(ma), int(mi), int(pa))
-                    for q, qv in assign.items() if qv is not None
+                    for q, qv in assign.items() if qv is not None and q in wanted
                     for ma, mi, pa in re.findall(r"(\d+)\.(\d+)\.(\d+)-", self.deps_of(q, qv).get(p, "")))
                 if not named:
                     return f"{p} moved {was} -> {v}, a pre-release nothing here names"
@@ -677,8 +686,10 @@ class Runner:
         inst_before = {n: v for n, (v, _) in lock_before.items()}
         self.loose = set()
         self.problem_before = self.problem(ev, inst_before) if ev["cmd"] != "remove" else None
-        # what the command names itself may go to a pre-release it asks for
+        # what the command names itself may go to a pre-release it asks for;
+        # what it names, or what was installed, may name one for another
         self.named_now = {n for n, _ in ev.get("specs", [])}
+        self.roots_now = self.named_now | set(ev.get("names", []) or (inst_before if ev.get("all") else ()))
         self.problem_strict = self.problem(ev, inst_before, strict=True) if ev["cmd"] != "remove" else None
         plan = None
         if ev.get("dry") and ev["cmd"] != "remove":
